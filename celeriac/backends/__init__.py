@@ -1,0 +1,1 @@
+"""Result-store resolution (to be filled by the backends work)."""

@@ -1,0 +1,1 @@
+"""Pure, I/O-free codecs for Celery's wire formats (see shared/design/wire-protocol.md)."""

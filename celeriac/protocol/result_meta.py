@@ -1,0 +1,82 @@
+"""The result record: what a worker stores for a task and a client reads back (wire-protocol.md §4.1).
+
+The field order matters to nobody but is kept as Celery writes it, so records look alike in
+``redis-cli``. ``result`` holds the return value, or an encoded exception for the exception
+states (see ``exception_codec``). Extended fields appear only with ``result_extended``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from celeriac import states
+
+_EXTENDED = ("name", "args", "kwargs", "worker", "retries", "queue")
+
+
+@dataclass(frozen=True, slots=True)
+class ResultMeta:
+    """One task's recorded state. A missing record reads as ``ResultMeta(id, PENDING)``."""
+
+    task_id: str
+    status: str = states.PENDING
+    result: Any = None
+    traceback: str | None = None
+    children: list[Any] | None = field(default_factory=list)
+    date_done: str | None = None
+    group_id: str | None = None
+    parent_id: str | None = None
+    extended: dict[str, Any] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.status in states.READY_STATES
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object Celery's key-value backends store, fields in Celery's order."""
+        record: dict[str, Any] = {
+            "status": self.status,
+            "result": self.result,
+            "traceback": self.traceback,
+            "children": self.children,
+            "date_done": self.date_done,
+        }
+        if self.group_id is not None:
+            record["group_id"] = self.group_id
+        if self.parent_id is not None:
+            record["parent_id"] = self.parent_id
+        if self.extended:
+            record.update(self.extended)
+        record["task_id"] = self.task_id
+        return record
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any], task_id: str | None = None) -> ResultMeta:
+        """Read a stored record; tolerant of older Celery versions' field sets."""
+        extended = {key: record[key] for key in _EXTENDED if key in record}
+        return cls(
+            task_id=str(record.get("task_id") or task_id or ""),
+            status=str(record.get("status", states.PENDING)),
+            result=record.get("result"),
+            traceback=record.get("traceback"),
+            children=record.get("children"),
+            date_done=record.get("date_done"),
+            group_id=record.get("group_id"),
+            parent_id=record.get("parent_id"),
+            extended=extended or None,
+        )
+
+
+def now_iso() -> str:
+    """``date_done`` as Celery 5.5+ writes it: aware UTC ISO-8601."""
+    return datetime.now(UTC).isoformat()
+
+
+def parse_date_done(value: str | None) -> datetime | None:
+    """Parse ``date_done``; naive strings (Celery 5.2/5.3) are read as UTC (pitfall §7.8)."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,47 @@
+"""Importing by dotted name, with errors that say what to install or fix."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Final
+
+from celeriac.exceptions import ImproperlyConfigured
+
+#: Which extra provides which top-level module, for the "pip install" hint.
+EXTRA_FOR_MODULE: Final[dict[str, str]] = {
+    "redis": "redis",
+    "aio_pika": "amqp",
+    "aiormq": "amqp",
+    "msgpack": "msgpack",
+    "yaml": "yaml",
+    "boto3": "sqs",
+    "sqlalchemy": "sql",
+    "pymemcache": "memcached",
+    "django": "django",
+    "cryptography": "auth",
+}
+
+
+def import_symbol(path: str) -> Any:
+    """Import ``'pkg.module:attr'`` (or ``'pkg.module.attr'``) and return the attribute.
+
+    Raises:
+        ImproperlyConfigured: the module needs an optional dependency that is missing; the
+            message names the extra to install.
+    """
+    module_name, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        extra = EXTRA_FOR_MODULE.get(missing)
+        if extra is not None:
+            raise ImproperlyConfigured(
+                f"{path.split(':')[0]} needs the {missing!r} package: "
+                f"pip install 'celeriac[{extra}]'"
+            ) from exc
+        raise
+    try:
+        return getattr(module, attr) if attr else module
+    except AttributeError as exc:
+        raise ImproperlyConfigured(f"{module_name!r} has no attribute {attr!r}") from exc
