@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 from typing import Protocol
 
 from celeriac import states
@@ -32,6 +34,7 @@ class BackendOptions:
     expires: float | None = 86400.0
     extended: bool = False
     serializer: str = "json"
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 class ResultBackend(Protocol):
