@@ -1,1 +1,1 @@
-"""celeriac.execution."""
+"""Pool-agnostic task execution: runs inline, on threads, or inside prefork children."""

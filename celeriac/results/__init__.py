@@ -1,1 +1,1 @@
-"""celeriac.results."""
+"""Result handles: ``AsyncResult`` and ``EagerResult`` (import path ``celeriac.result``)."""

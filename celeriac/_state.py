@@ -1,0 +1,85 @@
+"""The only process-global state celeriac keeps, all of it forced by Celery's API.
+
+* the default app (the first ``Celery()`` made, or a fallback built for ``shared_task``);
+* ``current_app`` / ``current_task`` as ``ContextVar``s, so threads and asyncio tasks each see
+  their own task;
+* the ``shared_task`` finalizers that bind a task to every app, present and future.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+    from celeriac.app.task import Task
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_default_app: Celery | None = None
+_fallback = False
+_apps: list[Celery] = []
+_shared_finalizers: list[Callable[[Celery], Any]] = []
+_current_app: ContextVar[Celery | None] = ContextVar("celeriac_current_app", default=None)
+_current_task: ContextVar[Task[Any, Any] | None] = ContextVar("celeriac_current_task", default=None)
+
+
+def register_app(app: Celery) -> None:
+    """Remember ``app``; the first one becomes the default; shared tasks bind to it now."""
+    global _default_app
+    with _lock:
+        _apps.append(app)
+        if _default_app is None:
+            _default_app = app
+        finalizers = list(_shared_finalizers)
+    for finalize in finalizers:
+        finalize(app)
+
+
+def get_current_app() -> Celery:
+    """The app of the running task, else the default app (building a fallback once)."""
+    app = _current_app.get()
+    if app is not None:
+        return app
+    if _default_app is None:
+        from celeriac.app.base import Celery
+
+        global _fallback
+        logger.debug("No app created yet: building the default app for shared tasks")
+        Celery("default", set_as_current=False)
+        _fallback = True
+    assert _default_app is not None
+    return _default_app
+
+
+def set_default_app(app: Celery) -> None:
+    global _default_app, _fallback
+    _default_app = app
+    _fallback = False
+
+
+def is_fallback_default() -> bool:
+    """True when the default app is the one built for ``shared_task`` before any real app."""
+    return _fallback
+
+
+def connect_shared_task(finalize: Callable[[Celery], Any]) -> None:
+    """Run ``finalize`` for every app that exists and every app made later."""
+    with _lock:
+        _shared_finalizers.append(finalize)
+        apps = list(_apps)
+    for app in apps:
+        finalize(app)
+
+
+def get_current_task() -> Task[Any, Any] | None:
+    return _current_task.get()
+
+
+current_task_var = _current_task
+current_app_var = _current_app

@@ -1,0 +1,345 @@
+"""The ``Celery`` application: a facade over settings, the task registry, the producer and
+the result store. Everything heavy is built lazily on first use and rebuilt after ``fork``."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, overload
+
+from celeriac import _state
+from celeriac.app.autodiscover import autodiscover, import_modules
+from celeriac.app.registry import TaskRegistry
+from celeriac.app.routing import TaskRouter
+from celeriac.app.task import Task, make_task_class
+from celeriac.config import Settings, load_object_settings
+from celeriac.config.options import backend_options, transport_options
+from celeriac.utils.dispatch import Signal
+
+if TYPE_CHECKING:
+    from celeriac.app.producer import Producer
+    from celeriac.backends.base import ResultBackend
+    from celeriac.results.async_result import AsyncResult
+    from celeriac.transport.base import Outbound, Transport, TransportOptions
+
+DEFAULT_SQLITE_FILE = "celeriac.db"
+
+
+class Celery:
+    """A celeriac application (``Celeriac`` is the same class).
+
+    Args:
+        main: name of the main module, used to name tasks defined in ``__main__``.
+        broker: broker URL; with none anywhere, the embedded SQLite file ``celeriac.db`` in
+            the working folder is both broker and result store.
+        backend: result store URL.
+        include: modules to import when a worker starts.
+    """
+
+    def __init__(
+        self,
+        main: str | None = None,
+        broker: str | None = None,
+        backend: str | None = None,
+        include: Sequence[str] | None = None,
+        config_source: Any = None,
+        set_as_current: bool = True,
+        task_cls: type[Task[Any, Any]] | str | None = None,
+        autofinalize: bool = True,
+        **settings: Any,
+    ) -> None:
+        self.main = main
+        self.conf = Settings()
+        if config_source is not None:
+            self.config_from_object(config_source)
+        if broker:
+            self.conf.broker_url = broker
+        if backend:
+            self.conf.result_backend = backend
+        if include:
+            self.conf.include = list(include)
+        if settings:
+            self.conf.update(settings)
+        self.tasks = TaskRegistry()
+        self.Task = self._make_base_task(task_cls)
+        self.oid = str(uuid.uuid4())
+        self.on_after_configure = Signal("on_after_configure")
+        self.on_after_finalize = Signal("on_after_finalize")
+        self._lock = threading.RLock()
+        self._transport: Transport | None = None
+        self._producer: Producer | None = None
+        self._backend: ResultBackend | None = None
+        self._router: TaskRouter | None = None
+        self._pending_autodiscover: list[tuple[Callable[[], Iterable[str]] | Iterable[str], str]] = []
+        self.periodic_tasks: dict[str, dict[str, Any]] = {}
+        _state.register_app(self)
+        if set_as_current and _state.is_fallback_default():
+            _state.set_default_app(self)
+
+    def _make_base_task(self, task_cls: type[Task[Any, Any]] | str | None) -> type[Task[Any, Any]]:
+        if isinstance(task_cls, str):
+            from celeriac.utils.imports import import_symbol
+
+            task_cls = import_symbol(task_cls)
+        base: type[Task[Any, Any]] = task_cls or Task
+        return type(base.__name__, (base,), {"app": self, "abstract": True,
+                                             "__module__": base.__module__})
+
+    def __repr__(self) -> str:
+        return f"<Celery {self.main or '__main__'} at {id(self):#x}>"
+
+    # -- tasks ----------------------------------------------------------------------
+    @overload
+    def task(self, fun: Callable[..., Any], /) -> Task[Any, Any]: ...
+    @overload
+    def task(self, **options: Any) -> Callable[[Callable[..., Any]], Task[Any, Any]]: ...
+    def task(self, *args: Any, **options: Any) -> Any:
+        """Register a function as a task: ``@app.task`` or ``@app.task(bind=True, ...)``."""
+        if args and callable(args[0]) and not options:
+            return self._create_task(args[0])
+
+        def decorate(fun: Callable[..., Any]) -> Task[Any, Any]:
+            return self._create_task(fun, **options)
+
+        return decorate
+
+    def _create_task(
+        self,
+        fun: Callable[..., Any],
+        *,
+        name: str | None = None,
+        base: type[Task[Any, Any]] | None = None,
+        bind: bool = False,
+        shared: bool = True,
+        **options: Any,
+    ) -> Task[Any, Any]:
+        task_name = name or self.gen_task_name(fun.__name__, fun.__module__)
+        if task_name in self.tasks:
+            return self.tasks[task_name]
+        cls = make_task_class(self, fun, name=task_name, base=base, bind=bind, options=options)
+        task = cls()
+        self.tasks.register(task)
+        return task
+
+    def gen_task_name(self, name: str, module: str) -> str:
+        """``module.name``, with ``__main__`` replaced by the app's main name (as Celery)."""
+        if module == "__main__" and self.main:
+            module = self.main
+        return f"{module}.{name}"
+
+    def register_task(self, task: Task[Any, Any] | type[Task[Any, Any]]) -> Task[Any, Any]:
+        """Register a class-based task (a ``Task`` subclass with ``name`` and ``run``)."""
+        instance = task() if isinstance(task, type) else task
+        if not getattr(type(instance), "app", None) or type(instance).app is not self:
+            type(instance).app = self
+        self.tasks.register(instance)
+        return instance
+
+    # -- configuration --------------------------------------------------------------
+    def config_from_object(self, obj: Any, namespace: str | None = None,
+                           silent: bool = False, force: bool = False) -> None:
+        """Load settings from a module, an object or an import string (Celery's semantics)."""
+        try:
+            values = load_object_settings(obj, namespace=namespace)
+        except Exception:
+            if silent:
+                return
+            raise
+        self.conf.update(values)
+        self._reset_lazy()
+
+    def config_from_envvar(self, variable_name: str, silent: bool = False) -> None:
+        module = os.environ.get(variable_name)
+        if not module:
+            if silent:
+                return
+            from celeriac.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(f"Environment variable {variable_name!r} is not set.")
+        self.config_from_object(module)
+
+    def autodiscover_tasks(
+        self,
+        packages: Callable[[], Iterable[str]] | Iterable[str] | None = None,
+        related_name: str = "tasks",
+        force: bool = False,
+    ) -> None:
+        """Import ``<package>.tasks`` for each package, now if ``force`` else at worker start."""
+        if packages is None:
+            packages = list(self.conf.get("installed_apps") or [])
+        if force:
+            resolved = packages() if callable(packages) else packages
+            autodiscover(list(resolved), related_name)
+        else:
+            self._pending_autodiscover.append((packages, related_name))
+
+    def loader_import_modules(self) -> None:
+        """Import ``include``/``imports`` and pending autodiscovery (worker start-up)."""
+        import_modules(list(self.conf.imports or ()) + list(self.conf.include or ()))
+        pending, self._pending_autodiscover = self._pending_autodiscover, []
+        for packages, related_name in pending:
+            resolved = packages() if callable(packages) else packages
+            autodiscover(list(resolved), related_name)
+        self.finalize()
+
+    def finalize(self) -> None:
+        """Fire ``on_after_configure``/``on_after_finalize`` once (beat entries hook in here)."""
+        if getattr(self, "_finalized", False):
+            return
+        self._finalized = True
+        self.on_after_configure.send(sender=self)
+        self.on_after_finalize.send(sender=self)
+
+    def add_periodic_task(self, schedule: Any, sig: Any, args: Sequence[Any] = (),
+                          kwargs: Mapping[str, Any] | None = None, name: str | None = None,
+                          **options: Any) -> str:
+        key = name or repr(sig)
+        self.periodic_tasks[key] = {"schedule": schedule, "task": sig, "args": tuple(args),
+                                    "kwargs": dict(kwargs or {}), "options": options}
+        return key
+
+    # -- connections ----------------------------------------------------------------
+    @property
+    def broker_url(self) -> str:
+        """The configured broker URL, or the embedded SQLite default in the working folder."""
+        url = self.conf.broker_url
+        if url:
+            return str(url)
+        return f"sqlite:///{os.path.abspath(DEFAULT_SQLITE_FILE)}"
+
+    @property
+    def result_backend_url(self) -> str | None:
+        url = self.conf.result_backend
+        if url:
+            return str(url)
+        if not self.conf.broker_url:
+            return self.broker_url
+        return None
+
+    @property
+    def transport_options(self) -> TransportOptions:
+        return transport_options(self.conf)
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            with self._lock:
+                if self._transport is None:
+                    from celeriac.transport import resolve_transport
+
+                    self._transport = resolve_transport(self.broker_url, transport_options(self.conf))
+        return self._transport
+
+    @property
+    def producer(self) -> Producer:
+        if self._producer is None:
+            with self._lock:
+                if self._producer is None:
+                    from celeriac.app.producer import Producer
+
+                    self._producer = Producer(
+                        self.transport,
+                        retry=bool(self.conf.task_publish_retry),
+                        retry_policy=self.conf.task_publish_retry_policy,
+                    )
+        return self._producer
+
+    @property
+    def backend(self) -> ResultBackend:
+        if self._backend is None:
+            with self._lock:
+                if self._backend is None:
+                    from celeriac.backends import resolve_backend
+
+                    self._backend = resolve_backend(
+                        self.result_backend_url, backend_options(self.conf),
+                        broker_url=self.broker_url,
+                    )
+        return self._backend
+
+    @property
+    def router(self) -> TaskRouter:
+        if self._router is None:
+            self._router = TaskRouter(self.conf.task_routes, self.conf.task_default_queue)
+        return self._router
+
+    def _reset_lazy(self) -> None:
+        self._transport = None
+        self._producer = None
+        self._backend = None
+        self._router = None
+
+    def _after_fork(self) -> None:
+        """Forget connections made by the parent; the child opens its own on first use."""
+        self._lock = threading.RLock()
+        self._reset_lazy()
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close()
+        if self._backend is not None:
+            self._backend.close()
+        if self._transport is not None:
+            self._transport.close()
+        self._reset_lazy()
+
+    # -- sending ----------------------------------------------------------------------
+    def send_task(
+        self,
+        name: str,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        _task: Task[Any, Any] | None = None,
+        **options: Any,
+    ) -> AsyncResult:
+        """Send a task by name; the name need not be registered in this process."""
+        from celeriac.app.send import build_outbound
+
+        task = _task if _task is not None else self.tasks.get(name)
+        outbound, task_id = build_outbound(self, name, args, kwargs, options, task)
+        self.producer.publish(outbound)
+        return self.AsyncResult(task_id, task_name=name)
+
+    def publish_raw(self, batch: Sequence[Outbound]) -> None:
+        self.producer.publish_many(batch)
+
+    @contextmanager
+    def publish_batch(self) -> Iterator[None]:
+        """Send every ``delay()``/``apply_async()`` made inside the block in one round trip."""
+        with self.producer.batch():
+            yield
+
+    def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult:  # noqa: N802
+        from celeriac.results.async_result import AsyncResult
+
+        return AsyncResult(task_id, app=self, **kwargs)
+
+    def signature(self, name: str, args: Sequence[Any] | None = None,
+                  kwargs: Mapping[str, Any] | None = None, **options: Any) -> Any:
+        from celeriac.canvas.signature import Signature
+
+        return Signature(name, args, kwargs, options=options, app=self)
+
+    # -- running ----------------------------------------------------------------------
+    def worker_main(self, argv: Sequence[str] | None = None) -> None:
+        self.start(["worker", *(argv or [])])
+
+    def start(self, argv: Sequence[str] | None = None) -> None:
+        """Run the ``celeriac`` command line with this app, as ``app.start()`` does in Celery."""
+        from celeriac.cli.main import run_with_app
+
+        run_with_app(self, list(argv) if argv is not None else None)
+
+
+Celeriac = Celery
+
+
+def _reset_apps_after_fork() -> None:
+    for app in list(_state._apps):
+        app._after_fork()
+
+
+os.register_at_fork(after_in_child=_reset_apps_after_fork)

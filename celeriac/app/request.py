@@ -1,0 +1,74 @@
+"""``Task.request``: what a running task knows about the message that started it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Context:
+    """The executing task's request, as Celery's ``Task.request``.
+
+    Attribute names follow Celery's so ``self.request.id`` / ``.retries`` / ``.delivery_info``
+    port unchanged. ``called_directly`` is true when the task function was simply called.
+    """
+
+    id: str | None = None
+    task: str | None = None
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    retries: int = 0
+    eta: str | None = None
+    expires: str | None = None
+    is_eager: bool = False
+    headers: dict[str, Any] | None = None
+    delivery_info: dict[str, Any] = field(default_factory=dict)
+    reply_to: str | None = None
+    correlation_id: str | None = None
+    root_id: str | None = None
+    parent_id: str | None = None
+    group: str | None = None
+    group_index: int | None = None
+    chord: Any = None
+    chain: list[Any] | None = None
+    callbacks: list[Any] | None = None
+    errbacks: list[Any] | None = None
+    timelimit: tuple[float | None, float | None] = (None, None)
+    origin: str | None = None
+    hostname: str | None = None
+    ignore_result: bool = False
+    priority: int | None = None
+    shadow: str | None = None
+    called_directly: bool = True
+    stamps: dict[str, Any] = field(default_factory=dict)
+    _protected: int = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+    def as_execution_options(self) -> dict[str, Any]:
+        """Options that a retry of this request must keep (queue, priority, time limits...)."""
+        hard, soft = self.timelimit
+        options: dict[str, Any] = {
+            "task_id": self.id,
+            "time_limit": hard,
+            "soft_time_limit": soft,
+            "root_id": self.root_id,
+            "parent_id": self.parent_id,
+            "group_id": self.group,
+            "group_index": self.group_index,
+            "shadow": self.shadow,
+            "chord": self.chord,
+            "chain": self.chain,
+            "link": self.callbacks,
+            "link_error": self.errbacks,
+            "expires": self.expires,
+            "priority": self.priority,
+            "headers": self.headers,
+        }
+        routing_key = self.delivery_info.get("routing_key")
+        if routing_key:
+            options["routing_key"] = routing_key
+            options["queue"] = routing_key
+        return options

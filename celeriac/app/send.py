@@ -1,0 +1,134 @@
+"""``apply_async``'s engine: call options plus task options plus routes become one message.
+
+This is on the hot path of every ``delay()``: options are merged once, ``countdown`` becomes
+an absolute aware-UTC ``eta`` (wire-protocol.md §1.6, §7.7), and the message is built by
+``protocol.task_message.build_v2``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from celeriac.app.task import _request_var
+from celeriac.protocol.task_message import build_v2
+from celeriac.transport.base import Outbound
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+    from celeriac.app.task import Task
+
+_origin: tuple[int, str] | None = None
+
+
+def origin_nodename() -> str:
+    """``gen<pid>@<host>``, Celery's sender nodename for non-worker processes."""
+    global _origin
+    pid = os.getpid()
+    if _origin is None or _origin[0] != pid:
+        _origin = (pid, f"gen{pid}@{socket.gethostname()}")
+    return _origin[1]
+
+
+def _as_aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _expires_at(expires: Any, now: datetime) -> datetime | None:
+    if expires is None:
+        return None
+    if isinstance(expires, datetime):
+        return _as_aware(expires)
+    if isinstance(expires, timedelta):
+        return now + expires
+    return now + timedelta(seconds=float(expires))
+
+
+def _signature_dicts(value: Any) -> list[dict[str, Any]] | None:
+    if value is None:
+        return None
+    items = value if isinstance(value, list | tuple) else [value]
+    return [dict(item) for item in items]
+
+
+def build_outbound(
+    app: Celery,
+    name: str,
+    args: Sequence[Any] | None,
+    kwargs: Mapping[str, Any] | None,
+    options: dict[str, Any],
+    task: Task[Any, Any] | None = None,
+) -> tuple[Outbound, str]:
+    """Build the message for one call; return it with the task id."""
+    conf = app.conf
+    task_id = options.get("task_id") or str(uuid.uuid4())
+    now = datetime.now(UTC)
+    eta = options.get("eta")
+    countdown = options.get("countdown")
+    if countdown is not None:
+        eta = now + timedelta(seconds=float(countdown))
+    elif eta is not None:
+        eta = _as_aware(eta)
+    expires = _expires_at(
+        options["expires"] if "expires" in options else getattr(task, "expires", None), now
+    )
+    parent = _request_var.get()
+    parent_id = options.get("parent_id")
+    root_id = options.get("root_id")
+    if parent is not None and parent.id and not parent.called_directly:
+        parent_id = parent_id or parent.id
+        root_id = root_id or parent.root_id or parent.id
+    route = app.router.route(name, options, args or (), kwargs,
+                             task_queue=getattr(task, "queue", None))
+    priority = options.get("priority")
+    if priority is None:
+        priority = route.priority if route.priority is not None else getattr(task, "priority", None)
+    if priority is None:
+        priority = conf.task_default_priority
+    hard = options.get("time_limit", getattr(task, "time_limit", None))
+    soft = options.get("soft_time_limit", getattr(task, "soft_time_limit", None))
+    ignore_result = options.get("ignore_result")
+    if ignore_result is None:
+        ignore_result = getattr(task, "ignore_result", None)
+        if ignore_result is None:
+            ignore_result = bool(conf.task_ignore_result) if task is not None else False
+    message = build_v2(
+        task_name=name,
+        task_id=task_id,
+        args=list(args or ()),
+        kwargs=dict(kwargs or {}),
+        serializer=options.get("serializer") or getattr(task, "serializer", None)
+        or conf.task_serializer,
+        compression=options.get("compression") or getattr(task, "compression", None)
+        or conf.task_compression,
+        eta=eta,
+        expires=expires,
+        retries=int(options.get("retries") or 0),
+        timelimit=(hard, soft),
+        root_id=root_id or task_id,
+        parent_id=parent_id,
+        group_id=options.get("group_id"),
+        group_index=options.get("group_index"),
+        shadow=options.get("shadow"),
+        origin=origin_nodename(),
+        ignore_result=bool(ignore_result),
+        callbacks=_signature_dicts(options.get("link")),
+        errbacks=_signature_dicts(options.get("link_error")),
+        chain=_signature_dicts(options.get("chain")),
+        chord=dict(options["chord"]) if options.get("chord") else None,
+        reply_to=options.get("reply_to") or app.oid,
+        priority=priority,
+        headers=options.get("headers"),
+    )
+    not_before = eta.timestamp() if eta is not None and eta > now else None
+    outbound = Outbound(
+        message=message,
+        routing_key=route.routing_key or route.queue,
+        exchange=route.exchange,
+        not_before=not_before,
+    )
+    return outbound, task_id

@@ -1,0 +1,284 @@
+"""``Task``: the class every ``@app.task`` function becomes (import path ``celery.app.task``).
+
+Options live as class attributes; ``None`` means "use the app's setting", resolved when read,
+so tasks can be created eagerly at decoration time (no lazy proxies).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, ParamSpec, TypeVar
+
+from celeriac import states
+from celeriac.app.request import Context
+from celeriac.exceptions import MaxRetriesExceededError, Retry
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+    from celeriac.canvas.signature import Signature
+    from celeriac.results.async_result import AsyncResult
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_request_var: ContextVar[Context | None] = ContextVar("celeriac_request", default=None)
+
+
+class Task(Generic[P, R]):
+    """A registered task. ``task(*a)`` runs it here; ``task.delay(*a)`` sends it to a worker."""
+
+    name: ClassVar[str] = ""
+    app: ClassVar[Celery]
+    typing: ClassVar[bool] = True
+
+    # Options, Celery's names. None: take the app's setting.
+    serializer: ClassVar[str | None] = None
+    compression: ClassVar[str | None] = None
+    ignore_result: ClassVar[bool | None] = None
+    store_errors_even_if_ignored: ClassVar[bool | None] = None
+    track_started: ClassVar[bool | None] = None
+    acks_late: ClassVar[bool | None] = None
+    acks_on_failure_or_timeout: ClassVar[bool | None] = None
+    reject_on_worker_lost: ClassVar[bool | None] = None
+    queue: ClassVar[str | None] = None
+    routing_key: ClassVar[str | None] = None
+    exchange: ClassVar[str | None] = None
+    priority: ClassVar[int | None] = None
+    expires: ClassVar[float | datetime | None] = None
+    time_limit: ClassVar[float | None] = None
+    soft_time_limit: ClassVar[float | None] = None
+    rate_limit: ClassVar[str | None] = None
+    max_retries: ClassVar[int | None] = 3
+    default_retry_delay: ClassVar[float] = 180
+    autoretry_for: ClassVar[tuple[type[BaseException], ...]] = ()
+    dont_autoretry_for: ClassVar[tuple[type[BaseException], ...]] = ()
+    retry_kwargs: ClassVar[Mapping[str, Any]] = {}
+    retry_backoff: ClassVar[bool | float] = False
+    retry_backoff_max: ClassVar[float] = 600
+    retry_jitter: ClassVar[bool] = True
+    throws: ClassVar[tuple[type[BaseException], ...]] = ()
+    resultrepr_maxsize: ClassVar[int] = 1024
+    trail: ClassVar[bool] = True
+    send_events: ClassVar[bool] = True
+    abstract: ClassVar[bool] = True
+
+    def run(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """The task body; the task factory replaces it with the decorated function."""
+        raise NotImplementedError("Tasks must define the run method.")
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        if _request_var.get() is not None:
+            return self.run(*args, **kwargs)
+        token = _request_var.set(Context(args=list(args), kwargs=dict(kwargs), task=self.name))
+        try:
+            return self.run(*args, **kwargs)
+        finally:
+            _request_var.reset(token)
+
+    def __repr__(self) -> str:
+        return f"<@task: {self.name} of {self.app.main}>"
+
+    # -- context --------------------------------------------------------------------
+    @property
+    def request(self) -> Context:
+        """The request being executed in this thread/task, or an empty one when called directly."""
+        return _request_var.get() or Context(task=self.name)
+
+    @staticmethod
+    def push_request(context: Context) -> object:
+        return _request_var.set(context)
+
+    @staticmethod
+    def pop_request(token: Any) -> None:
+        _request_var.reset(token)
+
+    # -- sending --------------------------------------------------------------------
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult:
+        """Send the task with these arguments; a shortcut for ``apply_async(args, kwargs)``."""
+        return self.apply_async(args, kwargs)
+
+    def apply_async(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        task_id: str | None = None,
+        link: Any = None,
+        link_error: Any = None,
+        **options: Any,
+    ) -> AsyncResult:
+        """Send the task with options (countdown, eta, expires, queue, priority, ...)."""
+        if self.app.conf.task_always_eager:
+            return self.apply(args, kwargs, task_id=task_id, link=link, link_error=link_error,
+                              **options)
+        return self.app.send_task(
+            self.name, args, kwargs, task_id=task_id, link=link, link_error=link_error,
+            _task=self, **options,
+        )
+
+    def apply(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        task_id: str | None = None,
+        **options: Any,
+    ) -> AsyncResult:
+        """Run the task here and now, returning an ``EagerResult`` (``task_always_eager``)."""
+        from celeriac.execution.eager import apply_eagerly
+
+        return apply_eagerly(self, args or (), dict(kwargs or {}), task_id=task_id, **options)
+
+    def retry(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        exc: BaseException | None = None,
+        throw: bool = True,
+        eta: datetime | None = None,
+        countdown: float | None = None,
+        max_retries: int | None = None,
+        **options: Any,
+    ) -> NoReturn:
+        """Re-send this request with ``retries + 1`` and raise ``Retry``.
+
+        Beyond Celery: with ``retry_backoff`` set and no countdown/eta given, the backoff
+        applies (Celery silently falls back to ``default_retry_delay``).
+
+        Raises:
+            Retry: always, once the retry message is sent (the worker records RETRY).
+            MaxRetriesExceededError: past ``max_retries``, unless ``exc`` is given, which is
+                then re-raised instead.
+        """
+        request = self.request
+        retries = request.retries + 1
+        limit = self.max_retries if max_retries is None else max_retries
+        if limit is not None and retries > limit:
+            if exc is not None:
+                raise exc
+            raise MaxRetriesExceededError(
+                f"Can't retry {self.name}[{request.id}] args:{request.args} "
+                f"kwargs:{request.kwargs}",
+                task_args=request.args,
+                task_kwargs=request.kwargs,
+            )
+        if countdown is None and eta is None:
+            countdown = self.retry_delay(retries)
+        if request.called_directly:
+            raise Retry(exc=exc, when=eta or countdown, is_eager=True) from exc
+        send_options = {**request.as_execution_options(), **options}
+        self.app.send_task(
+            self.name,
+            request.args if args is None else args,
+            request.kwargs if kwargs is None else kwargs,
+            retries=retries,
+            countdown=countdown,
+            eta=eta,
+            _task=self,
+            **send_options,
+        )
+        raise Retry(exc=exc, when=eta or countdown) from exc
+
+    def retry_delay(self, retries: int) -> float:
+        """Seconds before retry number ``retries``: exponential backoff when configured."""
+        if not self.retry_backoff:
+            return float(self.default_retry_delay)
+        factor = 1.0 if self.retry_backoff is True else float(self.retry_backoff)
+        delay = min(factor * (2 ** (retries - 1)), float(self.retry_backoff_max))
+        return random.uniform(0, delay) if self.retry_jitter else delay
+
+    # -- canvas ---------------------------------------------------------------------
+    def signature(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        *starargs: Any,
+        **options: Any,
+    ) -> Signature:
+        from celeriac.canvas.signature import Signature
+
+        return Signature(self.name, args, kwargs, options=options, app=self.app)
+
+    subtask = signature
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        """A signature with partial arguments: ``add.s(2)`` then ``.delay(3)`` runs add(2, 3)."""
+        return self.signature(args, kwargs)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        """An immutable signature: parent results are not prepended to its arguments."""
+        return self.signature(args, kwargs, immutable=True)
+
+    # -- results --------------------------------------------------------------------
+    def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult:  # noqa: N802
+        return self.app.AsyncResult(task_id, task_name=self.name, **kwargs)
+
+    @property
+    def backend(self) -> Any:
+        return self.app.backend
+
+    def update_state(
+        self, task_id: str | None = None, state: str | None = None, meta: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Store a custom state (e.g. PROGRESS) with ``meta`` for the running task."""
+        from celeriac.protocol.result_meta import ResultMeta
+
+        target = task_id or self.request.id
+        if target is None:
+            return
+        self.app.backend.store([ResultMeta(target, state or states.PENDING, meta)])
+
+    # -- hooks (override on a base= class) ----------------------------------------------
+    def before_start(self, task_id: str, args: Any, kwargs: Any) -> None:
+        """Runs in the worker before the task body."""
+
+    def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
+        """Runs in the worker after the task returned."""
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        """Runs in the worker after the task raised."""
+
+    def on_retry(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        """Runs in the worker when the task asked to be retried."""
+
+    def after_return(
+        self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        """Runs in the worker after every outcome."""
+
+
+def make_task_class(
+    app: Celery,
+    fun: Callable[..., Any],
+    *,
+    name: str,
+    base: type[Task[Any, Any]] | None,
+    bind: bool,
+    options: Mapping[str, Any],
+) -> type[Task[Any, Any]]:
+    """Build the ``Task`` subclass for ``fun``: the one place classes are made per function.
+
+    A class (not an instance attribute) is built because users subclass via ``base=`` and
+    expect options as class attributes, as in Celery.
+    """
+    base_cls = base or app.Task
+    run: Callable[..., Any] = fun if bind else staticmethod(fun)  # type: ignore[assignment]  # staticmethod keeps self out
+    attrs: dict[str, Any] = {
+        "app": app,
+        "name": name,
+        "run": run,
+        "_orig_run": fun,
+        "__doc__": fun.__doc__,
+        "__module__": fun.__module__,
+        "__qualname__": getattr(fun, "__qualname__", name),
+        "__wrapped__": fun,
+        "abstract": False,
+        **options,
+    }
+    return type(getattr(fun, "__name__", name), (base_cls,), attrs)

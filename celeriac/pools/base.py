@@ -1,0 +1,53 @@
+"""The pool seam: where a ``Request`` is executed (inline, on threads, in child processes).
+
+A pool reports every finished request through the ``on_outcome`` callback given to
+``start``; the callback may be called from any thread, so the worker funnels outcomes into a
+thread-safe queue and stores results and acks them in batches on its own thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from celeriac.execution.outcome import Outcome
+    from celeriac.execution.runner import TaskRunner
+    from celeriac.worker.request import Request
+
+OutcomeCallback = Callable[["Request", "Outcome"], None]
+RunnerLookup = Callable[[str], "TaskRunner"]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolLimits:
+    """What a pool can enforce; the banner states what it cannot."""
+
+    soft_time_limit: bool = False
+    hard_time_limit: bool = False
+    terminate: bool = False
+
+
+class Pool(Protocol):
+    """Executes requests; see the module docstring for the threading contract."""
+
+    limits: PoolLimits
+    concurrency: int
+    name: str
+
+    def start(self, runners: RunnerLookup, on_outcome: OutcomeCallback) -> None:
+        """Prepare workers (threads, children) before the first ``submit``."""
+
+    def submit(self, request: Request) -> None:
+        """Run ``request``; the outcome arrives through ``on_outcome``."""
+
+    def free_slots(self) -> int:
+        """How many more requests could start executing right now."""
+
+    def stop(self, *, graceful: bool, timeout: float | None) -> list[Request]:
+        """Stop; with ``graceful`` let running requests finish (up to ``timeout`` s).
+
+        Returns the requests that were accepted but never started, so the worker can hand
+        them back to the broker.
+        """

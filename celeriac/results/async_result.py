@@ -1,0 +1,197 @@
+"""``AsyncResult``: the caller's handle on a task's outcome, read from the result store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from celeriac import states
+from celeriac.protocol.exception_codec import decode_exception
+from celeriac.protocol.result_meta import ResultMeta, parse_date_done
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+    from celeriac.backends.base import ResultBackend
+
+
+def exception_from_meta(meta: ResultMeta) -> BaseException:
+    """Rebuild a stored failure as an exception instance (no pickle; Celery's rules)."""
+    value = meta.result
+    if isinstance(value, BaseException):
+        return value
+    if isinstance(value, dict) and "exc_type" in value:
+        return decode_exception(value)
+    from celeriac.exceptions import TaskError
+
+    return TaskError(f"Task {meta.task_id} ended in {meta.status}: {value!r}")
+
+
+class AsyncResult:
+    """A pending or finished task's result. Every property reads the store (no caching of
+    unready states), so a handle can be polled from any process that shares the store."""
+
+    def __init__(
+        self,
+        id: str,  # noqa: A002 - Celery's public parameter name
+        backend: ResultBackend | None = None,
+        task_name: str | None = None,
+        app: Celery | None = None,
+        parent: AsyncResult | None = None,
+    ) -> None:
+        if app is None:
+            from celeriac import _state
+
+            app = _state.get_current_app()
+        self.app = app
+        self.id = id
+        self._backend = backend
+        self.task_name = task_name
+        self.parent = parent
+        self._cache: ResultMeta | None = None
+
+    @property
+    def task_id(self) -> str:
+        return self.id
+
+    @property
+    def backend(self) -> ResultBackend:
+        return self._backend if self._backend is not None else self.app.backend
+
+    def __repr__(self) -> str:
+        return f"<AsyncResult: {self.id}>"
+
+    def __str__(self) -> str:
+        return self.id
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, AsyncResult):
+            return other.id == self.id
+        if isinstance(other, str):
+            return other == self.id
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    # -- reading ------------------------------------------------------------------------
+    def _meta(self) -> ResultMeta:
+        if self._cache is not None:
+            return self._cache
+        meta = self.backend.get(self.id)
+        if meta.ready:
+            self._cache = meta
+        return meta
+
+    @property
+    def state(self) -> str:
+        return self._meta().status
+
+    status = state
+
+    def ready(self) -> bool:
+        return self.state in states.READY_STATES
+
+    def successful(self) -> bool:
+        return self.state == states.SUCCESS
+
+    def failed(self) -> bool:
+        return self.state == states.FAILURE
+
+    @property
+    def result(self) -> Any:
+        """The return value, or the exception instance for a failure."""
+        meta = self._meta()
+        if meta.status in states.EXCEPTION_STATES:
+            return exception_from_meta(meta)
+        return meta.result
+
+    info = result
+
+    @property
+    def traceback(self) -> str | None:
+        return self._meta().traceback
+
+    @property
+    def date_done(self) -> datetime | None:
+        return parse_date_done(self._meta().date_done)
+
+    @property
+    def name(self) -> str | None:
+        meta = self._meta()
+        if meta.extended and meta.extended.get("name"):
+            return str(meta.extended["name"])
+        return self.task_name
+
+    @property
+    def children(self) -> list[Any] | None:
+        return self._meta().children
+
+    def get(
+        self,
+        timeout: float | None = None,
+        propagate: bool = True,
+        interval: float = 0.5,
+        disable_sync_subtasks: bool = True,
+        **_: Any,
+    ) -> Any:
+        """Wait for the task and return its value.
+
+        Raises:
+            celeriac.exceptions.TimeoutError: not ready within ``timeout`` seconds.
+            BaseException: the task's own exception (rebuilt as its type when importable)
+                when it failed and ``propagate`` is true.
+        """
+        meta = self._cache or self.backend.wait(self.id, timeout=timeout, interval=interval)
+        self._cache = meta
+        if meta.status in states.PROPAGATE_STATES:
+            exc = exception_from_meta(meta)
+            if propagate:
+                raise exc
+            return exc
+        return meta.result
+
+    wait = get
+
+    def forget(self) -> None:
+        self._cache = None
+        self.backend.forget(self.id)
+
+    def revoke(self, terminate: bool = False, signal: str | None = None, **kwargs: Any) -> None:
+        control = getattr(self.app, "control", None)
+        if control is None:
+            raise NotImplementedError("Remote control is not available in this version.")
+        control.revoke(self.id, terminate=terminate, signal=signal, **kwargs)
+
+    def as_tuple(self) -> tuple[Any, Any]:
+        return ((self.id, self.parent.as_tuple() if self.parent else None), None)
+
+
+class EagerResult(AsyncResult):
+    """The outcome of a task run in-process (``apply()`` / ``task_always_eager``)."""
+
+    def __init__(self, id: str, meta: ResultMeta, app: Celery,  # noqa: A002
+                 exception: BaseException | None = None) -> None:
+        super().__init__(id, app=app, task_name=None)
+        self._cache = meta
+        self._exception = exception
+
+    def get(self, timeout: float | None = None, propagate: bool = True,
+            interval: float = 0.5, disable_sync_subtasks: bool = True, **_: Any) -> Any:
+        if self._exception is not None:
+            if propagate:
+                raise self._exception
+            return self._exception
+        assert self._cache is not None
+        return self._cache.result
+
+    @property
+    def result(self) -> Any:
+        if self._exception is not None:
+            return self._exception
+        assert self._cache is not None
+        return self._cache.result
+
+    info = result
+
+    def forget(self) -> None:
+        """Nothing was stored."""

@@ -1,0 +1,173 @@
+"""The consumer: the worker's hot loop. Fetch a batch, dispatch it, store results, ack.
+
+Everything network-bound happens here, in batches: one ``fetch`` per loop for up to the free
+prefetch window, one ``store`` for the results completed since the last loop, one ``ack``
+for their messages (results are always stored before their messages are acknowledged).
+
+Acknowledgement timing: an early-ack task's ack is queued when it starts and sent with the
+next batch; a late-ack task's ack is sent after it finished. Either way, a worker killed mid
+batch re-delivers rather than loses its messages: celeriac errs towards running a task twice
+over losing it (documented in the README).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+
+from celeriac import states
+from celeriac.backends.base import ResultBackend
+from celeriac.execution.outcome import Disposition, Outcome
+from celeriac.pools.base import Pool
+from celeriac.protocol.result_meta import ResultMeta
+from celeriac.transport.base import Channel, Delivery
+from celeriac.worker.dispatch import Decision, Dispatcher
+from celeriac.worker.request import Request
+
+logger = logging.getLogger(__name__)
+
+
+class Consumer:
+    """Owns the channel's fetch side and the flow of messages through the pool."""
+
+    def __init__(self, channel: Channel, queues: Sequence[str], pool: Pool,
+                 dispatcher: Dispatcher, backend: ResultBackend | None,
+                 prefetch_limit: int) -> None:
+        self.channel = channel
+        self.queues = list(queues)
+        self.pool = pool
+        self.dispatcher = dispatcher
+        self.backend = backend
+        self.prefetch_limit = max(1, prefetch_limit)
+        self.stop_fetching = threading.Event()
+        self._completed: queue.SimpleQueue[tuple[Request, Outcome]] = queue.SimpleQueue()
+        self._wakeup = threading.Event()
+        self._held: list[tuple[float, int, Request]] = []
+        self._counter = 0
+        self._in_pool = 0
+        self._backlog: list[Request] = []
+        self.total_processed = 0
+
+    # -- pool callback (any thread) ------------------------------------------------------
+    def on_outcome(self, request: Request, outcome: Outcome) -> None:
+        self._completed.put((request, outcome))
+        self._wakeup.set()
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self) -> None:
+        while not self.stop_fetching.is_set():
+            self.step()
+        self.drain_completed()
+
+    def step(self) -> None:
+        """One round: finish what completed, start held/backlogged work, fetch more."""
+        self.drain_completed()
+        self._release_due()
+        room = self.prefetch_limit - self.reserved()
+        if room <= 0 or self.pool.free_slots() <= 0:
+            self._wakeup.wait(self._next_timeout(0.05))
+            self._wakeup.clear()
+            return
+        deliveries = self.channel.fetch(self.queues, room, self._next_timeout(1.0))
+        for delivery in deliveries:
+            if self.stop_fetching.is_set():
+                self.channel.reject([delivery], requeue=True)
+                continue
+            self._handle(delivery)
+
+    def reserved(self) -> int:
+        return self._in_pool + len(self._held) + len(self._backlog)
+
+    def _next_timeout(self, default: float) -> float:
+        if self._held:
+            return max(0.0, min(default, self._held[0][0] - time.time()))
+        return default
+
+    # -- per delivery -----------------------------------------------------------------------
+    def _handle(self, delivery: Delivery) -> None:
+        decision = self.dispatcher.decide(delivery)
+        if decision.request is not None:
+            if decision.hold_until is not None:
+                self._counter += 1
+                heapq.heappush(self._held, (decision.hold_until, self._counter, decision.request))
+            else:
+                self._start(decision.request)
+            return
+        self._settle_without_running(delivery, decision)
+
+    def _settle_without_running(self, delivery: Delivery, decision: Decision) -> None:
+        if decision.revoked_meta is not None:
+            self._store([decision.revoked_meta])
+        if decision.set_aside is not None:
+            logger.error("Message %s from queue %r set aside: %s",
+                         delivery.message.headers.get("id"), delivery.queue, decision.set_aside)
+            self.channel.set_aside(delivery, decision.set_aside)
+        elif decision.defer_until is not None:
+            self.channel.defer(delivery, decision.defer_until)
+        else:
+            self.channel.ack([delivery])
+
+    def _start(self, request: Request) -> None:
+        if self.pool.free_slots() <= 0:
+            self._backlog.append(request)
+            return
+        self._in_pool += 1
+        self.pool.submit(request)
+
+    def _release_due(self) -> None:
+        now = time.time()
+        while self._held and self._held[0][0] <= now:
+            _, _, request = heapq.heappop(self._held)
+            self._backlog.append(request)
+        while self._backlog and self.pool.free_slots() > 0:
+            self._start(self._backlog.pop(0))
+
+    # -- completions --------------------------------------------------------------------------
+    def drain_completed(self) -> None:
+        """Store the results of finished tasks, then settle their messages, in batches."""
+        finished: list[tuple[Request, Outcome]] = []
+        while True:
+            try:
+                finished.append(self._completed.get_nowait())
+            except queue.Empty:
+                break
+        if not finished:
+            return
+        self._in_pool -= len(finished)
+        self.total_processed += len(finished)
+        self._store([o.meta for _, o in finished if o.meta is not None])
+        acks = [r.delivery for r, o in finished if o.disposition is Disposition.ACK]
+        if acks:
+            self.channel.ack(acks)
+        for request, outcome in finished:
+            if outcome.disposition is Disposition.REQUEUE:
+                self.channel.reject([request.delivery], requeue=True)
+            elif outcome.disposition is Disposition.SET_ASIDE:
+                logger.error("Task %s[%s] set aside: %s", request.task_name, request.task_id,
+                             outcome.reason)
+                self.channel.set_aside(request.delivery, outcome.reason)
+
+    def _store(self, metas: list[ResultMeta]) -> None:
+        if not metas or self.backend is None:
+            return
+        try:
+            self.backend.store(metas)
+        except Exception as exc:
+            logger.error("Could not store %d result(s): %r", len(metas), exc, exc_info=True)
+
+    # -- shutdown -------------------------------------------------------------------------------
+    def release_unstarted(self, unstarted: Sequence[Request]) -> int:
+        """Hand every held, backlogged or never-started message back to the broker."""
+        requests = [r for _, _, r in self._held] + self._backlog + list(unstarted)
+        self._held, self._backlog = [], []
+        if requests:
+            self.channel.reject([r.delivery for r in requests], requeue=True)
+            logger.info("Returned %d unstarted message(s) to the broker", len(requests))
+        return len(requests)
+
+
+__all__ = ["Consumer", "states"]

@@ -1,0 +1,98 @@
+"""Deciding what to do with each leased message, before any task code runs.
+
+In order: parse (protocol v1 is normalized to v2), check the content type against
+``accept_content``, look up the task, drop expired ones (recording REVOKED), send ETA tasks
+back to wait on the broker (or hold them), and otherwise build a ``Request``. Anything that
+must not run is set aside with its reason and logged; nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from celeriac import states
+from celeriac.app.registry import describe_unknown
+from celeriac.exceptions import ContentDisallowed, InvalidMessage, NotRegistered, TaskRevokedError
+from celeriac.protocol.exception_codec import encode_exception
+from celeriac.protocol.result_meta import ResultMeta, now_iso
+from celeriac.protocol.task_message import decode_body, normalize_v1, parse_iso_timestamp
+from celeriac.transport.base import Delivery
+from celeriac.worker.request import Request
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+
+logger = logging.getLogger(__name__)
+
+#: ETAs closer than this run from the worker's own timer instead of a broker round trip.
+DEFER_THRESHOLD = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The dispatcher's verdict on one delivery; exactly one of the fields is meaningful."""
+
+    request: Request | None = None
+    set_aside: str | None = None
+    revoked_meta: ResultMeta | None = None
+    defer_until: float | None = None
+    hold_until: float | None = None
+
+
+class Dispatcher:
+    """Turns deliveries into decisions. Stateless apart from per-task caches."""
+
+    def __init__(self, app: Celery, hostname: str, accept: frozenset[str],
+                 can_defer: bool, acks_late_for: Callable[[str], bool]) -> None:
+        self.app = app
+        self.hostname = hostname
+        self.accept = accept
+        self.can_defer = can_defer
+        self.acks_late_for = acks_late_for
+
+    def decide(self, delivery: Delivery) -> Decision:
+        try:
+            message = normalize_v1(delivery.message, self.accept)
+            if message is not delivery.message:
+                delivery = Delivery(message, delivery.queue, delivery.tag, delivery.redelivered)
+            headers = message.headers
+            name = headers.get("task")
+            task_id = headers.get("id")
+            if not isinstance(name, str) or not isinstance(task_id, str):
+                raise InvalidMessage("headers lack a 'task' name or an 'id'")
+            if name not in self.app.tasks:
+                return self._unknown(name, task_id)
+            body = decode_body(message, self.accept)
+        except ContentDisallowed as exc:
+            return Decision(set_aside=f"refused content: {exc}")
+        except InvalidMessage as exc:
+            return Decision(set_aside=f"invalid message: {exc}")
+        now = time.time()
+        expires = parse_iso_timestamp(headers.get("expires"))
+        if expires is not None and expires <= now:
+            return Decision(revoked_meta=self._expired(task_id, name, headers))
+        eta = parse_iso_timestamp(headers.get("eta"))
+        if eta is not None and eta > now:
+            if self.can_defer and eta - now > DEFER_THRESHOLD:
+                return Decision(defer_until=eta)
+            request = Request(delivery, name, task_id, body, self.hostname,
+                              self.acks_late_for(name))
+            return Decision(request=request, hold_until=eta)
+        return Decision(request=Request(delivery, name, task_id, body, self.hostname,
+                                        self.acks_late_for(name)))
+
+    def _unknown(self, name: str, task_id: str) -> Decision:
+        reason = describe_unknown(name, self.app.tasks)
+        meta = ResultMeta(task_id, states.FAILURE, encode_exception(NotRegistered(name)),
+                          date_done=now_iso(), children=[])
+        return Decision(set_aside=f"unknown task: {reason}", revoked_meta=meta)
+
+    def _expired(self, task_id: str, name: str, headers: dict[str, Any]) -> ResultMeta:
+        logger.warning("Task %s[%s] expired at %s: not run, marked REVOKED", name, task_id,
+                       headers.get("expires"))
+        return ResultMeta(task_id, states.REVOKED, encode_exception(TaskRevokedError("expired")),
+                          date_done=now_iso(), children=None)

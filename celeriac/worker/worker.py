@@ -1,0 +1,184 @@
+"""The worker process: assembles the consumer, the pool and the heartbeat, and owns shutdown.
+
+Threads: the consumer loop (``celeriac-consumer``), the heartbeat (``celeriac-heartbeat``)
+and the pool's own. The main thread only waits for signals:
+
+* first SIGTERM/SIGINT: warm shutdown. Stop fetching, let running tasks finish (bounded by
+  ``worker_soft_shutdown_timeout``-style ``shutdown_timeout``), store and ack what finished,
+  hand every held or unstarted message back, exit 0.
+* second signal, or SIGQUIT: cold shutdown. Stop now; unacknowledged messages go back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from celeriac import signals
+from celeriac.execution.runner import TaskRunner
+from celeriac.pools import create_pool
+from celeriac.serialization.registry import normalize_accept
+from celeriac.worker.consumer import Consumer
+from celeriac.worker.dispatch import Dispatcher
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+    from celeriac.transport.base import Channel
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """Everything ``celeriac worker`` can be told, after CLI flags overlay the settings."""
+
+    queues: Sequence[str] = ()
+    concurrency: int = 0
+    pool: str = "prefork"
+    hostname: str = ""
+    prefetch_multiplier: int = 4
+    max_tasks_per_child: int | None = None
+    max_memory_per_child: int | None = None
+    shutdown_timeout: float = 60.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def expand_hostname(template: str) -> str:
+    """Expand ``%h`` (full host), ``%n`` (short name), ``%d`` (domain), as Celery does."""
+    full = socket.gethostname()
+    name, _, domain = full.partition(".")
+    if not template:
+        return f"celeriac@{full}"
+    return (template.replace("%h", full).replace("%n", name).replace("%d", domain)
+            .replace("%%", "%"))
+
+
+class Worker:
+    """One worker process. ``run()`` blocks until shutdown and returns the exit code."""
+
+    def __init__(self, app: Celery, options: WorkerOptions) -> None:
+        self.app = app
+        conf = app.conf
+        self.options = options
+        self.hostname = expand_hostname(options.hostname)
+        self.queues = list(options.queues) or [str(conf.task_default_queue)]
+        self.accept = normalize_accept(conf.accept_content or ["json"])
+        self.concurrency = options.concurrency or os.cpu_count() or 1
+        self.pool = create_pool(options.pool, self.concurrency, app=app, options=options)
+        self._runners: dict[str, TaskRunner] = {}
+        self._stop = threading.Event()
+        self._cold = threading.Event()
+        self._signals_seen = 0
+        self.channel: Channel | None = None
+        self.consumer: Consumer | None = None
+
+    # -- assembly -------------------------------------------------------------------------
+    def runner_for(self, name: str) -> TaskRunner:
+        runner = self._runners.get(name)
+        if runner is None:
+            runner = self._runners[name] = TaskRunner(self.app, self.app.tasks[name], self.accept)
+        return runner
+
+    def _acks_late(self, name: str) -> bool:
+        task = self.app.tasks.get(name)
+        value = getattr(task, "acks_late", None)
+        return bool(self.app.conf.task_acks_late if value is None else value)
+
+    def _backend_or_none(self) -> Any:
+        try:
+            return self.app.backend if self.app.result_backend_url else None
+        except Exception as exc:
+            logger.error("Result store unavailable, results will not be stored: %s", exc)
+            return None
+
+    def setup(self) -> Consumer:
+        self.app.loader_import_modules()
+        transport = self.app.transport
+        self.channel = channel = transport.channel()
+        channel.declare(self.queues)
+        dispatcher = Dispatcher(self.app, self.hostname, self.accept,
+                                transport.capabilities.delayed_delivery, self._acks_late)
+        multiplier = self.options.prefetch_multiplier
+        limit = self.concurrency * multiplier if multiplier > 0 else 10_000
+        self.consumer = Consumer(channel, self.queues, self.pool, dispatcher,
+                                 self._backend_or_none(), limit)
+        self.pool.start(self.runner_for, self.consumer.on_outcome)
+        return self.consumer
+
+    # -- running --------------------------------------------------------------------------
+    def run(self, install_signals: bool = True) -> int:
+        consumer = self.setup()
+        if install_signals:
+            self._install_signal_handlers()
+        threads = [
+            threading.Thread(target=self._consume, args=(consumer,), name="celeriac-consumer"),
+            threading.Thread(target=self._heartbeat, name="celeriac-heartbeat"),
+        ]
+        for thread in threads:
+            thread.start()
+        logger.info("%s ready.", self.hostname)
+        signals.worker_ready.send(sender=self)
+        self._stop.wait()
+        return self._shutdown(consumer, threads)
+
+    def _consume(self, consumer: Consumer) -> None:
+        while not consumer.stop_fetching.is_set():
+            try:
+                consumer.run()
+            except Exception as exc:
+                logger.error("Consumer error, retrying in 1s: %r", exc, exc_info=True)
+                self._stop.wait(1.0)
+
+    def _heartbeat(self) -> None:
+        assert self.channel is not None
+        interval = self.app.transport_options.heartbeat_interval
+        while not self._stop.wait(interval):
+            try:
+                restored = self.channel.heartbeat()
+                if restored:
+                    logger.warning("Restored %d message(s) of a dead worker", restored)
+            except Exception as exc:
+                logger.warning("Heartbeat failed: %r", exc)
+
+    def stop(self, cold: bool = False) -> None:
+        if cold:
+            self._cold.set()
+        self._stop.set()
+
+    def _shutdown(self, consumer: Consumer, threads: list[threading.Thread]) -> int:
+        cold = self._cold.is_set()
+        logger.warning("%s shutdown (%s)", "Cold" if cold else "Warm", self.hostname)
+        signals.worker_shutting_down.send(sender=self, sig="", how="cold" if cold else "warm",
+                                          exitcode=0)
+        consumer.stop_fetching.set()
+        threads[0].join()
+        unstarted = self.pool.stop(graceful=not cold, timeout=self.options.shutdown_timeout)
+        consumer.drain_completed()
+        consumer.release_unstarted(unstarted)
+        threads[1].join()
+        signals.worker_shutdown.send(sender=self)
+        assert self.channel is not None
+        self.channel.close()
+        self.app.close()
+        return 0
+
+    def _install_signal_handlers(self) -> None:
+        def on_term(signum: int, frame: FrameType | None) -> None:
+            self._signals_seen += 1
+            self.stop(cold=self._signals_seen > 1)
+
+        def on_quit(signum: int, frame: FrameType | None) -> None:
+            os._exit(1)
+
+        handlers: dict[int, Callable[[int, FrameType | None], None]] = {
+            signal.SIGTERM: on_term, signal.SIGINT: on_term, signal.SIGQUIT: on_quit,
+        }
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
