@@ -1,0 +1,143 @@
+"""Worker settings (``worker_*``; old names ``CELERYD_<key>`` unless Celery says otherwise)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from celeriac.config.schema.option import BOOL, CLASS_OR_PATH, FLOAT, INT, STR, Option
+
+#: Celery's default log formats, verbatim (log parsers in the wild match them).
+DEFAULT_PROCESS_LOG_FMT: Final = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
+DEFAULT_TASK_LOG_FMT: Final = (
+    "[%(asctime)s: %(levelname)s/%(processName)s] %(task_name)s[%(task_id)s]: %(message)s"
+)
+
+ALL: Final[tuple[Option, ...]] = (
+    Option("worker_agent", None, STR, ("CELERYD_AGENT",)),
+    Option(
+        "worker_autoscaler",
+        "celery.worker.autoscale:Autoscaler",
+        CLASS_OR_PATH,
+        ("CELERYD_AUTOSCALER",),
+    ),
+    Option(
+        "worker_cancel_long_running_tasks_on_connection_loss",
+        False,
+        BOOL,
+        ("CELERYD_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS",),
+    ),
+    Option(
+        "worker_soft_shutdown_timeout",
+        0.0,
+        FLOAT,
+        ("CELERYD_SOFT_SHUTDOWN_TIMEOUT",),
+        doc="Seconds running tasks get to finish after a warm shutdown before the cold one.",
+    ),
+    Option(
+        "worker_enable_soft_shutdown_on_idle",
+        False,
+        BOOL,
+        ("CELERYD_ENABLE_SOFT_SHUTDOWN_ON_IDLE",),
+    ),
+    Option(
+        "worker_concurrency",
+        None,
+        (int, str),
+        ("CELERYD_CONCURRENCY",),
+        doc="Pool size; None (or 'auto') means the number of CPUs.",
+    ),
+    Option(
+        "worker_consumer", "celery.worker.consumer:Consumer", CLASS_OR_PATH, ("CELERYD_CONSUMER",)
+    ),
+    Option("worker_direct", False, BOOL, ("CELERY_WORKER_DIRECT",)),
+    Option("worker_disable_rate_limits", False, BOOL, ("CELERY_DISABLE_RATE_LIMITS",)),
+    Option(
+        "worker_deduplicate_successful_tasks",
+        False,
+        BOOL,
+        ("CELERYD_DEDUPLICATE_SUCCESSFUL_TASKS",),
+    ),
+    Option("worker_enable_remote_control", True, BOOL, ("CELERY_ENABLE_REMOTE_CONTROL",)),
+    Option(
+        "worker_hijack_root_logger",
+        True,
+        BOOL,
+        ("CELERYD_HIJACK_ROOT_LOGGER",),
+        doc="Replace the root logger's handlers; False keeps your logging setup.",
+    ),
+    Option("worker_log_color", None, BOOL, ("CELERYD_LOG_COLOR",)),
+    Option("worker_log_datefmt", None, STR, ("CELERYD_LOG_DATEFMT",)),
+    Option(
+        "worker_log_format",
+        DEFAULT_PROCESS_LOG_FMT,
+        STR,
+        ("CELERYD_LOG_FORMAT", "CELERY_WORKER_LOG_FORMAT"),
+    ),
+    Option("worker_lost_wait", 10.0, FLOAT, ("CELERYD_WORKER_LOST_WAIT",)),
+    Option(
+        "worker_max_memory_per_child",
+        None,
+        INT,
+        ("CELERYD_MAX_MEMORY_PER_CHILD",),
+        doc="Resident KiB after which a pool child is replaced (after its current task).",
+    ),
+    Option(
+        "worker_max_tasks_per_child",
+        None,
+        INT,
+        ("CELERYD_MAX_TASKS_PER_CHILD",),
+        doc="Tasks a pool child runs before it is replaced.",
+    ),
+    Option(
+        "worker_pool",
+        "prefork",
+        CLASS_OR_PATH,
+        ("CELERYD_POOL",),
+        doc="prefork, threads, solo, gevent, eventlet, or a class.",
+    ),
+    Option("worker_pool_putlocks", True, BOOL, ("CELERYD_POOL_PUTLOCKS",)),
+    Option("worker_pool_restarts", False, BOOL, ("CELERYD_POOL_RESTARTS",)),
+    Option("worker_pool_start_method", "fork", STR, ("CELERYD_POOL_START_METHOD",)),
+    Option("worker_proc_alive_timeout", 4.0, FLOAT, ("CELERYD_PROC_ALIVE_TIMEOUT",)),
+    Option(
+        "worker_prefetch_multiplier",
+        4,
+        INT,
+        ("CELERYD_PREFETCH_MULTIPLIER",),
+        doc="Messages reserved per pool slot; 1 for long tasks, higher for short ones.",
+    ),
+    Option("worker_eta_task_limit", None, INT, ("CELERYD_ETA_TASK_LIMIT",)),
+    Option(
+        "worker_enable_prefetch_count_reduction",
+        True,
+        BOOL,
+        ("CELERYD_ENABLE_PREFETCH_COUNT_REDUCTION",),
+    ),
+    Option("worker_disable_prefetch", False, BOOL, ("CELERYD_DISABLE_PREFETCH",)),
+    Option("worker_redirect_stdouts", True, BOOL, ("CELERY_REDIRECT_STDOUTS",)),
+    Option("worker_redirect_stdouts_level", "WARNING", STR, ("CELERY_REDIRECT_STDOUTS_LEVEL",)),
+    Option(
+        "worker_send_task_events",
+        False,
+        BOOL,
+        ("CELERY_SEND_EVENTS",),
+        doc="Emit task-* events for monitors (same as worker -E).",
+    ),
+    Option(
+        "worker_state_db",
+        None,
+        STR,
+        ("CELERYD_STATE_DB",),
+        doc="File where revoked task ids survive restarts.",
+    ),
+    Option("worker_task_log_datefmt", None, STR, ("CELERYD_TASK_LOG_DATEFMT",)),
+    Option(
+        "worker_task_log_format",
+        DEFAULT_TASK_LOG_FMT,
+        STR,
+        ("CELERYD_TASK_LOG_FORMAT", "CELERY_WORKER_TASK_LOG_FORMAT"),
+    ),
+    Option("worker_timer", None, CLASS_OR_PATH, ("CELERYD_TIMER",)),
+    Option("worker_timer_precision", 1.0, FLOAT, ("CELERYD_TIMER_PRECISION",)),
+    Option("worker_detect_quorum_queues", True, BOOL, ("CELERYD_DETECT_QUORUM_QUEUES",)),
+)
