@@ -1,0 +1,56 @@
+"""celeriac: a distributed task queue that speaks Celery's wire protocol.
+
+Change one import (``from celeriac import Celery``) and a Celery project runs on celeriac.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+VERSION = (0, 1, 0)
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery, Celeriac
+    from celeriac.app.shared import shared_task
+    from celeriac.app.task import Task
+    from celeriac.canvas import Signature, signature
+    from celeriac.results.async_result import AsyncResult
+
+_LAZY = {
+    "Celery": "celeriac.app.base",
+    "Celeriac": "celeriac.app.base",
+    "Task": "celeriac.app.task",
+    "shared_task": "celeriac.app.shared",
+    "Signature": "celeriac.canvas",
+    "signature": "celeriac.canvas",
+    "AsyncResult": "celeriac.results.async_result",
+    "current_app": "celeriac.app.shared",
+    "current_task": "celeriac.app.shared",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the public names on first use: ``import celeriac`` stays cheap for the CLI."""
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'celeriac' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "AsyncResult",
+    "Celeriac",
+    "Celery",
+    "Signature",
+    "Task",
+    "__version__",
+    "current_app",
+    "current_task",
+    "shared_task",
+    "signature",
+]

@@ -1,0 +1,87 @@
+"""``celeriac worker``: flags overlay the app's settings into ``WorkerOptions``, then run."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from celeriac.cli.banner import startup_banner
+from celeriac.cli.main import CliState, app_options
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    return [q.strip() for value in values for q in value.split(",") if q.strip()]
+
+
+@click.command()
+@app_options
+@click.option("-l", "--loglevel", default="WARNING", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL"],
+                                case_sensitive=False))
+@click.option("-f", "--logfile", type=click.Path(dir_okay=False), help="Log to this file.")
+@click.option("-Q", "--queues", multiple=True, help="Queues to consume, comma separated.")
+@click.option("-X", "--exclude-queues", multiple=True, help="Queues not to consume.")
+@click.option("-c", "--concurrency", type=int, help="Pool size (default: number of CPUs).")
+@click.option("-P", "--pool", type=click.Choice(["prefork", "threads", "solo", "processes"],
+                                                case_sensitive=False))
+@click.option("-n", "--hostname", help="Node name; %h, %n and %d are expanded.")
+@click.option("--prefetch-multiplier", type=int)
+@click.option("--max-tasks-per-child", type=int)
+@click.option("--max-memory-per-child", type=int, help="kB of resident memory.")
+@click.option("-E", "--task-events", is_flag=True, help="Send task events (accepted).")
+@click.option("-B", "--beat", is_flag=True, help="Also run the periodic task scheduler.")
+@click.option("-s", "--schedule-filename", help="Beat schedule file (with -B).")
+@click.option("-O", "optimization", help="Accepted for compatibility ('fair' is the default).")
+@click.option("--statedb", help="Persistent revoked-ids file.")
+@click.option("--without-gossip", is_flag=True, hidden=True)
+@click.option("--without-mingle", is_flag=True, hidden=True)
+@click.option("--without-heartbeat", is_flag=True, hidden=True)
+@click.pass_obj
+def worker(state: CliState, loglevel: str, logfile: str | None, queues: tuple[str, ...],
+           exclude_queues: tuple[str, ...], concurrency: int | None, pool: str | None,
+           hostname: str | None, prefetch_multiplier: int | None,
+           max_tasks_per_child: int | None, max_memory_per_child: int | None,
+           **flags: Any) -> None:
+    """Start a worker that consumes tasks and executes them."""
+    from celeriac.utils.log import setup_logging
+    from celeriac.worker.worker import Worker, WorkerOptions
+
+    app = state.load_app()
+    conf = app.conf
+    setup_logging(loglevel, logfile, conf.worker_log_format, conf.worker_task_log_format,
+                  bool(conf.worker_hijack_root_logger))
+    _redirect_stdouts(conf)
+    app.loader_import_modules()
+    excluded = set(_split(exclude_queues))
+    selected = [q for q in _split(queues) if q not in excluded]
+    if not selected and excluded:
+        selected = [q for q in [str(conf.task_default_queue)] if q not in excluded]
+    options = WorkerOptions(
+        queues=selected,
+        concurrency=concurrency or int(conf.worker_concurrency or 0) or (os.cpu_count() or 1),
+        pool=pool or str(conf.worker_pool or "prefork"),
+        hostname=hostname or "",
+        prefetch_multiplier=(prefetch_multiplier if prefetch_multiplier is not None
+                             else int(conf.worker_prefetch_multiplier)),
+        max_tasks_per_child=max_tasks_per_child or conf.worker_max_tasks_per_child,
+        max_memory_per_child=max_memory_per_child or conf.worker_max_memory_per_child,
+        extra={"beat": flags.get("beat"), "schedule_filename": flags.get("schedule_filename"),
+               "statedb": flags.get("statedb")},
+    )
+    instance = Worker(app, options)
+    click.echo(startup_banner(app, instance), err=True)
+    sys.exit(instance.run())
+
+
+def _redirect_stdouts(conf: Any) -> None:
+    if not conf.worker_redirect_stdouts:
+        return
+    from celeriac.utils.log import LoggingProxy
+
+    level = logging.getLevelName(str(conf.worker_redirect_stdouts_level or "WARNING").upper())
+    logger = logging.getLogger("celeriac.redirected")
+    sys.stdout = LoggingProxy(logger, level)  # type: ignore[assignment]  # file-like proxy

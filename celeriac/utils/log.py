@@ -1,0 +1,133 @@
+"""Logging: task-aware records, the worker's formats, and secret redaction.
+
+``get_task_logger(name)`` (import path ``celery.utils.log``) returns a logger under
+``celeriac.task`` whose records carry ``task_name`` and ``task_id`` of the running task, so
+``worker_task_log_format`` can print them. Every handler the worker installs scrubs
+passwords out of URLs in messages: secrets never reach a log file.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any, Final
+
+TASK_LOGGER_NAME: Final = "celeriac.task"
+DEFAULT_LOG_FORMAT: Final = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
+DEFAULT_TASK_LOG_FORMAT: Final = (
+    "[%(asctime)s: %(levelname)s/%(processName)s] %(task_name)s[%(task_id)s]: %(message)s"
+)
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?P<at>@)",
+                           re.IGNORECASE)
+_COLORS: Final = {"DEBUG": "\033[34m", "INFO": "", "WARNING": "\033[33m",
+                  "ERROR": "\033[31m", "CRITICAL": "\033[35m"}
+
+
+def redact_secrets(text: str) -> str:
+    """Mask passwords inside any URL in ``text``."""
+    return _URL_PASSWORD.sub(r"\g<head>**\g<at>", text)
+
+
+def get_logger(name: str) -> logging.Logger:
+    return logging.getLogger(name)
+
+
+def get_task_logger(name: str) -> logging.Logger:
+    """A logger for task modules; its records name the running task (Celery's helper)."""
+    if name in {"celery", "celery.task", "celeriac", TASK_LOGGER_NAME}:
+        raise RuntimeError(f"Logger name {name!r} is reserved!")
+    logger = logging.getLogger(f"{TASK_LOGGER_NAME}.{name}")
+    if not any(isinstance(f, _TaskMarker) for f in logger.filters):
+        logger.addFilter(_TaskMarker())
+    return logger
+
+
+class _TaskMarker(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.is_task_record = True
+        return True
+
+
+class TaskContextFilter(logging.Filter):
+    """Adds ``task_name``/``task_id`` (``???`` outside a task) to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from celeriac.app.task import _request_var
+
+        request = _request_var.get()
+        if request is not None and request.id:
+            record.task_name = request.task or "???"
+            record.task_id = request.id
+        else:
+            record.task_name = getattr(record, "task_name", "???")
+            record.task_id = getattr(record, "task_id", "???")
+        return True
+
+
+class WorkerFormatter(logging.Formatter):
+    """Uses the task format for task-logger records, redacts URL passwords, colours a TTY."""
+
+    def __init__(self, fmt: str, task_fmt: str, color: bool) -> None:
+        super().__init__(fmt)
+        self._task = logging.Formatter(task_fmt)
+        self._color = color
+
+    def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, "is_task_record", False) and getattr(record, "task_id", "???") != "???":
+            text = self._task.format(record)
+        else:
+            text = super().format(record)
+        text = redact_secrets(text)
+        if self._color and _COLORS.get(record.levelname):
+            return f"{_COLORS[record.levelname]}{text}\033[0m"
+        return text
+
+
+def setup_logging(
+    loglevel: str | int = "WARNING",
+    logfile: str | None = None,
+    fmt: str = DEFAULT_LOG_FORMAT,
+    task_fmt: str = DEFAULT_TASK_LOG_FORMAT,
+    hijack_root: bool = True,
+) -> logging.Handler:
+    """Install the worker's handler on the root logger (or only ``celeriac`` when the user
+    asked us not to hijack theirs) and return it."""
+    level = logging.getLevelName(loglevel.upper()) if isinstance(loglevel, str) else loglevel
+    stream: Any = open(logfile, "a", encoding="utf-8") if logfile else sys.stderr  # noqa: SIM115
+    handler = logging.StreamHandler(stream)
+    color = not logfile and hasattr(stream, "isatty") and stream.isatty()
+    handler.setFormatter(WorkerFormatter(fmt, task_fmt, color))
+    handler.addFilter(TaskContextFilter())
+    target = logging.getLogger() if hijack_root else logging.getLogger("celeriac")
+    if hijack_root:
+        for existing in list(target.handlers):
+            target.removeHandler(existing)
+    target.addHandler(handler)
+    target.setLevel(level)
+    return handler
+
+
+class LoggingProxy:
+    """A file-like object sending writes to a logger (``worker_redirect_stdouts``)."""
+
+    def __init__(self, logger: logging.Logger, level: int = logging.WARNING) -> None:
+        self.logger = logger
+        self.level = level
+        self._buffer = ""
+
+    def write(self, data: str) -> int:
+        self._buffer += data
+        while "\n" in self._buffer:
+            line, self._buffer = self._buffer.split("\n", 1)
+            if line.strip():
+                self.logger.log(self.level, line)
+        return len(data)
+
+    def flush(self) -> None:
+        if self._buffer.strip():
+            self.logger.log(self.level, self._buffer)
+        self._buffer = ""
+
+    def isatty(self) -> bool:
+        return False
