@@ -84,7 +84,7 @@ ALL: Final[tuple[Option, ...]] = (
         ("BROKER_HEARTBEAT",),
         doc="AMQP heartbeat in seconds (0 disables); unused by Redis.",
     ),
-    Option("broker_heartbeat_checkrate", 3.0, INT, ("BROKER_HEARTBEAT_CHECKRATE",)),
+    Option("broker_heartbeat_checkrate", 3.0, FLOAT, ("BROKER_HEARTBEAT_CHECKRATE",)),
     Option(
         "broker_login_method",
         None,
