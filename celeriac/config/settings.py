@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import copy
 import difflib
+import os
 import re
+import sys
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from datetime import timedelta
@@ -58,6 +60,7 @@ _TYPO_CUTOFF: Final = 0.8
 _NAMESPACE_PREFIX: Final = "CELERY_"
 _MUTABLE: Final = (dict, list, set)
 _SLOTS: Final = frozenset({"_changes", "_defaults"})
+_PACKAGE_DIR: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def canonical_name(key: str) -> str:
@@ -73,6 +76,17 @@ def _to_seconds(name: str, value: Any) -> Any:
         if option is not None and isinstance(option.type, tuple) and timedelta in option.type:
             return value.total_seconds()
     return value
+
+
+def _user_stacklevel() -> int:
+    # Point the warning at the user's line, not at Settings.update, Celery.__init__ or
+    # config_from_object (Python 3.11 has no warnings.warn(skip_file_prefixes=...)).
+    frame = sys._getframe(2)  # the caller of the function that calls warn()
+    level = 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def suggest_setting(key: str) -> str | None:
@@ -153,7 +167,7 @@ class Settings(MutableMapping[str, Any]):
                 warnings.warn(
                     f"Unknown setting {key!r}: did you mean {best!r}?",
                     CeleriacWarning,
-                    stacklevel=3,
+                    stacklevel=_user_stacklevel(),
                 )
         self._defaults.pop(name, None)
         self._changes[name] = _to_seconds(name, value)

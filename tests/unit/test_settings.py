@@ -305,3 +305,10 @@ def test_secret_options_are_flagged() -> None:
     assert {"broker_password", "redis_password", "security_key", "security_key_password"} <= (
         secrets
     )
+
+
+def test_typo_warning_points_at_the_callers_line() -> None:
+    with pytest.warns(CeleriacWarning) as record:
+        Settings(task_acks_lat=True)
+
+    assert record[0].filename == __file__
