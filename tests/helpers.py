@@ -1,0 +1,131 @@
+"""Shared test tools: deadline waits, worker subprocesses stopped by PID, service checks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+CELERIAC = str(Path(sys.executable).with_name("celeriac"))
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0,
+               interval: float = 0.02, message: str = "condition") -> None:
+    """Poll ``predicate`` until true; fail the test with ``message`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip (or fail under CI) when ``host:port`` does not accept connections."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return
+    except OSError as exc:
+        reason = f"{name} not reachable at {host}:{port}: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@dataclass
+class WorkerProcess:
+    """A ``celeriac worker`` started by a test; stopped by its PID."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its children (prefork), like a crash."""
+        children = _children_of(self.pid)
+        os.kill(self.pid, signal.SIGKILL)
+        for child in children:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait(10)
+
+
+def _children_of(pid: int) -> list[int]:
+    try:
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
+                             text=True, check=False).stdout
+    except FileNotFoundError:
+        return []
+    return [int(p) for p in out.split()]
+
+
+def write_module(directory: Path, name: str, source: str) -> Path:
+    path = directory / f"{name}.py"
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+@contextmanager
+def running_worker(workdir: Path, *args: str, name: str = "worker",
+                   env: dict[str, str] | None = None) -> Iterator[WorkerProcess]:
+    """Start ``celeriac <args>`` in ``workdir``; always stop it (by PID) on exit."""
+    log_path = workdir / f"{name}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [CELERIAC, *args], cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(workdir), **(env or {})},
+        )
+    worker = WorkerProcess(process, log_path)
+    try:
+        yield worker
+    except BaseException:
+        sys.stderr.write(f"\n---- {name} log ----\n{worker.log()}\n")
+        raise
+    finally:
+        worker.stop()
+
+
+def import_app_module(directory: Path, module: str) -> object:
+    """Import ``module`` (a unique name per test) from ``directory``, as the worker does."""
+    import importlib
+
+    if str(directory) not in sys.path:
+        sys.path.insert(0, str(directory))
+    return importlib.import_module(module)
+
+
+_counter = [0]
+
+
+def unique_name(prefix: str = "proj") -> str:
+    """A module name no other test uses in this process."""
+    _counter[0] += 1
+    return f"{prefix}_{os.getpid()}_{_counter[0]}"
