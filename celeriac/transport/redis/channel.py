@@ -1,0 +1,390 @@
+"""The Redis channel: kombu's list layout on the wire, celeriac's leases on top.
+
+How a message moves (keys in ``keys.py``):
+
+* **publish**: one pipeline of ``LPUSH <bucket>`` (consecutive messages for one bucket share one
+  LPUSH) plus, the first time a queue is seen, kombu's two binding SADDs. A message with a
+  future ``not_before`` goes to the ``celeriac.delayed`` zset instead; a Celery worker never
+  sees it before it is due, and the fetch script moves it to its list when it is.
+* **fetch**: one Lua call (``scripts.FETCH``) moves due delayed messages, pops up to ``limit``
+  across the queues' buckets (priority first, queues rotated per call like kombu's
+  round-robin), and records every message in kombu's ``unacked``/``unacked_index`` *and* in this
+  consumer's lease hash, atomically.
+* **blocking when empty**: Redis cannot block inside a script, and ``BRPOP`` followed by
+  recording would lose a message to a SIGKILL in between. So an empty fetch waits with
+  ``BLMOVE <first queue's main bucket> <own inflight list>``: the move is atomic, the inflight
+  list is drained by the next fetch script, and a dead consumer's inflight list is pushed back
+  by its peers. The main bucket (priority 0-2 of the first queue) wakes the consumer at once;
+  other buckets and queues are polled every ``fetch_poll_interval`` (0.1 s) while idle, which
+  keeps idle CPU near zero and costs them at most that much latency.
+* **ack**: one pipeline of ``ZREM``/``HDEL``/``HDEL``. **reject/defer/set_aside**: one
+  ``RELEASE`` script call that moves a message only if this consumer still holds its lease.
+* **heartbeat**: liveness key with ``PX lease_timeout``, re-scores our tags in
+  ``unacked_index`` (so no visibility-timeout scan, Celery's included, takes a live consumer's
+  message), and every ``lease_timeout / 2`` restores dead consumers' leases and stale kombu
+  entries (``restore.py``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+import redis
+
+from celeriac.exceptions import InvalidMessage, OperationalError
+from celeriac.protocol.envelope import decode_envelope, envelope_priority
+from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
+from celeriac.transport.redis import deadletter, framing, restore
+from celeriac.transport.redis.keys import (
+    BAD_FIELD_PREFIX,
+    KeyLayout,
+    as_bytes,
+    as_text,
+    ordered_queues,
+)
+from celeriac.transport.redis.scripts import Scripts
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+_CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+
+
+class RedisChannel:
+    """A thread-safe lease identity on one Redis client; see the module docstring."""
+
+    def __init__(
+        self, client: redis.Redis, layout: KeyLayout, scripts: Scripts, options: TransportOptions
+    ) -> None:
+        extra = options.extra
+        self.client = client
+        self.layout = layout
+        self.scripts = scripts
+        self.options = options
+        self.consumer_id = uuid.uuid4().hex
+        self.lease_ms = max(int(options.lease_timeout * 1000), 100)
+        self.visibility_timeout = float(extra.get("visibility_timeout", 3600))
+        self.strategy = str(extra.get("queue_order_strategy", "round_robin"))
+        self.poll_interval = max(float(extra.get("fetch_poll_interval", 0.1)), 0.01)
+        self.delayed_batch = int(extra.get("delayed_batch", 1000))
+        self.held: set[str] = set()
+        self.lease_lock = threading.Lock()
+        self.leases_key = layout.leases(consumer_id := self.consumer_id)
+        self.inflight_key = layout.inflight(consumer_id)
+        self._declared: set[str] = set()
+        self._turn = itertools.count()
+        self._nonce = itertools.count()
+        self._registered = False
+        self._orphans = False
+        self._next_scan = 0.0
+        self._failing = False
+        self._closed = False
+
+    # -- retries ---------------------------------------------------------------------------
+    def _call(self, fn: Callable[[], T], what: str) -> T:
+        """Run ``fn``, retrying connection errors with backoff; log the outage once."""
+        limit = self.options.connection_max_retries if self.options.connection_retry else 0
+        delay = 0.1
+        for attempt in itertools.count():
+            try:
+                result = fn()
+            except _CONNECTION_ERRORS as exc:
+                if limit is not None and attempt >= limit:
+                    raise OperationalError(
+                        f"Redis unreachable while trying to {what} after {attempt} retries: "
+                        f"{exc}. Check that the server runs and the broker URL is right."
+                    ) from exc
+                if not self._failing:
+                    self._failing = True
+                    logger.warning("Redis connection lost (%s); retrying with backoff", exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            if self._failing:
+                self._failing = False
+                logger.info("Redis connection re-established")
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- declare / publish -----------------------------------------------------------------
+    def declare(self, queues: Sequence[str]) -> None:
+        new = [q for q in queues if q not in self._declared]
+        if not new:
+            return
+
+        def run() -> None:
+            pipe = self.client.pipeline(transaction=False)
+            for queue in new:
+                self._add_binding(pipe, queue)
+            pipe.execute()
+
+        self._call(run, "declare queues")
+        self._declared.update(new)
+
+    def _add_binding(self, pipe: Any, queue: str) -> None:
+        """Celery binds queue Q to direct exchange Q with routing key Q; both kombu sets."""
+        member = self.layout.binding_member(queue, "", queue)
+        pipe.sadd(self.layout.binding(queue), member)
+        pipe.sadd(self.layout.binding_permanent(queue), member)
+
+    def publish(self, batch: Sequence[Outbound]) -> None:
+        if not batch:
+            return
+        commands, queues = framing.publish_commands(self.layout, batch, self._route, time.time())
+        new_queues = [q for q in queues if q not in self._declared]
+        self._call(lambda: self._run_publish(commands, new_queues), "publish")
+        self._declared.update(new_queues)
+
+    def _run_publish(self, commands: list[Any], new_queues: list[str]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for queue in new_queues:
+            self._add_binding(pipe, queue)
+        for op, key, values in commands:
+            if op == "lpush":
+                pipe.lpush(key, *values)
+            else:
+                pipe.zadd(key, values)
+        pipe.execute()
+
+    def _route(self, out: Outbound) -> list[str]:
+        """Queues for a message: the routing key on the default exchange, else the bindings."""
+        if not out.exchange:
+            return [out.routing_key]
+        members = self._call(
+            lambda: self.client.smembers(self.layout.binding(out.exchange)), "route"
+        )
+        queues = []
+        for raw in members:
+            rk, _, queue = as_text(raw).split(self.layout.sep, 2)
+            if rk == out.routing_key or not rk:
+                queues.append(queue)
+        return queues or [out.routing_key]
+
+    # -- fetch -----------------------------------------------------------------------------
+    def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:
+        if limit <= 0 or not queues:
+            return []
+        if not self._registered:
+            self._call(self._beat, "register the consumer")
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            try:
+                deliveries = self._call(lambda: self._fetch_once(queues, limit), "fetch")
+            except OperationalError:
+                self._orphans = True
+                raise
+            if deliveries:
+                return deliveries
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            self._call(partial(self._wait, queues[0], remaining), "wait for messages")
+
+    def _wait(self, queue: str, remaining: float) -> None:
+        """Block until the first queue's main bucket has a message (moved into our inflight)."""
+        block = round(max(min(remaining, self.poll_interval), 0.01), 3)
+        # redis-py types the timeout as int; Redis >= 6 takes fractional seconds.
+        timeout: Any = block
+        self.client.blmove(self.layout.bucket(queue), self.inflight_key, timeout, "RIGHT", "LEFT")
+
+    def _fetch_once(self, queues: Sequence[str], limit: int) -> list[Delivery]:
+        order = ordered_queues(queues, self.strategy, next(self._turn))
+        layout = self.layout
+        buckets = [layout.bucket(q, step) for step in layout.priority_steps for q in order]
+        names = [q for _ in layout.priority_steps for q in order]
+        keys = [
+            layout.unacked_key,
+            layout.unacked_index_key,
+            self.leases_key,
+            layout.delayed,
+            self.inflight_key,
+            layout.deadletter,
+            *buckets,
+        ]
+        nonce = f"{self.consumer_id}:{next(self._nonce)}"
+        args: list[str | float | int] = [time.time(), limit, self.delayed_batch, nonce, *names]
+        with self.lease_lock:
+            try:
+                out = self.scripts.fetch(keys=keys, args=args)
+            except _CONNECTION_ERRORS:
+                self._orphans = True  # the script may have run: recover its leases later
+                raise
+            tags = [as_text(out[i + 1]) for i in range(0, len(out), 3)]
+            self.held.update(tags)
+        return self._decode_batch(out, tags)
+
+    def _decode_batch(self, out: list[bytes | str], tags: list[str]) -> list[Delivery]:
+        deliveries: list[Delivery] = []
+        bad: list[tuple[str, bytes, str, str]] = []
+        for n, tag in enumerate(tags):
+            raw, queue = as_bytes(out[3 * n]), as_text(out[3 * n + 2])
+            try:
+                message = decode_envelope(raw)
+            except InvalidMessage as exc:
+                bad.append((tag, raw, queue, str(exc)))
+                continue
+            if tag.startswith(BAD_FIELD_PREFIX):
+                reason = (
+                    "envelope lacks a string delivery_tag or delivery_info exchange/routing_key"
+                )
+                bad.append((tag, raw, queue, reason))
+                continue
+            info = message.properties.get("delivery_info")
+            redelivered = bool(
+                message.headers.get("redelivered")
+                or (isinstance(info, dict) and info.get("redelivered"))
+            )
+            deliveries.append(Delivery(message, queue, tag, redelivered))
+        if bad:
+            self._set_aside_raw(bad)
+        return deliveries
+
+    def _set_aside_raw(self, bad: Sequence[tuple[str, bytes, str, str]]) -> None:
+        """Dead-letter undecodable items that are already under our lease (so never lost)."""
+        args: list[Any] = []
+        for tag, raw, queue, reason in bad:
+            logger.warning("Setting aside malformed message from %r: %s", queue, reason)
+            record = deadletter.make_record(raw, queue, reason)
+            check = "0" if tag.startswith(BAD_FIELD_PREFIX) else "1"
+            args += [tag, "rpush", self.layout.deadletter, record, 0, check]
+        self._release(args, [item[0] for item in bad])
+
+    # -- settle ----------------------------------------------------------------------------
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        if not deliveries:
+            return
+        tags = [d.tag for d in deliveries]
+
+        def run() -> None:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zrem(self.layout.unacked_index_key, *tags)
+            pipe.hdel(self.layout.unacked_key, *tags)
+            pipe.hdel(self.leases_key, *tags)
+            pipe.execute()
+
+        self._call(run, "acknowledge")
+        with self.lease_lock:
+            self.held.difference_update(tags)
+
+    def reject(self, deliveries: Sequence[Delivery], *, requeue: bool) -> None:
+        if not requeue:
+            for delivery in deliveries:
+                self.set_aside(delivery, "rejected without requeue")
+            return
+        args: list[Any] = []
+        for d in deliveries:
+            payload = framing.reencode(d.message, d.tag, redelivered=True)
+            key = self.layout.bucket(d.queue, envelope_priority(d.message.properties))
+            args += [d.tag, "lpush", key, payload, 0, "1"]
+        self._release(args, [d.tag for d in deliveries])
+
+    def defer(self, delivery: Delivery, not_before: float) -> None:
+        payload = framing.reencode(delivery.message, delivery.tag, redelivered=False)
+        member = self.layout.delayed_member(
+            payload, delivery.queue, envelope_priority(delivery.message.properties)
+        )
+        self._release(
+            [delivery.tag, "zadd", self.layout.delayed, member, repr(float(not_before)), "1"],
+            [delivery.tag],
+        )
+
+    def set_aside(self, delivery: Delivery, reason: str) -> None:
+        payload = framing.reencode(delivery.message, delivery.tag, redelivered=False)
+        record = deadletter.make_record(payload, delivery.queue, reason, delivery.message.task_id)
+        self._release(
+            [delivery.tag, "rpush", self.layout.deadletter, record, 0, "1"], [delivery.tag]
+        )
+
+    def _release(self, args: list[Any], tags: Sequence[str]) -> int:
+        if not args:
+            return 0
+        done = self._call(
+            lambda: self.scripts.release(
+                keys=[self.layout.unacked_key, self.layout.unacked_index_key, self.leases_key],
+                args=args,
+            ),
+            "release messages",
+        )
+        with self.lease_lock:
+            self.held.difference_update(tags)
+        return int(done)
+
+    # -- liveness --------------------------------------------------------------------------
+    def _beat(self) -> None:
+        layout = self.layout
+        self.scripts.heartbeat(
+            keys=[
+                layout.liveness(self.consumer_id),
+                layout.consumers,
+                self.leases_key,
+                layout.unacked_index_key,
+            ],
+            args=[self.consumer_id, self.lease_ms, time.time()],
+        )
+        self._registered = True
+
+    def heartbeat(self) -> int:
+        self._call(self._beat, "heartbeat")
+        restored = 0
+        if self._orphans:
+            self._orphans = False
+            restored += self._call(lambda: restore.restore_unheld(self), "recover own leases")
+        if time.monotonic() >= self._next_scan:
+            self._next_scan = time.monotonic() + self.options.lease_timeout / 2
+            restored += self._call(lambda: restore.restore_dead(self), "restore dead consumers")
+            restored += self._call(lambda: restore.restore_visible(self), "restore stale unacked")
+        return restored
+
+    # -- dead letters, sizes ---------------------------------------------------------------
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        return self._call(lambda: deadletter.list_dead(self.client, self.layout, limit), "list")
+
+    def requeue_dead_letters(self, ids: Sequence[str] | None = None) -> int:
+        return self._call(
+            lambda: deadletter.requeue_dead(self.client, self.layout, self.scripts, ids),
+            "requeue dead letters",
+        )
+
+    def purge_dead_letters(self) -> int:
+        return self._call(lambda: deadletter.purge_dead(self.client, self.layout), "purge")
+
+    def purge(self, queue: str) -> int:
+        def run() -> int:
+            pipe = self.client.pipeline(transaction=True)
+            keys = self.layout.buckets(queue)
+            for key in keys:
+                pipe.llen(key)
+            pipe.delete(*keys)
+            return sum(int(n) for n in pipe.execute()[:-1])
+
+        return self._call(run, "purge")
+
+    def size(self, queue: str) -> int:
+        def run() -> int:
+            pipe = self.client.pipeline(transaction=False)
+            for key in self.layout.buckets(queue):
+                pipe.llen(key)
+            return sum(int(n) for n in pipe.execute())
+
+        return self._call(run, "size")
+
+    def close(self) -> None:
+        """Give back what we still hold now (like Celery's warm shutdown), then deregister."""
+        if self._closed:
+            return
+        self._closed = True
+        if not self._registered:
+            return
+        try:
+            restore.restore_own(self)
+        except (*_CONNECTION_ERRORS, OperationalError) as exc:
+            logger.warning("Could not return leases on close (%s); peers will restore them", exc)
+
+
+__all__ = ["RedisChannel"]

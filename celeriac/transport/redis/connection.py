@@ -1,0 +1,212 @@
+"""Redis URLs to redis-py clients: ``redis://``, ``rediss://``, ``redis+socket://``, ``sentinel://``.
+
+Accepted forms (kombu's, so Celery settings port as they are):
+
+* ``redis://[[user]:password@]host[:port][/db][?socket_timeout=..&ssl_cert_reqs=..]``
+* ``rediss://...`` TLS; options from ``ssl`` / ``broker_use_ssl`` in the transport options
+  (keys ``ssl_cert_reqs``, ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``) or the query.
+* ``redis+socket:///path/to/redis.sock[?virtual_host=<db>]`` (also ``unix://``)
+* ``sentinel://[:pw@]h1:26379[/db];sentinel://h2:26379`` with ``master_name`` in the options
+  (``sentinel_kwargs`` for the sentinels' own auth).
+
+No I/O happens here: clients connect on first use. Reconnects are redis-py's ``Retry`` with
+exponential backoff for the short blips (a pooled connection gone stale, a failover); the
+transport's own retry loop sits above it and enforces ``connection_max_retries``.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from celeriac.exceptions import ImproperlyConfigured
+
+_CERT_REQS = {
+    "none": ssl.CERT_NONE,
+    "cert_none": ssl.CERT_NONE,
+    "optional": ssl.CERT_OPTIONAL,
+    "cert_optional": ssl.CERT_OPTIONAL,
+    "required": ssl.CERT_REQUIRED,
+    "cert_required": ssl.CERT_REQUIRED,
+}
+_FLOAT_QUERY = ("socket_timeout", "socket_connect_timeout", "health_check_interval")
+_SSL_KEYS = ("ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname")
+
+
+@dataclass(frozen=True, slots=True)
+class RedisParams:
+    """What a URL says, kept separate from the client so tests can check parsing without I/O."""
+
+    scheme: str
+    db: int = 0
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    sentinels: tuple[tuple[str, int], ...] = ()
+
+    def redacted(self) -> str:
+        """A printable form for logs and errors; the password never appears."""
+        where = self.kwargs.get("unix_socket_path") or (
+            f"{self.kwargs.get('host', '')}:{self.kwargs.get('port', '')}"
+        )
+        if self.sentinels:
+            where = ";".join(f"{h}:{p}" for h, p in self.sentinels)
+        return f"{self.scheme}://{where}/{self.db}"
+
+
+def parse_url(url: str, extra: Mapping[str, Any] | None = None) -> RedisParams:
+    """Parse a broker or backend URL; ``extra`` are the transport options (ssl, timeouts)."""
+    extra = extra or {}
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in ("redis+socket", "unix", "socket"):
+        return _parse_socket(url, scheme)
+    if scheme == "sentinel":
+        return _parse_sentinel(url, extra)
+    if scheme not in ("redis", "rediss"):
+        raise ImproperlyConfigured(
+            f"Not a Redis URL: {scheme!r}; use redis://, rediss://, redis+socket:// or sentinel://"
+        )
+    parts = urlsplit(url)
+    kwargs: dict[str, Any] = {"host": parts.hostname or "127.0.0.1", "port": parts.port or 6379}
+    _add_auth(kwargs, parts.username, parts.password)
+    db = _db_from_path(parts.path, url)
+    query = dict(parse_qsl(parts.query))
+    if "virtual_host" in query:
+        db = _int(query.pop("virtual_host"), "virtual_host", url)
+    kwargs.update(_query_kwargs(query))
+    if scheme == "rediss":
+        kwargs["ssl"] = True
+        kwargs.update(_ssl_kwargs({**_ssl_options(extra), **_ssl_query(query)}))
+    return RedisParams(scheme=scheme, db=db, kwargs=kwargs)
+
+
+def _parse_socket(url: str, scheme: str) -> RedisParams:
+    parts = urlsplit(url)
+    path = unquote(parts.path or "")
+    if not path:
+        raise ImproperlyConfigured(
+            f"{scheme}:// URL needs a socket path, e.g. redis+socket:///tmp/redis.sock"
+        )
+    query = dict(parse_qsl(parts.query))
+    db = _int(query.pop("virtual_host", query.pop("db", "0")), "virtual_host", url)
+    kwargs: dict[str, Any] = {"unix_socket_path": path}
+    _add_auth(kwargs, parts.username, parts.password)
+    kwargs.update(_query_kwargs(query))
+    return RedisParams(scheme=scheme, db=db, kwargs=kwargs)
+
+
+def _parse_sentinel(url: str, extra: Mapping[str, Any]) -> RedisParams:
+    sentinels: list[tuple[str, int]] = []
+    kwargs: dict[str, Any] = {}
+    db = 0
+    for piece in url.split(";"):
+        piece = piece.strip()
+        if not piece:
+            continue
+        parts = urlsplit(piece)
+        sentinels.append((parts.hostname or "127.0.0.1", parts.port or 26379))
+        _add_auth(kwargs, parts.username, parts.password)
+        if parts.path.strip("/"):
+            db = _db_from_path(parts.path, url)
+    if not extra.get("master_name"):
+        raise ImproperlyConfigured(
+            "sentinel:// needs the master's name: set broker_transport_options="
+            "{'master_name': 'mymaster'} (result_backend_transport_options for results)"
+        )
+    return RedisParams(scheme="sentinel", db=db, kwargs=kwargs, sentinels=tuple(sentinels))
+
+
+def _add_auth(kwargs: dict[str, Any], username: str | None, password: str | None) -> None:
+    if password:
+        kwargs["password"] = unquote(password)
+    if username:
+        kwargs["username"] = unquote(username)
+
+
+def _db_from_path(path: str, url: str) -> int:
+    text = path.strip("/")
+    return _int(text, "database number", url) if text else 0
+
+
+def _int(value: str, what: str, url: str) -> int:
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"Invalid {what} {value!r} in Redis URL {url.split('@')[-1]!r}"
+        ) from exc
+
+
+def _query_kwargs(query: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in _FLOAT_QUERY:
+        if key in query:
+            out[key] = float(query[key])
+    return out
+
+
+def _ssl_query(query: dict[str, str]) -> dict[str, Any]:
+    return {key: query[key] for key in _SSL_KEYS if key in query}
+
+
+def _ssl_options(extra: Mapping[str, Any]) -> dict[str, Any]:
+    for name in ("ssl", "broker_use_ssl", "redis_backend_use_ssl"):
+        value = extra.get(name)
+        if isinstance(value, Mapping):
+            return dict(value)
+    return {}
+
+
+def _ssl_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Translate kombu's ssl option names/values into redis-py's (``CERT_REQUIRED`` etc.)."""
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        if key == "ssl_cert_reqs" and isinstance(value, str):
+            norm = value.lower()
+            if norm not in _CERT_REQS:
+                raise ImproperlyConfigured(
+                    f"ssl_cert_reqs={value!r} is not one of CERT_NONE, CERT_OPTIONAL, CERT_REQUIRED"
+                )
+            out[key] = _CERT_REQS[norm]
+        elif key in _SSL_KEYS:
+            out[key] = value
+    return out
+
+
+def build_client(
+    params: RedisParams, extra: Mapping[str, Any], connect_timeout: float
+) -> redis.Redis:
+    """A redis-py client (own pool, thread-safe) for ``params``; connects lazily."""
+    retry = Retry(ExponentialBackoff(cap=1.0, base=0.02), retries=2)
+    common: dict[str, Any] = {
+        "db": params.db,
+        "socket_connect_timeout": connect_timeout,
+        "socket_keepalive": True,
+        "retry": retry,
+        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+        "health_check_interval": float(extra.get("health_check_interval", 25)),
+        "max_connections": int(extra.get("max_connections", 64)),
+    }
+    if "socket_timeout" in extra:
+        common["socket_timeout"] = float(extra["socket_timeout"])
+    kwargs = {**common, **params.kwargs}
+    if params.sentinels:
+        from redis.sentinel import Sentinel
+
+        sentinel_kwargs = dict(extra.get("sentinel_kwargs") or {})
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            list(params.sentinels), sentinel_kwargs=sentinel_kwargs, **kwargs
+        )
+        master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+            str(extra["master_name"])
+        )
+        return master
+    return redis.Redis(**kwargs)
+
+
+__all__ = ["RedisParams", "build_client", "parse_url"]

@@ -1,0 +1,65 @@
+"""Turning outbound messages into Redis commands, and leased messages back into envelopes."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from celeriac.protocol.envelope import encode_envelope, envelope_priority
+from celeriac.protocol.message import TaskMessage
+from celeriac.transport.base import Outbound
+from celeriac.transport.redis.keys import KeyLayout
+
+#: ("lpush", key, [payload, ...]) or ("zadd", key, {member: score})
+Command = tuple[str, str, Any]
+
+
+def publish_commands(
+    layout: KeyLayout,
+    batch: Sequence[Outbound],
+    route: Callable[[Outbound], Iterable[str]],
+    now: float,
+) -> tuple[list[Command], list[str]]:
+    """The commands that publish ``batch`` and the queues it touches, in first-seen order.
+
+    Consecutive messages for the same bucket share one variadic LPUSH (FIFO is kept: LPUSH
+    pushes its values left to right). Messages due later go to the delayed zset.
+    """
+    commands: list[Command] = []
+    queues: dict[str, None] = {}
+    for out in batch:
+        payload = encode_envelope(out.message, exchange=out.exchange, routing_key=out.routing_key)
+        priority = envelope_priority(out.message.properties)
+        for queue in route(out):
+            queues[queue] = None
+            if out.not_before is not None and out.not_before > now:
+                member = layout.delayed_member(payload, queue, priority)
+                commands.append(("zadd", layout.delayed, {member: out.not_before}))
+                continue
+            key = layout.bucket(queue, priority)
+            last = commands[-1] if commands else None
+            if last is not None and last[0] == "lpush" and last[1] == key:
+                last[2].append(payload)
+            else:
+                commands.append(("lpush", key, [payload]))
+    return commands, list(queues)
+
+
+def reencode(message: TaskMessage, tag: str, *, redelivered: bool) -> bytes:
+    """The envelope of a leased message, keeping its tag; ``redelivered`` marks it as kombu does."""
+    info = message.properties.get("delivery_info")
+    info = info if isinstance(info, dict) else {}
+    if redelivered:
+        headers = {**message.headers, "redelivered": True}
+        properties = {**message.properties, "delivery_info": {**info, "redelivered": True}}
+        message = dataclasses.replace(message, headers=headers, properties=properties)
+    return encode_envelope(
+        message,
+        exchange=str(info.get("exchange", "")),
+        routing_key=str(info.get("routing_key", "")),
+        delivery_tag=tag,
+    )
+
+
+__all__ = ["Command", "publish_commands", "reencode"]

@@ -1,0 +1,74 @@
+"""``RedisTransport``: kombu-compatible Redis broker for ``redis://``, ``rediss://``,
+``redis+socket://`` and ``sentinel://`` URLs.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Self
+
+import redis
+
+from celeriac.transport.base import Capabilities, TransportOptions
+from celeriac.transport.redis.channel import RedisChannel
+from celeriac.transport.redis.connection import RedisParams, build_client, parse_url
+from celeriac.transport.redis.keys import KeyLayout
+from celeriac.transport.redis.scripts import Scripts
+
+
+class RedisTransport:
+    """One redis-py client (thread-safe pool) shared by every channel of the process.
+
+    Channels are cheap: each is a lease identity (consumer id) over the shared pool, so a
+    worker can open one per consumer thread without multiplying connections.
+    """
+
+    capabilities = Capabilities(delayed_delivery=True, native_routing=False)
+
+    def __init__(self, params: RedisParams, options: TransportOptions) -> None:
+        self.params = params
+        self.options = options
+        self.layout = KeyLayout.from_options(options.extra)
+        self._client: redis.Redis | None = None
+        self._scripts: Scripts | None = None
+        self._channels: list[RedisChannel] = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, options: TransportOptions) -> Self:
+        return cls(parse_url(url, options.extra), options)
+
+    @property
+    def client(self) -> redis.Redis:
+        with self._lock:
+            if self._client is None:
+                self._client = build_client(
+                    self.params, self.options.extra, self.options.connect_timeout
+                )
+                self._scripts = Scripts(self._client)
+            return self._client
+
+    def channel(self) -> RedisChannel:
+        client = self.client
+        assert self._scripts is not None
+        channel = RedisChannel(client, self.layout, self._scripts, self.options)
+        with self._lock:
+            self._channels.append(channel)
+        return channel
+
+    def close(self) -> None:
+        with self._lock:
+            channels, self._channels = self._channels, []
+        for channel in channels:
+            channel.close()
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+            client.connection_pool.disconnect()
+
+    def __repr__(self) -> str:
+        return f"<RedisTransport {self.params.redacted()}>"
+
+
+__all__ = ["RedisTransport"]
