@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from celeriac.app.base import Celery, Celeriac
     from celeriac.app.shared import shared_task
     from celeriac.app.task import Task
-    from celeriac.canvas import Signature, signature
+    from celeriac.canvas import Signature
     from celeriac.results.async_result import AsyncResult
 
 _LAZY = {

@@ -80,11 +80,13 @@ class Celery:
             _state.set_default_app(self)
 
     def _make_base_task(self, task_cls: type[Task[Any, Any]] | str | None) -> type[Task[Any, Any]]:
+        base: type[Task[Any, Any]] = Task
         if isinstance(task_cls, str):
             from celeriac.utils.imports import import_symbol
 
-            task_cls = import_symbol(task_cls)
-        base: type[Task[Any, Any]] = task_cls or Task
+            base = import_symbol(task_cls)
+        elif task_cls is not None:
+            base = task_cls
         return type(base.__name__, (base,), {"app": self, "abstract": True,
                                              "__module__": base.__module__})
 

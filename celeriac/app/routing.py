@@ -39,8 +39,9 @@ def _match_map(routes: RouteMap, name: str) -> Any:
     if name in routes:
         return routes[name]
     for pattern, target in routes.items():
-        if isinstance(pattern, re.Pattern):
-            if pattern.match(name):
+        key: object = pattern
+        if isinstance(key, re.Pattern):
+            if key.match(name):
                 return target
         elif any(ch in pattern for ch in "*?[") and fnmatch.fnmatchcase(name, pattern):
             return target
@@ -61,9 +62,9 @@ class TaskRouter:
         routing_key = options.get("routing_key")
         exchange = options.get("exchange") or ""
         if queue or routing_key:
-            name_of_queue = _queue_name(queue) or routing_key
-            return Route(name_of_queue, _exchange_name(exchange), routing_key or name_of_queue,
-                         options.get("priority"))
+            name_of_queue = _queue_name(queue) or str(routing_key)
+            return Route(name_of_queue, _exchange_name(exchange),
+                         str(routing_key or name_of_queue), options.get("priority"))
         if task_queue:
             return Route(task_queue, "", task_queue)
         routed = self._lookup(name, args, kwargs or {}, options)

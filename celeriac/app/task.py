@@ -268,7 +268,7 @@ def make_task_class(
     expect options as class attributes, as in Celery.
     """
     base_cls = base or app.Task
-    run: Callable[..., Any] = fun if bind else staticmethod(fun)  # type: ignore[assignment]  # staticmethod keeps self out
+    run: Any = fun if bind else staticmethod(fun)
     attrs: dict[str, Any] = {
         "app": app,
         "name": name,

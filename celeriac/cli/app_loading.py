@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from celeriac.exceptions import ImproperlyConfigured
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from celeriac.app.base import Celery
 
 
-def _is_app(value: Any) -> bool:
+def _is_app(value: Any) -> TypeGuard[Celery]:
     from celeriac.app.base import Celery
 
     return isinstance(value, Celery)
@@ -24,7 +24,7 @@ def _from_module(module: Any) -> Celery | None:
     for attr in ("app", "celery"):
         candidate = getattr(module, attr, None)
         if _is_app(candidate):
-            return candidate  # type: ignore[no-any-return]  # checked by _is_app
+            return candidate
         if candidate is not None and hasattr(candidate, "__path__") is False \
                 and hasattr(candidate, "__file__"):
             found = _from_module(candidate)
@@ -32,7 +32,7 @@ def _from_module(module: Any) -> Celery | None:
                 return found
     for value in vars(module).values():
         if _is_app(value):
-            return value  # type: ignore[no-any-return]  # checked by _is_app
+            return value
     return None
 
 
@@ -55,11 +55,11 @@ def find_app(name: str) -> Celery:
     if attr:
         value = getattr(module, attr, None)
         if _is_app(value):
-            return value  # type: ignore[no-any-return]  # checked by _is_app
+            return value
         if callable(value):
             produced = value()
             if _is_app(produced):
-                return produced  # type: ignore[no-any-return]  # checked by _is_app
+                return produced
         raise ImproperlyConfigured(f"{name!r}: attribute {attr!r} is not a Celery app")
     found = _from_module(module)
     if found is None and hasattr(module, "__path__"):

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -96,7 +97,7 @@ def _register_commands() -> None:
     for command in misc.COMMANDS:
         cli.add_command(command)
     try:
-        from celeriac.cli import beat
+        beat = importlib.import_module("celeriac.cli.beat")
     except ImportError:
         return
     cli.add_command(beat.beat)

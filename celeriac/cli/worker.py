@@ -41,7 +41,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--without-mingle", is_flag=True, hidden=True)
 @click.option("--without-heartbeat", is_flag=True, hidden=True)
 @click.pass_obj
-def worker(state: CliState, loglevel: str, logfile: str | None, queues: tuple[str, ...],
+def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple[str, ...],
            exclude_queues: tuple[str, ...], concurrency: int | None, pool: str | None,
            hostname: str | None, prefetch_multiplier: int | None,
            max_tasks_per_child: int | None, max_memory_per_child: int | None,
@@ -84,4 +84,4 @@ def _redirect_stdouts(conf: Any) -> None:
 
     level = logging.getLevelName(str(conf.worker_redirect_stdouts_level or "WARNING").upper())
     logger = logging.getLogger("celeriac.redirected")
-    sys.stdout = LoggingProxy(logger, level)  # type: ignore[assignment]  # file-like proxy
+    sys.stdout = LoggingProxy(logger, level)

@@ -21,11 +21,11 @@ def _seconds(value: Any) -> float | None:
 
 def transport_options(conf: Any) -> TransportOptions:
     return TransportOptions(
-        heartbeat_interval=float(conf.get("celeriac_lease_heartbeat") or 1.0),
-        lease_timeout=float(conf.get("celeriac_lease_timeout") or 6.0),
-        connect_timeout=float(conf.get("broker_connection_timeout") or 4.0),
-        connection_retry=bool(conf.get("broker_connection_retry", True)),
-        connection_max_retries=conf.get("broker_connection_max_retries"),
+        heartbeat_interval=float(conf.celeriac_lease_heartbeat),
+        lease_timeout=float(conf.celeriac_lease_timeout),
+        connect_timeout=float(conf.broker_connection_timeout),
+        connection_retry=bool(conf.broker_connection_retry),
+        connection_max_retries=conf.broker_connection_max_retries,
         extra=dict(conf.get("broker_transport_options") or {}),
     )
 

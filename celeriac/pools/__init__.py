@@ -23,7 +23,8 @@ def create_pool(name: str, concurrency: int, **context: Any) -> Pool:
     if key in {"prefork", "processes"}:
         from celeriac.pools.prefork import PreforkPool
 
-        return PreforkPool(concurrency, **context)
+        pool: Pool = PreforkPool(concurrency, **context)
+        return pool
     known = ["prefork", "solo", "threads"]
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
