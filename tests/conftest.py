@@ -1,0 +1,3 @@
+"""Test-wide settings."""
+
+from __future__ import annotations
