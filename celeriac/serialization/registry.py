@@ -157,12 +157,16 @@ def _is_accepted(content_type: str, accept: frozenset[str]) -> bool:
 
 
 def _refuse(content_type: str) -> ContentDisallowed:
+    if not content_type:
+        return ContentDisallowed(
+            "Refusing to deserialize a message without a content type: the sender must set "
+            "content_type (e.g. 'application/json')"
+        )
     name = _TYPE_TO_NAME.get(content_type)
-    label = f"{name} ({content_type})" if name else content_type or "(no content type)"
-    allow = name or content_type
+    label = f"{name} ({content_type})" if name else content_type
     return ContentDisallowed(
-        f"Refusing to deserialize untrusted content of type {label}: add {allow!r} to "
-        f"accept_content to allow it"
+        f"Refusing to deserialize untrusted content of type {label}: add "
+        f"{name or content_type!r} to accept_content to allow it"
     )
 
 

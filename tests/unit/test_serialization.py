@@ -229,3 +229,8 @@ def test_circular_structures_are_rejected() -> None:
     loop.append(loop)
     with pytest.raises(EncodeError, match="Circular"):
         registry.dumps(loop, "json")
+
+
+def test_missing_content_type_is_refused_with_a_clear_reason() -> None:
+    with pytest.raises(ContentDisallowed, match="without a content type"):
+        registry.loads(b"[1]", "", "utf-8", JSON)
