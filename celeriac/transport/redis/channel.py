@@ -17,8 +17,9 @@ How a message moves (keys in ``keys.py``):
   by its peers. The main bucket (priority 0-2 of the first queue) wakes the consumer at once;
   other buckets and queues are polled every ``fetch_poll_interval`` (0.1 s) while idle, which
   keeps idle CPU near zero and costs them at most that much latency.
-* **ack**: one pipeline of ``ZREM``/``HDEL``/``HDEL``. **reject/defer/set_aside**: one
-  ``RELEASE`` script call that moves a message only if this consumer still holds its lease.
+* **ack**: one ``ACK`` script call (HDEL lease, HDEL ``unacked``, ZREM ``unacked_index`` for the
+  tags we still hold). **reject/defer/set_aside**: one ``RELEASE`` script call that moves a
+  message only if this consumer still holds its lease.
 * **heartbeat**: liveness key with ``PX lease_timeout``, re-scores our tags in
   ``unacked_index`` (so no visibility-timeout scan, Celery's included, takes a live consumer's
   message), and every ``lease_timeout / 2`` restores dead consumers' leases and stale kombu
@@ -54,6 +55,8 @@ from celeriac.transport.redis.scripts import Scripts
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 _CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+_DUPLICATE = "duplicate delivery_tag (another message with it is in flight)"
+_NO_TAG = "envelope lacks a string delivery_tag or delivery_info exchange/routing_key"
 
 
 class RedisChannel:
@@ -230,9 +233,7 @@ class RedisChannel:
                 bad.append((tag, raw, queue, str(exc)))
                 continue
             if tag.startswith(BAD_FIELD_PREFIX):
-                reason = (
-                    "envelope lacks a string delivery_tag or delivery_info exchange/routing_key"
-                )
+                reason = _DUPLICATE if tag.startswith(BAD_FIELD_PREFIX + "dup:") else _NO_TAG
                 bad.append((tag, raw, queue, reason))
                 continue
             info = message.properties.get("delivery_info")
@@ -261,14 +262,8 @@ class RedisChannel:
             return
         tags = [d.tag for d in deliveries]
 
-        def run() -> None:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.zrem(self.layout.unacked_index_key, *tags)
-            pipe.hdel(self.layout.unacked_key, *tags)
-            pipe.hdel(self.leases_key, *tags)
-            pipe.execute()
-
-        self._call(run, "acknowledge")
+        keys = [self.layout.unacked_key, self.layout.unacked_index_key, self.leases_key]
+        self._call(lambda: self.scripts.ack(keys=keys, args=tags), "acknowledge")
         with self.lease_lock:
             self.held.difference_update(tags)
 

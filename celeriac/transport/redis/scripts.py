@@ -38,7 +38,7 @@ for i = #due, 1, -1 do
   end
   redis.call('ZREM', KEYS[4], m)
 end
-local out, unacked, index, leases = {}, {}, {}, {}
+local out, unacked, index, leases, seen = {}, {}, {}, {}, {}
 local n = 0
 local function take(item, qname, source)
   n = n + 1
@@ -50,11 +50,18 @@ local function take(item, qname, source)
     local di = p['delivery_info']
     if type(di) == 'table' then ex = di['exchange']; rk = di['routing_key'] end
   end
+  local kind = nil
   if type(tag) ~= 'string' or tag == '' or type(ex) ~= 'string' or type(rk) ~= 'string' then
-    tag = '\0bad:' .. nonce .. ':' .. n
+    kind = '\0bad:'
+  elseif seen[tag] or redis.call('HEXISTS', KEYS[1], tag) == 1 then
+    kind = '\0bad:dup:'
+  end
+  if kind then
+    tag = kind .. nonce .. ':' .. n
     leases[#leases + 1] = tag
     leases[#leases + 1] = source .. '\n' .. item
   else
+    seen[tag] = true
     if qname == '' then qname = rk end
     unacked[#unacked + 1] = tag
     unacked[#unacked + 1] =
@@ -118,6 +125,21 @@ for i = 1, #ARGV, 6 do
       end
       done = done + 1
     end
+  end
+end
+return done
+"""
+
+#: KEYS: unacked, unacked_index, leases.  ARGV: tags.
+#: Only tags this consumer still holds are removed: once a peer restored a message (the tag
+#: travels with it) a late ack from a presumed-dead consumer must not delete the new lease.
+ACK = r"""
+local done = 0
+for _, tag in ipairs(ARGV) do
+  if redis.call('HDEL', KEYS[3], tag) == 1 then
+    redis.call('HDEL', KEYS[1], tag)
+    redis.call('ZREM', KEYS[2], tag)
+    done = done + 1
   end
 end
 return done
@@ -228,6 +250,7 @@ class Scripts:
 
     def __init__(self, client: Redis) -> None:
         self.fetch: Script = client.register_script(FETCH)
+        self.ack: Script = client.register_script(ACK)
         self.release: Script = client.register_script(RELEASE)
         self.heartbeat: Script = client.register_script(HEARTBEAT)
         self.claim_dead: Script = client.register_script(CLAIM_DEAD)

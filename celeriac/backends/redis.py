@@ -1,0 +1,167 @@
+"""Redis result store, record-for-record compatible with Celery's ``redis://`` backend (§4.1).
+
+* Key ``celery-task-meta-<id>`` (``global_keyprefix`` from ``result_backend_transport_options``
+  is prepended as Celery does, with ``_`` added unless it ends in ``:_-.``).
+* Writes: the base class GETs first (a stored SUCCESS is never overwritten, pitfall §7.15),
+  then one ``MULTI`` pipeline of ``SETEX`` (``SET`` without TTL when ``result_expires`` is
+  None/0) plus ``PUBLISH`` of the same value on a channel named like the key (§7.14): one round
+  trip for a whole batch of results.
+* Waiting: SUBSCRIBE to the key's channel, then GET (covers a result stored before the
+  subscription), then wait for the notification. If pub/sub fails the wait falls back to the
+  base class's polling, so a broken subscription costs latency, never correctness.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Self
+
+import redis
+from redis.client import PubSub
+
+from celeriac.backends.base import BackendOptions, KeyValueBackend
+from celeriac.exceptions import OperationalError, TimeoutError
+from celeriac.protocol.result_meta import ResultMeta
+from celeriac.transport.redis.connection import build_client, parse_url
+
+logger = logging.getLogger(__name__)
+_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+
+
+def celery_keyprefix(global_keyprefix: str | None) -> str:
+    """Celery's rule for ``global_keyprefix`` on result keys (``celery.backends.base``)."""
+    if not global_keyprefix:
+        return ""
+    return global_keyprefix if global_keyprefix[-1] in ":_-." else global_keyprefix + "_"
+
+
+class RedisBackend(KeyValueBackend):
+    """Results in Redis; thread-safe (redis-py's pool, one pub/sub connection per thread)."""
+
+    persistent = True
+
+    def __init__(
+        self, client: redis.Redis, options: BackendOptions | None = None, *, keyprefix: str = ""
+    ) -> None:
+        super().__init__(options)
+        self.client = client
+        self.keyprefix = keyprefix
+        self._local = threading.local()
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        options: BackendOptions | None = None,
+        transport_options: Mapping[str, Any] | None = None,
+    ) -> Self:
+        """Build from a ``redis://``/``rediss://``/``redis+socket://``/``sentinel://`` URL.
+
+        ``transport_options`` is ``result_backend_transport_options`` (``global_keyprefix``,
+        ``master_name``, ssl options, ``socket_timeout``...). No I/O happens here.
+        """
+        extra = dict(transport_options or {})
+        params = parse_url(url, extra)
+        client = build_client(params, extra, float(extra.get("socket_connect_timeout", 4.0)))
+        return cls(client, options, keyprefix=celery_keyprefix(extra.get("global_keyprefix")))
+
+    # -- primitives --------------------------------------------------------------------------
+    def _kv_get(self, key: str) -> bytes | None:
+        value: bytes | None = self._guard(
+            lambda: self.client.get(self.keyprefix + key), "read a result"
+        )
+        return value
+
+    def _kv_mget(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        prefixed = [self.keyprefix + key for key in keys]
+        values: list[bytes | None] = self._guard(
+            lambda: list(self.client.mget(prefixed)), "read results"
+        )
+        return values
+
+    def _kv_set_many(self, items: Sequence[tuple[str, bytes]], ttl: float | None) -> None:
+        def run() -> None:
+            pipe = self.client.pipeline(transaction=True)
+            for key, value in items:
+                name = self.keyprefix + key
+                if ttl:
+                    pipe.set(name, value, ex=max(int(ttl), 1))
+                else:
+                    pipe.set(name, value)
+                pipe.publish(name, value)
+            pipe.execute()
+
+        self._guard(run, "store results")
+
+    def _kv_delete(self, key: str) -> None:
+        self._guard(lambda: self.client.delete(self.keyprefix + key), "forget a result")
+
+    def _guard(self, fn: Any, what: str) -> Any:
+        try:
+            return fn()
+        except _ERRORS as exc:
+            raise OperationalError(
+                f"Redis result store unreachable while trying to {what}: {exc}"
+            ) from exc
+
+    # -- waiting -----------------------------------------------------------------------------
+    def wait(self, task_id: str, timeout: float | None, interval: float = 0.5) -> ResultMeta:
+        """Notification-driven wait; polling only if pub/sub is unavailable."""
+        meta = self.get(task_id)
+        if meta.ready:
+            return meta
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            return self._wait_pubsub(task_id, deadline)
+        except _ERRORS as exc:
+            logger.warning("Result pub/sub failed (%s); polling for %s instead", exc, task_id)
+            self._drop_pubsub()
+        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        return super().wait(task_id, remaining, interval)
+
+    def _pubsub(self) -> PubSub:
+        pubsub: PubSub | None = getattr(self._local, "pubsub", None)
+        if pubsub is None:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            self._local.pubsub = pubsub
+        return pubsub
+
+    def _drop_pubsub(self) -> None:
+        pubsub: PubSub | None = getattr(self._local, "pubsub", None)
+        self._local.pubsub = None
+        if pubsub is not None:
+            with contextlib.suppress(*_ERRORS):
+                pubsub.close()
+
+    def _wait_pubsub(self, task_id: str, deadline: float | None) -> ResultMeta:
+        channel = (self.keyprefix + "celery-task-meta-" + task_id).encode()
+        pubsub = self._pubsub()
+        pubsub.subscribe(channel)
+        try:
+            meta = self.get(task_id)  # stored between our first GET and SUBSCRIBE
+            while not meta.ready:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(f"The operation timed out waiting for task {task_id}.")
+                wait = 1.0 if deadline is None else min(max(deadline - time.monotonic(), 0), 1.0)
+                message = pubsub.get_message(timeout=wait)
+                if message is None or message.get("type") != "message":
+                    continue
+                if message.get("channel") == channel:
+                    meta = self.decode(task_id, message["data"])
+        finally:
+            pubsub.unsubscribe(channel)  # type: ignore[no-untyped-call]
+        return meta
+
+    def close(self) -> None:
+        self._drop_pubsub()
+        self.client.close()
+        self.client.connection_pool.disconnect()
+
+
+__all__ = ["RedisBackend", "celery_keyprefix"]
