@@ -1,1 +1,63 @@
-"""Result-store resolution (to be filled by the backends work)."""
+"""Result-store resolution: a ``result_backend`` URL's scheme names the store class.
+
+Like ``transport/__init__.py``, heavy clients are imported only when their scheme is used.
+Every store class offers ``from_url(url, options)``. A class that needs to know the broker
+(``rpc://`` replies travel on it) sets ``uses_broker_url = True`` and is built with
+``from_url(url, options, broker_url=...)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Final, cast
+
+from celeriac.backends.base import BackendOptions, ResultBackend
+from celeriac.exceptions import ImproperlyConfigured
+from celeriac.utils.imports import import_symbol
+
+BACKEND_ALIASES: Final[dict[str, str]] = {
+    "sqlite": "celeriac.backends.sqlite:SqliteBackend",
+    "db+sqlite": "celeriac.backends.sqlite:SqliteBackend",
+    "memory": "celeriac.backends.memory:MemoryBackend",
+    "cache+memory": "celeriac.backends.memory:MemoryBackend",
+    "redis": "celeriac.backends.redis:RedisBackend",
+    "rediss": "celeriac.backends.redis:RedisBackend",
+    "redis+socket": "celeriac.backends.redis:RedisBackend",
+    "sentinel": "celeriac.backends.redis:RedisBackend",
+    "rpc": "celeriac.backends.rpc:RpcBackend",
+    "disabled": "celeriac.backends.disabled:DisabledBackend",
+}
+
+
+def backend_scheme(url: str) -> str:
+    """The URL's scheme (``db+sqlite`` for ``db+sqlite:///x.db``), lower-cased."""
+    return url.split("://", 1)[0].lower() if "://" in url else url.lower()
+
+
+def resolve_backend(
+    url: str | None, options: BackendOptions, *, broker_url: str | None = None
+) -> ResultBackend:
+    """Build the result store ``url`` names; no URL (or ``disabled``) gives ``DisabledBackend``.
+
+    Raises:
+        ImproperlyConfigured: the scheme is unknown (with a "did you mean"), or the store's
+            extra is not installed (with the pip command that installs it).
+    """
+    if not url:
+        url = "disabled://"
+    scheme = backend_scheme(url)
+    target = BACKEND_ALIASES.get(scheme)
+    if target is None:
+        close = difflib.get_close_matches(scheme, BACKEND_ALIASES, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ImproperlyConfigured(
+            f"Unknown result backend scheme {scheme!r}.{hint} "
+            f"Known: {', '.join(sorted(BACKEND_ALIASES))}"
+        )
+    cls = import_symbol(target)
+    if getattr(cls, "uses_broker_url", False):
+        return cast(ResultBackend, cls.from_url(url, options, broker_url=broker_url))
+    return cast(ResultBackend, cls.from_url(url, options))
+
+
+__all__ = ["BACKEND_ALIASES", "backend_scheme", "resolve_backend"]

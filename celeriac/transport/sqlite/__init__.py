@@ -1,0 +1,64 @@
+"""The embedded default broker: one SQLite file in WAL mode, shared by any number of processes.
+
+``sqlite:///relative.db``, ``sqlite:////absolute.db`` and ``sqla+sqlite:///…`` (the name kombu
+users know) all land here. It needs nothing beyond the standard library and gives the same
+guarantees as the networked brokers: leased fetch, heartbeat-renewed leases, delayed delivery
+(ETA tasks wait in the file, not in worker memory) and a dead-letter table.
+
+Transport options read from ``broker_transport_options``: ``busy_timeout`` (s, default
+``max(connect_timeout, 5)``), ``synchronous`` (``NORMAL``; ``FULL`` to survive power loss) and
+``polling_interval`` (s, default 0.1: the slowest cross-process wake-up of an idle fetch).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import weakref
+from typing import Self
+
+from celeriac.exceptions import ImproperlyConfigured
+from celeriac.transport.base import Capabilities, TransportOptions
+from celeriac.transport.sqlite.channel import SqliteChannel
+from celeriac.transport.sqlite.connection import parse_sqlite_url
+
+if sqlite3.sqlite_version_info < (3, 35, 0):  # pragma: no cover - depends on the platform
+    raise ImproperlyConfigured(
+        f"The SQLite broker needs SQLite >= 3.35 (UPDATE … RETURNING); this Python links "
+        f"{sqlite3.sqlite_version}. Use a newer Python build or another broker."
+    )
+
+
+class SqliteTransport:
+    """Opens ``SqliteChannel``s on one database file; no I/O until a channel is used."""
+
+    capabilities = Capabilities(delayed_delivery=True)
+
+    def __init__(self, path: str, options: TransportOptions | None = None) -> None:
+        self.path = path
+        self.options = options or TransportOptions()
+        self._channels: weakref.WeakSet[SqliteChannel] = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, options: TransportOptions) -> Self:
+        return cls(parse_sqlite_url(url), options)
+
+    def channel(self) -> SqliteChannel:
+        channel = SqliteChannel(self.path, self.options)
+        with self._lock:
+            self._channels.add(channel)
+        return channel
+
+    def close(self) -> None:
+        with self._lock:
+            channels = list(self._channels)
+            self._channels.clear()
+        for channel in channels:
+            channel.close()
+
+    def __repr__(self) -> str:
+        return f"<SqliteTransport {self.path}>"
+
+
+__all__ = ["SqliteChannel", "SqliteTransport"]

@@ -1,0 +1,103 @@
+"""The ``dead_letters`` table: messages set aside, kept whole so they can be read and requeued.
+
+Each row's ``payload`` is the message as a kombu JSON envelope (``protocol/envelope.py``), the
+same bytes a Redis queue would hold, so one inspection tool reads both.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Sequence
+from typing import Any, Final
+
+from celeriac.exceptions import InvalidMessage
+from celeriac.protocol.envelope import decode_envelope, encode_envelope
+from celeriac.protocol.message import TaskMessage
+from celeriac.transport.base import DeadLetter, Delivery, Outbound
+from celeriac.transport.sqlite.messages import INSERT, row_for
+
+logger = logging.getLogger(__name__)
+
+#: Properties the envelope adds; stripped again when a dead letter goes back to its queue.
+_ENVELOPE_ONLY: Final = frozenset({"body_encoding", "delivery_tag", "delivery_info"})
+
+_INSERT_DEAD: Final = (
+    "INSERT INTO dead_letters (queue, reason, set_aside_at, payload) VALUES (?, ?, ?, ?)"
+)
+
+
+def envelope_of(delivery: Delivery) -> bytes:
+    """The kombu envelope of ``delivery``'s message, addressed to its queue."""
+    return encode_envelope(delivery.message, exchange="", routing_key=delivery.queue)
+
+
+def message_of(payload: bytes) -> TaskMessage:
+    """The ``TaskMessage`` a dead letter holds, without the envelope-only properties."""
+    message = decode_envelope(payload, strict=False)
+    properties = {k: v for k, v in message.properties.items() if k not in _ENVELOPE_ONLY}
+    return TaskMessage(
+        headers=message.headers,
+        properties=properties,
+        body=message.body,
+        content_type=message.content_type,
+        content_encoding=message.content_encoding,
+    )
+
+
+def set_aside(
+    conn: sqlite3.Connection, deliveries: Sequence[Delivery], reason: str, now: float
+) -> int:
+    """Copy ``deliveries`` to ``dead_letters`` and delete them from ``messages``."""
+    rows = [(d.queue, reason, now, envelope_of(d)) for d in deliveries]
+    conn.executemany(_INSERT_DEAD, rows)
+    ids = [(int(d.tag),) for d in deliveries]
+    conn.executemany("DELETE FROM messages WHERE id = ?", ids)
+    for delivery in deliveries:
+        logger.error(
+            "Message %s (task %s) from queue %r set aside: %s",
+            delivery.tag,
+            delivery.message.task_name,
+            delivery.queue,
+            reason,
+        )
+    return len(rows)
+
+
+def list_dead(conn: sqlite3.Connection, limit: int) -> list[DeadLetter]:
+    cursor = conn.execute(
+        "SELECT id, queue, reason, set_aside_at, payload FROM dead_letters ORDER BY id LIMIT ?",
+        (limit,),
+    )
+    return [
+        DeadLetter(id=str(i), queue=q, reason=r, set_aside_at=t, payload=bytes(p))
+        for i, q, r, t, p in cursor.fetchall()
+    ]
+
+
+def requeue_dead(conn: sqlite3.Connection, ids: Sequence[str] | None, now: float) -> int:
+    """Move dead letters (all when ``ids`` is None) back to their queues, marked redelivered.
+
+    A payload that no longer decodes stays where it is, with an ERROR log naming why.
+    """
+    select = "SELECT id, queue, payload FROM dead_letters"
+    params: tuple[Any, ...] = ()
+    if ids is not None:
+        select += " WHERE id IN (SELECT value FROM json_each(?))"
+        params = ("[" + ",".join(str(int(i)) for i in ids) + "]",)
+    moved: list[tuple[int]] = []
+    rows: list[tuple[Any, ...]] = []
+    for ident, queue, payload in conn.execute(select + " ORDER BY id", params).fetchall():
+        try:
+            message = message_of(bytes(payload))
+        except InvalidMessage as exc:
+            logger.error("Dead letter %s cannot be requeued: %s", ident, exc)
+            continue
+        rows.append(row_for(Outbound(message, routing_key=queue), now, redelivered=True))
+        moved.append((ident,))
+    conn.executemany(INSERT, rows)
+    conn.executemany("DELETE FROM dead_letters WHERE id = ?", moved)
+    return len(moved)
+
+
+__all__ = ["envelope_of", "list_dead", "message_of", "requeue_dead", "set_aside"]
