@@ -1,0 +1,62 @@
+"""Shared benchmark plumbing: temporary projects, worker processes stopped by PID, tables."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+@contextmanager
+def worker_process(command: Sequence[str], workdir: Path, log_name: str,
+                   env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a worker command in ``workdir``; stop it by PID (SIGTERM, then SIGKILL)."""
+    log = open(workdir / log_name, "wb")  # noqa: SIM115 - closed in finally
+    process = subprocess.Popen(
+        list(command), cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(workdir), **(env or {})},
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+        log.close()
+
+
+def write_project(workdir: Path, name: str, source: str) -> None:
+    (workdir / f"{name}.py").write_text(textwrap.dedent(source))
+    if str(workdir) not in sys.path:
+        sys.path.insert(0, str(workdir))
+
+
+def timed(fn: object) -> float:
+    started = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - started
+
+
+def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Print (and return) a Markdown table, so results paste into notes and the README."""
+    lines = [f"### {title}", "", "| " + " | ".join(header) + " |",
+             "|" + "|".join("---:" if i else "---" for i in range(len(header))) + "|"]
+    for row in rows:
+        cells = [f"{c:,.0f}" if isinstance(c, float) and c >= 100 else
+                 f"{c:.3f}" if isinstance(c, float) else str(c) for c in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    text = "\n".join(lines)
+    print(text, flush=True)
+    return text
