@@ -26,7 +26,7 @@ def _message(n: int = 0, priority: int | None = None, task_id: str | None = None
     return TaskMessage(
         headers={"task": "proj.add", "id": task_id or str(uuid.uuid4()), "n": n},
         properties=properties,
-        body=f'[[{n}], {{}}, {{}}]'.encode(),
+        body=f"[[{n}], {{}}, {{}}]".encode(),
     )
 
 
@@ -270,9 +270,7 @@ def test_purge_deletes_ready_but_not_leased(transport: Transport, queue: str) ->
     channel.ack(leased)
 
 
-def test_each_message_goes_to_exactly_one_of_two_channels(
-    transport: Transport, queue: str
-) -> None:
+def test_each_message_goes_to_exactly_one_of_two_channels(transport: Transport, queue: str) -> None:
     total = 300
     ids = _publish(transport.channel(), queue, total)
     seen: list[str] = []

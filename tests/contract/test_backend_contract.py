@@ -1,0 +1,188 @@
+"""The contract every result store keeps (``celeriac/backends/base.py``), run per store; plus
+the resolver that turns a ``result_backend`` URL into a store."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from celeriac import states
+from celeriac.backends import resolve_backend
+from celeriac.backends.base import BackendOptions, ResultBackend
+from celeriac.backends.disabled import DisabledBackend
+from celeriac.backends.memory import MemoryBackend
+from celeriac.backends.sqlite import SqliteBackend
+from celeriac.exceptions import ImproperlyConfigured, TimeoutError
+from celeriac.protocol.result_meta import ResultMeta, now_iso
+
+DEADLINE = 10.0
+
+
+def _done(task_id: str, status: str = states.SUCCESS, result: object = 42) -> ResultMeta:
+    return ResultMeta(task_id, status, result, date_done=now_iso())
+
+
+def test_unknown_task_is_pending(backend: ResultBackend) -> None:
+    meta = backend.get("nobody")
+    assert (meta.task_id, meta.status, meta.result) == ("nobody", states.PENDING, None)
+
+
+def test_stored_record_reads_back(backend: ResultBackend) -> None:
+    meta = ResultMeta(
+        "t1",
+        states.FAILURE,
+        {"exc_type": "ValueError", "exc_message": ["bad"], "exc_module": "builtins"},
+        traceback="Traceback ...",
+        children=[],
+        date_done=now_iso(),
+        group_id="g1",
+        parent_id="p1",
+    )
+    backend.store([meta])
+    assert backend.get("t1") == meta
+
+
+def test_get_many_keeps_order_and_fills_pending(backend: ResultBackend) -> None:
+    backend.store([_done("a", result=1), _done("c", result=3)])
+    metas = backend.get_many(["c", "b", "a"])
+    assert [(m.task_id, m.status, m.result) for m in metas] == [
+        ("c", states.SUCCESS, 3),
+        ("b", states.PENDING, None),
+        ("a", states.SUCCESS, 1),
+    ]
+
+
+def test_empty_store_and_get_many(backend: ResultBackend) -> None:
+    backend.store([])
+    assert backend.get_many([]) == []
+
+
+def test_success_is_never_overwritten(backend: ResultBackend) -> None:
+    backend.store([_done("t", result="first")])
+    backend.store([ResultMeta("t", states.STARTED)])
+    backend.store([_done("t", states.FAILURE, result=None)])
+    meta = backend.get("t")
+    assert (meta.status, meta.result) == (states.SUCCESS, "first")
+
+
+def test_other_states_are_overwritten(backend: ResultBackend) -> None:
+    backend.store([ResultMeta("t", states.STARTED)])
+    backend.store([ResultMeta("t", states.RETRY)])
+    backend.store([_done("t", result=7)])
+    assert backend.get("t").result == 7
+
+
+def test_forget_deletes(backend: ResultBackend) -> None:
+    backend.store([_done("t")])
+    backend.forget("t")
+    assert backend.get("t").status == states.PENDING
+
+
+def test_records_expire(make_backend: Callable[..., ResultBackend]) -> None:
+    backend = make_backend(expires=0.2)
+    backend.store([_done("t")])
+    deadline = time.monotonic() + DEADLINE
+    while backend.get("t").status != states.PENDING and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert backend.get("t").status == states.PENDING
+    assert backend.get_many(["t"])[0].status == states.PENDING
+
+
+def test_records_without_expiry_stay(make_backend: Callable[..., ResultBackend]) -> None:
+    backend = make_backend(expires=None)
+    backend.store([_done("t")])
+    assert backend.get("t").status == states.SUCCESS
+
+
+def test_stores_on_one_namespace_share_records(make_backend: Callable[..., ResultBackend]) -> None:
+    writer, reader = make_backend(), make_backend()
+    writer.store([_done("shared")])
+    assert reader.get("shared").status == states.SUCCESS
+
+
+def test_wait_returns_a_ready_record(backend: ResultBackend) -> None:
+    backend.store([_done("t", result="x")])
+    assert backend.wait("t", timeout=DEADLINE).result == "x"
+
+
+def test_wait_wakes_for_a_record_written_by_another_thread(
+    make_backend: Callable[..., ResultBackend],
+) -> None:
+    writer, reader = make_backend(), make_backend()
+    writer.store([ResultMeta("t", states.STARTED)])
+    thread = threading.Thread(target=lambda: writer.store([_done("t", result="late")]))
+    started: list[ResultMeta] = []
+
+    def waiter() -> None:
+        started.append(reader.wait("t", timeout=DEADLINE))
+
+    wait_thread = threading.Thread(target=waiter)
+    wait_thread.start()
+    thread.start()
+    thread.join(DEADLINE)
+    wait_thread.join(DEADLINE + 5)
+    assert [m.result for m in started] == ["late"]
+
+
+def test_wait_times_out(backend: ResultBackend) -> None:
+    backend.store([ResultMeta("t", states.STARTED)])
+    with pytest.raises(TimeoutError):
+        backend.wait("t", timeout=0.2)
+    with pytest.raises(TimeoutError):
+        backend.wait("missing", timeout=0)
+
+
+# -- resolution --------------------------------------------------------------------------
+
+
+def test_resolver_builds_sqlite_and_memory_stores(tmp_path: Path) -> None:
+    options = BackendOptions()
+    sqlite = resolve_backend(f"db+sqlite:///{tmp_path}/r.db", options)
+    assert isinstance(sqlite, SqliteBackend)
+    assert sqlite.path == str(tmp_path / "r.db")
+    assert isinstance(resolve_backend(f"sqlite:///{tmp_path}/r.db", options), SqliteBackend)
+    assert isinstance(resolve_backend("cache+memory://", options), MemoryBackend)
+    assert isinstance(resolve_backend("memory://x", options), MemoryBackend)
+
+
+def test_no_backend_refuses_reads_with_advice() -> None:
+    backend = resolve_backend(None, BackendOptions())
+    assert isinstance(backend, DisabledBackend)
+    backend.store([_done("t")])
+    with pytest.raises(ImproperlyConfigured, match="No result backend is configured"):
+        backend.get("t")
+    with pytest.raises(ImproperlyConfigured, match="result_backend"):
+        backend.wait("t", timeout=1)
+    assert isinstance(resolve_backend("disabled://", BackendOptions()), DisabledBackend)
+
+
+def test_unknown_scheme_suggests_a_known_one() -> None:
+    with pytest.raises(ImproperlyConfigured, match="Did you mean 'redis'"):
+        resolve_backend("rediz://localhost", BackendOptions())
+
+
+def test_memory_namespaces_are_separate() -> None:
+    one = resolve_backend("cache+memory://contract-ns-one", BackendOptions())
+    two = resolve_backend("cache+memory://contract-ns-two", BackendOptions())
+    one.store([_done("t")])
+    assert two.get("t").status == states.PENDING
+    again = resolve_backend("cache+memory://contract-ns-one", BackendOptions())
+    assert again.get("t").status == states.SUCCESS
+
+
+def test_sqlite_urls_follow_sqlalchemy_slashes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = SqliteBackend.from_url("sqlite:///sub.db", BackendOptions())
+    absolute = SqliteBackend.from_url(f"sqlite:///{tmp_path}/abs.db", BackendOptions())
+    assert relative.path == str(tmp_path / "sub.db")
+    assert absolute.path == str(tmp_path / "abs.db")
+    with pytest.raises(ImproperlyConfigured, match="memory"):
+        SqliteBackend.from_url("sqlite:///:memory:", BackendOptions())
+    with pytest.raises(ImproperlyConfigured, match="three slashes"):
+        SqliteBackend.from_url("sqlite://host/x.db", BackendOptions())
