@@ -19,14 +19,14 @@ import pytest
 
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import Outbound, TransportOptions
-from celeriac.transport.sqlite import SqliteTransport
+from celeriac.transport.sqlite import SqliteChannel, SqliteTransport
 
 pytestmark = pytest.mark.slow
 
 CHILD = r"""
 import sys, time
 from celeriac.transport.base import TransportOptions
-from celeriac.transport.sqlite import SqliteTransport
+from celeriac.transport.sqlite import SqliteChannel, SqliteTransport
 
 mode, db, queue, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 transport = SqliteTransport(db, TransportOptions(lease_timeout=1.0, heartbeat_interval=0.2))
@@ -161,3 +161,34 @@ def test_leases_of_a_sigkilled_process_go_to_the_other(
     received = _received(out)
     assert sorted(task_id for task_id, _ in received) == sorted(ids)
     assert all(redelivered for _, redelivered in received)
+
+
+def _fork_child_run(channel: SqliteChannel, queue: str) -> int:
+    """In the child: use the inherited channel; 0 when it saw only its own message."""
+    channel.publish([Outbound(TaskMessage({"id": "child"}, {}, b"[]"), queue)])
+    got = channel.fetch([queue], 10, timeout=TIMEOUT)
+    channel.ack(got)
+    return 0 if [d.message.task_id for d in got] == ["child"] else 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_channel_used_across_fork_gets_a_fresh_connection_and_identity(tmp_path: Path) -> None:
+    queue = "work"
+    transport = SqliteTransport(str(tmp_path / "broker.db"), TransportOptions())
+    channel = transport.channel()
+    channel.publish([Outbound(TaskMessage({"id": "parent"}, {}, b"[]"), queue)])
+    held = channel.fetch([queue], 1, timeout=TIMEOUT)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            code = _fork_child_run(channel, queue)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    channel.heartbeat()
+    channel.ack(held)
+    assert channel.size(queue) == 0
+    assert channel.fetch([queue], 10, timeout=0) == []
+    transport.close()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -70,6 +71,7 @@ class SqliteChannel:
             synchronous=str(extra.get("synchronous", "NORMAL")),
         )
         self._poll_max = float(extra.get("polling_interval", 0.1))
+        self._owner_lock = threading.Lock()
         self._owner_pid = -1
         self._owner_id = ""
         self.closed = False
@@ -80,8 +82,10 @@ class SqliteChannel:
         """This channel's lease identity; a forked child gets its own."""
         pid = os.getpid()
         if pid != self._owner_pid:
-            self._owner_id = f"{socket.gethostname()}.{pid}.{uuid.uuid4().hex[:12]}"
-            self._owner_pid = pid
+            with self._owner_lock:  # two threads' first fetches must not mint two identities
+                if pid != self._owner_pid:
+                    self._owner_id = f"{socket.gethostname()}.{pid}.{uuid.uuid4().hex[:12]}"
+                    self._owner_pid = pid
         return self._owner_id
 
     @property
@@ -139,13 +143,12 @@ class SqliteChannel:
             wait = min(delay, remaining)
             if next_due is not None:
                 wait = min(wait, max(next_due - time.time(), 0.0))
-            if notifier.wait(seq, wait) != seq:
-                return True
-            if next_due is not None and time.time() >= next_due:
-                return True
+            current_seq = notifier.wait(seq, wait)
             current = self._handle.data_version()
-            if current != version:
-                version = current
+            due = next_due is not None and time.time() >= next_due
+            if current_seq != seq or current != version or due:
+                # Something committed (here or elsewhere): a read tells if it concerns us.
+                seq, version = current_seq, current
                 ready, next_due = self._probe(queues)
             delay = min(delay * 2, self._poll_max)
         return True
