@@ -1,9 +1,11 @@
 """Result-store resolution: a ``result_backend`` URL's scheme names the store class.
 
 Like ``transport/__init__.py``, heavy clients are imported only when their scheme is used.
-Every store class offers ``from_url(url, options)``. A class that needs to know the broker
-(``rpc://`` replies travel on it) sets ``uses_broker_url = True`` and is built with
-``from_url(url, options, broker_url=...)``.
+Every store class offers ``from_url(url, options)``. A SQLite URL without a path
+(``sqlite://``, ``db+sqlite://``) means "the broker's file" when the broker is SQLite, so the
+zero-configuration setup keeps messages and results in one file. A class that needs to know
+the broker (``rpc://`` replies travel on it) sets ``uses_broker_url = True`` and is built
+with ``from_url(url, options, broker_url=...)``.
 """
 
 from __future__ import annotations
@@ -28,10 +30,19 @@ BACKEND_ALIASES: Final[dict[str, str]] = {
     "disabled": "celeriac.backends.disabled:DisabledBackend",
 }
 
+_SQLITE_SCHEMES: Final = frozenset({"sqlite", "db+sqlite"})
+
 
 def backend_scheme(url: str) -> str:
     """The URL's scheme (``db+sqlite`` for ``db+sqlite:///x.db``), lower-cased."""
     return url.split("://", 1)[0].lower() if "://" in url else url.lower()
+
+
+def _broker_file(broker_url: str | None) -> str | None:
+    """The broker URL when it names a SQLite file, so results can share it."""
+    if broker_url and backend_scheme(broker_url) in ("sqlite", "sqla+sqlite"):
+        return broker_url
+    return None
 
 
 def resolve_backend(
@@ -54,6 +65,8 @@ def resolve_backend(
             f"Unknown result backend scheme {scheme!r}.{hint} "
             f"Known: {', '.join(sorted(BACKEND_ALIASES))}"
         )
+    if scheme in _SQLITE_SCHEMES and url.split("://", 1)[1] in ("", "/"):
+        url = _broker_file(broker_url) or url
     cls = import_symbol(target)
     if getattr(cls, "uses_broker_url", False):
         return cast(ResultBackend, cls.from_url(url, options, broker_url=broker_url))

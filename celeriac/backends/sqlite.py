@@ -14,6 +14,7 @@ otherwise polls ``PRAGMA data_version`` (a shared-memory counter) with a backoff
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -22,7 +23,12 @@ from typing import Final, Self
 from celeriac.backends.base import TASK_KEY_PREFIX, BackendOptions, KeyValueBackend, _is_success
 from celeriac.exceptions import TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
-from celeriac.transport.sqlite.connection import SqliteHandle, notifier_for, parse_sqlite_url
+from celeriac.transport.sqlite.connection import (
+    Notifier,
+    SqliteHandle,
+    notifier_for,
+    parse_sqlite_url,
+)
 
 _CLEANUP_EVERY: Final = 60.0
 _MAX_POLL: Final = 0.05
@@ -47,6 +53,8 @@ class SqliteBackend(KeyValueBackend):
             synchronous=str(extra.get("synchronous", "NORMAL")),
         )
         self._last_cleanup = 0.0
+        self._notifier: Notifier | None = None
+        self._notifier_pid = -1
 
     @classmethod
     def from_url(cls, url: str, options: BackendOptions) -> Self:
@@ -55,6 +63,15 @@ class SqliteBackend(KeyValueBackend):
     @property
     def path(self) -> str:
         return self._handle.path
+
+    @property
+    def _wakeups(self) -> Notifier:
+        """The file's in-process notifier, held strongly so the registry keeps it (per pid)."""
+        pid = os.getpid()
+        if self._notifier is None or self._notifier_pid != pid:
+            self._notifier = notifier_for(self.path)
+            self._notifier_pid = pid
+        return self._notifier
 
     # -- key-value primitives ------------------------------------------------------------
     def _kv_get(self, key: str) -> bytes | None:
@@ -72,7 +89,7 @@ class SqliteBackend(KeyValueBackend):
     def _kv_set_many(self, items: Sequence[tuple[str, bytes]], ttl: float | None) -> None:
         with self._handle.transaction() as conn:
             self._write(conn, items, ttl)
-        notifier_for(self.path).notify()
+        self._wakeups.notify()
 
     def _kv_delete(self, key: str) -> None:
         with self._handle.transaction() as conn:
@@ -105,12 +122,12 @@ class SqliteBackend(KeyValueBackend):
             ]
             if items:
                 self._write(conn, items, self.options.expires)
-        notifier_for(self.path).notify()
+        self._wakeups.notify()
 
     def wait(self, task_id: str, timeout: float | None, interval: float = 0.5) -> ResultMeta:
         """Block until ``task_id`` is ready; see the module docstring for how it waits."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        notifier = notifier_for(self.path)
+        notifier = self._wakeups
         cap = min(interval, _MAX_POLL) if interval > 0 else _MAX_POLL
         while True:
             seq = notifier.seq

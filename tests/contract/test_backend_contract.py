@@ -186,3 +186,10 @@ def test_sqlite_urls_follow_sqlalchemy_slashes(
         SqliteBackend.from_url("sqlite:///:memory:", BackendOptions())
     with pytest.raises(ImproperlyConfigured, match="three slashes"):
         SqliteBackend.from_url("sqlite://host/x.db", BackendOptions())
+
+
+def test_sqlite_store_without_path_shares_the_sqlite_broker_file(tmp_path: Path) -> None:
+    broker_url = f"sqlite:///{tmp_path}/broker.db"
+    backend = resolve_backend("db+sqlite://", BackendOptions(), broker_url=broker_url)
+    assert isinstance(backend, SqliteBackend)
+    assert backend.path == str(tmp_path / "broker.db")

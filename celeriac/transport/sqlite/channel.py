@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
 from celeriac.transport.sqlite import deadletters
-from celeriac.transport.sqlite.connection import SqliteHandle, notifier_for
+from celeriac.transport.sqlite.connection import Notifier, SqliteHandle, notifier_for
 from celeriac.transport.sqlite.messages import (
     DUE_PROBE,
     INSERT,
@@ -72,6 +72,8 @@ class SqliteChannel:
         )
         self._poll_max = float(extra.get("polling_interval", 0.1))
         self._owner_lock = threading.Lock()
+        self._notifier: Notifier | None = None
+        self._notifier_pid = -1
         self._owner_pid = -1
         self._owner_id = ""
         self.closed = False
@@ -92,6 +94,15 @@ class SqliteChannel:
     def path(self) -> str:
         return self._handle.path
 
+    @property
+    def _wakeups(self) -> Notifier:
+        """The file's in-process notifier, held strongly so the registry keeps it (per pid)."""
+        pid = os.getpid()
+        if self._notifier is None or self._notifier_pid != pid:
+            self._notifier = notifier_for(self.path)
+            self._notifier_pid = pid
+        return self._notifier
+
     # -- publishing --------------------------------------------------------------------
     def declare(self, queues: Sequence[str]) -> None:
         """Queues are implicit in SQLite rows; this only opens (and migrates) the file."""
@@ -105,14 +116,14 @@ class SqliteChannel:
         rows = [row_for(outbound, now) for outbound in batch]
         with self._handle.transaction() as conn:
             conn.executemany(INSERT, rows)
-        notifier_for(self.path).notify()
+        self._wakeups.notify()
 
     # -- consuming ---------------------------------------------------------------------
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:
         if limit <= 0 or not queues:
             return []
         deadline = time.monotonic() + max(timeout, 0.0)
-        notifier = notifier_for(self.path)
+        notifier = self._wakeups
         while True:
             seq = notifier.seq
             version = self._handle.data_version()
@@ -133,7 +144,7 @@ class SqliteChannel:
 
     def _await_work(self, queues: Sequence[str], deadline: float, seq: int, version: int) -> bool:
         """Block until work may be there (True) or ``deadline`` passes (False)."""
-        notifier = notifier_for(self.path)
+        notifier = self._wakeups
         ready, next_due = self._probe(queues)
         delay = _FIRST_POLL
         while not ready:
@@ -186,7 +197,7 @@ class SqliteChannel:
             return
         with self._handle.transaction() as conn:
             conn.execute(_RELEASE, (tags_json(deliveries), self.owner))
-        notifier_for(self.path).notify()
+        self._wakeups.notify()
 
     def defer(self, delivery: Delivery, not_before: float) -> None:
         """Release the lease with the row invisible until ``not_before`` (ready now if past)."""
@@ -197,7 +208,7 @@ class SqliteChannel:
                 " WHERE id = ? AND lease_owner = ?",
                 (due, int(delivery.tag), self.owner),
             )
-        notifier_for(self.path).notify()
+        self._wakeups.notify()
 
     def heartbeat(self) -> int:
         now = time.time()
@@ -222,7 +233,7 @@ class SqliteChannel:
                 timeout,
                 self.path,
             )
-            notifier_for(self.path).notify()
+            self._wakeups.notify()
         return restored
 
     # -- dead letters ------------------------------------------------------------------
@@ -238,7 +249,7 @@ class SqliteChannel:
         with self._handle.transaction() as conn:
             moved = deadletters.requeue_dead(conn, ids, time.time())
         if moved:
-            notifier_for(self.path).notify()
+            self._wakeups.notify()
         return moved
 
     def purge_dead_letters(self) -> int:
@@ -285,7 +296,7 @@ class SqliteChannel:
                     ).rowcount
                     conn.execute("DELETE FROM consumers WHERE id = ?", (self._owner_id,))
                 if released:
-                    notifier_for(self.path).notify()
+                    self._wakeups.notify()
             except Exception:  # a failing close must not hide the caller's own error
                 logger.warning("Could not release leases on close of %s", self.path, exc_info=True)
         self._handle.close()
