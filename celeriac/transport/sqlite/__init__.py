@@ -7,7 +7,7 @@ guarantees as the networked brokers: leased fetch, heartbeat-renewed leases, del
 
 Transport options read from ``broker_transport_options``: ``busy_timeout`` (s, default
 ``max(connect_timeout, 5)``), ``synchronous`` (``NORMAL``; ``FULL`` to survive power loss) and
-``polling_interval`` (s, default 0.1: the slowest cross-process wake-up of an idle fetch).
+``polling_interval`` (s, default 0.05: the slowest cross-process wake-up of an idle fetch).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ silent for ``lease_timeout`` to their queues: that is how a SIGKILLed worker's m
 
 Waiting without burning CPU: an empty ``fetch`` blocks on the in-process ``Notifier`` (woken by
 any publish in this process), and between wake-ups reads ``PRAGMA data_version`` with a backoff
-from 5 ms to ``polling_interval`` (default 0.1 s, ``broker_transport_options``). Only when that
+from 5 ms to ``polling_interval`` (default 0.05 s, ``broker_transport_options``). Only when that
 counter moves (another process committed) does it probe the queues with a read; only when the
 probe finds work does it take the write lock. Delayed messages wake the waiter at their due time.
 """
@@ -70,7 +70,7 @@ class SqliteChannel:
             busy_timeout=float(extra.get("busy_timeout", max(options.connect_timeout, 5.0))),
             synchronous=str(extra.get("synchronous", "NORMAL")),
         )
-        self._poll_max = float(extra.get("polling_interval", 0.1))
+        self._poll_max = float(extra.get("polling_interval", 0.05))
         self._owner_lock = threading.Lock()
         self._notifier: Notifier | None = None
         self._notifier_pid = -1
