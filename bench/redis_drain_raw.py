@@ -20,11 +20,25 @@ from celeriac.transport.redis import RedisTransport
 def trivial(n: int) -> TaskMessage:
     tid = str(uuid.uuid4())
     headers = {
-        "lang": "py", "task": "bench.noop", "id": tid, "shadow": None, "eta": None,
-        "expires": None, "group": None, "group_index": None, "retries": 0,
-        "timelimit": [None, None], "root_id": tid, "parent_id": None, "argsrepr": f"({n},)",
-        "kwargsrepr": "{}", "origin": "bench@host", "ignore_result": True,
-        "replaced_task_nesting": 0, "stamped_headers": None, "stamps": {},
+        "lang": "py",
+        "task": "bench.noop",
+        "id": tid,
+        "shadow": None,
+        "eta": None,
+        "expires": None,
+        "group": None,
+        "group_index": None,
+        "retries": 0,
+        "timelimit": [None, None],
+        "root_id": tid,
+        "parent_id": None,
+        "argsrepr": f"({n},)",
+        "kwargsrepr": "{}",
+        "origin": "bench@host",
+        "ignore_result": True,
+        "replaced_task_nesting": 0,
+        "stamped_headers": None,
+        "stamps": {},
     }
     body = json.dumps(
         [[n], {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
@@ -57,10 +71,14 @@ def main() -> None:
         channel.ack(got)
         drained += len(got)
     elapsed = time.perf_counter() - start
-    print(f"publish: {args.n} msgs in {published:.2f}s = {args.n / published:,.0f} msg/s "
-          f"(batches of {args.batch})")
-    print(f"drain:   {drained} msgs in {elapsed:.2f}s = {drained / elapsed:,.0f} msg/s "
-          f"(fetch limit {args.limit} + decode + ack)")
+    print(
+        f"publish: {args.n} msgs in {published:.2f}s = {args.n / published:,.0f} msg/s "
+        f"(batches of {args.batch})"
+    )
+    print(
+        f"drain:   {drained} msgs in {elapsed:.2f}s = {drained / elapsed:,.0f} msg/s "
+        f"(fetch limit {args.limit} + decode + ack)"
+    )
     transport.client.flushdb()
     transport.close()
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 import binascii
 import json
 import uuid
-from base64 import b64decode, b64encode
+from base64 import b64encode
+from binascii import a2b_base64
 from typing import Any
 
 from celeriac.exceptions import InvalidMessage
@@ -146,7 +147,7 @@ def _decode_body(body: Any, encoding: Any) -> bytes:
                 f"envelope 'body' is a {type(body).__name__}, expected base64 text"
             )
         try:
-            return b64decode(body, validate=True)
+            return a2b_base64(body, strict_mode=True)
         except (binascii.Error, ValueError) as exc:
             raise InvalidMessage(f"envelope 'body' is not valid base64: {exc}") from exc
     if encoding not in (None, "utf-8"):

@@ -38,26 +38,76 @@ for i = #due, 1, -1 do
   end
   redis.call('ZREM', KEYS[4], m)
 end
-local out, unacked, index, leases, seen = {}, {}, {}, {}, {}
-local n = 0
-local function take(item, qname, source)
-  n = n + 1
+local function slow_fields(item)
   local ok, env = pcall(cjson.decode, item)
-  local tag, ex, rk
   if ok and type(env) == 'table' and type(env['properties']) == 'table' then
     local p = env['properties']
-    tag = p['delivery_tag']
     local di = p['delivery_info']
-    if type(di) == 'table' then ex = di['exchange']; rk = di['routing_key'] end
+    if type(di) == 'table' then return p['delivery_tag'], di['exchange'], di['routing_key'] end
+    return p['delivery_tag'], nil, nil
   end
+  return nil, nil, nil
+end
+-- Fast path for envelopes laid out as kombu and celeriac write them (properties last,
+-- Python's default separators): plain substring search near the end, no JSON parse.
+-- Anything unexpected (escapes, other layouts) falls back to cjson.
+local function fields(item)
+  local len = #item
+  local s = string.find(item, '"delivery_tag": "', len > 200 and len - 200 or 1, true)
+  if not s then return slow_fields(item) end
+  local e = string.find(item, '"', s + 17, true)
+  if not e then return slow_fields(item) end
+  local d = string.find(item, '"delivery_info": {"exchange": "', len > 700 and len - 700 or 1, true)
+  if not d then return slow_fields(item) end
+  local xe = string.find(item, '"', d + 31, true)
+  if not xe or string.sub(item, xe, xe + 18) ~= '", "routing_key": "' then
+    return slow_fields(item)
+  end
+  local re = string.find(item, '"', xe + 19, true)
+  if not re then return slow_fields(item) end
+  local after = string.byte(item, re + 1)
+  local tag = string.sub(item, s + 17, e - 1)
+  local ex, rk = string.sub(item, d + 31, xe - 1), string.sub(item, xe + 19, re - 1)
+  if (after ~= 125 and after ~= 44) or string.find(tag .. ex .. rk, '\\', 1, true) then
+    return slow_fields(item)
+  end
+  return tag, ex, rk
+end
+local taken = {}
+local function take(item, qname, source)
+  local tag, ex, rk = fields(item)
+  taken[#taken + 1] = {item, qname, source, tag, ex, rk}
+end
+local inflight = redis.call('LRANGE', KEYS[5], 0, -1)
+if #inflight > 0 then
+  for i = #inflight, 1, -1 do take(inflight[i], '', '') end
+  redis.call('DEL', KEYS[5])
+end
+for i = 7, #KEYS do
+  if #taken >= limit then break end
+  local items = redis.call('RPOP', KEYS[i], limit - #taken)
+  if items then
+    for _, item in ipairs(items) do take(item, ARGV[i - 2], KEYS[i]) end
+  end
+end
+local tags = {}
+for i, t in ipairs(taken) do tags[i] = (type(t[4]) == 'string' and t[4] ~= '') and t[4] or '' end
+local existing = {}
+for s = 1, #tags, 1000 do
+  local part = redis.call('HMGET', KEYS[1], unpack(tags, s, math.min(s + 999, #tags)))
+  for j, v in ipairs(part) do existing[s + j - 1] = v end
+end
+local out, unacked, index, leases, seen = {}, {}, {}, {}, {}
+for i, t in ipairs(taken) do
+  local item, qname, source, tag, ex, rk = t[1], t[2], t[3], t[4], t[5], t[6]
   local kind = nil
   if type(tag) ~= 'string' or tag == '' or type(ex) ~= 'string' or type(rk) ~= 'string' then
     kind = '\0bad:'
-  elseif seen[tag] or redis.call('HEXISTS', KEYS[1], tag) == 1 then
+  elseif seen[tag] or existing[i] then
     kind = '\0bad:dup:'
   end
   if kind then
-    tag = kind .. nonce .. ':' .. n
+    tag = kind .. nonce .. ':' .. i
     leases[#leases + 1] = tag
     leases[#leases + 1] = source .. '\n' .. item
   else
@@ -74,18 +124,6 @@ local function take(item, qname, source)
   out[#out + 1] = item
   out[#out + 1] = tag
   out[#out + 1] = qname
-end
-local inflight = redis.call('LRANGE', KEYS[5], 0, -1)
-if #inflight > 0 then
-  for i = #inflight, 1, -1 do take(inflight[i], '', '') end
-  redis.call('DEL', KEYS[5])
-end
-for i = 7, #KEYS do
-  if n >= limit then break end
-  local items = redis.call('RPOP', KEYS[i], limit - n)
-  if items then
-    for _, item in ipairs(items) do take(item, ARGV[i - 2], KEYS[i]) end
-  end
 end
 local function bulk(cmd, key, args)
   for s = 1, #args, 1000 do
@@ -135,11 +173,16 @@ return done
 #: travels with it) a late ack from a presumed-dead consumer must not delete the new lease.
 ACK = r"""
 local done = 0
-for _, tag in ipairs(ARGV) do
-  if redis.call('HDEL', KEYS[3], tag) == 1 then
-    redis.call('HDEL', KEYS[1], tag)
-    redis.call('ZREM', KEYS[2], tag)
-    done = done + 1
+for s = 1, #ARGV, 1000 do
+  local part = {unpack(ARGV, s, math.min(s + 999, #ARGV))}
+  local held = redis.call('HMGET', KEYS[3], unpack(part))
+  local mine = {}
+  for i, v in ipairs(held) do if v then mine[#mine + 1] = part[i] end end
+  if #mine > 0 then
+    redis.call('HDEL', KEYS[3], unpack(mine))
+    redis.call('HDEL', KEYS[1], unpack(mine))
+    redis.call('ZREM', KEYS[2], unpack(mine))
+    done = done + #mine
   end
 end
 return done
