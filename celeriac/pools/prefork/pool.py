@@ -1,0 +1,418 @@
+"""The prefork pool: N forked children, one request each at a time.
+
+Threads: ``submit`` runs on the consumer thread and writes the job to an idle child's pipe.
+One supervisor thread (``celeriac-prefork-supervisor``) waits on every child's pipe and
+process sentinel at once (``multiprocessing.connection.wait``) and
+
+* reports each finished request through ``on_outcome`` and hands the child its next job;
+* notices a child that died mid-task and reports ``WorkerLostError`` (or requeues the message
+  under ``acks_late`` + ``reject_on_worker_lost``), then forks a replacement;
+* enforces hard time limits: SIGKILL the child, report ``TimeLimitExceeded``, replace it;
+* replaces children that retire after ``max_tasks_per_child`` / ``max_memory_per_child``.
+
+Per task the cost is one pipe write and one pipe read. Replacement children are forked from
+the supervisor thread while other threads run; the app resets its connections after a fork
+(``celeriac.app.base``) and the child touches nothing else of the parent's.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import logging
+import os
+import signal
+import threading
+import time
+from collections import deque
+from multiprocessing.connection import Connection, wait
+from typing import TYPE_CHECKING, Any
+
+from celeriac.exceptions import EncodeError
+from celeriac.execution.time_limits import resolve_time_limits
+from celeriac.pools.base import OutcomeCallback, PoolLimits, RunnerLookup
+from celeriac.pools.prefork import ipc
+from celeriac.pools.prefork.child import ChildConfig
+from celeriac.pools.prefork.supervisor import (
+    FORK,
+    KILLED_SHUTDOWN,
+    KILLED_TERMINATE,
+    KILLED_TIMEOUT,
+    ChildProc,
+    describe_exit,
+    failed,
+    lost_outcome,
+    shutdown_outcome,
+    spawn_child,
+    terminated_outcome,
+    timeout_outcome,
+)
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+    from celeriac.execution.outcome import Outcome
+    from celeriac.worker.request import Request
+
+logger = logging.getLogger(__name__)
+
+#: A child that dies this soon after being forked, having run nothing, counts as a crash loop.
+EARLY_DEATH = 1.0
+#: Longest wait between respawns while children keep dying at start.
+MAX_RESPAWN_DELAY = 5.0
+
+
+class PreforkPool:
+    """Child processes execute tasks. See the module docstring."""
+
+    name = "prefork"
+    limits = PoolLimits(soft_time_limit=True, hard_time_limit=True, terminate=True)
+
+    def __init__(self, concurrency: int, *, app: Celery, options: Any = None) -> None:
+        self.concurrency = max(1, concurrency)
+        self.app = app
+        self._config = ChildConfig(
+            max_tasks=getattr(options, "max_tasks_per_child", None) or None,
+            max_memory_kb=getattr(options, "max_memory_per_child", None) or None,
+        )
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._children: list[ChildProc] = []
+        self._idle: deque[ChildProc] = deque()
+        self._queue: deque[Request] = deque()
+        self._stopping = False
+        self._closed = False
+        self._wake_r, self._wake_w = FORK.Pipe(duplex=False)
+        self._indexes = itertools.count(1)
+        self._early_deaths = 0
+        self._respawn_at = 0.0
+        self._thread: threading.Thread | None = None
+        self._default_hard = app.conf.task_time_limit
+        self._default_soft = app.conf.task_soft_time_limit
+        self._default_reject_lost = bool(app.conf.task_reject_on_worker_lost)
+
+    # -- Pool protocol ------------------------------------------------------------------------
+    def start(self, runners: RunnerLookup, on_outcome: OutcomeCallback) -> None:
+        self._runners = runners
+        self._on_outcome = on_outcome
+        for _ in range(self.concurrency):
+            self._spawn()
+        self._thread = threading.Thread(target=self._supervise, daemon=True,
+                                        name="celeriac-prefork-supervisor")
+        self._thread.start()
+        atexit.register(self._kill_at_exit)
+
+    def submit(self, request: Request) -> None:
+        """Hand ``request`` to an idle child; queue it if none is idle (never blocks)."""
+        with self._lock:
+            if self._stopping or not self._idle:
+                self._queue.append(request)
+                return
+            child = self._idle.popleft()
+            self._assign_locked(child, request)
+        self._send_jobs([(child, request)])
+
+    def free_slots(self) -> int:
+        with self._lock:
+            if self._stopping:
+                return 0
+            return max(0, len(self._idle) - len(self._queue))
+
+    def terminate(self, task_id: str, signum: int) -> bool:
+        """Send ``signum`` to the child running ``task_id``; False if no child runs it.
+
+        A child ended this way is reported as REVOKED (``TaskRevokedError('terminated')``).
+        """
+        with self._lock:
+            child = next((c for c in self._children
+                          if c.job is not None and c.job.task_id == task_id), None)
+            if child is None:
+                return False
+            child.killed = KILLED_TERMINATE
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signum)
+        return True
+
+    def child_pids(self) -> list[int]:
+        """The live children's process ids (for stats and tests)."""
+        with self._lock:
+            return [c.pid for c in self._children]
+
+    def stop(self, *, graceful: bool, timeout: float | None) -> list[Request]:
+        with self._lock:
+            self._stopping = True
+        if graceful:
+            self._wait_idle(timeout)
+        busy = self._release_children()
+        self._wait_gone(busy, 2.0)
+        with self._lock:
+            self._closed = True
+            unstarted = list(self._queue)
+            self._queue.clear()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(5.0)
+        atexit.unregister(self._kill_at_exit)
+        return unstarted
+
+    # -- stopping -----------------------------------------------------------------------------
+    def _wait_idle(self, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while any(c.job is not None for c in self._children):
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    logger.warning("Shutdown timeout: ending %d running task(s)",
+                                   sum(c.job is not None for c in self._children))
+                    return
+                self._changed.wait(remaining)
+
+    def _release_children(self) -> list[ChildProc]:
+        """Tell idle children to exit; SIGTERM the busy ones (their messages are requeued)."""
+        with self._lock:
+            idle, self._idle = list(self._idle), deque()
+            busy = [c for c in self._children if c not in idle]
+            for child in busy:
+                child.killed = child.killed or KILLED_SHUTDOWN
+        exit_message = ipc.encode(None)
+        for child in idle:
+            with contextlib.suppress(OSError):
+                ipc.send(child.conn, exit_message)
+        for child in busy:
+            self._signal(child, signal.SIGTERM)
+        return busy
+
+    def _wait_gone(self, busy: list[ChildProc], grace: float) -> None:
+        deadline = time.monotonic() + grace
+        with self._changed:
+            while self._children and time.monotonic() < deadline:
+                self._changed.wait(deadline - time.monotonic())
+            left = list(self._children)
+        for child in left:
+            logger.warning("Child %d did not exit in time; killing it", child.pid)
+            self._signal(child, signal.SIGKILL)
+        deadline = time.monotonic() + grace
+        with self._changed:
+            while self._children and time.monotonic() < deadline:
+                self._changed.wait(deadline - time.monotonic())
+
+    def _kill_at_exit(self) -> None:
+        """Interpreter exit without ``stop``: don't leave children waiting on a dead pipe."""
+        for child in list(self._children):
+            self._signal(child, signal.SIGTERM)
+
+    @staticmethod
+    def _signal(child: ChildProc, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(child.pid, signum)
+
+    # -- handing out work ---------------------------------------------------------------------
+    def _assign_locked(self, child: ChildProc, request: Request) -> None:
+        task = self.app.tasks.get(request.task_name)
+        limits = resolve_time_limits(request.headers, task, self._default_hard,
+                                     self._default_soft)
+        now = time.monotonic()
+        child.job, child.started_at = request, now
+        child.hard_limit, child.soft_limit = limits.hard, limits.soft
+        child.hard_at = now + limits.hard if limits.hard else None
+        child.soft_at = now + limits.soft if limits.soft else None
+
+    def _take_work_locked(self) -> list[tuple[ChildProc, Request]]:
+        pairs = []
+        while self._queue and self._idle and not self._stopping:
+            child, request = self._idle.popleft(), self._queue.popleft()
+            self._assign_locked(child, request)
+            pairs.append((child, request))
+        return pairs
+
+    def _send_jobs(self, pairs: list[tuple[ChildProc, Request]]) -> None:
+        for child, request in pairs:
+            try:
+                payload = ipc.encode(ipc.Job(request, child.soft_limit))
+            except Exception as exc:
+                with self._lock:
+                    child.job = None
+                    self._idle.append(child)
+                error = EncodeError(f"Task {request.task_name}[{request.task_id}] cannot be "
+                                    f"sent to a child process: {exc!r}")
+                self._report(request, failed(request, error))
+                continue
+            try:
+                ipc.send(child.conn, payload)
+            except OSError:  # the child just died: run the request elsewhere
+                with self._lock:
+                    if child.job is request:
+                        child.job = None
+                        self._queue.appendleft(request)
+            if child.hard_at is not None or child.soft_at is not None:
+                self._wake()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_w.send_bytes(b"!")
+
+    def _report(self, request: Request, outcome: Outcome) -> None:
+        try:
+            self._on_outcome(request, outcome)
+        except Exception:
+            logger.exception("on_outcome failed for task %s", request.task_id)
+
+    # -- the supervisor thread ----------------------------------------------------------------
+    def _supervise(self) -> None:
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+                children = list(self._children)
+                timeout = self._next_timeout_locked()
+            try:
+                self._supervise_once(children, timeout)
+            except Exception:
+                logger.exception("Prefork supervisor error (continuing)")
+                time.sleep(0.1)
+
+    def _supervise_once(self, children: list[ChildProc], timeout: float) -> None:
+        waitables: list[Any] = [self._wake_r]
+        waitables += [c.conn for c in children if not c.eof]
+        waitables += [c.sentinel for c in children]
+        ready = set(wait(waitables, timeout))
+        if self._wake_r in ready:
+            while self._wake_r.poll():
+                self._wake_r.recv_bytes()
+        for child in children:
+            if child.conn in ready:
+                self._on_done(child)
+        for child in children:
+            if child.sentinel in ready:
+                self._on_exit(child)
+        self._check_deadlines()
+        self._replace_missing()
+
+    def _next_timeout_locked(self) -> float:
+        now = time.monotonic()
+        times = [t for c in self._children if c.job is not None
+                 for t in (c.soft_at, c.hard_at) if t is not None]
+        if len(self._children) < self.concurrency and not self._stopping:
+            times.append(self._respawn_at)
+        return max(0.0, min([*times, now + 2.0]) - now)
+
+    def _on_done(self, child: ChildProc) -> bool:
+        """Read one report from ``child``; False once its pipe is closed."""
+        try:
+            done = ipc.receive_done(child.conn)
+        except (EOFError, OSError):
+            child.eof = True
+            return False
+        with self._lock:
+            request, child.job = child.job, None
+            child.hard_at = child.soft_at = None
+            child.completed += 1
+            if child.killed == KILLED_TERMINATE:  # it finished before the signal landed
+                child.killed = ""
+            if done.retiring:
+                child.retiring = True
+            elif not child.killed:
+                self._idle.append(child)
+            pairs = self._take_work_locked()
+            self._changed.notify_all()
+        if request is not None:
+            self._report(request, done.outcome)
+        self._send_jobs(pairs)
+        return True
+
+    def _on_exit(self, child: ChildProc) -> None:
+        while not child.eof and child.conn.poll() and self._on_done(child):
+            pass
+        child.process.join(1.0)
+        exitcode = child.process.exitcode
+        with self._lock:
+            if child in self._children:
+                self._children.remove(child)
+            if child in self._idle:
+                self._idle.remove(child)
+            request, child.job = child.job, None
+            self._note_death_locked(child, request is not None)
+            self._changed.notify_all()
+        child.conn.close()
+        if request is not None:
+            self._report(request, self._exit_outcome(child, request, exitcode))
+        elif not (child.retiring or child.killed or self._stopping):
+            logger.warning("Child process %d exited with %s while idle; replacing it",
+                           child.pid, describe_exit(exitcode))
+
+    def _exit_outcome(self, child: ChildProc, request: Request,
+                      exitcode: int | None) -> Outcome:
+        if child.killed == KILLED_TERMINATE:
+            logger.info("Task %s[%s] terminated", request.task_name, request.task_id)
+            return terminated_outcome(request, exitcode)
+        if child.killed == KILLED_SHUTDOWN:
+            return shutdown_outcome(request)
+        requeue = request.acks_late and self._reject_on_worker_lost(request.task_name)
+        logger.error("Process %r pid:%d exited with %r while running %s[%s]%s",
+                     child.process.name, child.pid, describe_exit(exitcode), request.task_name,
+                     request.task_id, "; message requeued" if requeue else "")
+        return lost_outcome(request, exitcode, requeue)
+
+    def _reject_on_worker_lost(self, task_name: str) -> bool:
+        value = getattr(self.app.tasks.get(task_name), "reject_on_worker_lost", None)
+        return self._default_reject_lost if value is None else bool(value)
+
+    def _note_death_locked(self, child: ChildProc, had_job: bool) -> None:
+        """Back off respawning while children keep dying right after they start."""
+        now = time.monotonic()
+        crashed = (not had_job and not child.completed and not child.killed
+                   and now - child.spawned_at < EARLY_DEATH)
+        if not crashed:
+            self._early_deaths = 0
+            return
+        self._early_deaths += 1
+        delay = min(MAX_RESPAWN_DELAY, 0.1 * 2 ** self._early_deaths)
+        self._respawn_at = now + delay
+        logger.error("Child process %d died right after starting (exit code %s); "
+                     "next start in %.1fs", child.pid, child.process.exitcode, delay)
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        expired: list[tuple[ChildProc, Request, float]] = []
+        with self._lock:
+            for child in self._children:
+                job = child.job
+                if job is None:
+                    continue
+                if child.soft_at is not None and now >= child.soft_at:
+                    child.soft_at = None
+                    logger.warning("Soft time limit (%gs) exceeded for %s[%s]",
+                                   child.soft_limit or 0, job.task_name, job.task_id)
+                if child.hard_at is not None and now >= child.hard_at:
+                    child.job, child.hard_at, child.killed = None, None, KILLED_TIMEOUT
+                    expired.append((child, job, child.hard_limit or 0))
+                    self._changed.notify_all()
+        for child, request, hard in expired:
+            logger.error("Hard time limit (%gs) exceeded for %s[%s]", hard,
+                         request.task_name, request.task_id)
+            self._signal(child, signal.SIGKILL)
+            self._report(request, timeout_outcome(request, hard))
+
+    def _replace_missing(self) -> None:
+        while True:
+            with self._lock:
+                if (self._stopping or len(self._children) >= self.concurrency
+                        or time.monotonic() < self._respawn_at):
+                    return
+            self._spawn()
+
+    def _spawn(self) -> None:
+        with self._lock:
+            inherited: list[Connection] = [c.conn for c in self._children]
+        inherited += [self._wake_r, self._wake_w]
+        child = spawn_child(next(self._indexes), self._runners, self._config, inherited,
+                            time.monotonic())
+        with self._lock:
+            self._children.append(child)
+            self._idle.append(child)
+            pairs = self._take_work_locked()
+            self._changed.notify_all()
+        self._send_jobs(pairs)
+
+
+__all__ = ["PreforkPool"]

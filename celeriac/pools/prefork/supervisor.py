@@ -1,0 +1,150 @@
+"""Bookkeeping for prefork children: one ``ChildProc`` per process, how to start one, and
+the outcomes the parent reports itself when a child cannot (it died, hit its hard limit, was
+terminated, or was stopped by a cold shutdown)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from celeriac import states
+from celeriac.exceptions import TaskRevokedError, TimeLimitExceeded, WorkerLostError
+from celeriac.execution.outcome import Disposition, Outcome
+from celeriac.pools.base import RunnerLookup
+from celeriac.pools.prefork.child import ChildConfig, child_main
+from celeriac.protocol.exception_codec import encode_exception
+from celeriac.protocol.result_meta import ResultMeta, now_iso
+from celeriac.worker.request import Request
+
+#: Children are forked so they inherit the registered tasks (and the runner lookup).
+FORK = multiprocessing.get_context("fork")
+
+#: Why the parent ended a child on purpose; decides the outcome reported for its request.
+KILLED_TIMEOUT = "timeout"
+KILLED_TERMINATE = "terminate"
+KILLED_SHUTDOWN = "shutdown"
+
+
+@dataclass(eq=False, slots=True)
+class ChildProc:
+    """One child process and the request it is running (``job``), if any."""
+
+    process: BaseProcess
+    conn: Connection
+    index: int
+    spawned_at: float
+    job: Request | None = None
+    started_at: float = 0.0
+    soft_at: float | None = None
+    hard_at: float | None = None
+    hard_limit: float | None = None
+    soft_limit: float | None = None
+    retiring: bool = False
+    killed: str = ""
+    completed: int = 0
+    eof: bool = False
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid or 0
+
+    @property
+    def sentinel(self) -> int:
+        return self.process.sentinel
+
+
+def spawn_child(index: int, runners: RunnerLookup, config: ChildConfig,
+                inherited: list[Connection], now: float) -> ChildProc:
+    """Fork a child serving jobs on a fresh pipe.
+
+    ``inherited`` are the parent's ends of the other children's pipes (and the supervisor's
+    wake-up pipe); the child closes its copies first thing.
+    """
+    parent_end, child_end = FORK.Pipe(duplex=True)
+    process = FORK.Process(target=child_main, name=f"celeriac-prefork-child-{index}",
+                            args=(child_end, runners, config, [*inherited, parent_end]))
+    process.daemon = False  # a task may start processes of its own
+    process.start()
+    child_end.close()
+    return ChildProc(process=process, conn=parent_end, index=index, spawned_at=now)
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """Billiard's ``human_status``: ``signal 9 (SIGKILL)`` or ``exitcode 1``."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"signal {-exitcode} ({signal.Signals(-exitcode).name})"
+        except ValueError:
+            return f"signal {-exitcode}"
+    return f"exitcode {exitcode}"
+
+
+def _context_ids(request: Request) -> dict[str, Any]:
+    headers = request.headers
+    group, parent = headers.get("group"), headers.get("parent_id")
+    return {"group_id": group if isinstance(group, str) else None,
+            "parent_id": parent if isinstance(parent, str) else None}
+
+
+def _trace(exc: BaseException) -> str:
+    try:
+        raise exc
+    except BaseException as raised:
+        return "".join(traceback.format_exception(type(raised), raised, raised.__traceback__))
+
+
+def failed(request: Request, exc: BaseException, state: str = states.FAILURE,
+           disposition: Disposition = Disposition.ACK) -> Outcome:
+    """An outcome with a stored error record for ``request``, built by the parent."""
+    meta = ResultMeta(task_id=request.task_id, status=state, result=encode_exception(exc),
+                      traceback=_trace(exc), date_done=now_iso(), **_context_ids(request))
+    return Outcome(request.task_id, state, meta, disposition,
+                   reason=f"{type(exc).__name__}: {exc}")
+
+
+def lost_outcome(request: Request, exitcode: int | None, requeue: bool) -> Outcome:
+    """The child died mid-task. With ``requeue`` the message is redelivered, nothing stored."""
+    error = WorkerLostError(
+        f"Worker exited prematurely: {describe_exit(exitcode)} Job: {request.task_id}."
+    )
+    if requeue:
+        return Outcome(request.task_id, states.FAILURE, None, Disposition.REQUEUE,
+                       reason=str(error))
+    return failed(request, error)
+
+
+def timeout_outcome(request: Request, hard_limit: float) -> Outcome:
+    """The hard limit killed the task; Celery records ``TimeLimitExceeded(<seconds>)``."""
+    return failed(request, TimeLimitExceeded(hard_limit))
+
+
+def terminated_outcome(request: Request, signum: int | None) -> Outcome:
+    """``revoke(terminate=True)`` ended the task; recorded as REVOKED like Celery does."""
+    return failed(request, TaskRevokedError("terminated"), state=states.REVOKED)
+
+
+def shutdown_outcome(request: Request) -> Outcome:
+    """A stop that could not wait for the task: hand the message back to run it again."""
+    return Outcome(request.task_id, states.FAILURE, None, Disposition.REQUEUE,
+                   reason="worker shut down before the task finished")
+
+
+__all__ = [
+    "FORK",
+    "KILLED_SHUTDOWN",
+    "KILLED_TERMINATE",
+    "KILLED_TIMEOUT",
+    "ChildProc",
+    "describe_exit",
+    "failed",
+    "lost_outcome",
+    "shutdown_outcome",
+    "spawn_child",
+    "terminated_outcome",
+    "timeout_outcome",
+]
