@@ -40,6 +40,7 @@ from celeriac.pools.prefork.supervisor import (
     KILLED_TERMINATE,
     KILLED_TIMEOUT,
     ChildProc,
+    RespawnBackoff,
     describe_exit,
     failed,
     lost_outcome,
@@ -55,12 +56,6 @@ if TYPE_CHECKING:
     from celeriac.worker.request import Request
 
 logger = logging.getLogger(__name__)
-
-#: A child that dies this soon after being forked, having run nothing, counts as a crash loop.
-EARLY_DEATH = 1.0
-#: Longest wait between respawns while children keep dying at start.
-MAX_RESPAWN_DELAY = 5.0
-
 
 class PreforkPool:
     """Child processes execute tasks. See the module docstring."""
@@ -84,8 +79,7 @@ class PreforkPool:
         self._closed = False
         self._wake_r, self._wake_w = FORK.Pipe(duplex=False)
         self._indexes = itertools.count(1)
-        self._early_deaths = 0
-        self._respawn_at = 0.0
+        self._backoff = RespawnBackoff()
         self._thread: threading.Thread | None = None
         self._default_hard = app.conf.task_time_limit
         self._default_soft = app.conf.task_soft_time_limit
@@ -293,7 +287,7 @@ class PreforkPool:
         times = [t for c in self._children if c.job is not None
                  for t in (c.soft_at, c.hard_at) if t is not None]
         if len(self._children) < self.concurrency and not self._stopping:
-            times.append(self._respawn_at)
+            times.append(self._backoff.respawn_at)
         return max(0.0, min([*times, now + 2.0]) - now)
 
     def _on_done(self, child: ChildProc) -> bool:
@@ -331,7 +325,7 @@ class PreforkPool:
             if child in self._idle:
                 self._idle.remove(child)
             request, child.job = child.job, None
-            self._note_death_locked(child, request is not None)
+            self._backoff.child_exited(child, had_job=request is not None)
             self._changed.notify_all()
         child.conn.close()
         if request is not None:
@@ -356,20 +350,6 @@ class PreforkPool:
     def _reject_on_worker_lost(self, task_name: str) -> bool:
         value = getattr(self.app.tasks.get(task_name), "reject_on_worker_lost", None)
         return self._default_reject_lost if value is None else bool(value)
-
-    def _note_death_locked(self, child: ChildProc, had_job: bool) -> None:
-        """Back off respawning while children keep dying right after they start."""
-        now = time.monotonic()
-        crashed = (not had_job and not child.completed and not child.killed
-                   and now - child.spawned_at < EARLY_DEATH)
-        if not crashed:
-            self._early_deaths = 0
-            return
-        self._early_deaths += 1
-        delay = min(MAX_RESPAWN_DELAY, 0.1 * 2 ** self._early_deaths)
-        self._respawn_at = now + delay
-        logger.error("Child process %d died right after starting (exit code %s); "
-                     "next start in %.1fs", child.pid, child.process.exitcode, delay)
 
     def _check_deadlines(self) -> None:
         now = time.monotonic()
@@ -397,7 +377,7 @@ class PreforkPool:
         while True:
             with self._lock:
                 if (self._stopping or len(self._children) >= self.concurrency
-                        or time.monotonic() < self._respawn_at):
+                        or time.monotonic() < self._backoff.respawn_at):
                     return
             self._spawn()
 

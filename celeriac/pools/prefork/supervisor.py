@@ -4,8 +4,10 @@ terminated, or was stopped by a cold shutdown)."""
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import signal
+import time
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -21,8 +23,15 @@ from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from celeriac.worker.request import Request
 
+logger = logging.getLogger(__name__)
+
 #: Children are forked so they inherit the registered tasks (and the runner lookup).
 FORK = multiprocessing.get_context("fork")
+
+#: A child that dies this soon after being forked, having run nothing, counts as a crash loop.
+EARLY_DEATH = 1.0
+#: Longest wait between respawns while children keep dying at start.
+MAX_RESPAWN_DELAY = 5.0
 
 #: Why the parent ended a child on purpose; decides the outcome reported for its request.
 KILLED_TIMEOUT = "timeout"
@@ -56,6 +65,31 @@ class ChildProc:
     @property
     def sentinel(self) -> int:
         return self.process.sentinel
+
+
+class RespawnBackoff:
+    """Delays replacements while children keep dying right after they start.
+
+    Without it a child that cannot start (a failing ``worker_process_init`` handler, say)
+    would be re-forked in a tight loop. Not thread-safe: used under the pool's lock.
+    """
+
+    def __init__(self) -> None:
+        self.respawn_at = 0.0
+        self._early_deaths = 0
+
+    def child_exited(self, child: ChildProc, *, had_job: bool) -> None:
+        now = time.monotonic()
+        crashed = (not had_job and not child.completed and not child.killed
+                   and now - child.spawned_at < EARLY_DEATH)
+        if not crashed:
+            self._early_deaths = 0
+            return
+        self._early_deaths += 1
+        delay = min(MAX_RESPAWN_DELAY, 0.1 * 2 ** self._early_deaths)
+        self.respawn_at = now + delay
+        logger.error("Child process %d died right after starting (%s); next start in %.1fs",
+                     child.pid, describe_exit(child.process.exitcode), delay)
 
 
 def spawn_child(index: int, runners: RunnerLookup, config: ChildConfig,
@@ -140,6 +174,7 @@ __all__ = [
     "KILLED_TERMINATE",
     "KILLED_TIMEOUT",
     "ChildProc",
+    "RespawnBackoff",
     "describe_exit",
     "failed",
     "lost_outcome",
