@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-from typing import Protocol
+from typing import Any, Protocol
 
 from celeriac import states
 from celeriac.exceptions import TimeoutError
@@ -62,7 +60,7 @@ class ResultBackend(Protocol):
 
 
 class KeyValueBackend:
-    """A result store built on a key-value primitive set; subclasses implement the ``_kv`` methods."""
+    """A result store built from key-value primitives; subclasses implement ``_kv_*``."""
 
     persistent = True
 
@@ -94,7 +92,7 @@ class KeyValueBackend:
         items = [
             (key, self.encode(meta))
             for key, meta, old in zip(keys, metas, existing, strict=True)
-            if not _is_success(old)
+            if not is_success(old)
         ]
         if items:
             self._kv_set_many(items, self.options.expires)
@@ -137,7 +135,7 @@ class KeyValueBackend:
         return ResultMeta.from_dict(json_loads(data), task_id)
 
 
-def _is_success(raw: bytes | None) -> bool:
+def is_success(raw: bytes | None) -> bool:
     """Cheap check of a stored record's status without decoding its (maybe large) result."""
     if raw is None:
         return False
