@@ -142,6 +142,32 @@ class Channel(Protocol):
         """Release connections. Leases still held are restored by peers' heartbeats."""
 
 
+class Subscription(Protocol):
+    """A live subscription to a fanout exchange; sees only messages broadcast after it began."""
+
+    def get(self, timeout: float) -> list[TaskMessage]:
+        """Messages broadcast since the last call, waiting up to ``timeout`` s for the first."""
+
+    def close(self) -> None:
+        """Stop receiving."""
+
+
+@runtime_checkable
+class FanoutChannel(Protocol):
+    """Broadcast, for remote control (``celery.pidbox``) and events (``celeryev``).
+
+    A channel that supports it implements these two methods besides ``Channel``'s. Delivery is
+    at-most-once and volatile, as in kombu: a subscriber that is not listening misses the
+    message. Replies to a broadcast go to a plain queue through ``publish``.
+    """
+
+    def broadcast(self, exchange: str, message: TaskMessage, routing_key: str = "") -> None:
+        """Send ``message`` to every current subscriber of ``exchange``."""
+
+    def subscribe(self, exchange: str, pattern: str = "#") -> Subscription:
+        """Start receiving broadcasts on ``exchange`` whose routing key matches ``pattern``."""
+
+
 class Transport(Protocol):
     """A broker kind. Built once per process from a URL; opens channels."""
 
