@@ -96,11 +96,13 @@ def _register_commands() -> None:
     cli.add_command(worker.worker)
     for command in misc.COMMANDS:
         cli.add_command(command)
-    try:
-        beat = importlib.import_module("celeriac.cli.beat")
-    except ImportError:
-        return
-    cli.add_command(beat.beat)
+    for module_name in ("celeriac.cli.beat", "celeriac.cli.control"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        for command in getattr(module, "COMMANDS", ()):
+            cli.add_command(command)
 
 
 _register_commands()
