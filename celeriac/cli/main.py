@@ -101,8 +101,10 @@ def _register_commands() -> None:
             module = importlib.import_module(module_name)
         except ImportError:
             continue
-        for command in getattr(module, "COMMANDS", ()):
-            cli.add_command(command)
+        fallback = [getattr(module, module_name.rsplit(".", 1)[1], None)]
+        for command in getattr(module, "COMMANDS", fallback):
+            if isinstance(command, click.Command):
+                cli.add_command(command)
 
 
 _register_commands()
