@@ -129,7 +129,7 @@ def test_reject_requeue_and_set_aside(channel: Channel) -> None:
     channel.reject([two], requeue=False)
     letters = channel.dead_letters()
     assert [(x.id, x.queue, x.reason) for x in letters] == [
-        (two.message.task_id, "q", "rejected without requeue")
+        (two.message.task_id, "q", "rejected")
     ]
     assert decode_envelope(letters[0].payload).headers["n"] == 1
     assert channel.requeue_dead_letters() == 1
@@ -140,11 +140,12 @@ def test_reject_requeue_and_set_aside(channel: Channel) -> None:
 def test_delayed_publish_and_defer(channel: Channel, raw: redis.Redis) -> None:
     soon = time.time() + 0.3
     channel.publish([Outbound(message(1), "q", not_before=soon)])
-    assert channel.size("q") == 0 and raw.zcard("celeriac.delayed") == 1
+    assert channel.size("q") == 1 and raw.llen("q") == 0  # size counts scheduled messages
+    assert raw.zcard("celeriac.delayed.q") == 1
     got = channel.fetch(["q"], 5, 5.0)
     assert numbers(got) == [1] and time.time() >= soon
     channel.defer(got[0], time.time() + 0.2)
-    assert raw.hlen("unacked") == 0 and raw.zcard("celeriac.delayed") == 1
+    assert raw.hlen("unacked") == 0 and raw.zcard("celeriac.delayed.q") == 1
     again = channel.fetch(["q"], 5, 5.0)
     assert numbers(again) == [1] and again[0].tag == got[0].tag
 

@@ -38,7 +38,7 @@ def test_global_keyprefix_applies_to_every_key() -> None:
     assert layout.bucket("q", 9) == "app:q:9"
     assert layout.binding("q") == "app:_kombu.binding.q"
     assert layout.unacked_key == "app:unacked"
-    assert layout.delayed == "app:celeriac.delayed"
+    assert layout.delayed("q") == "app:celeriac.delayed.q"
     assert layout.leases("c1") == "app:celeriac.leases.c1"
     assert queue_of_bucket("app:q:9", layout) == "q"
     assert queue_of_bucket("app:q", layout) == "q"

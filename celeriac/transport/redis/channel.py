@@ -4,8 +4,8 @@ How a message moves (keys in ``keys.py``):
 
 * **publish**: one pipeline of ``LPUSH <bucket>`` (consecutive messages for one bucket share one
   LPUSH) plus, the first time a queue is seen, kombu's two binding SADDs. A message with a
-  future ``not_before`` goes to the ``celeriac.delayed`` zset instead; a Celery worker never
-  sees it before it is due, and the fetch script moves it to its list when it is.
+  future ``not_before`` goes to the zset ``celeriac.delayed.<queue>`` instead; a Celery worker
+  never sees it before it is due, and the fetch script moves it to its list when it is.
 * **fetch**: one Lua call (``scripts.FETCH``) moves due delayed messages, pops up to ``limit``
   across the queues' buckets (priority first, queues rotated per call like kombu's
   round-robin), and records every message in kombu's ``unacked``/``unacked_index`` *and* in this
@@ -205,13 +205,20 @@ class RedisChannel:
             layout.unacked_key,
             layout.unacked_index_key,
             self.leases_key,
-            layout.delayed,
             self.inflight_key,
             layout.deadletter,
+            *[layout.delayed(q) for q in order],
             *buckets,
         ]
         nonce = f"{self.consumer_id}:{next(self._nonce)}"
-        args: list[str | float | int] = [time.time(), limit, self.delayed_batch, nonce, *names]
+        args: list[str | float | int] = [
+            time.time(),
+            limit,
+            self.delayed_batch,
+            nonce,
+            len(order),
+            *names,
+        ]
         with self.lease_lock:
             try:
                 out = self.scripts.fetch(keys=keys, args=args)
@@ -270,7 +277,7 @@ class RedisChannel:
     def reject(self, deliveries: Sequence[Delivery], *, requeue: bool) -> None:
         if not requeue:
             for delivery in deliveries:
-                self.set_aside(delivery, "rejected without requeue")
+                self.set_aside(delivery, "rejected")
             return
         args: list[Any] = []
         for d in deliveries:
@@ -285,7 +292,14 @@ class RedisChannel:
             payload, delivery.queue, envelope_priority(delivery.message.properties)
         )
         self._release(
-            [delivery.tag, "zadd", self.layout.delayed, member, repr(float(not_before)), "1"],
+            [
+                delivery.tag,
+                "zadd",
+                self.layout.delayed(delivery.queue),
+                member,
+                repr(float(not_before)),
+                "1",
+            ],
             [delivery.tag],
         )
 
@@ -355,7 +369,8 @@ class RedisChannel:
             keys = self.layout.buckets(queue)
             for key in keys:
                 pipe.llen(key)
-            pipe.delete(*keys)
+            pipe.zcard(self.layout.delayed(queue))
+            pipe.delete(*keys, self.layout.delayed(queue))
             return sum(int(n) for n in pipe.execute()[:-1])
 
         return self._call(run, "purge")
@@ -365,6 +380,7 @@ class RedisChannel:
             pipe = self.client.pipeline(transaction=False)
             for key in self.layout.buckets(queue):
                 pipe.llen(key)
+            pipe.zcard(self.layout.delayed(queue))
             return sum(int(n) for n in pipe.execute())
 
         return self._call(run, "size")

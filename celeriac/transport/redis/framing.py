@@ -24,7 +24,7 @@ def publish_commands(
     """The commands that publish ``batch`` and the queues it touches, in first-seen order.
 
     Consecutive messages for the same bucket share one variadic LPUSH (FIFO is kept: LPUSH
-    pushes its values left to right). Messages due later go to the delayed zset.
+    pushes its values left to right). Messages due later go to the queue's delayed zset.
     """
     commands: list[Command] = []
     queues: dict[str, None] = {}
@@ -35,7 +35,7 @@ def publish_commands(
             queues[queue] = None
             if out.not_before is not None and out.not_before > now:
                 member = layout.delayed_member(payload, queue, priority)
-                commands.append(("zadd", layout.delayed, {member: out.not_before}))
+                commands.append(("zadd", layout.delayed(queue), {member: out.not_before}))
                 continue
             key = layout.bucket(queue, priority)
             last = commands[-1] if commands else None

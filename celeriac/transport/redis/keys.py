@@ -15,7 +15,8 @@ kombu's keys (shared with Celery workers and clients; do not change their shape)
 celeriac's own keys (a Celery peer never reads them, so they are free to be shaped for speed):
 
 =================================  ======  ===================================================
-``celeriac.delayed``               zset    messages invisible until their score (epoch s).
+``celeriac.delayed.<queue>``       zset    messages invisible until their score (epoch s);
+                                           counted by ``size`` and removed by ``purge``.
                                            member = ``<envelope>\\n<bucket key>``: the envelope
                                            JSON never holds a raw newline, so the first
                                            ``\\n`` splits it from the (prefixed) list it goes to
@@ -119,9 +120,8 @@ class KeyLayout:
         return self.prefix + self.unacked_mutex
 
     # -- celeriac's keys ------------------------------------------------------------------
-    @property
-    def delayed(self) -> str:
-        return self.prefix + "celeriac.delayed"
+    def delayed(self, queue: str) -> str:
+        return f"{self.prefix}celeriac.delayed.{queue}"
 
     @property
     def consumers(self) -> str:

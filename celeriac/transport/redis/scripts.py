@@ -18,25 +18,29 @@ if TYPE_CHECKING:
     from redis import Redis
     from redis.commands.core import Script
 
-#: KEYS: unacked, unacked_index, leases, delayed, inflight, deadletter, bucket...
-#: ARGV: now, limit, delayed_batch, nonce, queue-name-per-bucket...
+#: KEYS: unacked, unacked_index, leases, inflight, deadletter, delayed-per-queue (nq of
+#: them), bucket...
+#: ARGV: now, limit, delayed_batch, nonce, nq, queue-name-per-bucket...
 #: Returns a flat list ``item, tag, queue`` per leased message; bad items get a tag that
 #: starts with "\0bad:" and are recorded only in the consumer's lease hash.
 FETCH = r"""
 local now = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local nonce = ARGV[4]
-local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
-for i = #due, 1, -1 do
-  local m = due[i]
-  local nl = string.find(m, '\n', 1, true)
-  if nl then
-    redis.call('RPUSH', string.sub(m, nl + 1), string.sub(m, 1, nl - 1))
-  else
-    redis.call('RPUSH', KEYS[6], cjson.encode({id = nonce .. ':d' .. i, queue = '',
-      reason = 'delayed entry without a target queue', time = now, payload = m}))
+local nq = tonumber(ARGV[5])
+for k = 6, 5 + nq do
+  local due = redis.call('ZRANGEBYSCORE', KEYS[k], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+  for i = #due, 1, -1 do
+    local m = due[i]
+    local nl = string.find(m, '\n', 1, true)
+    if nl then
+      redis.call('RPUSH', string.sub(m, nl + 1), string.sub(m, 1, nl - 1))
+    else
+      redis.call('RPUSH', KEYS[5], cjson.encode({id = nonce .. ':d' .. i, queue = '',
+        reason = 'delayed entry without a target queue', time = now, payload = m}))
+    end
+    redis.call('ZREM', KEYS[k], m)
   end
-  redis.call('ZREM', KEYS[4], m)
 end
 local function slow_fields(item)
   local ok, env = pcall(cjson.decode, item)
@@ -78,16 +82,16 @@ local function take(item, qname, source)
   local tag, ex, rk = fields(item)
   taken[#taken + 1] = {item, qname, source, tag, ex, rk}
 end
-local inflight = redis.call('LRANGE', KEYS[5], 0, -1)
+local inflight = redis.call('LRANGE', KEYS[4], 0, -1)
 if #inflight > 0 then
   for i = #inflight, 1, -1 do take(inflight[i], '', '') end
-  redis.call('DEL', KEYS[5])
+  redis.call('DEL', KEYS[4])
 end
-for i = 7, #KEYS do
+for i = 6 + nq, #KEYS do
   if #taken >= limit then break end
   local items = redis.call('RPOP', KEYS[i], limit - #taken)
   if items then
-    for _, item in ipairs(items) do take(item, ARGV[i - 2], KEYS[i]) end
+    for _, item in ipairs(items) do take(item, ARGV[i - nq], KEYS[i]) end
   end
 end
 local tags = {}

@@ -1,0 +1,94 @@
+"""Redis entries for the contract suites (``tests/contract/conftest.py`` registers them).
+
+Wiring, in ``conftest.py``::
+
+    from tests.contract.redis_factories import BACKEND_FACTORIES as _REDIS_BACKENDS
+    from tests.contract.redis_factories import TRANSPORT_FACTORIES as _REDIS_TRANSPORTS
+    TRANSPORT_FACTORIES.update(_REDIS_TRANSPORTS)
+    BACKEND_FACTORIES.update(_REDIS_BACKENDS)
+    # Redis serves priority 0 first: do NOT add "redis" to HIGHER_PRIORITY_FIRST.
+
+Each test's ``namespace`` becomes a ``global_keyprefix`` on Redis db 8 (broker) or db 10
+(results), so tests never see each other's keys; ``close()`` deletes the namespace's keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from celeriac.backends.redis import RedisBackend
+from celeriac.transport.redis import RedisTransport
+
+BROKER_URL = "redis://127.0.0.1:6379/8"
+RESULTS_URL = "redis://127.0.0.1:6379/10"
+
+
+def _reachable(url: str) -> BaseException | None:
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return exc
+    finally:
+        client.close()
+    return None
+
+
+def _delete_prefix(client: redis.Redis, prefix: str) -> None:
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start : start + 500])
+
+
+class _NamespacedTransport(RedisTransport):
+    """A RedisTransport that removes its namespace's keys when closed."""
+
+    def close(self) -> None:
+        cleaner = redis.Redis.from_url(BROKER_URL)
+        try:
+            super().close()
+            _delete_prefix(cleaner, self.layout.prefix)
+        finally:
+            cleaner.close()
+
+
+class _NamespacedBackend(RedisBackend):
+    """A RedisBackend that removes its namespace's keys when closed."""
+
+    def close(self) -> None:
+        try:
+            _delete_prefix(self.client, self.keyprefix)
+        finally:
+            super().close()
+
+
+def redis_transport(env: Any) -> RedisTransport:
+    """Contract factory: ``env`` is the conftest's ``ContractEnv``."""
+    from tests.contract.conftest import require_service
+
+    require_service("Redis", BROKER_URL, _reachable(BROKER_URL))
+    options = env.transport_options
+    extra = {**options.extra, "global_keyprefix": f"{env.namespace}:"}
+    return _NamespacedTransport.from_url(BROKER_URL, dataclasses.replace(options, extra=extra))
+
+
+def redis_backend(env: Any) -> RedisBackend:
+    """Contract factory: results under ``<namespace>:`` on db 10."""
+    from tests.contract.conftest import require_service
+
+    require_service("Redis", RESULTS_URL, _reachable(RESULTS_URL))
+    return _NamespacedBackend.from_url(
+        RESULTS_URL,
+        env.backend_options,
+        transport_options={"global_keyprefix": f"{env.namespace}:"},
+    )
+
+
+TRANSPORT_FACTORIES: dict[str, Callable[[Any], Any]] = {"redis": redis_transport}
+BACKEND_FACTORIES: dict[str, Callable[[Any], Any]] = {"redis": redis_backend}
+
+__all__ = ["BACKEND_FACTORIES", "TRANSPORT_FACTORIES", "redis_backend", "redis_transport"]
