@@ -295,3 +295,17 @@ def test_sigkilled_consumer_messages_come_back(make_transport: object, raw: redi
 
     wait_until(back, timeout=15, interval=0.1, message="killed consumer's messages restored")
     assert sorted(numbers(survivor.fetch(["killq"], 10, 1.0))) == [0, 1, 2, 3, 4]
+
+
+def test_dead_consumers_inflight_list_goes_back(channel: Channel, raw: redis.Redis) -> None:
+    """A consumer killed between its blocking BLMOVE and the fetch script loses nothing."""
+    envelope = encode_envelope(message(8, priority=9), exchange="", routing_key="iq")
+    raw.sadd("celeriac.consumers", "ghost")
+    raw.lpush("celeriac.inflight.ghost", envelope, b"garbage")
+    channel.heartbeat()
+    assert raw.lrange("iq\x06\x169", 0, -1) == [envelope]
+    assert not raw.exists("celeriac.inflight.ghost")
+    assert [d.reason for d in channel.dead_letters()] == [
+        "undecodable envelope left by a dead consumer"
+    ]
+    assert raw.smembers("celeriac.consumers") == {channel.consumer_id.encode()}  # type: ignore[attr-defined]
