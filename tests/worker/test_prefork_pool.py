@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from celeriac import Celery, states
+from celeriac import Celery, signals, states
 from celeriac.exceptions import SoftTimeLimitExceeded
 from celeriac.execution.outcome import Disposition, Outcome
 from celeriac.execution.runner import TaskRunner
@@ -200,12 +200,26 @@ def test_soft_time_limit_is_catchable(make_pool: Any) -> None:
 
 
 def test_hard_time_limit_kills_and_replaces(make_pool: Any) -> None:
-    pool, collector = make_pool(1)
-    [victim] = pool.child_pids()
-    outcome = run(pool, collector, make_request("t.sleep", 5, timelimit=(0.3, None)))
+    failures: list[BaseException] = []
+
+    def on_failure(sender: Any = None, exception: BaseException | None = None,
+                   **_: Any) -> None:
+        assert exception is not None
+        failures.append(exception)
+
+    signals.task_failure.connect(on_failure)
+    try:
+        pool, collector = make_pool(1)
+        [victim] = pool.child_pids()
+        outcome = run(pool, collector, make_request("t.sleep", 5, timelimit=(0.3, None)))
+    finally:
+        signals.task_failure.disconnect(on_failure)
     assert outcome.state == states.FAILURE and outcome.disposition is Disposition.ACK
     assert outcome.meta is not None
     assert outcome.meta.result["exc_type"] == "TimeLimitExceeded"
+    assert outcome.meta.result["exc_message"] == [0.3]
+    # The parent announces the failure the killed child could not (Celery does the same).
+    assert [type(exc).__name__ for exc in failures] == ["TimeLimitExceeded"]
     after = run(pool, collector, make_request("t.pid"))
     assert after.meta is not None and after.meta.result != victim
 

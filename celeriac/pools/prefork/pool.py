@@ -29,7 +29,7 @@ from collections import deque
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-from celeriac.exceptions import EncodeError
+from celeriac.exceptions import EncodeError, TimeLimitExceeded
 from celeriac.execution.time_limits import resolve_time_limits
 from celeriac.pools.base import OutcomeCallback, PoolLimits, RunnerLookup
 from celeriac.pools.prefork import ipc
@@ -42,12 +42,10 @@ from celeriac.pools.prefork.supervisor import (
     ChildProc,
     RespawnBackoff,
     describe_exit,
+    exit_outcome,
     failed,
-    lost_outcome,
-    shutdown_outcome,
+    failed_in_parent,
     spawn_child,
-    terminated_outcome,
-    timeout_outcome,
 )
 
 if TYPE_CHECKING:
@@ -83,7 +81,6 @@ class PreforkPool:
         self._thread: threading.Thread | None = None
         self._default_hard = app.conf.task_time_limit
         self._default_soft = app.conf.task_soft_time_limit
-        self._default_reject_lost = bool(app.conf.task_reject_on_worker_lost)
 
     # -- Pool protocol ------------------------------------------------------------------------
     def start(self, runners: RunnerLookup, on_outcome: OutcomeCallback) -> None:
@@ -329,27 +326,10 @@ class PreforkPool:
             self._changed.notify_all()
         child.conn.close()
         if request is not None:
-            self._report(request, self._exit_outcome(child, request, exitcode))
+            self._report(request, exit_outcome(self.app, child, request, exitcode))
         elif not (child.retiring or child.killed or self._stopping):
             logger.warning("Child process %d exited with %s while idle; replacing it",
                            child.pid, describe_exit(exitcode))
-
-    def _exit_outcome(self, child: ChildProc, request: Request,
-                      exitcode: int | None) -> Outcome:
-        if child.killed == KILLED_TERMINATE:
-            logger.info("Task %s[%s] terminated", request.task_name, request.task_id)
-            return terminated_outcome(request, exitcode)
-        if child.killed == KILLED_SHUTDOWN:
-            return shutdown_outcome(request)
-        requeue = request.acks_late and self._reject_on_worker_lost(request.task_name)
-        logger.error("Process %r pid:%d exited with %r while running %s[%s]%s",
-                     child.process.name, child.pid, describe_exit(exitcode), request.task_name,
-                     request.task_id, "; message requeued" if requeue else "")
-        return lost_outcome(request, exitcode, requeue)
-
-    def _reject_on_worker_lost(self, task_name: str) -> bool:
-        value = getattr(self.app.tasks.get(task_name), "reject_on_worker_lost", None)
-        return self._default_reject_lost if value is None else bool(value)
 
     def _check_deadlines(self) -> None:
         now = time.monotonic()
@@ -371,7 +351,8 @@ class PreforkPool:
             logger.error("Hard time limit (%gs) exceeded for %s[%s]", hard,
                          request.task_name, request.task_id)
             self._signal(child, signal.SIGKILL)
-            self._report(request, timeout_outcome(request, hard))
+            # Celery records TimeLimitExceeded(<seconds>), so clients see the limit itself.
+            self._report(request, failed_in_parent(self.app, request, TimeLimitExceeded(hard)))
 
     def _replace_missing(self) -> None:
         while True:

@@ -12,16 +12,21 @@ import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from celeriac import states
-from celeriac.exceptions import TaskRevokedError, TimeLimitExceeded, WorkerLostError
+from celeriac import signals, states
+from celeriac.app.task import Task
+from celeriac.exceptions import TaskRevokedError, WorkerLostError
+from celeriac.execution.callbacks import send_errbacks
 from celeriac.execution.outcome import Disposition, Outcome
 from celeriac.pools.base import RunnerLookup
 from celeriac.pools.prefork.child import ChildConfig, child_main
 from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from celeriac.worker.request import Request
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
 
 logger = logging.getLogger(__name__)
 
@@ -141,20 +146,37 @@ def failed(request: Request, exc: BaseException, state: str = states.FAILURE,
                    reason=f"{type(exc).__name__}: {exc}")
 
 
-def lost_outcome(request: Request, exitcode: int | None, requeue: bool) -> Outcome:
-    """The child died mid-task. With ``requeue`` the message is redelivered, nothing stored."""
-    error = WorkerLostError(
+def lost_error(request: Request, exitcode: int | None) -> WorkerLostError:
+    """Celery's wording for a child that died mid-task."""
+    return WorkerLostError(
         f"Worker exited prematurely: {describe_exit(exitcode)} Job: {request.task_id}."
     )
-    if requeue:
-        return Outcome(request.task_id, states.FAILURE, None, Disposition.REQUEUE,
-                       reason=str(error))
-    return failed(request, error)
 
 
-def timeout_outcome(request: Request, hard_limit: float) -> Outcome:
-    """The hard limit killed the task; Celery records ``TimeLimitExceeded(<seconds>)``."""
-    return failed(request, TimeLimitExceeded(hard_limit))
+def requeued(request: Request, reason: str) -> Outcome:
+    """Nothing stored; the message goes back to the broker to run again."""
+    return Outcome(request.task_id, states.FAILURE, None, Disposition.REQUEUE, reason=reason)
+
+
+def run_failure_hooks(app: Celery, request: Request, outcome: Outcome,
+                      exc: BaseException) -> None:
+    """What Celery's parent does when a child cannot report a failure itself (died, hard
+    limit): errbacks, ``Task.on_failure`` and the ``task_failure`` signal."""
+    if request.body is None:
+        return
+    trace = outcome.meta.traceback if outcome.meta is not None else None
+    context = request.context(request.body)
+    task = app.tasks.get(request.task_name)
+    try:
+        send_errbacks(app, context, exc, trace or "")
+        if task is not None and type(task).on_failure is not Task.on_failure:
+            task.on_failure(exc, request.task_id, context.args, context.kwargs, trace)
+        if signals.task_failure.has_receivers:
+            signals.task_failure.send(sender=task, task_id=request.task_id, exception=exc,
+                                      args=context.args, kwargs=context.kwargs,
+                                      traceback=exc.__traceback__, einfo=trace)
+    except Exception:
+        logger.exception("Failure hooks of %s[%s] failed", request.task_name, request.task_id)
 
 
 def terminated_outcome(request: Request, signum: int | None) -> Outcome:
@@ -162,10 +184,36 @@ def terminated_outcome(request: Request, signum: int | None) -> Outcome:
     return failed(request, TaskRevokedError("terminated"), state=states.REVOKED)
 
 
-def shutdown_outcome(request: Request) -> Outcome:
-    """A stop that could not wait for the task: hand the message back to run it again."""
-    return Outcome(request.task_id, states.FAILURE, None, Disposition.REQUEUE,
-                   reason="worker shut down before the task finished")
+def exit_outcome(app: Celery, child: ChildProc, request: Request,
+                 exitcode: int | None) -> Outcome:
+    """The outcome of ``request`` whose child exited before reporting one."""
+    if child.killed == KILLED_TERMINATE:
+        logger.info("Task %s[%s] terminated", request.task_name, request.task_id)
+        return terminated_outcome(request, exitcode)
+    if child.killed == KILLED_SHUTDOWN:
+        return requeued(request, "worker shut down before the task finished")
+    requeue = request.acks_late and _reject_on_worker_lost(app, request.task_name)
+    logger.error("Process %r pid:%d exited with %r while running %s[%s]%s",
+                 child.process.name, child.pid, describe_exit(exitcode), request.task_name,
+                 request.task_id, "; message requeued" if requeue else "")
+    error = lost_error(request, exitcode)
+    if requeue:
+        return requeued(request, str(error))
+    return failed_in_parent(app, request, error)
+
+
+def failed_in_parent(app: Celery, request: Request, error: Exception) -> Outcome:
+    """A FAILURE the parent records and announces for a child that cannot."""
+    outcome = failed(request, error)
+    run_failure_hooks(app, request, outcome, error)
+    return outcome
+
+
+def _reject_on_worker_lost(app: Celery, task_name: str) -> bool:
+    value = getattr(app.tasks.get(task_name), "reject_on_worker_lost", None)
+    if value is None:
+        value = app.conf.task_reject_on_worker_lost
+    return bool(value)
 
 
 __all__ = [
@@ -176,10 +224,12 @@ __all__ = [
     "ChildProc",
     "RespawnBackoff",
     "describe_exit",
+    "exit_outcome",
     "failed",
-    "lost_outcome",
-    "shutdown_outcome",
+    "failed_in_parent",
+    "lost_error",
+    "requeued",
+    "run_failure_hooks",
     "spawn_child",
     "terminated_outcome",
-    "timeout_outcome",
 ]
