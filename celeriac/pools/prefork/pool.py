@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.execution.outcome import Outcome
     from celeriac.worker.request import Request
+    from celeriac.worker.worker import WorkerOptions
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +62,13 @@ class PreforkPool:
     name = "prefork"
     limits = PoolLimits(soft_time_limit=True, hard_time_limit=True, terminate=True)
 
-    def __init__(self, concurrency: int, *, app: Celery, options: Any = None) -> None:
+    def __init__(self, concurrency: int, *, app: Celery,
+                 options: WorkerOptions | None = None) -> None:
         self.concurrency = max(1, concurrency)
         self.app = app
         self._config = ChildConfig(
-            max_tasks=getattr(options, "max_tasks_per_child", None) or None,
-            max_memory_kb=getattr(options, "max_memory_per_child", None) or None,
+            max_tasks=(options.max_tasks_per_child or None) if options else None,
+            max_memory_kb=(options.max_memory_per_child or None) if options else None,
         )
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -306,9 +308,9 @@ class PreforkPool:
                 self._idle.append(child)
             pairs = self._take_work_locked()
             self._changed.notify_all()
+        self._send_jobs(pairs)  # the next job first: the child works while we report
         if request is not None:
             self._report(request, done.outcome)
-        self._send_jobs(pairs)
         return True
 
     def _on_exit(self, child: ChildProc) -> None:

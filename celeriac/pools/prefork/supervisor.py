@@ -105,7 +105,8 @@ def spawn_child(index: int, runners: RunnerLookup, config: ChildConfig,
     wake-up pipe); the child closes its copies first thing.
     """
     parent_end, child_end = FORK.Pipe(duplex=True)
-    process = FORK.Process(target=child_main, name=f"celeriac-prefork-child-{index}",
+    # Named like Celery's children, so log lines read "INFO/ForkPoolWorker-1" in both.
+    process = FORK.Process(target=child_main, name=f"ForkPoolWorker-{index}",
                             args=(child_end, runners, config, [*inherited, parent_end]))
     process.daemon = False  # a task may start processes of its own
     process.start()
