@@ -18,6 +18,7 @@ from celeriac.app.task import Task
 from celeriac.exceptions import EncodeError, Ignore, Reject, Retry
 from celeriac.execution.callbacks import send_callbacks, send_errbacks
 from celeriac.execution.outcome import Disposition, Outcome
+from celeriac.execution.time_limits import TimeLimits, resolve_time_limits
 from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from celeriac.protocol.task_message import TaskBody, decode_body
@@ -57,9 +58,19 @@ class TaskRunner:
         self.store_errors = bool(
             conf.task_store_errors_even_if_ignored if store_errors is None else store_errors
         )
+        self._current_acks_late = False
         self.hooks = {name for name in ("before_start", "on_success", "on_failure",
                                         "on_retry", "after_return") if _overridden(task, name)}
         self.autoretry_for = tuple(task.autoretry_for)
+        self._default_limits = (conf.task_time_limit, conf.task_soft_time_limit)
+        self.acks_on_failure = bool(
+            conf.task_acks_on_failure_or_timeout if task.acks_on_failure_or_timeout is None
+            else task.acks_on_failure_or_timeout
+        )
+
+    def limits(self, request: Request) -> TimeLimits:
+        """The hard and soft limits of ``request`` (header, then task, then settings)."""
+        return resolve_time_limits(request.headers, self.task, *self._default_limits)
 
     # -- the one entry point -------------------------------------------------------------
     def run(self, request: Request) -> Outcome:
@@ -70,6 +81,7 @@ class TaskRunner:
             return Outcome(request.task_id, states.REJECTED, None, Disposition.SET_ASIDE,
                            reason=f"undecodable body: {exc}")
         context = request.context(body)
+        self._current_acks_late = request.acks_late
         if self.track_started:
             self._store_started(context)
         token = Task.push_request(context)
@@ -159,7 +171,11 @@ class TaskRunner:
             signals.task_failure.send(sender=self.task, task_id=task_id, exception=exc,
                                       args=context.args, kwargs=context.kwargs,
                                       traceback=exc.__traceback__, einfo=trace)
-        return Outcome(task_id, states.FAILURE, meta, reason=f"{type(exc).__name__}: {exc}")
+        disposition = Disposition.ACK
+        if self._current_acks_late and not self.acks_on_failure:
+            disposition = Disposition.SET_ASIDE  # Celery rejects it (to a DLX, if any)
+        return Outcome(task_id, states.FAILURE, meta, disposition,
+                       reason=f"{type(exc).__name__}: {exc}")
 
     def _retried(self, context: Context, retry: Retry) -> Outcome:
         task_id = context.id or ""

@@ -7,13 +7,17 @@ thread-safe queue and stores results and acks them in batches on its own thread.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from celeriac.exceptions import SoftTimeLimitExceeded
+
 if TYPE_CHECKING:
     from celeriac.execution.outcome import Outcome
     from celeriac.execution.runner import TaskRunner
+    from celeriac.execution.time_limits import ThreadSoftLimiter
     from celeriac.worker.request import Request
 
 OutcomeCallback = Callable[["Request", "Outcome"], None]
@@ -51,3 +55,19 @@ class Pool(Protocol):
         Returns the requests that were accepted but never started, so the worker can hand
         them back to the broker.
         """
+
+
+def run_with_soft_limit(limiter: ThreadSoftLimiter, runner: TaskRunner,
+                        request: Request) -> Outcome:
+    """Run ``request`` on this thread with its soft limit armed (threads and solo pools).
+
+    Only the soft limit can be enforced on a thread (see ``execution/time_limits``); a hard
+    limit is reported in the banner as not enforced. A limit firing just after the task
+    finished is absorbed here, never in the pool's bookkeeping.
+    """
+    token = limiter.arm(runner.limits(request).soft)
+    try:
+        return runner.run(request)
+    finally:
+        with contextlib.suppress(SoftTimeLimitExceeded):
+            limiter.disarm(token)

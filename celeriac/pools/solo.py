@@ -1,14 +1,16 @@
 """The solo pool: runs each task inline on the consumer thread.
 
-Fastest for short tasks (no hand-off at all). It cannot interrupt a running task, so it
-enforces no time limits; the banner says so.
+Fastest for short tasks (no hand-off at all). Soft time limits are raised in the task
+between bytecodes (not inside a blocking C call); hard limits cannot be enforced on a thread,
+and the banner says so.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from celeriac.pools.base import OutcomeCallback, PoolLimits, RunnerLookup
+from celeriac.execution.time_limits import ThreadSoftLimiter
+from celeriac.pools.base import OutcomeCallback, PoolLimits, RunnerLookup, run_with_soft_limit
 
 if TYPE_CHECKING:
     from celeriac.worker.request import Request
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
 
 class SoloPool:
     name = "solo"
-    limits = PoolLimits()
+    limits = PoolLimits(soft_time_limit=True)
 
     def __init__(self, concurrency: int = 1) -> None:
         self.concurrency = 1
@@ -24,9 +26,10 @@ class SoloPool:
     def start(self, runners: RunnerLookup, on_outcome: OutcomeCallback) -> None:
         self._runners = runners
         self._on_outcome = on_outcome
+        self._limiter = ThreadSoftLimiter()
 
     def submit(self, request: Request) -> None:
-        outcome = self._runners(request.task_name).run(request)
+        outcome = run_with_soft_limit(self._limiter, self._runners(request.task_name), request)
         self._on_outcome(request, outcome)
 
     def free_slots(self) -> int:

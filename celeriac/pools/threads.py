@@ -9,7 +9,8 @@ import threading
 from typing import TYPE_CHECKING
 
 from celeriac.execution.outcome import Disposition, Outcome
-from celeriac.pools.base import OutcomeCallback, PoolLimits, RunnerLookup
+from celeriac.execution.time_limits import ThreadSoftLimiter
+from celeriac.pools.base import OutcomeCallback, PoolLimits, RunnerLookup, run_with_soft_limit
 from celeriac.states import FAILURE
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 class ThreadsPool:
     name = "threads"
-    limits = PoolLimits()
+    limits = PoolLimits(soft_time_limit=True)
 
     def __init__(self, concurrency: int) -> None:
         self.concurrency = max(1, concurrency)
@@ -35,6 +36,7 @@ class ThreadsPool:
     def start(self, runners: RunnerLookup, on_outcome: OutcomeCallback) -> None:
         self._runners = runners
         self._on_outcome = on_outcome
+        self._limiter = ThreadSoftLimiter()
         for index in range(self.concurrency):
             thread = threading.Thread(target=self._work, name=f"celeriac-pool-{index}")
             thread.start()
@@ -58,7 +60,8 @@ class ThreadsPool:
                 self._unstarted.append(request)
                 continue
             try:
-                outcome = self._runners(request.task_name).run(request)
+                outcome = run_with_soft_limit(self._limiter, self._runners(request.task_name),
+                                              request)
             except BaseException as exc:  # the runner never raises; this guards the thread
                 logger.exception("Pool thread crashed running %s", request.task_id)
                 outcome = Outcome(request.task_id, FAILURE, None, Disposition.REQUEUE,
