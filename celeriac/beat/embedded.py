@@ -1,0 +1,139 @@
+"""Running beat: building the configured scheduler, and ``BeatService`` for ``worker -B``.
+
+``celeriac beat`` runs the scheduler loop in its main thread; ``worker -B`` runs the same loop
+in a ``BeatService`` thread beside the consumer. Either way the lease
+(:mod:`celeriac.beat.lock`) keeps a second beat on the same broker from sending, so ``-B`` on
+every worker is safe: one sends, the others stand by.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from celeriac.beat.scheduler import BeatOptions, Scheduler
+from celeriac.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+
+logger = logging.getLogger(__name__)
+
+#: Scheduler paths from Celery configs that mean "the default scheduler" here.
+_CELERY_DEFAULTS = (
+    "celery.beat:PersistentScheduler",
+    "celery.beat.PersistentScheduler",
+    "celery.beat:Scheduler",
+    "celery.beat.Scheduler",
+)
+
+
+def scheduler_class(spec: str | type[Any] | None, *, from_config: bool = False) -> type[Scheduler]:
+    """The scheduler class ``spec`` names (``module:Class`` or ``module.Class``), or the default.
+
+    Celery's own default path maps to :class:`Scheduler`. A path from the configuration
+    (``beat_scheduler``) into Celery or django-celery-beat is ignored with a warning, since
+    those classes need Celery itself; a path given on the command line must import.
+
+    Raises:
+        ImproperlyConfigured: the path does not import, or is not a ``Scheduler`` subclass.
+    """
+    if spec is None or spec in _CELERY_DEFAULTS or spec is Scheduler:
+        return Scheduler
+    if isinstance(spec, str):
+        if from_config and spec.startswith(("celery.", "django_celery_beat")):
+            logger.warning(
+                "beat: ignoring beat_scheduler=%r (a Celery scheduler); using celeriac's Scheduler",
+                spec,
+            )
+            return Scheduler
+        from celeriac.utils.imports import import_symbol
+
+        try:
+            spec = import_symbol(spec)
+        except Exception as exc:
+            raise ImproperlyConfigured(f"Cannot import beat scheduler {spec!r}: {exc}") from exc
+    if not (isinstance(spec, type) and issubclass(spec, Scheduler)):
+        raise ImproperlyConfigured(
+            f"beat scheduler {spec!r} is not a subclass of celeriac.beat.scheduler.Scheduler"
+        )
+    return spec
+
+
+def build_scheduler(
+    app: Celery,
+    scheduler: str | type[Any] | None = None,
+    schedule_filename: str | None = None,
+    max_interval: float | None = None,
+) -> Scheduler:
+    """The scheduler a beat of ``app`` runs: class from ``scheduler`` (else ``beat_scheduler``),
+    options from the arguments (else the ``beat_*`` settings).
+
+    Imports the app's task modules first and fires ``on_after_configure``, so entries added with
+    ``add_periodic_task`` in a handler are there before the first tick.
+    """
+    app.loader_import_modules()
+    if scheduler is not None:
+        cls = scheduler_class(scheduler)
+    else:
+        cls = scheduler_class(app.conf.get("beat_scheduler"), from_config=True)
+    options = BeatOptions.from_conf(app.conf, schedule_filename, max_interval)
+    return cls(app, options)
+
+
+class BeatService:
+    """Beat as a thread of a worker (``-B``): ``start()`` returns at once, ``stop()`` joins.
+
+    Args:
+        app: the worker's app.
+        schedule_filename: the ``-s`` value; None means ``beat_schedule_filename``.
+        max_interval: seconds; None means ``beat_max_loop_interval`` (else 300).
+        scheduler: a scheduler class or path; None means ``beat_scheduler``.
+
+    The scheduler is built in ``start()`` on the caller's thread, so a bad configuration
+    raises there instead of dying silently in the thread.
+    """
+
+    def __init__(
+        self,
+        app: Celery,
+        schedule_filename: str | None = None,
+        max_interval: float | None = None,
+        scheduler: str | type[Any] | None = None,
+    ) -> None:
+        self.app = app
+        self.schedule_filename = schedule_filename
+        self.max_interval = max_interval
+        self.scheduler_spec = scheduler
+        self.scheduler: Scheduler | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self.scheduler = build_scheduler(
+            self.app, self.scheduler_spec, self.schedule_filename, self.max_interval
+        )
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="celeriac-beat", daemon=False)
+        self._thread.start()
+
+    def _run(self) -> None:
+        assert self.scheduler is not None
+        try:
+            self.scheduler.run(self._stop)
+        except Exception:  # thread boundary: report; the worker keeps consuming
+            logger.critical("beat: the embedded scheduler stopped on an error", exc_info=True)
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Stop ticking, release the lease (a standby takes over) and join the thread."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+
+    @property
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()

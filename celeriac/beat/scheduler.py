@@ -1,0 +1,333 @@
+"""The beat scheduler: each tick sends the due entries and says how long to sleep.
+
+Data flow: schedule sources give entry definitions; the store gives their run state; the lease
+(:mod:`celeriac.beat.lock`) decides whether this beat may send; due entries go out through
+``app.send_task`` with their options (queue, priority, expires, ...); the new run state goes back
+to the store in the same tick.
+
+``tick()`` never sleeps and reads time only from the scheduler's clock, so a test drives a whole
+day of schedules in milliseconds; ``run()`` is the loop around it that the ``beat`` command and
+the worker's embedded :class:`~celeriac.beat.embedded.BeatService` use.
+
+Delivery is at least once: run state is saved right after the sends of a tick, so a beat killed
+in between re-sends those entries once when it (or its standby) resumes. A send that fails
+(broker down) does not advance the entry; it is retried every few seconds until it goes out,
+which is the one catch-up run, not one per missed interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from celeriac.beat.entry import (
+    Clock,
+    ScheduleContext,
+    ScheduleEntry,
+    app_timezone,
+    bind_schedule,
+    utc_now,
+)
+from celeriac.beat.lock import BeatLock, lock_for
+from celeriac.beat.sources import ScheduleSource, StaticConfigSource
+from celeriac.beat.store import (
+    DEFAULT_SCHEDULE_FILENAME,
+    EntryState,
+    MemoryScheduleStore,
+    ScheduleStore,
+    SqliteScheduleStore,
+)
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_INTERVAL: Final = 300.0
+#: Never return a sleep shorter than this, so a schedule that keeps answering "0 s" cannot spin.
+MIN_DELAY: Final = 0.01
+#: How soon a failed send (or a failed tick) is retried, at most.
+RETRY_DELAY: Final = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class BeatOptions:
+    """Beat's settings, frozen at start.
+
+    Attributes:
+        max_interval: the longest sleep between two looks at the schedule
+            (``beat_max_loop_interval``, default 300 s as Celery's).
+        schedule_filename: the run-state file; None keeps run state in memory only.
+    """
+
+    max_interval: float = DEFAULT_MAX_INTERVAL
+    schedule_filename: str | None = DEFAULT_SCHEDULE_FILENAME
+
+    @classmethod
+    def from_conf(
+        cls, conf: Any, schedule_filename: str | None = None, max_interval: float | None = None
+    ) -> BeatOptions:
+        """Explicit values (CLI flags) first, then ``beat_*`` settings, then the defaults."""
+        interval = max_interval or conf.get("beat_max_loop_interval") or DEFAULT_MAX_INTERVAL
+        filename = (
+            schedule_filename or conf.get("beat_schedule_filename") or DEFAULT_SCHEDULE_FILENAME
+        )
+        return cls(max_interval=float(interval), schedule_filename=str(filename))
+
+    @property
+    def lease_ttl(self) -> float:
+        """How long a lease lasts without renewal (see :mod:`celeriac.beat.lock`)."""
+        return 1.5 * self.max_interval
+
+    @property
+    def active_delay(self) -> float:
+        """Longest sleep of the active beat: renews the lease with a full interval to spare."""
+        return self.max_interval / 2
+
+    @property
+    def standby_delay(self) -> float:
+        """How often a standby tries to take the lease: takeover within 1.75 x max_interval."""
+        return self.max_interval / 4
+
+    @property
+    def retry_delay(self) -> float:
+        return min(RETRY_DELAY, self.max_interval)
+
+
+class Scheduler:
+    """Sends due periodic tasks; one instance per beat (``celeriac beat`` or ``worker -B``).
+
+    Args:
+        app: the app whose ``send_task`` sends and whose settings and broker are used.
+        options: frozen settings; default from ``app.conf``.
+        clock: returns the current time as an aware datetime; tests pass a fake one. It also
+            drives the schedules and the SQLite/memory lease expiry.
+        store: run-state store; default the SQLite ``options.schedule_filename``.
+        lock: the lease; default chosen from the broker URL (:func:`~celeriac.beat.lock.lock_for`).
+        sources: entry sources; default :meth:`default_sources`.
+    """
+
+    def __init__(
+        self,
+        app: Celery,
+        options: BeatOptions | None = None,
+        *,
+        clock: Clock | None = None,
+        store: ScheduleStore | None = None,
+        lock: BeatLock | None = None,
+        sources: Sequence[ScheduleSource] | None = None,
+    ) -> None:
+        self.app = app
+        self.options = options or BeatOptions.from_conf(app.conf)
+        self.clock = clock or utc_now
+        self.context = ScheduleContext(app_timezone(app.conf), self.clock, app.conf)
+        holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.store: ScheduleStore = store if store is not None else self._default_store()
+        self.lock: BeatLock = (
+            lock
+            if lock is not None
+            else lock_for(app, holder, self._epoch, self.options.schedule_filename)
+        )
+        self.sources = list(sources) if sources is not None else self.default_sources()
+        self.entries: dict[str, ScheduleEntry] = {}
+        self.active = False
+        self._versions: list[Hashable] | None = None
+        self._renewed_at = 0.0
+
+    def default_sources(self) -> list[ScheduleSource]:
+        """The app's ``beat_schedule`` and ``add_periodic_task`` entries; extend in a subclass
+        (``-S``) to add e.g. a :class:`~celeriac.beat.sources.SqliteScheduleSource`."""
+        return [StaticConfigSource(self.app)]
+
+    def _default_store(self) -> ScheduleStore:
+        filename = self.options.schedule_filename
+        return SqliteScheduleStore(filename) if filename else MemoryScheduleStore()
+
+    def _epoch(self) -> float:
+        return self.clock().timestamp()
+
+    # -- one tick ---------------------------------------------------------------------------
+    def tick(self) -> float:
+        """Send every due entry (if this beat holds the lease); return seconds to sleep."""
+        now = self.clock()
+        self._refresh(now)
+        if not self._hold_lease():
+            return self.options.standby_delay
+        next_check = self._send_due(now)
+        return max(min(next_check, self.options.active_delay), MIN_DELAY)
+
+    def _refresh(self, now: datetime) -> None:
+        """Reload the entries when any source's change marker moved."""
+        versions = [source.version() for source in self.sources]
+        if versions == self._versions:
+            return
+        loaded: dict[str, ScheduleEntry] = {}
+        for source in self.sources:
+            loaded.update(source.load())
+        self._adopt(loaded, now)
+        self._versions = versions
+
+    def _adopt(self, loaded: dict[str, ScheduleEntry], now: datetime) -> None:
+        """Take ``loaded`` as the entries; run state from memory, else the store, else now."""
+        stored = self.store.load()
+        fresh: dict[str, EntryState] = {}
+        for name, entry in loaded.items():
+            entry.schedule = bind_schedule(entry.schedule, self.context)
+            previous = self.entries.get(name)
+            state = stored.get(name)
+            if previous is not None and previous.last_run_at is not None:
+                entry.last_run_at = previous.last_run_at
+                entry.total_run_count = previous.total_run_count
+            elif state is not None:
+                entry.last_run_at, entry.total_run_count = state.last_run_at, state.total_run_count
+            else:
+                entry.last_run_at = now
+                fresh[name] = EntryState(now, 0)
+            if previous is not None and not previous.same_definition(entry):
+                logger.info("beat: entry %s changed: %r", name, entry)
+        for name in set(loaded) - set(self.entries):
+            logger.debug("beat: entry %s loaded: %r", name, loaded[name])
+        gone = (set(self.entries) | set(stored)) - set(loaded)
+        for name in set(self.entries) - set(loaded):
+            logger.info("beat: entry %s removed or disabled", name)
+        self.entries = loaded
+        if self.active:
+            self.store.save(fresh, forget=gone)
+
+    def _hold_lease(self) -> bool:
+        """Take or renew the lease; adopt the stored run state when this beat takes over."""
+        try:
+            held = self.lock.acquire(self.options.lease_ttl)
+        except Exception:  # service boundary: a lease we cannot confirm is a lease we lack
+            logger.warning(
+                "beat: cannot reach the lease (%r); not sending", self.lock, exc_info=True
+            )
+            held = False
+        if held:
+            self._renewed_at = self._epoch()
+            if not self.active:
+                self._take_over()
+        elif self.active:
+            logger.warning("beat: lost the lease to another beat; standing by")
+        self.active = held
+        return held
+
+    def _take_over(self) -> None:
+        """Continue from the run state the previous holder saved (when it shares our store)."""
+        stored = self.store.load()
+        for name, entry in self.entries.items():
+            state = stored.get(name)
+            if state is not None:
+                entry.last_run_at, entry.total_run_count = state.last_run_at, state.total_run_count
+        self.store.save(
+            {
+                name: EntryState(e.last_run_at, e.total_run_count)
+                for name, e in self.entries.items()
+                if name not in stored and e.last_run_at
+            },
+            forget=set(stored) - set(self.entries),
+        )
+        logger.info(
+            "beat: %s is now the active scheduler (%d entries)", self.lock.holder, len(self.entries)
+        )
+
+    def _lease_still_valid(self) -> bool:
+        """Renew before a send when half the lease has passed since the last renewal."""
+        if self._epoch() - self._renewed_at < self.options.lease_ttl / 2:
+            return True
+        return self._hold_lease()
+
+    def _send_due(self, now: datetime) -> float:
+        next_check = self.options.max_interval
+        sent: dict[str, EntryState] = {}
+        for entry in list(self.entries.values()):
+            try:
+                due, wait = entry.is_due()
+            except Exception:  # one broken schedule must not stop the others
+                logger.error("beat: schedule of %s failed", entry.name, exc_info=True)
+                next_check = min(next_check, self.options.retry_delay)
+                continue
+            if due:
+                if not self._lease_still_valid():
+                    break
+                if self._apply(entry, now):
+                    sent[entry.name] = EntryState(now, entry.total_run_count)
+                else:
+                    wait = min(wait, self.options.retry_delay)
+            next_check = min(next_check, wait)
+        if sent:
+            self.store.save(sent)
+        return next_check
+
+    def _apply(self, entry: ScheduleEntry, now: datetime) -> bool:
+        """Send ``entry`` now; on success advance its run state. Returns whether it went out."""
+        try:
+            result = self.app.send_task(entry.task, entry.args, entry.kwargs, **entry.options)
+        except Exception:  # the broker may be down: log, keep the entry due, retry soon
+            logger.error(
+                "Scheduler: sending due task %s (%s) failed; retrying",
+                entry.name,
+                entry.task,
+                exc_info=True,
+            )
+            return False
+        entry.last_run_at = now
+        entry.total_run_count += 1
+        logger.info("Scheduler: Sending due task %s (%s) id=%s", entry.name, entry.task, result.id)
+        return True
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """Tick until ``stop`` is set, then release the lease and close (see :meth:`close`)."""
+        logger.info(
+            "beat: starting as %s (max interval %.1f s, lease %.1f s)",
+            self.lock.holder,
+            self.options.max_interval,
+            self.options.lease_ttl,
+        )
+        try:
+            while not stop.is_set():
+                stop.wait(self._safe_tick())
+        finally:
+            self.close()
+
+    def _safe_tick(self) -> float:
+        try:
+            return self.tick()
+        except Exception:  # service boundary: log and try again shortly
+            logger.error(
+                "beat: tick failed; retrying in %.1f s", self.options.retry_delay, exc_info=True
+            )
+            return self.options.retry_delay
+
+    def close(self) -> None:
+        """Save run state and release the lease, so a standby takes over at its next try."""
+        try:
+            if self.active:
+                self.store.save(
+                    {
+                        n: EntryState(e.last_run_at, e.total_run_count)
+                        for n, e in self.entries.items()
+                        if e.last_run_at
+                    }
+                )
+                self.lock.release()
+        except Exception:  # shutting down: report, and still close what we can
+            logger.warning("beat: could not save state or release the lease", exc_info=True)
+        self.active = False
+        for closer in (self.store.close, self.lock.close, *(s.close for s in self.sources)):
+            try:
+                closer()
+            except Exception:
+                logger.warning("beat: error while closing", exc_info=True)
+
+
+#: Celery's name for the default scheduler (``celery.beat:PersistentScheduler``).
+PersistentScheduler = Scheduler
