@@ -64,7 +64,8 @@ class RedisBackend(KeyValueBackend):
         ``transport_options`` is ``result_backend_transport_options`` (``global_keyprefix``,
         ``master_name``, ssl options, ``socket_timeout``...). No I/O happens here.
         """
-        extra = dict(transport_options or {})
+        extra = dict(transport_options if transport_options is not None
+                     else (options.extra if options is not None else {}))
         params = parse_url(url, extra)
         client = build_client(params, extra, float(extra.get("socket_connect_timeout", 4.0)))
         return cls(client, options, keyprefix=celery_keyprefix(extra.get("global_keyprefix")))

@@ -87,6 +87,15 @@ BACKEND_FACTORIES: dict[str, BackendFactory] = {
 HIGHER_PRIORITY_FIRST: set[str] = {"memory", "sqlite"}
 
 
+from tests.contract.redis_factories import (  # noqa: E402 - registers after the base table
+    BACKEND_FACTORIES as _REDIS_BACKENDS,
+    TRANSPORT_FACTORIES as _REDIS_TRANSPORTS,
+)
+
+TRANSPORT_FACTORIES.update(_REDIS_TRANSPORTS)
+BACKEND_FACTORIES.update(_REDIS_BACKENDS)
+
+
 @pytest.fixture(params=sorted(TRANSPORT_FACTORIES))
 def transport_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
