@@ -78,6 +78,7 @@ class Worker:
         self._signals_seen = 0
         self.channel: Channel | None = None
         self.consumer: Consumer | None = None
+        self.beat: Any = None
 
     # -- assembly -------------------------------------------------------------------------
     def runner_for(self, name: str) -> TaskRunner:
@@ -123,10 +124,20 @@ class Worker:
         ]
         for thread in threads:
             thread.start()
+        self._start_embedded_beat()
         logger.info("%s ready.", self.hostname)
         signals.worker_ready.send(sender=self)
         self._stop.wait()
         return self._shutdown(consumer, threads)
+
+    def _start_embedded_beat(self) -> None:
+        """``-B``: run the scheduler inside this worker (one active beat per broker anyway)."""
+        if not self.options.extra.get("beat"):
+            return
+        from celeriac.beat.embedded import BeatService
+
+        self.beat = BeatService(self.app, self.options.extra.get("schedule_filename"))
+        self.beat.start()
 
     def _consume(self, consumer: Consumer) -> None:
         while not consumer.stop_fetching.is_set():
@@ -157,6 +168,8 @@ class Worker:
         logger.warning("%s shutdown (%s)", "Cold" if cold else "Warm", self.hostname)
         signals.worker_shutting_down.send(sender=self, sig="", how="cold" if cold else "warm",
                                           exitcode=0)
+        if self.beat is not None:
+            self.beat.stop()
         consumer.stop_fetching.set()
         threads[0].join()
         unstarted = self.pool.stop(graceful=not cold, timeout=self.options.shutdown_timeout)
