@@ -288,3 +288,29 @@ def test_prefork_child_death_reports_worker_lost(project: tuple[str, Any],
         with pytest.raises(Exception, match="exited prematurely|WorkerLost"):
             lost.get(timeout=30)
         assert mod.add.delay(2, 3).get(timeout=30) == 5
+
+
+def test_worker_with_embedded_beat_runs_a_one_second_schedule(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    name = unique_name()
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(f"""
+        import os
+        from celeriac import Celery
+
+        app = Celery({name!r})
+        app.conf.beat_schedule = {{
+            "tick-every-second": {{"task": "{name}.tick", "schedule": 1.0, "args": (7,)}},
+        }}
+        RUNS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ticks.txt")
+
+        @app.task
+        def tick(value):
+            with open(RUNS, "a") as fh:
+                fh.write(f"{{value}}\\n")
+    """))
+    ticks = tmp_path / "ticks.txt"
+    with running_worker(tmp_path, "-A", name, "worker", "-B", "-P", "solo", "-l", "info"):
+        wait_until(lambda: ticks.exists() and len(ticks.read_text().split()) >= 3, 8,
+                   message="three runs of a one-second schedule")
+    assert set(ticks.read_text().split()) == {"7"}
