@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 VERSION = (0, 1, 0)
 
 if TYPE_CHECKING:
-    from celeriac.app.base import Celery, Celeriac
+    from celeriac.app.base import Celeriac, Celery
     from celeriac.app.shared import shared_task
     from celeriac.app.task import Task
     from celeriac.canvas import Signature

@@ -67,7 +67,7 @@ class OperationalError(CeleriacError):
     """The broker or the result store could not be reached after the retry policy ran out."""
 
 
-class TimeoutError(CeleriacError):  # noqa: A001 - Celery's public name
+class TimeoutError(CeleriacError):
     """``AsyncResult.get`` waited longer than its timeout."""
 
 
@@ -151,7 +151,7 @@ class Reject(TaskPredicate):
         super().__init__(reason, requeue)
 
 
-class SoftTimeLimitExceeded(Exception):  # noqa: N818 - Celery's public name
+class SoftTimeLimitExceeded(Exception):
     """Raised inside a task when its soft time limit passes; the task may catch it and clean up."""
 
 

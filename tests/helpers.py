@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -71,10 +72,8 @@ class WorkerProcess:
         children = _children_of(self.pid)
         os.kill(self.pid, signal.SIGKILL)
         for child in children:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process.wait(10)
 
 

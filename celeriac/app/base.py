@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, overload
 
 from celeriac import _state
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from celeriac.transport.base import Outbound, Transport, TransportOptions
 
 DEFAULT_SQLITE_FILE = "celeriac.db"
+PackageSource = Callable[[], Iterable[str]] | Iterable[str]
 
 
 class Celery:
@@ -73,7 +75,7 @@ class Celery:
         self._producer: Producer | None = None
         self._backend: ResultBackend | None = None
         self._router: TaskRouter | None = None
-        self._pending_autodiscover: list[tuple[Callable[[], Iterable[str]] | Iterable[str], str]] = []
+        self._pending_autodiscover: list[tuple[PackageSource, str]] = []
         self.periodic_tasks: dict[str, dict[str, Any]] = {}
         _state.register_app(self)
         if set_as_current and _state.is_fallback_default():
@@ -165,7 +167,7 @@ class Celery:
 
     def autodiscover_tasks(
         self,
-        packages: Callable[[], Iterable[str]] | Iterable[str] | None = None,
+        packages: PackageSource | None = None,
         related_name: str = "tasks",
         force: bool = False,
     ) -> None:
@@ -222,6 +224,22 @@ class Celery:
         return None
 
     @property
+    def timezone(self) -> tzinfo:
+        """The app's ``timezone`` as a ``ZoneInfo`` (UTC when unset), used for naive times."""
+        name = self.conf.timezone
+        if not name:
+            return UTC
+        if isinstance(name, tzinfo):
+            return name
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(str(name))
+
+    def now(self) -> datetime:
+        """The current time, aware, in the app's timezone (Celery's ``app.now()``)."""
+        return datetime.now(self.timezone)
+
+    @property
     def transport_options(self) -> TransportOptions:
         return transport_options(self.conf)
 
@@ -232,7 +250,8 @@ class Celery:
                 if self._transport is None:
                     from celeriac.transport import resolve_transport
 
-                    self._transport = resolve_transport(self.broker_url, transport_options(self.conf))
+                    self._transport = resolve_transport(self.broker_url,
+                                                        transport_options(self.conf))
         return self._transport
 
     @property
@@ -314,7 +333,7 @@ class Celery:
         with self.producer.batch():
             yield
 
-    def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult:  # noqa: N802
+    def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult:
         from celeriac.results.async_result import AsyncResult
 
         return AsyncResult(task_id, app=self, **kwargs)

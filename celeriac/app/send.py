@@ -11,7 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from celeriac.app.task import _request_var
@@ -34,15 +34,17 @@ def origin_nodename() -> str:
     return _origin[1]
 
 
-def _as_aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _as_aware(value: datetime, tz: tzinfo) -> datetime:
+    """Naive datetimes are read in the app's timezone (UTC unless ``timezone`` is set), as
+    Celery does; aware ones are kept."""
+    return value if value.tzinfo else value.replace(tzinfo=tz)
 
 
-def _expires_at(expires: Any, now: datetime) -> datetime | None:
+def _expires_at(expires: Any, now: datetime, tz: tzinfo) -> datetime | None:
     if expires is None:
         return None
     if isinstance(expires, datetime):
-        return _as_aware(expires)
+        return _as_aware(expires, tz)
     if isinstance(expires, timedelta):
         return now + expires
     return now + timedelta(seconds=float(expires))
@@ -72,9 +74,10 @@ def build_outbound(
     if countdown is not None:
         eta = now + timedelta(seconds=float(countdown))
     elif eta is not None:
-        eta = _as_aware(eta)
+        eta = _as_aware(eta, app.timezone)
     expires = _expires_at(
-        options["expires"] if "expires" in options else getattr(task, "expires", None), now
+        options["expires"] if "expires" in options else getattr(task, "expires", None), now,
+        app.timezone,
     )
     parent = _request_var.get()
     parent_id = options.get("parent_id")

@@ -211,7 +211,7 @@ class Task(Generic[P, R]):
         return self.signature(args, kwargs, immutable=True)
 
     # -- results --------------------------------------------------------------------
-    def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult:  # noqa: N802
+    def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult:
         return self.app.AsyncResult(task_id, task_name=self.name, **kwargs)
 
     @property

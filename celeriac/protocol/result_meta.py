@@ -1,4 +1,4 @@
-"""The result record: what a worker stores for a task and a client reads back (wire-protocol.md §4.1).
+"""The result record: what a worker stores and a client reads back (wire-protocol.md §4.1).
 
 The field order matters to nobody but is kept as Celery writes it, so records look alike in
 ``redis-cli``. ``result`` holds the return value, or an encoded exception for the exception

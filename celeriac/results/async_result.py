@@ -32,7 +32,7 @@ class AsyncResult:
 
     def __init__(
         self,
-        id: str,  # noqa: A002 - Celery's public parameter name
+        id: str,
         backend: ResultBackend | None = None,
         task_name: str | None = None,
         app: Celery | None = None,
@@ -169,7 +169,7 @@ class AsyncResult:
 class EagerResult(AsyncResult):
     """The outcome of a task run in-process (``apply()`` / ``task_always_eager``)."""
 
-    def __init__(self, id: str, meta: ResultMeta, app: Celery,  # noqa: A002
+    def __init__(self, id: str, meta: ResultMeta, app: Celery,
                  exception: BaseException | None = None) -> None:
         super().__init__(id, app=app, task_name=None)
         self._cache = meta

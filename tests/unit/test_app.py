@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from celeriac import Celery, Celeriac, shared_task
+from celeriac import Celeriac, Celery, shared_task
 from celeriac.app.routing import TaskRouter
 from celeriac.app.task import Task
 from celeriac.exceptions import NotRegistered
@@ -64,7 +64,7 @@ def test_unknown_task_lookup_suggests_close_name() -> None:
     @app.task(name="proj.add")
     def add() -> None: ...
 
-    with pytest.raises(NotRegistered, match="Did you mean 'proj.add'"):
+    with pytest.raises(NotRegistered, match=r"Did you mean 'proj\.add'"):
         app.tasks["proj.ad"]
 
 
