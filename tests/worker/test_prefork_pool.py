@@ -287,3 +287,35 @@ def test_thread_soft_limiter_interrupts_python_code() -> None:
     thread.start()
     thread.join(15)
     assert caught == [True]
+
+
+def test_worker_process_init_runs_in_each_child(make_pool: Any, tmp_path: Any) -> None:
+    marker = tmp_path / "inits"
+
+    def on_init(sender: Any = None, **_: Any) -> None:
+        with open(marker, "a") as f:
+            f.write(f"{os.getpid()}\n")
+
+    signals.worker_process_init.connect(on_init)
+    try:
+        pool, _ = make_pool(2)
+    finally:
+        signals.worker_process_init.disconnect(on_init)
+    wait_until(lambda: marker.exists() and len(marker.read_text().split()) == 2)
+    assert sorted(int(p) for p in marker.read_text().split()) == sorted(pool.child_pids())
+
+
+def test_children_failing_to_start_are_respawned_with_backoff(make_pool: Any) -> None:
+    def broken(sender: Any = None, **_: Any) -> None:
+        os._exit(3)  # e.g. an init handler that cannot reach a required service
+
+    signals.worker_process_init.connect(broken)
+    try:
+        pool, _ = make_pool(1)
+        request = make_request("t.add", 1, 2)
+        pool.submit(request)
+        wait_until(lambda: pool._backoff.failed_starts >= 2)
+    finally:
+        signals.worker_process_init.disconnect(broken)
+    assert pool.free_slots() == 0
+    assert [r.task_id for r in pool.stop(graceful=True, timeout=1)] == [request.task_id]

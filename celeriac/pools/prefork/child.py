@@ -75,6 +75,10 @@ def _reset_signals() -> None:
 
 
 def _serve(conn: Connection, runners: RunnerLookup, config: ChildConfig) -> None:
+    try:
+        ipc.send(conn, ipc.encode(ipc.Ready(os.getpid())))
+    except OSError:
+        return
     done = 0
     while True:
         job = ipc.receive_job(conn)

@@ -1,8 +1,10 @@
 """The messages between the prefork parent and its children, over one duplex pipe per child.
 
 Parent to child: ``Job(request, soft_limit)`` to run one request, or ``None`` to exit.
-Child to parent: ``Done(outcome, retiring)`` once per job; ``retiring`` says the child exits
-right after (``max_tasks_per_child`` / ``max_memory_per_child``), so it must get no more work.
+Child to parent: ``Ready(pid)`` once, after ``worker_process_init`` ran (the parent gives a
+child work only from then on, so a child that fails to start loses no request); then
+``Done(outcome, retiring)`` once per job, where ``retiring`` says the child exits right after
+(``max_tasks_per_child`` / ``max_memory_per_child``), so it must get no more work.
 
 Encoding is pickle over ``multiprocessing.connection.Connection``. That is safe here and only
 here: both ends are our own processes (the child is a fork of the parent), the pipe is an
@@ -36,7 +38,11 @@ class Done(NamedTuple):
     retiring: bool
 
 
-def encode(message: Job | Done | None) -> bytes:
+class Ready(NamedTuple):
+    pid: int
+
+
+def encode(message: Job | Done | Ready | None) -> bytes:
     """Pickle ``message``; raises if it cannot be pickled (nothing was sent)."""
     return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -56,12 +62,12 @@ def receive_job(conn: Connection) -> Job | None:
     return None
 
 
-def receive_done(conn: Connection) -> Done:
+def receive_report(conn: Connection) -> Done | Ready:
     """The parent's side: the child's report. Raises ``EOFError``/``OSError`` if it died."""
     message = pickle.loads(conn.recv_bytes())  # noqa: S301 - our own pipe, see docstring
-    if not isinstance(message, Done):
+    if not isinstance(message, Done | Ready):
         raise EOFError(f"unexpected message from child: {type(message).__name__}")
     return message
 
 
-__all__ = ["Done", "Job", "encode", "receive_done", "receive_job", "send"]
+__all__ = ["Done", "Job", "Ready", "encode", "receive_job", "receive_report", "send"]

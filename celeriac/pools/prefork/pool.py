@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: How long ``start`` waits for the children to be ready before the worker goes on anyway.
+START_TIMEOUT = 30.0
+
 class PreforkPool:
     """Child processes execute tasks. See the module docstring."""
 
@@ -94,6 +97,19 @@ class PreforkPool:
                                         name="celeriac-prefork-supervisor")
         self._thread.start()
         atexit.register(self._kill_at_exit)
+        self._wait_ready(START_TIMEOUT)
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Block until every child ran its init and reported ready (or one failed to)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not all(c.ready for c in self._children) or not self._children:
+                remaining = deadline - time.monotonic()
+                if self._backoff.failed_starts or remaining <= 0:
+                    logger.warning("Only %d of %d child processes are ready",
+                                   sum(c.ready for c in self._children), self.concurrency)
+                    return
+                self._changed.wait(remaining)
 
     def submit(self, request: Request) -> None:
         """Hand ``request`` to an idle child; queue it if none is idle (never blocks)."""
@@ -292,10 +308,13 @@ class PreforkPool:
     def _on_done(self, child: ChildProc) -> bool:
         """Read one report from ``child``; False once its pipe is closed."""
         try:
-            done = ipc.receive_done(child.conn)
+            done = ipc.receive_report(child.conn)
         except (EOFError, OSError):
             child.eof = True
             return False
+        if isinstance(done, ipc.Ready):
+            self._on_ready(child)
+            return True
         with self._lock:
             request, child.job = child.job, None
             child.hard_at = child.soft_at = None
@@ -313,6 +332,16 @@ class PreforkPool:
             self._report(request, done.outcome)
         return True
 
+    def _on_ready(self, child: ChildProc) -> None:
+        with self._lock:
+            child.ready = True
+            self._backoff.child_ready()
+            if not child.killed:
+                self._idle.append(child)
+            pairs = self._take_work_locked()
+            self._changed.notify_all()
+        self._send_jobs(pairs)
+
     def _on_exit(self, child: ChildProc) -> None:
         while not child.eof and child.conn.poll() and self._on_done(child):
             pass
@@ -324,7 +353,8 @@ class PreforkPool:
             if child in self._idle:
                 self._idle.remove(child)
             request, child.job = child.job, None
-            self._backoff.child_exited(child, had_job=request is not None)
+            if not self._stopping:
+                self._backoff.child_exited(child)
             self._changed.notify_all()
         child.conn.close()
         if request is not None:
@@ -371,11 +401,7 @@ class PreforkPool:
         child = spawn_child(next(self._indexes), self._runners, self._config, inherited,
                             time.monotonic())
         with self._lock:
-            self._children.append(child)
-            self._idle.append(child)
-            pairs = self._take_work_locked()
-            self._changed.notify_all()
-        self._send_jobs(pairs)
+            self._children.append(child)  # idle once it reports Ready
 
 
 __all__ = ["PreforkPool"]

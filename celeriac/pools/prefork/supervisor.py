@@ -33,8 +33,6 @@ logger = logging.getLogger(__name__)
 #: Children are forked so they inherit the registered tasks (and the runner lookup).
 FORK = multiprocessing.get_context("fork")
 
-#: A child that dies this soon after being forked, having run nothing, counts as a crash loop.
-EARLY_DEATH = 1.0
 #: Longest wait between respawns while children keep dying at start.
 MAX_RESPAWN_DELAY = 5.0
 
@@ -62,6 +60,7 @@ class ChildProc:
     killed: str = ""
     completed: int = 0
     eof: bool = False
+    ready: bool = False
 
     @property
     def pid(self) -> int:
@@ -73,7 +72,7 @@ class ChildProc:
 
 
 class RespawnBackoff:
-    """Delays replacements while children keep dying right after they start.
+    """Delays replacements while children keep dying before they are ready.
 
     Without it a child that cannot start (a failing ``worker_process_init`` handler, say)
     would be re-forked in a tight loop. Not thread-safe: used under the pool's lock.
@@ -81,20 +80,24 @@ class RespawnBackoff:
 
     def __init__(self) -> None:
         self.respawn_at = 0.0
-        self._early_deaths = 0
+        self._failed_starts = 0
 
-    def child_exited(self, child: ChildProc, *, had_job: bool) -> None:
-        now = time.monotonic()
-        crashed = (not had_job and not child.completed and not child.killed
-                   and now - child.spawned_at < EARLY_DEATH)
-        if not crashed:
-            self._early_deaths = 0
+    def child_ready(self) -> None:
+        self._failed_starts = 0
+        self.respawn_at = 0.0
+
+    def child_exited(self, child: ChildProc) -> None:
+        if child.ready or child.killed:
             return
-        self._early_deaths += 1
-        delay = min(MAX_RESPAWN_DELAY, 0.1 * 2 ** self._early_deaths)
-        self.respawn_at = now + delay
-        logger.error("Child process %d died right after starting (%s); next start in %.1fs",
+        self._failed_starts += 1
+        delay = min(MAX_RESPAWN_DELAY, 0.1 * 2 ** self._failed_starts)
+        self.respawn_at = time.monotonic() + delay
+        logger.error("Child process %d exited with %s before it was ready; next start in %.1fs",
                      child.pid, describe_exit(child.process.exitcode), delay)
+
+    @property
+    def failed_starts(self) -> int:
+        return self._failed_starts
 
 
 def spawn_child(index: int, runners: RunnerLookup, config: ChildConfig,
