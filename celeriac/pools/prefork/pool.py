@@ -1,8 +1,7 @@
 """The prefork pool: N forked children, one request each at a time.
 
-Threads: ``submit`` runs on the consumer thread and writes the job to an idle child's pipe.
-One supervisor thread (``celeriac-prefork-supervisor``) waits on every child's pipe and
-process sentinel at once (``multiprocessing.connection.wait``) and
+``submit`` (on the consumer thread) writes the job to an idle child's pipe. One supervisor
+thread (``celeriac-prefork-supervisor``) waits on all child pipes and process sentinels and
 
 * reports each finished request through ``on_outcome`` and hands the child its next job;
 * notices a child that died mid-task and reports ``WorkerLostError`` (or requeues the message
@@ -21,7 +20,6 @@ import atexit
 import contextlib
 import itertools
 import logging
-import os
 import signal
 import threading
 import time
@@ -45,6 +43,7 @@ from celeriac.pools.prefork.supervisor import (
     exit_outcome,
     failed,
     failed_in_parent,
+    signal_child,
     spawn_child,
 )
 
@@ -58,6 +57,7 @@ logger = logging.getLogger(__name__)
 
 #: How long ``start`` waits for the children to be ready before the worker goes on anyway.
 START_TIMEOUT = 30.0
+
 
 class PreforkPool:
     """Child processes execute tasks. See the module docstring."""
@@ -123,9 +123,7 @@ class PreforkPool:
 
     def free_slots(self) -> int:
         with self._lock:
-            if self._stopping:
-                return 0
-            return max(0, len(self._idle) - len(self._queue))
+            return 0 if self._stopping else max(0, len(self._idle) - len(self._queue))
 
     def terminate(self, task_id: str, signum: int) -> bool:
         """Send ``signum`` to the child running ``task_id``; False if no child runs it.
@@ -138,12 +136,10 @@ class PreforkPool:
             if child is None:
                 return False
             child.killed = KILLED_TERMINATE
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child.pid, signum)
+        signal_child(child, signum)
         return True
 
-    def child_pids(self) -> list[int]:
-        """The live children's process ids (for stats and tests)."""
+    def child_pids(self) -> list[int]:  # for stats and tests
         with self._lock:
             return [c.pid for c in self._children]
 
@@ -152,8 +148,8 @@ class PreforkPool:
             self._stopping = True
         if graceful:
             self._wait_idle(timeout)
-        busy = self._release_children()
-        self._wait_gone(busy, 2.0)
+        self._release_children()
+        self._wait_gone(2.0)
         with self._lock:
             self._closed = True
             unstarted = list(self._queue)
@@ -161,6 +157,8 @@ class PreforkPool:
         self._wake()
         if self._thread is not None:
             self._thread.join(5.0)
+        self._wake_r.close()
+        self._wake_w.close()
         atexit.unregister(self._kill_at_exit)
         return unstarted
 
@@ -176,7 +174,7 @@ class PreforkPool:
                     return
                 self._changed.wait(remaining)
 
-    def _release_children(self) -> list[ChildProc]:
+    def _release_children(self) -> None:
         """Tell idle children to exit; SIGTERM the busy ones (their messages are requeued)."""
         with self._lock:
             idle, self._idle = list(self._idle), deque()
@@ -188,10 +186,9 @@ class PreforkPool:
             with contextlib.suppress(OSError):
                 ipc.send(child.conn, exit_message)
         for child in busy:
-            self._signal(child, signal.SIGTERM)
-        return busy
+            signal_child(child, signal.SIGTERM)
 
-    def _wait_gone(self, busy: list[ChildProc], grace: float) -> None:
+    def _wait_gone(self, grace: float) -> None:
         deadline = time.monotonic() + grace
         with self._changed:
             while self._children and time.monotonic() < deadline:
@@ -199,7 +196,7 @@ class PreforkPool:
             left = list(self._children)
         for child in left:
             logger.warning("Child %d did not exit in time; killing it", child.pid)
-            self._signal(child, signal.SIGKILL)
+            signal_child(child, signal.SIGKILL)
         deadline = time.monotonic() + grace
         with self._changed:
             while self._children and time.monotonic() < deadline:
@@ -208,12 +205,7 @@ class PreforkPool:
     def _kill_at_exit(self) -> None:
         """Interpreter exit without ``stop``: don't leave children waiting on a dead pipe."""
         for child in list(self._children):
-            self._signal(child, signal.SIGTERM)
-
-    @staticmethod
-    def _signal(child: ChildProc, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(child.pid, signum)
+            signal_child(child, signal.SIGTERM)
 
     # -- handing out work ---------------------------------------------------------------------
     def _assign_locked(self, child: ChildProc, request: Request) -> None:
@@ -382,7 +374,7 @@ class PreforkPool:
         for child, request, hard in expired:
             logger.error("Hard time limit (%gs) exceeded for %s[%s]", hard,
                          request.task_name, request.task_id)
-            self._signal(child, signal.SIGKILL)
+            signal_child(child, signal.SIGKILL)
             # Celery records TimeLimitExceeded(<seconds>), so clients see the limit itself.
             self._report(request, failed_in_parent(self.app, request, TimeLimitExceeded(hard)))
 

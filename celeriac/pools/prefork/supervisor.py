@@ -4,8 +4,10 @@ terminated, or was stopped by a cold shutdown)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 import time
 import traceback
@@ -115,6 +117,12 @@ def spawn_child(index: int, runners: RunnerLookup, config: ChildConfig,
     process.start()
     child_end.close()
     return ChildProc(process=process, conn=parent_end, index=index, spawned_at=now)
+
+
+def signal_child(child: ChildProc, signum: int) -> None:
+    """Send ``signum`` to ``child``; a child that already exited is not an error."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(child.pid, signum)
 
 
 def describe_exit(exitcode: int | None) -> str:
@@ -234,6 +242,7 @@ __all__ = [
     "lost_error",
     "requeued",
     "run_failure_hooks",
+    "signal_child",
     "spawn_child",
     "terminated_outcome",
 ]
