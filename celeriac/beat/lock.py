@@ -11,8 +11,9 @@ broker                      lease
 ``sqlite://``               table ``celeriac_beat_lease`` in the broker's own SQLite file
 ``redis://`` (and TLS,      key ``<global_keyprefix>celeriac.beat.lock``: ``SET NX PX`` to take,
 socket, sentinel)           a compare-and-set Lua script to renew and to release
-anything else (AMQP, SQS)   the SQLite table in the schedule file: exclusive among beats that
-                            share that file (same host/folder), with a warning at start
+anything else (AMQP, SQS)   the run-state store's: its Redis server with ``-s redis://...``
+                            (shared by every host), else the SQLite table in the schedule file
+                            (exclusive among beats sharing that file), with a warning at start
 ==========================  ====================================================================
 
 Timing (see :class:`~celeriac.beat.scheduler.BeatOptions`): the lease lasts
@@ -154,8 +155,12 @@ class SqliteLock:
         self.db.close()
 
 
-def lock_for(app: Celery, holder: str, time_fn: TimeFn, schedule_path: str | None) -> BeatLock:
-    """The lease that fits ``app``'s broker (see the module docstring's table)."""
+def lock_for(app: Celery, holder: str, time_fn: TimeFn, store: object = None) -> BeatLock:
+    """The lease that fits ``app``'s broker (see the module docstring's table).
+
+    For brokers without a lease of their own, the run-state ``store`` hosts it: its Redis
+    server (shared by every host) or its SQLite file (shared by the beats using that file).
+    """
     from celeriac.transport import scheme_of
 
     url = app.broker_url
@@ -170,11 +175,28 @@ def lock_for(app: Celery, holder: str, time_fn: TimeFn, schedule_path: str | Non
         from celeriac.beat.lock_redis import RedisLock
 
         return RedisLock.for_transport(app.transport, holder)
-    path = schedule_path or "celerybeat-schedule"
+    return _lock_in_store(scheme, store, holder, time_fn)
+
+
+def _lock_in_store(scheme: str, store: object, holder: str, time_fn: TimeFn) -> BeatLock:
+    client = getattr(store, "client", None)
+    if client is not None and hasattr(store, "prefix"):  # a RedisScheduleStore
+        from celeriac.beat.lock_redis import RedisLock
+
+        return RedisLock(client, f"{getattr(store, 'prefix', '')}{LOCK_NAME}", holder)
+    path = getattr(store, "path", None)
+    if isinstance(path, str):
+        logger.warning(
+            "beat: %s brokers have no shared lease yet; the lease lives in the schedule file "
+            "%s, which keeps only beats sharing that file from sending twice. Use -s redis://... "
+            "to share it across hosts, or run a single beat.",
+            scheme,
+            path,
+        )
+        return SqliteLock(path, holder, time_fn)
     logger.warning(
-        "beat: no shared lease for %s brokers yet; using the schedule file %s, which keeps "
-        "only beats sharing that file from sending twice. Run a single beat per broker.",
+        "beat: %s brokers have no shared lease and run state is in memory: this beat cannot "
+        "tell whether another one is running",
         scheme,
-        path,
     )
-    return SqliteLock(path, holder, time_fn)
+    return MemoryLock(f"{scheme}:{id(store)}", holder, time_fn)

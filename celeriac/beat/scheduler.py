@@ -37,13 +37,7 @@ from celeriac.beat.entry import (
 )
 from celeriac.beat.lock import BeatLock, lock_for
 from celeriac.beat.sources import ScheduleSource, StaticConfigSource
-from celeriac.beat.store import (
-    DEFAULT_SCHEDULE_FILENAME,
-    EntryState,
-    MemoryScheduleStore,
-    ScheduleStore,
-    SqliteScheduleStore,
-)
+from celeriac.beat.store import DEFAULT_SCHEDULE_FILENAME, EntryState, ScheduleStore, open_store
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -131,9 +125,7 @@ class Scheduler:
         holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.store: ScheduleStore = store if store is not None else self._default_store()
         self.lock: BeatLock = (
-            lock
-            if lock is not None
-            else lock_for(app, holder, self._epoch, self.options.schedule_filename)
+            lock if lock is not None else lock_for(app, holder, self._epoch, self.store)
         )
         self.sources = list(sources) if sources is not None else self.default_sources()
         self.entries: dict[str, ScheduleEntry] = {}
@@ -147,8 +139,8 @@ class Scheduler:
         return [StaticConfigSource(self.app)]
 
     def _default_store(self) -> ScheduleStore:
-        filename = self.options.schedule_filename
-        return SqliteScheduleStore(filename) if filename else MemoryScheduleStore()
+        extra = self.app.conf.get("broker_transport_options") or {}
+        return open_store(self.options.schedule_filename, extra)
 
     def _epoch(self) -> float:
         return self.clock().timestamp()

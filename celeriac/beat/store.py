@@ -3,7 +3,9 @@
 The default store is a SQLite file named by ``-s/--schedule`` (``beat_schedule_filename``,
 default ``celerybeat-schedule`` in the working folder, the name Celery uses; the file is SQLite,
 not Celery's shelve, and beat refuses to overwrite a shelve file it finds there). It holds one
-row per entry: the UTC time of its last send and how many sends there were.
+row per entry: the UTC time of its last send and how many sends there were. ``-s`` also takes a
+URL: ``sqlite:///path.db`` (a SQLite file, e.g. the broker's) or ``redis://...`` (a hash in Redis,
+see :mod:`celeriac.beat.store_redis`), so beats on several hosts share one run state.
 
 Only the active beat writes. A standby beat reads the store when it takes over, so beats that
 share the file (same folder, or a shared path given with ``-s``) continue each other's schedule
@@ -15,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from celeriac.beat.sqlite_db import BeatDatabase
 from celeriac.beat.timeutils import UTC
+from celeriac.exceptions import ImproperlyConfigured
 
 DEFAULT_SCHEDULE_FILENAME: Final = "celerybeat-schedule"
 
@@ -109,6 +112,34 @@ class SqliteScheduleStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+REDIS_SCHEMES: Final = ("redis", "rediss", "redis+socket", "unix", "socket", "sentinel")
+
+
+def open_store(location: str | None, transport_options: Mapping[str, Any]) -> ScheduleStore:
+    """The store ``location`` names: None (memory), a file path, ``sqlite://`` or a Redis URL.
+
+    Raises:
+        ImproperlyConfigured: a URL of another kind.
+    """
+    if location is None:
+        return MemoryScheduleStore()
+    scheme = location.split("://", 1)[0].lower() if "://" in location else ""
+    if not scheme:
+        return SqliteScheduleStore(location)
+    if scheme in ("sqlite", "sqla+sqlite"):
+        from celeriac.transport.sqlite.connection import parse_sqlite_url
+
+        return SqliteScheduleStore(parse_sqlite_url(location))
+    if scheme in REDIS_SCHEMES:
+        from celeriac.beat.store_redis import RedisScheduleStore
+
+        return RedisScheduleStore.from_url(location, transport_options)
+    raise ImproperlyConfigured(
+        f"beat schedule store {location.split('://', 1)[0]}:// is not supported; give a file "
+        "path, a sqlite:///file.db URL or a redis:// URL"
+    )
 
 
 def _parse(text: str) -> datetime:

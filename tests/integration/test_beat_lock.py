@@ -117,3 +117,24 @@ def test_two_schedulers_on_a_redis_broker_send_once(app: Celery, prefix: str) ->
         first.close()
         second.close()
     assert client_of(app).exists(f"{prefix}celeriac.beat.lock") == 0
+
+
+def test_redis_run_state_store_round_trips_and_hosts_the_lease(prefix: str) -> None:
+    from celeriac.beat.lock import lock_for
+    from celeriac.beat.store import EntryState, open_store
+    from celeriac.beat.store_redis import RedisScheduleStore
+
+    store = open_store(REDIS_URL, {"global_keyprefix": prefix})
+    assert isinstance(store, RedisScheduleStore)
+    when = datetime(2024, 3, 1, 12, tzinfo=UTC)
+    try:
+        store.save({"a": EntryState(when, 3), "b": EntryState(when, 1)})
+        store.save({}, forget=["b"])
+        assert store.load() == {"a": EntryState(when, 3)}
+        assert store.key == f"{prefix}celeriac.beat.state"
+        amqp_app = Celery("t", broker="amqp://guest:guest@127.0.0.1//")
+        lock = lock_for(amqp_app, "me", lambda: 0.0, store)
+        assert isinstance(lock, RedisLock) and lock.key == f"{prefix}celeriac.beat.lock"
+        assert lock.acquire(5)
+    finally:
+        store.close()

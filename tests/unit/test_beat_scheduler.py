@@ -14,11 +14,16 @@ import pytest
 from celeriac import Celery
 from celeriac.beat.embedded import build_scheduler, scheduler_class
 from celeriac.beat.entry import entry_from_spec
-from celeriac.beat.lock import MemoryLock, SqliteLock
+from celeriac.beat.lock import MemoryLock, SqliteLock, lock_for
 from celeriac.beat.schedule_codec import decode_schedule, encode_schedule
 from celeriac.beat.scheduler import BeatOptions, Scheduler
 from celeriac.beat.sources import ScheduleSourceError, SqliteScheduleSource
-from celeriac.beat.store import MemoryScheduleStore, ScheduleStore, SqliteScheduleStore
+from celeriac.beat.store import (
+    MemoryScheduleStore,
+    ScheduleStore,
+    SqliteScheduleStore,
+    open_store,
+)
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.protocol.message import TaskMessage
 from celeriac.schedules import crontab, schedule, solar
@@ -389,3 +394,20 @@ def test_scheduler_class_maps_celery_defaults_and_imports_paths() -> None:
     assert scheduler_class("celeriac.beat.scheduler:PersistentScheduler") is Scheduler
     with pytest.raises(ImproperlyConfigured, match="not a subclass"):
         scheduler_class("celeriac.beat.store:MemoryScheduleStore")
+
+
+def test_open_store_takes_a_path_a_sqlite_url_or_nothing(tmp_path: Path) -> None:
+    assert isinstance(open_store(None, {}), MemoryScheduleStore)
+    by_path = open_store(str(tmp_path / "s"), {})
+    by_url = open_store(f"sqlite:///{tmp_path}/u.db", {})
+    assert isinstance(by_path, SqliteScheduleStore) and by_path.path == str(tmp_path / "s")
+    assert isinstance(by_url, SqliteScheduleStore) and by_url.path == str(tmp_path / "u.db")
+    with pytest.raises(ImproperlyConfigured, match="ftp:// is not supported"):
+        open_store("ftp://host/x", {})
+
+
+def test_broker_without_a_lease_uses_the_schedule_file(tmp_path: Path) -> None:
+    broker = Celery("t", broker="amqp://guest:guest@127.0.0.1//")
+    store = SqliteScheduleStore(str(tmp_path / "celerybeat-schedule"))
+    lock = lock_for(broker, "me", lambda: 0.0, store)
+    assert isinstance(lock, SqliteLock) and lock.db.path == store.path
