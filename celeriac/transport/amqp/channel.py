@@ -1,0 +1,219 @@
+"""``AmqpChannel``: the ``Channel`` contract on RabbitMQ, over two py-amqp connections.
+
+* The **publisher** link (``publisher.py``) carries publishes, declarations, dead-letter and
+  delay re-publishes, purges and sizes; every publish is confirmed, a batch in one round trip.
+* The **consumer** link (``consumer.py``) carries ``basic.consume``, QoS, acks and rejects;
+  ``fetch`` drains its bounded buffer.
+
+Leases are RabbitMQ's own: an unacked delivery belongs to this connection until it is acked or
+rejected, and comes back (``redelivered``) when the connection dies, so ``heartbeat`` has
+nothing to restore; it keeps both connections' AMQP heartbeats going and returns 0.
+
+``defer``, ``set_aside`` and ``reject(requeue=False)`` first publish the new copy (a delay
+bucket, or the dead-letter exchange; ``topology.py``), wait for its confirm, and only then ack
+the original: a crash in between leaves two copies, never none.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from amqp import exceptions as amqp_errors  # type: ignore[import-untyped]
+
+from celeriac.routing.entities import Queue
+from celeriac.transport.amqp import deadletter
+from celeriac.transport.amqp.codec import to_amqp
+from celeriac.transport.amqp.connection import AmqpParams, RetryPolicy
+from celeriac.transport.amqp.consumer import ConsumerLink
+from celeriac.transport.amqp.publisher import Item, Publisher
+from celeriac.transport.amqp.topology import (
+    DEAD_LETTER_EXCHANGE,
+    Declared,
+    Topology,
+    delay_level,
+    delay_name,
+)
+from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
+
+logger = logging.getLogger(__name__)
+
+#: Celery's ``task_publish_retry_policy`` default.
+PUBLISH_RETRY = RetryPolicy(max_retries=3, interval_start=0.0, interval_step=0.2, interval_max=0.2)
+
+
+class AmqpChannel:
+    """A thread-safe RabbitMQ session; see the module docstring."""
+
+    def __init__(self, params: AmqpParams, options: TransportOptions, topology: Topology) -> None:
+        extra = options.extra
+        retries = options.connection_max_retries if options.connection_retry else 0
+        self.options = options
+        self.topology = topology
+        self.publish_policy = RetryPolicy.from_mapping(
+            extra.get("publish_retry_policy"), PUBLISH_RETRY
+        )
+        self.admin_policy = RetryPolicy(retries, 0.1, 0.2, 2.0)
+        self.publisher = Publisher(
+            params, self.publish_policy, float(extra.get("confirm_timeout", 30.0))
+        )
+        prefetch = extra.get("prefetch_count")
+        self.consumer = ConsumerLink(params, topology, int(prefetch) if prefetch else None, retries)
+        self._closed = False
+
+    def _run(self, action: Any, what: str) -> Any:
+        return self.publisher.run(action, what, self.admin_policy)
+
+    # -- declare / publish ------------------------------------------------------------------
+    def declare(self, queues: Sequence[str]) -> None:
+        def run(channel: Any, declared: Declared) -> None:
+            for queue in queues:
+                self.topology.declare_task_queue(channel, declared, queue)
+
+        self._run(run, "declare queues")
+
+    def declare_entities(self, queues: Sequence[Queue]) -> None:
+        """Declare user-defined queues with their exchanges and bindings (``task_queues``)."""
+
+        def run(channel: Any, declared: Declared) -> None:
+            for queue in queues:
+                self.topology.declare_entity(channel, declared, queue)
+
+        self._run(run, "declare queues")
+
+    def publish(self, batch: Sequence[Outbound]) -> None:
+        """Publish with confirms; a message due later goes through a delay bucket."""
+        if not batch:
+            return
+        now = time.time()
+        items: list[Item] = []
+        queues: dict[str, None] = {}
+        levels: set[int] = set()
+        for out in batch:
+            message = to_amqp(out.message)
+            if out.exchange:
+                items.append((out.exchange, out.routing_key, message))
+                continue
+            queues[out.routing_key] = None
+            level = None if out.not_before is None else delay_level(out.not_before - now)
+            if level is None:
+                items.append(("", out.routing_key, message))
+            else:
+                levels.add(level)
+                items.append((delay_name(level), out.routing_key, message))
+
+        def prepare(channel: Any, declared: Declared) -> None:
+            for queue in queues:
+                self.topology.declare_task_queue(channel, declared, queue)
+            for level in levels:
+                self.topology.declare_delay(channel, declared, level)
+
+        self.publisher.publish(items, prepare)
+
+    # -- consume ------------------------------------------------------------------------------
+    def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:
+        if limit <= 0 or not queues:
+            return []
+        return self.consumer.fetch(queues, limit, timeout)
+
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        if deliveries:
+            self.consumer.ack(deliveries)
+
+    def reject(self, deliveries: Sequence[Delivery], *, requeue: bool) -> None:
+        if requeue:
+            self.consumer.requeue(deliveries)
+            return
+        for delivery in deliveries:
+            self.set_aside(delivery, "rejected without requeue")
+
+    def defer(self, delivery: Delivery, not_before: float) -> None:
+        """Re-publish to the delay bucket for ``not_before`` (confirmed), then ack."""
+        if not self.consumer.is_current(delivery):
+            logger.info(
+                "Not deferring %s of a previous connection; it is redelivered", delivery.tag
+            )
+            return
+        level = delay_level(not_before - time.time())
+        if level is None:
+            self.consumer.requeue([delivery])
+            return
+        item = (delay_name(level), delivery.queue, to_amqp(delivery.message))
+
+        def prepare(channel: Any, declared: Declared) -> None:
+            self.topology.declare_task_queue(channel, declared, delivery.queue)
+            self.topology.declare_delay(channel, declared, level)
+
+        self.publisher.publish([item], prepare)
+        self.consumer.ack([delivery])
+
+    def set_aside(self, delivery: Delivery, reason: str) -> None:
+        """Copy to the dead-letter exchange with the reason (confirmed), then ack."""
+        if not self.consumer.is_current(delivery):
+            logger.info("Not setting aside %s of a previous connection", delivery.tag)
+            return
+        copy = deadletter.dead_copy(delivery.message, delivery.queue, reason, time.time())
+
+        def prepare(channel: Any, declared: Declared) -> None:
+            self.topology.declare_dead_letters(channel, declared)
+
+        self.publisher.publish([(DEAD_LETTER_EXCHANGE, delivery.queue, copy)], prepare)
+        self.consumer.ack([delivery])
+        logger.error(
+            "Message %s (task %s) from queue %r set aside: %s",
+            delivery.tag,
+            delivery.message.task_name,
+            delivery.queue,
+            reason,
+        )
+
+    def heartbeat(self) -> int:
+        """Keep both connections alive; RabbitMQ restores dead peers' messages itself."""
+        self.consumer.heartbeat()
+        self.publisher.heartbeat()
+        return 0
+
+    # -- dead letters, sizes --------------------------------------------------------------------
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        return deadletter.list_dead(self.publisher, self.topology, limit)
+
+    def requeue_dead_letters(self, ids: Sequence[str] | None = None) -> int:
+        return deadletter.requeue_dead(
+            self.publisher, self.topology, ids, self.topology.declare_task_queue
+        )
+
+    def purge_dead_letters(self) -> int:
+        return deadletter.purge_dead(self.publisher, self.topology)
+
+    def purge(self, queue: str) -> int:
+        def run(channel: Any, declared: Declared) -> int:
+            try:
+                return int(channel.queue_purge(queue) or 0)
+            except amqp_errors.NotFound:
+                self.publisher.link.reset()
+                return 0
+
+        return int(self._run(run, f"purge queue {queue!r}"))
+
+    def size(self, queue: str) -> int:
+        def run(channel: Any, declared: Declared) -> int:
+            try:
+                return int(channel.queue_declare(queue, passive=True).message_count)
+            except amqp_errors.NotFound:
+                self.publisher.link.reset()
+                return 0
+
+        return int(self._run(run, f"read the size of queue {queue!r}"))
+
+    def close(self) -> None:
+        """Close both connections; RabbitMQ requeues whatever this channel still held."""
+        if self._closed:
+            return
+        self._closed = True
+        self.consumer.close()
+        self.publisher.close()
+
+
+__all__ = ["PUBLISH_RETRY", "AmqpChannel"]

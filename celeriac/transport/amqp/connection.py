@@ -1,0 +1,282 @@
+"""Broker URLs, and ``Link``: one py-amqp connection and channel that rebuilds itself.
+
+The client library is py-amqp (the ``amqp`` package, what Celery itself speaks through): it
+writes AMQP void (``V``) header fields for ``None`` and reads them back (pitfall §7.10), nested
+tables and arrays, and 64-bit ``L`` integers. py-amqp is synchronous and not thread-safe, so
+every ``Link`` is used under its owner's lock; ``AmqpChannel`` keeps one link for publishing and
+one for consuming so that a blocked consumer never delays a client's ``delay()``.
+
+URL forms, as kombu reads them: ``amqp://user:password@host:5672/vhost``; ``pyamqp://`` is the
+same; ``amqps://`` turns TLS on (port 5671). The vhost is the path without its first ``/`` and
+percent-decoded, so ``amqp://guest:guest@localhost:5672//`` means vhost ``/`` and an empty path
+means ``/`` too. ``?heartbeat=`` and ``?connect_timeout=`` in the query override the options.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import ssl as ssl_module
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import amqp  # type: ignore[import-untyped]
+from amqp import exceptions as amqp_errors
+
+from celeriac.exceptions import ImproperlyConfigured, OperationalError
+from celeriac.transport.base import TransportOptions
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Worth reconnecting for: the socket broke, the server closed us, a channel died.
+RECOVERABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    amqp_errors.RecoverableConnectionError,
+    amqp_errors.RecoverableChannelError,
+    amqp_errors.ConnectionError,
+)
+#: Anything py-amqp can raise about the broker (channel errors included).
+AMQP_ERRORS: tuple[type[BaseException], ...] = (OSError, amqp_errors.AMQPError)
+
+_SCHEMES = {"amqp": False, "pyamqp": False, "amqps": True}
+
+
+@dataclass(frozen=True, slots=True)
+class AmqpParams:
+    """Where and how to connect; ``ssl`` is py-amqp's argument (bool, dict or SSLContext)."""
+
+    host: str = "localhost"
+    port: int = 5672
+    userid: str = "guest"
+    password: str = "guest"  # noqa: S105 - RabbitMQ's well-known default, as kombu
+    vhost: str = "/"
+    ssl: Any = False
+    heartbeat: float = 120.0
+    connect_timeout: float = 4.0
+    client_properties: Mapping[str, Any] = field(default_factory=dict)
+
+    def redacted(self) -> str:
+        scheme = "amqps" if self.ssl else "amqp"
+        return f"{scheme}://{self.userid}:**@{self.host}:{self.port}/{self.vhost}"
+
+
+def parse_url(url: str, options: TransportOptions) -> AmqpParams:
+    """Read ``url`` (see the module docstring) with ``options.extra`` for TLS and heartbeat.
+
+    ``extra`` keys: ``use_ssl`` (``broker_use_ssl``: True, a dict of ``ssl`` arguments or an
+    ``SSLContext``), ``heartbeat`` (``broker_heartbeat`` seconds, 0 disables).
+
+    Raises:
+        ImproperlyConfigured: the scheme is not amqp, pyamqp or amqps, or the port is bad.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _SCHEMES:
+        raise ImproperlyConfigured(f"Not an AMQP broker URL: {url!r} (amqp://, amqps://)")
+    extra = options.extra
+    use_ssl: Any = extra.get("use_ssl") or _SCHEMES[scheme]
+    query = dict(parse_qsl(parts.query))
+    try:
+        port = parts.port or (5671 if use_ssl else 5672)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"Bad port in broker URL: {exc}") from exc
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    heartbeat = float(query.get("heartbeat", extra.get("heartbeat", 120.0)) or 0.0)
+    timeout = float(query.get("connect_timeout", options.connect_timeout))
+    if use_ssl is True and query.get("ssl_cert_reqs") == "CERT_NONE":
+        use_ssl = {"cert_reqs": ssl_module.CERT_NONE}
+    return AmqpParams(
+        host=parts.hostname or "localhost",
+        port=port,
+        userid=unquote(parts.username) if parts.username else "guest",
+        password=unquote(parts.password) if parts.password else "guest",
+        vhost=unquote(path) or "/",
+        ssl=use_ssl,
+        heartbeat=heartbeat,
+        connect_timeout=timeout,
+        client_properties=dict(extra.get("client_properties") or {}),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often to retry a broker operation: Celery's ``task_publish_retry_policy`` shape."""
+
+    max_retries: int | None = 3
+    interval_start: float = 0.0
+    interval_step: float = 0.2
+    interval_max: float = 0.2
+
+    @classmethod
+    def from_mapping(cls, policy: Mapping[str, Any] | None, default: RetryPolicy) -> RetryPolicy:
+        if not policy:
+            return default
+        return cls(
+            max_retries=policy.get("max_retries", default.max_retries),
+            interval_start=float(policy.get("interval_start", default.interval_start)),
+            interval_step=float(policy.get("interval_step", default.interval_step)),
+            interval_max=float(policy.get("interval_max", default.interval_max)),
+        )
+
+    def intervals(self) -> Iterator[float]:
+        """Sleep before each retry; ends when the retries are spent."""
+        counter = itertools.count() if self.max_retries is None else range(self.max_retries)
+        for attempt in counter:
+            yield min(self.interval_start + attempt * self.interval_step, self.interval_max)
+
+
+class Link:
+    """A lazily opened py-amqp connection plus one channel; ``generation`` counts (re)opens.
+
+    Not thread-safe: the owner serializes calls. ``on_open`` runs on every fresh channel
+    (confirm mode, QoS, consumers), so a reconnect restores the same state.
+    """
+
+    def __init__(
+        self, params: AmqpParams, name: str, on_open: Callable[[Any], None] | None = None
+    ) -> None:
+        self.params = params
+        self.name = name
+        self.on_open = on_open
+        self.connection: Any = None
+        self._channel: Any = None
+        self.generation = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self._channel is not None and self.connection is not None
+
+    def channel(self) -> Any:
+        """The open channel, connecting first when needed (errors propagate to the caller)."""
+        if self._channel is None:
+            self._open()
+        return self._channel
+
+    def _open(self) -> None:
+        self.reset()
+        p = self.params
+        properties = {"connection_name": f"celeriac {self.name}", **p.client_properties}
+        connection = amqp.Connection(
+            host=f"{p.host}:{p.port}",
+            userid=p.userid,
+            password=p.password,
+            virtual_host=p.vhost,
+            ssl=p.ssl,
+            heartbeat=p.heartbeat,
+            connect_timeout=p.connect_timeout,
+            client_properties=properties,
+        )
+        try:
+            connection.connect()
+            channel = connection.channel()
+            self.connection = connection
+            self.generation += 1
+            if self.on_open is not None:
+                self.on_open(channel)
+        except BaseException:
+            self.connection = connection
+            self.reset()
+            raise
+        self._channel = channel
+
+    def reset(self) -> None:
+        """Drop the connection without waiting for the broker (it may be gone)."""
+        connection, self.connection, self._channel = self.connection, None, None
+        if connection is None:
+            return
+        # collect() closes the socket; never touch ``.transport`` here: on a closed
+        # connection py-amqp's property reconnects.
+        with contextlib.suppress(Exception):
+            connection.collect()
+
+    def close(self) -> None:
+        """Close politely when the broker is reachable, else just drop the socket."""
+        connection = self.connection
+        if connection is not None:
+            with contextlib.suppress(*AMQP_ERRORS, AttributeError):
+                connection.close()
+        self.reset()
+
+    def pump(self, timeout: float) -> bool:
+        """Read and dispatch one inbound frame; False when none came within ``timeout``."""
+        try:
+            self.connection.drain_events(timeout=timeout)
+        except TimeoutError:  # socket.timeout
+            return False
+        return True
+
+    def heartbeat_tick(self) -> None:
+        """Send our heartbeat if due, read what is pending, and fail if the broker went quiet."""
+        if self.connection is None:
+            return
+        self.connection.heartbeat_tick()
+        while self.pump(0):
+            pass
+
+    @contextlib.contextmanager
+    def corked(self) -> Iterator[None]:
+        """Collect every frame written inside the block and send them in one write.
+
+        py-amqp writes each method with its own ``sendall``; a batch of publishes or acks is
+        one TCP write this way. The frame writer hands over a view of a reused buffer, hence
+        the copy.
+        """
+        transport = self.connection.transport
+        chunks: list[bytes] = []
+        original = transport._write
+        transport._write = lambda data: chunks.append(bytes(data))
+        try:
+            yield
+        finally:
+            transport._write = original
+        if chunks:
+            transport.write(b"".join(chunks))
+
+
+def with_retries(
+    link: Link, action: Callable[[], T], what: str, policy: RetryPolicy, *, reset: bool = True
+) -> T:
+    """Run ``action``; on a recoverable error reset ``link``, wait per ``policy``, try again.
+
+    Raises:
+        OperationalError: the retries ran out, or the broker refused for good (an
+            irrecoverable channel error such as PRECONDITION_FAILED).
+    """
+    intervals = policy.intervals()
+    failures = 0
+    while True:
+        try:
+            return action()
+        except amqp_errors.IrrecoverableChannelError as exc:
+            link.reset()
+            raise OperationalError(f"RabbitMQ refused to {what}: {exc}") from exc
+        except RECOVERABLE as exc:
+            failures += 1
+            if reset:
+                link.reset()
+            delay = next(intervals, None)
+            if delay is None:
+                raise OperationalError(
+                    f"RabbitMQ at {link.params.redacted()} unreachable while trying to {what} "
+                    f"({failures} attempt(s)): {exc!r}. Check that the server runs and the "
+                    "broker URL, user and vhost are right."
+                ) from exc
+            if failures == 1:
+                logger.warning("RabbitMQ connection problem while trying to %s: %r", what, exc)
+            time.sleep(delay)
+
+
+__all__ = [
+    "AMQP_ERRORS",
+    "RECOVERABLE",
+    "AmqpParams",
+    "Link",
+    "RetryPolicy",
+    "parse_url",
+    "with_retries",
+]

@@ -1,0 +1,250 @@
+"""The consuming side: ``basic.consume`` into a bounded local buffer that ``fetch`` drains.
+
+A lease is simply an unacked delivery on this link's channel: RabbitMQ keeps the message,
+owned by us, until we ack or reject it, and redelivers it (``redelivered=True``) if the
+connection drops. ``basic.qos`` bounds how many RabbitMQ pushes ahead, so the buffer never
+holds more than the prefetch count. QoS is *global* for the channel as Celery sets it
+(pitfall §7.24); a channel consuming a quorum queue uses per-consumer QoS instead, because
+quorum queues do not support global QoS.
+
+Delivery tags are only meaningful on the channel that received them, and a new channel counts
+from 1 again. So a ``Delivery.tag`` is ``"<generation>:<delivery_tag>"``: after a reconnect,
+settling a delivery of an older generation is skipped (RabbitMQ redelivers it anyway) instead of
+acking an unrelated message that happens to carry the same number on the new channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from celeriac.exceptions import OperationalError
+from celeriac.transport.amqp.codec import from_amqp
+from celeriac.transport.amqp.connection import AMQP_ERRORS, AmqpParams, Link
+from celeriac.transport.amqp.topology import Declared, Topology
+from celeriac.transport.base import Delivery
+
+logger = logging.getLogger(__name__)
+
+#: The longest one blocking read holds the lock, so ``heartbeat`` and ``ack`` get their turn.
+_SLICE = 0.2
+
+
+class ConsumerLink:
+    """One consuming connection; thread-safe through ``lock`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        params: AmqpParams,
+        topology: Topology,
+        prefetch_count: int | None,
+        max_retries: int | None,
+    ) -> None:
+        self.link = Link(params, "consumer", on_open=self._on_open)
+        self.topology = topology
+        self.fixed_prefetch = prefetch_count
+        self.max_retries = max_retries
+        self.lock = threading.RLock()
+        self.declared = Declared()
+        self.buffer: deque[tuple[str, Any]] = deque()
+        self.queues: tuple[str, ...] = ()
+        self.prefetch = 0
+        self.unacked: set[int] = set()
+        self._consumers: dict[str, str] = {}
+        self._failing = False
+
+    # -- connection state -------------------------------------------------------------------
+    def _on_open(self, channel: Any) -> None:
+        """A fresh channel: nothing is leased any more; set QoS and consume every queue."""
+        self.buffer.clear()
+        self.unacked.clear()
+        self._consumers = {}
+        declared = self.declared.fresh(self.link.generation)
+        for queue in self.queues:
+            self.topology.declare_task_queue(channel, declared, queue)
+        if self.prefetch:
+            self._qos(channel)
+        for queue in self.queues:
+            self._consume(channel, queue)
+
+    def _qos(self, channel: Any) -> None:
+        per_consumer = any(self.topology.is_quorum(q) for q in self.queues)
+        channel.basic_qos(0, min(self.prefetch, 65535), not per_consumer)
+
+    def _consume(self, channel: Any, queue: str) -> None:
+        def on_message(message: Any) -> None:
+            self.buffer.append((queue, message))
+
+        tag = channel.basic_consume(queue, callback=on_message, no_ack=False)
+        self._consumers[tag] = queue
+
+    def _ensure(self, queues: Sequence[str], limit: int) -> Any:
+        """Open the link if needed and make the consumers and QoS match this fetch."""
+        wanted = tuple(dict.fromkeys(queues))
+        prefetch = self.fixed_prefetch or max(self.prefetch, limit)
+        if not self.link.is_open:
+            self.queues, self.prefetch = wanted, prefetch
+            return self.link.channel()
+        channel = self.link.channel()
+        if prefetch != self.prefetch:
+            self.prefetch = prefetch
+            self._qos(channel)
+        if wanted != self.queues:
+            self._switch(channel, wanted)
+        return channel
+
+    def _switch(self, channel: Any, wanted: tuple[str, ...]) -> None:
+        declared = self.declared.fresh(self.link.generation)
+        for tag, queue in list(self._consumers.items()):
+            if queue not in wanted:
+                channel.basic_cancel(tag)
+                del self._consumers[tag]
+        old = set(self.queues)
+        self.queues = wanted
+        for queue in wanted:
+            if queue not in old:
+                self.topology.declare_task_queue(channel, declared, queue)
+                self._consume(channel, queue)
+
+    def _recover(self, exc: BaseException, failures: int) -> None:
+        """Drop the broken link; wait with backoff; give up after ``max_retries``."""
+        self.link.reset()
+        self.buffer.clear()
+        self.unacked.clear()
+        if self.max_retries is not None and failures > self.max_retries:
+            raise OperationalError(
+                f"Lost RabbitMQ at {self.link.params.redacted()} and could not reconnect "
+                f"after {failures} attempts: {exc!r}"
+            ) from exc
+        if not self._failing:
+            self._failing = True
+            logger.warning("RabbitMQ consumer connection lost (%r); reconnecting", exc)
+        time.sleep(min(0.1 * 2 ** min(failures, 5), 2.0))
+
+    # -- fetch ------------------------------------------------------------------------------
+    def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:
+        deadline = time.monotonic() + max(timeout, 0.0)
+        failures = 0
+        while True:
+            with self.lock:
+                try:
+                    out = self._fetch_slice(queues, limit, deadline)
+                except AMQP_ERRORS as exc:
+                    failures += 1
+                    self._recover(exc, failures)
+                    continue
+            if out or time.monotonic() >= deadline:
+                if self._failing and out is not None:
+                    self._failing = False
+                    logger.info("RabbitMQ consumer connection re-established")
+                return out or []
+
+    def _fetch_slice(
+        self, queues: Sequence[str], limit: int, deadline: float
+    ) -> list[Delivery] | None:
+        self._ensure(queues, limit)
+        link = self.link
+        if not self.buffer:
+            link.pump(max(min(deadline - time.monotonic(), _SLICE), 0.0))
+        while len(self.buffer) < limit and link.pump(0):
+            pass
+        return self._take(limit)
+
+    def _take(self, limit: int) -> list[Delivery]:
+        out: list[Delivery] = []
+        generation = self.link.generation
+        buffer = self.buffer
+        while buffer and len(out) < limit:
+            queue, message = buffer.popleft()
+            info = message.delivery_info
+            tag = info["delivery_tag"]
+            self.unacked.add(tag)
+            out.append(
+                Delivery(from_amqp(message), queue, f"{generation}:{tag}", info["redelivered"])
+            )
+        return out
+
+    # -- settle -----------------------------------------------------------------------------
+    def current_tags(self, deliveries: Sequence[Delivery]) -> list[int]:
+        """Delivery tags of this channel's generation; older ones are logged and skipped."""
+        prefix = f"{self.link.generation}:"
+        tags = []
+        for delivery in deliveries:
+            if delivery.tag.startswith(prefix):
+                tags.append(int(delivery.tag[len(prefix) :]))
+            else:
+                logger.info(
+                    "Not settling message %s of a previous connection; RabbitMQ redelivers it",
+                    delivery.tag,
+                )
+        return tags
+
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        with self.lock:
+            tags = [t for t in self.current_tags(deliveries) if t in self.unacked]
+            if not tags or not self.link.is_open:
+                return
+            tags.sort()
+            try:
+                self._send_acks(tags)
+            except AMQP_ERRORS as exc:
+                logger.warning("Acknowledgement lost with the connection (%r); redelivery", exc)
+                self.link.reset()
+
+    def _send_acks(self, tags: list[int]) -> None:
+        """One ``multiple=True`` ack when it covers exactly these tags, else single acks."""
+        channel = self.link.channel()
+        top = tags[-1]
+        below = sum(1 for t in self.unacked if t <= top)
+        self.unacked.difference_update(tags)
+        if below == len(tags):
+            channel.basic_ack(top, multiple=True)
+            return
+        with self.link.corked():
+            for tag in tags:
+                channel.basic_ack(tag)
+
+    def requeue(self, deliveries: Sequence[Delivery]) -> None:
+        with self.lock:
+            tags = [t for t in self.current_tags(deliveries) if t in self.unacked]
+            if not tags or not self.link.is_open:
+                return
+            try:
+                channel = self.link.channel()
+                with self.link.corked():
+                    for tag in tags:
+                        channel.basic_reject(tag, requeue=True)
+                self.unacked.difference_update(tags)
+            except AMQP_ERRORS as exc:
+                logger.warning("Reject lost with the connection (%r); redelivery", exc)
+                self.link.reset()
+
+    def is_current(self, delivery: Delivery) -> bool:
+        return delivery.tag.startswith(f"{self.link.generation}:") and self.link.is_open
+
+    # -- liveness -------------------------------------------------------------------------------
+    def heartbeat(self) -> None:
+        """Send and check heartbeats, read pending frames (deliveries go to the buffer)."""
+        with self.lock:
+            if not self.link.is_open:
+                return
+            try:
+                self.link.heartbeat_tick()
+            except AMQP_ERRORS as exc:
+                logger.warning("RabbitMQ consumer connection failed its heartbeat: %r", exc)
+                self.link.reset()
+                self.buffer.clear()
+                self.unacked.clear()
+
+    def close(self) -> None:
+        with self.lock:
+            self.buffer.clear()
+            self.unacked.clear()
+            self.link.close()
+
+
+__all__ = ["ConsumerLink"]

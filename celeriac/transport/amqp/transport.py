@@ -1,0 +1,55 @@
+"""``AmqpTransport``: RabbitMQ for ``amqp://``, ``pyamqp://`` and ``amqps://`` URLs."""
+
+from __future__ import annotations
+
+import threading
+from typing import Self
+
+from celeriac.transport.amqp.channel import AmqpChannel
+from celeriac.transport.amqp.connection import AmqpParams, parse_url
+from celeriac.transport.amqp.topology import Topology
+from celeriac.transport.base import Capabilities, TransportOptions
+
+
+class AmqpTransport:
+    """Opens ``AmqpChannel``s; each owns two connections (publishing and consuming).
+
+    ``options.extra`` (``broker_transport_options`` plus what the app maps in) understands:
+    ``use_ssl`` (``broker_use_ssl``), ``heartbeat`` (``broker_heartbeat``),
+    ``queue_max_priority`` (``task_queue_max_priority``), ``default_queue_type``
+    (``task_default_queue_type``), ``queue_arguments`` (``{queue: {argument: value}}``),
+    ``prefetch_count`` (fixed QoS; otherwise the largest ``fetch`` limit),
+    ``publish_retry_policy`` (``task_publish_retry_policy``), ``confirm_timeout`` (30 s) and
+    ``client_properties``.
+    """
+
+    capabilities = Capabilities(delayed_delivery=True, native_routing=True)
+
+    def __init__(self, params: AmqpParams, options: TransportOptions) -> None:
+        self.params = params
+        self.options = options
+        self.topology = Topology(options.extra)
+        self._channels: list[AmqpChannel] = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, options: TransportOptions) -> Self:
+        return cls(parse_url(url, options), options)
+
+    def channel(self) -> AmqpChannel:
+        channel = AmqpChannel(self.params, self.options, self.topology)
+        with self._lock:
+            self._channels.append(channel)
+        return channel
+
+    def close(self) -> None:
+        with self._lock:
+            channels, self._channels = self._channels, []
+        for channel in channels:
+            channel.close()
+
+    def __repr__(self) -> str:
+        return f"<AmqpTransport {self.params.redacted()}>"
+
+
+__all__ = ["AmqpTransport"]
