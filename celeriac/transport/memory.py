@@ -21,9 +21,10 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Self
+from typing import Any, Self
 
 from celeriac.exceptions import InvalidMessage
+from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import (
     Capabilities,
     DeadLetter,
@@ -32,6 +33,7 @@ from celeriac.transport.base import (
     TransportOptions,
 )
 from celeriac.transport.sqlite.deadletters import envelope_of, message_of
+from celeriac.transport.sqlite.fanout import topic_matches
 from celeriac.transport.sqlite.messages import priority_of
 
 logger = logging.getLogger(__name__)
@@ -55,6 +57,9 @@ class _Broker:
         self.consumers: dict[str, float] = {}
         self.dead: dict[str, DeadLetter] = {}
         self.counter = itertools.count(1)
+        self.subscriptions: list[MemorySubscription] = []
+        #: Named side tables for code sharing this namespace (durable revocations).
+        self.aux: dict[str, Any] = {}
 
     def push(self, stored: _Stored, not_before: float | None = None) -> None:
         if not_before is not None and not_before > time.time():
@@ -94,6 +99,32 @@ class _Broker:
             stored.delivery = _redelivered(stored.delivery)
             self.push(stored)
         return len(back)
+
+
+class MemorySubscription:
+    """A fanout subscription on one namespace: a private list filled by ``broadcast``."""
+
+    def __init__(self, broker: _Broker, exchange: str, pattern: str) -> None:
+        self.broker = broker
+        self.exchange = exchange
+        self.pattern = pattern
+        self.pending: list[TaskMessage] = []
+
+    def get(self, timeout: float) -> list[TaskMessage]:
+        deadline = time.monotonic() + max(timeout, 0.0)
+        with self.broker.cond:
+            while not self.pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                self.broker.cond.wait(remaining)
+            taken, self.pending = self.pending, []
+            return taken
+
+    def close(self) -> None:
+        with self.broker.cond:
+            if self in self.broker.subscriptions:
+                self.broker.subscriptions.remove(self)
 
 
 def _redelivered(delivery: Delivery) -> Delivery:
@@ -151,6 +182,19 @@ class MemoryChannel:
                 if next_due is not None:
                     remaining = min(remaining, max(next_due - time.time(), 0.0))
                 broker.cond.wait(remaining)
+
+    def broadcast(self, exchange: str, message: TaskMessage, routing_key: str = "") -> None:
+        with self._broker.cond:
+            for sub in self._broker.subscriptions:
+                if sub.exchange == exchange and topic_matches(sub.pattern, routing_key):
+                    sub.pending.append(message)
+            self._broker.cond.notify_all()
+
+    def subscribe(self, exchange: str, pattern: str = "#") -> MemorySubscription:
+        subscription = MemorySubscription(self._broker, exchange, pattern)
+        with self._broker.cond:
+            self._broker.subscriptions.append(subscription)
+        return subscription
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         with self._broker.cond:
@@ -300,6 +344,16 @@ class MemoryTransport:
             channels, self._channels = self._channels, []
         for channel in channels:
             channel.close()
+
+    def shared(self, key: str) -> dict[str, Any]:
+        """A named dict shared by every transport on this namespace, guarded by ``lock``."""
+        with self._broker.cond:
+            table: dict[str, Any] = self._broker.aux.setdefault(key, {})
+            return table
+
+    @property
+    def lock(self) -> threading.Condition:
+        return self._broker.cond
 
     def join(self, queues: Sequence[str], timeout: float = 10.0) -> bool:
         """Wait until ``queues`` are empty and nothing is leased (tests: "all work done")."""

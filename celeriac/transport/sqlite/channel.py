@@ -26,9 +26,11 @@ import time
 import uuid
 from collections.abc import Sequence
 
+from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
 from celeriac.transport.sqlite import deadletters
 from celeriac.transport.sqlite.connection import Notifier, SqliteHandle, notifier_for
+from celeriac.transport.sqlite.fanout import SqliteFanout, SqliteSubscription
 from celeriac.transport.sqlite.messages import (
     DUE_PROBE,
     INSERT,
@@ -76,6 +78,7 @@ class SqliteChannel:
         self._notifier_pid = -1
         self._owner_pid = -1
         self._owner_id = ""
+        self._fanout = SqliteFanout(self._handle, lambda: self._wakeups, dict(extra))
         self.closed = False
 
     # -- identity ----------------------------------------------------------------------
@@ -255,6 +258,13 @@ class SqliteChannel:
     def purge_dead_letters(self) -> int:
         with self._handle.transaction() as conn:
             return int(conn.execute("DELETE FROM dead_letters").rowcount)
+
+    # -- fanout (FanoutChannel: remote control and events; see fanout.py) ------------------
+    def broadcast(self, exchange: str, message: TaskMessage, routing_key: str = "") -> None:
+        self._fanout.broadcast(exchange, message, routing_key)
+
+    def subscribe(self, exchange: str, pattern: str = "#") -> SqliteSubscription:
+        return self._fanout.subscribe(exchange, pattern)
 
     # -- queue management --------------------------------------------------------------
     def purge(self, queue: str) -> int:

@@ -1,0 +1,136 @@
+"""``app.control``: Celery's remote-control client (revoke, rate limits, shutdown, inspect).
+
+Every command is a pidbox broadcast (``mailbox.py``); the ones that want answers collect the
+replies that arrive within ``timeout``. ``revoke`` additionally writes the ids to the broker's
+durable revocation store (``revocations.py``), so that workers started after the call refuse
+the task too, which Celery itself does not guarantee.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from celeriac.control.inspect import Inspect
+from celeriac.control.mailbox import Mailbox, Reply
+from celeriac.control.revocations import (
+    DEFAULT_EXPIRES,
+    RevocationStore,
+    open_revocation_store,
+)
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+
+Destination = str | Sequence[str] | None
+
+
+def _destinations(destination: Destination) -> list[str] | None:
+    if destination is None:
+        return None
+    return [destination] if isinstance(destination, str) else list(destination)
+
+
+class Control:
+    """Built lazily by the app (``app.control``); opens its channel on first use."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self._mailbox: Mailbox | None = None
+        self._store: RevocationStore | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def mailbox(self) -> Mailbox:
+        with self._lock:
+            if self._mailbox is None:
+                from celeriac.transport import scheme_of
+
+                url = self.app.broker_url
+                self._mailbox = Mailbox(self.app.transport.channel(), self.app.oid,
+                                        broker=f"{scheme_of(url)}://")
+            return self._mailbox
+
+    @property
+    def revocations(self) -> RevocationStore:
+        with self._lock:
+            if self._store is None:
+                self._store = open_revocation_store(self.app.transport)
+            return self._store
+
+    def broadcast(self, command: str, arguments: dict[str, Any] | None = None,
+                  destination: Destination = None, connection: Any = None,
+                  reply: bool = False, timeout: float = 1.0, limit: int | None = None,
+                  callback: Callable[[Reply], None] | None = None,
+                  pattern: str | None = None, matcher: str | None = None,
+                  **extra: Any) -> list[Reply] | None:
+        """Send ``command`` to every worker (or ``destination``); replies when ``reply``.
+
+        ``connection`` is accepted for Celery compatibility and ignored.
+        """
+        replies = self.mailbox.call(command, {**(arguments or {}), **extra},
+                                    destination=_destinations(destination), pattern=pattern,
+                                    matcher=matcher, reply=reply, timeout=timeout,
+                                    limit=limit, callback=callback)
+        return replies if reply else None
+
+    # -- actions ---------------------------------------------------------------------------
+    def revoke(self, task_id: str | Sequence[str], destination: Destination = None,
+               terminate: bool = False, signal: str | int | None = "SIGTERM",
+               expires: float = DEFAULT_EXPIRES, **kwargs: Any) -> list[Reply] | None:
+        """Revoke ``task_id`` (one id or many): no worker will start it, now or later.
+
+        With ``terminate`` a worker running it kills it with ``signal``. ``expires`` is how
+        long the durable record lasts (default 3 hours, Celery's REVOKE_EXPIRES).
+        """
+        ids = [task_id] if isinstance(task_id, str) else [str(t) for t in task_id]
+        self.revocations.add(ids, expires)
+        arguments = {"task_id": task_id if isinstance(task_id, str) else ids,
+                     "terminate": terminate, "signal": signal or "SIGTERM"}
+        return self.broadcast("revoke", arguments, destination=destination, **kwargs)
+
+    def terminate(self, task_id: str | Sequence[str], destination: Destination = None,
+                  signal: str | int = "SIGTERM", **kwargs: Any) -> list[Reply] | None:
+        return self.revoke(task_id, destination=destination, terminate=True, signal=signal,
+                           **kwargs)
+
+    def rate_limit(self, task_name: str, rate_limit: str | int | None,
+                   destination: Destination = None, **kwargs: Any) -> list[Reply] | None:
+        """Change ``task_name``'s rate limit (``"10/m"``; None or 0 disables it) at run time."""
+        return self.broadcast("rate_limit", {"task_name": task_name, "rate_limit": rate_limit},
+                              destination=destination, **kwargs)
+
+    def time_limit(self, task_name: str, soft: float | None = None, hard: float | None = None,
+                   destination: Destination = None, **kwargs: Any) -> list[Reply] | None:
+        kwargs.setdefault("reply", True)
+        return self.broadcast("time_limit", {"task_name": task_name, "soft": soft, "hard": hard},
+                              destination=destination, **kwargs)
+
+    def shutdown(self, destination: Destination = None, **kwargs: Any) -> list[Reply] | None:
+        """Ask workers for a warm shutdown."""
+        return self.broadcast("shutdown", destination=destination, **kwargs)
+
+    def ping(self, destination: Destination = None, timeout: float = 1.0,
+             **kwargs: Any) -> list[Reply]:
+        """``[{"w1@host": {"ok": "pong"}}, ...]`` for the workers that answered in time."""
+        return self.broadcast("ping", destination=destination, reply=True, timeout=timeout,
+                              **kwargs) or []
+
+    def inspect(self, destination: Destination = None, timeout: float = 1.0,
+                callback: Callable[[Reply], None] | None = None, limit: int | None = None,
+                pattern: str | None = None, matcher: str | None = None) -> Inspect:
+        return Inspect(self, destination=destination, timeout=timeout, callback=callback,
+                       limit=limit, pattern=pattern, matcher=matcher)
+
+    def close(self) -> None:
+        with self._lock:
+            mailbox, self._mailbox = self._mailbox, None
+            store, self._store = self._store, None
+        if mailbox is not None:
+            mailbox.close()
+        if store is not None:
+            store.close()
+
+
+__all__ = ["Control"]

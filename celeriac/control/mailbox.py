@@ -1,0 +1,289 @@
+"""Celery's pidbox on any broker: command and reply shapes, and the client that collects replies.
+
+Wire shapes (wire-protocol.md §6.1), shared by the client here and the worker's ``ControlNode``:
+
+* a command is broadcast on the fanout exchange ``celery.pidbox`` (routing key ``''``) with
+  headers ``{"clock": n, "expires": <epoch s>}`` and a JSON body ``{"method", "arguments",
+  "destination", "pattern", "matcher", "ticket", "reply_to"}``; a command that wants no reply
+  carries neither ``ticket`` nor ``reply_to``;
+* a reply goes to the plain queue ``<oid>.reply.celery.pidbox`` (exchange
+  ``reply.celery.pidbox``, routing key ``<oid>``) with headers ``{"ticket", "clock"}`` and a
+  body ``{<nodename>: <answer>}``.
+
+Replies are read with the ordinary ``fetch``/``ack`` of the channel, so every broker that
+implements ``FanoutChannel`` gets remote control with no more code. Two optional channel hooks
+let a broker match kombu's layout more closely: ``bind_reply_queue(exchange, routing_key,
+queue)`` (Redis: the binding row a Celery worker routes its reply through) and
+``unbind_reply_queue(...)`` (called by ``close``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from celeriac.exceptions import ImproperlyConfigured, InvalidMessage
+from celeriac.protocol.message import TaskMessage
+from celeriac.serialization.json_codec import json_dumps, json_loads
+from celeriac.transport.base import Channel, FanoutChannel
+
+logger = logging.getLogger(__name__)
+
+PIDBOX_EXCHANGE = "celery.pidbox"
+REPLY_EXCHANGE = "reply.celery.pidbox"
+JSON = "application/json"
+
+Reply = dict[str, Any]
+
+
+def reply_queue_name(routing_key: str, exchange: str = REPLY_EXCHANGE) -> str:
+    """kombu's reply queue name: ``<oid>.reply.celery.pidbox``."""
+    return f"{routing_key}.{exchange}"
+
+
+class LamportClock:
+    """Celery's logical clock, carried in every pidbox header; thread-safe."""
+
+    def __init__(self) -> None:
+        self._value = 0
+        self._lock = threading.Lock()
+
+    def forward(self) -> int:
+        with self._lock:
+            self._value += 1
+            return self._value
+
+    def adjust(self, other: Any) -> int:
+        with self._lock:
+            if isinstance(other, int) and other > self._value:
+                self._value = other
+            self._value += 1
+            return self._value
+
+    @property
+    def value(self) -> int:
+        return self._value
+
+
+@dataclass(frozen=True, slots=True)
+class ControlRequest:
+    """One pidbox command as Celery lays it out (wire-protocol.md §6.1)."""
+
+    method: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    destination: list[str] | None = None
+    pattern: str | None = None
+    matcher: str | None = None
+    ticket: str | None = None
+    reply_to: dict[str, str] | None = None
+    expires: float | None = None
+    clock: int = 0
+
+    def to_message(self) -> TaskMessage:
+        body: dict[str, Any] = {
+            "method": self.method,
+            "arguments": self.arguments,
+            "destination": self.destination,
+            "pattern": self.pattern,
+            "matcher": self.matcher,
+        }
+        if self.ticket is not None:
+            body["ticket"] = self.ticket
+            body["reply_to"] = self.reply_to
+        headers: dict[str, Any] = {"clock": self.clock}
+        if self.expires is not None:
+            headers["expires"] = self.expires
+        return TaskMessage(headers=headers, properties={"delivery_mode": 2, "priority": 0},
+                           body=json_dumps(body), content_type=JSON)
+
+    @classmethod
+    def from_message(cls, message: TaskMessage) -> ControlRequest:
+        """Parse a broadcast; raises ``InvalidMessage`` naming what is wrong."""
+        body = _json_body(message)
+        method = body.get("method")
+        if not isinstance(method, str):
+            raise InvalidMessage("pidbox command lacks a string 'method'")
+        arguments = body.get("arguments") or {}
+        if not isinstance(arguments, dict):
+            raise InvalidMessage(f"pidbox 'arguments' of {method!r} is not an object")
+        destination = body.get("destination")
+        if isinstance(destination, str):
+            destination = [destination]
+        reply_to = body.get("reply_to")
+        expires = message.headers.get("expires")
+        clock = message.headers.get("clock")
+        return cls(
+            method=method,
+            arguments=arguments,
+            destination=list(destination) if destination else None,
+            pattern=body.get("pattern"),
+            matcher=body.get("matcher"),
+            ticket=body.get("ticket"),
+            reply_to=reply_to if isinstance(reply_to, dict) else None,
+            expires=float(expires) if isinstance(expires, int | float) else None,
+            clock=clock if isinstance(clock, int) else 0,
+        )
+
+    def addressed_to(self, hostname: str) -> bool:
+        """Whether ``hostname`` must act: listed, matching the pattern, or everyone."""
+        if self.destination:
+            return hostname in self.destination
+        if self.pattern:
+            if self.matcher == "pcre":
+                return re.match(self.pattern, hostname) is not None
+            return fnmatch.fnmatchcase(hostname, self.pattern)
+        return True
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires is not None and (now or time.time()) > self.expires
+
+
+def _json_body(message: TaskMessage) -> dict[str, Any]:
+    if "json" not in message.content_type:
+        raise InvalidMessage(f"pidbox message has content type {message.content_type!r}, "
+                             "only JSON is spoken on the control plane")
+    try:
+        body = json_loads(message.body)
+    except ValueError as exc:
+        raise InvalidMessage(f"pidbox body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise InvalidMessage(f"pidbox body is a JSON {type(body).__name__}, expected an object")
+    return cast(dict[str, Any], body)
+
+
+def build_reply(hostname: str, ticket: str, value: Any, clock: int) -> TaskMessage:
+    """The reply message a node sends for ``ticket``: body ``{hostname: value}``."""
+    return TaskMessage(headers={"ticket": ticket, "clock": clock},
+                       properties={"delivery_mode": 1, "priority": 0},
+                       body=json_dumps({hostname: value}), content_type=JSON)
+
+
+def parse_reply(message: TaskMessage) -> tuple[str | None, Reply]:
+    """``(ticket, body)`` of a reply message."""
+    ticket = message.headers.get("ticket")
+    return (ticket if isinstance(ticket, str) else None), _json_body(message)
+
+
+def fanout_channel(channel: Channel, broker: str) -> FanoutChannel:
+    """``channel`` as a ``FanoutChannel``, or an error saying remote control is unavailable."""
+    if not isinstance(channel, FanoutChannel):
+        raise ImproperlyConfigured(
+            f"The broker {broker} does not support broadcast, so remote control (inspect, "
+            "control, revoke) is unavailable; use redis://, amqp://, sqlite:// or memory://"
+        )
+    return channel
+
+
+class Mailbox:
+    """The client side of the pidbox: broadcast a command, collect replies by ticket.
+
+    One mailbox per process identity (``oid``); it owns ``channel`` and closes it.
+    """
+
+    def __init__(self, channel: Channel, oid: str, *, broker: str = "this broker",
+                 exchange: str = PIDBOX_EXCHANGE, reply_exchange: str = REPLY_EXCHANGE) -> None:
+        self.channel = channel
+        self.fanout = fanout_channel(channel, broker)
+        self.oid = oid
+        self.exchange = exchange
+        self.reply_exchange = reply_exchange
+        self.reply_queue = reply_queue_name(oid, reply_exchange)
+        self.clock = LamportClock()
+        self._lock = threading.Lock()
+        self._bound = False
+        self._counter = itertools.count()
+
+    def _bind(self) -> None:
+        if self._bound:
+            return
+        bind = getattr(self.channel, "bind_reply_queue", None)
+        if callable(bind):
+            bind(self.reply_exchange, self.oid, self.reply_queue)
+        self._bound = True
+
+    def call(self, method: str, arguments: dict[str, Any] | None = None, *,
+             destination: Sequence[str] | None = None, pattern: str | None = None,
+             matcher: str | None = None, reply: bool = True, timeout: float = 1.0,
+             limit: int | None = None,
+             callback: Callable[[Reply], None] | None = None) -> list[Reply]:
+        """Broadcast ``method``; with ``reply``, return the replies received within ``timeout``.
+
+        Collection stops early once ``limit`` replies came (default: one per named
+        destination, as Celery does).
+        """
+        request = ControlRequest(
+            method=method, arguments=dict(arguments or {}),
+            destination=list(destination) if destination else None,
+            pattern=pattern, matcher=matcher,
+            ticket=str(uuid.uuid4()) if reply else None,
+            reply_to={"exchange": self.reply_exchange, "routing_key": self.oid} if reply else None,
+            expires=time.time() + timeout, clock=self.clock.forward(),
+        )
+        with self._lock:  # replies are read by ticket; one collection at a time per queue
+            if reply:
+                self._bind()
+            self.fanout.broadcast(self.exchange, request.to_message())
+            if not reply or request.ticket is None:
+                return []
+            if limit is None and destination:
+                limit = len(destination)
+            return self._collect(request.ticket, timeout, limit, callback)
+
+    def _collect(self, ticket: str, timeout: float, limit: int | None,
+                 callback: Callable[[Reply], None] | None) -> list[Reply]:
+        replies: list[Reply] = []
+        deadline = time.monotonic() + timeout
+        while limit is None or len(replies) < limit:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            want = 100 if limit is None else limit - len(replies)
+            deliveries = self.channel.fetch([self.reply_queue], want, remaining)
+            if deliveries:
+                self.channel.ack(deliveries)
+            for delivery in deliveries:
+                try:
+                    got, body = parse_reply(delivery.message)
+                except InvalidMessage as exc:
+                    logger.warning("Ignoring an unreadable pidbox reply: %s", exc)
+                    continue
+                self.clock.adjust(delivery.message.headers.get("clock"))
+                if got is not None and got != ticket:
+                    logger.debug("Ignoring a late reply for ticket %s", got)
+                    continue
+                replies.append(body)
+                if callback is not None:
+                    callback(body)
+        return replies
+
+    def close(self) -> None:
+        """Drop the reply queue's routing (where the broker has one) and the channel."""
+        unbind = getattr(self.channel, "unbind_reply_queue", None)
+        if self._bound and callable(unbind):
+            try:
+                unbind(self.reply_exchange, self.oid, self.reply_queue)
+            except Exception:  # closing must not hide the caller's own error
+                logger.debug("Could not unbind %s", self.reply_queue, exc_info=True)
+        self.channel.close()
+
+
+__all__ = [
+    "PIDBOX_EXCHANGE",
+    "REPLY_EXCHANGE",
+    "ControlRequest",
+    "LamportClock",
+    "Mailbox",
+    "Reply",
+    "build_reply",
+    "fanout_channel",
+    "parse_reply",
+    "reply_queue_name",
+]
