@@ -111,7 +111,8 @@ class ControlRequest:
         method = body.get("method")
         if not isinstance(method, str):
             raise InvalidMessage("pidbox command lacks a string 'method'")
-        arguments = body.get("arguments") or {}
+        arguments = body.get("arguments")
+        arguments = {} if arguments is None else arguments
         if not isinstance(arguments, dict):
             raise InvalidMessage(f"pidbox 'arguments' of {method!r} is not an object")
         destination = body.get("destination")
