@@ -22,6 +22,7 @@ from celeriac.control.revocations import (
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
+    from celeriac.transport.base import Channel
 
 Destination = str | Sequence[str] | None
 
@@ -33,10 +34,15 @@ def _destinations(destination: Destination) -> list[str] | None:
 
 
 class Control:
-    """Built lazily by the app (``app.control``); opens its channel on first use."""
+    """Built lazily by the app (``app.control``); opens its channel on first use.
 
-    def __init__(self, app: Celery) -> None:
+    ``channel`` replaces the channel the mailbox would open from ``app.transport`` (tests,
+    or a channel wrapped with extra broadcast support); the mailbox closes it.
+    """
+
+    def __init__(self, app: Celery, channel: Channel | None = None) -> None:
         self.app = app
+        self._channel = channel
         self._mailbox: Mailbox | None = None
         self._store: RevocationStore | None = None
         self._lock = threading.Lock()
@@ -48,7 +54,8 @@ class Control:
                 from celeriac.transport import scheme_of
 
                 url = self.app.broker_url
-                self._mailbox = Mailbox(self.app.transport.channel(), self.app.oid,
+                channel = self._channel or self.app.transport.channel()
+                self._mailbox = Mailbox(channel, self.app.oid,
                                         broker=f"{scheme_of(url)}://")
             return self._mailbox
 
