@@ -220,3 +220,30 @@ def test_expired_commands_are_ignored(app: Celery, nodes: list[Any]) -> None:
         assert all(call[0] != "shutdown" for _, view in nodes for call in view.calls)
     finally:
         control.close()
+
+
+def _cli(app: Celery, *args: str) -> Any:
+    from click.testing import CliRunner
+
+    from celeriac.cli.main import CliState, cli
+
+    return CliRunner().invoke(cli, list(args), obj=CliState(app_object=app))
+
+
+def test_cli_inspect_status_and_control(app: Celery, nodes: list[Any]) -> None:
+    result = _cli(app, "inspect", "ping", "-d", "w1@test", "-t", "2")
+    assert result.exit_code == 0, result.output
+    assert "->  w1@test: OK" in result.output and "pong" in result.output
+    result = _cli(app, "inspect", "registered", "-d", "w1@test", "-t", "2", "--json")
+    assert result.exit_code == 0, result.output
+    assert '"w1@test": ["proj.add", "proj.sleepy"]' in result.output
+    result = _cli(app, "status", "-t", "2")
+    assert result.exit_code == 0 and "2 nodes online." in result.output, result.output
+    result = _cli(app, "control", "rate_limit", "proj.add", "3/s", "-d", "w2@test", "-t", "2")
+    assert result.exit_code == 0 and "new rate limit set" in result.output, result.output
+    assert ("rate_limit", ("proj.add", "3/s")) in nodes[1][1].calls
+    result = _cli(app, "control", "revoke", "id-1", "id-2", "-d", "w1@test", "-t", "2")
+    assert result.exit_code == 0 and "flagged as revoked" in result.output, result.output
+    assert "id-2" in nodes[0][1].revoked
+    result = _cli(app, "inspect", "ping", "-d", "nobody@test", "-t", "0.3")
+    assert result.exit_code == 1 and "No nodes replied" in result.output
