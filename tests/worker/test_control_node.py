@@ -247,3 +247,37 @@ def test_cli_inspect_status_and_control(app: Celery, nodes: list[Any]) -> None:
     assert "id-2" in nodes[0][1].revoked
     result = _cli(app, "inspect", "ping", "-d", "nobody@test", "-t", "0.3")
     assert result.exit_code == 1 and "No nodes replied" in result.output
+
+
+def test_sqlite_control_across_processes(tmp_path: Path) -> None:
+    """A client in another process reaches the node through the shared SQLite file."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    app = Celery("xproc", broker=url, set_as_current=False)
+    node, _ = _node(app, "wx@test")
+    script = (
+        "from celeriac import Celery\n"
+        "from celeriac.control import Control\n"
+        f"app = Celery('client', broker={url!r}, set_as_current=False)\n"
+        "control = Control(app)\n"
+        "print(control.ping(timeout=10.0, limit=1))\n"
+        "control.revoke('xp-1')\n"
+        "control.close(); app.close()\n"
+    )
+    try:
+        process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT)
+        try:
+            out, _ = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert "{'wx@test': {'ok': 'pong'}}" in out.decode(), out
+        wait_until(lambda: "xp-1" in node.view.revoked, timeout=10, message="revoke")
+    finally:
+        node.stop()
+        node.channel.close()
+        app.close()
