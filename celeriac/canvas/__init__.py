@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
-from celeriac.canvas.signature import Signature, signature
+from celeriac.canvas.chain import chain
+from celeriac.canvas.chord import chord
+from celeriac.canvas.chunks import chunks, register_builtins, xmap, xstarmap
+from celeriac.canvas.group import group
+from celeriac.canvas.signature import Signature, maybe_signature, signature, subtask
 
-__all__ = ["Signature", "signature"]
+__all__ = [
+    "Signature",
+    "chain",
+    "chord",
+    "chunks",
+    "group",
+    "maybe_signature",
+    "register_builtins",
+    "signature",
+    "subtask",
+    "xmap",
+    "xstarmap",
+]

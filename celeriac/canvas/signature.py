@@ -1,23 +1,46 @@
 """``Signature``: a task call packaged as data, dict-shaped exactly like Celery's.
 
 Its six keys (``task, args, kwargs, options, subtask_type, immutable``) are what travels in
-``callbacks``/``errbacks``/``chain`` (wire-protocol.md §1.4), so a signature can be stored
-(in a beat entry, a database) and sent across, and one built by Celery reads here unchanged.
+``callbacks``/``errbacks``/``chain``/``chord`` (wire-protocol.md §1.4), so a signature can be
+stored (in a beat entry, a database) and sent across, and one built by Celery reads here
+unchanged. Canvas types (chain, group, chord, chunks, xmap, xstarmap) are subclasses that keep
+their members in ``kwargs``; ``from_dict`` turns a plain dict back into the right subclass by its
+``subtask_type``.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.results.async_result import AsyncResult
 
+#: ``subtask_type`` -> class; filled by ``register_type`` in the canvas modules.
+SUBTASK_TYPES: dict[str, type[Signature]] = {}
+
+
+def register_type(name: str) -> Callable[[type[Signature]], type[Signature]]:
+    """Register a canvas class under its ``subtask_type`` so ``from_dict`` can rebuild it."""
+
+    def register(cls: type[Signature]) -> type[Signature]:
+        SUBTASK_TYPES[name] = cls
+        return cls
+
+    return register
+
 
 class Signature(dict[str, Any]):
     """A task name with (partial) arguments and options."""
+
+    _app: Celery | None
+
+    #: options that describe one particular run; ``clone`` keeps them, ``reset`` drops them.
+    RUN_OPTIONS: ClassVar[tuple[str, ...]] = ("task_id", "group_id", "group_index", "chord",
+                                              "root_id", "parent_id", "chain")
 
     def __init__(
         self,
@@ -37,8 +60,13 @@ class Signature(dict[str, Any]):
             self.setdefault("options", {})
             self.setdefault("subtask_type", None)
             self.setdefault("immutable", False)
+            self["args"] = list(self["args"] or ())
+            self["kwargs"] = dict(self["kwargs"] or {})
+            self["options"] = dict(self["options"] or {})
         else:
             name = getattr(task, "name", task)
+            if app is None and hasattr(task, "app") and hasattr(task, "name"):
+                app = task.app
             opts = dict(options or {})
             immutable = bool(opts.pop("immutable", immutable))
             opts.update(extra_options)
@@ -48,8 +76,17 @@ class Signature(dict[str, Any]):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], app: Celery | None = None) -> Signature:
+        """Rebuild a signature (of the right canvas class) from its dict form."""
+        kind = data.get("subtask_type")
+        if kind and cls is Signature:
+            from celeriac.canvas.from_dict import canvas_class
+
+            target = canvas_class(str(kind))
+            if target is not None:
+                return target.from_dict(data, app=app)
         return cls(dict(data), app=app)
 
+    # -- attributes ----------------------------------------------------------------------
     @property
     def app(self) -> Celery:
         if self._app is None:
@@ -62,6 +99,8 @@ class Signature(dict[str, Any]):
     def task(self) -> str:
         return str(self["task"])
 
+    name = task
+
     @property
     def args(self) -> list[Any]:
         return list(self["args"])
@@ -72,21 +111,43 @@ class Signature(dict[str, Any]):
 
     @property
     def options(self) -> dict[str, Any]:
-        return dict(self["options"])
+        """The live options dict (mutations stick, as in Celery)."""
+        opts: dict[str, Any] = self["options"]
+        return opts
+
+    @property
+    def subtask_type(self) -> str | None:
+        value = self.get("subtask_type")
+        return None if value is None else str(value)
 
     @property
     def immutable(self) -> bool:
         return bool(self.get("immutable"))
 
+    @property
+    def id(self) -> str | None:
+        value = self["options"].get("task_id")
+        return None if value is None else str(value)
+
+    @property
+    def type(self) -> Any:
+        """The registered task object this signature calls."""
+        return self.app.tasks[self.task]
+
+    # -- copying and options --------------------------------------------------------------
     def clone(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
               **options: Any) -> Signature:
+        """A deep copy with partial ``args`` prepended and ``kwargs``/``options`` merged."""
         data = copy.deepcopy(dict(self))
-        if args:
-            data["args"] = list(args) + data["args"] if not self.immutable else data["args"]
-        if kwargs:
+        if args and not self.immutable:
+            data["args"] = list(args) + list(data["args"])
+        if kwargs and not self.immutable:
             data["kwargs"] = {**data["kwargs"], **kwargs}
         data["options"] = {**data["options"], **options}
-        return Signature(data, app=self._app)
+        made = type(self).from_dict(data, app=self._app)
+        return made
+
+    copy = clone
 
     def set(self, immutable: bool | None = None, **options: Any) -> Signature:
         if immutable is not None:
@@ -94,32 +155,104 @@ class Signature(dict[str, Any]):
         self["options"].update(options)
         return self
 
-    def link(self, callback: Signature) -> Signature:
-        self["options"].setdefault("link", []).append(callback)
+    def set_immutable(self, immutable: bool) -> None:
+        self["immutable"] = immutable
+
+    def freeze(self, _id: str | None = None, group_id: str | None = None,
+               chord: Any = None, root_id: str | None = None, parent_id: str | None = None,
+               group_index: int | None = None) -> AsyncResult:
+        """Fix this call's id (and group/chord membership) now; return its future result.
+
+        Mirrors Celery: an id already set wins, and so does a ``group_id`` already set.
+        """
+        opts = self["options"]
+        tid = opts.get("task_id")
+        if not tid:
+            tid = opts["task_id"] = _id or str(uuid.uuid4())
+        if root_id:
+            opts["root_id"] = root_id
+        if parent_id:
+            opts["parent_id"] = parent_id
+        if "reply_to" not in opts and self._app is not None:
+            opts["reply_to"] = self._app.oid
+        if group_id and "group_id" not in opts:
+            opts["group_id"] = group_id
+        if chord:
+            opts["chord"] = chord
+        if group_index is not None:
+            opts["group_index"] = group_index
+        return self.app.AsyncResult(str(tid), task_name=self.task)
+
+    def _extend_option(self, key: str, value: Any) -> None:
+        items = value if isinstance(value, list | tuple) else [value]
+        current = self["options"].get(key)
+        if current is None:
+            current = []
+        elif not isinstance(current, list):
+            current = [current]
+        self["options"][key] = [*current, *items]
+
+    def link(self, callback: Mapping[str, Any]) -> Any:
+        """Run ``callback`` with this task's result when it succeeds."""
+        self._extend_option("link", callback)
         return callback
 
-    def link_error(self, errback: Signature) -> Signature:
-        self["options"].setdefault("link_error", []).append(errback)
+    def link_error(self, errback: Mapping[str, Any]) -> Any:
+        """Run ``errback`` when this task fails (see ``execution.callbacks`` for how)."""
+        self._extend_option("link_error", errback)
         return errback
 
+    on_error = link_error
+
+    # -- running ------------------------------------------------------------------------
+    def _merge(self, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None,
+               options: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+        if self.immutable:
+            call_args, call_kwargs = list(self["args"]), dict(self["kwargs"])
+        else:
+            call_args = [*(args or ()), *self["args"]]
+            call_kwargs = {**self["kwargs"], **(kwargs or {})}
+        merged = {**self["options"], **{k: v for k, v in options.items() if v is not None}}
+        return call_args, call_kwargs, merged
+
     def apply_async(self, args: Sequence[Any] | None = None,
-                    kwargs: Mapping[str, Any] | None = None, **options: Any) -> AsyncResult:
+                    kwargs: Mapping[str, Any] | None = None, **options: Any) -> Any:
         """Send with ``args`` prepended (unless immutable) and ``options`` over the stored ones."""
-        call_args = list(self["args"]) if self.immutable else [*(args or ()), *self["args"]]
-        call_kwargs = dict(self["kwargs"]) if self.immutable else {**self["kwargs"],
-                                                                    **(kwargs or {})}
-        merged = {**self["options"], **options}
+        call_args, call_kwargs, merged = self._merge(args, kwargs, options)
+        merged.pop("subtask_type", None)
         task = self.app.tasks.get(self.task)
         if task is not None:
             return task.apply_async(call_args, call_kwargs, **merged)
         return self.app.send_task(self.task, call_args, call_kwargs, **merged)
 
-    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
+    def delay(self, *args: Any, **kwargs: Any) -> Any:
         return self.apply_async(args, kwargs)
 
+    def apply(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
+              **options: Any) -> Any:
+        """Run here and now (``Task.apply``) with the merged arguments."""
+        call_args, call_kwargs, merged = self._merge(args, kwargs, options)
+        task_id = merged.get("task_id")
+        return self.type.apply(call_args, call_kwargs, task_id=task_id)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        task = self.app.tasks[self.task]
-        return task(*self["args"], *args, **{**self["kwargs"], **kwargs})
+        """Call the task function in this process; partial args go first, as in Celery."""
+        call_args, call_kwargs, _ = self._merge(args, kwargs, {})
+        return self.type(*call_args, **call_kwargs)
+
+    def __or__(self, other: Any) -> Any:
+        from celeriac.canvas.chain import chain
+        from celeriac.canvas.group import group
+
+        if isinstance(other, group) and not isinstance(self, group):
+            return chain(self, other, app=self._app)
+        if isinstance(other, Signature):
+            return chain(self, other, app=self._app)
+        return NotImplemented
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Signature:
+        made = type(self).from_dict(copy.deepcopy(dict(self), memo), app=self._app)
+        return made
 
     def __repr__(self) -> str:
         args = ", ".join([*(repr(a) for a in self["args"]),
@@ -127,11 +260,37 @@ class Signature(dict[str, Any]):
         return f"{self.task}({args}){'!' if self.immutable else ''}"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return Signature, (dict(self),)
+        return _rebuild, (dict(self),)
+
+
+def _rebuild(data: dict[str, Any]) -> Signature:
+    return Signature.from_dict(data)
 
 
 def signature(varies: Any, *args: Any, **kwargs: Any) -> Signature:
     """Build a ``Signature`` from a name, a task, or a signature dict (Celery's helper)."""
+    if isinstance(varies, Signature):
+        app = kwargs.get("app")
+        return varies.clone() if app is None else type(varies).from_dict(dict(varies), app)
     if isinstance(varies, Mapping):
         return Signature.from_dict(varies, app=kwargs.get("app"))
     return Signature(varies, *args, **kwargs)
+
+
+subtask = signature
+
+
+def maybe_signature(value: Any, app: Celery | None = None) -> Any:
+    """A ``Signature`` (of the right class) for a dict, the same object for a signature, and
+    ``None``/lists passed through, as Celery's helper."""
+    if value is None:
+        return None
+    if isinstance(value, Signature):
+        if app is not None and value._app is None:
+            value._app = app
+        return value
+    if isinstance(value, Mapping):
+        return Signature.from_dict(value, app=app)
+    if isinstance(value, list | tuple):
+        return [maybe_signature(item, app) for item in value]
+    return value

@@ -1,0 +1,292 @@
+"""``ResultSet`` and ``GroupResult``: many results read together, in call order.
+
+Reading is batched: every check of a 10,000-member group is a handful of ``get_many`` calls
+(``BATCH`` ids each, one round trip per batch on Redis/SQLite), never one round trip per
+member. Waiting blocks on the store's own notification for the member most likely to finish
+last, then re-reads the still-pending ones in batches, so a wait costs a few round trips
+whatever the group's size. ``save``/``restore`` use Celery's layout (wire-protocol.md §4.3):
+``celery-taskset-meta-<gid>`` = ``{"result": [[gid, null], [member tuples]]}``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from celeriac import states
+from celeriac.backends.base import GROUP_KEY_PREFIX
+from celeriac.exceptions import ImproperlyConfigured, TimeoutError
+from celeriac.protocol.result_meta import ResultMeta
+from celeriac.results.async_result import AsyncResult, exception_from_meta
+from celeriac.serialization.json_codec import json_dumps, json_loads
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+    from celeriac.backends.base import ResultBackend
+
+#: ids per ``get_many`` call.
+BATCH = 1000
+
+
+def _app_of(app: Celery | None) -> Celery:
+    if app is not None:
+        return app
+    from celeriac import _state
+
+    return _state.get_current_app()
+
+
+class ResultSet:
+    """A list of results (``AsyncResult`` or nested sets) read and waited for as one."""
+
+    def __init__(self, results: Iterable[Any], app: Celery | None = None,
+                 backend: ResultBackend | None = None, **_: Any) -> None:
+        self.results: list[Any] = list(results)
+        self._app = app
+        self._backend = backend
+
+    @property
+    def app(self) -> Celery:
+        self._app = _app_of(self._app)
+        return self._app
+
+    @property
+    def backend(self) -> ResultBackend:
+        return self._backend if self._backend is not None else self.app.backend
+
+    # -- container --------------------------------------------------------------------
+    def add(self, result: Any) -> None:
+        if result not in self.results:
+            self.results.append(result)
+
+    def remove(self, result: Any) -> None:
+        self.results.remove(result)
+
+    def discard(self, result: Any) -> None:
+        if result in self.results:
+            self.results.remove(result)
+
+    def update(self, results: Iterable[Any]) -> None:
+        self.results.extend(r for r in results if r not in self.results)
+
+    def clear(self) -> None:
+        self.results.clear()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.results[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ResultSet):
+            return other.results == self.results
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: [{', '.join(str(r) for r in self.results)}]>"
+
+    # -- reading ------------------------------------------------------------------------
+    def _leaves(self) -> list[AsyncResult]:
+        out: list[AsyncResult] = []
+        for result in self.results:
+            if isinstance(result, ResultSet):
+                out.extend(result._leaves())
+            else:
+                out.append(result)
+        return out
+
+    def _refresh(self, leaves: Sequence[AsyncResult]) -> list[ResultMeta]:
+        """Current records of ``leaves`` (cached ready ones are not re-read), in order."""
+        metas: list[ResultMeta | None] = [leaf._cache for leaf in leaves]
+        missing = [i for i, meta in enumerate(metas) if meta is None]
+        backend = self.backend
+        for start in range(0, len(missing), BATCH):
+            chunk = missing[start:start + BATCH]
+            fetched = backend.get_many([leaves[i].id for i in chunk])
+            for i, meta in zip(chunk, fetched, strict=True):
+                metas[i] = meta
+                if meta.ready:
+                    leaves[i]._cache = meta
+        return [meta for meta in metas if meta is not None]
+
+    def _states(self) -> list[str]:
+        return [meta.status for meta in self._refresh(self._leaves())]
+
+    def ready(self) -> bool:
+        return all(state in states.READY_STATES for state in self._states())
+
+    def successful(self) -> bool:
+        return all(state == states.SUCCESS for state in self._states())
+
+    def failed(self) -> bool:
+        return any(state == states.FAILURE for state in self._states())
+
+    def waiting(self) -> bool:
+        return not self.ready()
+
+    def completed_count(self) -> int:
+        return sum(state == states.SUCCESS for state in self._states())
+
+    def _wait_ready(self, leaves: Sequence[AsyncResult], timeout: float | None,
+                    interval: float) -> list[ResultMeta]:
+        """Block until every leaf is ready; see the module docstring for the strategy."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            metas = self._refresh(leaves)
+            pending = [leaf for leaf, meta in zip(leaves, metas, strict=True) if not meta.ready]
+            if not pending:
+                return metas
+            wait = 1.0
+            if deadline is not None:
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    raise TimeoutError(
+                        f"The operation timed out: {len(pending)} of {len(leaves)} results "
+                        f"not ready (first: {pending[0].id})."
+                    )
+            try:
+                self.backend.wait(pending[-1].id, timeout=min(wait, 1.0), interval=interval)
+            except TimeoutError:
+                pass
+
+    def join(self, timeout: float | None = None, propagate: bool = True,
+             interval: float = 0.5, callback: Callable[[str, Any], None] | None = None,
+             disable_sync_subtasks: bool = True, **_: Any) -> list[Any]:
+        """Wait for every result; return their values in call order.
+
+        Raises:
+            celeriac.exceptions.TimeoutError: not all ready within ``timeout`` seconds.
+            BaseException: the first failed member's exception, when ``propagate``.
+        """
+        leaves = self._leaves()
+        metas = {leaf.id: meta for leaf, meta in
+                 zip(leaves, self._wait_ready(leaves, timeout, interval), strict=True)}
+        return self._values(metas, propagate, callback)
+
+    def _values(self, metas: dict[str, ResultMeta], propagate: bool,
+                callback: Callable[[str, Any], None] | None) -> list[Any]:
+        values: list[Any] = []
+        for result in self.results:
+            if isinstance(result, ResultSet):
+                values.append(result._values(metas, propagate, callback))
+                continue
+            meta = metas[result.id]
+            value = meta.result
+            if meta.status in states.PROPAGATE_STATES:
+                value = exception_from_meta(meta)
+                if propagate:
+                    raise value
+            if callback is not None:
+                callback(result.id, value)
+            else:
+                values.append(value)
+        return values
+
+    get = join
+    join_native = join
+
+    @property
+    def supports_native_join(self) -> bool:
+        return True
+
+    def forget(self) -> None:
+        for leaf in self._leaves():
+            leaf.forget()
+
+    def revoke(self, terminate: bool = False, signal: str | None = None, **kwargs: Any) -> None:
+        for leaf in self._leaves():
+            leaf.revoke(terminate=terminate, signal=signal, **kwargs)
+
+
+class GroupResult(ResultSet):
+    """The result of a ``group``: its id plus its members' results, in call order."""
+
+    def __init__(self, id: str | None = None, results: Iterable[Any] | None = None,
+                 parent: Any = None, app: Celery | None = None, **kwargs: Any) -> None:
+        super().__init__(results or (), app=app, **kwargs)
+        self.id = id
+        self.parent = parent
+
+    @property
+    def children(self) -> list[Any]:
+        return self.results
+
+    def as_tuple(self) -> tuple[Any, Any]:
+        parent = self.parent.as_tuple() if self.parent is not None else None
+        return ((self.id, parent), [r.as_tuple() for r in self.results])
+
+    def __repr__(self) -> str:
+        return f"<GroupResult: {self.id} [{', '.join(str(r) for r in self.results)}]>"
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, GroupResult):
+            return other.id == self.id and other.results == self.results
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def save(self, backend: Any = None) -> GroupResult:
+        """Store this group so ``GroupResult.restore(id)`` works anywhere (Celery's layout)."""
+        store = backend or self.backend
+        data = json_dumps({"result": _listify(self.as_tuple())})
+        _kv(store, "_kv_set_many")([(GROUP_KEY_PREFIX + str(self.id), data)],
+                                   getattr(getattr(store, "options", None), "expires", None))
+        return self
+
+    def delete(self, backend: Any = None) -> None:
+        store = backend or self.backend
+        _kv(store, "_kv_delete")(GROUP_KEY_PREFIX + str(self.id))
+
+    @classmethod
+    def restore(cls, id: str, backend: Any = None, app: Celery | None = None) -> GroupResult | None:
+        """The saved group ``id``, or ``None`` when nothing was saved under it."""
+        app = _app_of(app)
+        store = backend or app.backend
+        raw = _kv(store, "_kv_get")(GROUP_KEY_PREFIX + id)
+        if raw is None:
+            return None
+        restored = result_from_tuple(json_loads(raw)["result"], app)
+        assert isinstance(restored, GroupResult)
+        return restored
+
+
+def _kv(store: Any, method: str) -> Any:
+    fn = getattr(store, method, None)
+    if fn is None:
+        raise ImproperlyConfigured(
+            f"Result store {type(store).__name__} cannot save group results; use a key-value "
+            "store (redis://, sqlite://, cache+memory://)."
+        )
+    return fn
+
+
+def _listify(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_listify(item) for item in value]
+    return value
+
+
+def result_from_tuple(value: Any, app: Celery | None = None) -> Any:
+    """Rebuild a result from its ``as_tuple`` form (as stored in ``children`` or a saved group)."""
+    if value is None:
+        return None
+    app = _app_of(app)
+    (task_id, parent), nested = value
+    parent_result = result_from_tuple(parent, app) if parent else None
+    if nested is not None:
+        members = [result_from_tuple(child, app) for child in nested]
+        return GroupResult(task_id, members, parent=parent_result, app=app)
+    return AsyncResult(task_id, app=app, parent=parent_result)
+
+
+__all__ = ["GroupResult", "ResultSet", "result_from_tuple"]
