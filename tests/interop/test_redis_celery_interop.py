@@ -249,7 +249,7 @@ def test_celery_client_sees_failure_with_its_type(
 def test_celery_client_countdown(celery_client: Any, celeriac_worker: WorkerProcess) -> None:
     with logs_on_failure(celeriac_worker):
         sent = time.time()
-        ran = celery_client.stamp.apply_async(countdown=2).get(timeout=30)
+        ran = celery_client.stamp.apply_async(countdown=2).get(timeout=15)
         assert sent + 2 - 0.05 <= ran <= sent + 2 + 1.5
 
 
@@ -318,7 +318,7 @@ def test_celeriac_client_countdown(celeriac_client: Any, celery_worker: WorkerPr
     notion of celeriac's delayed zset, so the message has to be on the queue's list."""
     with logs_on_failure(celery_worker):
         sent = time.time()
-        ran = celeriac_client.stamp.apply_async(countdown=2).get(timeout=30)
+        ran = celeriac_client.stamp.apply_async(countdown=2).get(timeout=15)
         assert sent + 2 - 0.05 <= ran <= sent + 2 + 1.5
 
 
