@@ -26,7 +26,7 @@ import uuid
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, ClassVar, Final, Protocol
 
 from celeriac.backends.base import GROUP_KEY_PREFIX
 from celeriac.exceptions import ImproperlyConfigured
@@ -267,8 +267,8 @@ class SqliteChordJoin:
 class MemoryChordJoin:
     """Chord counters in this process (the ``cache+memory://`` store), under one lock."""
 
-    _tables: dict[str, dict[str, dict[str, Any]]] = {}
-    _lock = threading.Lock()
+    _tables: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, name: str = "") -> None:
         with self._lock:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 @register_type("chain")
-class _chain(Signature):  # noqa: N801 - Celery's public name
+class _chain(Signature):
     """The chain canvas type (``chain`` is the public constructor)."""
 
     def __init__(self, *tasks: Any, **options: Any) -> None:
@@ -50,7 +50,7 @@ class _chain(Signature):  # noqa: N801 - Celery's public name
         steps: list[Any] = self["kwargs"]["tasks"]
         return steps
 
-    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[Any]:
         return iter(self.tasks)
 
     def __or__(self, other: Any) -> Any:
@@ -172,7 +172,7 @@ class _chain(Signature):  # noqa: N801 - Celery's public name
         return " | ".join(repr(t) for t in self.tasks) if self.tasks else "chain()"
 
 
-class chain(_chain):  # noqa: N801 - Celery's public name
+class chain(_chain):
     """``chain(a, b, c)`` (or ``a | b | c``); a chain of one step is just that step's call."""
 
 

@@ -24,7 +24,7 @@ _OUTER = ("chain", "chord", "group_id", "group_index", "link", "link_error")
 
 
 @register_type("chord")
-class chord(Signature):  # noqa: N801 - Celery's public name
+class chord(Signature):
     """``chord(header, body)`` or ``chord(header)(body)``."""
 
     def __init__(self, header: Any, body: Any = None, task: str = "celery.chord",

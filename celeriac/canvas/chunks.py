@@ -3,7 +3,8 @@
 ``task.map(it)`` sends one ``celery.map`` message whose worker calls the task for each item in
 turn, in process (not in parallel); ``starmap`` unpacks each item as arguments; ``chunks(it, n)``
 splits the items into a group of ``n``-sized ``celery.starmap`` messages. The message shapes
-(``kwargs = {"task": sig, "it": [...]}``) are Celery's, so either side may run them; the
+(``kwargs = {"task": sig, "it": [...]}``, ``subtask_type`` null as Celery writes it; the
+task name identifies them) are Celery's, so either side may run them; the
 built-in tasks that do the work are registered by ``register_builtins``.
 """
 
@@ -26,7 +27,7 @@ def _task_name(task: Any) -> str | None:
     return None if name is None else str(name)
 
 
-class _basemap(Signature):  # noqa: N801 - Celery's name
+class _basemap(Signature):
     _task_name = ""
     _kind = ""
 
@@ -34,7 +35,7 @@ class _basemap(Signature):  # noqa: N801 - Celery's name
         app = options.pop("app", None)
         sig = maybe_signature(task, app=app) if isinstance(task, Mapping) else signature(task)
         super().__init__(self._task_name, (), {"task": sig, "it": list(it)}, options=options,
-                         subtask_type=self._kind, immutable=True, app=app or sig._app)
+                         immutable=True, app=app or sig._app)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], app: Celery | None = None) -> Signature:
@@ -64,7 +65,7 @@ class _basemap(Signature):  # noqa: N801 - Celery's name
 
 
 @register_type("xmap")
-class xmap(_basemap):  # noqa: N801 - Celery's public name
+class xmap(_basemap):
     """``[task(x) for x in it]`` in one message."""
 
     _task_name = "celery.map"
@@ -72,7 +73,7 @@ class xmap(_basemap):  # noqa: N801 - Celery's public name
 
 
 @register_type("xstarmap")
-class xstarmap(_basemap):  # noqa: N801 - Celery's public name
+class xstarmap(_basemap):
     """``[task(*x) for x in it]`` in one message."""
 
     _task_name = "celery.starmap"
@@ -80,14 +81,14 @@ class xstarmap(_basemap):  # noqa: N801 - Celery's public name
 
 
 @register_type("chunks")
-class chunks(Signature):  # noqa: N801 - Celery's public name
+class chunks(Signature):
     """``chunks(task, it, n)``: a group of ``xstarmap`` messages of ``n`` items each."""
 
     def __init__(self, task: Any, it: Iterable[Any], n: int, **options: Any) -> None:
         app = options.pop("app", None)
         sig = maybe_signature(task, app=app) if isinstance(task, Mapping) else signature(task)
         super().__init__("celery.chunks", (), {"task": sig, "it": list(it), "n": int(n)},
-                         options=options, subtask_type="chunks", immutable=True,
+                         options=options, immutable=True,
                          app=app or sig._app)
 
     @classmethod
@@ -106,7 +107,7 @@ class chunks(Signature):  # noqa: N801 - Celery's public name
         merged = {**self["options"], **{k: v for k, v in options.items() if v is not None}}
         return self.group().apply_async(args, kwargs, **merged)
 
-    def __call__(self, **options: Any) -> GroupResult:  # type: ignore[override]
+    def __call__(self, **options: Any) -> GroupResult:
         return self.apply_async(**options)
 
 

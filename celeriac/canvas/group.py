@@ -17,7 +17,6 @@ from celeriac.canvas.signature import Signature, maybe_signature, register_type
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
-    from celeriac.results.async_result import AsyncResult
     from celeriac.results.group_result import GroupResult
 
 
@@ -36,8 +35,8 @@ def _as_task_list(tasks: tuple[Any, ...], app: Celery | None) -> list[Any]:
 
 
 @register_type("group")
-class group(Signature):  # noqa: N801 - Celery's public name
-    """``group(sig, sig, ...)`` or ``group(iterable)``; ``apply_async`` returns a ``GroupResult``."""
+class group(Signature):
+    """``group(sig, sig, ...)`` or ``group(iterable)``; ``apply_async`` gives a ``GroupResult``."""
 
     def __init__(self, *tasks: Any, **options: Any) -> None:
         app = options.pop("app", None)
@@ -62,7 +61,7 @@ class group(Signature):  # noqa: N801 - Celery's public name
     def __len__(self) -> int:
         return len(self.tasks)
 
-    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[Any]:
         return iter(self.tasks)
 
     def __or__(self, other: Any) -> Any:
@@ -210,10 +209,6 @@ def descend(sig: Any) -> int:
     if isinstance(sig, chord):
         return descend(sig.body)
     return 1
-
-
-def first_result(results: Sequence[AsyncResult]) -> AsyncResult | None:
-    return results[0] if results else None
 
 
 __all__ = ["descend", "group"]

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
-    from celeriac.results.async_result import AsyncResult
+
+#: Canvas types Celery serializes with ``subtask_type: null``, known by their task name.
+_BY_TASK_NAME = {"celery.map": "xmap", "celery.starmap": "xstarmap", "celery.chunks": "chunks"}
 
 #: ``subtask_type`` -> class; filled by ``register_type`` in the canvas modules.
 SUBTASK_TYPES: dict[str, type[Signature]] = {}
@@ -77,7 +79,7 @@ class Signature(dict[str, Any]):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], app: Celery | None = None) -> Signature:
         """Rebuild a signature (of the right canvas class) from its dict form."""
-        kind = data.get("subtask_type")
+        kind = data.get("subtask_type") or _BY_TASK_NAME.get(str(data.get("task")))
         if kind and cls is Signature:
             from celeriac.canvas.from_dict import canvas_class
 
@@ -160,7 +162,7 @@ class Signature(dict[str, Any]):
 
     def freeze(self, _id: str | None = None, group_id: str | None = None,
                chord: Any = None, root_id: str | None = None, parent_id: str | None = None,
-               group_index: int | None = None) -> AsyncResult:
+               group_index: int | None = None) -> Any:
         """Fix this call's id (and group/chord membership) now; return its future result.
 
         Mirrors Celery: an id already set wins, and so does a ``group_id`` already set.

@@ -45,7 +45,8 @@ def _child_tuple(result: Any) -> list[Any]:
     as_tuple = getattr(result, "as_tuple", None)
     if as_tuple is None:
         return [[str(result), None], None]
-    return _listify(as_tuple())
+    children: list[Any] = _listify(as_tuple())
+    return children
 
 
 def _listify(value: Any) -> Any:

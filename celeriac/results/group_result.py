@@ -10,6 +10,7 @@ whatever the group's size. ``save``/``restore`` use Celery's layout (wire-protoc
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -151,10 +152,8 @@ class ResultSet:
                         f"The operation timed out: {len(pending)} of {len(leaves)} results "
                         f"not ready (first: {pending[0].id})."
                     )
-            try:
+            with contextlib.suppress(TimeoutError):
                 self.backend.wait(pending[-1].id, timeout=min(wait, 1.0), interval=interval)
-            except TimeoutError:
-                pass
 
     def join(self, timeout: float | None = None, propagate: bool = True,
              interval: float = 0.5, callback: Callable[[str, Any], None] | None = None,
@@ -233,7 +232,7 @@ class GroupResult(ResultSet):
             return other.id == self.id and other.results == self.results
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
     def save(self, backend: Any = None) -> GroupResult:
         """Store this group so ``GroupResult.restore(id)`` works anywhere (Celery's layout)."""

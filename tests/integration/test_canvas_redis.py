@@ -16,7 +16,13 @@ import pytest
 import redis
 
 from celeriac.exceptions import ChordError
-from tests.helpers import import_app_module, require_service, running_worker, unique_name, wait_until
+from tests.helpers import (
+    import_app_module,
+    require_service,
+    running_worker,
+    unique_name,
+    wait_until,
+)
 from tests.worker.test_canvas_worker import CHORD_HOOK_SHIM
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]

@@ -51,7 +51,7 @@ def _install_chord_hook():
 
 _install_chord_hook()
 '''
-exec(CHORD_HOOK_SHIM)  # noqa: S102 - test-only shim, see above
+exec(CHORD_HOOK_SHIM)
 
 RUNS: dict[str, list[Any]] = {}
 LOCK = threading.Lock()
@@ -183,7 +183,7 @@ def test_chord_runs_body_once_in_order(app: Celery) -> None:
 def test_chord_header_failure_is_chord_error(app: Celery) -> None:
     add, boom = app.tasks["t.add"], app.tasks["t.boom"]
     result = chord([add.s(1, 1), boom.s(), add.s(2, 2)], app.tasks["t.xsum"].s())()
-    with pytest.raises(ChordError, match="Dependency .* raised ValueError"):
+    with pytest.raises(ChordError, match=r"Dependency .* raised ValueError"):
         result.get(timeout=T)
 
 
