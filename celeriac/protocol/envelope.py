@@ -27,6 +27,7 @@ from typing import Any
 
 from celeriac.exceptions import InvalidMessage
 from celeriac.protocol.message import TaskMessage
+from celeriac.serialization.fastjson import loads_plain
 
 BODY_ENCODING = "base64"
 
@@ -83,7 +84,7 @@ def decode_envelope(raw: bytes | str, *, strict: bool = True) -> TaskMessage:
             headers missing or not an object, body not base64, missing delivery fields).
     """
     try:
-        envelope = json.loads(raw)
+        envelope = loads_plain(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidMessage(f"envelope is not valid JSON: {exc}") from exc
     if not isinstance(envelope, dict):

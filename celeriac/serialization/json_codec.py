@@ -29,6 +29,8 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, Final
 
+from celeriac.serialization.fastjson import loads_plain
+
 __all__ = ["JSON_CODEC", "JsonCodec", "json_dumps", "json_loads"]
 
 _MARKER_KEYS: Final = frozenset(("__type__", "__value__"))
@@ -117,10 +119,14 @@ def json_loads(data: bytes | bytearray | memoryview | str) -> Any:
         ValueError: malformed JSON, invalid UTF-8, or a marker whose value is malformed
             (``json.JSONDecodeError`` and ``UnicodeDecodeError`` are ``ValueError`` subclasses).
     """
-    text = data if isinstance(data, str) else bytes(data).decode("utf-8")
-    if "__type__" in text:
-        return _MARKER_DECODER.decode(text)
-    return _PLAIN_DECODER.decode(text)
+    if isinstance(data, str):
+        if "__type__" in data:
+            return _MARKER_DECODER.decode(data)
+        return loads_plain(data)
+    raw = bytes(data)
+    if b"__type__" in raw:
+        return _MARKER_DECODER.decode(raw.decode("utf-8"))
+    return loads_plain(raw)
 
 
 class JsonCodec:

@@ -26,9 +26,13 @@ from celeriac.pools.base import Pool
 from celeriac.protocol.result_meta import ResultMeta
 from celeriac.transport.base import Channel, Delivery
 from celeriac.worker.dispatch import Decision, Dispatcher
+from celeriac.worker.prefetcher import Prefetcher
 from celeriac.worker.request import Request
 
 logger = logging.getLogger(__name__)
+
+ADAPTIVE_WINDOW_SECONDS = 0.05
+MAX_BATCH = 500
 
 
 class Consumer:
@@ -43,6 +47,7 @@ class Consumer:
         self.dispatcher = dispatcher
         self.backend = backend
         self.prefetch_limit = max(1, prefetch_limit)
+        self._average_runtime: float | None = None
         self.stop_fetching = threading.Event()
         self._completed: queue.SimpleQueue[tuple[Request, Outcome]] = queue.SimpleQueue()
         self._wakeup = threading.Event()
@@ -51,33 +56,63 @@ class Consumer:
         self._in_pool = 0
         self._backlog: list[Request] = []
         self.total_processed = 0
+        self.prefetcher = Prefetcher(channel, self.queues, self.room, self._wakeup)
 
     # -- pool callback (any thread) ------------------------------------------------------
     def on_outcome(self, request: Request, outcome: Outcome) -> None:
         self._completed.put((request, outcome))
         self._wakeup.set()
+        self.prefetcher.poke()
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
-        while not self.stop_fetching.is_set():
-            self.step()
-        self.drain_completed()
+        """Consume until ``stop_fetching`` is set; fetched-but-unstarted messages go back."""
+        self.prefetcher.start()
+        try:
+            while not self.stop_fetching.is_set():
+                self.step()
+        finally:
+            leftovers = self.prefetcher.stop()
+            if leftovers:
+                self.channel.reject(leftovers, requeue=True)
+            self.drain_completed()
 
     def step(self) -> None:
-        """One round: finish what completed, start held/backlogged work, fetch more."""
+        """One round: finish what completed, start held/backlogged work, run what arrived."""
+        self._wakeup.clear()
         self.drain_completed()
         self._release_due()
-        room = self.prefetch_limit - self.reserved()
-        if room <= 0 or self.pool.free_slots() <= 0:
+        deliveries = self.prefetcher.take()
+        if not deliveries:
             self._wakeup.wait(self._next_timeout(0.05))
-            self._wakeup.clear()
             return
-        deliveries = self.channel.fetch(self.queues, room, self._next_timeout(1.0))
-        for delivery in deliveries:
+        for index, delivery in enumerate(deliveries):
             if self.stop_fetching.is_set():
-                self.channel.reject([delivery], requeue=True)
-                continue
+                self.channel.reject(deliveries[index:], requeue=True)
+                return
             self._handle(delivery)
+        self.prefetcher.poke()
+
+    def room(self) -> int:
+        """How many more messages the prefetcher may fetch now."""
+        if self.pool.free_slots() <= 0 and self._backlog:
+            return 0
+        return self.window() - self.reserved()
+
+    def window(self) -> int:
+        """How many messages this worker may hold: the prefetch limit, widened for short tasks.
+
+        Celery's ``concurrency x prefetch_multiplier`` keeps work spread fairly across
+        workers, which matters for long tasks. For short ones it only costs round trips, so
+        the window grows until it holds about ``ADAPTIVE_WINDOW_SECONDS`` of work (at most
+        ``MAX_BATCH`` messages): a worker never holds more than a few milliseconds of work
+        beyond what Celery would let it prefetch.
+        """
+        average = self._average_runtime
+        if average is None:
+            return self.prefetch_limit
+        adaptive = int(ADAPTIVE_WINDOW_SECONDS / max(average, 1e-6))
+        return max(self.prefetch_limit, min(adaptive, MAX_BATCH))
 
     def reserved(self) -> int:
         return self._in_pool + len(self._held) + len(self._backlog)
@@ -139,6 +174,10 @@ class Consumer:
             return
         self._in_pool -= len(finished)
         self.total_processed += len(finished)
+        batch_average = sum(o.runtime for _, o in finished) / len(finished)
+        previous = self._average_runtime
+        self._average_runtime = batch_average if previous is None else (
+            0.7 * previous + 0.3 * batch_average)
         self._store([o.meta for _, o in finished if o.meta is not None])
         acks = [r.delivery for r, o in finished if o.disposition is Disposition.ACK]
         if acks:

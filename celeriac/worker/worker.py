@@ -73,6 +73,7 @@ class Worker:
         self.concurrency = options.concurrency or os.cpu_count() or 1
         self.pool = create_pool(options.pool, self.concurrency, app=app, options=options)
         self._runners: dict[str, TaskRunner] = {}
+        self._acks_late_cache: dict[str, bool] = {}
         self._stop = threading.Event()
         self._cold = threading.Event()
         self._signals_seen = 0
@@ -88,9 +89,12 @@ class Worker:
         return runner
 
     def _acks_late(self, name: str) -> bool:
-        task = self.app.tasks.get(name)
-        value = getattr(task, "acks_late", None)
-        return bool(self.app.conf.task_acks_late if value is None else value)
+        cached = self._acks_late_cache.get(name)
+        if cached is None:
+            value = getattr(self.app.tasks.get(name), "acks_late", None)
+            cached = self._acks_late_cache[name] = bool(
+                self.app.conf.task_acks_late if value is None else value)
+        return cached
 
     def _backend_or_none(self) -> Any:
         try:

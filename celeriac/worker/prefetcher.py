@@ -1,0 +1,79 @@
+"""The prefetcher: fetches on its own thread so broker round trips overlap task execution.
+
+While the consumer runs one batch, the next one is already on its way: the broker's work
+(a Lua script on Redis, a transaction on SQLite) and the network wait happen while Python
+executes tasks, instead of between batches. The prefetcher never holds more than the
+consumer's window allows, so prefetch limits keep their meaning.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+from celeriac.transport.base import Channel, Delivery
+
+logger = logging.getLogger(__name__)
+
+FETCH_TIMEOUT = 0.5
+IDLE_WAIT = 0.05
+
+
+class Prefetcher:
+    """Owns the fetch side of one channel. ``room()`` says how many more may be held."""
+
+    def __init__(self, channel: Channel, queues: Sequence[str], room: Callable[[], int],
+                 on_arrival: threading.Event) -> None:
+        self.channel = channel
+        self.queues = list(queues)
+        self._room = room
+        self._on_arrival = on_arrival
+        self._buffer: list[Delivery] = []
+        self._cond = threading.Condition()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="celeriac-prefetch")
+        self._thread.start()
+
+    def take(self) -> list[Delivery]:
+        """Everything fetched so far (possibly nothing); never blocks."""
+        with self._cond:
+            batch, self._buffer = self._buffer, []
+            self._cond.notify()
+        return batch
+
+    def poke(self) -> None:
+        """Room may have grown (tasks finished): fetch again without waiting."""
+        with self._cond:
+            self._cond.notify()
+
+    def stop(self) -> list[Delivery]:
+        """Stop fetching; return what was fetched but never taken, for the caller to requeue."""
+        self._stopping.set()
+        self.poke()
+        if self._thread is not None:
+            self._thread.join()
+        return self.take()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            with self._cond:
+                room = self._room() - len(self._buffer)
+                if room <= 0:
+                    self._cond.wait(IDLE_WAIT)
+                    continue
+            try:
+                batch = self.channel.fetch(self.queues, room, FETCH_TIMEOUT)
+            except Exception as exc:
+                logger.error("Fetching from %s failed, retrying in 1s: %r", self.queues, exc,
+                             exc_info=True)
+                self._stopping.wait(1.0)
+                continue
+            if batch:
+                with self._cond:
+                    self._buffer.extend(batch)
+                self._on_arrival.set()
