@@ -36,8 +36,6 @@ def xsum(values):
 """
 
 SHIM = """
-from tests.worker.test_canvas_worker import CHORD_HOOK_SHIM
-exec(CHORD_HOOK_SHIM)
 """
 
 

@@ -14,8 +14,12 @@ if TYPE_CHECKING:
     from celeriac.app.base import Celeriac, Celery
     from celeriac.app.shared import shared_task
     from celeriac.app.task import Task
-    from celeriac.canvas import Signature
+    # chain, chord, chunks, group and signature are also submodule names of celeriac.canvas,
+    # which type checkers resolve to the modules: they stay lazy-only here.
+    from celeriac.canvas import Signature, maybe_signature, xmap, xstarmap
     from celeriac.results.async_result import AsyncResult
+    from celeriac.results.group_result import GroupResult, ResultSet
+    from celeriac.routing import Exchange, Queue
 
 _LAZY = {
     "Celery": "celeriac.app.base",
@@ -26,6 +30,17 @@ _LAZY = {
     "signature": "celeriac.canvas",
     "AsyncResult": "celeriac.results.async_result",
     "current_app": "celeriac.app.shared",
+    "chain": "celeriac.canvas",
+    "chord": "celeriac.canvas",
+    "group": "celeriac.canvas",
+    "chunks": "celeriac.canvas",
+    "xmap": "celeriac.canvas",
+    "xstarmap": "celeriac.canvas",
+    "maybe_signature": "celeriac.canvas",
+    "GroupResult": "celeriac.results.group_result",
+    "ResultSet": "celeriac.results.group_result",
+    "Exchange": "celeriac.routing",
+    "Queue": "celeriac.routing",
     "current_task": "celeriac.app.shared",
 }
 
@@ -46,11 +61,22 @@ __all__ = [
     "AsyncResult",
     "Celeriac",
     "Celery",
+    "Exchange",
+    "GroupResult",
+    "Queue",
+    "ResultSet",
     "Signature",
     "Task",
     "__version__",
+    "chain",
+    "chord",
+    "chunks",
     "current_app",
     "current_task",
+    "group",
+    "maybe_signature",
     "shared_task",
     "signature",
+    "xmap",
+    "xstarmap",
 ]

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from celeriac.results.async_result import AsyncResult, EagerResult
+from celeriac.results.group_result import GroupResult, ResultSet, result_from_tuple
 
-__all__ = ["AsyncResult", "EagerResult"]
+__all__ = ["AsyncResult", "EagerResult", "GroupResult", "ResultSet", "result_from_tuple"]

@@ -77,6 +77,9 @@ class Celery:
         self._router: TaskRouter | None = None
         self._pending_autodiscover: list[tuple[PackageSource, str]] = []
         self.periodic_tasks: dict[str, dict[str, Any]] = {}
+        from celeriac.canvas import register_builtins
+
+        register_builtins(self)
         _state.register_app(self)
         if set_as_current and _state.is_fallback_default():
             _state.set_default_app(self)
@@ -338,11 +341,20 @@ class Celery:
 
         return AsyncResult(task_id, app=self, **kwargs)
 
-    def signature(self, name: str, args: Sequence[Any] | None = None,
+    def signature(self, name: Any, args: Sequence[Any] | None = None,
                   kwargs: Mapping[str, Any] | None = None, **options: Any) -> Any:
+        """A signature by task name, or rebuilt from a signature dict (any canvas type)."""
         from celeriac.canvas.signature import Signature
 
+        if isinstance(name, Mapping):
+            return Signature.from_dict(name, app=self)
         return Signature(name, args, kwargs, options=options, app=self)
+
+    def GroupResult(self, id: str, results: Sequence[Any] | None = None,
+                    **kwargs: Any) -> Any:
+        from celeriac.results.group_result import GroupResult
+
+        return GroupResult(id, results, app=self, **kwargs)
 
     # -- running ----------------------------------------------------------------------
     def worker_main(self, argv: Sequence[str] | None = None) -> None:

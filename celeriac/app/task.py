@@ -210,6 +210,23 @@ class Task(Generic[P, R]):
         """An immutable signature: parent results are not prepended to its arguments."""
         return self.signature(args, kwargs, immutable=True)
 
+    def map(self, it: Any) -> Any:
+        """``task.map(items)``: one task applying this task to every item (Celery's xmap)."""
+        from celeriac.canvas import xmap
+
+        return xmap(self.s(), it, app=self.app)
+
+    def starmap(self, it: Any) -> Any:
+        from celeriac.canvas import xstarmap
+
+        return xstarmap(self.s(), it, app=self.app)
+
+    def chunks(self, it: Any, n: int) -> Any:
+        """Split ``it`` into tasks of ``n`` calls each (Celery's chunks)."""
+        from celeriac.canvas import chunks
+
+        return chunks(self.s(), it, n, app=self.app)
+
     # -- results --------------------------------------------------------------------
     def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult:
         return self.app.AsyncResult(task_id, task_name=self.name, **kwargs)

@@ -124,7 +124,13 @@ class AsyncResult:
 
     @property
     def children(self) -> list[Any] | None:
-        return self._meta().children
+        """Results of the tasks this one sent (callbacks, chain steps), as result objects."""
+        raw = self._meta().children
+        if raw is None:
+            return None
+        from celeriac.results.group_result import result_from_tuple
+
+        return [result_from_tuple(child, self.app) for child in raw]
 
     def get(
         self,

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from celeriac import states
 from celeriac.backends.base import ResultBackend
+from celeriac.execution.callbacks import chord_parts, fire_chords
 from celeriac.execution.outcome import Disposition, Outcome
 from celeriac.pools.base import Pool
 from celeriac.protocol.result_meta import ResultMeta
@@ -179,6 +180,8 @@ class Consumer:
         self._average_runtime = batch_average if previous is None else (
             0.7 * previous + 0.3 * batch_average)
         self._store([o.meta for _, o in finished if o.meta is not None])
+        if self.backend is not None:
+            fire_chords(self.dispatcher.app, chord_parts(finished))
         acks = [r.delivery for r, o in finished if o.disposition is Disposition.ACK]
         if acks:
             self.channel.ack(acks)

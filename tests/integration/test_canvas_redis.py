@@ -23,7 +23,6 @@ from tests.helpers import (
     unique_name,
     wait_until,
 )
-from tests.worker.test_canvas_worker import CHORD_HOOK_SHIM
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 BROKER = "redis://127.0.0.1:6379/2"
@@ -82,7 +81,7 @@ def dbs() -> Iterator[None]:
 @pytest.fixture
 def project(tmp_path: Path, dbs: None) -> tuple[Path, str, Any]:
     name = unique_name("canvas_redis")
-    source = APP_SOURCE.format(name=name, broker=BROKER, results=RESULTS) + CHORD_HOOK_SHIM
+    source = APP_SOURCE.format(name=name, broker=BROKER, results=RESULTS)
     (tmp_path / f"{name}.py").write_text(source)
     return tmp_path, name, import_app_module(tmp_path, name)
 

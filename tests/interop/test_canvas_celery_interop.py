@@ -20,7 +20,6 @@ import pytest
 import redis
 
 from tests.helpers import import_app_module, require_service, running_worker, unique_name
-from tests.worker.test_canvas_worker import CHORD_HOOK_SHIM
 
 celery = pytest.importorskip("celery")
 
@@ -85,7 +84,7 @@ def _workflows(app: Any, canvas: Any) -> None:
 
 def test_celery_client_celeriac_worker(tmp_path: Path, dbs: None) -> None:
     name = unique_name("canvas_celeriac_worker")
-    source = CELERIAC_APP.format(name=name, broker=BROKER, results=RESULTS) + CHORD_HOOK_SHIM
+    source = CELERIAC_APP.format(name=name, broker=BROKER, results=RESULTS)
     (tmp_path / f"{name}.py").write_text(source)
     client = celery.Celery("client", broker=BROKER, backend=RESULTS, set_as_current=False)
     try:

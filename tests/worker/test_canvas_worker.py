@@ -20,39 +20,6 @@ from celeriac.exceptions import ChordError
 from celeriac.results.group_result import GroupResult
 from celeriac.worker.worker import Worker, WorkerOptions
 
-# Until the worker calls ``execution.callbacks.fire_chords`` after storing results (see the
-# canvas report), this shim adds that call. It is a no-op once the consumer does it itself.
-CHORD_HOOK_SHIM = '''
-def _install_chord_hook():
-    import inspect, threading
-    from celeriac.worker.consumer import Consumer
-    from celeriac.execution.callbacks import chord_parts, fire_chords
-    if "fire_chords" in inspect.getsource(Consumer) or getattr(Consumer, "_shim", False):
-        return
-    Consumer._shim = True
-    on_outcome, store = Consumer.on_outcome, Consumer._store
-    lock = threading.Lock()
-    pending = {}
-
-    def shim_on_outcome(self, request, outcome):
-        if outcome.meta is not None and request.body is not None and request.body.chord:
-            with lock:
-                pending[id(outcome.meta)] = (request, outcome)
-        on_outcome(self, request, outcome)
-
-    def shim_store(self, metas):
-        store(self, metas)
-        with lock:
-            done = [pending.pop(id(m)) for m in metas if id(m) in pending]
-        if done:
-            fire_chords(self.dispatcher.app, chord_parts(done))
-
-    Consumer.on_outcome, Consumer._store = shim_on_outcome, shim_store
-
-_install_chord_hook()
-'''
-exec(CHORD_HOOK_SHIM)
-
 RUNS: dict[str, list[Any]] = {}
 LOCK = threading.Lock()
 
