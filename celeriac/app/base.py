@@ -23,6 +23,7 @@ from celeriac.utils.dispatch import Signal
 if TYPE_CHECKING:
     from celeriac.app.producer import Producer
     from celeriac.backends.base import ResultBackend
+    from celeriac.control import Control
     from celeriac.results.async_result import AsyncResult
     from celeriac.transport.base import Outbound, Transport, TransportOptions
 
@@ -75,6 +76,7 @@ class Celery:
         self._producer: Producer | None = None
         self._backend: ResultBackend | None = None
         self._router: TaskRouter | None = None
+        self._control: Control | None = None
         self._pending_autodiscover: list[tuple[PackageSource, str]] = []
         self.periodic_tasks: dict[str, dict[str, Any]] = {}
         from celeriac.canvas import register_builtins
@@ -290,7 +292,19 @@ class Celery:
             self._router = TaskRouter(self.conf.task_routes, self.conf.task_default_queue)
         return self._router
 
+    @property
+    def control(self) -> Control:
+        """Remote control of workers (revoke, rate_limit, inspect, ...), as ``app.control``."""
+        if self._control is None:
+            with self._lock:
+                if self._control is None:
+                    from celeriac.control import Control
+
+                    self._control = Control(self)
+        return self._control
+
     def _reset_lazy(self) -> None:
+        self._control = None
         self._transport = None
         self._producer = None
         self._backend = None
@@ -302,6 +316,8 @@ class Celery:
         self._reset_lazy()
 
     def close(self) -> None:
+        if self._control is not None:
+            self._control.close()
         if self._producer is not None:
             self._producer.close()
         if self._backend is not None:

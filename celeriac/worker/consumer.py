@@ -17,17 +17,18 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
-from celeriac import states
+from celeriac import signals, states
 from celeriac.backends.base import ResultBackend
 from celeriac.execution.callbacks import chord_parts, fire_chords
 from celeriac.execution.outcome import Disposition, Outcome
 from celeriac.pools.base import Pool
 from celeriac.protocol.result_meta import ResultMeta
 from celeriac.transport.base import Channel, Delivery
-from celeriac.worker.dispatch import Decision, Dispatcher
+from celeriac.worker.dispatch import Decision, Dispatcher, revoked_meta
 from celeriac.worker.prefetcher import Prefetcher
+from celeriac.worker.rate_limit import RateLimits
 from celeriac.worker.request import Request
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ class Consumer:
 
     def __init__(self, channel: Channel, queues: Sequence[str], pool: Pool,
                  dispatcher: Dispatcher, backend: ResultBackend | None,
-                 prefetch_limit: int) -> None:
+                 prefetch_limit: int, rate_limits: RateLimits | None = None,
+                 revoked: Container[str] = frozenset()) -> None:
         self.channel = channel
         self.queues = list(queues)
         self.pool = pool
@@ -57,6 +59,10 @@ class Consumer:
         self._in_pool = 0
         self._backlog: list[Request] = []
         self.total_processed = 0
+        self.rate_limits = rate_limits or RateLimits()
+        self.revoked = revoked
+        self.active: dict[str, tuple[Request, float]] = {}
+        self.processed_by_task: dict[str, int] = {}
         self.prefetcher = Prefetcher(channel, self.queues, self.room, self._wakeup)
 
     # -- pool callback (any thread) ------------------------------------------------------
@@ -115,6 +121,14 @@ class Consumer:
         adaptive = int(ADAPTIVE_WINDOW_SECONDS / max(average, 1e-6))
         return max(self.prefetch_limit, min(adaptive, MAX_BATCH))
 
+    @property
+    def backlog(self) -> list[Request]:
+        return list(self._backlog)
+
+    def held(self) -> list[tuple[float, Request]]:
+        """Requests waiting for their ETA or a rate-limit token, with their due time."""
+        return [(when, request) for when, _, request in list(self._held)]
+
     def reserved(self) -> int:
         return self._in_pool + len(self._held) + len(self._backlog)
 
@@ -128,8 +142,7 @@ class Consumer:
         decision = self.dispatcher.decide(delivery)
         if decision.request is not None:
             if decision.hold_until is not None:
-                self._counter += 1
-                heapq.heappush(self._held, (decision.hold_until, self._counter, decision.request))
+                self._hold(decision.request, decision.hold_until)
             else:
                 self._start(decision.request)
             return
@@ -148,11 +161,32 @@ class Consumer:
             self.channel.ack([delivery])
 
     def _start(self, request: Request) -> None:
+        """Hand ``request`` to the pool, unless revoked meanwhile, rate limited or pool full."""
+        if request.task_id in self.revoked:
+            self._revoke(request)
+            return
         if self.pool.free_slots() <= 0:
             self._backlog.append(request)
             return
+        wait = self.rate_limits.delay_for(request.task_name)
+        if wait > 0:
+            self._hold(request, time.time() + wait)
+            return
         self._in_pool += 1
+        self.active[request.task_id] = (request, time.time())
         self.pool.submit(request)
+
+    def _hold(self, request: Request, until: float) -> None:
+        self._counter += 1
+        heapq.heappush(self._held, (until, self._counter, request))
+
+    def _revoke(self, request: Request) -> None:
+        logger.warning("Discarding revoked task: %s[%s]", request.task_name, request.task_id)
+        self._store([revoked_meta(request.task_id, "revoked")])
+        self.channel.ack([request.delivery])
+        if signals.task_revoked.has_receivers:
+            signals.task_revoked.send(sender=request.task_name, request=request,
+                                      terminated=False, signum=None, expired=False)
 
     def _release_due(self) -> None:
         now = time.time()
@@ -175,6 +209,10 @@ class Consumer:
             return
         self._in_pool -= len(finished)
         self.total_processed += len(finished)
+        for request, _ in finished:
+            self.active.pop(request.task_id, None)
+            name = request.task_name
+            self.processed_by_task[name] = self.processed_by_task.get(name, 0) + 1
         batch_average = sum(o.runtime for _, o in finished) / len(finished)
         previous = self._average_runtime
         self._average_runtime = batch_average if previous is None else (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,8 +47,10 @@ class Dispatcher:
     """Turns deliveries into decisions. Stateless apart from per-task caches."""
 
     def __init__(self, app: Celery, hostname: str, accept: frozenset[str],
-                 can_defer: bool, acks_late_for: Callable[[str], bool]) -> None:
+                 can_defer: bool, acks_late_for: Callable[[str], bool],
+                 revoked: Container[str] = frozenset()) -> None:
         self.app = app
+        self.revoked = revoked
         self.hostname = hostname
         self.accept = accept
         self.can_defer = can_defer
@@ -71,6 +73,9 @@ class Dispatcher:
             return Decision(set_aside=f"refused content: {exc}")
         except InvalidMessage as exc:
             return Decision(set_aside=f"invalid message: {exc}")
+        if task_id in self.revoked:
+            logger.warning("Discarding revoked task: %s[%s]", name, task_id)
+            return Decision(revoked_meta=revoked_meta(task_id, "revoked"))
         now = time.time()
         expires = parse_iso_timestamp(headers.get("expires"))
         if expires is not None and expires <= now:
@@ -94,5 +99,10 @@ class Dispatcher:
     def _expired(self, task_id: str, name: str, headers: dict[str, Any]) -> ResultMeta:
         logger.warning("Task %s[%s] expired at %s: not run, marked REVOKED", name, task_id,
                        headers.get("expires"))
-        return ResultMeta(task_id, states.REVOKED, encode_exception(TaskRevokedError("expired")),
-                          date_done=now_iso(), children=None)
+        return revoked_meta(task_id, "expired")
+
+
+def revoked_meta(task_id: str, why: str) -> ResultMeta:
+    """The REVOKED record Celery stores: ``["revoked"]``, ``["expired"]`` or ``["terminated"]``."""
+    return ResultMeta(task_id, states.REVOKED, encode_exception(TaskRevokedError(why)),
+                      date_done=now_iso(), children=None)

@@ -22,11 +22,16 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from celeriac import signals
+from celeriac.control.revocations import open_revocation_store
 from celeriac.execution.runner import TaskRunner
 from celeriac.pools import create_pool
 from celeriac.serialization.registry import normalize_accept
 from celeriac.worker.consumer import Consumer
+from celeriac.worker.control.node import ControlNode
 from celeriac.worker.dispatch import Dispatcher
+from celeriac.worker.rate_limit import RateLimits
+from celeriac.worker.revoked import RevokedRegistry
+from celeriac.worker.view import WorkerInspector
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -80,6 +85,8 @@ class Worker:
         self.channel: Channel | None = None
         self.consumer: Consumer | None = None
         self.beat: Any = None
+        self.control_node: ControlNode | None = None
+        self.revoked = RevokedRegistry()
 
     # -- assembly -------------------------------------------------------------------------
     def runner_for(self, name: str) -> TaskRunner:
@@ -108,14 +115,34 @@ class Worker:
         transport = self.app.transport
         self.channel = channel = transport.channel()
         channel.declare(self.queues)
+        self.revoked = RevokedRegistry(open_revocation_store(transport),
+                                       statedb=self.options.extra.get("statedb"))
+        self.revoked.load_state()
+        self.revoked.refresh()
         dispatcher = Dispatcher(self.app, self.hostname, self.accept,
-                                transport.capabilities.delayed_delivery, self._acks_late)
+                                transport.capabilities.delayed_delivery, self._acks_late,
+                                self.revoked)
         multiplier = self.options.prefetch_multiplier
         limit = self.concurrency * multiplier if multiplier > 0 else 10_000
         self.consumer = Consumer(channel, self.queues, self.pool, dispatcher,
-                                 self._backend_or_none(), limit)
+                                 self._backend_or_none(), limit, self._rate_limits(),
+                                 self.revoked)
         self.pool.start(self.runner_for, self.consumer.on_outcome)
+        view = WorkerInspector(self.app, self.hostname, self.consumer, self.pool, self.queues,
+                               self.revoked, self.stop)
+        self.control_node = ControlNode(channel, view)
         return self.consumer
+
+    def _rate_limits(self) -> RateLimits:
+        limits = RateLimits()
+        if self.app.conf.worker_disable_rate_limits:
+            return limits
+        default = self.app.conf.task_default_rate_limit
+        for name, task in self.app.tasks.items():
+            rate = task.rate_limit or default
+            if rate:
+                limits.set(name, rate)
+        return limits
 
     # -- running --------------------------------------------------------------------------
     def run(self, install_signals: bool = True) -> int:
@@ -129,6 +156,8 @@ class Worker:
         for thread in threads:
             thread.start()
         self._start_embedded_beat()
+        assert self.control_node is not None
+        self.control_node.start()
         logger.info("%s ready.", self.hostname)
         signals.worker_ready.send(sender=self)
         self._stop.wait()
@@ -159,6 +188,7 @@ class Worker:
                 restored = self.channel.heartbeat()
                 if restored:
                     logger.warning("Restored %d message(s) of a dead worker", restored)
+                self.revoked.refresh()
             except Exception as exc:
                 logger.warning("Heartbeat failed: %r", exc)
 
@@ -180,6 +210,9 @@ class Worker:
         consumer.drain_completed()
         consumer.release_unstarted(unstarted)
         threads[1].join()
+        if self.control_node is not None:
+            self.control_node.stop()
+        self.revoked.save_state()
         signals.worker_shutdown.send(sender=self)
         assert self.channel is not None
         self.channel.close()

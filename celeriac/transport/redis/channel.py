@@ -43,6 +43,7 @@ from celeriac.exceptions import InvalidMessage, OperationalError
 from celeriac.protocol.envelope import decode_envelope, envelope_priority
 from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
 from celeriac.transport.redis import deadletter, framing, restore
+from celeriac.transport.redis.fanout import FanoutMethods, RedisFanout
 from celeriac.transport.redis.keys import (
     BAD_FIELD_PREFIX,
     KeyLayout,
@@ -59,7 +60,7 @@ _DUPLICATE = "duplicate delivery_tag (another message with it is in flight)"
 _NO_TAG = "envelope lacks a string delivery_tag or delivery_info exchange/routing_key"
 
 
-class RedisChannel:
+class RedisChannel(FanoutMethods):
     """A thread-safe lease identity on one Redis client; see the module docstring."""
 
     def __init__(
@@ -68,6 +69,7 @@ class RedisChannel:
         extra = options.extra
         self.client = client
         self.layout = layout
+        self.fanout = RedisFanout(client, layout)
         self.scripts = scripts
         self.options = options
         self.consumer_id = uuid.uuid4().hex

@@ -131,3 +131,28 @@ class RedisSubscription:
 
 
 __all__ = ["RedisFanout", "RedisSubscription"]
+
+
+class FanoutMethods:
+    """The ``FanoutChannel`` side of ``RedisChannel``, delegating to its ``RedisFanout``.
+
+    Kept here so the channel module stays about queues and leases; the channel builds
+    ``self.fanout`` in its constructor.
+    """
+
+    fanout: RedisFanout
+
+    def broadcast(self, exchange: str, message: TaskMessage, routing_key: str = "") -> None:
+        self.fanout.broadcast(exchange, message, routing_key)
+
+    def subscribe(self, exchange: str, pattern: str = "#") -> RedisSubscription:
+        return self.fanout.subscribe(exchange, pattern)
+
+    def send_reply(self, exchange: str, routing_key: str, message: TaskMessage) -> None:
+        self.fanout.send_reply(exchange, routing_key, message)
+
+    def bind_reply_queue(self, exchange: str, routing_key: str, queue: str) -> None:
+        self.fanout.bind_reply_queue(exchange, routing_key, queue)
+
+    def unbind_reply_queue(self, exchange: str, routing_key: str, queue: str) -> None:
+        self.fanout.unbind_reply_queue(exchange, routing_key, queue)

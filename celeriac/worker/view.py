@@ -1,0 +1,98 @@
+"""``WorkerInspector``: the read-mostly window remote-control handlers get on a worker.
+
+Handlers never touch the worker object: they see this adapter, which answers from the
+consumer's bookkeeping and forwards the few actions control may take (terminate a task,
+change a rate or time limit, begin a warm shutdown).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from celeriac.config.urls import redact_url
+from celeriac.worker.control.node import TaskInfo
+from celeriac.worker.revoked import RevokedRegistry
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+    from celeriac.pools.base import Pool
+    from celeriac.worker.consumer import Consumer
+
+_TASK_OPTIONS = ("rate_limit", "time_limit", "soft_time_limit", "acks_late", "ignore_result",
+                 "max_retries", "queue", "serializer")
+
+
+class WorkerInspector:
+    """Implements ``worker.control.node.WorkerView`` over a running worker's parts."""
+
+    def __init__(self, app: Celery, hostname: str, consumer: Consumer, pool: Pool,
+                 queues: Sequence[str], revoked: RevokedRegistry,
+                 shutdown: Callable[[], None]) -> None:
+        self.app = app
+        self.hostname = hostname
+        self.consumer = consumer
+        self.pool = pool
+        self._queues = list(queues)
+        self.revoked = revoked
+        self._shutdown = shutdown
+
+    def registered(self) -> Sequence[str]:
+        return self.app.tasks.user_tasks()
+
+    def task_options(self, name: str) -> Mapping[str, Any]:
+        task = self.app.tasks.get(name)
+        return {key: getattr(task, key, None) for key in _TASK_OPTIONS} if task else {}
+
+    def active(self) -> Sequence[TaskInfo]:
+        return [TaskInfo(request, True, started, os.getpid())
+                for request, started in list(self.consumer.active.values())]
+
+    def reserved(self) -> Sequence[TaskInfo]:
+        return [TaskInfo(request) for request in list(self.consumer.backlog)]
+
+    def scheduled(self) -> Sequence[TaskInfo]:
+        return [TaskInfo(request, eta=when) for when, request in self.consumer.held()]
+
+    def queues(self) -> Sequence[str]:
+        return list(self._queues)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "total": dict(self.consumer.processed_by_task),
+            "pool": {"implementation": self.pool.name, "max-concurrency": self.pool.concurrency},
+            "broker": {"url": redact_url(self.app.broker_url)},
+            "prefetch_count": self.consumer.window(),
+        }
+
+    def conf(self) -> dict[str, Any]:
+        """JSON-safe settings with secrets masked (the Settings table knows which are)."""
+        out: dict[str, Any] = {}
+        for key, value in self.app.conf.table(with_defaults=False, censored=True).items():
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError):
+                value = repr(value)
+            out[key] = value
+        return out
+
+    def terminate(self, task_id: str, signum: int) -> bool:
+        terminate = getattr(self.pool, "terminate", None)
+        return bool(terminate(task_id, signum)) if callable(terminate) else False
+
+    def set_rate_limit(self, task_name: str, rate: str | None) -> None:
+        task = self.app.tasks.get(task_name)
+        if task is not None:
+            type(task).rate_limit = rate
+        self.consumer.rate_limits.set(task_name, rate)
+
+    def set_time_limit(self, task_name: str, soft: float | None, hard: float | None) -> None:
+        task = self.app.tasks.get(task_name)
+        if task is not None:
+            type(task).soft_time_limit = soft
+            type(task).time_limit = hard
+
+    def shutdown(self) -> None:
+        self._shutdown()
