@@ -31,9 +31,10 @@ class Outbound:
     """A message on its way to the broker.
 
     ``routing_key`` names the target queue for the default (nameless) exchange, as Celery's
-    clients publish. ``not_before`` (epoch seconds) asks a transport with delayed delivery to
-    keep the message invisible until then; a transport without it delivers at once and the
-    worker holds the message (as Celery does).
+    clients publish. ``not_before`` (epoch seconds) lets a transport with delayed delivery
+    keep the message invisible until then. A transport may also deliver it at once (Redis
+    does by default, so Celery workers sharing the queue see it): the worker reads the
+    ``eta`` header either way and ``defer``s or holds the message until it is due.
     """
 
     message: TaskMessage

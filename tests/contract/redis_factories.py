@@ -72,7 +72,9 @@ def redis_transport(env: Any) -> RedisTransport:
 
     require_service("Redis", BROKER_URL, _reachable(BROKER_URL))
     options = env.transport_options
-    extra = {**options.extra, "global_keyprefix": f"{env.namespace}:"}
+    # The contract's not_before invisibility holds with delay_on_publish; by default ETA
+    # messages are pushed like kombu does (see test_redis_transport).
+    extra = {**options.extra, "global_keyprefix": f"{env.namespace}:", "delay_on_publish": True}
     return _NamespacedTransport.from_url(BROKER_URL, dataclasses.replace(options, extra=extra))
 
 

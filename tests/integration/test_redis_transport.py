@@ -137,7 +137,14 @@ def test_reject_requeue_and_set_aside(channel: Channel) -> None:
     assert channel.dead_letters() == []
 
 
-def test_delayed_publish_and_defer(channel: Channel, raw: redis.Redis) -> None:
+def test_eta_messages_are_pushed_like_kombu_by_default(channel: Channel,
+                                                        raw: redis.Redis) -> None:
+    channel.publish([Outbound(message(1), "q", not_before=time.time() + 60)])
+    assert raw.llen("q") == 1 and raw.zcard("celeriac.delayed.q") == 0
+
+
+def test_delayed_publish_and_defer(make_transport: object, raw: redis.Redis) -> None:
+    channel = make_transport(delay_on_publish=True).channel()  # type: ignore[operator]
     soon = time.time() + 0.3
     channel.publish([Outbound(message(1), "q", not_before=soon)])
     assert channel.size("q") == 1 and raw.llen("q") == 0  # size counts scheduled messages

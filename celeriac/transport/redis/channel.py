@@ -4,8 +4,10 @@ How a message moves (keys in ``keys.py``):
 
 * **publish**: one pipeline of ``LPUSH <bucket>`` (consecutive messages for one bucket share one
   LPUSH) plus, the first time a queue is seen, kombu's two binding SADDs. A message with a
-  future ``not_before`` goes to the zset ``celeriac.delayed.<queue>`` instead; a Celery worker
-  never sees it before it is due, and the fetch script moves it to its list when it is.
+  future ``not_before`` is pushed like any other (so Celery workers run celeriac's ETA tasks);
+  the celeriac worker that takes it ``defer``s it to the zset ``celeriac.delayed.<queue>``, and
+  the fetch script moves it back when due. ``delay_on_publish=True`` (a transport option)
+  skips that hop for celeriac-only deployments.
 * **fetch**: one Lua call (``scripts.FETCH``) moves due delayed messages, pops up to ``limit``
   across the queues' buckets (priority first, queues rotated per call like kombu's
   round-robin), and records every message in kombu's ``unacked``/``unacked_index`` *and* in this
@@ -78,6 +80,7 @@ class RedisChannel(FanoutMethods):
         self.strategy = str(extra.get("queue_order_strategy", "round_robin"))
         self.poll_interval = max(float(extra.get("fetch_poll_interval", 0.1)), 0.01)
         self.delayed_batch = int(extra.get("delayed_batch", 1000))
+        self.delay_on_publish = bool(extra.get("delay_on_publish", False))
         self.held: set[str] = set()
         self.lease_lock = threading.Lock()
         self.leases_key = layout.leases(consumer_id := self.consumer_id)
@@ -92,9 +95,13 @@ class RedisChannel(FanoutMethods):
         self._closed = False
 
     # -- retries ---------------------------------------------------------------------------
-    def _call(self, fn: Callable[[], T], what: str) -> T:
-        """Run ``fn``, retrying connection errors with backoff; log the outage once."""
-        limit = self.options.connection_max_retries if self.options.connection_retry else 0
+    def _call(self, fn: Callable[[], T], what: str, retry: bool = True) -> T:
+        """Run ``fn``, retrying connection errors with backoff; log the outage once.
+
+        ``broker_connection_max_retries`` of 0 or None retries forever, as in Celery.
+        """
+        limit = (self.options.connection_max_retries or None) if self.options.connection_retry \
+            and retry else 0
         delay = 0.1
         for attempt in itertools.count():
             try:
@@ -141,9 +148,11 @@ class RedisChannel(FanoutMethods):
     def publish(self, batch: Sequence[Outbound]) -> None:
         if not batch:
             return
-        commands, queues = framing.publish_commands(self.layout, batch, self._route, time.time())
+        commands, queues = framing.publish_commands(self.layout, batch, self._route, time.time(),
+                                                    self.delay_on_publish)
         new_queues = [q for q in queues if q not in self._declared]
-        self._call(lambda: self._run_publish(commands, new_queues), "publish")
+        # One attempt: the producer's task_publish_retry_policy decides how long to insist.
+        self._call(lambda: self._run_publish(commands, new_queues), "publish", retry=False)
         self._declared.update(new_queues)
 
     def _run_publish(self, commands: list[Any], new_queues: list[str]) -> None:

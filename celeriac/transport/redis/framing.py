@@ -20,11 +20,15 @@ def publish_commands(
     batch: Sequence[Outbound],
     route: Callable[[Outbound], Iterable[str]],
     now: float,
+    delay_on_publish: bool = False,
 ) -> tuple[list[Command], list[str]]:
     """The commands that publish ``batch`` and the queues it touches, in first-seen order.
 
     Consecutive messages for the same bucket share one variadic LPUSH (FIFO is kept: LPUSH
-    pushes its values left to right). Messages due later go to the queue's delayed zset.
+    pushes its values left to right). With ``delay_on_publish``, messages due later go
+    straight to the queue's delayed zset; by default they are LPUSHed like any other, as
+    kombu does, so a Celery worker sharing the queue runs them too (a celeriac worker that
+    takes one moves it to the delayed zset until it is due).
     """
     commands: list[Command] = []
     queues: dict[str, None] = {}
@@ -33,7 +37,7 @@ def publish_commands(
         priority = envelope_priority(out.message.properties)
         for queue in route(out):
             queues[queue] = None
-            if out.not_before is not None and out.not_before > now:
+            if delay_on_publish and out.not_before is not None and out.not_before > now:
                 member = layout.delayed_member(payload, queue, priority)
                 commands.append(("zadd", layout.delayed(queue), {member: out.not_before}))
                 continue
