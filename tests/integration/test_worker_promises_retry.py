@@ -271,8 +271,11 @@ def test_hooks_on_base_class_and_task_signals(make_project: ProjectFactory) -> N
 
 def test_worker_signals_ready_process_init_and_shutdown(make_project: ProjectFactory) -> None:
     project = make_project(HOOKS)
+    # Queued before the worker starts: worker_ready must still come before any task runs
+    # (Celery sends it before its event loop handles the first message).
+    queued = project.module.good.delay(1)
     with project.worker("-P", "prefork", "-c", "2") as worker:
-        assert project.module.good.delay(1).get(timeout=30) == 2
+        assert queued.get(timeout=30) == 2
         assert worker.stop() == 0
     events = [line.split()[0] for line in project.events()]
     assert events.count("worker_ready") == 1
