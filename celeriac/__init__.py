@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from celeriac.app.base import Celeriac, Celery
     from celeriac.app.shared import shared_task
     from celeriac.app.task import Task
+
     # chain, chord, chunks, group and signature are also submodule names of celeriac.canvas,
     # which type checkers resolve to the modules: they stay lazy-only here.
     from celeriac.canvas import Signature, maybe_signature, xmap, xstarmap

@@ -77,6 +77,7 @@ class Celery:
         self._backend: ResultBackend | None = None
         self._router: TaskRouter | None = None
         self._control: Control | None = None
+        self._before_publish: Callable[[str], None] | None = None
         self._pending_autodiscover: list[tuple[PackageSource, str]] = []
         self.periodic_tasks: dict[str, dict[str, Any]] = {}
         from celeriac.canvas import register_builtins
@@ -281,9 +282,10 @@ class Celery:
                     from celeriac.backends import resolve_backend
 
                     self._backend = resolve_backend(
-                        self.result_backend_url, backend_options(self.conf),
+                        self.result_backend_url, backend_options(self.conf, self.oid),
                         broker_url=self.broker_url,
                     )
+                    self._before_publish = getattr(self._backend, "on_task_call", None)
         return self._backend
 
     @property
@@ -304,6 +306,7 @@ class Celery:
         return self._control
 
     def _reset_lazy(self) -> None:
+        self._before_publish = None
         self._control = None
         self._transport = None
         self._producer = None
@@ -340,6 +343,11 @@ class Celery:
 
         task = _task if _task is not None else self.tasks.get(name)
         outbound, task_id = build_outbound(self, name, args, kwargs, options, task)
+        if self._backend is None and str(self.conf.result_backend or "").startswith("rpc"):
+            self.backend  # noqa: B018 - builds the rpc store, which must see every send
+        if self._before_publish is not None and not outbound.message.headers.get(
+                "ignore_result"):
+            self._before_publish(task_id)  # rpc://: the reply queue must exist first
         self.producer.publish(outbound)
         return self.AsyncResult(task_id, task_name=name)
 

@@ -19,22 +19,41 @@ def _seconds(value: Any) -> float | None:
     return float(total()) if callable(total) else float(value)
 
 
+#: Settings a transport reads from ``TransportOptions.extra``, under these keys; explicit
+#: ``broker_transport_options`` win over them.
+_EXTRA_FROM_SETTINGS = {
+    "broker_use_ssl": "use_ssl",
+    "broker_heartbeat": "heartbeat",
+    "task_queue_max_priority": "queue_max_priority",
+    "task_default_queue_type": "default_queue_type",
+    "task_publish_retry_policy": "publish_retry_policy",
+}
+
+
 def transport_options(conf: Any) -> TransportOptions:
+    extra = {key: conf.get(setting) for setting, key in _EXTRA_FROM_SETTINGS.items()
+             if conf.get(setting) is not None}
+    extra.update(conf.get("broker_transport_options") or {})
     return TransportOptions(
         heartbeat_interval=float(conf.celeriac_lease_heartbeat),
         lease_timeout=float(conf.celeriac_lease_timeout),
         connect_timeout=float(conf.broker_connection_timeout),
         connection_retry=bool(conf.broker_connection_retry),
         connection_max_retries=conf.broker_connection_max_retries,
-        extra=dict(conf.get("broker_transport_options") or {}),
+        extra=extra,
     )
 
 
-def backend_options(conf: Any) -> BackendOptions:
+def backend_options(conf: Any, oid: str | None = None) -> BackendOptions:
+    """``oid`` names the client's reply queue for ``rpc://`` (``app.oid``)."""
     expires = _seconds(conf.get("result_expires"))
+    extra = {"persistent": bool(conf.get("result_persistent")), **(
+        conf.get("result_backend_transport_options") or {})}
+    if oid is not None:
+        extra["oid"] = oid
     return BackendOptions(
         expires=expires or None,
         extended=bool(conf.get("result_extended")),
         serializer=str(conf.get("result_serializer") or "json"),
-        extra=dict(conf.get("result_backend_transport_options") or {}),
+        extra=extra,
     )

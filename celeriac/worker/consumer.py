@@ -24,6 +24,7 @@ from celeriac.backends.base import ResultBackend
 from celeriac.execution.callbacks import chord_parts, fire_chords
 from celeriac.execution.outcome import Disposition, Outcome
 from celeriac.pools.base import Pool
+from celeriac.protocol.message import TaskMessage
 from celeriac.protocol.result_meta import ResultMeta
 from celeriac.transport.base import Channel, Delivery
 from celeriac.worker.dispatch import Decision, Dispatcher, revoked_meta
@@ -49,6 +50,7 @@ class Consumer:
         self.pool = pool
         self.dispatcher = dispatcher
         self.backend = backend
+        self._store_replies = getattr(backend, "store_replies", None)
         self.prefetch_limit = max(1, prefetch_limit)
         self._average_runtime: float | None = None
         self.stop_fetching = threading.Event()
@@ -150,7 +152,7 @@ class Consumer:
 
     def _settle_without_running(self, delivery: Delivery, decision: Decision) -> None:
         if decision.revoked_meta is not None:
-            self._store([decision.revoked_meta])
+            self._store([(delivery.message, decision.revoked_meta)])
         if decision.set_aside is not None:
             logger.error("Message %s from queue %r set aside: %s",
                          delivery.message.headers.get("id"), delivery.queue, decision.set_aside)
@@ -182,7 +184,7 @@ class Consumer:
 
     def _revoke(self, request: Request) -> None:
         logger.warning("Discarding revoked task: %s[%s]", request.task_name, request.task_id)
-        self._store([revoked_meta(request.task_id, "revoked")])
+        self._store([(request.delivery.message, revoked_meta(request.task_id, "revoked"))])
         self.channel.ack([request.delivery])
         if signals.task_revoked.has_receivers:
             signals.task_revoked.send(sender=request.task_name, request=request,
@@ -217,7 +219,7 @@ class Consumer:
         previous = self._average_runtime
         self._average_runtime = batch_average if previous is None else (
             0.7 * previous + 0.3 * batch_average)
-        self._store([o.meta for _, o in finished if o.meta is not None])
+        self._store([(r.delivery.message, o.meta) for r, o in finished if o.meta is not None])
         if self.backend is not None:
             fire_chords(self.dispatcher.app, chord_parts(finished))
         acks = [r.delivery for r, o in finished if o.disposition is Disposition.ACK]
@@ -231,13 +233,18 @@ class Consumer:
                              outcome.reason)
                 self.channel.set_aside(request.delivery, outcome.reason)
 
-    def _store(self, metas: list[ResultMeta]) -> None:
-        if not metas or self.backend is None:
+    def _store(self, records: list[tuple[TaskMessage, ResultMeta]]) -> None:
+        """Store results; ``rpc://`` gets each message's ``reply_to`` to answer to."""
+        if not records or self.backend is None:
             return
         try:
-            self.backend.store(metas)
+            if self._store_replies is not None:
+                self._store_replies([(str(message.properties.get("reply_to") or ""), meta)
+                                     for message, meta in records])
+            else:
+                self.backend.store([meta for _, meta in records])
         except Exception as exc:
-            logger.error("Could not store %d result(s): %r", len(metas), exc, exc_info=True)
+            logger.error("Could not store %d result(s): %r", len(records), exc, exc_info=True)
 
     # -- shutdown -------------------------------------------------------------------------------
     def release_unstarted(self, unstarted: Sequence[Request]) -> int:
