@@ -81,11 +81,11 @@ class Project:
     def app(self) -> Any:
         return self.module.app
 
-    def worker(self, *args: str, name: str = "worker",
-               env: dict[str, str] | None = None) -> AbstractContextManager[WorkerProcess]:
+    def worker(
+        self, *args: str, name: str = "worker", env: dict[str, str] | None = None
+    ) -> AbstractContextManager[WorkerProcess]:
         """``celeriac -A <module> worker <args>`` in the project folder (stopped by PID)."""
-        return running_worker(self.directory, "-A", self.name, "worker", *args, name=name,
-                              env=env)
+        return running_worker(self.directory, "-A", self.name, "worker", *args, name=name, env=env)
 
     def events(self) -> list[str]:
         path = self.directory / "events.txt"
@@ -125,8 +125,9 @@ ProjectFactory = Callable[..., Project]
 
 
 @pytest.fixture
-def make_project(broker: Broker, tmp_path: Path,
-                 monkeypatch: pytest.MonkeyPatch) -> Iterator[ProjectFactory]:
+def make_project(
+    broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ProjectFactory]:
     """``make_project(tasks_source, conf="", preamble="")`` writes and imports a task module.
 
     ``conf`` is code run right after the app is created (settings); ``preamble`` runs before
@@ -137,9 +138,14 @@ def make_project(broker: Broker, tmp_path: Path,
 
     def make(source: str, conf: str = "", preamble: str = "") -> Project:
         name = unique_name("promises")
-        header = HEADER.format(name=name, broker=broker.broker_url, backend=broker.backend_url,
-                               queue=f"q.{name}", conf=textwrap.dedent(conf),
-                               preamble=textwrap.dedent(preamble))
+        header = HEADER.format(
+            name=name,
+            broker=broker.broker_url,
+            backend=broker.backend_url,
+            queue=f"q.{name}",
+            conf=textwrap.dedent(conf),
+            preamble=textwrap.dedent(preamble),
+        )
         (tmp_path / f"{name}.py").write_text(header + textwrap.dedent(source))
         project = Project(name, import_app_module(tmp_path, name), tmp_path, broker)
         made.append(project)
@@ -156,8 +162,12 @@ def wait_ready(worker: WorkerProcess, timeout: float = 30) -> None:
 
 
 def wait_for_state(result: Any, state: str, timeout: float = 30) -> None:
-    wait_until(lambda: result.state == state, timeout, interval=0.01,
-               message=f"state {state} of {result.id}")
+    wait_until(
+        lambda: result.state == state,
+        timeout,
+        interval=0.01,
+        message=f"state {state} of {result.id}",
+    )
 
 
 def wait_exit(worker: WorkerProcess, timeout: float) -> int | None:

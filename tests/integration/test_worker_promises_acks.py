@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.promises_fixtures import (  # noqa: F401 - fixtures
-    ProjectFactory,
-    broker,
-    make_project,
-)
+from tests.integration import promises_fixtures
+from tests.integration.promises_fixtures import ProjectFactory
 
 pytestmark = pytest.mark.slow
+
+# The shared fixtures, bound here so pytest finds them.
+broker = promises_fixtures.broker
+make_project = promises_fixtures.make_project
 
 TASKS = '''
 @app.task(bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -73,7 +74,8 @@ def starts(project_events: list[str], label: str) -> int:
 
 
 def test_child_death_redelivers_with_reject_on_worker_lost_else_worker_lost_error(
-        make_project: ProjectFactory) -> None:
+    make_project: ProjectFactory,
+) -> None:
     project = make_project(TASKS)
     mod = project.module
     with project.worker("-P", "prefork", "-c", "2") as worker:
@@ -96,7 +98,8 @@ def test_child_death_redelivers_with_reject_on_worker_lost_else_worker_lost_erro
 
 
 def test_acks_on_failure_or_timeout_false_sets_failed_message_aside(
-        make_project: ProjectFactory) -> None:
+    make_project: ProjectFactory,
+) -> None:
     project = make_project(TASKS, conf="app.conf.task_acks_on_failure_or_timeout = False\n")
     mod = project.module
     with project.worker("-P", "threads", "-c", "2"):
@@ -120,8 +123,11 @@ def test_acks_on_failure_or_timeout_false_sets_failed_message_aside(
 MAX_TASKS = {
     "flag": ("", ("--max-tasks-per-child", "2")),
     "new": ("app.conf.worker_max_tasks_per_child = 2\n", ()),
-    "old": ("class OldConfig:\n    CELERYD_MAX_TASKS_PER_CHILD = 2\n\n"
-            "app.config_from_object(OldConfig)\n", ()),
+    "old": (
+        "class OldConfig:\n    CELERYD_MAX_TASKS_PER_CHILD = 2\n\n"
+        "app.config_from_object(OldConfig)\n",
+        (),
+    ),
 }
 
 
@@ -137,8 +143,7 @@ def test_max_tasks_per_child_recycles_children(make_project: ProjectFactory, how
 
 
 @pytest.mark.parametrize("broker", ["sqlite"], indirect=True)
-def test_max_memory_per_child_replaces_a_child_over_the_limit(
-        make_project: ProjectFactory) -> None:
+def test_max_memory_per_child_replaces_a_child_over_the_limit(make_project: ProjectFactory) -> None:
     project = make_project(TASKS)
     mod = project.module
     # 150 MB: well above an idle child, well below one holding 200 MB.

@@ -17,16 +17,16 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import CELERIAC, wait_until
-from tests.integration.promises_fixtures import (  # noqa: F401 - fixtures
-    ProjectFactory,
-    broker,
-    make_project,
-    wait_ready,
-)
+from tests.integration import promises_fixtures
+from tests.integration.promises_fixtures import ProjectFactory, wait_ready
 
 pytestmark = pytest.mark.slow
 
-TASKS = '''
+# The shared fixtures, bound here so pytest finds them.
+broker = promises_fixtures.broker
+make_project = promises_fixtures.make_project
+
+TASKS = """
 from celeriac import signals
 from celeriac.utils.log import get_task_logger
 
@@ -63,7 +63,7 @@ def _after_setup_logger(sender=None, logger=None, loglevel=None, **kw):
 @signals.after_setup_task_logger.connect
 def _after_setup_task_logger(sender=None, logger=None, loglevel=None, **kw):
     note("after_setup_task_logger", getattr(logger, "name", logger), loglevel)
-'''
+"""
 
 FORMATS = """
 app.conf.worker_log_format = "WLOG %(levelname)s %(message)s"
@@ -76,12 +76,16 @@ def lines_with(text: str, needle: str) -> list[str]:
 
 
 @pytest.mark.parametrize("broker", ["sqlite"], indirect=True)
-@pytest.mark.parametrize(("level", "shown", "hidden"), [
-    ("info", ["info", "warning", "error"], ["debug"]),
-    ("error", ["error"], ["debug", "info", "warning"]),
-])
+@pytest.mark.parametrize(
+    ("level", "shown", "hidden"),
+    [
+        ("info", ["info", "warning", "error"], ["debug"]),
+        ("error", ["error"], ["debug", "info", "warning"]),
+    ],
+)
 def test_loglevel_decides_which_task_lines_are_logged(
-        make_project: ProjectFactory, level: str, shown: list[str], hidden: list[str]) -> None:
+    make_project: ProjectFactory, level: str, shown: list[str], hidden: list[str]
+) -> None:
     project = make_project(TASKS)
     with project.worker("-P", "solo", "-l", level) as worker:
         result = project.module.chatty.delay("lvl")
@@ -95,7 +99,8 @@ def test_loglevel_decides_which_task_lines_are_logged(
 
 
 def test_logfile_with_worker_formats_names_the_task_in_every_task_line(
-        make_project: ProjectFactory, tmp_path: Path) -> None:
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
     project = make_project(TASKS, conf=FORMATS)
     logfile = tmp_path / "worker-file.log"
     with project.worker("-P", "threads", "-c", "2", "-l", "info", "-f", str(logfile)):
@@ -103,8 +108,11 @@ def test_logfile_with_worker_formats_names_the_task_in_every_task_line(
         printer = project.module.printer.delay("fmt")
         chatty.get(timeout=30)
         printer.get(timeout=30)
-        wait_until(lambda: logfile.exists() and "fmt printed line" in logfile.read_text(), 10,
-                   message="the printed line in the log file")
+        wait_until(
+            lambda: logfile.exists() and "fmt printed line" in logfile.read_text(),
+            10,
+            message="the printed line in the log file",
+        )
     text = logfile.read_text()
     task_lines = lines_with(text, "fmt ")
     task_lines = [line for line in task_lines if " line" in line and "printed" not in line]
@@ -132,9 +140,13 @@ def test_colour_on_a_terminal(make_project: ProjectFactory, tmp_path: Path) -> N
     project = make_project(TASKS)
     master, slave = pty.openpty()
     process = subprocess.Popen(
-        [CELERIAC, "-A", project.name, "worker", "-P", "solo", "-l", "info"], cwd=tmp_path,
-        stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)})
+        [CELERIAC, "-A", project.name, "worker", "-P", "solo", "-l", "info"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
     os.close(slave)
     chunks: list[bytes] = []
 
@@ -152,8 +164,11 @@ def test_colour_on_a_terminal(make_project: ProjectFactory, tmp_path: Path) -> N
     reader.start()
     try:
         project.module.chatty.delay("tty").get(timeout=30)
-        wait_until(lambda: b"tty warning line" in b"".join(chunks), 10,
-                   message="the warning line on the terminal")
+        wait_until(
+            lambda: b"tty warning line" in b"".join(chunks),
+            10,
+            message="the warning line on the terminal",
+        )
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -168,7 +183,7 @@ def test_colour_on_a_terminal(make_project: ProjectFactory, tmp_path: Path) -> N
     assert "\x1b[" in warning, f"a warning on a terminal should be coloured: {warning!r}"
 
 
-DICT_CONFIG = '''
+DICT_CONFIG = """
 import logging.config
 
 if "worker" in sys.argv:  # configure the worker process only, never the test runner
@@ -182,18 +197,23 @@ if "worker" in sys.argv:  # configure the worker process only, never the test ru
         "loggers": {"myapp": {"handlers": ["file"], "level": "INFO", "propagate": False}},
         "root": {"handlers": ["file"], "level": "WARNING"},
     })
-'''
+"""
 
 
-def test_users_dict_config_is_left_intact_without_hijack(make_project: ProjectFactory,
-                                                         tmp_path: Path) -> None:
-    project = make_project(TASKS, conf="app.conf.worker_hijack_root_logger = False\n",
-                           preamble=DICT_CONFIG)
+def test_users_dict_config_is_left_intact_without_hijack(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    project = make_project(
+        TASKS, conf="app.conf.worker_hijack_root_logger = False\n", preamble=DICT_CONFIG
+    )
     user_log = tmp_path / "user.log"
     with project.worker("-P", "threads", "-c", "2", "-l", "info") as worker:
         project.module.user_logging.delay("dc").get(timeout=30)
-        wait_until(lambda: user_log.exists() and "dc via root" in user_log.read_text(), 10,
-                   message="the user's root handler to receive the task's line")
+        wait_until(
+            lambda: user_log.exists() and "dc via root" in user_log.read_text(),
+            10,
+            message="the user's root handler to receive the task's line",
+        )
         wait_ready(worker)
     text = user_log.read_text()
     assert "USER|myapp|WARNING|dc via myapp" in text
@@ -203,7 +223,8 @@ def test_users_dict_config_is_left_intact_without_hijack(make_project: ProjectFa
 
 @pytest.mark.parametrize("broker", ["sqlite"], indirect=True)
 def test_after_setup_logger_signals_fire_once_logging_is_set_up(
-        make_project: ProjectFactory) -> None:
+    make_project: ProjectFactory,
+) -> None:
     project = make_project(TASKS)
     with project.worker("-P", "solo", "-l", "info"):
         project.module.chatty.delay("sig").get(timeout=30)

@@ -8,19 +8,20 @@ default delay would be several seconds longer).
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from tests.integration.promises_fixtures import (  # noqa: F401 - fixtures
-    ProjectFactory,
-    broker,
-    make_project,
-    run_times,
-    wait_for_state,
-)
+from tests.integration import promises_fixtures
+from tests.integration.promises_fixtures import ProjectFactory, run_times, wait_for_state
 
 pytestmark = pytest.mark.slow
 
-TASKS = '''
+# The shared fixtures, bound here so pytest finds them.
+broker = promises_fixtures.broker
+make_project = promises_fixtures.make_project
+
+TASKS = """
 @app.task(bind=True, max_retries=3)
 def flaky(self, label, fails, countdown):
     note(label, time.time(), self.request.retries)
@@ -66,11 +67,11 @@ def manual_backoff(self, label):
     if self.request.retries < 2:
         raise self.retry()
     return "backed off"
-'''
+"""
 
 
 def gaps(times: list[float]) -> list[float]:
-    return [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    return [later - earlier for earlier, later in itertools.pairwise(times)]
 
 
 def test_retry_with_countdown_stores_retry_then_succeeds(make_project: ProjectFactory) -> None:
@@ -90,7 +91,8 @@ def test_retry_with_countdown_stores_retry_then_succeeds(make_project: ProjectFa
 
 
 def test_past_max_retries_fails_with_exc_or_max_retries_exceeded(
-        make_project: ProjectFactory) -> None:
+    make_project: ProjectFactory,
+) -> None:
     project = make_project(TASKS)
     mod = project.module
     with project.worker("-P", "threads", "-c", "4"):
@@ -154,7 +156,7 @@ def test_retry_without_countdown_uses_backoff_when_set(make_project: ProjectFact
     assert delays[0] >= 0.45 and delays[1] >= 0.95
 
 
-HOOKS = '''
+HOOKS = """
 from celeriac import signals
 
 
@@ -234,7 +236,7 @@ def _shutdown(sender=None, **kw):
 @signals.worker_process_init.connect
 def _process_init(sender=None, **kw):
     note("worker_process_init")
-'''
+"""
 
 
 def kinds(project_events: list[str], task_id: str) -> list[str]:
@@ -255,14 +257,35 @@ def test_hooks_on_base_class_and_task_signals(make_project: ProjectFactory) -> N
     events = project.events()
     # Celery 5's order (celery/app/trace.py): the hook, then its signal, then after_return
     # (not called for RETRY), then task_postrun.
-    assert kinds(events, good.id) == ["task_prerun", "before_start", "on_success",
-                                      "task_success", "after_return", "task_postrun"]
-    assert kinds(events, bad.id) == ["task_prerun", "before_start", "on_failure",
-                                     "task_failure", "after_return", "task_postrun"]
+    assert kinds(events, good.id) == [
+        "task_prerun",
+        "before_start",
+        "on_success",
+        "task_success",
+        "after_return",
+        "task_postrun",
+    ]
+    assert kinds(events, bad.id) == [
+        "task_prerun",
+        "before_start",
+        "on_failure",
+        "task_failure",
+        "after_return",
+        "task_postrun",
+    ]
     assert kinds(events, again.id) == [
-        "task_prerun", "before_start", "on_retry", "task_retry", "task_postrun",
-        "task_prerun", "before_start", "on_success", "task_success", "after_return",
-        "task_postrun"]
+        "task_prerun",
+        "before_start",
+        "on_retry",
+        "task_retry",
+        "task_postrun",
+        "task_prerun",
+        "before_start",
+        "on_success",
+        "task_success",
+        "after_return",
+        "task_postrun",
+    ]
     assert any(line.startswith(f"on_failure bad {bad.id} ZeroDivisionError") for line in events)
     assert any(line.startswith(f"on_retry again {again.id} OSError") for line in events)
     assert any(line.startswith(f"task_postrun bad {bad.id} FAILURE") for line in events)
@@ -284,7 +307,13 @@ def test_worker_signals_ready_process_init_and_shutdown(make_project: ProjectFac
     assert events.index("worker_ready") < events.index("task_prerun")
     assert events[-1] == "worker_shutdown"
     worker_pid = f"pid={worker.pid}"
-    assert all(line.endswith(worker_pid) for line in project.events()
-               if line.startswith(("worker_ready", "worker_shutdown")))
-    assert not any(line.endswith(worker_pid) for line in project.events()
-                   if line.startswith("worker_process_init"))
+    assert all(
+        line.endswith(worker_pid)
+        for line in project.events()
+        if line.startswith(("worker_ready", "worker_shutdown"))
+    )
+    assert not any(
+        line.endswith(worker_pid)
+        for line in project.events()
+        if line.startswith("worker_process_init")
+    )

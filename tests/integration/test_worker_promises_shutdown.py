@@ -15,16 +15,15 @@ from collections import Counter
 
 import pytest
 
-from tests.integration.promises_fixtures import (  # noqa: F401 - fixtures
-    Project,
-    ProjectFactory,
-    broker,
-    make_project,
-    wait_exit,
-)
 from tests.helpers import wait_until
+from tests.integration import promises_fixtures
+from tests.integration.promises_fixtures import Project, ProjectFactory, wait_exit
 
 pytestmark = pytest.mark.slow
+
+# The shared fixtures, bound here so pytest finds them.
+broker = promises_fixtures.broker
+make_project = promises_fixtures.make_project
 
 TASKS = '''
 @app.task(bind=True)
@@ -52,23 +51,37 @@ def count(project: Project, word: str) -> Counter[int]:
 def interrupted(project: Project) -> set[int]:
     """Tasks that started on a worker but never ended there."""
     ended = {tuple(line.split()[1:3]) for line in project.events_with("end")}
-    return {int(line.split()[1]) for line in project.events_with("start")
-            if tuple(line.split()[1:3]) not in ended}
+    return {
+        int(line.split()[1])
+        for line in project.events_with("start")
+        if tuple(line.split()[1:3]) not in ended
+    }
 
 
-@pytest.mark.parametrize(("broker", "signum"), [
-    ("sqlite", signal.SIGTERM), ("redis", signal.SIGTERM), ("sqlite", signal.SIGINT),
-], ids=["sqlite-TERM", "redis-TERM", "sqlite-INT"], indirect=["broker"])
+@pytest.mark.parametrize(
+    ("broker", "signum"),
+    [
+        ("sqlite", signal.SIGTERM),
+        ("redis", signal.SIGTERM),
+        ("sqlite", signal.SIGINT),
+    ],
+    ids=["sqlite-TERM", "redis-TERM", "sqlite-INT"],
+    indirect=["broker"],
+)
 def test_warm_shutdown_mid_way_then_a_new_worker_finishes_the_rest(
-        make_project: ProjectFactory, signum: int) -> None:
+    make_project: ProjectFactory, signum: int
+) -> None:
     project = make_project(TASKS)
     mod = project.module
     total = 32
     with mod.app.publish_batch():
         results = [mod.job.delay(n, 0.4) for n in range(total)]
     with project.worker("-P", "threads", "-c", "4", "-n", "first@%h", name="first") as first:
-        wait_until(lambda: sum(count(project, "end").values()) >= 8, 30,
-                   message="eight tasks done on the first worker")
+        wait_until(
+            lambda: sum(count(project, "end").values()) >= 8,
+            30,
+            message="eight tasks done on the first worker",
+        )
         assert first.stop(signum) == 0
     assert sum(count(project, "end").values()) < total, "stopped too late to prove anything"
     assert interrupted(project) == set(), "a warm shutdown must let running tasks finish"
@@ -78,16 +91,18 @@ def test_warm_shutdown_mid_way_then_a_new_worker_finishes_the_rest(
     assert count(project, "end") == Counter(range(total))
 
 
-def test_second_sigterm_is_a_cold_shutdown_that_loses_nothing(
-        make_project: ProjectFactory) -> None:
+def test_second_sigterm_is_a_cold_shutdown_that_loses_nothing(make_project: ProjectFactory) -> None:
     project = make_project(TASKS)
     mod = project.module
     total = 10
     with mod.app.publish_batch():
         results = [mod.long_job.delay(n) for n in range(total)]
     with project.worker("-P", "prefork", "-c", "2", "-n", "first@%h", name="first") as first:
-        wait_until(lambda: sum(count(project, "start").values()) >= 2, 30,
-                   message="two long tasks running on the first worker")
+        wait_until(
+            lambda: sum(count(project, "start").values()) >= 2,
+            30,
+            message="two long tasks running on the first worker",
+        )
         first.process.send_signal(signal.SIGTERM)
         wait_until(lambda: "Warm shutdown" in first.log(), 10, message="the warm shutdown")
         first.process.send_signal(signal.SIGTERM)

@@ -14,13 +14,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.integration.promises_fixtures import (  # noqa: F401 - fixtures
-    ProjectFactory,
-    broker,
-    make_project,
-)
+from tests.integration import promises_fixtures
+from tests.integration.promises_fixtures import ProjectFactory
 
 pytestmark = pytest.mark.slow
+
+# The shared fixtures, bound here so pytest finds them.
+broker = promises_fixtures.broker
+make_project = promises_fixtures.make_project
 
 TASKS = '''
 from celeriac.exceptions import SoftTimeLimitExceeded
@@ -112,11 +113,14 @@ def test_countdown_and_eta_aware_and_naive_run_on_time(make_project: ProjectFact
             ran_at = result.get(timeout=30)
             assert ran_at >= sent + 2 - 0.05, f"{result.id} ran {sent + 2 - ran_at:.2f}s early"
     assert sorted(line.split()[0] for line in project.events()) == [
-        "aware", "countdown", "naive", "now"]
+        "aware",
+        "countdown",
+        "naive",
+        "now",
+    ]
 
 
-def test_expired_tasks_are_not_run_marked_revoked_and_logged(
-        make_project: ProjectFactory) -> None:
+def test_expired_tasks_are_not_run_marked_revoked_and_logged(make_project: ProjectFactory) -> None:
     project = make_project(TASKS)
     mod = project.module
     now = datetime.now(UTC)
@@ -124,8 +128,9 @@ def test_expired_tasks_are_not_run_marked_revoked_and_logged(
         already = mod.stamp.apply_async(("already",), expires=now - timedelta(seconds=1))
         # Due in 2 s but expiring after 1 s: expired when its time comes.
         seconds = mod.stamp.apply_async(("seconds",), countdown=2, expires=1)
-        as_datetime = mod.stamp.apply_async(("as_datetime",), countdown=2,
-                                            expires=now + timedelta(seconds=1))
+        as_datetime = mod.stamp.apply_async(
+            ("as_datetime",), countdown=2, expires=now + timedelta(seconds=1)
+        )
         alive = mod.stamp.apply_async(("alive",), countdown=2, expires=60)
         alive.get(timeout=30)
         for result in (already, seconds, as_datetime):
@@ -142,8 +147,7 @@ def test_expired_tasks_are_not_run_marked_revoked_and_logged(
 
 
 @pytest.mark.parametrize("pool", ["prefork", "threads", "solo"])
-def test_soft_time_limit_raises_inside_the_task(make_project: ProjectFactory,
-                                                pool: str) -> None:
+def test_soft_time_limit_raises_inside_the_task(make_project: ProjectFactory, pool: str) -> None:
     project = make_project(TASKS)
     mod = project.module
     with project.worker("-P", pool, "-c", "2"):
@@ -160,7 +164,8 @@ def test_soft_time_limit_raises_inside_the_task(make_project: ProjectFactory,
 @pytest.mark.parametrize("broker", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("pool", ["threads", "solo"])
 def test_soft_limit_fires_in_threads_and_solo_only_between_bytecodes(
-        make_project: ProjectFactory, pool: str) -> None:
+    make_project: ProjectFactory, pool: str
+) -> None:
     """Documented limit: a task blocked in C (time.sleep) sees the soft limit when the call
     returns, not before; then it is raised and the task fails with SoftTimeLimitExceeded."""
     project = make_project(TASKS)
@@ -192,21 +197,23 @@ def test_hard_time_limit_kills_the_child_which_is_replaced(make_project: Project
         assert mod.pid.delay().get(timeout=30) not in (before, after)
         assert worker.process.poll() is None
         assert per_task.id in worker.log() and per_call.id in worker.log()
-    assert [line.split()[1] for line in project.events()
-            if line.split()[0] in ("per_task", "per_call")] == ["start", "start"]
+    assert [
+        line.split()[1] for line in project.events() if line.split()[0] in ("per_task", "per_call")
+    ] == ["start", "start"]
 
 
 GLOBAL_LIMITS = {
     "new": "app.conf.task_time_limit = 1.5\napp.conf.task_soft_time_limit = 0.3\n",
     "old": "class OldConfig:\n    CELERYD_TASK_TIME_LIMIT = 1.5\n"
-           "    CELERYD_TASK_SOFT_TIME_LIMIT = 0.3\n\napp.config_from_object(OldConfig)\n",
+    "    CELERYD_TASK_SOFT_TIME_LIMIT = 0.3\n\napp.config_from_object(OldConfig)\n",
 }
 
 
 @pytest.mark.parametrize("broker", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("names", ["new", "old"])
-def test_global_time_limits_by_new_and_old_setting_names(make_project: ProjectFactory,
-                                                         names: str) -> None:
+def test_global_time_limits_by_new_and_old_setting_names(
+    make_project: ProjectFactory, names: str
+) -> None:
     project = make_project(TASKS, conf=GLOBAL_LIMITS[names])
     mod = project.module
     with project.worker("-P", "prefork", "-c", "1"):
