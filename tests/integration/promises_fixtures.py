@@ -128,20 +128,25 @@ ProjectFactory = Callable[..., Project]
 def make_project(
     broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[ProjectFactory]:
-    """``make_project(tasks_source, conf="", preamble="")`` writes and imports a task module.
+    """``make_project(tasks_source, conf="", preamble="", urls=None)`` writes and imports a
+    task module.
 
     ``conf`` is code run right after the app is created (settings); ``preamble`` runs before
-    (imports, logging.config). Apps are closed after the test.
+    (imports, logging.config); ``urls`` overrides (broker, backend). Apps are closed after the
+    test.
     """
     monkeypatch.chdir(tmp_path)
     made: list[Project] = []
 
-    def make(source: str, conf: str = "", preamble: str = "") -> Project:
+    def make(
+        source: str, conf: str = "", preamble: str = "", urls: tuple[str, str] | None = None
+    ) -> Project:
         name = unique_name("promises")
+        broker_url, backend_url = urls or (broker.broker_url, broker.backend_url)
         header = HEADER.format(
             name=name,
-            broker=broker.broker_url,
-            backend=broker.backend_url,
+            broker=broker_url,
+            backend=backend_url,
             queue=f"q.{name}",
             conf=textwrap.dedent(conf),
             preamble=textwrap.dedent(preamble),
