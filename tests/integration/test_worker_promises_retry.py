@@ -81,9 +81,9 @@ def test_retry_with_countdown_stores_retry_then_succeeds(make_project: ProjectFa
         slow = mod.flaky.delay("slow", 1, 1.5)
         quick = mod.flaky.delay("quick", 3, 0.1)
         wait_for_state(slow, "RETRY", 20)
-        assert slow.get(timeout=30) == 1
+        assert slow.get(timeout=15) == 1
         assert slow.state == "SUCCESS"
-        assert quick.get(timeout=30) == 3
+        assert quick.get(timeout=15) == 3
     assert len(run_times(project, "slow")) == 2
     assert gaps(run_times(project, "slow"))[0] >= 1.4
     retries = [line.split()[2] for line in project.events_with("quick")]
@@ -99,9 +99,9 @@ def test_past_max_retries_fails_with_exc_or_max_retries_exceeded(
         with_exc = mod.doomed.delay("with_exc", True)
         without = mod.doomed.delay("without", False)
         with pytest.raises(KeyError, match="gone"):
-            with_exc.get(timeout=30)
+            with_exc.get(timeout=15)
         with pytest.raises(Exception) as info:
-            without.get(timeout=30)
+            without.get(timeout=15)
     assert type(info.value).__name__ == "MaxRetriesExceededError"
     assert with_exc.state == without.state == "FAILURE"
     # max_retries=2: the first run and two retries, then the failure.
@@ -111,14 +111,14 @@ def test_past_max_retries_fails_with_exc_or_max_retries_exceeded(
 def test_max_retries_none_retries_past_the_default_limit(make_project: ProjectFactory) -> None:
     project = make_project(TASKS)
     with project.worker("-P", "threads", "-c", "2"):
-        assert project.module.forever.delay("forever", 6).get(timeout=30) == 6
+        assert project.module.forever.delay("forever", 6).get(timeout=15) == 6
     assert len(project.events_with("forever")) == 7
 
 
 def test_default_retry_delay_applies_without_countdown(make_project: ProjectFactory) -> None:
     project = make_project(TASKS)
     with project.worker("-P", "threads", "-c", "2"):
-        assert project.module.default_delay.delay("default").get(timeout=30) == "done"
+        assert project.module.default_delay.delay("default").get(timeout=15) == "done"
     (gap,) = gaps(run_times(project, "default"))
     assert gap >= 0.55
 
@@ -132,7 +132,7 @@ def test_autoretry_for_with_backoff_capped_and_no_jitter(make_project: ProjectFa
         with pytest.raises(TypeError):
             other.get(timeout=30)
         with pytest.raises(ValueError, match="attempt 4"):
-            retried.get(timeout=40)
+            retried.get(timeout=20)
     # retry_kwargs max_retries=4: five runs; an exception outside autoretry_for: one run.
     assert len(project.events_with("other")) == 1
     delays = gaps(run_times(project, "auto"))
@@ -150,7 +150,7 @@ def test_retry_without_countdown_uses_backoff_when_set(make_project: ProjectFact
     (Celery would wait default_retry_delay, 180 s)."""
     project = make_project(TASKS)
     with project.worker("-P", "threads", "-c", "2"):
-        assert project.module.manual_backoff.delay("manual").get(timeout=30) == "backed off"
+        assert project.module.manual_backoff.delay("manual").get(timeout=15) == "backed off"
     delays = gaps(run_times(project, "manual"))
     assert len(delays) == 2
     assert delays[0] >= 0.45 and delays[1] >= 0.95
@@ -253,7 +253,7 @@ def test_hooks_on_base_class_and_task_signals(make_project: ProjectFactory) -> N
         with pytest.raises(ZeroDivisionError):
             bad.get(timeout=30)
         again = mod.again.delay()
-        assert again.get(timeout=30) == "second time"
+        assert again.get(timeout=15) == "second time"
     events = project.events()
     # Celery 5's order (celery/app/trace.py): the hook, then its signal, then after_return
     # (not called for RETRY), then task_postrun.
