@@ -11,6 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,31 @@ def _signature_dicts(value: Any) -> list[dict[str, Any]] | None:
     return [dict(item) for item in items]
 
 
+@dataclass(frozen=True, slots=True)
+class SendDefaults:
+    """The settings every send reads, snapshotted once per settings version."""
+
+    version: int
+    serializer: str
+    compression: str | None
+    priority: int | None
+    ignore_result: bool
+    timezone: tzinfo
+
+
+def send_defaults(app: Celery) -> SendDefaults:
+    """``app``'s current send defaults, re-read only after the settings changed."""
+    cached: SendDefaults | None = getattr(app, "_send_defaults", None)
+    conf = app.conf
+    if cached is not None and cached.version == conf.version:
+        return cached
+    fresh = SendDefaults(conf.version, str(conf.task_serializer or "json"),
+                         conf.task_compression, conf.task_default_priority,
+                         bool(conf.task_ignore_result), app.timezone)
+    app._send_defaults = fresh  # type: ignore[attr-defined]  # a per-app cache slot
+    return fresh
+
+
 def build_outbound(
     app: Celery,
     name: str,
@@ -66,7 +92,7 @@ def build_outbound(
     task: Task[Any, Any] | None = None,
 ) -> tuple[Outbound, str]:
     """Build the message for one call; return it with the task id."""
-    conf = app.conf
+    defaults = send_defaults(app)
     task_id = options.get("task_id") or str(uuid.uuid4())
     now = datetime.now(UTC)
     eta = options.get("eta")
@@ -74,10 +100,10 @@ def build_outbound(
     if countdown is not None:
         eta = now + timedelta(seconds=float(countdown))
     elif eta is not None:
-        eta = _as_aware(eta, app.timezone)
+        eta = _as_aware(eta, defaults.timezone)
     expires = _expires_at(
         options["expires"] if "expires" in options else getattr(task, "expires", None), now,
-        app.timezone,
+        defaults.timezone,
     )
     parent = _request_var.get()
     parent_id = options.get("parent_id")
@@ -91,23 +117,23 @@ def build_outbound(
     if priority is None:
         priority = route.priority if route.priority is not None else getattr(task, "priority", None)
     if priority is None:
-        priority = conf.task_default_priority
+        priority = defaults.priority
     hard = options.get("time_limit", getattr(task, "time_limit", None))
     soft = options.get("soft_time_limit", getattr(task, "soft_time_limit", None))
     ignore_result = options.get("ignore_result")
     if ignore_result is None:
         ignore_result = getattr(task, "ignore_result", None)
         if ignore_result is None:
-            ignore_result = bool(conf.task_ignore_result) if task is not None else False
+            ignore_result = defaults.ignore_result if task is not None else False
     message = build_v2(
         task_name=name,
         task_id=task_id,
         args=list(args or ()),
         kwargs=dict(kwargs or {}),
         serializer=options.get("serializer") or getattr(task, "serializer", None)
-        or conf.task_serializer,
+        or defaults.serializer,
         compression=options.get("compression") or getattr(task, "compression", None)
-        or conf.task_compression,
+        or defaults.compression,
         eta=eta,
         expires=expires,
         retries=int(options.get("retries") or 0),

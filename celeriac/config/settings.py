@@ -59,7 +59,7 @@ _CANDIDATES: Final[list[str]] = list(_SUGGESTIONS)
 _TYPO_CUTOFF: Final = 0.8
 _NAMESPACE_PREFIX: Final = "CELERY_"
 _MUTABLE: Final = (dict, list, set)
-_SLOTS: Final = frozenset({"_changes", "_defaults"})
+_SLOTS: Final = frozenset({"_changes", "_defaults", "_version"})
 _PACKAGE_DIR: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
@@ -123,16 +123,20 @@ class Settings(MutableMapping[str, Any]):
         **kwargs: More settings, applied after ``changes``.
     """
 
-    __slots__ = ("_changes", "_defaults")
+    __slots__ = ("_changes", "_defaults", "_version")
 
     _changes: dict[str, Any]
     _defaults: dict[str, Any]
+    _version: int
 
     def __init__(self, changes: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
         object.__setattr__(self, "_changes", {})
         # Per-instance copies of mutable defaults, so conf.beat_schedule['x'] = ... on one
         # app never leaks into another app's defaults.
         object.__setattr__(self, "_defaults", {})
+        # Bumped by every set/delete: consumers cache derived values (routes, send defaults)
+        # per version instead of re-reading settings on every call.
+        object.__setattr__(self, "_version", 0)
         self.update(changes, **kwargs)
 
     # -- mapping protocol ---------------------------------------------------------------
@@ -171,6 +175,7 @@ class Settings(MutableMapping[str, Any]):
                 )
         self._defaults.pop(name, None)
         self._changes[name] = _to_seconds(name, value)
+        object.__setattr__(self, "_version", self._version + 1)
 
     def __delitem__(self, key: str) -> None:
         name = OLD_TO_NEW.get(key, key)
@@ -179,6 +184,7 @@ class Settings(MutableMapping[str, Any]):
             del self._changes[name]
         except KeyError:
             raise KeyError(key) from None
+        object.__setattr__(self, "_version", self._version + 1)
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
@@ -246,6 +252,11 @@ class Settings(MutableMapping[str, Any]):
     def changes(self) -> dict[str, Any]:
         """A copy of the explicitly set values, by new name."""
         return dict(self._changes)
+
+    @property
+    def version(self) -> int:
+        """Bumped by every change; cache what you derive from settings per version."""
+        return self._version
 
     def value_set_for(self, key: str) -> bool:
         """Whether ``key`` (old or new name) was set explicitly rather than defaulted."""

@@ -19,7 +19,6 @@ base64 decode, with no per-field validation beyond what the reason messages need
 from __future__ import annotations
 
 import binascii
-import json
 import uuid
 from base64 import b64encode
 from binascii import a2b_base64
@@ -27,14 +26,12 @@ from typing import Any
 
 from celeriac.exceptions import InvalidMessage
 from celeriac.protocol.message import TaskMessage
-from celeriac.serialization.fastjson import loads_plain
+from celeriac.serialization.fastjson import dumps_plain, loads_plain
 
 BODY_ENCODING = "base64"
 
 #: Properties the envelope owns; everything else in ``TaskMessage.properties`` travels as is.
 _ENVELOPE_PROPERTIES = frozenset({"body_encoding", "delivery_tag", "delivery_info"})
-
-_dumps = json.JSONEncoder(ensure_ascii=True, separators=(", ", ": ")).encode
 
 
 def encode_envelope(
@@ -69,7 +66,7 @@ def encode_envelope(
         "headers": message.headers,
         "properties": properties,
     }
-    return _dumps(envelope).encode("ascii")
+    return dumps_plain(envelope)
 
 
 def decode_envelope(raw: bytes | str, *, strict: bool = True) -> TaskMessage:
@@ -156,7 +153,7 @@ def _decode_body(body: Any, encoding: Any) -> bytes:
     if isinstance(body, str):
         return body.encode("utf-8")
     # kombu accepts an already-decoded JSON body when no encoding is named.
-    return _dumps(body).encode("utf-8")
+    return dumps_plain(body)
 
 
 def envelope_priority(properties: dict[str, Any]) -> int:

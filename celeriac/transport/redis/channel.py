@@ -156,6 +156,9 @@ class RedisChannel(FanoutMethods):
         self._declared.update(new_queues)
 
     def _run_publish(self, commands: list[Any], new_queues: list[str]) -> None:
+        if not new_queues and len(commands) == 1 and commands[0][0] == "lpush":
+            self.client.lpush(commands[0][1], *commands[0][2])  # one command: no pipeline
+            return
         pipe = self.client.pipeline(transaction=False)
         for queue in new_queues:
             self._add_binding(pipe, queue)

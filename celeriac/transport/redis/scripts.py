@@ -52,30 +52,37 @@ local function slow_fields(item)
   end
   return nil, nil, nil
 end
--- Fast path for envelopes laid out as kombu and celeriac write them (properties last,
--- Python's default separators): plain substring search near the end, no JSON parse.
--- Anything unexpected (escapes, other layouts) falls back to cjson.
-local function fields(item)
+-- Fast path for envelopes laid out as kombu and celeriac write them (properties last, with
+-- Python's default separators or compact ones): plain substring search near the end, no
+-- JSON parse. Anything unexpected (escapes, other layouts) falls back to cjson.
+local function fast_fields(item, tagp, infop, rkp)
   local len = #item
-  local s = string.find(item, '"delivery_tag": "', len > 200 and len - 200 or 1, true)
-  if not s then return slow_fields(item) end
-  local e = string.find(item, '"', s + 17, true)
-  if not e then return slow_fields(item) end
-  local d = string.find(item, '"delivery_info": {"exchange": "', len > 700 and len - 700 or 1, true)
-  if not d then return slow_fields(item) end
-  local xe = string.find(item, '"', d + 31, true)
-  if not xe or string.sub(item, xe, xe + 18) ~= '", "routing_key": "' then
-    return slow_fields(item)
-  end
-  local re = string.find(item, '"', xe + 19, true)
-  if not re then return slow_fields(item) end
+  local s = string.find(item, tagp, len > 200 and len - 200 or 1, true)
+  if not s then return nil end
+  local e = string.find(item, '"', s + #tagp, true)
+  if not e then return nil end
+  local d = string.find(item, infop, len > 700 and len - 700 or 1, true)
+  if not d then return nil end
+  local xe = string.find(item, '"', d + #infop, true)
+  if not xe or string.sub(item, xe, xe + #rkp - 1) ~= rkp then return nil end
+  local re = string.find(item, '"', xe + #rkp, true)
+  if not re then return nil end
   local after = string.byte(item, re + 1)
-  local tag = string.sub(item, s + 17, e - 1)
-  local ex, rk = string.sub(item, d + 31, xe - 1), string.sub(item, xe + 19, re - 1)
+  local tag = string.sub(item, s + #tagp, e - 1)
+  local ex, rk = string.sub(item, d + #infop, xe - 1), string.sub(item, xe + #rkp, re - 1)
   if (after ~= 125 and after ~= 44) or string.find(tag .. ex .. rk, '\\', 1, true) then
-    return slow_fields(item)
+    return nil
   end
   return tag, ex, rk
+end
+local function fields(item)
+  local tag, ex, rk = fast_fields(item, '"delivery_tag": "', '"delivery_info": {"exchange": "',
+    '", "routing_key": "')
+  if tag then return tag, ex, rk end
+  tag, ex, rk = fast_fields(item, '"delivery_tag":"', '"delivery_info":{"exchange":"',
+    '","routing_key":"')
+  if tag then return tag, ex, rk end
+  return slow_fields(item)
 end
 local taken = {}
 local function take(item, qname, source)
