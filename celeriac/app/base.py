@@ -8,16 +8,15 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, overload
 
 from celeriac import _state
 from celeriac.app.autodiscover import autodiscover, import_modules
+from celeriac.app.connections import AppConnections
 from celeriac.app.registry import TaskRegistry
 from celeriac.app.routing import TaskRouter
 from celeriac.app.task import Task, make_task_class
 from celeriac.config import Settings, load_object_settings
-from celeriac.config.options import backend_options, transport_options
 from celeriac.utils.dispatch import Signal
 
 if TYPE_CHECKING:
@@ -25,13 +24,12 @@ if TYPE_CHECKING:
     from celeriac.backends.base import ResultBackend
     from celeriac.control import Control
     from celeriac.results.async_result import AsyncResult
-    from celeriac.transport.base import Outbound, Transport, TransportOptions
+    from celeriac.transport.base import Outbound, Transport
 
-DEFAULT_SQLITE_FILE = "celeriac.db"
 PackageSource = Callable[[], Iterable[str]] | Iterable[str]
 
 
-class Celery:
+class Celery(AppConnections):
     """A celeriac application (``Celeriac`` is the same class).
 
     Args:
@@ -210,124 +208,6 @@ class Celery:
         self.periodic_tasks[key] = {"schedule": schedule, "task": sig, "args": tuple(args),
                                     "kwargs": dict(kwargs or {}), "options": options}
         return key
-
-    # -- connections ----------------------------------------------------------------
-    @property
-    def broker_url(self) -> str:
-        """The configured broker URL, or the embedded SQLite default in the working folder."""
-        url = self.conf.broker_url
-        if url:
-            return str(url)
-        return f"sqlite:///{os.path.abspath(DEFAULT_SQLITE_FILE)}"
-
-    @property
-    def result_backend_url(self) -> str | None:
-        url = self.conf.result_backend
-        if url:
-            return str(url)
-        if not self.conf.broker_url:
-            return self.broker_url
-        return None
-
-    @property
-    def timezone(self) -> tzinfo:
-        """The app's ``timezone`` as a ``ZoneInfo`` (UTC when unset), used for naive times."""
-        name = self.conf.timezone
-        if not name:
-            return UTC
-        if isinstance(name, tzinfo):
-            return name
-        from zoneinfo import ZoneInfo
-
-        return ZoneInfo(str(name))
-
-    def now(self) -> datetime:
-        """The current time, aware, in the app's timezone (Celery's ``app.now()``)."""
-        return datetime.now(self.timezone)
-
-    @property
-    def transport_options(self) -> TransportOptions:
-        return transport_options(self.conf)
-
-    @property
-    def transport(self) -> Transport:
-        if self._transport is None:
-            with self._lock:
-                if self._transport is None:
-                    from celeriac.transport import resolve_transport
-
-                    self._transport = resolve_transport(self.broker_url,
-                                                        transport_options(self.conf))
-        return self._transport
-
-    @property
-    def producer(self) -> Producer:
-        if self._producer is None:
-            with self._lock:
-                if self._producer is None:
-                    from celeriac.app.producer import Producer
-
-                    self._producer = Producer(
-                        self.transport,
-                        retry=bool(self.conf.task_publish_retry),
-                        retry_policy=self.conf.task_publish_retry_policy,
-                    )
-        return self._producer
-
-    @property
-    def backend(self) -> ResultBackend:
-        if self._backend is None:
-            with self._lock:
-                if self._backend is None:
-                    from celeriac.backends import resolve_backend
-
-                    self._backend = resolve_backend(
-                        self.result_backend_url, backend_options(self.conf, self.oid),
-                        broker_url=self.broker_url,
-                    )
-                    self._before_publish = getattr(self._backend, "on_task_call", None)
-        return self._backend
-
-    @property
-    def router(self) -> TaskRouter:
-        if self._router is None:
-            self._router = TaskRouter(self.conf.task_routes, self.conf.task_default_queue)
-        return self._router
-
-    @property
-    def control(self) -> Control:
-        """Remote control of workers (revoke, rate_limit, inspect, ...), as ``app.control``."""
-        if self._control is None:
-            with self._lock:
-                if self._control is None:
-                    from celeriac.control import Control
-
-                    self._control = Control(self)
-        return self._control
-
-    def _reset_lazy(self) -> None:
-        self._before_publish = None
-        self._control = None
-        self._transport = None
-        self._producer = None
-        self._backend = None
-        self._router = None
-
-    def _after_fork(self) -> None:
-        """Forget connections made by the parent; the child opens its own on first use."""
-        self._lock = threading.RLock()
-        self._reset_lazy()
-
-    def close(self) -> None:
-        if self._control is not None:
-            self._control.close()
-        if self._producer is not None:
-            self._producer.close()
-        if self._backend is not None:
-            self._backend.close()
-        if self._transport is not None:
-            self._transport.close()
-        self._reset_lazy()
 
     # -- sending ----------------------------------------------------------------------
     def send_task(
