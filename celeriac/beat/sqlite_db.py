@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from celeriac.exceptions import ImproperlyConfigured, OperationalError
+from celeriac.exceptions import ImproperlyConfigured
+from celeriac.transport.sqlite.connection import SqliteHandle
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-class BeatDatabase:
-    """One lazily opened, fork-aware connection to ``path``, used by any thread under a lock.
+class BeatDatabase(SqliteHandle):
+    """The broker's fork-aware SQLite handle, with beat's own tables instead of the broker's.
 
     Args:
         path: the database file (created if missing; its folder must exist).
@@ -30,61 +28,16 @@ class BeatDatabase:
     """
 
     def __init__(self, path: str, schema: tuple[str, ...], busy_timeout: float = 10.0) -> None:
-        self.path = os.path.abspath(path)
+        super().__init__(os.path.abspath(path), busy_timeout=busy_timeout)
         self._schema = schema
-        self._busy_timeout = busy_timeout
-        self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = os.getpid()
 
     def _open(self) -> sqlite3.Connection:
         _check_is_sqlite(self.path)
-        try:
-            conn = sqlite3.connect(
-                self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            for statement in self._schema:
-                conn.execute(statement)
-        except sqlite3.Error as exc:
-            raise OperationalError(
-                f"Cannot open beat database {self.path!r}: {exc}; check that its folder exists "
-                "and is writable"
-            ) from exc
-        return conn
+        return super()._open()
 
-    @contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
-        """The connection, for this thread alone while the block runs (autocommit reads)."""
-        with self._lock:
-            if self._pid != os.getpid():  # never use a connection across fork()
-                self._conn, self._pid = None, os.getpid()
-            if self._conn is None:
-                self._conn = self._open()
-            try:
-                yield self._conn
-            except sqlite3.Error as exc:
-                raise OperationalError(f"beat database {self.path!r}: {exc}") from exc
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``), rolled back on error."""
-        with self.connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._lock:
-            conn, self._conn = self._conn, None
-            if conn is not None and self._pid == os.getpid():
-                conn.close()
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        for statement in self._schema:
+            conn.execute(statement)
 
 
 def _check_is_sqlite(path: str) -> None:

@@ -153,11 +153,15 @@ class SqliteHandle:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-            migrate(conn)
+            self._prepare(conn)
         except sqlite3.Error as exc:
             conn.close()
             raise OperationalError(f"Cannot prepare SQLite database {self.path!r}: {exc}") from exc
         return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        """Bring the schema up to date on a fresh connection (the broker's migrations)."""
+        migrate(conn)
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
