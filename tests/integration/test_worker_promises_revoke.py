@@ -144,3 +144,37 @@ def test_revoked_ids_survive_a_restart_with_statedb(
         assert fine.get(timeout=30) == "fine"
         wait_for_state(resent, "REVOKED", 30)
     assert ran(second) == {"fine"}
+
+
+SIGNAL = """
+from celeriac import signals
+
+
+@signals.task_revoked.connect
+def _revoked(sender=None, request=None, terminated=None, signum=None, expired=None, **kw):
+    # As a Celery user writes it: request is the task's Context, sender the task.
+    note("task_revoked", request.id, getattr(sender, "name", sender), terminated, expired)
+"""
+
+
+@pytest.mark.parametrize("broker", ["sqlite"], indirect=True)
+def test_task_revoked_signal_for_revoked_expired_and_terminated(
+    make_project: ProjectFactory,
+) -> None:
+    project = make_project(TASKS + SIGNAL)
+    mod = project.module
+    revoked = mod.record.delay("revoked")
+    revoked.revoke()
+    expired = mod.record.apply_async(("expired",), expires=-1)
+    with project.worker("-P", "prefork", "-c", "1"):
+        assert_revoked(revoked)
+        assert_revoked(expired, "expired")
+        running = mod.sleeper.delay("running", 30)
+        wait_until(lambda: "running start" in " ".join(project.events()), 30, message="start")
+        running.revoke(terminate=True)
+        assert_revoked(running, "terminated")
+    lines = {line.split()[1]: line.split()[2:5] for line in project.events_with("task_revoked")}
+    record, sleeper = mod.record.name, mod.sleeper.name
+    assert lines.get(revoked.id) == [record, "False", "False"], project.events()
+    assert lines.get(expired.id) == [record, "False", "True"], project.events()
+    assert lines.get(running.id) == [sleeper, "True", "False"], project.events()
