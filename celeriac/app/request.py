@@ -3,7 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+
+#: The protocol's own headers (wire-protocol.md §1.2). Only the others are the user's
+#: ``apply_async(headers=...)`` and travel on with a retry, as Celery's
+#: ``Context._get_custom_headers`` does; re-sending these would reset ``retries``.
+STANDARD_HEADERS: Final = frozenset({
+    "lang", "task", "id", "shadow", "eta", "expires", "group", "group_index", "retries",
+    "timelimit", "root_id", "parent_id", "argsrepr", "kwargsrepr", "origin", "ignore_result",
+    "replaced_task_nesting", "stamped_headers", "stamps", "compression", "redelivered", "meth",
+})
+
+
+def custom_headers(headers: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The user's own headers among a message's headers (None when there are none)."""
+    if not headers:
+        return None
+    custom = {key: value for key, value in headers.items() if key not in STANDARD_HEADERS}
+    return custom or None
 
 
 @dataclass(slots=True)
@@ -65,7 +82,7 @@ class Context:
             "link_error": self.errbacks,
             "expires": self.expires,
             "priority": self.priority,
-            "headers": self.headers,
+            "headers": custom_headers(self.headers),
         }
         routing_key = self.delivery_info.get("routing_key")
         if routing_key:

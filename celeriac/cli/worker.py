@@ -47,13 +47,11 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
            max_tasks_per_child: int | None, max_memory_per_child: int | None,
            **flags: Any) -> None:
     """Start a worker that consumes tasks and executes them."""
-    from celeriac.utils.log import setup_logging
     from celeriac.worker.worker import Worker, WorkerOptions
 
     app = state.load_app()
     conf = app.conf
-    setup_logging(loglevel, logfile, conf.worker_log_format, conf.worker_task_log_format,
-                  bool(conf.worker_hijack_root_logger))
+    configure_logging(loglevel, logfile, conf)
     _redirect_stdouts(conf)
     app.loader_import_modules()
     excluded = set(_split(exclude_queues))
@@ -74,7 +72,37 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
     )
     instance = Worker(app, options)
     click.echo(startup_banner(app, instance), err=True)
-    sys.exit(instance.run())
+    code = instance.run()
+    if instance.abandoned:
+        # Cold shutdown left task threads running; their messages are back on the broker,
+        # and Python would otherwise wait for them at exit.
+        logging.shutdown()
+        os._exit(code)
+    sys.exit(code)
+
+
+def configure_logging(loglevel: str, logfile: str | None, conf: Any) -> None:
+    """Set up logging as Celery does: a ``setup_logging`` receiver replaces ours entirely;
+    otherwise install the worker's handler, then send ``after_setup_logger`` and
+    ``after_setup_task_logger`` so users can add their own handlers."""
+    from celeriac import signals
+    from celeriac.utils.log import TASK_LOGGER_NAME, setup_logging
+
+    level = logging.getLevelName(loglevel.upper())
+    if signals.setup_logging.has_receivers:
+        signals.setup_logging.send(sender=None, loglevel=level, logfile=logfile,
+                                   format=conf.worker_log_format, colorize=False)
+        return
+    setup_logging(loglevel, logfile, conf.worker_log_format, conf.worker_task_log_format,
+                  bool(conf.worker_hijack_root_logger))
+    colorize = not logfile and sys.stderr.isatty()
+    root = logging.getLogger() if conf.worker_hijack_root_logger else logging.getLogger("celeriac")
+    signals.after_setup_logger.send(sender=None, logger=root, loglevel=level, logfile=logfile,
+                                    format=conf.worker_log_format, colorize=colorize)
+    task_logger = logging.getLogger(TASK_LOGGER_NAME)  # its records reach our handler
+    signals.after_setup_task_logger.send(sender=None, logger=task_logger, loglevel=level,
+                                         logfile=logfile, format=conf.worker_task_log_format,
+                                         colorize=colorize)
 
 
 def _redirect_stdouts(conf: Any) -> None:

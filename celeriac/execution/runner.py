@@ -148,11 +148,11 @@ class TaskRunner:
             meta = self._meta(context, states.SUCCESS, retval, None, children)
         if "on_success" in self.hooks:
             self.task.on_success(retval, task_id, context.args, context.kwargs)
+        if signals.task_success.has_receivers:
+            signals.task_success.send(sender=self.task, result=retval)
         if "after_return" in self.hooks:
             self.task.after_return(states.SUCCESS, retval, task_id, context.args,
                                    context.kwargs, None)
-        if signals.task_success.has_receivers:
-            signals.task_success.send(sender=self.task, result=retval)
         return Outcome(task_id, states.SUCCESS, meta)
 
     def _failed(self, context: Context, exc: Exception) -> Outcome:
@@ -164,13 +164,13 @@ class TaskRunner:
         send_errbacks(self.app, context, exc, trace)
         if "on_failure" in self.hooks:
             self.task.on_failure(exc, task_id, context.args, context.kwargs, trace)
-        if "after_return" in self.hooks:
-            self.task.after_return(states.FAILURE, exc, task_id, context.args,
-                                   context.kwargs, trace)
         if signals.task_failure.has_receivers:
             signals.task_failure.send(sender=self.task, task_id=task_id, exception=exc,
                                       args=context.args, kwargs=context.kwargs,
                                       traceback=exc.__traceback__, einfo=trace)
+        if "after_return" in self.hooks:
+            self.task.after_return(states.FAILURE, exc, task_id, context.args,
+                                   context.kwargs, trace)
         disposition = Disposition.ACK
         if self._current_acks_late and not self.acks_on_failure:
             disposition = Disposition.SET_ASIDE  # Celery rejects it (to a DLX, if any)

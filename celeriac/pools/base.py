@@ -49,6 +49,12 @@ class Pool(Protocol):
     def free_slots(self) -> int:
         """How many more requests could start executing right now."""
 
+    def hurry(self) -> None:
+        """A second shutdown signal arrived: stop waiting for running tasks.
+
+        Called from a signal handler, so it only sets a flag the ``stop`` in progress reads.
+        """
+
     def stop(self, *, graceful: bool, timeout: float | None) -> list[Request]:
         """Stop; with ``graceful`` let running requests finish (up to ``timeout`` s).
 

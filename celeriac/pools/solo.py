@@ -35,5 +35,8 @@ class SoloPool:
     def free_slots(self) -> int:
         return 1
 
+    def hurry(self) -> None:
+        """Nothing to hurry: the running task is on the consumer thread, already stopping."""
+
     def stop(self, *, graceful: bool, timeout: float | None) -> list[Request]:
         return []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from celeriac.execution.outcome import Disposition, Outcome
@@ -32,6 +33,7 @@ class ThreadsPool:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._unstarted: list[Request] = []
+        self._hurry = False
 
     def start(self, runners: RunnerLookup, on_outcome: OutcomeCallback) -> None:
         self._runners = runners
@@ -70,12 +72,18 @@ class ThreadsPool:
                 self._pending -= 1
             self._on_outcome(request, outcome)
 
+    def hurry(self) -> None:
+        self._hurry = True
+
     def stop(self, *, graceful: bool, timeout: float | None) -> list[Request]:
         self._stopping.set()
         for _ in self._threads:
             self._queue.put(None)
+        deadline = time.monotonic() + (timeout if graceful and timeout is not None else 0.1)
         for thread in self._threads:
-            thread.join(timeout if graceful else 0.1)
+            # Short slices, so a second signal (hurry) ends the wait promptly.
+            while thread.is_alive() and not self._hurry and time.monotonic() < deadline:
+                thread.join(0.1)
         still_running = [t.name for t in self._threads if t.is_alive()]
         if still_running:
             logger.warning("%d pool thread(s) still running at shutdown", len(still_running))

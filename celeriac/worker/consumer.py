@@ -20,6 +20,7 @@ import time
 from collections.abc import Container, Sequence
 
 from celeriac import signals, states
+from celeriac.app.request import Context
 from celeriac.backends.base import ResultBackend
 from celeriac.execution.callbacks import chord_parts, fire_chords
 from celeriac.execution.outcome import Disposition, Outcome
@@ -153,6 +154,9 @@ class Consumer:
     def _settle_without_running(self, delivery: Delivery, decision: Decision) -> None:
         if decision.revoked_meta is not None:
             self._store([(delivery.message, decision.revoked_meta)])
+            if decision.revoked_meta.status == states.REVOKED:
+                why = decision.revoked_meta.result.get("exc_message", [""])[0]
+                self._signal_revoked(delivery.message, expired=why == "expired")
         if decision.set_aside is not None:
             logger.error("Message %s from queue %r set aside: %s",
                          delivery.message.headers.get("id"), delivery.queue, decision.set_aside)
@@ -186,9 +190,19 @@ class Consumer:
         logger.warning("Discarding revoked task: %s[%s]", request.task_name, request.task_id)
         self._store([(request.delivery.message, revoked_meta(request.task_id, "revoked"))])
         self.channel.ack([request.delivery])
-        if signals.task_revoked.has_receivers:
-            signals.task_revoked.send(sender=request.task_name, request=request,
-                                      terminated=False, signum=None, expired=False)
+        self._signal_revoked(request.delivery.message)
+
+    def _signal_revoked(self, message: TaskMessage, *, expired: bool = False,
+                        terminated: bool = False) -> None:
+        """``task_revoked`` as Celery sends it: the task as sender, its request context."""
+        if not signals.task_revoked.has_receivers:
+            return
+        name = str(message.headers.get("task"))
+        task = self.dispatcher.app.tasks.get(name)
+        context = Context(id=message.task_id, task=name, headers=message.headers,
+                          called_directly=False)
+        signals.task_revoked.send(sender=task, request=context, terminated=terminated,
+                                  signum=None, expired=expired)
 
     def _release_due(self) -> None:
         now = time.time()
@@ -211,8 +225,10 @@ class Consumer:
             return
         self._in_pool -= len(finished)
         self.total_processed += len(finished)
-        for request, _ in finished:
+        for request, outcome in finished:
             self.active.pop(request.task_id, None)
+            if outcome.state == states.REVOKED:  # terminated by revoke(terminate=True)
+                self._signal_revoked(request.delivery.message, terminated=True)
             name = request.task_name
             self.processed_by_task[name] = self.processed_by_task.get(name, 0) + 1
         batch_average = sum(o.runtime for _, o in finished) / len(finished)
@@ -247,6 +263,16 @@ class Consumer:
             logger.error("Could not store %d result(s): %r", len(records), exc, exc_info=True)
 
     # -- shutdown -------------------------------------------------------------------------------
+    def release_in_flight(self) -> int:
+        """Cold shutdown: hand back the messages of tasks still running (they run again)."""
+        running = [request for request, _ in self.active.values()]
+        self.active.clear()
+        if running:
+            self.channel.reject([r.delivery for r in running], requeue=True)
+            logger.warning("Cold shutdown: returned %d running task(s) to the broker",
+                           len(running))
+        return len(running)
+
     def release_unstarted(self, unstarted: Sequence[Request]) -> int:
         """Hand every held, backlogged or never-started message back to the broker."""
         requests = [r for _, _, r in self._held] + self._backlog + list(unstarted)
@@ -257,4 +283,4 @@ class Consumer:
         return len(requests)
 
 
-__all__ = ["Consumer", "states"]
+__all__ = ["Consumer"]

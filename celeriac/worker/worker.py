@@ -85,6 +85,7 @@ class Worker:
         self.channel: Channel | None = None
         self.consumer: Consumer | None = None
         self.beat: Any = None
+        self.abandoned = 0
         self.control_node: ControlNode | None = None
         self.revoked = RevokedRegistry()
 
@@ -153,13 +154,14 @@ class Worker:
             threading.Thread(target=self._consume, args=(consumer,), name="celeriac-consumer"),
             threading.Thread(target=self._heartbeat, name="celeriac-heartbeat"),
         ]
-        for thread in threads:
-            thread.start()
-        self._start_embedded_beat()
+        threads[1].start()
         assert self.control_node is not None
         self.control_node.start()
+        # Ready before the first task runs, as in Celery: handlers may prepare for tasks.
         logger.info("%s ready.", self.hostname)
         signals.worker_ready.send(sender=self)
+        threads[0].start()
+        self._start_embedded_beat()
         self._stop.wait()
         return self._shutdown(consumer, threads)
 
@@ -209,6 +211,8 @@ class Worker:
         unstarted = self.pool.stop(graceful=not cold, timeout=self.options.shutdown_timeout)
         consumer.drain_completed()
         consumer.release_unstarted(unstarted)
+        if self._cold.is_set():
+            self.abandoned = consumer.release_in_flight()
         threads[1].join()
         if self.control_node is not None:
             self.control_node.stop()
@@ -222,7 +226,10 @@ class Worker:
     def _install_signal_handlers(self) -> None:
         def on_term(signum: int, frame: FrameType | None) -> None:
             self._signals_seen += 1
-            self.stop(cold=self._signals_seen > 1)
+            cold = self._signals_seen > 1
+            self.stop(cold=cold)
+            if cold:
+                self.pool.hurry()  # only sets a flag: safe inside a signal handler
 
         def on_quit(signum: int, frame: FrameType | None) -> None:
             os._exit(1)

@@ -9,9 +9,8 @@ thread (``celeriac-prefork-supervisor``) waits on all child pipes and process se
 * enforces hard time limits: SIGKILL the child, report ``TimeLimitExceeded``, replace it;
 * replaces children that retire after ``max_tasks_per_child`` / ``max_memory_per_child``.
 
-Per task the cost is one pipe write and one pipe read. Replacement children are forked from
-the supervisor thread while other threads run; the app resets its connections after a fork
-(``celeriac.app.base``) and the child touches nothing else of the parent's.
+Per task: one pipe write, one pipe read. Replacements are forked from the supervisor thread;
+the app resets its connections after a fork and the child touches nothing else of the parent's.
 """
 
 from __future__ import annotations
@@ -80,6 +79,7 @@ class PreforkPool:
         self._queue: deque[Request] = deque()
         self._stopping = False
         self._closed = False
+        self._hurry = False
         self._wake_r, self._wake_w = FORK.Pipe(duplex=False)
         self._indexes = itertools.count(1)
         self._backoff = RespawnBackoff()
@@ -87,7 +87,6 @@ class PreforkPool:
         self._default_hard = app.conf.task_time_limit
         self._default_soft = app.conf.task_soft_time_limit
 
-    # -- Pool protocol ------------------------------------------------------------------------
     def start(self, runners: RunnerLookup, on_outcome: OutcomeCallback) -> None:
         self._runners = runners
         self._on_outcome = on_outcome
@@ -162,17 +161,20 @@ class PreforkPool:
         atexit.unregister(self._kill_at_exit)
         return unstarted
 
-    # -- stopping -----------------------------------------------------------------------------
+    def hurry(self) -> None:
+        """Cold shutdown: stop waiting; busy children are then terminated and requeued."""
+        self._hurry = True
+
     def _wait_idle(self, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
-            while any(c.job is not None for c in self._children):
+            while any(c.job is not None for c in self._children) and not self._hurry:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     logger.warning("Shutdown timeout: ending %d running task(s)",
                                    sum(c.job is not None for c in self._children))
                     return
-                self._changed.wait(remaining)
+                self._changed.wait(0.2 if remaining is None else min(remaining, 0.2))
 
     def _release_children(self) -> None:
         """Tell idle children to exit; SIGTERM the busy ones (their messages are requeued)."""
@@ -207,7 +209,6 @@ class PreforkPool:
         for child in list(self._children):
             signal_child(child, signal.SIGTERM)
 
-    # -- handing out work ---------------------------------------------------------------------
     def _assign_locked(self, child: ChildProc, request: Request) -> None:
         task = self.app.tasks.get(request.task_name)
         limits = resolve_time_limits(request.headers, task, self._default_hard,
