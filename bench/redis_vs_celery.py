@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.redis_vs_celery [--tasks 50000] [--redis redis://127.0.0.1:6379]
 
-Each system gets its own Redis databases (broker and results), flushed before use. Drain is
+Both systems run with their default settings (solo pool, one process; pass --prefetch to
+force a multiplier on both). Each gets its own Redis databases, flushed before use. Drain is
 timed from a pre-filled queue: N trivial tasks, then a sentinel whose result marks the end
 (one worker process, solo pool; FIFO means everything before it is done). Ratios are
 celeriac / Celery for throughput and Celery / celeriac for latency, so > 1 means celeriac wins.
@@ -57,7 +58,8 @@ class System:
         return worker_process(self.worker_cmd, self.workdir, f"{self.label}-{tag}.log")
 
 
-def make_system(label: str, package: str, url: str, dbs: tuple[int, int], prefetch: int) -> System:
+def make_system(label: str, package: str, url: str, dbs: tuple[int, int],
+                prefetch: int | None) -> System:
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{label}-"))
     name = f"bench_{label}"
     broker, backend = f"{url}/{dbs[0]}", f"{url}/{dbs[1]}"
@@ -66,8 +68,9 @@ def make_system(label: str, package: str, url: str, dbs: tuple[int, int], prefet
     write_project(workdir, name, SOURCE.format(package=package, name=name, broker=broker,
                                                backend=backend))
     module = importlib.import_module(name)
-    common = ["-A", name, "worker", "-P", "solo", "-c", "1", "-l", "warning",
-              "--prefetch-multiplier", str(prefetch)]
+    common = ["-A", name, "worker", "-P", "solo", "-c", "1", "-l", "warning"]
+    if prefetch is not None:
+        common += ["--prefetch-multiplier", str(prefetch)]
     if package == "celery":
         cmd = [str(BIN / "celery"), *common, "--without-gossip", "--without-mingle",
                "--without-heartbeat"]
@@ -137,7 +140,8 @@ def main() -> None:
                         help="tasks for Celery's drains (default: tasks / 5, it is slow)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
     parser.add_argument("--rounds", type=int, default=500)
-    parser.add_argument("--prefetch", type=int, default=64)
+    parser.add_argument("--prefetch", type=int, default=None,
+                        help="prefetch multiplier for both (default: each system's own)")
     args = parser.parse_args()
     n = args.tasks
     nc = args.celery_tasks or max(1000, n // 5)
