@@ -44,7 +44,7 @@ import redis
 from celeriac.exceptions import InvalidMessage, OperationalError
 from celeriac.protocol.envelope import decode_envelope, envelope_priority
 from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
-from celeriac.transport.redis import deadletter, framing, restore
+from celeriac.transport.redis import deadletter, framing, queue_ops, restore
 from celeriac.transport.redis.fanout import FanoutMethods, RedisFanout
 from celeriac.transport.redis.keys import (
     BAD_FIELD_PREFIX,
@@ -378,26 +378,10 @@ class RedisChannel(FanoutMethods):
         return self._call(lambda: deadletter.purge_dead(self.client, self.layout), "purge")
 
     def purge(self, queue: str) -> int:
-        def run() -> int:
-            pipe = self.client.pipeline(transaction=True)
-            keys = self.layout.buckets(queue)
-            for key in keys:
-                pipe.llen(key)
-            pipe.zcard(self.layout.delayed(queue))
-            pipe.delete(*keys, self.layout.delayed(queue))
-            return sum(int(n) for n in pipe.execute()[:-1])
-
-        return self._call(run, "purge")
+        return self._call(lambda: queue_ops.purge(self.client, self.layout, queue), "purge")
 
     def size(self, queue: str) -> int:
-        def run() -> int:
-            pipe = self.client.pipeline(transaction=False)
-            for key in self.layout.buckets(queue):
-                pipe.llen(key)
-            pipe.zcard(self.layout.delayed(queue))
-            return sum(int(n) for n in pipe.execute())
-
-        return self._call(run, "size")
+        return self._call(lambda: queue_ops.size(self.client, self.layout, queue), "size")
 
     def close(self) -> None:
         """Give back what we still hold now (like Celery's warm shutdown), then deregister."""
