@@ -136,17 +136,26 @@ class RpcBackend:
             self._link.channel()
 
     def _drain(self, timeout: float) -> None:
-        """Read replies for up to ``timeout`` s (one frame at least if one is there)."""
+        """Read the replies already there; if none, wait up to ``timeout`` s for some.
+
+        The wait for the socket happens outside the lock, so a thread sending tasks
+        (``on_task_call``) never queues behind a thread waiting for a result.
+        """
+        if self._read_ready() or timeout <= 0:
+            return
+        self._link.wait_readable(timeout)
+        self._read_ready()
+
+    def _read_ready(self) -> int:
         with self._lock:
             try:
                 self._link.channel()
-                if self._link.pump(timeout):
-                    while self._link.pump(0):
-                        pass
+                return self._link.drain_ready()
             except AMQP_ERRORS as exc:
                 logger.warning("rpc reply connection lost (%r); reconnecting", exc)
                 self._link.reset()
-                time.sleep(min(timeout, 0.2))
+        time.sleep(0.1)
+        return 0
 
     def get(self, task_id: str) -> ResultMeta:
         self._drain(0)

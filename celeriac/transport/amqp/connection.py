@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import select
 import ssl as ssl_module
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -209,6 +210,32 @@ class Link:
         except TimeoutError:  # socket.timeout
             return False
         return True
+
+    def wait_readable(self, timeout: float) -> None:
+        """Block until the socket has something to read or ``timeout`` passes.
+
+        Called *without* the owner's lock: a reader that blocked inside ``pump`` while holding
+        the lock would keep acks, QoS changes and heartbeats of other threads waiting for the
+        whole read timeout. Readiness only says "try ``pump(0)`` now"; a socket closed by
+        another thread meanwhile just ends the wait early (the next ``pump`` reconnects).
+        """
+        connection = self.connection
+        sock = getattr(getattr(connection, "_transport", None), "sock", None)
+        if sock is None:
+            time.sleep(min(timeout, 0.05))
+            return
+        pending = getattr(sock, "pending", None)  # TLS: decrypted bytes already buffered
+        if pending is not None and pending():
+            return
+        with contextlib.suppress(OSError, ValueError):
+            select.select([sock], [], [], max(timeout, 0.0))
+
+    def drain_ready(self, enough: Callable[[], bool] | None = None) -> int:
+        """Read every complete frame already waiting, without blocking; returns how many."""
+        count = 0
+        while (enough is None or not enough()) and self.pump(0):
+            count += 1
+        return count
 
     def heartbeat_tick(self) -> None:
         """Send our heartbeat if due, read what is pending, and fail if the broker went quiet."""

@@ -30,8 +30,9 @@ from celeriac.transport.base import Delivery
 
 logger = logging.getLogger(__name__)
 
-#: The longest one blocking read holds the lock, so ``heartbeat`` and ``ack`` get their turn.
-_SLICE = 0.2
+#: The longest one wait for the socket lasts before the loop looks again (a link reset by
+#: another thread closes the socket, which does not wake ``select``).
+_SLICE = 1.0
 
 
 class ConsumerLink:
@@ -110,8 +111,12 @@ class ConsumerLink:
                 self.topology.declare_task_queue(channel, declared, queue)
                 self._consume(channel, queue)
 
-    def _recover(self, exc: BaseException, failures: int) -> None:
-        """Drop the broken link; wait with backoff; give up after ``max_retries``."""
+    def _recover(self, exc: BaseException, failures: int) -> float:
+        """Drop the broken link; return the backoff to wait (outside the lock).
+
+        Raises:
+            OperationalError: still failing after ``max_retries`` reconnects.
+        """
         self.link.reset()
         self.buffer.clear()
         self.unacked.clear()
@@ -123,35 +128,43 @@ class ConsumerLink:
         if not self._failing:
             self._failing = True
             logger.warning("RabbitMQ consumer connection lost (%r); reconnecting", exc)
-        time.sleep(min(0.1 * 2 ** min(failures, 5), 2.0))
+        return min(0.1 * 2 ** min(failures, 5), 2.0)
 
     # -- fetch ------------------------------------------------------------------------------
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:
+        """Up to ``limit`` deliveries, waiting at most ``timeout`` s for the first.
+
+        The lock is held only to read frames that are already there; the wait for the
+        socket happens without it (``Link.wait_readable``), so the worker's acks, QoS updates
+        and heartbeats from other threads never queue behind a blocking read.
+        """
         deadline = time.monotonic() + max(timeout, 0.0)
         failures = 0
         while True:
+            backoff = 0.0
+            out: list[Delivery] = []
             with self.lock:
                 try:
-                    out = self._fetch_slice(queues, limit, deadline)
+                    out = self._fetch_ready(queues, limit)
                 except AMQP_ERRORS as exc:
                     failures += 1
-                    self._recover(exc, failures)
-                    continue
-            if out or time.monotonic() >= deadline:
-                if self._failing and out is not None:
-                    self._failing = False
-                    logger.info("RabbitMQ consumer connection re-established")
-                return out or []
+                    backoff = self._recover(exc, failures)
+                else:
+                    if self._failing:
+                        self._failing = False
+                        logger.info("RabbitMQ consumer connection re-established")
+            left = deadline - time.monotonic()
+            if out or (left <= 0 and not backoff):
+                return out
+            if backoff:
+                time.sleep(backoff)
+            else:
+                self.link.wait_readable(min(left, _SLICE))
 
-    def _fetch_slice(
-        self, queues: Sequence[str], limit: int, deadline: float
-    ) -> list[Delivery] | None:
+    def _fetch_ready(self, queues: Sequence[str], limit: int) -> list[Delivery]:
         self._ensure(queues, limit)
-        link = self.link
-        if not self.buffer:
-            link.pump(max(min(deadline - time.monotonic(), _SLICE), 0.0))
-        while len(self.buffer) < limit and link.pump(0):
-            pass
+        buffer = self.buffer
+        self.link.drain_ready(lambda: len(buffer) >= limit)
         return self._take(limit)
 
     def _take(self, limit: int) -> list[Delivery]:
