@@ -128,7 +128,7 @@ class ConsumerLink:
         if not self._failing:
             self._failing = True
             logger.warning("RabbitMQ consumer connection lost (%r); reconnecting", exc)
-        return min(0.1 * 2 ** min(failures, 5), 2.0)
+        return min(0.1 * 2.0 ** min(failures, 5), 2.0)
 
     # -- fetch ------------------------------------------------------------------------------
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:
