@@ -118,7 +118,10 @@ class AppConnections:
     @property
     def router(self) -> TaskRouter:
         if self._router is None:
-            self._router = TaskRouter(self.conf.task_routes, self.conf.task_default_queue)
+            from celeriac.routing.queues import queue_set
+
+            self._router = TaskRouter(self.conf.task_routes, self.conf.task_default_queue,
+                                      queue_set(self.conf))
         return self._router
 
     @property

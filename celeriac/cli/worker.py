@@ -54,10 +54,11 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
     configure_logging(loglevel, logfile, conf)
     _redirect_stdouts(conf)
     app.loader_import_modules()
+    from celeriac.routing.queues import queue_set
+
     excluded = set(_split(exclude_queues))
-    selected = [q for q in _split(queues) if q not in excluded]
-    if not selected and excluded:
-        selected = [q for q in [str(conf.task_default_queue)] if q not in excluded]
+    wanted = _split(queues) or list(queue_set(conf).configured)  # no -Q: every task_queues entry
+    selected = [q for q in wanted if q not in excluded]
     options = WorkerOptions(
         queues=selected,
         concurrency=concurrency or int(conf.worker_concurrency or 0) or (os.cpu_count() or 1),

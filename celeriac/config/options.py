@@ -34,6 +34,10 @@ def transport_options(conf: Any) -> TransportOptions:
     extra = {key: conf.get(setting) for setting, key in _EXTRA_FROM_SETTINGS.items()
              if conf.get(setting) is not None}
     extra.update(conf.get("broker_transport_options") or {})
+    if conf.get("task_queues"):  # the user's exchanges and bindings (routing/queues.py)
+        from celeriac.routing.queues import queue_set
+
+        extra.setdefault("task_queues", tuple(queue_set(conf).values()))
     return TransportOptions(
         heartbeat_interval=float(conf.celeriac_lease_heartbeat),
         lease_timeout=float(conf.celeriac_lease_timeout),

@@ -146,8 +146,10 @@ class Queue:
         ``binding_key`` wins over ``routing_key``, as in kombu's ``Queue.from_dict``.
         """
         exchange_name = options.get("exchange")
-        exchange = None
-        if exchange_name is not None:
+        exchange: Exchange | None = None
+        if isinstance(exchange_name, Exchange):
+            exchange = exchange_name
+        elif exchange_name is not None:
             exchange = Exchange(
                 str(exchange_name),
                 type=str(options.get("exchange_type") or "direct"),

@@ -32,6 +32,7 @@ from celeriac.transport.base import (
     Outbound,
     TransportOptions,
 )
+from celeriac.transport.emulation import ExchangeTable
 from celeriac.transport.sqlite.deadletters import envelope_of, message_of
 from celeriac.transport.sqlite.fanout import topic_matches
 from celeriac.transport.sqlite.messages import priority_of
@@ -151,6 +152,7 @@ class MemoryChannel:
         self.options = options
         self.owner = uuid.uuid4().hex
         self.closed = False
+        self.exchanges = ExchangeTable.from_extra(options.extra)  # topic/fanout routing
 
     def declare(self, queues: Sequence[str]) -> None:
         with self._broker.cond:
@@ -160,7 +162,7 @@ class MemoryChannel:
     def publish(self, batch: Sequence[Outbound]) -> None:
         broker = self._broker
         with broker.cond:
-            for outbound in batch:
+            for outbound in self.exchanges.expand(batch):
                 seq = next(broker.counter)
                 delivery = Delivery(outbound.message, outbound.routing_key, str(seq))
                 stored = _Stored(delivery, priority_of(outbound.message.properties), seq)

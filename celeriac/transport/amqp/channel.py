@@ -90,10 +90,12 @@ class AmqpChannel:
         now = time.time()
         items: list[Item] = []
         queues: dict[str, None] = {}
+        exchanges: dict[str, None] = {}
         levels: set[int] = set()
         for out in batch:
             message = to_amqp(out.message)
             if out.exchange:
+                exchanges[out.exchange] = None
                 items.append((out.exchange, out.routing_key, message))
                 continue
             queues[out.routing_key] = None
@@ -109,6 +111,8 @@ class AmqpChannel:
                 self.topology.declare_task_queue(channel, declared, queue)
             for level in levels:
                 self.topology.declare_delay(channel, declared, level)
+            for exchange in exchanges:
+                self.topology.declare_routes_of(channel, declared, exchange)
 
         self.publisher.publish(items, prepare)
 

@@ -97,6 +97,9 @@ class Topology:
             str(name): dict(args) for name, args in per_queue.items()
         }
         self._warned: set[str] = set()
+        for queue in extra.get("task_queues") or ():
+            if isinstance(queue, Queue):
+                self.entities[queue.name] = queue
 
     # -- rules --------------------------------------------------------------------------------
     def queue_arguments(self, name: str) -> dict[str, Any]:
@@ -138,6 +141,21 @@ class Topology:
         self.entities[queue.name] = queue
         cache.discard(queue.name)
         self.declare_task_queue(channel, cache, queue.name)
+
+    def declare_routes_of(self, channel: Any, cache: Declared, exchange: str) -> None:
+        """Before publishing to ``exchange``: declare the known queues bound to it.
+
+        Celery declares the routed queue before each publish; declaring every configured
+        queue bound to the exchange also keeps a topic or fanout message from being dropped
+        as unroutable just because no worker has declared its queue yet.
+        """
+        key = "route:" + exchange
+        if key in cache:
+            return
+        for queue in list(self.entities.values()):
+            if any(b.exchange.name == exchange for b in queue.all_bindings()):
+                self.declare_task_queue(channel, cache, queue.name)
+        cache.add(key)
 
     def _declare_queue(
         self, channel: Any, cache: Declared, queue: Queue, arguments: dict[str, Any]

@@ -43,6 +43,7 @@ import redis
 
 from celeriac.exceptions import InvalidMessage, OperationalError
 from celeriac.protocol.envelope import decode_envelope, envelope_priority
+from celeriac.transport import emulation
 from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
 from celeriac.transport.redis import deadletter, framing, queue_ops, restore
 from celeriac.transport.redis.fanout import FanoutMethods, RedisFanout
@@ -81,6 +82,7 @@ class RedisChannel(FanoutMethods):
         self.poll_interval = max(float(extra.get("fetch_poll_interval", 0.1)), 0.01)
         self.delayed_batch = int(extra.get("delayed_batch", 1000))
         self.delay_on_publish = bool(extra.get("delay_on_publish", False))
+        self.exchanges = emulation.ExchangeTable.from_extra(extra)
         self.held: set[str] = set()
         self.lease_lock = threading.Lock()
         self.leases_key = layout.leases(consumer_id := self.consumer_id)
@@ -140,10 +142,8 @@ class RedisChannel(FanoutMethods):
         self._declared.update(new)
 
     def _add_binding(self, pipe: Any, queue: str) -> None:
-        """Celery binds queue Q to direct exchange Q with routing key Q; both kombu sets."""
-        member = self.layout.binding_member(queue, "", queue)
-        pipe.sadd(self.layout.binding(queue), member)
-        pipe.sadd(self.layout.binding_permanent(queue), member)
+        """Celery binds queue Q to direct exchange Q with routing key Q (or as task_queues says)."""
+        emulation.redis_add_bindings(pipe, self.layout, self.exchanges, queue)
 
     def publish(self, batch: Sequence[Outbound]) -> None:
         if not batch:
@@ -173,15 +173,7 @@ class RedisChannel(FanoutMethods):
         """Queues for a message: the routing key on the default exchange, else the bindings."""
         if not out.exchange:
             return [out.routing_key]
-        members = self._call(
-            lambda: self.client.smembers(self.layout.binding(out.exchange)), "route"
-        )
-        queues = []
-        for raw in members:
-            rk, _, queue = as_text(raw).split(self.layout.sep, 2)
-            if rk == out.routing_key or not rk:
-                queues.append(queue)
-        return queues or [out.routing_key]
+        return emulation.redis_route(self, out)  # topic/fanout/direct as kombu, emulation.py
 
     # -- fetch -----------------------------------------------------------------------------
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:

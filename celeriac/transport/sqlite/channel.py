@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
+from celeriac.transport.emulation import ExchangeTable
 from celeriac.transport.sqlite import deadletters
 from celeriac.transport.sqlite.connection import Notifier, SqliteHandle, notifier_for
 from celeriac.transport.sqlite.fanout import SqliteFanout, SqliteSubscription
@@ -73,6 +74,7 @@ class SqliteChannel:
             synchronous=str(extra.get("synchronous", "NORMAL")),
         )
         self._poll_max = float(extra.get("polling_interval", 0.05))
+        self.exchanges = ExchangeTable.from_extra(extra)  # topic/fanout routing (emulation.py)
         self._owner_lock = threading.Lock()
         self._notifier: Notifier | None = None
         self._notifier_pid = -1
@@ -116,7 +118,7 @@ class SqliteChannel:
         if not batch:
             return
         now = time.time()
-        rows = [row_for(outbound, now) for outbound in batch]
+        rows = [row_for(outbound, now) for outbound in self.exchanges.expand(batch)]
         with self._handle.transaction() as conn:
             conn.executemany(INSERT, rows)
         self._wakeups.notify()
