@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,3 +129,22 @@ def unique_name(prefix: str = "proj") -> str:
     """A module name no other test uses in this process."""
     _counter[0] += 1
     return f"{prefix}_{os.getpid()}_{_counter[0]}"
+
+
+@contextmanager
+def flushed_redis(url: str) -> Iterator[Any]:
+    """A client on ``url``'s database (this test's own), emptied before and after use.
+
+    Skips (or fails under CI) when Redis is unreachable. Only ever flush a database that the
+    test module owns.
+    """
+    import redis
+
+    require_service("Redis", "127.0.0.1", 6379)
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.flushdb()
+        client.close()

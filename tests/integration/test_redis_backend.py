@@ -15,7 +15,7 @@ from celeriac.backends.base import BackendOptions
 from celeriac.backends.redis import RedisBackend, celery_keyprefix
 from celeriac.exceptions import TimeoutError
 from celeriac.protocol.result_meta import ResultMeta, now_iso
-from tests.helpers import require_service, wait_until
+from tests.helpers import flushed_redis, wait_until
 
 pytestmark = pytest.mark.redis
 URL = "redis://127.0.0.1:6379/10"
@@ -23,12 +23,8 @@ URL = "redis://127.0.0.1:6379/10"
 
 @pytest.fixture
 def raw() -> Iterator[redis.Redis]:
-    require_service("Redis", "127.0.0.1", 6379)
-    client = redis.Redis.from_url(URL)
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+    with flushed_redis(URL) as client:
+        yield client
 
 
 @pytest.fixture

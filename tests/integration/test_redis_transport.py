@@ -23,7 +23,7 @@ from celeriac.protocol.message import TaskMessage
 from celeriac.transport import resolve_transport
 from celeriac.transport.base import Channel, Outbound, TransportOptions
 from celeriac.transport.redis import RedisTransport
-from tests.helpers import require_service, wait_until
+from tests.helpers import flushed_redis, wait_until
 
 pytestmark = pytest.mark.redis
 URL = "redis://127.0.0.1:6379/8"
@@ -31,12 +31,8 @@ URL = "redis://127.0.0.1:6379/8"
 
 @pytest.fixture
 def raw() -> Iterator[redis.Redis]:
-    require_service("Redis", "127.0.0.1", 6379)
-    client = redis.Redis.from_url(URL)
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+    with flushed_redis(URL) as client:
+        yield client
 
 
 @pytest.fixture

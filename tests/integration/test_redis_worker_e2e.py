@@ -29,8 +29,8 @@ from celeriac.protocol.task_message import build_v2
 from tests.helpers import (
     CELERIAC,
     WorkerProcess,
+    flushed_redis,
     import_app_module,
-    require_service,
     running_worker,
     unique_name,
     wait_until,
@@ -88,12 +88,8 @@ def slow_on(self, host_prefix, marker, seconds):
 
 @pytest.fixture
 def raw() -> Iterator[redis.Redis]:
-    require_service("Redis", "127.0.0.1", 6379)
-    client = redis.Redis.from_url(URL)
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+    with flushed_redis(URL) as client:
+        yield client
 
 
 @pytest.fixture
