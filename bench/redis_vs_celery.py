@@ -79,10 +79,12 @@ def make_system(label: str, package: str, url: str, dbs: tuple[int, int],
     return System(label, package, module, workdir, cmd)
 
 
-def publish(system: System, count: int, task: str, batch: bool) -> float:
+def publish(system: System, count: int, task: str, batch: bool, many: bool = False) -> float:
     fn: Callable[..., Any] = getattr(system.module, task).delay
     started = time.perf_counter()
-    if batch:
+    if many:
+        getattr(system.module, task).delay_many((i,) for i in range(count))
+    elif batch:
         with system.module.app.publish_batch():
             for i in range(count):
                 fn(i)
@@ -168,6 +170,9 @@ def main() -> None:
     row("publish, delay() loop (tasks/s)", ours, theirs)
     ours = n / publish(celeriac_sys, n, "noop", batch=True)
     row("publish, publish_batch() vs Celery delay() loop (tasks/s)", ours, theirs)
+    redis.Redis.from_url(f"{args.redis}/14").flushdb()
+    ours = n / publish(celeriac_sys, n, "noop", batch=False, many=True)
+    row("publish, delay_many() vs Celery delay() loop (tasks/s)", ours, theirs)
     for db in (12, 14):
         redis.Redis.from_url(f"{args.redis}/{db}").flushdb()
     row("round trip delay().get(), median (ms)", latency(celeriac_sys, args.rounds),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, overload
@@ -18,6 +17,7 @@ from celeriac.app.routing import TaskRouter
 from celeriac.app.task import Task, make_task_class
 from celeriac.config import Settings, load_object_settings
 from celeriac.utils.dispatch import Signal
+from celeriac.utils.ids import new_id
 
 if TYPE_CHECKING:
     from celeriac.app.producer import Producer
@@ -66,7 +66,7 @@ class Celery(AppConnections):
             self.conf.update(settings)
         self.tasks = TaskRegistry()
         self.Task = self._make_base_task(task_cls)
-        self.oid = str(uuid.uuid4())
+        self.oid = new_id()
         self.on_after_configure = Signal("on_after_configure")
         self.on_after_finalize = Signal("on_after_finalize")
         self._lock = threading.RLock()
@@ -230,6 +230,37 @@ class Celery(AppConnections):
             self._before_publish(task_id)  # rpc://: the reply queue must exist first
         self.producer.publish(outbound)
         return self.AsyncResult(task_id, task_name=name)
+
+    def send_many(
+        self,
+        name: str,
+        calls: Iterable[tuple[Sequence[Any], Mapping[str, Any]]],
+        _task: Task[Any, Any] | None = None,
+        **options: Any,
+    ) -> list[AsyncResult]:
+        """Send many calls of one task in one round trip; options and routes apply to all.
+
+        The options are merged once for the whole batch, so this is the fastest way to
+        enqueue work (``Task.delay_many`` is the usual entry point).
+        """
+        from celeriac.app.send import outbound_for, plan_send
+
+        task = _task if _task is not None else self.tasks.get(name)
+        plan = plan_send(self, name, dict(options), task)
+        if self._backend is None and str(self.conf.result_backend or "").startswith("rpc"):
+            self.backend  # noqa: B018 - builds the rpc store, which must see every send
+        ids: list[str] = []
+        batch: list[Outbound] = []
+        for args, kwargs in calls:
+            task_id = new_id()
+            ids.append(task_id)
+            batch.append(outbound_for(plan, name, task_id, args, kwargs))
+        if self._before_publish is not None and not plan.message_options["ignore_result"]:
+            for task_id in ids:
+                self._before_publish(task_id)
+        with self.producer.batch() as pending:
+            pending.extend(batch)
+        return [self.AsyncResult(task_id, task_name=name) for task_id in ids]
 
     def publish_raw(self, batch: Sequence[Outbound]) -> None:
         self.producer.publish_many(batch)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from celeriac.app.task import _request_var
 from celeriac.protocol.task_message import build_v2
 from celeriac.transport.base import Outbound
+from celeriac.utils.ids import new_id
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -83,17 +83,24 @@ def send_defaults(app: Celery) -> SendDefaults:
     return fresh
 
 
-def build_outbound(
-    app: Celery,
-    name: str,
-    args: Sequence[Any] | None,
-    kwargs: Mapping[str, Any] | None,
-    options: dict[str, Any],
-    task: Task[Any, Any] | None = None,
-) -> tuple[Outbound, str]:
-    """Build the message for one call; return it with the task id."""
+@dataclass(frozen=True, slots=True)
+class SendPlan:
+    """Everything about a send that does not depend on the call's own id and arguments.
+
+    Built once per ``apply_async``, or once for a whole ``delay_many`` batch.
+    """
+
+    message_options: dict[str, Any]
+    routing_key: str
+    exchange: str
+    not_before: float | None
+    root_id: str | None
+
+
+def plan_send(app: Celery, name: str, options: dict[str, Any], task: Task[Any, Any] | None,
+              args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None) -> SendPlan:
+    """Merge call options, task options, routes and settings (the order Celery uses)."""
     defaults = send_defaults(app)
-    task_id = options.get("task_id") or str(uuid.uuid4())
     now = datetime.now(UTC)
     eta = options.get("eta")
     countdown = options.get("countdown")
@@ -111,53 +118,64 @@ def build_outbound(
     if parent is not None and parent.id and not parent.called_directly:
         parent_id = parent_id or parent.id
         root_id = root_id or parent.root_id or parent.id
-    route = app.router.route(name, options, args or (), kwargs,
-                             task_queue=getattr(task, "queue", None))
+    route = app.router.route(name, options, args, kwargs, task_queue=getattr(task, "queue", None))
     priority = options.get("priority")
     if priority is None:
         priority = route.priority if route.priority is not None else getattr(task, "priority", None)
     if priority is None:
         priority = defaults.priority
-    hard = options.get("time_limit", getattr(task, "time_limit", None))
-    soft = options.get("soft_time_limit", getattr(task, "soft_time_limit", None))
     ignore_result = options.get("ignore_result")
     if ignore_result is None:
         ignore_result = getattr(task, "ignore_result", None)
         if ignore_result is None:
             ignore_result = defaults.ignore_result if task is not None else False
-    message = build_v2(
-        task_name=name,
-        task_id=task_id,
-        args=list(args or ()),
-        kwargs=dict(kwargs or {}),
-        serializer=options.get("serializer") or getattr(task, "serializer", None)
+    message_options = {
+        "serializer": options.get("serializer") or getattr(task, "serializer", None)
         or defaults.serializer,
-        compression=options.get("compression") or getattr(task, "compression", None)
+        "compression": options.get("compression") or getattr(task, "compression", None)
         or defaults.compression,
-        eta=eta,
-        expires=expires,
-        retries=int(options.get("retries") or 0),
-        timelimit=(hard, soft),
-        root_id=root_id or task_id,
-        parent_id=parent_id,
-        group_id=options.get("group_id"),
-        group_index=options.get("group_index"),
-        shadow=options.get("shadow"),
-        origin=origin_nodename(),
-        ignore_result=bool(ignore_result),
-        callbacks=_signature_dicts(options.get("link")),
-        errbacks=_signature_dicts(options.get("link_error")),
-        chain=_signature_dicts(options.get("chain")),
-        chord=dict(options["chord"]) if options.get("chord") else None,
-        reply_to=options.get("reply_to") or app.oid,
-        priority=priority,
-        headers=options.get("headers"),
-    )
-    not_before = eta.timestamp() if eta is not None and eta > now else None
-    outbound = Outbound(
-        message=message,
-        routing_key=route.routing_key or route.queue,
-        exchange=route.exchange,
-        not_before=not_before,
-    )
-    return outbound, task_id
+        "eta": eta,
+        "expires": expires,
+        "retries": int(options.get("retries") or 0),
+        "timelimit": (options.get("time_limit", getattr(task, "time_limit", None)),
+                      options.get("soft_time_limit", getattr(task, "soft_time_limit", None))),
+        "parent_id": parent_id,
+        "group_id": options.get("group_id"),
+        "group_index": options.get("group_index"),
+        "shadow": options.get("shadow"),
+        "origin": origin_nodename(),
+        "ignore_result": bool(ignore_result),
+        "callbacks": _signature_dicts(options.get("link")),
+        "errbacks": _signature_dicts(options.get("link_error")),
+        "chain": _signature_dicts(options.get("chain")),
+        "chord": dict(options["chord"]) if options.get("chord") else None,
+        "reply_to": options.get("reply_to") or app.oid,
+        "priority": priority,
+        "headers": options.get("headers"),
+    }
+    return SendPlan(message_options, route.routing_key or route.queue, route.exchange,
+                    eta.timestamp() if eta is not None and eta > now else None, root_id)
+
+
+def outbound_for(plan: SendPlan, name: str, task_id: str, args: Sequence[Any] | None,
+                 kwargs: Mapping[str, Any] | None) -> Outbound:
+    """The message of one call under ``plan``."""
+    message = build_v2(task_name=name, task_id=task_id, args=list(args or ()),
+                       kwargs=dict(kwargs or {}), root_id=plan.root_id or task_id,
+                       **plan.message_options)
+    return Outbound(message=message, routing_key=plan.routing_key, exchange=plan.exchange,
+                    not_before=plan.not_before)
+
+
+def build_outbound(
+    app: Celery,
+    name: str,
+    args: Sequence[Any] | None,
+    kwargs: Mapping[str, Any] | None,
+    options: dict[str, Any],
+    task: Task[Any, Any] | None = None,
+) -> tuple[Outbound, str]:
+    """Build the message for one call; return it with the task id."""
+    task_id = options.get("task_id") or new_id()
+    plan = plan_send(app, name, options, task, args or (), kwargs)
+    return outbound_for(plan, name, task_id, args, kwargs), task_id

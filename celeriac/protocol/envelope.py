@@ -19,7 +19,6 @@ base64 decode, with no per-field validation beyond what the reason messages need
 from __future__ import annotations
 
 import binascii
-import uuid
 from base64 import b64encode
 from binascii import a2b_base64
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from celeriac.exceptions import InvalidMessage
 from celeriac.protocol.message import TaskMessage
 from celeriac.serialization.fastjson import dumps_plain, loads_plain
+from celeriac.utils.ids import new_id
 
 BODY_ENCODING = "base64"
 
@@ -58,7 +58,7 @@ def encode_envelope(
     delivery_info["routing_key"] = routing_key
     properties["delivery_info"] = delivery_info
     properties["body_encoding"] = BODY_ENCODING
-    properties["delivery_tag"] = delivery_tag or str(uuid.uuid4())
+    properties["delivery_tag"] = delivery_tag or new_id()
     envelope = {
         "body": b64encode(message.body).decode("ascii"),
         "content-encoding": message.content_encoding,
@@ -119,7 +119,7 @@ def _check_delivery_fields(properties: dict[str, Any], strict: bool) -> list[str
     if not isinstance(tag, str | int) or isinstance(tag, bool) or tag == "":
         problems.append("properties.delivery_tag is missing")
         if not strict:
-            properties["delivery_tag"] = str(uuid.uuid4())
+            properties["delivery_tag"] = new_id()
     info = properties.get("delivery_info")
     if not isinstance(info, dict):
         problems.append("properties.delivery_info is missing or not an object")

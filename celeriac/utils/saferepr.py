@@ -149,6 +149,9 @@ def _emit_container(writer: _Writer, obj: Any, level: int, brackets: tuple[str, 
     writer.close()
 
 
+_EMPTY_CONTAINERS = (dict, tuple, list)
+
+
 def _is_plain_str(value: str) -> bool:
     # ``repr`` equals Celery's quoting exactly when nothing needs escaping either way.
     return "'" not in value and "\\" not in value and value.isprintable()
@@ -185,6 +188,8 @@ def saferepr(obj: Any, maxlen: int = 1024, maxlevels: int = 3) -> str:
             so the result can be slightly longer than ``maxlen`` (as in Celery).
         maxlevels: container nesting shown before ``[...]`` (0 means unlimited).
     """
+    if not obj and type(obj) in _EMPTY_CONTAINERS:  # kwargsrepr is almost always "{}"
+        return repr(obj)
     if _is_plain(obj, 0, maxlevels, [_FAST_PATH_MAX_ITEMS]):
         text = repr(obj)
         if len(text) < maxlen:

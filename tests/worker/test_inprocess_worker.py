@@ -67,3 +67,11 @@ def test_a_celery_protocol_1_message_runs_with_its_link(app: Celery) -> None:
     assert app.AsyncResult(body["id"]).get(timeout=10) == 5
     callback_id = app.AsyncResult(body["id"]).children[0].id  # type: ignore[index]
     assert app.AsyncResult(callback_id).get(timeout=10) == 10
+
+
+def test_delay_many_sends_every_call_in_one_batch(app: Celery) -> None:
+    add = app.tasks["proj.add"]
+    results = add.delay_many([(i, i) for i in range(200)])
+    assert [r.get(timeout=10) for r in results] == [2 * i for i in range(200)]
+    pairs = add.apply_async_many([((1,), {"y": 2}), ((3,), {"y": 4})], queue="celery")
+    assert [r.get(timeout=10) for r in pairs] == [3, 7]

@@ -33,9 +33,10 @@ def publish_commands(
     commands: list[Command] = []
     queues: dict[str, None] = {}
     for out in batch:
-        payload = encode_envelope(out.message, exchange=out.exchange, routing_key=out.routing_key)
         priority = envelope_priority(out.message.properties)
-        for queue in route(out):
+        for queue in route(out):  # encoded per copy: each its own delivery_tag (the lease key)
+            payload = encode_envelope(out.message, exchange=out.exchange,
+                                      routing_key=out.routing_key)
             queues[queue] = None
             if delay_on_publish and out.not_before is not None and out.not_before > now:
                 member = layout.delayed_member(payload, queue, priority)
