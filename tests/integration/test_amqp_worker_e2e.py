@@ -277,4 +277,3 @@ def test_far_eta_survives_a_short_consumer_timeout(
             assert "PRECONDITION_FAILED" not in log
     finally:
         client.app.close()
-
