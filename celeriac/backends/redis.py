@@ -23,7 +23,7 @@ from typing import Any, Self
 import redis
 from redis.client import PubSub
 
-from celeriac.backends.base import BackendOptions, KeyValueBackend
+from celeriac.backends.base import TASK_KEY_PREFIX, BackendOptions, KeyValueBackend
 from celeriac.exceptions import OperationalError, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 from celeriac.transport.redis.connection import build_client, parse_url
@@ -39,6 +39,36 @@ def celery_keyprefix(global_keyprefix: str | None) -> str:
     return global_keyprefix if global_keyprefix[-1] in ":_-." else global_keyprefix + "_"
 
 
+#: KEYS: result keys. ARGV: ttl (0: none), then one encoded record per key. Writes a record
+#: and PUBLISHes it on the key's channel unless the key already holds a SUCCESS.
+_STORE_UNLESS_SUCCESS = """
+local ttl = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local old = redis.call('GET', key)
+  local done = false
+  if old then
+    local head = string.sub(old, 1, 40)
+    if string.find(head, '"status"', 1, true) then
+      done = string.find(head, '"SUCCESS"', 1, true) ~= nil
+    else
+      local ok, rec = pcall(cjson.decode, old)
+      done = ok and type(rec) == 'table' and rec['status'] == 'SUCCESS'
+    end
+  end
+  if not done then
+    local value = ARGV[i + 1]
+    if ttl > 0 then
+      redis.call('SET', key, value, 'EX', ttl)
+    else
+      redis.call('SET', key, value)
+    end
+    redis.call('PUBLISH', key, value)
+  end
+end
+return 0
+"""
+
+
 class RedisBackend(KeyValueBackend):
     """Results in Redis; thread-safe (redis-py's pool, one pub/sub connection per thread)."""
 
@@ -51,6 +81,7 @@ class RedisBackend(KeyValueBackend):
         self.client = client
         self.keyprefix = keyprefix
         self._local = threading.local()
+        self._store_script = client.register_script(_STORE_UNLESS_SUCCESS)
 
     @classmethod
     def from_url(
@@ -86,6 +117,19 @@ class RedisBackend(KeyValueBackend):
         )
         return values
 
+    def store(self, metas: Sequence[ResultMeta]) -> None:
+        """Store and notify in one atomic round trip; a stored SUCCESS is never overwritten.
+
+        Celery checks with a GET and then writes (two round trips, a window between them);
+        the script does both on the server (wire-protocol.md §4.1, §7.15).
+        """
+        if not metas:
+            return
+        keys = [self.keyprefix + TASK_KEY_PREFIX + meta.task_id for meta in metas]
+        ttl = int(max(self.options.expires, 1)) if self.options.expires else 0
+        args: list[bytes | int] = [ttl, *(self.encode(meta) for meta in metas)]
+        self._guard(lambda: self._store_script(keys=keys, args=args), "store results")
+
     def _kv_set_many(self, items: Sequence[tuple[str, bytes]], ttl: float | None) -> None:
         def run() -> None:
             pipe = self.client.pipeline(transaction=True)
@@ -113,10 +157,11 @@ class RedisBackend(KeyValueBackend):
 
     # -- waiting -----------------------------------------------------------------------------
     def wait(self, task_id: str, timeout: float | None, interval: float = 0.5) -> ResultMeta:
-        """Notification-driven wait; polling only if pub/sub is unavailable."""
-        meta = self.get(task_id)
-        if meta.ready:
-            return meta
+        """Notification-driven wait; polling only if pub/sub is unavailable.
+
+        Subscribes first and reads second (one GET covers a result stored before the
+        subscription), saving a round trip on the common ``delay().get()``.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             return self._wait_pubsub(task_id, deadline)
