@@ -73,6 +73,7 @@ class RedisChannel(FanoutMethods):
         self.client = client
         self.layout = layout
         self.fanout = RedisFanout(client, layout)
+        self._single: redis.Redis | None = None
         self.scripts = scripts
         self.options = options
         self.consumer_id = uuid.uuid4().hex
@@ -157,7 +158,12 @@ class RedisChannel(FanoutMethods):
 
     def _run_publish(self, commands: list[Any], new_queues: list[str]) -> None:
         if not new_queues and len(commands) == 1 and commands[0][0] == "lpush":
-            self.client.lpush(commands[0][1], *commands[0][2])  # one command: no pipeline
+            # One command (a plain delay()): no pipeline, and a connection kept for sending
+            # instead of a pool checkout per call.
+            if self._single is None:  # made on first use: constructing it connects
+                self._single = redis.Redis(connection_pool=self.client.connection_pool,
+                                           single_connection_client=True)
+            self._single.lpush(commands[0][1], *commands[0][2])
             return
         pipe = self.client.pipeline(transaction=False)
         for queue in new_queues:
@@ -380,6 +386,8 @@ class RedisChannel(FanoutMethods):
         if self._closed:
             return
         self._closed = True
+        if self._single is not None:
+            self._single.close()
         if not self._registered:
             return
         try:
