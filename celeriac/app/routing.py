@@ -150,6 +150,11 @@ class TaskRouter:
             route = {**route, "queue": self.queues[_name(queue)]}
         return route
 
+    @property
+    def depends_on_arguments(self) -> bool:
+        """True when a callable route may pick a destination from a call's arguments."""
+        return any(not isinstance(rule, _MapRoute) for rule in self._routes)
+
     def _lookup(
         self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any], options: Mapping[str, Any]
     ) -> dict[str, Any] | None:

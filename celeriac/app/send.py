@@ -99,7 +99,27 @@ class SendPlan:
 
 def plan_send(app: Celery, name: str, options: dict[str, Any], task: Task[Any, Any] | None,
               args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None) -> SendPlan:
-    """Merge call options, task options, routes and settings (the order Celery uses)."""
+    """Merge call options, task options, routes and settings (the order Celery uses).
+
+    A plain ``delay()`` (no options, not inside a task, no time-dependent task option, no
+    argument-dependent route) gets the same plan every time: it is kept on the task and
+    rebuilt only when the settings change or the process forks.
+    """
+    if (not options and task is not None and task.expires is None
+            and _request_var.get() is None):
+        key = (app.conf.version, os.getpid(), id(app.router))
+        cached: tuple[Any, SendPlan] | None = getattr(task, "_send_plan", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        plan = _merge(app, name, options, task, args, kwargs)
+        if not app.router.depends_on_arguments:
+            task._send_plan = (key, plan)  # type: ignore[attr-defined]  # a per-task cache slot
+        return plan
+    return _merge(app, name, options, task, args, kwargs)
+
+
+def _merge(app: Celery, name: str, options: dict[str, Any], task: Task[Any, Any] | None,
+           args: Sequence[Any], kwargs: Mapping[str, Any] | None) -> SendPlan:
     defaults = send_defaults(app)
     now = datetime.now(UTC)
     eta = options.get("eta")
