@@ -87,13 +87,10 @@ BACKEND_FACTORIES: dict[str, BackendFactory] = {
 HIGHER_PRIORITY_FIRST: set[str] = {"memory", "sqlite"}
 
 
-from tests.contract.redis_factories import (  # noqa: E402 - registers after the base table
-    BACKEND_FACTORIES as _REDIS_BACKENDS,
-    TRANSPORT_FACTORIES as _REDIS_TRANSPORTS,
-)
+from tests.contract import redis_factories  # noqa: E402 - registers after the base table
 
-TRANSPORT_FACTORIES.update(_REDIS_TRANSPORTS)
-BACKEND_FACTORIES.update(_REDIS_BACKENDS)
+TRANSPORT_FACTORIES.update(redis_factories.TRANSPORT_FACTORIES)
+BACKEND_FACTORIES.update(redis_factories.BACKEND_FACTORIES)
 
 
 @pytest.fixture(params=sorted(TRANSPORT_FACTORIES))

@@ -64,7 +64,7 @@ def test_success_is_never_overwritten(backend: RedisBackend) -> None:
 
 
 def test_store_publishes_on_the_key_channel(backend: RedisBackend, raw: redis.Redis) -> None:
-    pubsub = raw.pubsub(ignore_subscribe_messages=True)
+    pubsub = raw.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
     pubsub.subscribe("celery-task-meta-pub")
     try:
         backend.store([success("pub")])

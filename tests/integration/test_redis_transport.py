@@ -161,7 +161,7 @@ def test_blocking_fetch_wakes_on_publish(make_transport: object) -> None:
     thread.start()
     producer.publish([Outbound(message(7), "w")])
     thread.join(30)
-    assert numbers(result) == [7]  # type: ignore[arg-type]
+    assert numbers(result) == [7]
 
 
 def test_malformed_envelopes_are_set_aside(channel: Channel, raw: redis.Redis) -> None:

@@ -126,18 +126,10 @@ def boom(msg):
 
 
 def _envelope_message(task: str, args: list[object]) -> TaskMessage:
-    try:
-        from celeriac.protocol.task_message import build_v2
-    except ImportError:  # pragma: no cover - built by hand when the builder is absent
-        build_v2 = None
-    task_id = str(uuid.uuid4())
-    if build_v2 is not None:
-        return build_v2(task_name=task, task_id=task_id, args=args, kwargs={},
-                        origin="celeriac-test@host")
-    body = json.dumps([args, {}, {"callbacks": None, "errbacks": None, "chain": None,
-                                  "chord": None}]).encode()
-    return TaskMessage({"lang": "py", "task": task, "id": task_id, "root_id": task_id},
-                       {"correlation_id": task_id, "reply_to": "", "delivery_mode": 2}, body)
+    from celeriac.protocol.task_message import build_v2
+
+    return build_v2(task_name=task, task_id=str(uuid.uuid4()), args=args, kwargs={},
+                    origin="celeriac-test@host")
 
 
 @pytest.mark.slow

@@ -159,8 +159,9 @@ def test_revoke_reaches_running_and_later_workers(app: Celery, nodes: list[Any])
     try:
         control.revoke("t-9")
         for _, view in nodes:
-            wait_until(lambda view=view: "t-9" in view.revoked, timeout=5,
-                       message="revoke broadcast")
+            revoked = view.revoked
+            wait_until(lambda revoked=revoked: "t-9" in revoked,  # type: ignore[misc]  # default binds the loop value
+                       timeout=5, message="revoke broadcast")
         assert control.inspect(destination="w1@test", timeout=2.0).revoked() == ["t-9"]
         # A worker started after the revoke learns it from the durable store.
         late_app = Celery("late", broker=app.conf.broker_url, set_as_current=False)
