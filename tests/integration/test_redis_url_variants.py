@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from ssl import CERT_REQUIRED
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -42,7 +43,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.timeout(90)]
 
 #: A correct client gives up within its publish retry policy (3 retries, <= 1 s apart) or its
 #: result wait; anything near this is a hang.
-DEADLINE = 8.0
+DEADLINE = 6.0
 SENTINEL_PASSWORD = "sentinel-m@ster:pw"
 
 
@@ -91,9 +92,9 @@ def _worker(app: Celery) -> Iterator[Worker]:
         yield worker
     finally:  # a worker stuck after a failed test must not hide that test's own error
         worker.stop()
-        thread.join(10)
+        thread.join(5)
         app.close()
-    assert not thread.is_alive(), "the in-process worker did not stop within 10 s"
+    assert not thread.is_alive(), "the in-process worker did not stop within 5 s"
 
 
 def _round_trip(app: Celery) -> None:
@@ -174,11 +175,12 @@ def _ssl_options(files: TlsFiles, ca: Path | None = None) -> dict[str, str]:
 
 
 def test_rediss_round_trip_with_celery_ssl_settings(tmp_path: Path) -> None:
-    """Celery's own settings: ``broker_use_ssl`` and ``redis_backend_use_ssl`` (mutual TLS)."""
+    """Celery's own settings, as its docs write them: ``broker_use_ssl`` and
+    ``redis_backend_use_ssl`` with ``ssl.CERT_REQUIRED`` and a client certificate (mutual TLS)."""
     files = make_tls_files(tmp_path / "certs")
     with tls_redis(tmp_path / "tls", files) as server:
         url = f"rediss://127.0.0.1:{server.port}"
-        ssl = _ssl_options(files)
+        ssl: dict[str, Any] = {**_ssl_options(files), "ssl_cert_reqs": CERT_REQUIRED}
         _round_trip(_app(f"{url}/0", f"{url}/1", broker_use_ssl=ssl, redis_backend_use_ssl=ssl))
         assert server.client(1).keys("celery-task-meta-*")
 
