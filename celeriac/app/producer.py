@@ -76,10 +76,10 @@ class Producer:
         """
         if not batch:
             return
-        self._declare({item.routing_key for item in batch if not item.exchange})
         attempt = 0
         while True:
             try:
+                self._declare({item.routing_key for item in batch if not item.exchange})
                 self.channel.publish(batch)
                 return
             except (OperationalError, OSError, ConnectionError) as exc:

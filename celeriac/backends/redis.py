@@ -26,7 +26,7 @@ from redis.client import PubSub
 from celeriac.backends.base import TASK_KEY_PREFIX, BackendOptions, KeyValueBackend
 from celeriac.exceptions import OperationalError, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
-from celeriac.transport.redis.connection import build_client, parse_url
+from celeriac.transport.redis.connection import build_client, describe, parse_url
 
 logger = logging.getLogger(__name__)
 _ERRORS = (redis.ConnectionError, redis.TimeoutError)
@@ -80,6 +80,7 @@ class RedisBackend(KeyValueBackend):
         super().__init__(options)
         self.client = client
         self.keyprefix = keyprefix
+        self.where = "redis"
         self._local = threading.local()
         self._store_script = client.register_script(_STORE_UNLESS_SUCCESS)
 
@@ -99,7 +100,9 @@ class RedisBackend(KeyValueBackend):
                      else (options.extra if options is not None else {}))
         params = parse_url(url, extra)
         client = build_client(params, extra, float(extra.get("socket_connect_timeout", 4.0)))
-        return cls(client, options, keyprefix=celery_keyprefix(extra.get("global_keyprefix")))
+        store = cls(client, options, keyprefix=celery_keyprefix(extra.get("global_keyprefix")))
+        store.where = describe(params, extra)
+        return store
 
     # -- primitives --------------------------------------------------------------------------
     def _kv_get(self, key: str) -> bytes | None:
@@ -151,8 +154,10 @@ class RedisBackend(KeyValueBackend):
         try:
             return fn()
         except _ERRORS as exc:
+            problem = ("refused the credentials" if isinstance(exc, redis.AuthenticationError)
+                       else "is unreachable")
             raise OperationalError(
-                f"Redis result store unreachable while trying to {what}: {exc}"
+                f"Redis result store at {self.where} {problem} while trying to {what}: {exc}"
             ) from exc
 
     # -- waiting -----------------------------------------------------------------------------

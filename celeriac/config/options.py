@@ -53,6 +53,8 @@ def backend_options(conf: Any, oid: str | None = None) -> BackendOptions:
     expires = _seconds(conf.get("result_expires"))
     extra = {"persistent": bool(conf.get("result_persistent")), **(
         conf.get("result_backend_transport_options") or {})}
+    if conf.get("redis_backend_use_ssl"):
+        extra.setdefault("redis_backend_use_ssl", conf.get("redis_backend_use_ssl"))
     if oid is not None:
         extra["oid"] = oid
     return BackendOptions(

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import signals
 from celeriac.control.revocations import open_revocation_store
+from celeriac.exceptions import OperationalError
 from celeriac.execution.runner import TaskRunner
 from celeriac.pools import create_pool
 from celeriac.serialization.registry import normalize_accept
@@ -115,7 +116,7 @@ class Worker:
         self.app.loader_import_modules()
         transport = self.app.transport
         self.channel = channel = transport.channel()
-        channel.declare(self.queues)
+        self._declare_until_reachable(channel)
         self.revoked = RevokedRegistry(open_revocation_store(transport),
                                        statedb=self.options.extra.get("statedb"))
         self.revoked.load_state()
@@ -134,6 +135,17 @@ class Worker:
         self.control_node = ControlNode(channel, view)
         return self.consumer
 
+    def _declare_until_reachable(self, channel: Channel) -> None:
+        """Declare the queues, waiting for the broker to come up; a stop request ends it."""
+        while True:
+            try:
+                channel.declare(self.queues)
+                return
+            except OperationalError as exc:
+                logger.error("Broker not ready (%s); retrying in 2s", exc)
+                if self._stop.wait(2.0):
+                    raise
+
     def _rate_limits(self) -> RateLimits:
         limits = RateLimits()
         if self.app.conf.worker_disable_rate_limits:
@@ -147,9 +159,9 @@ class Worker:
 
     # -- running --------------------------------------------------------------------------
     def run(self, install_signals: bool = True) -> int:
-        consumer = self.setup()
         if install_signals:
             self._install_signal_handlers()
+        consumer = self.setup()
         threads = [
             threading.Thread(target=self._consume, args=(consumer,), name="celeriac-consumer"),
             threading.Thread(target=self._heartbeat, name="celeriac-heartbeat"),

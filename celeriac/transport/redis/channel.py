@@ -67,7 +67,8 @@ class RedisChannel(FanoutMethods):
     """A thread-safe lease identity on one Redis client; see the module docstring."""
 
     def __init__(
-        self, client: redis.Redis, layout: KeyLayout, scripts: Scripts, options: TransportOptions
+        self, client: redis.Redis, layout: KeyLayout, scripts: Scripts, options: TransportOptions,
+        where: str = "redis",
     ) -> None:
         extra = options.extra
         self.client = client
@@ -96,6 +97,7 @@ class RedisChannel(FanoutMethods):
         self._next_scan = 0.0
         self._failing = False
         self._closed = False
+        self.where = where
 
     # -- retries ---------------------------------------------------------------------------
     def _call(self, fn: Callable[[], T], what: str, retry: bool = True) -> T:
@@ -110,10 +112,17 @@ class RedisChannel(FanoutMethods):
             try:
                 result = fn()
             except _CONNECTION_ERRORS as exc:
+                if isinstance(exc, redis.AuthenticationError):  # retrying cannot help
+                    raise OperationalError(
+                        f"Redis at {self.where} refused the credentials while trying to "
+                        f"{what}: {str(exc).rstrip('.')}. Check the user and password in the "
+                        "broker URL."
+                    ) from exc
                 if limit is not None and attempt >= limit:
                     raise OperationalError(
-                        f"Redis unreachable while trying to {what} after {attempt} retries: "
-                        f"{exc}. Check that the server runs and the broker URL is right."
+                        f"Redis at {self.where} unreachable while trying to {what} after "
+                        f"{attempt} retries: {exc}. Check that the server runs and the broker "
+                        "URL is right."
                     ) from exc
                 if not self._failing:
                     self._failing = True
@@ -139,7 +148,9 @@ class RedisChannel(FanoutMethods):
                 self._add_binding(pipe, queue)
             pipe.execute()
 
-        self._call(run, "declare queues")
+        # One attempt: callers (the producer's retry policy, the worker's start-up loop)
+        # decide how long to insist.
+        self._call(run, "declare queues", retry=False)
         self._declared.update(new)
 
     def _add_binding(self, pipe: Any, queue: str) -> None:

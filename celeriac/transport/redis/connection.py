@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import redis
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from celeriac.exceptions import ImproperlyConfigured
@@ -155,7 +155,7 @@ def _ssl_query(query: dict[str, str]) -> dict[str, Any]:
 
 
 def _ssl_options(extra: Mapping[str, Any]) -> dict[str, Any]:
-    for name in ("ssl", "broker_use_ssl", "redis_backend_use_ssl"):
+    for name in ("ssl", "use_ssl", "broker_use_ssl", "redis_backend_use_ssl"):
         value = extra.get(name)
         if isinstance(value, Mapping):
             return dict(value)
@@ -178,6 +178,14 @@ def _ssl_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def describe(params: RedisParams, extra: Mapping[str, Any]) -> str:
+    """Where a client points, for errors and logs: the redacted URL, plus the sentinel master."""
+    where = params.redacted()
+    if params.sentinels and extra.get("master_name"):
+        where += f" (master {extra['master_name']})"
+    return where
+
+
 def build_client(
     params: RedisParams, extra: Mapping[str, Any], connect_timeout: float
 ) -> redis.Redis:
@@ -198,7 +206,10 @@ def build_client(
     if params.sentinels:
         from redis.sentinel import Sentinel
 
-        sentinel_kwargs = dict(extra.get("sentinel_kwargs") or {})
+        # A dead sentinel must cost one connect timeout, not redis-py's retries on each.
+        sentinel_kwargs = {"socket_connect_timeout": connect_timeout,
+                           "retry": Retry(NoBackoff(), 0),
+                           **dict(extra.get("sentinel_kwargs") or {})}
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             list(params.sentinels), sentinel_kwargs=sentinel_kwargs, **kwargs
         )
@@ -209,4 +220,4 @@ def build_client(
     return redis.Redis(**kwargs)
 
 
-__all__ = ["RedisParams", "build_client", "parse_url"]
+__all__ = ["RedisParams", "build_client", "describe", "parse_url"]

@@ -11,7 +11,7 @@ import redis
 
 from celeriac.transport.base import Capabilities, TransportOptions
 from celeriac.transport.redis.channel import RedisChannel
-from celeriac.transport.redis.connection import RedisParams, build_client, parse_url
+from celeriac.transport.redis.connection import RedisParams, build_client, describe, parse_url
 from celeriac.transport.redis.keys import KeyLayout
 from celeriac.transport.redis.scripts import Scripts
 
@@ -51,7 +51,8 @@ class RedisTransport:
     def channel(self) -> RedisChannel:
         client = self.client
         assert self._scripts is not None
-        channel = RedisChannel(client, self.layout, self._scripts, self.options)
+        channel = RedisChannel(client, self.layout, self._scripts, self.options,
+                               where=describe(self.params, self.options.extra))
         with self._lock:
             self._channels.append(channel)
         return channel
