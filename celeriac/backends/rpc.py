@@ -30,6 +30,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Final, Self
 
 import amqp  # type: ignore[import-untyped]
@@ -68,7 +69,10 @@ class RpcBackend:
         self.unknown_timeout = float(extra.get("rpc_unknown_timeout", 10.0))
         self.delivery_mode = 2 if extra.get("persistent") else 1
         self._lock = threading.RLock()
-        self._link = Link(params, f"rpc {self.oid}", on_open=self._on_open)
+        # No AMQP heartbeats on the reply link, as kombu's client connections: nothing ticks
+        # them in a client process, and RabbitMQ would close an idle client's connection,
+        # deleting its auto-delete reply queue with the results on their way.
+        self._link = Link(replace(params, heartbeat=0.0), f"rpc {self.oid}", on_open=self._on_open)
         self._publisher: Publisher | None = None
         self._results: OrderedDict[str, ResultMeta] = OrderedDict()
         self._announced: set[str] = set()

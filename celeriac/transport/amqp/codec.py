@@ -39,7 +39,11 @@ _DEATH_PREFIXES: Final = ("x-death", "x-first-death-", "x-last-death-")
 #: The headers RabbitMQ's dead-lettering writes (each starts with one of the prefixes).
 _DEATH_KEYS: Final = frozenset(
     {"x-death"}
-    | {f"{prefix}{part}" for prefix in _DEATH_PREFIXES[1:] for part in ("exchange", "queue", "reason")}
+    | {
+        f"{prefix}{part}"
+        for prefix in _DEATH_PREFIXES[1:]
+        for part in ("exchange", "queue", "reason")
+    }
 )
 PERSISTENT: Final = 2
 

@@ -194,7 +194,11 @@ class ConsumerLink:
                 message = from_parts(props, body, exchange, routing_key)
             else:  # a py-amqp Message
                 info = item.delivery_info
-                tag, redelivered, message = info["delivery_tag"], info["redelivered"], from_amqp(item)
+                tag, redelivered, message = (
+                    info["delivery_tag"],
+                    info["redelivered"],
+                    from_amqp(item),
+                )
             self.unacked.add(tag)
             out.append(Delivery(message, queue, f"{generation}:{tag}", redelivered))
         return out

@@ -1,0 +1,204 @@
+"""celeriac against Celery 5 on the same RabbitMQ, in one run: drain, publish, latency.
+
+    .venv/bin/python -m bench.amqp_vs_celery [--tasks 50000] [--amqp amqp://guest:guest@127.0.0.1:5672]
+
+Each system gets a RabbitMQ vhost of its own (created with ``rabbitmqctl``, deleted at the
+end) and ``rpc://`` results, both with default settings (solo pool, one worker process; pass
+--prefetch to force a multiplier on both). Drain is timed from a pre-filled queue: N trivial
+tasks, then a sentinel whose result marks the end (FIFO means everything before it is done).
+Publishing: celeriac confirms every publish (a returned ``delay()`` means RabbitMQ has it);
+Celery is measured with ``confirm_publish=True`` for the like-for-like row, and with its
+default (no confirms) for reference. Ratios are celeriac / Celery for throughput and Celery /
+celeriac for latency, so > 1 means celeriac wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.common import BIN, print_table, worker_process, write_project
+
+SOURCE = """
+from {package} import Celery
+app = Celery({name!r}, broker={broker!r}, backend="rpc://")
+app.conf.update(worker_hijack_root_logger=False, broker_transport_options={options!r})
+
+@app.task(ignore_result=True)
+def noop(i):
+    return None
+
+@app.task
+def echo(i):
+    return i
+
+@app.task
+def sentinel():
+    return "done"
+
+@app.task(ignore_result=True)
+def mark(path):
+    import time
+    with open(path + ".tmp", "w") as fh:
+        fh.write(repr(time.time()))
+    import os
+    os.replace(path + ".tmp", path)
+"""
+
+
+def rabbitmqctl(*args: str, check: bool = True) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=check, capture_output=True, timeout=60)
+
+
+@dataclass
+class System:
+    label: str
+    package: str
+    module: Any
+    workdir: Path
+    worker_cmd: list[str]
+    vhost: str
+
+    def worker(self, tag: str) -> Any:
+        return worker_process(self.worker_cmd, self.workdir, f"{self.label}-{tag}.log")
+
+
+def make_system(label: str, package: str, url: str, prefetch: int | None,
+                options: dict[str, Any] | None = None) -> System:
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{label}-"))
+    name = f"bench_amqp_{label}"
+    vhost = f"bench_{label}_{uuid.uuid4().hex[:6]}"
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    write_project(workdir, name, SOURCE.format(package=package, name=name,
+                                               broker=f"{url}/{vhost}", options=options or {}))
+    module = importlib.import_module(name)
+    common = ["-A", name, "worker", "-P", "solo", "-c", "1", "-l", "warning"]
+    if prefetch is not None:
+        common += ["--prefetch-multiplier", str(prefetch)]
+    if package == "celery":
+        cmd = [str(BIN / "celery"), *common, "--without-gossip", "--without-mingle",
+               "--without-heartbeat"]
+    else:
+        cmd = [str(BIN / "celeriac"), *common]
+    return System(label, package, module, workdir, cmd, vhost)
+
+
+def publish(system: System, count: int, task: str, batch: bool) -> float:
+    fn: Callable[..., Any] = getattr(system.module, task).delay
+    started = time.perf_counter()
+    if batch:
+        with system.module.app.publish_batch():
+            for i in range(count):
+                fn(i)
+    else:
+        for i in range(count):
+            fn(i)
+    return time.perf_counter() - started
+
+
+def purge(system: System) -> None:
+    rabbitmqctl("purge_queue", "-p", system.vhost, "celery", check=False)  # may not exist yet
+
+
+def drain(system: System, count: int, task: str) -> float:
+    """Seconds for one worker to drain ``count`` pre-published ``task`` messages.
+
+    The queue is filled first (mark A, the tasks, mark B) with no worker running; each mark
+    task writes the worker's clock to a file, and the drain is B - A: worker start-up and the
+    client's way of reading results are not counted.
+    """
+    start, end = (system.workdir / f"{task}-{tag}.mark" for tag in ("a", "b"))
+    for path in (start, end):
+        path.unlink(missing_ok=True)
+    system.module.mark.delay(str(start))
+    publish(system, count, task, batch=system.package == "celeriac")
+    system.module.mark.delay(str(end))
+    with system.worker("drain") as proc:
+        deadline = time.monotonic() + 900
+        while not end.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None and end.exists(), "the drain did not finish"
+    return float(end.read_text()) - float(start.read_text())
+
+
+def latency(system: System, rounds: int) -> float:
+    with system.worker("latency"):
+        system.module.echo.delay(0).get(timeout=60)
+        samples = []
+        for i in range(rounds):
+            started = time.perf_counter()
+            system.module.echo.delay(i).get(timeout=10, interval=0.001)
+            samples.append(time.perf_counter() - started)
+    return statistics.median(samples) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tasks", type=int, default=50_000)
+    parser.add_argument("--celery-tasks", type=int, default=None,
+                        help="tasks for Celery's drains and publishes (default: tasks / 5)")
+    parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672")
+    parser.add_argument("--rounds", type=int, default=500)
+    parser.add_argument("--prefetch", type=int, default=None,
+                        help="prefetch multiplier for both (default: each system's own)")
+    args = parser.parse_args()
+    n = args.tasks
+    nc = args.celery_tasks or max(1000, n // 5)
+    ours_sys = make_system("celeriac", "celeriac", args.amqp, args.prefetch)
+    celery_sys = make_system("celery", "celery", args.amqp, args.prefetch)
+    confirming = make_system("celeryconfirm", "celery", args.amqp, args.prefetch,
+                             {"confirm_publish": True})
+    systems = (ours_sys, celery_sys, confirming)
+    rows: list[list[object]] = []
+
+    def row(what: str, ours: float, theirs: float, higher_is_better: bool = True) -> None:
+        ratio = ours / theirs if higher_is_better else theirs / ours
+        rows.append([what, ours, theirs, f"{ratio:.1f}x"])
+        print(f"  {what}: celeriac {ours:,.1f}  celery {theirs:,.1f}  ratio {ratio:.1f}x",
+              file=sys.stderr, flush=True)
+
+    try:
+        row("drain, results ignored (tasks/s)", n / drain(ours_sys, n, "noop"),
+            nc / drain(celery_sys, nc, "noop"))
+        few = min(nc, 1000)  # Celery's worker publishes rpc:// results slowly here
+        row(f"drain, results via rpc:// (tasks/s; Celery {few:,} tasks)",
+            n / drain(ours_sys, n, "echo"), few / drain(celery_sys, few, "echo"))
+        for system in systems:
+            purge(system)
+        ours = nc / publish(ours_sys, nc, "noop", batch=False)
+        row("publish, delay() loop, both confirmed (tasks/s)", ours,
+            nc / publish(confirming, nc, "noop", batch=False))
+        row("publish, delay() loop, Celery unconfirmed (tasks/s)", ours,
+            nc / publish(celery_sys, nc, "noop", batch=False))
+        for system in systems:
+            purge(system)
+        row("publish, publish_batch() (confirmed) vs Celery confirmed delay() loop (tasks/s)",
+            n / publish(ours_sys, n, "noop", batch=True),
+            nc / publish(confirming, nc, "noop", batch=False))
+        for system in systems:
+            purge(system)
+        row("round trip delay().get() over rpc://, median (ms)",
+            latency(ours_sys, args.rounds), latency(celery_sys, args.rounds),
+            higher_is_better=False)
+    finally:
+        for system in systems:
+            system.module.app.close()
+            rabbitmqctl("delete_vhost", system.vhost)
+    print_table(f"RabbitMQ: celeriac vs Celery {importlib.import_module('celery').__version__}, "
+                "one worker process, solo pool, rpc:// results",
+                ["what", "celeriac", "Celery", "ratio"], rows)
+
+
+if __name__ == "__main__":
+    main()
