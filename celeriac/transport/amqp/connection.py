@@ -29,7 +29,6 @@ import amqp  # type: ignore[import-untyped]
 from amqp import exceptions as amqp_errors
 
 from celeriac.exceptions import ImproperlyConfigured, OperationalError
-from celeriac.transport.amqp.fastread import FrameReader
 from celeriac.transport.base import TransportOptions
 
 logger = logging.getLogger(__name__)
@@ -146,7 +145,6 @@ class Link:
         self.name = name
         self.on_open = on_open
         self.connection: Any = None
-        self.reader: FrameReader | None = None
         self._channel: Any = None
         self.generation = 0
 
@@ -176,7 +174,6 @@ class Link:
         )
         try:
             connection.connect()
-            self.reader = FrameReader.install(connection)
             channel = connection.channel()
             self.connection = connection
             self.generation += 1
@@ -191,7 +188,6 @@ class Link:
     def reset(self) -> None:
         """Drop the connection without waiting for the broker (it may be gone)."""
         connection, self.connection, self._channel = self.connection, None, None
-        self.reader = None
         if connection is None:
             return
         # collect() closes the socket; never touch ``.transport`` here: on a closed
@@ -223,12 +219,10 @@ class Link:
         whole read timeout. Readiness only says "try ``pump(0)`` now"; a socket closed by
         another thread meanwhile just ends the wait early (the next ``pump`` reconnects).
         """
-        connection, reader = self.connection, self.reader
+        connection = self.connection
         sock = getattr(getattr(connection, "_transport", None), "sock", None)
-        if sock is None or reader is None:
+        if sock is None:
             time.sleep(min(timeout, 0.05))
-            return
-        if reader.has_frame():
             return
         pending = getattr(sock, "pending", None)  # TLS: decrypted bytes already buffered
         if pending is not None and pending():

@@ -23,8 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from celeriac.exceptions import OperationalError
-from celeriac.transport.amqp import fastread
-from celeriac.transport.amqp.codec import from_amqp, from_parts
+from celeriac.transport.amqp.codec import from_amqp
 from celeriac.transport.amqp.connection import AMQP_ERRORS, AmqpParams, Link
 from celeriac.transport.amqp.topology import Declared, Topology
 from celeriac.transport.base import Delivery
@@ -163,44 +162,23 @@ class ConsumerLink:
                 self.link.wait_readable(min(left, _SLICE))
 
     def _fetch_ready(self, queues: Sequence[str], limit: int) -> list[Delivery]:
-        channel = self._ensure(queues, limit)
+        self._ensure(queues, limit)
         buffer = self.buffer
-        reader = self.link.reader
-        if reader is None:
-            self.link.drain_ready(lambda: len(buffer) >= limit)
-        else:
-            fastread.drain(reader, channel.channel_id, self._on_delivered,
-                           lambda: len(buffer) >= limit)  # fmt: skip
+        self.link.drain_ready(lambda: len(buffer) >= limit)
         return self._take(limit)
-
-    def _on_delivered(self, delivered: fastread.Delivered) -> None:
-        """A delivery decoded by the fast path; as py-amqp, unknown consumers get it back."""
-        queue = self._consumers.get(delivered[0])
-        if queue is None:
-            logger.warning("Delivery %s for unknown consumer %r requeued", delivered[1],
-                           delivered[0])  # fmt: skip
-            self.link.channel().basic_reject(delivered[1], requeue=True)
-            return
-        self.buffer.append((queue, delivered))
 
     def _take(self, limit: int) -> list[Delivery]:
         out: list[Delivery] = []
         generation = self.link.generation
         buffer = self.buffer
         while buffer and len(out) < limit:
-            queue, item = buffer.popleft()
-            if isinstance(item, tuple):  # fast path: (ctag, tag, redelivered, ex, rk, props, body)
-                _, tag, redelivered, exchange, routing_key, props, body = item
-                message = from_parts(props, body, exchange, routing_key)
-            else:  # a py-amqp Message
-                info = item.delivery_info
-                tag, redelivered, message = (
-                    info["delivery_tag"],
-                    info["redelivered"],
-                    from_amqp(item),
-                )
+            queue, message = buffer.popleft()
+            info = message.delivery_info
+            tag = info["delivery_tag"]
             self.unacked.add(tag)
-            out.append(Delivery(message, queue, f"{generation}:{tag}", redelivered))
+            out.append(
+                Delivery(from_amqp(message), queue, f"{generation}:{tag}", info["redelivered"])
+            )
         return out
 
     # -- settle -----------------------------------------------------------------------------
