@@ -44,7 +44,7 @@ import redis
 from celeriac.exceptions import InvalidMessage, OperationalError
 from celeriac.protocol.envelope import decode_envelope, envelope_priority
 from celeriac.transport import emulation
-from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
+from celeriac.transport.base import Delivery, Outbound, TransportOptions
 from celeriac.transport.redis import deadletter, framing, queue_ops, restore
 from celeriac.transport.redis.fanout import FanoutMethods, RedisFanout
 from celeriac.transport.redis.keys import (
@@ -63,7 +63,7 @@ _DUPLICATE = "duplicate delivery_tag (another message with it is in flight)"
 _NO_TAG = "envelope lacks a string delivery_tag or delivery_info exchange/routing_key"
 
 
-class RedisChannel(FanoutMethods):
+class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
     """A thread-safe lease identity on one Redis client; see the module docstring."""
 
     def __init__(
@@ -99,7 +99,6 @@ class RedisChannel(FanoutMethods):
         self._closed = False
         self.where = where
 
-    # -- retries ---------------------------------------------------------------------------
     def _call(self, fn: Callable[[], T], what: str, retry: bool = True) -> T:
         """Run ``fn``, retrying connection errors with backoff; log the outage once.
 
@@ -136,7 +135,6 @@ class RedisChannel(FanoutMethods):
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
-    # -- declare / publish -----------------------------------------------------------------
     def declare(self, queues: Sequence[str]) -> None:
         new = [q for q in queues if q not in self._declared]
         if not new:
@@ -192,7 +190,6 @@ class RedisChannel(FanoutMethods):
             return [out.routing_key]
         return emulation.redis_route(self, out)  # topic/fanout/direct as kombu, emulation.py
 
-    # -- fetch -----------------------------------------------------------------------------
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:
         if limit <= 0 or not queues:
             return []
@@ -286,7 +283,6 @@ class RedisChannel(FanoutMethods):
             args += [tag, "rpush", self.layout.deadletter, record, 0, check]
         self._release(args, [item[0] for item in bad])
 
-    # -- settle ----------------------------------------------------------------------------
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         if not deliveries:
             return
@@ -347,7 +343,6 @@ class RedisChannel(FanoutMethods):
             self.held.difference_update(tags)
         return int(done)
 
-    # -- liveness --------------------------------------------------------------------------
     def _beat(self) -> None:
         layout = self.layout
         self.scripts.heartbeat(
@@ -372,19 +367,6 @@ class RedisChannel(FanoutMethods):
             restored += self._call(lambda: restore.restore_dead(self), "restore dead consumers")
             restored += self._call(lambda: restore.restore_visible(self), "restore stale unacked")
         return restored
-
-    # -- dead letters, sizes ---------------------------------------------------------------
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        return self._call(lambda: deadletter.list_dead(self.client, self.layout, limit), "list")
-
-    def requeue_dead_letters(self, ids: Sequence[str] | None = None) -> int:
-        return self._call(
-            lambda: deadletter.requeue_dead(self.client, self.layout, self.scripts, ids),
-            "requeue dead letters",
-        )
-
-    def purge_dead_letters(self) -> int:
-        return self._call(lambda: deadletter.purge_dead(self.client, self.layout), "purge")
 
     def purge(self, queue: str) -> int:
         return self._call(lambda: queue_ops.purge(self.client, self.layout, queue), "purge")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeriac.protocol.envelope import envelope_priority
@@ -121,3 +121,26 @@ def _priority(payload: bytes) -> int:
 
 
 __all__ = ["list_dead", "make_record", "parse_record", "purge_dead", "requeue_dead"]
+
+
+class DeadLetterMethods:
+    """The dead-letter side of ``RedisChannel`` (list, requeue, purge), through its retries."""
+
+    client: Redis
+    layout: KeyLayout
+    scripts: Any
+    _call: Callable[..., Any]
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        found: list[DeadLetter] = self._call(
+            lambda: list_dead(self.client, self.layout, limit), "list dead letters")
+        return found
+
+    def requeue_dead_letters(self, ids: Sequence[str] | None = None) -> int:
+        return int(self._call(lambda: requeue_dead(self.client, self.layout, self.scripts, ids),
+                              "requeue dead letters"))
+
+    def purge_dead_letters(self) -> int:
+        return int(self._call(lambda: purge_dead(self.client, self.layout),
+                              "purge dead letters"))
+
