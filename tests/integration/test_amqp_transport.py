@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 
-import amqp
+import amqp  # type: ignore[import-untyped]  # py-amqp ships no type information
 import pytest
 
 from celeriac.exceptions import OperationalError
@@ -251,11 +251,11 @@ def test_dropped_connections_lose_no_confirmed_task(
     vhost: Vhost, make_channel: Callable[..., AmqpChannel]
 ) -> None:
     producer, worker = make_channel(), make_channel(prefetch_count=10)
-    ids = set()
+    ids: set[str] = set()
     for start in range(0, 200, 20):
-        batch = [_task(n) for n in range(start, start + 20)]
-        producer.publish([Outbound(m, "drop") for m in batch])
-        ids.update(str(m.task_id) for m in batch)
+        messages = [_task(n) for n in range(start, start + 20)]
+        producer.publish([Outbound(m, "drop") for m in messages])
+        ids.update(str(m.task_id) for m in messages)
     seen: set[str] = set()
     deadline = time.monotonic() + 60
     dropped = False

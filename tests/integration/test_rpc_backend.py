@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Iterator
 
-import amqp
+import amqp  # type: ignore[import-untyped]  # py-amqp ships no type information
 import pytest
 
 from celeriac import states
