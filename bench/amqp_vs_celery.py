@@ -14,7 +14,6 @@ celeriac for latency, so > 1 means celeriac wins.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import statistics
 import subprocess
@@ -27,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import BIN, print_table, worker_process, write_project
+from bench.common import BIN, comparison_parser, print_table, worker_process, write_project
 
 SOURCE = """
 from {package} import Celery
@@ -144,15 +143,7 @@ def latency(system: System, rounds: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tasks", type=int, default=50_000)
-    parser.add_argument("--celery-tasks", type=int, default=None,
-                        help="tasks for Celery's drains and publishes (default: tasks / 5)")
-    parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672")
-    parser.add_argument("--rounds", type=int, default=500)
-    parser.add_argument("--prefetch", type=int, default=None,
-                        help="prefetch multiplier for both (default: each system's own)")
-    args = parser.parse_args()
+    args = comparison_parser(__doc__, "--amqp", "amqp://guest:guest@127.0.0.1:5672").parse_args()
     n = args.tasks
     nc = args.celery_tasks or max(1000, n // 5)
     ours_sys = make_system("celeriac", "celeriac", args.amqp, args.prefetch)

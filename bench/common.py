@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -60,3 +61,19 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[objec
     text = "\n".join(lines)
     print(text, flush=True)
     return text
+
+
+def comparison_parser(doc: str | None, broker_flag: str,
+                      broker_default: str) -> argparse.ArgumentParser:
+    """The command line every celeriac-vs-Celery benchmark shares, plus its broker URL flag."""
+
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--tasks", type=int, default=50_000)
+    parser.add_argument("--celery-tasks", type=int, default=None,
+                        help="tasks for Celery's drains and publishes (default: tasks / 5, "
+                             "at least 1,000: it is slow)")
+    parser.add_argument(broker_flag, default=broker_default)
+    parser.add_argument("--rounds", type=int, default=500)
+    parser.add_argument("--prefetch", type=int, default=None,
+                        help="prefetch multiplier for both (default: each system's own)")
+    return parser

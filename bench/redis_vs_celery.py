@@ -11,7 +11,6 @@ celeriac / Celery for throughput and Celery / celeriac for latency, so > 1 means
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import statistics
 import sys
@@ -25,7 +24,7 @@ from typing import Any
 import psutil
 import redis
 
-from bench.common import BIN, print_table, worker_process, write_project
+from bench.common import BIN, comparison_parser, print_table, worker_process, write_project
 
 SOURCE = """
 from {package} import Celery
@@ -136,15 +135,7 @@ def memory(system: System, count: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tasks", type=int, default=50_000)
-    parser.add_argument("--celery-tasks", type=int, default=None,
-                        help="tasks for Celery's drains (default: tasks / 5, it is slow)")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379")
-    parser.add_argument("--rounds", type=int, default=500)
-    parser.add_argument("--prefetch", type=int, default=None,
-                        help="prefetch multiplier for both (default: each system's own)")
-    args = parser.parse_args()
+    args = comparison_parser(__doc__, "--redis", "redis://127.0.0.1:6379").parse_args()
     n = args.tasks
     nc = args.celery_tasks or max(1000, n // 5)
     celeriac_sys = make_system("celeriac", "celeriac", args.redis, (14, 15), args.prefetch)
