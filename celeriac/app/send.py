@@ -105,8 +105,8 @@ def plan_send(app: Celery, name: str, options: dict[str, Any], task: Task[Any, A
     argument-dependent route) gets the same plan every time: it is kept on the task and
     rebuilt only when the settings change or the process forks.
     """
-    if (not options and task is not None and task.expires is None
-            and _request_var.get() is None):
+    if (task is not None and task.expires is None and _request_var.get() is None
+            and all(value is None for value in options.values())):
         key = (app.conf.version, os.getpid(), id(app.router))
         cached: tuple[Any, SendPlan] | None = getattr(task, "_send_plan", None)
         if cached is not None and cached[0] == key:

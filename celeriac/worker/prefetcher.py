@@ -63,7 +63,9 @@ class Prefetcher:
         while not self._stopping.is_set():
             with self._cond:
                 room = self._room() - len(self._buffer)
-                if room <= 0:
+                if room <= 0 or self._buffer:
+                    # Also wait while a batch is untaken: the consumer thread, just woken,
+                    # gets the interpreter now instead of after this thread's next request.
                     self._cond.wait(IDLE_WAIT)
                     continue
             try:

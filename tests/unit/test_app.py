@@ -124,3 +124,33 @@ def test_shared_task_binds_to_every_app() -> None:
 
     first, second = Celery("one"), Celery("two")
     assert "shared.double" in first.tasks and "shared.double" in second.tasks
+
+
+def test_plain_delay_reuses_its_send_plan_until_settings_change(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``delay()`` passes None-valued options (task_id, link...): still the cached plan."""
+    from celeriac.app import send
+
+    app = Celery("plans", broker="memory://plans")
+
+    @app.task
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    calls: list[str] = []
+    original = send._merge
+
+    def counting(*args: Any, **kwargs: Any) -> send.SendPlan:
+        calls.append(args[1])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(send, "_merge", counting)
+    add.delay(1, 2)
+    add.delay(3, 4)
+    add.apply_async((5, 6), task_id=None, link=None)
+    assert len(calls) == 1
+    add.apply_async((5, 6), countdown=5)  # real options: planned for this call
+    app.conf.task_default_priority = 3  # settings changed: planned afresh once
+    add.delay(7, 8)
+    add.delay(9, 10)
+    assert len(calls) == 3

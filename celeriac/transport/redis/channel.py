@@ -14,10 +14,11 @@ How a message moves (keys in ``keys.py``):
   consumer's lease hash, atomically.
 * **blocking when empty**: Redis cannot block inside a script, and ``BRPOP`` followed by
   recording would lose a message to a SIGKILL in between. So an empty fetch waits with
-  ``BLMOVE <first queue's main bucket> <own inflight list>``: the move is atomic, the inflight
-  list is drained by the next fetch script, and a dead consumer's inflight list is pushed back
-  by its peers. The main bucket (priority 0-2 of the first queue) wakes the consumer at once;
-  other buckets and queues are polled every ``fetch_poll_interval`` (0.1 s) while idle, which
+  ``BLMOVE <a queue's main bucket> <own inflight list>``: the move is atomic, the inflight
+  list is drained by the fetch script pipelined right behind it (so the message that wakes
+  the worker is leased in the same round trip), and a dead consumer's inflight list is pushed
+  back by its peers. The main bucket (priority 0-2, queues taken in turn) wakes the consumer
+  at once; other buckets are polled every ``fetch_poll_interval`` (0.1 s) while idle, which
   keeps idle CPU near zero and costs them at most that much latency.
 * **ack**: one ``ACK`` script call (HDEL lease, HDEL ``unacked``, ZREM ``unacked_index`` for the
   tags we still hold). **reject/defer/set_aside**: one ``RELEASE`` script call that moves a
@@ -87,6 +88,7 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         self.exchanges = emulation.ExchangeTable.from_extra(extra)
         self.held: set[str] = set()
         self.lease_lock = threading.Lock()
+        self.fetch_lock = threading.Lock()  # held while a fetch script may be leasing
         self.leases_key = layout.leases(consumer_id := self.consumer_id)
         self.inflight_key = layout.inflight(consumer_id)
         self._declared: set[str] = set()
@@ -196,9 +198,10 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         if not self._registered:
             self._call(self._beat, "register the consumer")
         deadline = time.monotonic() + max(timeout, 0.0)
+        wait: float | None = None
         while True:
             try:
-                deliveries = self._call(lambda: self._fetch_once(queues, limit), "fetch")
+                deliveries = self._call(partial(self._fetch_once, queues, limit, wait), "fetch")
             except OperationalError:
                 self._orphans = True
                 raise
@@ -207,47 +210,49 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
-            self._call(partial(self._wait, queues[0], remaining), "wait for messages")
+            wait = round(max(min(remaining, self.poll_interval), 0.01), 3)
 
-    def _wait(self, queue: str, remaining: float) -> None:
-        """Block until the first queue's main bucket has a message (moved into our inflight)."""
-        block = round(max(min(remaining, self.poll_interval), 0.01), 3)
-        # redis-py types the timeout as int; Redis >= 6 takes fractional seconds.
-        timeout: Any = block
-        self.client.blmove(self.layout.bucket(queue), self.inflight_key, timeout, "RIGHT", "LEFT")
+    def _fetch_once(self, queues: Sequence[str], limit: int, wait: float | None) -> list[Delivery]:
+        """Run the fetch script; with ``wait``, first block up to that long in ``BLMOVE``.
 
-    def _fetch_once(self, queues: Sequence[str], limit: int) -> list[Delivery]:
+        The blocking move and the script go out in one pipeline: Redis runs the script as soon
+        as the move returns, so a message arriving at an idle worker is leased in the same
+        round trip that woke it.
+        """
         order = ordered_queues(queues, self.strategy, next(self._turn))
         layout = self.layout
         buckets = [layout.bucket(q, step) for step in layout.priority_steps for q in order]
         names = [q for _ in layout.priority_steps for q in order]
-        keys = [
-            layout.unacked_key,
-            layout.unacked_index_key,
-            self.leases_key,
-            self.inflight_key,
-            layout.deadletter,
-            *[layout.delayed(q) for q in order],
-            *buckets,
-        ]
+        keys = [layout.unacked_key, layout.unacked_index_key, self.leases_key, self.inflight_key,
+                layout.deadletter, *[layout.delayed(q) for q in order], *buckets]
         nonce = f"{self.consumer_id}:{next(self._nonce)}"
-        args: list[str | float | int] = [
-            time.time(),
-            limit,
-            self.delayed_batch,
-            nonce,
-            len(order),
-            *names,
-        ]
-        with self.lease_lock:
+        args: list[Any] = [time.time(), limit, self.delayed_batch, nonce, len(order), *names]
+        with self.fetch_lock:
             try:
-                out = self.scripts.fetch(keys=keys, args=args)
+                out = self._run_fetch(keys, args, None if wait is None else (order[0], wait))
             except _CONNECTION_ERRORS:
                 self._orphans = True  # the script may have run: recover its leases later
                 raise
             tags = [as_text(out[i + 1]) for i in range(0, len(out), 3)]
-            self.held.update(tags)
+            with self.lease_lock:
+                self.held.update(tags)
         return self._decode_batch(out, tags)
+
+    def _run_fetch(self, keys: list[str], args: list[Any],
+                   wait: tuple[str, float] | None) -> list[Any]:
+        if wait is None:
+            out: list[Any] = self.scripts.fetch(keys=keys, args=args)
+            return out
+        pipe = self.client.pipeline(transaction=False)
+        # redis-py types the timeout as int; Redis >= 6 takes fractional seconds.
+        timeout: Any = wait[1]
+        pipe.blmove(self.layout.bucket(wait[0]), self.inflight_key, timeout, "RIGHT", "LEFT")
+        pipe.evalsha(self.scripts.fetch.sha, len(keys), *keys, *args)
+        try:
+            out = pipe.execute()[1]
+        except redis.exceptions.NoScriptError:  # the server lost its scripts (a restart)
+            out = self.scripts.fetch(keys=keys, args=args)
+        return out
 
     def _decode_batch(self, out: list[bytes | str], tags: list[str]) -> list[Delivery]:
         deliveries: list[Delivery] = []

@@ -86,7 +86,7 @@ def restore_own(channel: RedisChannel) -> int:
 def restore_unheld(channel: RedisChannel) -> int:
     """Return every message in our lease hash that no caller of ours holds a ``Delivery`` for."""
     client, layout = channel.client, channel.layout
-    with channel.lease_lock:
+    with channel.fetch_lock, channel.lease_lock:  # no fetch may be between lease and held
         fields = client.hgetall(channel.leases_key)
         held = set(channel.held)
     pending = [(as_text(f), as_bytes(v)) for f, v in fields.items() if as_text(f) not in held]
