@@ -245,10 +245,12 @@ class SqliteChordJoin:
                                    (gid,)).fetchone()
                 if row is None or row[0] is None or row[1]:
                     continue
-                rows = conn.execute(
-                    "SELECT tid, state, result FROM celeriac_chord_parts WHERE gid = ?"
-                    " ORDER BY idx, rowid", (gid,)).fetchall()
-                if len(rows) == int(row[0]):
+                (count,) = conn.execute(
+                    "SELECT COUNT(*) FROM celeriac_chord_parts WHERE gid = ?", (gid,)).fetchone()
+                if count == int(row[0]):
+                    rows = conn.execute(
+                        "SELECT tid, state, result FROM celeriac_chord_parts WHERE gid = ?"
+                        " ORDER BY idx, rowid", (gid,)).fetchall()
                     conn.execute("UPDATE celeriac_chords SET done = 1 WHERE gid = ?", (gid,))
                     results = [(str(t), str(s), json_loads(r)) for t, s, r in rows]
                     claimed.append(ClaimedChord(part, results))
