@@ -26,7 +26,12 @@ from redis.client import PubSub
 from celeriac.backends.base import TASK_KEY_PREFIX, BackendOptions, KeyValueBackend
 from celeriac.exceptions import OperationalError, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
-from celeriac.transport.redis.connection import build_client, describe, parse_url
+from celeriac.transport.redis.connection import (
+    PinnedClients,
+    build_client,
+    describe,
+    parse_url,
+)
 
 logger = logging.getLogger(__name__)
 _ERRORS = (redis.ConnectionError, redis.TimeoutError)
@@ -82,6 +87,7 @@ class RedisBackend(KeyValueBackend):
         self.keyprefix = keyprefix
         self.where = "redis"
         self._local = threading.local()
+        self._pin = PinnedClients(client)
         self._store_script = client.register_script(_STORE_UNLESS_SUCCESS)
 
     @classmethod
@@ -107,7 +113,7 @@ class RedisBackend(KeyValueBackend):
     # -- primitives --------------------------------------------------------------------------
     def _kv_get(self, key: str) -> bytes | None:
         value: bytes | None = self._guard(
-            lambda: self.client.get(self.keyprefix + key), "read a result"
+            lambda: self._pin("read").get(self.keyprefix + key), "read a result"
         )
         return value
 
@@ -131,7 +137,8 @@ class RedisBackend(KeyValueBackend):
         keys = [self.keyprefix + TASK_KEY_PREFIX + meta.task_id for meta in metas]
         ttl = int(max(self.options.expires, 1)) if self.options.expires else 0
         args: list[bytes | int] = [ttl, *(self.encode(meta) for meta in metas)]
-        self._guard(lambda: self._store_script(keys=keys, args=args), "store results")
+        self._guard(lambda: self._store_script(keys=keys, args=args, client=self._pin("store")),
+                    "store results")
 
     def _kv_set_many(self, items: Sequence[tuple[str, bytes]], ttl: float | None) -> None:
         def run() -> None:
@@ -211,6 +218,7 @@ class RedisBackend(KeyValueBackend):
 
     def close(self) -> None:
         self._drop_pubsub()
+        self._pin.close()
         self.client.close()
         self.client.connection_pool.disconnect()
 

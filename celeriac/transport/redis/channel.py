@@ -42,16 +42,16 @@ from typing import Any, TypeVar
 
 import redis
 
-from celeriac.exceptions import InvalidMessage, OperationalError
-from celeriac.protocol.envelope import decode_envelope, envelope_priority
+from celeriac.exceptions import OperationalError
+from celeriac.protocol.envelope import envelope_priority
 from celeriac.transport import emulation
 from celeriac.transport.base import Delivery, Outbound, TransportOptions
 from celeriac.transport.redis import deadletter, framing, queue_ops, restore
+from celeriac.transport.redis.connection import PinnedClients, pipelined
 from celeriac.transport.redis.fanout import FanoutMethods, RedisFanout
 from celeriac.transport.redis.keys import (
     BAD_FIELD_PREFIX,
     KeyLayout,
-    as_bytes,
     as_text,
     ordered_queues,
 )
@@ -60,8 +60,6 @@ from celeriac.transport.redis.scripts import Scripts
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 _CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError)
-_DUPLICATE = "duplicate delivery_tag (another message with it is in flight)"
-_NO_TAG = "envelope lacks a string delivery_tag or delivery_info exchange/routing_key"
 
 
 class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
@@ -75,7 +73,7 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         self.client = client
         self.layout = layout
         self.fanout = RedisFanout(client, layout)
-        self._single: redis.Redis | None = None
+        self._pin = PinnedClients(client)
         self.scripts = scripts
         self.options = options
         self.consumer_id = uuid.uuid4().hex
@@ -171,10 +169,7 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         if not new_queues and len(commands) == 1 and commands[0][0] == "lpush":
             # One command (a plain delay()): no pipeline, and a connection kept for sending
             # instead of a pool checkout per call.
-            if self._single is None:  # made on first use: constructing it connects
-                self._single = redis.Redis(connection_pool=self.client.connection_pool,
-                                           single_connection_client=True)
-            self._single.lpush(commands[0][1], *commands[0][2])
+            self._pin("publish").lpush(commands[0][1], *commands[0][2])
             return
         pipe = self.client.pipeline(transaction=False)
         for queue in new_queues:
@@ -236,47 +231,27 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
             tags = [as_text(out[i + 1]) for i in range(0, len(out), 3)]
             with self.lease_lock:
                 self.held.update(tags)
-        return self._decode_batch(out, tags)
-
-    def _run_fetch(self, keys: list[str], args: list[Any],
-                   wait: tuple[str, float] | None) -> list[Any]:
-        if wait is None:
-            out: list[Any] = self.scripts.fetch(keys=keys, args=args)
-            return out
-        pipe = self.client.pipeline(transaction=False)
-        # redis-py types the timeout as int; Redis >= 6 takes fractional seconds.
-        timeout: Any = wait[1]
-        pipe.blmove(self.layout.bucket(wait[0]), self.inflight_key, timeout, "RIGHT", "LEFT")
-        pipe.evalsha(self.scripts.fetch.sha, len(keys), *keys, *args)
-        try:
-            out = pipe.execute()[1]
-        except redis.exceptions.NoScriptError:  # the server lost its scripts (a restart)
-            out = self.scripts.fetch(keys=keys, args=args)
-        return out
-
-    def _decode_batch(self, out: list[bytes | str], tags: list[str]) -> list[Delivery]:
-        deliveries: list[Delivery] = []
-        bad: list[tuple[str, bytes, str, str]] = []
-        for n, tag in enumerate(tags):
-            raw, queue = as_bytes(out[3 * n]), as_text(out[3 * n + 2])
-            try:
-                message = decode_envelope(raw)
-            except InvalidMessage as exc:
-                bad.append((tag, raw, queue, str(exc)))
-                continue
-            if tag.startswith(BAD_FIELD_PREFIX):
-                reason = _DUPLICATE if tag.startswith(BAD_FIELD_PREFIX + "dup:") else _NO_TAG
-                bad.append((tag, raw, queue, reason))
-                continue
-            info = message.properties.get("delivery_info")
-            redelivered = bool(
-                message.headers.get("redelivered")
-                or (isinstance(info, dict) and info.get("redelivered"))
-            )
-            deliveries.append(Delivery(message, queue, tag, redelivered))
+        deliveries, bad = framing.decode_leased(out, tags)
         if bad:
             self._set_aside_raw(bad)
         return deliveries
+
+    def _run_fetch(self, keys: list[str], args: list[Any],
+                   wait: tuple[str, float] | None) -> list[Any]:
+        client = self._pin("fetch")  # used under fetch_lock only, so pipelined() may use it
+        if wait is not None:
+            _, out = pipelined(
+                client,
+                ("BLMOVE", self.layout.bucket(wait[0]), self.inflight_key, "RIGHT", "LEFT",
+                 wait[1]),
+                ("EVALSHA", self.scripts.fetch.sha, len(keys), *keys, *args))
+            if not isinstance(out, redis.exceptions.NoScriptError):
+                if isinstance(out, Exception):
+                    raise out
+                return list(out)
+            # the server lost its scripts (a restart): the plain call loads it again
+        result: list[Any] = self.scripts.fetch(keys=keys, args=args, client=client)
+        return result
 
     def _set_aside_raw(self, bad: Sequence[tuple[str, bytes, str, str]]) -> None:
         """Dead-letter undecodable items that are already under our lease (so never lost)."""
@@ -294,7 +269,8 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         tags = [d.tag for d in deliveries]
 
         keys = [self.layout.unacked_key, self.layout.unacked_index_key, self.leases_key]
-        self._call(lambda: self.scripts.ack(keys=keys, args=tags), "acknowledge")
+        self._call(lambda: self.scripts.ack(keys=keys, args=tags, client=self._pin("ack")),
+                   "acknowledge")
         with self.lease_lock:
             self.held.difference_update(tags)
 
@@ -384,8 +360,7 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         if self._closed:
             return
         self._closed = True
-        if self._single is not None:
-            self._single.close()
+        self._pin.close()
         if not self._registered:
             return
         try:

@@ -17,6 +17,7 @@ transport's own retry loop sits above it and enforces ``connection_max_retries``
 from __future__ import annotations
 
 import ssl
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -220,4 +221,57 @@ def build_client(
     return redis.Redis(**kwargs)
 
 
-__all__ = ["RedisParams", "build_client", "describe", "parse_url"]
+class PinnedClients:
+    """Clients on one pool that each keep a connection for good, one per hot path.
+
+    redis-py checks a connection out of the pool and back for every command, which costs
+    about as much as a small command itself on loopback. The hot paths (publish, fetch, ack,
+    result store and read) each run on a connection of their own instead: ``pins("ack")``.
+    Each is thread-safe (redis-py locks a single-connection client); made on first use.
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._pins: dict[str, redis.Redis] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, purpose: str) -> redis.Redis:
+        pin = self._pins.get(purpose)
+        if pin is None:
+            with self._lock:
+                pin = self._pins.get(purpose) or redis.Redis(
+                    connection_pool=self._client.connection_pool, single_connection_client=True)
+                self._pins[purpose] = pin
+        return pin
+
+    def close(self) -> None:
+        with self._lock:
+            pins, self._pins = list(self._pins.values()), {}
+        for pin in pins:
+            pin.close()
+
+
+def pipelined(client: redis.Redis, *commands: tuple[Any, ...]) -> list[Any]:
+    """Send ``commands`` in one write on a pinned client's connection; return every reply.
+
+    For a caller that alone uses that pinned client: unlike a redis-py pipeline, no pool
+    checkout. Error replies come back as exception objects; a connection
+    error drops the connection (the next command reconnects) and is raised.
+    """
+    conn: Any = client.connection  # redis-py's Connection methods are untyped
+    assert conn is not None, "pipelined() needs a client from PinnedClients"
+    try:
+        conn.send_packed_command(conn.pack_commands(commands))
+        replies: list[Any] = []
+        for _ in commands:
+            try:
+                replies.append(conn.read_response())
+            except redis.ResponseError as exc:
+                replies.append(exc)
+    except BaseException:
+        conn.disconnect()
+        raise
+    return replies
+
+
+__all__ = ["PinnedClients", "RedisParams", "build_client", "describe", "parse_url", "pipelined"]

@@ -6,10 +6,14 @@ import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from celeriac.protocol.envelope import encode_envelope, envelope_priority
+from celeriac.exceptions import InvalidMessage
+from celeriac.protocol.envelope import decode_envelope, encode_envelope, envelope_priority
 from celeriac.protocol.message import TaskMessage
-from celeriac.transport.base import Outbound
-from celeriac.transport.redis.keys import KeyLayout
+from celeriac.transport.base import Delivery, Outbound
+from celeriac.transport.redis.keys import BAD_FIELD_PREFIX, KeyLayout, as_bytes, as_text
+
+_DUPLICATE = "duplicate delivery_tag (another message with it is in flight)"
+_NO_TAG = "envelope lacks a string delivery_tag or delivery_info exchange/routing_key"
 
 #: ("lpush", key, [payload, ...]) or ("zadd", key, {member: score})
 Command = tuple[str, str, Any]
@@ -67,4 +71,33 @@ def reencode(message: TaskMessage, tag: str, *, redelivered: bool) -> bytes:
     )
 
 
-__all__ = ["Command", "publish_commands", "reencode"]
+
+
+def decode_leased(
+    out: Sequence[bytes | str], tags: Sequence[str]
+) -> tuple[list[Delivery], list[tuple[str, bytes, str, str]]]:
+    """The fetch script's ``[item, tag, queue, ...]`` as deliveries, and what must be set
+    aside as ``(tag, raw, queue, reason)`` (undecodable, duplicate or tagless envelopes)."""
+    deliveries: list[Delivery] = []
+    bad: list[tuple[str, bytes, str, str]] = []
+    for n, tag in enumerate(tags):
+        raw, queue = as_bytes(out[3 * n]), as_text(out[3 * n + 2])
+        try:
+            message = decode_envelope(raw)
+        except InvalidMessage as exc:
+            bad.append((tag, raw, queue, str(exc)))
+            continue
+        if tag.startswith(BAD_FIELD_PREFIX):
+            reason = _DUPLICATE if tag.startswith(BAD_FIELD_PREFIX + "dup:") else _NO_TAG
+            bad.append((tag, raw, queue, reason))
+            continue
+        info = message.properties.get("delivery_info")
+        redelivered = bool(
+            message.headers.get("redelivered")
+            or (isinstance(info, dict) and info.get("redelivered"))
+        )
+        deliveries.append(Delivery(message, queue, tag, redelivered))
+    return deliveries, bad
+
+
+__all__ = ["Command", "decode_leased", "publish_commands", "reencode"]
