@@ -60,6 +60,8 @@ def send_callbacks(app: Celery, context: Context, retval: Any) -> list[Any]:
 
     Two or more plain links go out as one group, as Celery sends them (§1.7).
     """
+    if not context.callbacks and not context.chain:  # nearly every task: nothing to send
+        return []
     from celeriac.canvas.group import group
     from celeriac.canvas.signature import maybe_signature
 
