@@ -14,6 +14,29 @@ if TYPE_CHECKING:
     from celeriac.worker.worker import Worker
 
 
+def queue_line(app: Celery, name: str) -> str:
+    """``name exchange=<exchange>(<type>) key=<binding key>`` as Celery's banner shows a queue.
+
+    The exchange and key are the queue's real main binding from ``task_queues`` (or the one a
+    missing queue gets); a queue bound only through ``bindings`` shows the first of them, and
+    further bindings follow as ``+exchange(type) key``.
+    """
+    try:
+        queue = app.router.queues[name]
+    except Exception as exc:  # QueueNotFound, a bad setting: the worker reports it itself
+        return f"{name:<16} ({type(exc).__name__}: {exc})"
+    bindings = queue.all_bindings()
+    if not bindings:
+        own = queue.exchange_entity
+        kind = own.type if own is not None else "direct"
+        return f"{name:<16} exchange=({kind}) key={queue.routing_key or name}"
+    first, rest = bindings[0], bindings[1:]
+    exchange = first.exchange
+    line = f"{name:<16} exchange={exchange.name}({exchange.type}) key={first.routing_key}"
+    extra = " ".join(f"+{b.exchange.name}({b.exchange.type}) {b.routing_key}" for b in rest)
+    return f"{line} {extra}" if extra else line
+
+
 def startup_banner(app: Celery, worker: Worker) -> str:
     limits = worker.pool.limits
     unenforced = [name for name, ok in (("soft time limits", limits.soft_time_limit),
@@ -31,8 +54,7 @@ def startup_banner(app: Celery, worker: Worker) -> str:
         "-- ******* ---- .> task events: OFF",
         "--- ***** ----- ",
         " -------------- [queues]",
-        *(f"                .> {queue:<16} exchange={queue}(direct) key={queue}"
-          for queue in worker.queues),
+        *(f"                .> {queue_line(app, queue)}" for queue in worker.queues),
         "",
         "[tasks]",
         *(f"  . {name}" for name in app.tasks.user_tasks()),
