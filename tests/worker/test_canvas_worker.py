@@ -18,6 +18,8 @@ from celeriac import Celery
 from celeriac.canvas import chain, chord, chunks, group, register_builtins, xmap, xstarmap
 from celeriac.exceptions import ChordError
 from celeriac.results.group_result import GroupResult
+from celeriac.worker import prefetcher
+from celeriac.worker.consumer import Consumer
 from celeriac.worker.worker import Worker, WorkerOptions
 
 RUNS: dict[str, list[Any]] = {}
@@ -70,12 +72,30 @@ def make_app(backend: str) -> Celery:
     return app
 
 
+class _QuickStopWorker(Worker):
+    """Polls for remote-control broadcasts every 50 ms instead of every second.
+
+    A stop waits for the control thread's poll (1 s) and the prefetcher's fetch (0.5 s, see
+    the fixture) to time out: that was most of every test here. These tests send no
+    broadcasts, and a shorter fetch wait only means more (in-process) polling.
+    """
+
+    def setup(self) -> Consumer:
+        consumer = super().setup()
+        assert self.control_node is not None
+        self.control_node.poll_timeout = 0.05
+        return consumer
+
+
 @pytest.fixture(params=["memory", "sqlite"])
-def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Celery]:
+def app(request: pytest.FixtureRequest, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> Iterator[Celery]:
+    monkeypatch.setattr(prefetcher, "FETCH_TIMEOUT", 0.05)
     backend = (f"cache+memory://{uuid.uuid4().hex}" if request.param == "memory"
                else f"sqlite:///{tmp_path / 'results.db'}")
     made = make_app(backend)
-    worker = Worker(made, WorkerOptions(pool="threads", concurrency=4, prefetch_multiplier=16))
+    options = WorkerOptions(pool="threads", concurrency=4, prefetch_multiplier=16)
+    worker = _QuickStopWorker(made, options)
     thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
     thread.start()
     try:
