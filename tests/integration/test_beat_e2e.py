@@ -95,7 +95,10 @@ def test_one_second_schedule_runs_three_times_in_five_seconds_with_its_args(
 
 
 def test_restart_keeps_the_phase_no_early_rerun_no_lost_run(tmp_path: Path) -> None:
-    name = make_project(tmp_path, 4.0)
+    # A restart takes well under a second, so a 2.5 s interval still tells "next run at the
+    # kept phase" (last + 2.5) from "at once on start" (an early rerun, about last + 0.3).
+    interval = 2.5
+    name = make_project(tmp_path, interval)
     with running_worker(tmp_path, "-A", name, "worker", "-P", "solo", name="worker"):
         with running_worker(tmp_path, *beat_args(name, "--max-interval", "1"), name="a") as a:
             wait_until(lambda: len(sends(a)) >= 2, 30, message="two sends")
@@ -105,9 +108,9 @@ def test_restart_keeps_the_phase_no_early_rerun_no_lost_run(tmp_path: Path) -> N
             wait_until(lambda: len(sends(b)) >= 2, 30, message="two sends after restart")
             begin = started(b)
         first, second = sends(b)[:2]
-        expected = max(last + 4.0, begin)
+        expected = max(last + interval, begin)
         assert expected - 0.5 <= first <= expected + 1.0
-        assert second - first >= 3.5
+        assert second - first >= interval - 0.5
         total = len(sends(a)) + len(sends(b))
         wait_until(lambda: len(runs(tmp_path)) >= total, 30, message="every send to run")
         assert len(runs(tmp_path)) == total
@@ -119,7 +122,7 @@ def test_runs_missed_while_down_are_caught_up_once(tmp_path: Path) -> None:
         wait_until(lambda: len(sends(a)) >= 1, 30, message="a send")
         assert a.stop() == 0
     last = sends(a)[-1]
-    wait_until(lambda: time.time() > last + 5.5, 10, message="two runs to be missed")
+    wait_until(lambda: time.time() > last + 4.5, 10, message="two runs to be missed")
     with running_worker(tmp_path, *beat_args(name, "--max-interval", "1"), name="b") as b:
         wait_until(lambda: len(sends(b)) >= 2, 30, message="two sends after restart")
         begin = started(b)

@@ -39,7 +39,7 @@ def record(n):
         fh.write(f"{{n}}\\n")
 """
 
-TOTAL = 500
+TOTAL = 300
 
 
 @pytest.fixture

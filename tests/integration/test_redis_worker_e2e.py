@@ -38,7 +38,7 @@ from tests.helpers import (
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 URL = "redis://127.0.0.1:6379/7"
-VISIBILITY_TIMEOUT = 5.0
+VISIBILITY_TIMEOUT = 3.0  # above the 2 s lease; the tests wait well past it
 
 APP_SOURCE = """
 import os, time
@@ -140,7 +140,7 @@ def test_sigkilled_acks_late_task_completes_on_another_worker_within_seconds(
 def test_long_task_on_a_live_worker_is_not_handed_to_another(
     project: tuple[str, Any], tmp_path: Path
 ) -> None:
-    """Longer than visibility_timeout (5 s) and the lease (2 s): the heartbeat keeps it."""
+    """Longer than visibility_timeout (3 s) and the lease (2 s): the heartbeat keeps it."""
     name, mod = project
     marker = tmp_path / "started"
     with running_worker(tmp_path, *worker_args(name, "solo", "-n", "busy@%h"), name="busy"):
@@ -159,12 +159,12 @@ def _delayed_count(raw: redis.Redis) -> int:
 def test_eta_beyond_visibility_timeout_waits_in_redis_and_runs_once(
     project: tuple[str, Any], tmp_path: Path, raw: redis.Redis
 ) -> None:
-    """Scaled down from a 10-minute ETA: countdown 12 s with visibility_timeout 5 s. The ETA
+    """Scaled down from a 10-minute ETA: countdown 7 s with visibility_timeout 3 s. The ETA
     task of a celeriac client and of a real Celery client both wait in Redis (not unacked in a
     worker), survive the worker that received them being stopped, and run once at their time."""
     celery = pytest.importorskip("celery")
     name, mod = project
-    countdown = 12.0
+    countdown = 7.0
     celery_app = celery.Celery("eta_client", broker=URL, backend=URL)
     try:
         with running_worker(
