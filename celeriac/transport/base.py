@@ -70,6 +70,9 @@ class Capabilities:
 
     delayed_delivery: bool = False
     native_routing: bool = False
+    #: The broker streams deliveries to the client up to the prefetch window (AMQP), so a
+    #: fetch is local decoding: a solo worker fetches on its own thread (no prefetcher).
+    pushes: bool = False
 
 
 @dataclass(frozen=True, slots=True)

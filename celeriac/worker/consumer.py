@@ -29,7 +29,7 @@ from celeriac.protocol.message import TaskMessage
 from celeriac.protocol.result_meta import ResultMeta
 from celeriac.transport.base import Channel, Delivery
 from celeriac.worker.dispatch import Decision, Dispatcher, revoked_meta
-from celeriac.worker.prefetcher import Prefetcher
+from celeriac.worker.prefetcher import InlineFetcher, Prefetcher
 from celeriac.worker.rate_limit import RateLimits
 from celeriac.worker.request import Request
 
@@ -45,7 +45,7 @@ class Consumer:
     def __init__(self, channel: Channel, queues: Sequence[str], pool: Pool,
                  dispatcher: Dispatcher, backend: ResultBackend | None,
                  prefetch_limit: int, rate_limits: RateLimits | None = None,
-                 revoked: Container[str] = frozenset()) -> None:
+                 revoked: Container[str] = frozenset(), inline_fetch: bool = False) -> None:
         self.channel = channel
         self.queues = list(queues)
         self.pool = pool
@@ -66,7 +66,9 @@ class Consumer:
         self.revoked = revoked
         self.active: dict[str, tuple[Request, float]] = {}
         self.processed_by_task: dict[str, int] = {}
-        self.prefetcher = Prefetcher(channel, self.queues, self.room, self._wakeup)
+        self.prefetcher: Prefetcher | InlineFetcher = (
+            InlineFetcher(channel, self.queues, self.room) if inline_fetch
+            else Prefetcher(channel, self.queues, self.room, self._wakeup))
 
     # -- pool callback (any thread) ------------------------------------------------------
     def on_outcome(self, request: Request, outcome: Outcome) -> None:
@@ -92,9 +94,8 @@ class Consumer:
         self._wakeup.clear()
         self.drain_completed()
         self._release_due()
-        deliveries = self.prefetcher.take()
+        deliveries = self.prefetcher.take(self._next_timeout(0.05))
         if not deliveries:
-            self._wakeup.wait(self._next_timeout(0.05))
             return
         for index, delivery in enumerate(deliveries):
             if self.stop_fetching.is_set():

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from celeriac.transport.base import Channel, Delivery
 
 logger = logging.getLogger(__name__)
 
-FETCH_TIMEOUT = 0.5
+#: How long one fetch may wait for messages; a stop waits for the fetch under way.
+FETCH_TIMEOUT = 0.2
 IDLE_WAIT = 0.05
 
 
@@ -39,11 +41,14 @@ class Prefetcher:
         self._thread = threading.Thread(target=self._run, name="celeriac-prefetch")
         self._thread.start()
 
-    def take(self) -> list[Delivery]:
-        """Everything fetched so far (possibly nothing); never blocks."""
+    def take(self, wait: float = 0.0) -> list[Delivery]:
+        """Everything fetched so far; when nothing, waits up to ``wait`` for any wake-up
+        (an arrival, or whatever else sets the consumer's event) and returns nothing."""
         with self._cond:
             batch, self._buffer = self._buffer, []
             self._cond.notify()
+        if not batch and wait > 0:
+            self._on_arrival.wait(wait)
         return batch
 
     def poke(self) -> None:
@@ -79,3 +84,40 @@ class Prefetcher:
                 with self._cond:
                     self._buffer.extend(batch)
                 self._on_arrival.set()
+
+
+class InlineFetcher:
+    """The prefetcher's interface, fetching on the consumer's own thread.
+
+    For a broker that pushes (AMQP streams deliveries into the socket up to the prefetch
+    count) a fetch is decoding bytes already here, not waiting on the network: a second
+    thread would overlap nothing and only add hand-offs under the GIL. Used with the solo
+    pool, where nothing runs between the consumer's steps, so blocking in ``fetch`` while
+    idle delays nothing.
+    """
+
+    def __init__(self, channel: Channel, queues: Sequence[str], room: Callable[[], int]) -> None:
+        self.channel = channel
+        self.queues = list(queues)
+        self._room = room
+
+    def start(self) -> None:
+        """Nothing runs in the background."""
+
+    def take(self, wait: float = 0.0) -> list[Delivery]:
+        room = self._room()
+        if room <= 0:
+            return []
+        try:
+            return self.channel.fetch(self.queues, room, wait)
+        except Exception as exc:
+            logger.error("Fetching from %s failed, retrying in 1s: %r", self.queues, exc,
+                         exc_info=True)
+            time.sleep(1.0)
+            return []
+
+    def poke(self) -> None:
+        """Nothing to wake: the next ``take`` fetches."""
+
+    def stop(self) -> list[Delivery]:
+        return []

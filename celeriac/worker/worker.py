@@ -128,12 +128,16 @@ class Worker:
         limit = self.concurrency * multiplier if multiplier > 0 else 10_000
         self.consumer = Consumer(channel, self.queues, self.pool, dispatcher,
                                  self._backend_or_none(), limit, self._rate_limits(),
-                                 self.revoked)
+                                 self.revoked, inline_fetch=self._inline_fetch(transport))
         self.pool.start(self.runner_for, self.consumer.on_outcome)
         view = WorkerInspector(self.app, self.hostname, self.consumer, self.pool, self.queues,
                                self.revoked, self.stop)
         self.control_node = ControlNode(channel, view)
         return self.consumer
+
+    def _inline_fetch(self, transport: Any) -> bool:
+        """Solo pool on a pushing broker: fetch on the consumer thread (``InlineFetcher``)."""
+        return self.pool.name == "solo" and bool(transport.capabilities.pushes)
 
     def _declare_until_reachable(self, channel: Channel) -> None:
         """Declare the queues, waiting for the broker to come up; a stop request ends it."""

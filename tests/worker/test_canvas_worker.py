@@ -75,7 +75,7 @@ def make_app(backend: str) -> Celery:
 class _QuickStopWorker(Worker):
     """Polls for remote-control broadcasts every 50 ms instead of every second.
 
-    A stop waits for the control thread's poll (1 s) and the prefetcher's fetch (0.5 s, see
+    A stop waits for the control thread's poll (0.2 s) and the prefetcher's fetch (0.2 s, see
     the fixture) to time out: that was most of every test here. These tests send no
     broadcasts, and a shorter fetch wait only means more (in-process) polling.
     """

@@ -95,7 +95,7 @@ class ControlNode:
     """The ``celeriac-control`` thread; ``start`` subscribes before returning."""
 
     def __init__(self, channel: Channel, view: WorkerView, *,
-                 exchange: str = PIDBOX_EXCHANGE, poll_timeout: float = 1.0) -> None:
+                 exchange: str = PIDBOX_EXCHANGE, poll_timeout: float = 0.2) -> None:
         self.channel = channel
         self.view = view
         self.exchange = exchange
