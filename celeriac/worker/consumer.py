@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 ADAPTIVE_WINDOW_SECONDS = 0.05
 MAX_BATCH = 500
+#: Within a batch, results are stored and messages acknowledged at least every
+#: ``max(MIN_FLUSH, window / 4)`` tasks, not only once the whole batch has run.
+MIN_FLUSH = 16
 
 
 class Consumer:
@@ -97,11 +100,16 @@ class Consumer:
         deliveries = self.prefetcher.take(self._next_timeout(0.05))
         if not deliveries:
             return
-        for index, delivery in enumerate(deliveries):
+        flush_every = max(MIN_FLUSH, self.window() // 4)
+        for index, delivery in enumerate(deliveries, 1):
             if self.stop_fetching.is_set():
-                self.channel.reject(deliveries[index:], requeue=True)
+                self.channel.reject(deliveries[index - 1:], requeue=True)
                 return
             self._handle(delivery)
+            if index % flush_every == 0:
+                # Settle part of a long batch now: a broker that counts unacknowledged
+                # messages (AMQP QoS) streams the next ones while this batch still runs.
+                self.drain_completed()
         self.prefetcher.poke()
 
     def room(self) -> int:

@@ -36,6 +36,11 @@ _AMQP_PROPERTIES: Final = (
     "app_id",
 )
 _DEATH_PREFIXES: Final = ("x-death", "x-first-death-", "x-last-death-")
+#: What RabbitMQ stamps on a dead-lettered message (it always sets ``x-death``).
+_DEATH_HEADERS: Final = frozenset({
+    "x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
+    "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason",
+})
 PERSISTENT: Final = 2
 
 
@@ -80,7 +85,7 @@ def clean_headers(headers: Mapping[str, Any] | None) -> dict[str, Any]:
     """The message's headers without RabbitMQ's dead-lettering stamps."""
     if not headers:
         return {}
-    if not any(key.startswith(_DEATH_PREFIXES) for key in headers):
+    if _DEATH_HEADERS.isdisjoint(headers):  # the common case, at C speed
         return dict(headers)
     return {k: v for k, v in headers.items() if not k.startswith(_DEATH_PREFIXES)}
 

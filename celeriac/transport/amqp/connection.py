@@ -258,12 +258,13 @@ class Link:
             return count
         transport = self.connection.transport
         sock = transport.sock
-        read = self.connection.blocking_read
+        # blocking_read(None) without its no-op timeout context manager: one frame each.
+        read_frame, on_frame = transport.read_frame, self.connection.on_inbound_frame
         count = 0
         while enough is None or not enough():
             if not transport._read_buffer and not select.select([sock], [], [], 0)[0]:
                 break
-            read(None)
+            on_frame(read_frame())
             count += 1
         return count
 
