@@ -35,6 +35,7 @@ _AMQP_PROPERTIES: Final = (
     "user_id",
     "app_id",
 )
+_KEPT_PROPERTIES: Final = frozenset(_AMQP_PROPERTIES)
 _DEATH_PREFIXES: Final = ("x-death", "x-first-death-", "x-last-death-")
 #: What RabbitMQ stamps on a dead-lettered message (it always sets ``x-death``).
 _DEATH_HEADERS: Final = frozenset({
@@ -97,7 +98,8 @@ def from_amqp(msg: Any, strip: tuple[str, ...] = ()) -> TaskMessage:
     for key in strip:
         headers.pop(key, None)
     info = msg.delivery_info or {}
-    properties: dict[str, Any] = {key: props[key] for key in _AMQP_PROPERTIES if key in props}
+    # A delivery carries a handful of properties: walk those, not the ten we might keep.
+    properties = {key: value for key, value in props.items() if key in _KEPT_PROPERTIES}
     properties["delivery_info"] = {
         "exchange": info.get("exchange", ""),
         "routing_key": info.get("routing_key", ""),
