@@ -20,7 +20,12 @@ from celeriac.transport import resolve_transport
 from celeriac.transport.amqp import AmqpChannel, AmqpTransport
 from celeriac.transport.amqp.topology import DEAD_LETTER_QUEUE, delay_name
 from celeriac.transport.base import Delivery, Outbound, TransportOptions
-from tests.integration.amqp_vhost import Vhost, rabbitmq_vhost, restore_env, set_env
+from tests.integration.amqp_vhost import (
+    HeldDelivery,
+    Vhost,
+    rabbitmq_vhost,
+    short_consumer_timeout,
+)
 
 pytestmark = pytest.mark.amqp
 DEADLINE = 30.0
@@ -195,8 +200,8 @@ def test_publish_not_before_uses_the_bucket(
 ) -> None:
     channel = make_channel()
     soon, later = _task(1), _task(2)
-    channel.publish([Outbound(soon, "eta"), Outbound(later, "eta", not_before=time.time() + 5.0)])
-    assert vhost.queues()[delay_name(2)] == 1
+    channel.publish([Outbound(soon, "eta"), Outbound(later, "eta", not_before=time.time() + 3.0)])
+    assert vhost.queues()[delay_name(1)] == 1  # the 2 s bucket
     got = _drain(channel, ["eta"], 2)
     assert [d.message.task_id for d in got] == [soon.task_id, later.task_id]
 
@@ -273,34 +278,37 @@ def test_dropped_connections_lose_no_confirmed_task(
 def test_far_eta_survives_a_short_consumer_timeout(
     vhost: Vhost, make_channel: Callable[..., AmqpChannel]
 ) -> None:
-    """RabbitMQ closes a channel that holds a delivery past ``consumer_timeout``; deferring
-    to the delay buckets never holds one, so the consumer's connection stays the same."""
-    timeout_before = set_env("consumer_timeout", "3000")
-    tick_before = set_env("channel_tick_interval", "500")
-    try:
-        control = make_channel()  # holds a delivery the way Celery holds an ETA task
-        control.publish([Outbound(_task(0), "held")])
-        _drain(control, ["held"], 1, ack=False)
-        again = _drain(control, ["held"], 1, ack=False)  # redelivered once the channel died
-        assert again and again[0].redelivered and control.consumer.link.generation == 2
-        channel = make_channel()
-        eta = time.time() + 12.0
-        channel.publish([Outbound(_task(1), "far", not_before=eta)])
-        done = None
-        deadline = time.monotonic() + 60
-        while done is None and time.monotonic() < deadline:
-            for delivery in channel.fetch(["far"], 1, timeout=0.5):
-                if eta - time.time() > 1.0:
-                    channel.defer(delivery, eta)
-                else:
-                    time.sleep(max(eta - time.time(), 0))  # the worker's short hold
-                    channel.ack([delivery])
-                    done = delivery
-        assert done is not None and not done.redelivered
-        assert channel.consumer.link.generation == 1  # never closed by consumer_timeout
-    finally:
-        restore_env("consumer_timeout", timeout_before)
-        restore_env("channel_tick_interval", tick_before)
+    """RabbitMQ closes a channel that holds a delivery past ``consumer_timeout`` (2 s here, checked
+    every 1 s); deferring to the delay buckets never holds one, so the consumer's connection stays
+    the same while a task due in 5 s waits.
+
+    Both consumers open while the short timeout is in force (RabbitMQ reads it when a channel
+    opens); the control, which holds its delivery the way Celery holds an ETA task, is closed
+    for it meanwhile, which proves the timeout applied.
+    """
+    with short_consumer_timeout(2000, 1000) as close_window:
+        control = HeldDelivery(vhost.url, "held")
+        try:
+            channel = make_channel()
+            eta = time.time() + 5.0
+            channel.publish([Outbound(_task(1), "far", not_before=eta)])
+            assert channel.fetch(["far"], 1, timeout=0.2) == []  # consuming; task in a bucket
+            close_window()
+            done = None
+            deadline = time.monotonic() + 60
+            while done is None and time.monotonic() < deadline:
+                for delivery in channel.fetch(["far"], 1, timeout=0.5):
+                    if eta - time.time() > 1.0:
+                        channel.defer(delivery, eta)
+                    else:
+                        time.sleep(max(eta - time.time(), 0))  # the worker's short hold
+                        channel.ack([delivery])
+                        done = delivery
+            assert done is not None and not done.redelivered and time.time() >= eta
+            assert channel.consumer.link.generation == 1  # never closed by consumer_timeout
+            assert control.closed_by_broker()
+        finally:
+            control.close()
 
 
 def test_unreachable_broker_raises_operational_error() -> None:

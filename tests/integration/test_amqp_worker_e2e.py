@@ -15,12 +15,9 @@ Both directions against Celery 5.7 in one vhost of this module's own (deleted af
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +31,13 @@ from tests.helpers import (
     unique_name,
     wait_until,
 )
-from tests.integration.amqp_vhost import Vhost, rabbitmq_vhost, restore_env, set_env
+from tests.integration.amqp_vhost import (
+    HeldDelivery,
+    Vhost,
+    rabbitmq_vhost,
+    short_consumer_timeout,
+)
+from tests.integration.celery_worker import WAKEUP, celery_worker
 
 pytestmark = [pytest.mark.amqp, pytest.mark.slow]
 REDIS_RESULTS = "redis://127.0.0.1:6379/4"
@@ -94,32 +97,12 @@ def make_module(vhost: Vhost, workdir: Path) -> Callable[..., str]:
         name = unique_name(f"amqp_{package}")
         source = APP.format(package=package, name=name, broker=vhost.url, backend=backend,
                             queue=queue)  # fmt: skip
+        if package == "celery":
+            source += WAKEUP
         (workdir / f"{name}.py").write_text(source)
         return name
 
     return make
-
-
-@contextmanager
-def celery_worker(workdir: Path, module: str, queue: str, *extra: str) -> Iterator[WorkerProcess]:
-    """A real ``celery worker`` subprocess (solo pool: one task at a time), stopped by PID."""
-    log_path = workdir / f"celery-{module}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", module, "worker", "-P", "solo", "-Q", queue,
-             "-n", f"{module}@%h", "--without-mingle", "--without-gossip", "--without-heartbeat",
-             "-l", "info", *extra],
-            cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": f"{workdir}{os.pathsep}{os.getcwd()}"},
-        )  # fmt: skip
-    worker = WorkerProcess(process, log_path)
-    try:
-        yield worker
-    except BaseException:
-        sys.stderr.write(f"\n---- celery worker log ----\n{worker.log()}\n")
-        raise
-    finally:
-        worker.stop()
 
 
 def celeriac_worker(workdir: Path, module: str, queue: str, *extra: str
@@ -249,31 +232,36 @@ def test_dropped_connections_lose_no_confirmed_task(
 
 
 def test_far_eta_survives_a_short_consumer_timeout(
-    make_module: Callable[..., str], workdir: Path
+    vhost: Vhost, make_module: Callable[..., str], workdir: Path
 ) -> None:
-    """With ``consumer_timeout`` at 3 s, a task due in 7 s runs once, at its time, and RabbitMQ
-    never closes the worker's channel for it (the ETA waits in delay buckets, not unacked).
+    """With ``consumer_timeout`` at 2 s (checked every 1 s), a task due in 5 s runs once, at its
+    time, and RabbitMQ never closes the worker's channel for it (the ETA waits in delay buckets,
+    not unacked).
 
-    ``consumer_timeout`` is broker-wide, so the window is kept as short as the test allows.
+    RabbitMQ reads ``consumer_timeout`` when a channel opens, so the worker starts (and consumes)
+    inside the short-timeout window; a control opened in the same window holds a delivery and
+    is closed for it, which proves the timeout applied. The window closes as soon as both are
+    open: ``consumer_timeout`` is broker-wide.
     """
     queue = unique_name("eta")
     module = make_module("celeriac", "rpc://", queue)
     client: Any = import_app_module(workdir, module)
     try:
-        with celeriac_worker(workdir, module, queue) as worker:
-            assert client.add.delay(1, 1).get(timeout=TIMEOUT) == 2  # worker consuming
-            timeout_before = set_env("consumer_timeout", "3000")
-            tick_before = set_env("channel_tick_interval", "500")
+        with short_consumer_timeout(2000, 1000) as close_window:
+            control = HeldDelivery(vhost.url, unique_name("held"))
             try:
-                sent = time.time()
-                far = client.stamp.apply_async(countdown=7)
-                ran_at = far.get(timeout=TIMEOUT)
+                with celeriac_worker(workdir, module, queue) as worker:
+                    assert client.add.delay(1, 1).get(timeout=TIMEOUT) == 2  # worker consuming
+                    close_window()
+                    sent = time.time()
+                    far = client.stamp.apply_async(countdown=5)
+                    ran_at = far.get(timeout=TIMEOUT)
+                    assert ran_at >= sent + 5 - 0.05
+                    log = worker.log()
+                    assert log.count(far.id) >= 1 and "consumer connection lost" not in log
+                    assert "PRECONDITION_FAILED" not in log
+                assert control.closed_by_broker()
             finally:
-                restore_env("consumer_timeout", timeout_before)
-                restore_env("channel_tick_interval", tick_before)
-            assert ran_at >= sent + 7 - 0.05
-            log = worker.log()
-            assert log.count(far.id) >= 1 and "consumer connection lost" not in log
-            assert "PRECONDITION_FAILED" not in log
+                control.close()
     finally:
         client.app.close()

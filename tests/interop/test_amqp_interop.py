@@ -13,13 +13,9 @@ two workers sharing a queue must.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +32,7 @@ from celeriac.transport.amqp import AmqpChannel, AmqpTransport
 from celeriac.transport.base import Delivery, Outbound, TransportOptions
 from tests.helpers import WorkerProcess, import_app_module, unique_name
 from tests.integration.amqp_vhost import Vhost, rabbitmq_vhost
+from tests.integration.celery_worker import WAKEUP, celery_worker
 
 celery = pytest.importorskip("celery")
 pytest.importorskip("msgpack")
@@ -86,7 +83,7 @@ def vhost() -> Iterator[Vhost]:
 def celery_module(vhost: Vhost, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     directory = tmp_path_factory.mktemp("amqp_interop")
     name = unique_name("amqp_interop")
-    (directory / f"{name}.py").write_text(TASKS.format(name=name, broker=vhost.url))
+    (directory / f"{name}.py").write_text(TASKS.format(name=name, broker=vhost.url) + WAKEUP)
     return directory, name
 
 
@@ -104,28 +101,6 @@ def rpc(vhost: Vhost) -> Iterator[RpcBackend]:
     backend = RpcBackend.from_url("rpc://", BackendOptions(), broker_url=vhost.url)
     yield backend
     backend.close()
-
-
-@contextmanager
-def celery_worker(workdir: Path, module: str, queue: str) -> Iterator[WorkerProcess]:
-    """A real ``celery worker -P solo`` subprocess, stopped by PID."""
-    log_path = workdir / "celery-worker.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", module, "worker", "-P", "solo", "-c", "1",
-             "-Q", queue, "-n", "amqp-interop@%h", "--without-mingle", "--without-gossip",
-             "--without-heartbeat", "-l", "info"],
-            cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": f"{workdir}{os.pathsep}{os.getcwd()}"},
-        )  # fmt: skip
-    worker = WorkerProcess(process, log_path)
-    try:
-        yield worker
-    except BaseException:
-        sys.stderr.write(f"\n---- celery worker log ----\n{worker.log()}\n")
-        raise
-    finally:
-        worker.stop()
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +174,7 @@ def test_celery_msgpack_zlib_and_priority(channel: AmqpChannel, celery_client: A
 def worker(celery_module: tuple[Path, str], channel: AmqpChannel) -> Iterator[WorkerProcess]:
     channel.declare([TO_CELERY])
     directory, name = celery_module
-    with celery_worker(directory, name, TO_CELERY) as process:
+    with celery_worker(directory, name, TO_CELERY, "-c", "1") as process:
         yield process
 
 
@@ -231,7 +206,7 @@ def test_celeriac_to_celery_worker(
 def test_celeriac_countdown_through_delay_bucket_to_celery(
     channel: AmqpChannel, rpc: RpcBackend, worker: WorkerProcess
 ) -> None:
-    eta = time.time() + 3.0
+    eta = time.time() + 2.0  # over MIN_DELAY (1 s): published to the 1 s delay bucket
     when = datetime.fromtimestamp(eta, UTC)
     stamp = _send(channel, rpc, "interop.stamp", (), not_before=eta, eta=when)
     ran_at = rpc.wait(stamp, timeout=30).result

@@ -12,24 +12,20 @@ run by the other direction's worker.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.helpers import (
-    WorkerProcess,
     flushed_redis,
     import_app_module,
     running_worker,
     unique_name,
 )
 from tests.integration.amqp_vhost import HOST, PORT, Vhost, rabbitmq_vhost
+from tests.integration.celery_worker import WAKEUP, celery_worker
 
 celery = pytest.importorskip("celery")
 
@@ -82,6 +78,8 @@ def results() -> Iterator[None]:
 def _write_app(workdir: Path, package: str, broker: str, queue: str) -> str:
     name = unique_name(f"amqp_canvas_{package}")
     source = APP.format(package=package, name=name, broker=broker, results=RESULTS, queue=queue)
+    if package == "celery":
+        source += WAKEUP
     (workdir / f"{name}.py").write_text(source)
     return name
 
@@ -101,28 +99,6 @@ def _workflows(app: Any, canvas: Any) -> None:
     chord_res = canvas.chord([sig("amqpcanvas.add", (i, i)) for i in range(5)],
                              sig("amqpcanvas.xsum")).apply_async()  # fmt: skip
     assert chord_res.get(timeout=TIMEOUT) == 20
-
-
-@contextmanager
-def celery_worker(workdir: Path, module: str, queue: str) -> Iterator[WorkerProcess]:
-    """A real ``celery worker -P solo`` subprocess, stopped by PID."""
-    log_path = workdir / f"celery-{module}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", module, "worker", "-P", "solo", "-Q", queue,
-             "-n", f"{module}@%h", "--without-mingle", "--without-gossip", "--without-heartbeat",
-             "-l", "info"],
-            cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": f"{workdir}{os.pathsep}{os.getcwd()}"},
-        )  # fmt: skip
-    worker = WorkerProcess(process, log_path)
-    try:
-        yield worker
-    except BaseException:
-        sys.stderr.write(f"\n---- celery worker log ----\n{worker.log()}\n")
-        raise
-    finally:
-        worker.stop()
 
 
 def test_celery_client_celeriac_worker(tmp_path: Path, broker: str, results: None) -> None:
