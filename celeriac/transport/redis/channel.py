@@ -74,6 +74,7 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         self.layout = layout
         self.fanout = RedisFanout(client, layout)
         self._pin = PinnedClients(client)
+        self._publish_lock = threading.Lock()  # pipelined() needs its client to itself
         self.scripts = scripts
         self.options = options
         self.consumer_id = uuid.uuid4().hex
@@ -167,9 +168,13 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
 
     def _run_publish(self, commands: list[Any], new_queues: list[str]) -> None:
         if not new_queues and len(commands) == 1 and commands[0][0] == "lpush":
-            # One command (a plain delay()): no pipeline, and a connection kept for sending
-            # instead of a pool checkout per call.
-            self._pin("publish").lpush(commands[0][1], *commands[0][2])
+            # One command (a plain delay()): straight onto a connection kept for sending,
+            # no pool checkout, no pipeline object.
+            with self._publish_lock:
+                (reply,) = pipelined(self._pin("publish"), ("LPUSH", commands[0][1],
+                                                            *commands[0][2]))
+            if isinstance(reply, Exception):
+                raise reply
             return
         pipe = self.client.pipeline(transaction=False)
         for queue in new_queues:
