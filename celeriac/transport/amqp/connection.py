@@ -149,6 +149,7 @@ class Link:
         self.name = name
         self.on_open = on_open
         self.read_buffer = read_buffer
+        self._reading_ahead = False
         self.connection: Any = None
         self._channel: Any = None
         self.generation = 0
@@ -179,8 +180,8 @@ class Link:
         )
         try:
             connection.connect()
-            if self.read_buffer:
-                buffer_reads(connection, self.read_buffer)
+            self._reading_ahead = bool(self.read_buffer) and buffer_reads(
+                connection, self.read_buffer)
             channel = connection.channel()
             self.connection = connection
             self.generation += 1
@@ -233,7 +234,7 @@ class Link:
         if sock is None:
             time.sleep(min(timeout, 0.05))
             return
-        if transport._read_buffer:
+        if getattr(transport, "_read_buffer", None):
             return
         pending = getattr(sock, "pending", None)  # TLS: decrypted bytes already buffered
         if pending is not None and pending():
@@ -251,7 +252,7 @@ class Link:
         bytes are here is read to its end even if the rest is still in flight, as a blocking
         read would. Returns how many frames were read.
         """
-        if not self.read_buffer or self.connection is None:
+        if not self._reading_ahead or self.connection is None:
             count = 0
             while (enough is None or not enough()) and self.pump(0):
                 count += 1
@@ -296,7 +297,7 @@ class Link:
             transport.write(b"".join(chunks))
 
 
-def buffer_reads(connection: Any, size: int) -> None:
+def buffer_reads(connection: Any, size: int) -> bool:
     """Let py-amqp read ``size`` bytes ahead from a plain TCP socket instead of frame by frame.
 
     py-amqp reads every frame with two or three exact-length ``recv`` calls (header, payload,
@@ -304,12 +305,15 @@ def buffer_reads(connection: Any, size: int) -> None:
     reader already keeps whatever a ``recv`` returned beyond the bytes asked for in
     ``_read_buffer`` for the next read, so a ``recv`` that asks for at least ``size`` bytes
     is enough: py-amqp still splits and decodes every frame itself. TLS sockets keep their
-    own reader (``SSLSocket.read`` buffers already).
+    own reader (``SSLSocket.read`` buffers already). Returns whether reading ahead is on:
+    it relies on two private attributes of py-amqp's transport (5.x), and stays off, with
+    py-amqp reading frame by frame as usual, should a release rename them.
     """
     transport = connection.transport
     sock = transport.sock
-    if sock is None or hasattr(sock, "pending"):
-        return
+    if (sock is None or hasattr(sock, "pending") or not hasattr(transport, "_quick_recv")
+            or not hasattr(transport, "_read_buffer")):
+        return False
     recv = sock.recv
 
     def recv_ahead(wanted: int) -> bytes:
@@ -317,6 +321,7 @@ def buffer_reads(connection: Any, size: int) -> None:
         return data
 
     transport._quick_recv = recv_ahead
+    return True
 
 
 def with_retries(

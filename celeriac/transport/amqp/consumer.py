@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 #: The longest one wait for the socket lasts before the loop looks again (a link reset by
 #: another thread closes the socket, which does not wake ``select``).
 _SLICE = 1.0
+#: RecursionError: RabbitMQ repeats a channel close (consumer_timeout) until it is answered,
+#: and py-amqp reopens the channel on each queued close, recursively; a new connection ends it.
+_FETCH_ERRORS: tuple[type[BaseException], ...] = (*AMQP_ERRORS, RecursionError)
 #: Bytes read per ``recv`` on the consuming socket (``buffer_reads``). py-amqp copies what
 #: is left of its buffer after every frame part it takes, so far larger is slower, not faster.
 READ_AHEAD = 16384
@@ -149,7 +152,7 @@ class ConsumerLink:
             with self.lock:
                 try:
                     out = self._fetch_ready(queues, limit)
-                except AMQP_ERRORS as exc:
+                except _FETCH_ERRORS as exc:
                     failures += 1
                     backoff = self._recover(exc, failures)
                 else:
