@@ -106,7 +106,9 @@ class InlineFetcher:
 
     def take(self, wait: float = 0.0) -> list[Delivery]:
         room = self._room()
-        if room <= 0:
+        if room <= 0:  # the window is full of held (ETA, rate-limited) tasks: don't spin
+            if wait > 0:
+                time.sleep(wait)
             return []
         try:
             return self.channel.fetch(self.queues, room, wait)

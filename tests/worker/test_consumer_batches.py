@@ -7,6 +7,7 @@ while it runs them, then itself idle while the next batch travels.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 
@@ -57,3 +58,12 @@ def test_a_long_batch_is_acknowledged_in_parts_as_it_runs() -> None:
     assert acked_before_task[flush_every] == flush_every  # ...before later tasks ran
     assert sum(ack_sizes) == count
     assert consumer.channel.size(consumer.queues[0]) == 0
+
+
+def test_inline_fetching_waits_instead_of_spinning_when_the_window_is_full() -> None:
+    app = Celery("batches-full", broker=f"memory://{uuid.uuid4().hex}")
+    consumer = _consumer(app)
+    fetcher = InlineFetcher(consumer.channel, consumer.queues, lambda: 0)
+    started = time.monotonic()
+    assert fetcher.take(0.1) == []
+    assert time.monotonic() - started >= 0.09
