@@ -172,7 +172,10 @@ class Worker:
         ]
         threads[1].start()
         assert self.control_node is not None
-        self.control_node.start()
+        if self.app.conf.worker_enable_remote_control:
+            self.control_node.start()
+        else:  # as Celery: no inspect/control/broadcast revoke (the revocation store still works)
+            logger.info("Remote control is disabled (worker_enable_remote_control=False)")
         # Ready before the first task runs, as in Celery: handlers may prepare for tasks.
         logger.info("%s ready.", self.hostname)
         signals.worker_ready.send(sender=self)
