@@ -14,8 +14,6 @@ and priorities (published while no worker runs, then executed lowest number firs
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -34,6 +32,8 @@ from tests.helpers import (
     unique_name,
     wait_until,
 )
+from tests.integration.celery_worker import WAKEUP
+from tests.integration.celery_worker import celery_worker as running_celery_worker
 
 celery = pytest.importorskip("celery")
 pytest.importorskip("msgpack")
@@ -79,9 +79,9 @@ def record(path, label):
 def _write_side(directory: Path, flavour: str) -> str:
     name = unique_name(f"interop_{flavour}")
     import_line = f"from {flavour} import Celery"
-    (directory / f"{name}.py").write_text(
-        TASKS_SOURCE.format(import_line=import_line, name=name, broker=BROKER, results=RESULTS)
-    )
+    source = TASKS_SOURCE.format(import_line=import_line, name=name, broker=BROKER,
+                                 results=RESULTS)
+    (directory / f"{name}.py").write_text(source + (WAKEUP if flavour == "celery" else ""))
     return name
 
 
@@ -102,47 +102,6 @@ def sides(dbs: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, st
     """The folder holding both task modules, and the celeriac and Celery module names."""
     directory = tmp_path_factory.mktemp("interop")
     return directory, _write_side(directory, "celeriac"), _write_side(directory, "celery")
-
-
-@contextmanager
-def running_celery_worker(
-    workdir: Path, module: str, queue: str, name: str
-) -> Iterator[WorkerProcess]:
-    """A real ``celery worker -P solo`` subprocess, stopped by PID."""
-    log_path = workdir / f"{name}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                module,
-                "worker",
-                "-P",
-                "solo",
-                "-c",
-                "1",
-                "-Q",
-                queue,
-                "-n",
-                f"{name}@%h",
-                "--without-mingle",
-                "--without-gossip",
-                "--without-heartbeat",
-                "-l",
-                "info",
-            ],
-            cwd=workdir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": f"{workdir}{os.pathsep}{os.getcwd()}"},
-        )
-    worker = WorkerProcess(process, log_path)
-    try:
-        yield worker
-    finally:
-        worker.stop()
 
 
 @contextmanager
@@ -180,7 +139,7 @@ def celeriac_worker(sides: tuple[Path, str, str]) -> Iterator[WorkerProcess]:
 @pytest.fixture(scope="module")
 def celery_worker(sides: tuple[Path, str, str]) -> Iterator[WorkerProcess]:
     directory, _, celery_side = sides
-    with running_celery_worker(directory, celery_side, TO_CELERY, "celery-worker") as worker:
+    with running_celery_worker(directory, celery_side, TO_CELERY, name="celery-worker") as worker:
         yield worker
 
 
@@ -338,7 +297,7 @@ def test_celeriac_client_priorities(celeriac_client: Any, sides: tuple[Path, str
             (str(path), f"{priority}:{i}"), priority=priority, queue=queue
         )
     with (
-        running_celery_worker(directory, celery_side, queue, "celery-prio") as worker,
+        running_celery_worker(directory, celery_side, queue, name="celery-prio") as worker,
         logs_on_failure(worker),
     ):
         wait_until(
