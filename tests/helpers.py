@@ -103,11 +103,17 @@ def running_worker(workdir: Path, *args: str, name: str = "worker",
             [CELERIAC, *args], cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": str(workdir), **(env or {})},
         )
-    worker = WorkerProcess(process, log_path)
+    with supervised(WorkerProcess(process, log_path), name) as worker:
+        yield worker
+
+
+@contextmanager
+def supervised(worker: WorkerProcess, label: str) -> Iterator[WorkerProcess]:
+    """Yield a started worker; print its log if the block fails; always stop it by PID."""
     try:
         yield worker
     except BaseException:
-        sys.stderr.write(f"\n---- {name} log ----\n{worker.log()}\n")
+        sys.stderr.write(f"\n---- {label} log ----\n{worker.log()}\n")
         raise
     finally:
         worker.stop()

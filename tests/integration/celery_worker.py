@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.helpers import WorkerProcess
+from tests.helpers import WorkerProcess, supervised
 
 WAKEUP = """
 
@@ -59,11 +59,5 @@ def celery_worker(workdir: Path, module: str, queue: str, *extra: str,
             cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": f"{workdir}{os.pathsep}{os.getcwd()}"},
         )  # fmt: skip
-    worker = WorkerProcess(process, log_path)
-    try:
+    with supervised(WorkerProcess(process, log_path), f"celery worker {name}") as worker:
         yield worker
-    except BaseException:
-        sys.stderr.write(f"\n---- celery worker log ----\n{worker.log()}\n")
-        raise
-    finally:
-        worker.stop()
