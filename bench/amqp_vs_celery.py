@@ -18,36 +18,23 @@ celeriac for latency, so > 1 means celeriac wins.
 from __future__ import annotations
 
 import importlib
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import BIN, comparison_parser, print_table, worker_process, write_project
+from bench.common import comparison_parser, write_project
+from bench.side_by_side import TASKS, Comparison, System, latency, publish, worker_command
 
 SOURCE = """
 from {package} import Celery
 app = Celery({name!r}, broker={broker!r}, backend="rpc://")
 app.conf.update(worker_hijack_root_logger=False, broker_transport_options={options!r})
-
-@app.task(ignore_result=True)
-def noop(i):
-    return None
-
-@app.task
-def echo(i):
-    return i
-
-@app.task
-def sentinel():
-    return "done"
-
+""" + TASKS + """
 @app.task(ignore_result=True)
 def mark(path):
     import time
@@ -63,20 +50,12 @@ def rabbitmqctl(*args: str, check: bool = True) -> None:
 
 
 @dataclass
-class System:
-    label: str
-    package: str
-    module: Any
-    workdir: Path
-    worker_cmd: list[str]
-    vhost: str
-
-    def worker(self, tag: str) -> Any:
-        return worker_process(self.worker_cmd, self.workdir, f"{self.label}-{tag}.log")
+class AmqpSystem(System):
+    vhost: str = ""
 
 
 def make_system(label: str, package: str, url: str, prefetch: int | None,
-                options: dict[str, Any] | None = None) -> System:
+                options: dict[str, Any] | None = None) -> AmqpSystem:
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{label}-"))
     name = f"bench_amqp_{label}"
     vhost = f"bench_{label}_{uuid.uuid4().hex[:6]}"
@@ -85,31 +64,11 @@ def make_system(label: str, package: str, url: str, prefetch: int | None,
     write_project(workdir, name, SOURCE.format(package=package, name=name,
                                                broker=f"{url}/{vhost}", options=options or {}))
     module = importlib.import_module(name)
-    common = ["-A", name, "worker", "-P", "solo", "-c", "1", "-l", "warning"]
-    if prefetch is not None:
-        common += ["--prefetch-multiplier", str(prefetch)]
-    if package == "celery":
-        cmd = [str(BIN / "celery"), *common, "--without-gossip", "--without-mingle",
-               "--without-heartbeat"]
-    else:
-        cmd = [str(BIN / "celeriac"), *common]
-    return System(label, package, module, workdir, cmd, vhost)
+    cmd = worker_command(package, name, prefetch)
+    return AmqpSystem(label, package, module, workdir, cmd, vhost)
 
 
-def publish(system: System, count: int, task: str, batch: bool) -> float:
-    fn: Callable[..., Any] = getattr(system.module, task).delay
-    started = time.perf_counter()
-    if batch:
-        with system.module.app.publish_batch():
-            for i in range(count):
-                fn(i)
-    else:
-        for i in range(count):
-            fn(i)
-    return time.perf_counter() - started
-
-
-def purge(system: System) -> None:
+def purge(system: AmqpSystem) -> None:
     """Empty every queue of the system's vhost: the task queue and the rpc:// reply queue.
 
     Results nobody collected pile up in the client's reply queue, and a Celery worker that
@@ -121,7 +80,7 @@ def purge(system: System) -> None:
         rabbitmqctl("purge_queue", "-p", system.vhost, name, check=False)
 
 
-def drain(system: System, count: int, task: str) -> float:
+def drain(system: AmqpSystem, count: int, task: str) -> float:
     """Seconds for one worker to drain ``count`` pre-published ``task`` messages.
 
     The queue is filled first (mark A, the tasks, mark B) with no worker running; each mark
@@ -145,7 +104,7 @@ def drain(system: System, count: int, task: str) -> float:
     return float(end.read_text()) - float(start.read_text())
 
 
-def best_drain(system: System, count: int, task: str, repeat: int) -> float:
+def best_drain(system: AmqpSystem, count: int, task: str, repeat: int) -> float:
     """The best of ``repeat`` drains, in tasks/s; every run is printed.
 
     Celery's solo worker over py-amqp now and then settles into a slow rhythm for a whole
@@ -166,17 +125,6 @@ def best_drain(system: System, count: int, task: str, repeat: int) -> float:
     return max(rates)
 
 
-def latency(system: System, rounds: int) -> float:
-    with system.worker("latency"):
-        system.module.echo.delay(0).get(timeout=60)
-        samples = []
-        for i in range(rounds):
-            started = time.perf_counter()
-            system.module.echo.delay(i).get(timeout=10, interval=0.001)
-            samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1000
-
-
 def main() -> None:
     parser = comparison_parser(__doc__, "--amqp", "amqp://guest:guest@127.0.0.1:5672")
     parser.add_argument("--repeat", type=int, default=3, help="drains per system (best counts)")
@@ -188,13 +136,8 @@ def main() -> None:
     confirming = make_system("celeryconfirm", "celery", args.amqp, args.prefetch,
                              {"confirm_publish": True})
     systems = (ours_sys, celery_sys, confirming)
-    rows: list[list[object]] = []
-
-    def row(what: str, ours: float, theirs: float, higher_is_better: bool = True) -> None:
-        ratio = ours / theirs if higher_is_better else theirs / ours
-        rows.append([what, ours, theirs, f"{ratio:.1f}x"])
-        print(f"  {what}: celeriac {ours:,.1f}  celery {theirs:,.1f}  ratio {ratio:.1f}x",
-              file=sys.stderr, flush=True)
+    comparison = Comparison()
+    row = comparison.row
 
     try:
         rep = args.repeat
@@ -226,9 +169,9 @@ def main() -> None:
         for system in systems:
             system.module.app.close()
             rabbitmqctl("delete_vhost", system.vhost)
-    print_table(f"RabbitMQ: celeriac vs Celery {importlib.import_module('celery').__version__}, "
-                "one worker process, solo pool, rpc:// results",
-                ["what", "celeriac", "Celery", "ratio"], rows)
+    version = importlib.import_module("celery").__version__
+    comparison.table(f"RabbitMQ: celeriac vs Celery {version}, one worker process, solo pool, "
+                     "rpc:// results")
 
 
 if __name__ == "__main__":

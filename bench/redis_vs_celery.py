@@ -12,49 +12,21 @@ celeriac / Celery for throughput and Celery / celeriac for latency, so > 1 means
 from __future__ import annotations
 
 import importlib
-import statistics
-import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psutil
 import redis
 
-from bench.common import BIN, comparison_parser, print_table, worker_process, write_project
+from bench.common import comparison_parser, write_project
+from bench.side_by_side import TASKS, Comparison, System, latency, publish, worker_command
 
 SOURCE = """
 from {package} import Celery
 app = Celery({name!r}, broker={broker!r}, backend={backend!r})
 app.conf.update(result_expires=600, worker_hijack_root_logger=False)
-
-@app.task(ignore_result=True)
-def noop(i):
-    return None
-
-@app.task
-def echo(i):
-    return i
-
-@app.task
-def sentinel():
-    return "done"
-"""
-
-
-@dataclass
-class System:
-    label: str
-    package: str
-    module: Any
-    workdir: Path
-    worker_cmd: list[str]
-
-    def worker(self, tag: str) -> Any:
-        return worker_process(self.worker_cmd, self.workdir, f"{self.label}-{tag}.log")
+""" + TASKS
 
 
 def make_system(label: str, package: str, url: str, dbs: tuple[int, int],
@@ -67,30 +39,8 @@ def make_system(label: str, package: str, url: str, dbs: tuple[int, int],
     write_project(workdir, name, SOURCE.format(package=package, name=name, broker=broker,
                                                backend=backend))
     module = importlib.import_module(name)
-    common = ["-A", name, "worker", "-P", "solo", "-c", "1", "-l", "warning"]
-    if prefetch is not None:
-        common += ["--prefetch-multiplier", str(prefetch)]
-    if package == "celery":
-        cmd = [str(BIN / "celery"), *common, "--without-gossip", "--without-mingle",
-               "--without-heartbeat"]
-    else:
-        cmd = [str(BIN / "celeriac"), *common]
+    cmd = worker_command(package, name, prefetch)
     return System(label, package, module, workdir, cmd)
-
-
-def publish(system: System, count: int, task: str, batch: bool, many: bool = False) -> float:
-    fn: Callable[..., Any] = getattr(system.module, task).delay
-    started = time.perf_counter()
-    if many:
-        getattr(system.module, task).delay_many((i,) for i in range(count))
-    elif batch:
-        with system.module.app.publish_batch():
-            for i in range(count):
-                fn(i)
-    else:
-        for i in range(count):
-            fn(i)
-    return time.perf_counter() - started
 
 
 def drain(system: System, count: int, task: str) -> float:
@@ -111,17 +61,6 @@ def drain(system: System, count: int, task: str) -> float:
     return seconds
 
 
-def latency(system: System, rounds: int) -> float:
-    with system.worker("latency"):
-        system.module.echo.delay(0).get(timeout=60)
-        samples = []
-        for i in range(rounds):
-            started = time.perf_counter()
-            system.module.echo.delay(i).get(timeout=10, interval=0.001)
-            samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1000
-
-
 def memory(system: System, count: int) -> tuple[float, float]:
     with system.worker("memory") as proc:
         system.module.sentinel.delay().get(timeout=60)
@@ -140,13 +79,8 @@ def main() -> None:
     nc = args.celery_tasks or max(1000, n // 5)
     celeriac_sys = make_system("celeriac", "celeriac", args.redis, (14, 15), args.prefetch)
     celery_sys = make_system("celery", "celery", args.redis, (12, 13), args.prefetch)
-    rows: list[list[object]] = []
-
-    def row(what: str, ours: float, theirs: float, higher_is_better: bool = True) -> None:
-        ratio = ours / theirs if higher_is_better else theirs / ours
-        rows.append([what, ours, theirs, f"{ratio:.1f}x"])
-        print(f"  {what}: celeriac {ours:,.1f}  celery {theirs:,.1f}  ratio {ratio:.1f}x",
-              file=sys.stderr, flush=True)
+    comparison = Comparison()
+    row = comparison.row
 
     ours = n / drain(celeriac_sys, n, "noop")
     theirs = nc / drain(celery_sys, nc, "noop")
@@ -170,12 +104,11 @@ def main() -> None:
         latency(celery_sys, args.rounds), higher_is_better=False)
     idle_ours, after_ours = memory(celeriac_sys, n)
     idle_theirs, after_theirs = memory(celery_sys, nc)
-    rows.append(["worker RSS idle (MiB)", idle_ours, idle_theirs, ""])
-    rows.append([f"worker RSS after draining (MiB; celeriac {n:,}, celery {nc:,})",
-                 after_ours, after_theirs, f"growth {after_ours - idle_ours:.1f} MiB"])
-    print_table(f"Redis: celeriac vs Celery {importlib.import_module('celery').__version__}, "
-                "one worker process, solo pool",
-                ["what", "celeriac", "Celery", "ratio"], rows)
+    comparison.note("worker RSS idle (MiB)", idle_ours, idle_theirs, "")
+    comparison.note(f"worker RSS after draining (MiB; celeriac {n:,}, celery {nc:,})",
+                    after_ours, after_theirs, f"growth {after_ours - idle_ours:.1f} MiB")
+    version = importlib.import_module("celery").__version__
+    comparison.table(f"Redis: celeriac vs Celery {version}, one worker process, solo pool")
 
 
 if __name__ == "__main__":
