@@ -246,9 +246,9 @@ class Link:
         """Read every frame that has begun to arrive, without waiting for new ones.
 
         On a link with ``buffer_reads`` the frames come from py-amqp's read-ahead buffer, one
-        ``blocking_read`` each, and the socket is asked (``select``, no wait) only when that
-        buffer is empty: no per-frame timeout switching (py-amqp's ``having_timeout`` costs
-        two ``fcntl`` calls per frame) and no ``recv`` per frame part. A frame whose first
+        ``read_frame`` each (``blocking_read(None)`` minus its do-nothing timeout context), and
+        the socket is asked (``select``, no wait) only when that buffer is empty: no
+        per-frame timeout switching and no ``recv`` per frame part. A frame whose first
         bytes are here is read to its end even if the rest is still in flight, as a blocking
         read would. Returns how many frames were read.
         """
@@ -259,7 +259,6 @@ class Link:
             return count
         transport = self.connection.transport
         sock = transport.sock
-        # blocking_read(None) without its no-op timeout context manager: one frame each.
         read_frame, on_frame = transport.read_frame, self.connection.on_inbound_frame
         count = 0
         while enough is None or not enough():

@@ -250,11 +250,11 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
                 ("BLMOVE", self.layout.bucket(wait[0]), self.inflight_key, "RIGHT", "LEFT",
                  wait[1]),
                 ("EVALSHA", self.scripts.fetch.sha, len(keys), *keys, *args))
-            if not isinstance(out, redis.exceptions.NoScriptError):
-                if isinstance(out, Exception):
-                    raise out
+            if not isinstance(out, Exception):
                 return list(out)
-            # the server lost its scripts (a restart): the plain call loads it again
+            if not isinstance(out, redis.exceptions.NoScriptError):
+                raise out
+            # the server lost its scripts (a restart): the plain call below loads it again
         result: list[Any] = self.scripts.fetch(keys=keys, args=args, client=client)
         return result
 

@@ -226,8 +226,9 @@ class PinnedClients:
 
     redis-py checks a connection out of the pool and back for every command, which costs
     about as much as a small command itself on loopback. The hot paths (publish, fetch, ack,
-    result store and read) each run on a connection of their own instead: ``pins("ack")``.
-    Each is thread-safe (redis-py locks a single-connection client); made on first use.
+    result store and read) each run on a connection of their own, named by purpose
+    (``pins("ack")``). Each is thread-safe (redis-py locks a single-connection client) and
+    made on first use.
     """
 
     def __init__(self, client: redis.Redis) -> None:
@@ -255,8 +256,8 @@ def pipelined(client: redis.Redis, *commands: tuple[Any, ...]) -> list[Any]:
     """Send ``commands`` in one write on a pinned client's connection; return every reply.
 
     For a caller that alone uses that pinned client: unlike a redis-py pipeline, no pool
-    checkout. Error replies come back as exception objects; a connection
-    error drops the connection (the next command reconnects) and is raised.
+    checkout. Error replies come back as exception objects; a connection error drops the
+    connection (the next command reconnects) and is raised.
     """
     conn: Any = client.connection  # redis-py's Connection methods are untyped
     assert conn is not None, "pipelined() needs a client from PinnedClients"

@@ -71,8 +71,6 @@ def reencode(message: TaskMessage, tag: str, *, redelivered: bool) -> bytes:
     )
 
 
-
-
 def decode_leased(
     out: Sequence[bytes | str], tags: Sequence[str]
 ) -> tuple[list[Delivery], list[tuple[str, bytes, str, str]]]:
