@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from celeriac.app.publish_signals import send_after_publish, send_before_publish
 from celeriac.exceptions import OperationalError
+from celeriac.signals import after_task_publish, before_task_publish
 from celeriac.transport.base import Channel, Outbound, Transport
 
 logger = logging.getLogger(__name__)
@@ -76,12 +78,14 @@ class Producer:
         """
         if not batch:
             return
+        if before_task_publish.has_receivers:
+            send_before_publish(batch, self._policy)
         attempt = 0
         while True:
             try:
                 self._declare({item.routing_key for item in batch if not item.exchange})
                 self.channel.publish(batch)
-                return
+                break
             except (OperationalError, OSError, ConnectionError) as exc:
                 attempt += 1
                 max_retries = self._policy.get("max_retries")
@@ -97,6 +101,8 @@ class Producer:
                 )
                 logger.warning("Publish failed (%s); retry %d in %.2fs", exc, attempt, delay)
                 time.sleep(delay)
+        if after_task_publish.has_receivers:
+            send_after_publish(batch)
 
     def _declare(self, queues: set[str]) -> None:
         missing = queues - self._declared

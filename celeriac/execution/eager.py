@@ -10,6 +10,7 @@ from celeriac import states
 from celeriac.app.request import Context
 from celeriac.app.task import Task
 from celeriac.exceptions import Retry
+from celeriac.execution.eager_signals import call_with_signals
 from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from celeriac.results.async_result import EagerResult
@@ -28,7 +29,7 @@ def apply_eagerly(task: Task[Any, Any], args: Sequence[Any], kwargs: dict[str, A
     token = Task.push_request(context)
     try:
         try:
-            retval = task.run(*args, **kwargs)
+            retval = call_with_signals(task, context, task.run, args, kwargs)
         finally:
             Task.pop_request(token)
     except Retry as retry:

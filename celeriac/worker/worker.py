@@ -55,6 +55,12 @@ class WorkerOptions:
     shutdown_timeout: float = 60.0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The options as one flat dict (``celeryd_init``'s ``options``, as Celery's CLI's)."""
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__
+                  if name != "extra"}
+        return {**fields, **self.extra}
+
 
 def expand_hostname(template: str) -> str:
     """Expand ``%h`` (full host), ``%n`` (short name), ``%d`` (domain), as Celery does."""
@@ -74,6 +80,10 @@ class Worker:
         conf = app.conf
         self.options = options
         self.hostname = expand_hostname(options.hostname)
+        # Celery's order: celeryd_init (before set-up: receivers may still change ``conf``),
+        # worker_init and celeryd_after_setup (in ``setup``), worker_ready (in ``run``).
+        signals.celeryd_init.send(sender=self.hostname, instance=self, conf=conf,
+                                  options=options.as_dict())
         self.queues = list(options.queues) or [str(conf.task_default_queue)]
         self.accept = normalize_accept(conf.accept_content or ["json"])
         self.concurrency = options.concurrency or os.cpu_count() or 1
@@ -114,6 +124,8 @@ class Worker:
 
     def setup(self) -> Consumer:
         self.app.loader_import_modules()
+        signals.worker_init.send(sender=self)
+        signals.celeryd_after_setup.send(sender=self.hostname, instance=self, conf=self.app.conf)
         transport = self.app.transport
         self.channel = channel = transport.channel()
         self._declare_until_reachable(channel)
