@@ -39,7 +39,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("-s", "--schedule-filename", help="Beat schedule file (with -B).")
 @click.option("-O", "optimization", type=click.Choice(["default", "fair"], case_sensitive=False),
               help="Accepted for compatibility; tasks always go to a free slot (warns).")
-@click.option("--statedb", help="Persistent revoked-ids file.")
+@click.option("--statedb", help="Persistent revoked-ids file [default: worker_state_db]; "
+              "%n, %h, %d expand as in Celery.")
 @click.option("--without-gossip", is_flag=True, hidden=True)
 @click.option("--without-mingle", is_flag=True, hidden=True)
 @click.option("--without-heartbeat", is_flag=True, hidden=True)

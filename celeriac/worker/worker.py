@@ -4,15 +4,18 @@ Threads: the consumer loop (``celeriac-consumer``), the heartbeat (``celeriac-he
 and the pool's own. The main thread only waits for signals:
 
 * first SIGTERM/SIGINT: warm shutdown. Stop fetching, let running tasks finish (bounded by
-  ``worker_soft_shutdown_timeout``-style ``shutdown_timeout``), store and ack what finished,
-  hand every held or unstarted message back, exit 0.
-* second signal, or SIGQUIT: cold shutdown. Stop now; unacknowledged messages go back.
+  ``WorkerOptions.shutdown_timeout``), store and ack what finished, hand every held or
+  unstarted message back, exit 0.
+* second signal: cold shutdown. Stop now (after ``worker_soft_shutdown_timeout``, if set:
+  see :mod:`celeriac.worker.soft_shutdown`); unacknowledged messages go back.
+* SIGQUIT: exit at once; leases hand the messages back.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import socket
 import threading
@@ -32,6 +35,7 @@ from celeriac.worker.control.node import ControlNode
 from celeriac.worker.dispatch import Dispatcher
 from celeriac.worker.rate_limit import RateLimits
 from celeriac.worker.revoked import RevokedRegistry
+from celeriac.worker.soft_shutdown import SoftShutdown
 from celeriac.worker.view import WorkerInspector
 
 if TYPE_CHECKING:
@@ -72,6 +76,21 @@ def expand_hostname(template: str) -> str:
             .replace("%%", "%"))
 
 
+def node_format(template: str, nodename: str) -> str:
+    """Expand Celery's node-name codes in a path such as ``--statedb=/var/run/%n.state``.
+
+    ``%n`` is the node's name before ``@``, ``%h`` the host after it, ``%d`` the host's
+    domain, ``%p`` the whole node name, ``%i``/``%I`` the process index (``0``/empty in
+    the main process, as in Celery) and ``%%`` a percent sign.
+    """
+    name, sep, host = nodename.partition("@")
+    if not sep:
+        name, host = "celeriac", nodename
+    codes = {"n": name, "h": host, "d": host.partition(".")[2], "p": nodename, "i": "0",
+             "I": "", "%": "%"}
+    return re.sub(r"%(.)", lambda m: codes.get(m.group(1), m.group(0)), template)
+
+
 class Worker:
     """One worker process. ``run()`` blocks until shutdown and returns the exit code."""
 
@@ -88,6 +107,7 @@ class Worker:
         self.accept = normalize_accept(conf.accept_content or ["json"])
         self.concurrency = options.concurrency or os.cpu_count() or 1
         self.pool = create_pool(options.pool, self.concurrency, app=app, options=options)
+        self.soft_shutdown = SoftShutdown(conf, self.pool)
         self._runners: dict[str, TaskRunner] = {}
         self._acks_late_cache: dict[str, bool] = {}
         self._stop = threading.Event()
@@ -130,7 +150,7 @@ class Worker:
         self.channel = channel = transport.channel()
         self._declare_until_reachable(channel)
         self.revoked = RevokedRegistry(open_revocation_store(transport),
-                                       statedb=self.options.extra.get("statedb"))
+                                       statedb=self.statedb_path())
         self.revoked.load_state()
         self.revoked.refresh()
         dispatcher = Dispatcher(self.app, self.hostname, self.accept,
@@ -146,6 +166,11 @@ class Worker:
                                self.revoked, self.stop)
         self.control_node = ControlNode(channel, view)
         return self.consumer
+
+    def statedb_path(self) -> str | None:
+        """``--statedb``, else ``worker_state_db``, with Celery's ``%n``/``%h``... expanded."""
+        template = self.options.extra.get("statedb") or self.app.conf.worker_state_db
+        return node_format(str(template), self.hostname) if template else None
 
     def _inline_fetch(self, transport: Any) -> bool:
         """Solo pool on a pushing broker: fetch on the consumer thread (``InlineFetcher``)."""
@@ -239,7 +264,12 @@ class Worker:
             self.beat.stop()
         consumer.stop_fetching.set()
         threads[0].join()
-        unstarted = self.pool.stop(graceful=not cold, timeout=self.options.shutdown_timeout)
+        graceful, timeout = self.soft_shutdown.pool_wait(cold, len(consumer.active),
+                                                         self.options.shutdown_timeout)
+        unstarted = self.pool.stop(graceful=graceful, timeout=timeout)
+        if self._cold.is_set():
+            self.soft_shutdown.wait_out_idle()
+        self.soft_shutdown.close()
         consumer.drain_completed()
         consumer.release_unstarted(unstarted)
         if self._cold.is_set():
@@ -259,8 +289,9 @@ class Worker:
             self._signals_seen += 1
             cold = self._signals_seen > 1
             self.stop(cold=cold)
-            if cold:
-                self.pool.hurry()  # only sets a flag: safe inside a signal handler
+            if cold:  # hurry the pool now, or after worker_soft_shutdown_timeout
+                consumer = self.consumer
+                self.soft_shutdown.begin(len(consumer.active) if consumer is not None else 0)
 
         def on_quit(signum: int, frame: FrameType | None) -> None:
             os._exit(1)
