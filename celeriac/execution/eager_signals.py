@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import signals, states
 from celeriac.exceptions import Ignore, Reject, Retry
+from celeriac.utils.einfo import ExceptionInfo
 
 if TYPE_CHECKING:
     from celeriac.app.request import Context
@@ -64,5 +65,5 @@ def _postrun(task: Task[Any, Any], context: Context, args: Sequence[Any],
                                   kwargs=kwargs, retval=retval, state=state)
 
 
-def _trace(exc: BaseException) -> str:
-    return "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
+def _trace(exc: BaseException) -> ExceptionInfo:
+    return ExceptionInfo("".join(tb.format_exception(type(exc), exc, exc.__traceback__)), exc)

@@ -113,6 +113,7 @@ class Worker:
         self._stop = threading.Event()
         self._cold = threading.Event()
         self._signals_seen = 0
+        self._shutdown_signal = ""
         self.channel: Channel | None = None
         self.consumer: Consumer | None = None
         self.beat: Any = None
@@ -258,8 +259,9 @@ class Worker:
     def _shutdown(self, consumer: Consumer, threads: list[threading.Thread]) -> int:
         cold = self._cold.is_set()
         logger.warning("%s shutdown (%s)", "Cold" if cold else "Warm", self.hostname)
-        signals.worker_shutting_down.send(sender=self, sig="", how="cold" if cold else "warm",
-                                          exitcode=0)
+        # As Celery: the node name as sender, the signal's name, "Warm" or "Cold".
+        signals.worker_shutting_down.send(sender=self.hostname, sig=self._shutdown_signal,
+                                          how="Cold" if cold else "Warm", exitcode=0)
         if self.beat is not None:
             self.beat.stop()
         consumer.stop_fetching.set()
@@ -287,6 +289,7 @@ class Worker:
     def _install_signal_handlers(self) -> None:
         def on_term(signum: int, frame: FrameType | None) -> None:
             self._signals_seen += 1
+            self._shutdown_signal = signal.Signals(signum).name.removeprefix("SIG")
             cold = self._signals_seen > 1
             self.stop(cold=cold)
             if cold:  # hurry the pool now, or after worker_soft_shutdown_timeout

@@ -190,6 +190,30 @@ def test_worker_start_up_signals_come_in_celerys_order_with_its_arguments() -> N
         "sig@test", worker, app.conf)
 
 
+def test_worker_shutting_down_names_the_node_and_how_as_celery_does() -> None:
+    app = make_app()
+    watched = (signals.worker_shutting_down, signals.worker_shutdown)
+    with recording(*watched) as calls, running(app) as worker:
+        assert app.send_task("proj.add", (1, 1)).get(timeout=10) == 2
+    app.close()
+    assert [name for name, _ in calls] == ["worker_shutting_down", "worker_shutdown"]
+    shutting_down = named(calls, "worker_shutting_down")[0]
+    assert (shutting_down["sender"], shutting_down["how"], shutting_down["exitcode"]) == (
+        "sig@test", "Warm", 0)
+    assert "sig" in shutting_down
+    assert named(calls, "worker_shutdown")[0]["sender"] is worker
+
+
+def test_a_worker_task_failure_passes_an_exception_info(app: Celery) -> None:
+    with recording(signals.task_failure) as calls:
+        result = app.send_task("proj.add", ("a", 1))
+        with pytest.raises(TypeError):
+            result.get(timeout=10)
+        wait_until(lambda: named(calls, "task_failure"), 10, message="task_failure")
+    einfo = named(calls, "task_failure")[0]["einfo"]
+    assert einfo.type is TypeError and "TypeError" in einfo.traceback
+
+
 def test_an_import_modules_receiver_that_raises_stops_the_start_up() -> None:
     app = make_app()
 
@@ -261,6 +285,9 @@ def test_eager_failure_sends_task_failure_with_celerys_arguments(eager_app: Cele
     assert set(failure) == {"sender", "task_id", "exception", "args", "kwargs", "traceback",
                             "einfo"}
     assert isinstance(failure["exception"], ValueError)
+    einfo = failure["einfo"]  # Celery's ExceptionInfo attributes, and still the text
+    assert (einfo.type, einfo.exception) == (ValueError, failure["exception"])
+    assert "ValueError: boom" in einfo.traceback and "ValueError: boom" in str(einfo)
     assert named(calls, "task_postrun")[0]["state"] == "FAILURE"
 
 
