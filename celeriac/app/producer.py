@@ -78,8 +78,9 @@ class Producer:
         """
         if not batch:
             return
+        bodies = None
         if before_task_publish.has_receivers:
-            send_before_publish(batch, self._policy)
+            bodies = send_before_publish(batch, self._policy)
         attempt = 0
         while True:
             try:
@@ -102,7 +103,7 @@ class Producer:
                 logger.warning("Publish failed (%s); retry %d in %.2fs", exc, attempt, delay)
                 time.sleep(delay)
         if after_task_publish.has_receivers:
-            send_after_publish(batch)
+            send_after_publish(batch, bodies)
 
     def _declare(self, queues: set[str]) -> None:
         missing = queues - self._declared

@@ -9,7 +9,9 @@ too. Nothing here runs unless a receiver is connected: the producer checks
 Arguments as Celery 5 sends them (``celery.app.amqp.send_task_message``): the sender is the
 task name; ``body`` is the decoded ``(args, kwargs, embed)`` tuple of protocol 2;
 ``exchange`` is ``""`` for the default exchange; ``declare`` lists the queue to declare.
-Changing ``declare`` or ``retry_policy`` has no effect here (they are informational).
+Changing ``body``, ``declare`` or ``retry_policy`` has no effect here (they are
+informational: the body is already encoded when the signal is sent); change ``headers`` or
+``properties`` instead.
 """
 
 from __future__ import annotations
@@ -39,29 +41,35 @@ def message_body(message: TaskMessage) -> Any:
     return (body.args, body.kwargs, embed)
 
 
-def send_before_publish(batch: Sequence[Outbound], retry_policy: Mapping[str, Any]) -> None:
-    """``before_task_publish`` for each message of ``batch``, in order."""
-    for outbound in batch:
+def send_before_publish(batch: Sequence[Outbound],
+                        retry_policy: Mapping[str, Any]) -> list[Any]:
+    """``before_task_publish`` for each message of ``batch``, in order; returns the decoded
+    bodies, for ``send_after_publish`` to reuse."""
+    bodies = [message_body(outbound.message) for outbound in batch]
+    for outbound, body in zip(batch, bodies, strict=True):
         message = outbound.message
         signals.before_task_publish.send(
-            sender=message.headers.get("task"), body=message_body(message),
+            sender=message.headers.get("task"), body=body,
             exchange=outbound.exchange, routing_key=outbound.routing_key,
             headers=message.headers, properties=message.properties,
             declare=[] if outbound.exchange else [outbound.routing_key],
             retry_policy=dict(retry_policy),
         )
+    return bodies
 
 
-def send_after_publish(batch: Sequence[Outbound]) -> None:
+def send_after_publish(batch: Sequence[Outbound], bodies: Sequence[Any] | None = None) -> None:
     """``after_task_publish`` for each message of ``batch``, last first.
 
     Last first so receivers that enter a context in ``before_task_publish`` and leave it here
     (a tracing span) leave them in the reverse order they entered, as a with-block would.
     """
-    for outbound in reversed(batch):
+    if bodies is None:
+        bodies = [message_body(outbound.message) for outbound in batch]
+    for outbound, body in zip(reversed(batch), reversed(bodies), strict=True):
         message = outbound.message
         signals.after_task_publish.send(
-            sender=message.headers.get("task"), body=message_body(message),
+            sender=message.headers.get("task"), body=body,
             exchange=outbound.exchange, routing_key=outbound.routing_key,
             headers=message.headers,
         )
