@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from celeriac.cli.inert_flags import inert_flag_notes
-from tests.helpers import running_worker, unique_name, wait_until
+from tests.helpers import CELERIAC, running_worker, unique_name, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -57,3 +59,14 @@ def test_flags_are_inert_only_where_they_do_nothing(flags: dict[str, object], po
                                                     expected: list[str]) -> None:
     notes = inert_flag_notes(flags, pool)
     assert [note.partition(":")[0] for note in notes] == expected
+
+
+def test_revoke_says_that_signal_needs_terminate(tmp_path: Path) -> None:
+    name = unique_name("inert")
+    (tmp_path / f"{name}.py").write_text(APP_SOURCE.format(name=name))
+    done = subprocess.run(
+        [CELERIAC, "-A", name, "control", "revoke", "--signal", "SIGKILL", "-t", "0.2", "x"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert "Ignored option --signal SIGKILL: only used with --terminate" in done.stderr

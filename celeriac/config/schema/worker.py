@@ -31,13 +31,15 @@ ALL: Final[tuple[Option, ...]] = (
         0.0,
         FLOAT,
         ("CELERYD_SOFT_SHUTDOWN_TIMEOUT",),
-        doc="Seconds running tasks get to finish after a warm shutdown before the cold one.",
+        doc="At a cold shutdown, seconds running tasks get to finish before they are handed "
+        "back (Celery 5.5's soft shutdown); 0 disables it.",
     ),
     Option(
         "worker_enable_soft_shutdown_on_idle",
         False,
         BOOL,
         ("CELERYD_ENABLE_SOFT_SHUTDOWN_ON_IDLE",),
+        doc="The soft shutdown period is taken even when no task is running.",
     ),
     Option(
         "worker_concurrency",
@@ -128,7 +130,8 @@ ALL: Final[tuple[Option, ...]] = (
         None,
         STR,
         ("CELERYD_STATE_DB",),
-        doc="File where revoked task ids survive restarts.",
+        doc="File where revoked task ids survive restarts (what --statedb overrides); "
+        "%n, %h, %d expand as in Celery.",
     ),
     Option("worker_task_log_datefmt", None, STR, ("CELERYD_TASK_LOG_DATEFMT",)),
     Option(
