@@ -17,16 +17,20 @@ logger = logging.getLogger("celeriac.worker")
 _PREFORK = {"prefork", "processes"}
 
 
-def inert_flag_notes(flags: Mapping[str, Any], pool: str) -> list[str]:
+def inert_flag_notes(flags: Mapping[str, Any], pool: str, conf: Any = None) -> list[str]:
     """One sentence per flag given on the command line that will have no effect.
 
     Args:
         flags: the ``celeriac worker`` parameters as click passed them.
         pool: the pool the worker will run (after the settings were applied).
+        conf: the app's settings, for ``worker_send_task_events`` (the setting behind -E).
     """
     notes: list[str] = []
     if flags.get("task_events"):
         notes.append("-E/--task-events: celeriac does not send task events yet; "
+                     "nothing is sent")
+    elif conf is not None and conf.worker_send_task_events:
+        notes.append("worker_send_task_events: celeriac does not send task events yet; "
                      "nothing is sent")
     optimization = flags.get("optimization")
     if optimization:

@@ -78,7 +78,8 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
     instance = Worker(app, options)
     notes = inert_flag_notes({**flags, "concurrency": concurrency,
                               "max_tasks_per_child": max_tasks_per_child,
-                              "max_memory_per_child": max_memory_per_child}, options.pool)
+                              "max_memory_per_child": max_memory_per_child}, options.pool,
+                             conf)
     click.echo(startup_banner(app, instance, ignored=notes), err=True)
     warn_inert_flags(notes)
     code = instance.run()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from celeriac import Celery
 from celeriac.cli.inert_flags import inert_flag_notes
 from tests.helpers import CELERIAC, running_worker, unique_name, wait_until
 
@@ -70,3 +71,11 @@ def test_revoke_says_that_signal_needs_terminate(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": str(tmp_path)},
     )
     assert "Ignored option --signal SIGKILL: only used with --terminate" in done.stderr
+
+
+def test_the_task_events_setting_is_inert_too() -> None:
+    app = Celery("inert_setting", broker="memory://")
+    app.conf.worker_send_task_events = True
+    notes = inert_flag_notes({}, "prefork", app.conf)
+    assert [note.partition(":")[0] for note in notes] == ["worker_send_task_events"]
+    assert inert_flag_notes({"task_events": True}, "prefork", app.conf)[0].startswith("-E")
