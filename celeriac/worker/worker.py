@@ -106,7 +106,8 @@ class Worker:
         self.queues = list(options.queues) or [str(conf.task_default_queue)]
         self.accept = normalize_accept(conf.accept_content or ["json"])
         self.concurrency = options.concurrency or os.cpu_count() or 1
-        self.pool = create_pool(options.pool, self.concurrency, app=app, options=options)
+        self.pool = create_pool(options.pool, self.concurrency, app=app, options=options,
+                                hostname=self.hostname)
         self.soft_shutdown = SoftShutdown(conf, self.pool)
         self._runners: dict[str, TaskRunner] = {}
         self._acks_late_cache: dict[str, bool] = {}

@@ -214,6 +214,45 @@ def test_a_worker_task_failure_passes_an_exception_info(app: Celery) -> None:
     assert einfo.type is TypeError and "TypeError" in einfo.traceback
 
 
+def test_the_solo_pool_sends_worker_process_init_with_the_node_name() -> None:
+    app = make_app()
+    worker = Worker(app, WorkerOptions(pool="solo", hostname="solo@test"))
+    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
+    with recording(signals.worker_process_init) as calls:
+        thread.start()
+        try:
+            assert app.send_task("proj.add", (1, 1)).get(timeout=10) == 2
+        finally:
+            worker.stop()
+            thread.join(30)
+    app.close()
+    assert [kwargs["sender"] for _, kwargs in calls] == ["solo@test"]
+
+
+def test_prefork_children_send_worker_process_init_with_the_node_name(tmp_path: Path) -> None:
+    app = make_app()
+    marker = tmp_path / "senders"
+
+    def on_init(sender: Any = None, **_: Any) -> None:  # runs in each child
+        with open(marker, "a") as handle:
+            handle.write(f"{sender}\n")
+
+    signals.worker_process_init.connect(on_init, weak=False)
+    worker = Worker(app, WorkerOptions(pool="prefork", concurrency=2, hostname="fork@test"))
+    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
+    thread.start()
+    try:
+        assert app.send_task("proj.add", (1, 1)).get(timeout=30) == 2
+        wait_until(lambda: marker.exists() and len(marker.read_text().split()) == 2, 30,
+                   message="both children to start")
+    finally:
+        signals.worker_process_init.disconnect(on_init)
+        worker.stop()
+        thread.join(30)
+        app.close()
+    assert marker.read_text().split() == ["fork@test", "fork@test"]
+
+
 def test_an_import_modules_receiver_that_raises_stops_the_start_up() -> None:
     app = make_app()
 
