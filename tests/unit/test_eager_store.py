@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from celeriac import Celery
 
 
-def make_app(tmp_path: Path, **settings: object) -> Celery:
+def make_app(tmp_path: Path, **settings: Any) -> Celery:
     app = Celery("eager", broker=f"memory://{uuid.uuid4().hex}",
                  backend=f"db+sqlite:///{tmp_path / 'results.db'}", set_as_current=False,
                  **settings)
