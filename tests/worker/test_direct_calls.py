@@ -125,9 +125,9 @@ def test_the_worker_runs_a_custom_call(pattern: str) -> None:
     """Both of Flask's spellings: ``Celery(task_cls=ContextTask)`` and ``app.Task = ...``."""
     if pattern == "task_cls":
         app = new_app(task_cls=ContextTask)
-    else:
+    else:  # Flask's older docs: ``class ContextTask(celery.Task)`` then ``celery.Task = ...``
         app = new_app()
-        app.Task = ContextTask
+        app.Task = type("ContextTask", (app.Task,), {"__call__": ContextTask.__call__})
 
     @app.task(bind=True, name="proj.in_context")
     def in_context(self: Task) -> list[Any]:  # type: ignore[type-arg]
