@@ -174,7 +174,9 @@ class Task(Generic[P, R]):
 
         In a task called directly (not by a worker, not by ``apply``), ``exc`` is raised, or
         ``Retry("Task can be retried")`` without one, as Celery does: there is no message to
-        re-send, and re-sending the *outer* task's request would run the wrong task.
+        re-send, and re-sending the *outer* task's request would run the wrong task. Under
+        ``apply()`` (``task_always_eager``), nothing is sent either: ``apply`` runs the retry
+        at once, in this process.
 
         Beyond Celery: with ``retry_backoff`` set and no countdown/eta given, the backoff
         applies (Celery silently falls back to ``default_retry_delay``).
@@ -203,11 +205,17 @@ class Task(Generic[P, R]):
             )
         if countdown is None and eta is None:
             countdown = self.retry_delay(retries)
+        args = request.args if args is None else args
+        kwargs = request.kwargs if kwargs is None else kwargs
+        if request.is_eager:
+            # apply() runs the retry itself, here and now, as Celery does: nothing is sent.
+            raise Retry(exc=exc, when=eta or countdown, is_eager=True,
+                        sig=self.signature(args, kwargs)) from exc
         send_options = {**request.as_execution_options(), **options}
         self.app.send_task(
             self.name,
-            request.args if args is None else args,
-            request.kwargs if kwargs is None else kwargs,
+            args,
+            kwargs,
             retries=retries,
             countdown=countdown,
             eta=eta,

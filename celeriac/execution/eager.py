@@ -25,12 +25,29 @@ from celeriac.results.async_result import EagerResult
 
 def apply_eagerly(task: Task[Any, Any], args: Sequence[Any], kwargs: dict[str, Any],
                   task_id: str | None = None, **options: Any) -> EagerResult:
-    """Run ``task`` in-process; exceptions propagate when ``task_eager_propagates`` is set."""
+    """Run ``task`` in-process; exceptions propagate when ``task_eager_propagates`` is set.
+
+    ``self.retry()`` inside runs the task again here, with ``retries + 1`` (Celery's
+    ``apply``), until it returns, fails, or exceeds ``max_retries``.
+    """
     task_id = task_id or str(uuid.uuid4())
+    retries = int(options.get("retries") or 0)
+    while True:
+        try:
+            return _apply_once(task, list(args), kwargs, task_id, retries, options)
+        except Retry as retry:
+            if retry.sig is None:  # raised by the body itself, not by self.retry()
+                meta = ResultMeta(task_id, states.RETRY, str(retry))
+                return EagerResult(task_id, meta, task.app, exception=retry)
+            args, kwargs = list(retry.sig["args"]), dict(retry.sig["kwargs"])
+            retries += 1
+
+
+def _apply_once(task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any], task_id: str,
+                retries: int, options: dict[str, Any]) -> EagerResult:
     custom_call = has_custom_call(task)
-    context = Context(id=task_id, task=task.name, args=list(args), kwargs=kwargs,
-                      is_eager=True, called_directly=False, root_id=task_id,
-                      retries=int(options.get("retries") or 0),
+    context = Context(id=task_id, task=task.name, args=args, kwargs=kwargs,
+                      is_eager=True, called_directly=False, root_id=task_id, retries=retries,
                       ignore_result=bool(options.get("ignore_result", False)),
                       _protected=0 if custom_call else 1)
     token = Task.push_request(context)
@@ -39,9 +56,8 @@ def apply_eagerly(task: Task[Any, Any], args: Sequence[Any], kwargs: dict[str, A
             retval = task(*args, **kwargs) if custom_call else task.run(*args, **kwargs)
         finally:
             Task.pop_request(token)
-    except Retry as retry:
-        meta = ResultMeta(task_id, states.RETRY, str(retry))
-        return EagerResult(task_id, meta, task.app, exception=retry)
+    except Retry:
+        raise
     except Exception as exc:
         trace = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
         meta = ResultMeta(task_id, states.FAILURE, encode_exception(exc), trace,
