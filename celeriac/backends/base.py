@@ -135,14 +135,44 @@ class KeyValueBackend:
         return ResultMeta.from_dict(json_loads(data), task_id)
 
 
-def is_success(raw: bytes | None) -> bool:
-    """Cheap check of a stored record's status without decoding its (maybe large) result."""
+#: How every JSON record Celery or celeriac writes begins (status first, Python's separators).
+_STATUS_HEAD = b'{"status": "'
+
+
+def stored_status(raw: bytes | None) -> str | None:
+    """The ``status`` of a stored record, decided on the parsed value, not on a substring.
+
+    The status is read straight from the record's start when it has the usual layout and the
+    value holds no escape (exact: a JSON string ends at its first unescaped quote), so a
+    large result is not decoded; anything else is parsed in full. A record whose *result*
+    merely contains the text "SUCCESS" is never mistaken for a success.
+    """
     if raw is None:
-        return False
-    head = raw[:40]
-    if b'"status"' in head:
-        return b'"SUCCESS"' in head
+        return None
+    start = len(_STATUS_HEAD)
+    if raw.startswith(_STATUS_HEAD):
+        end = raw.find(b'"', start)
+        if end >= 0 and b"\\" not in raw[start:end]:
+            return raw[start:end].decode("utf-8", "replace")
     try:
-        return bool(json.loads(raw).get("status") == states.SUCCESS)
-    except (ValueError, AttributeError):
-        return False
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    status = record.get("status") if isinstance(record, dict) else None
+    return status if isinstance(status, str) else None
+
+
+def is_success(raw: bytes | None) -> bool:
+    """Whether a stored record is a SUCCESS, which nothing may overwrite (§7.15)."""
+    return stored_status(raw) == states.SUCCESS
+
+
+def store_with_reply_to(backend: ResultBackend,
+                        records: Sequence[tuple[str | None, ResultMeta]]) -> None:
+    """Store ``(reply_to, meta)`` records: ``rpc://`` sends each to its task's reply queue
+    (a record has no other way to reach the client), every other store just stores it."""
+    store_replies = getattr(backend, "store_replies", None)
+    if store_replies is not None:
+        store_replies([(reply_to or "", meta) for reply_to, meta in records])
+    else:
+        backend.store([meta for _, meta in records])

@@ -28,6 +28,7 @@ from celeriac.execution.runner import TaskRunner
 from celeriac.pools import create_pool
 from celeriac.serialization.registry import normalize_accept
 from celeriac.worker.consumer import Consumer
+from celeriac.worker.control.duplicates import start_duplicate_check
 from celeriac.worker.control.node import ControlNode
 from celeriac.worker.dispatch import Dispatcher
 from celeriac.worker.rate_limit import RateLimits
@@ -89,6 +90,7 @@ class Worker:
         self.abandoned = 0
         self.control_node: ControlNode | None = None
         self.revoked = RevokedRegistry()
+        self.nodename_check: threading.Thread | None = None
 
     # -- assembly -------------------------------------------------------------------------
     def runner_for(self, name: str) -> TaskRunner:
@@ -172,10 +174,12 @@ class Worker:
         ]
         threads[1].start()
         assert self.control_node is not None
+        listening = False
         if self.app.conf.worker_enable_remote_control:
-            self.control_node.start()
+            listening = self.control_node.start()
         else:  # as Celery: no inspect/control/broadcast revoke (the revocation store still works)
             logger.info("Remote control is disabled (worker_enable_remote_control=False)")
+        self.nodename_check = start_duplicate_check(self.app.transport, self.hostname, listening)
         # Ready before the first task runs, as in Celery: handlers may prepare for tasks.
         logger.info("%s ready.", self.hostname)
         signals.worker_ready.send(sender=self)
