@@ -295,7 +295,8 @@ class Consumer:
         records = [(r.delivery.message, o.meta) for r, o in finished if o.meta is not None]
         self.results.submit(PendingBatch(records, len(finished),
                                          lambda: self._settle(finished),
-                                         lambda: self._settle(finished, stored=False)))
+                                         lambda: self._settle(finished, stored=False)),
+                            final=final)
         # Counted as running until settled or parked: the window never has a gap to over-fetch.
         self._in_pool -= len(finished)
 

@@ -53,12 +53,13 @@ class ResultWriter:
         #: Messages of parked batches, still leased: part of the consumer's ``reserved()``.
         self.parked_messages = 0
 
-    def submit(self, batch: PendingBatch) -> None:
-        """Store ``batch`` now and settle it; on failure park it or hand it back."""
+    def submit(self, batch: PendingBatch, *, final: bool = False) -> None:
+        """Store ``batch`` now and settle it; on failure park it or hand it back (always
+        hand it back when ``final``: nothing will retry after a shutdown)."""
         if not batch.records or self.backend is None:
             batch.settle()
             return
-        self._attempt(batch)
+        self._attempt(batch, final=final)
 
     def retry_due(self, *, final: bool = False) -> None:
         """Attempt the parked batches whose time has come; ``final`` (shutdown): every parked

@@ -62,6 +62,8 @@ class Setup:
     store: FailingStore
     worker: Worker
     runs: list[int] = field(default_factory=list)
+    #: Open unless a test closes it: tasks wait at it before they finish.
+    gate: threading.Event = field(default_factory=threading.Event)
 
     def leased(self) -> int:
         transport = self.app.transport
@@ -75,18 +77,20 @@ class Setup:
 
 @contextmanager
 def running(settings: dict[str, Any], failures: float,
-            error: type[Exception] = OperationalError) -> Iterator[Setup]:
-    """A solo worker (multiplier 1) on ``memory://`` whose result store fails at first."""
+            error: type[Exception] = OperationalError, pool: str = "solo") -> Iterator[Setup]:
+    """A worker of one slot (multiplier 1) on ``memory://`` whose result store fails at first."""
     name = uuid.uuid4().hex
     app = Celery("retry", broker=f"memory://{name}", backend=f"cache+memory://{name}")
     app.conf.update(settings, worker_prefetch_multiplier=1)
     store = FailingStore(name, failures, error)
     app._backend = store  # the app's store (as resolved from the URL), with the fault
-    worker = Worker(app, WorkerOptions(pool="solo", concurrency=1))
+    worker = Worker(app, WorkerOptions(pool=pool, concurrency=1))
     setup = Setup(app, store, worker)
+    setup.gate.set()
 
     @app.task(name="retry.work", acks_late=True)
     def work(n: int) -> int:
+        setup.gate.wait(30)
         setup.runs.append(n)
         return n * 2
 
@@ -140,6 +144,28 @@ def test_a_store_that_stays_down_holds_the_window_and_a_warm_shutdown_hands_back
         assert setup.leased() == 1
     assert setup.leased() == 0
     assert setup.queued() == 5, "every message is back on the broker"
+    assert setup.worker.consumer is not None
+    assert setup.worker.consumer.results.parked_messages == 0
+
+
+def test_a_task_finishing_during_a_warm_shutdown_is_handed_back_when_unstorable() -> None:
+    """The last results, completed after the shutdown began, are not parked for a retry
+    that will never come: their messages go back to the broker."""
+    retry_forever = {"result_backend_always_retry": True, **FAST_RETRIES}
+    with running(retry_forever, math.inf, pool="threads") as setup:
+        setup.gate.clear()
+        setup.app.send_task("retry.work", (7,))
+        wait_until(lambda: setup.worker.consumer is not None
+                   and len(setup.worker.consumer.active) == 1, 10, message="the task to start")
+        setup.worker.stop()
+        wait_until(lambda: not any(t.name == "celeriac-consumer" for t in threading.enumerate()),
+                   10, message="the consumer loop to end (the pool is still finishing)")
+        setup.gate.set()
+    assert setup.runs == [7]
+    assert setup.store.attempts == 1
+    assert setup.worker.consumer is not None
+    assert setup.worker.consumer.results.parked_messages == 0
+    assert setup.queued() == 1, "the message is back on the broker"
 
 
 def test_retry_settings_map_to_celerys_policy() -> None:
