@@ -5,17 +5,17 @@ prefetch window, one ``store`` for the results completed since the last loop, on
 for their messages (results are always stored before their messages are acknowledged; when
 the store is down, ``ResultWriter`` retries or hands the messages back, never acks them).
 
-Prefetch: the consumer counts every message it holds (handed over by the fetcher, running,
-held for an ETA or a rate limit, backlogged, finished but not yet settled, waiting for its
-result to be stored) in ``reserved()``, on its own thread, and tells the fetcher how many more
-it may fetch. A user-set ``worker_prefetch_multiplier`` makes ``concurrency x multiplier`` a
-hard ceiling on leased-but-unsettled messages; only a defaulted one lets the window widen for
-short tasks.
+Prefetch: the consumer counts every message it holds (running or finished but unsettled,
+held for an ETA or a rate limit, backlogged, waiting for its result to be stored) in
+``reserved()``, on its own thread, and tells the fetcher how many more it may fetch; the
+fetcher spends that allowance on what it fetches and hands over (``prefetcher.py``). A
+user-set ``worker_prefetch_multiplier`` makes ``concurrency x multiplier`` a hard ceiling on
+leased-but-unsettled messages; only a defaulted one lets the window widen for short tasks.
 
-Acknowledgement timing: an early-ack task's ack is queued when it starts and sent with the
-next batch; a late-ack task's ack is sent after it finished. Either way, a worker killed mid
-batch re-delivers rather than loses its messages: celeriac errs towards running a task twice
-over losing it (documented in the README).
+Acknowledgement timing: early or late, a message is acknowledged in a batch after its task
+ran and its result was stored (``acks_late`` decides what a failure or a lost process does
+with it). So a worker killed mid batch re-delivers rather than loses its messages: celeriac
+errs towards running a task twice over losing it (documented in the README).
 """
 
 from __future__ import annotations
