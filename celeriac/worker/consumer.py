@@ -293,12 +293,15 @@ class Consumer:
         self._average_runtime = batch_average if previous is None else (
             0.7 * previous + 0.3 * batch_average)
         records = [(r.delivery.message, o.meta) for r, o in finished if o.meta is not None]
-        self.results.submit(PendingBatch(records, len(finished),
-                                         lambda: self._settle(finished),
-                                         lambda: self._settle(finished, stored=False)),
-                            final=final)
-        # Counted as running until settled or parked: the window never has a gap to over-fetch.
-        self._in_pool -= len(finished)
+        try:
+            self.results.submit(PendingBatch(records, len(finished),
+                                             lambda: self._settle(finished),
+                                             lambda: self._settle(finished, stored=False)),
+                                final=final)
+        finally:
+            # Counted as running until settled or parked, so the window has no gap to
+            # over-fetch in; uncounted even when settling raised (the broker's leases remain).
+            self._in_pool -= len(finished)
 
     def _settle(self, finished: list[tuple[Request, Outcome]], stored: bool = True) -> None:
         """Settle the messages of finished tasks; unless their results were ``stored``, every
