@@ -41,7 +41,7 @@ def double(n):
     return 2 * n
 """
 
-TOTAL = 120
+TOTAL = 200
 RETRY = {"result_backend_always_retry": True,
          "result_backend_base_sleep_between_retries_ms": 10,
          "result_backend_max_sleep_between_retries_ms": 200}
