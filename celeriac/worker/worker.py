@@ -22,6 +22,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from celeriac import signals
+from celeriac.config.options import store_retry_policy
 from celeriac.control.revocations import open_revocation_store
 from celeriac.exceptions import OperationalError
 from celeriac.execution.runner import TaskRunner
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: The window of ``worker_prefetch_multiplier = 0`` ("no limit" in Celery).
+UNLIMITED_PREFETCH = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class WorkerOptions:
@@ -50,7 +54,8 @@ class WorkerOptions:
     concurrency: int = 0
     pool: str = "prefork"
     hostname: str = ""
-    prefetch_multiplier: int = 4
+    #: ``--prefetch-multiplier``; None: ``worker_prefetch_multiplier`` (see ``prefetch_window``).
+    prefetch_multiplier: int | None = None
     max_tasks_per_child: int | None = None
     max_memory_per_child: int | None = None
     shutdown_timeout: float = 60.0
@@ -78,6 +83,9 @@ class Worker:
         self.queues = list(options.queues) or [str(conf.task_default_queue)]
         self.accept = normalize_accept(conf.accept_content or ["json"])
         self.concurrency = options.concurrency or os.cpu_count() or 1
+        # Built now, before the banner and the broker: a store that cannot be built (unknown
+        # scheme, missing driver) stops the worker at start-up instead of losing results.
+        self.backend = app.backend if app.result_backend_url else None
         self.pool = create_pool(options.pool, self.concurrency, app=app, options=options)
         self._runners: dict[str, TaskRunner] = {}
         self._acks_late_cache: dict[str, bool] = {}
@@ -107,12 +115,21 @@ class Worker:
                 self.app.conf.task_acks_late if value is None else value)
         return cached
 
-    def _backend_or_none(self) -> Any:
-        try:
-            return self.app.backend if self.app.result_backend_url else None
-        except Exception as exc:
-            logger.error("Result store unavailable, results will not be stored: %s", exc)
-            return None
+    def prefetch_window(self) -> tuple[int, bool]:
+        """How many messages may be leased at once, and whether the window may widen.
+
+        A multiplier the user chose (``--prefetch-multiplier``, ``worker_prefetch_multiplier``
+        or ``CELERYD_PREFETCH_MULTIPLIER``) makes ``concurrency x multiplier`` a hard
+        ceiling, as in Celery; only the default lets the window widen for short tasks.
+        0 means no limit, as in Celery (bounded here by ``UNLIMITED_PREFETCH``).
+        """
+        conf = self.app.conf
+        multiplier = self.options.prefetch_multiplier
+        chosen = multiplier is not None or conf.value_set_for("worker_prefetch_multiplier")
+        if multiplier is None:
+            multiplier = int(conf.worker_prefetch_multiplier)
+        limit = self.concurrency * multiplier if multiplier > 0 else UNLIMITED_PREFETCH
+        return limit, not chosen
 
     def setup(self) -> Consumer:
         self.app.loader_import_modules()
@@ -126,11 +143,12 @@ class Worker:
         dispatcher = Dispatcher(self.app, self.hostname, self.accept,
                                 transport.capabilities.delayed_delivery, self._acks_late,
                                 self.revoked)
-        multiplier = self.options.prefetch_multiplier
-        limit = self.concurrency * multiplier if multiplier > 0 else 10_000
+        limit, adaptive = self.prefetch_window()
         self.consumer = Consumer(channel, self.queues, self.pool, dispatcher,
-                                 self._backend_or_none(), limit, self._rate_limits(),
-                                 self.revoked, inline_fetch=self._inline_fetch(transport))
+                                 self.backend, limit, self._rate_limits(),
+                                 self.revoked, inline_fetch=self._inline_fetch(transport),
+                                 adaptive_window=adaptive,
+                                 store_retry=store_retry_policy(self.app.conf))
         self.pool.start(self.runner_for, self.consumer.on_outcome)
         view = WorkerInspector(self.app, self.hostname, self.consumer, self.pool, self.queues,
                                self.revoked, self.stop)
@@ -232,7 +250,7 @@ class Worker:
         consumer.stop_fetching.set()
         threads[0].join()
         unstarted = self.pool.stop(graceful=not cold, timeout=self.options.shutdown_timeout)
-        consumer.drain_completed()
+        consumer.drain_completed(final=True)
         consumer.release_unstarted(unstarted)
         if self._cold.is_set():
             self.abandoned = consumer.release_in_flight()
