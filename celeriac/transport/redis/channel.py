@@ -47,7 +47,7 @@ from celeriac.protocol.envelope import envelope_priority
 from celeriac.transport import emulation
 from celeriac.transport.base import Delivery, Outbound, TransportOptions
 from celeriac.transport.redis import deadletter, framing, queue_ops, restore
-from celeriac.transport.redis.connection import PinnedClients, pipelined
+from celeriac.transport.redis.connection import PinnedClients, RedisParams, pipelined
 from celeriac.transport.redis.fanout import FanoutMethods, RedisFanout
 from celeriac.transport.redis.keys import (
     BAD_FIELD_PREFIX,
@@ -55,6 +55,7 @@ from celeriac.transport.redis.keys import (
     as_text,
     ordered_queues,
 )
+from celeriac.transport.redis.liveness import RedisLiveness
 from celeriac.transport.redis.scripts import Scripts
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
 
     def __init__(
         self, client: redis.Redis, layout: KeyLayout, scripts: Scripts, options: TransportOptions,
-        where: str = "redis",
+        where: str = "redis", params: RedisParams | None = None,
     ) -> None:
         extra = options.extra
         self.client = client
@@ -99,6 +100,7 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         self._failing = False
         self._closed = False
         self.where = where
+        self._params = params  # to rebuild the client in the lease keeper process
 
     def _call(self, fn: Callable[[], T], what: str, retry: bool = True) -> T:
         """Run ``fn``, retrying connection errors with backoff; log the outage once.
@@ -341,6 +343,13 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
             args=[self.consumer_id, self.lease_ms, time.time()],
         )
         self._registered = True
+
+    def liveness_renewer(self) -> RedisLiveness | None:
+        """What the lease keeper renews: this consumer's liveness key (``liveness.py``)."""
+        if self._params is None:
+            return None
+        return RedisLiveness.of(self._params, self.options.extra, self.options.connect_timeout,
+                                self.layout.liveness(self.consumer_id), self.lease_ms)
 
     def heartbeat(self) -> int:
         self._call(self._beat, "heartbeat")
