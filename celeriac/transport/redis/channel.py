@@ -17,9 +17,12 @@ How a message moves (keys in ``keys.py``):
   ``BLMOVE <a queue's main bucket> <own inflight list>``: the move is atomic, the inflight
   list is drained by the fetch script pipelined right behind it (so the message that wakes
   the worker is leased in the same round trip), and a dead consumer's inflight list is pushed
-  back by its peers. The main bucket (priority 0-2, queues taken in turn) wakes the consumer
-  at once; other buckets are polled every ``fetch_poll_interval`` (0.1 s) while idle, which
-  keeps idle CPU near zero and costs them at most that much latency.
+  back by its peers. With one queue, its main bucket (priority 0-2) wakes the consumer at
+  once. With several, ``BLMOVE`` cannot watch them all, so a ``QueueWatch`` (``wakeup.py``:
+  Redis tells a dedicated connection when any of their buckets changes) wakes the consumer
+  and the fetch script takes the message. Anything else (priority buckets of a single
+  queue, due delayed messages) is polled every ``fetch_poll_interval`` (0.1 s) while idle,
+  which keeps idle CPU near zero and costs them at most that much latency.
 * **ack**: one ``ACK`` script call (HDEL lease, HDEL ``unacked``, ZREM ``unacked_index`` for the
   tags we still hold). **reject/defer/set_aside**: one ``RELEASE`` script call that moves a
   message only if this consumer still holds its lease.
@@ -57,6 +60,7 @@ from celeriac.transport.redis.keys import (
 )
 from celeriac.transport.redis.liveness import RedisLiveness
 from celeriac.transport.redis.scripts import Scripts
+from celeriac.transport.redis.wakeup import QueueWatch
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -101,6 +105,7 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         self._closed = False
         self.where = where
         self._params = params  # to rebuild the client in the lease keeper process
+        self._watch: QueueWatch | None = None  # wakes a fetch on several queues (wakeup.py)
 
     def _call(self, fn: Callable[[], T], what: str, retry: bool = True) -> T:
         """Run ``fn``, retrying connection errors with backoff; log the outage once.
@@ -230,8 +235,15 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         nonce = f"{self.consumer_id}:{next(self._nonce)}"
         args: list[Any] = [time.time(), limit, self.delayed_batch, nonce, len(order), *names]
         with self.fetch_lock:
+            watch = self._watch_of(queues)
             try:
-                out = self._run_fetch(keys, args, None if wait is None else (order[0], wait))
+                if watch is None:
+                    out = self._run_fetch(keys, args, None if wait is None else (order[0], wait))
+                else:
+                    if wait is not None:
+                        watch.wait(wait)
+                    watch.discard_pending()  # before the script: it sees what they announce
+                    out = self._run_fetch(keys, args, None)
             except _CONNECTION_ERRORS:
                 self._orphans = True  # the script may have run: recover its leases later
                 raise
@@ -242,6 +254,18 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         if bad:
             self._set_aside_raw(bad)
         return deliveries
+
+    def _watch_of(self, queues: Sequence[str]) -> QueueWatch | None:
+        """The wake-up watch for several queues (one queue blocks in ``BLMOVE`` instead)."""
+        if len(queues) < 2:
+            return None
+        watch = self._watch
+        if watch is None or watch.queues != queues:
+            if watch is not None:
+                watch.close()
+            watch = self._watch = QueueWatch(self._pin("fetch"), queues,
+                                             [self.layout.bucket(queue) for queue in queues])
+        return None if watch.unsupported else watch
 
     def _run_fetch(self, keys: list[str], args: list[Any],
                    wait: tuple[str, float] | None) -> list[Any]:
@@ -374,6 +398,8 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         if self._closed:
             return
         self._closed = True
+        if self._watch is not None:
+            self._watch.close()
         self._pin.close()
         if not self._registered:
             return
