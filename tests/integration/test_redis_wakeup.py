@@ -22,6 +22,7 @@ import redis
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import Delivery, Outbound, TransportOptions
 from celeriac.transport.redis import RedisTransport
+from celeriac.transport.redis.channel import RedisChannel
 from celeriac.transport.redis.wakeup import non_overlapping
 from tests.helpers import wait_until
 from tests.integration.redis_server import RedisServer, private_redis
@@ -70,6 +71,28 @@ def ran_since(raw: redis.Redis, count: int) -> bool:
     return script_runs(raw) > count
 
 
+def assert_wakes(channel: RedisChannel, raw: redis.Redis, transport: RedisTransport,
+                 target: str) -> None:
+    """A fetch waiting on ``QUEUES`` returns the message then pushed to ``target``."""
+    envelope = raw_envelope(raw, transport, target)
+    got: list[Delivery] = []
+    before = script_runs(raw)
+    fetching = threading.Thread(target=lambda: got.extend(channel.fetch(QUEUES, 10, POLL)))
+    fetching.start()
+    try:
+        wait_until(partial(ran_since, raw, before), 10, message="the fetch's empty script")
+        raw.lpush(target, envelope)
+        fetching.join(20)
+        assert not fetching.is_alive(), f"a message on {target!r} did not wake the fetch"
+    finally:
+        if fetching.is_alive():  # the old wait watched one list: wake it to end the test
+            for queue in QUEUES:
+                raw.lpush(queue, envelope)
+            fetching.join(POLL)
+    assert [d.queue for d in got] == [target]
+    channel.ack(got)
+
+
 def test_idle_fetch_on_several_queues_wakes_for_each_queue(
     server: RedisServer, transport: RedisTransport
 ) -> None:
@@ -77,27 +100,42 @@ def test_idle_fetch_on_several_queues_wakes_for_each_queue(
     channel = transport.channel()
     channel.declare(QUEUES)
     assert channel.fetch(QUEUES, 10, 0) == []  # registers; the next fetch starts empty
-    # Each queue twice, as queues are served in turn.
-    for target in [*QUEUES, *QUEUES]:
-        envelope = raw_envelope(raw, transport, target)
-        got: list[Delivery] = []
-        before = script_runs(raw)
-        fetching = threading.Thread(target=lambda got=got: got.extend(
-            channel.fetch(QUEUES, 10, POLL)))
-        fetching.start()
-        try:
-            wait_until(partial(ran_since, raw, before), 10, message="the fetch's empty script")
-            raw.lpush(target, envelope)
-            fetching.join(20)
-            assert not fetching.is_alive(), f"a message on {target!r} did not wake the fetch"
-        finally:
-            if fetching.is_alive():  # the old wait watched one list: wake it to end the test
-                for queue in QUEUES:
-                    raw.lpush(queue, envelope)
-                fetching.join(POLL)
-        assert [d.queue for d in got] == [target]
-        channel.ack(got)
+    for target in [*QUEUES, *QUEUES]:  # each twice, as queues are served in turn
+        assert_wakes(channel, raw, transport, target)
     channel.close()
+
+
+def test_the_watch_comes_back_after_a_redis_restart(
+    server: RedisServer, transport: RedisTransport
+) -> None:
+    channel = transport.channel()
+    channel.declare(QUEUES)
+    assert channel.fetch(QUEUES, 10, 0) == []  # arms the watch
+    server.restart()
+    raw = server.client()
+    for target in QUEUES:
+        assert_wakes(channel, raw, transport, target)
+    channel.close()
+
+
+def test_a_server_refusing_client_tracking_falls_back_to_polling(
+    server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw = server.client()
+    raw.acl_setuser("notrack", enabled=True, passwords=["+pw"], keys=["~*"], channels=["*"],
+                    commands=["+@all", "-client"])
+    url = f"redis://notrack:pw@127.0.0.1:{server.port}/0"
+    made = RedisTransport.from_url(url, TransportOptions(extra={"fetch_poll_interval": 0.05}))
+    try:
+        channel = made.channel()
+        envelope = raw_envelope(raw, made, "celery")
+        raw.lpush("celery", envelope)
+        got = channel.fetch(QUEUES, 10, 10)
+        assert [d.queue for d in got] == ["celery"]
+        assert "Redis refused client tracking" in caplog.text
+        channel.ack(got)
+    finally:
+        made.close()
 
 
 def test_overlapping_queue_names_are_watched_by_their_shortest_prefix() -> None:

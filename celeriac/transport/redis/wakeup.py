@@ -71,9 +71,12 @@ class QueueWatch:
         self._guarded(lambda: conn.can_read(timeout))
 
     def close(self) -> None:
+        """Disconnect (never hand a subscribed connection to others), then give it back to
+        the pool, as redis-py's ``PubSub`` does, so the pool's count stays right."""
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.disconnect()
+            self._pool.release(conn)
 
     def _connection(self) -> Any:
         if self._conn is None and not self.unsupported:
@@ -81,13 +84,12 @@ class QueueWatch:
         return self._conn
 
     def _arm(self) -> Any:
-        conn: Any = self._pool.make_connection()
-        self._conn = conn  # so a failure below disconnects it
         args: list[Any] = ["BCAST"]
         for prefix in self.prefixes:
             args += ["PREFIX", prefix]
         try:
-            conn.connect()
+            conn: Any = self._pool.get_connection()
+            self._conn = conn  # so a failure below disconnects and releases it
             conn.send_command("CLIENT", "ID")
             client_id = conn.read_response()
             conn.send_command("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, *args, "NOLOOP")
