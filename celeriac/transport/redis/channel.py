@@ -60,7 +60,7 @@ from celeriac.transport.redis.keys import (
 )
 from celeriac.transport.redis.liveness import RedisLiveness
 from celeriac.transport.redis.scripts import Scripts
-from celeriac.transport.redis.wakeup import QueueWatch
+from celeriac.transport.redis.wakeup import QueueWatches
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -105,7 +105,7 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         self._closed = False
         self.where = where
         self._params = params  # to rebuild the client in the lease keeper process
-        self._watch: QueueWatch | None = None  # wakes a fetch on several queues (wakeup.py)
+        self._watches = QueueWatches(client, layout)  # wakes a fetch on several queues
 
     def _call(self, fn: Callable[[], T], what: str, retry: bool = True) -> T:
         """Run ``fn``, retrying connection errors with backoff; log the outage once.
@@ -235,14 +235,12 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         nonce = f"{self.consumer_id}:{next(self._nonce)}"
         args: list[Any] = [time.time(), limit, self.delayed_batch, nonce, len(order), *names]
         with self.fetch_lock:
-            watch = self._watch_of(queues)
+            watch = self._watches.of(queues)
             try:
                 if watch is None:
                     out = self._run_fetch(keys, args, None if wait is None else (order[0], wait))
                 else:
-                    if wait is not None:
-                        watch.wait(wait)
-                    watch.discard_pending()  # before the script: it sees what they announce
+                    watch.before_fetch(wait)
                     out = self._run_fetch(keys, args, None)
             except _CONNECTION_ERRORS:
                 self._orphans = True  # the script may have run: recover its leases later
@@ -254,18 +252,6 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         if bad:
             self._set_aside_raw(bad)
         return deliveries
-
-    def _watch_of(self, queues: Sequence[str]) -> QueueWatch | None:
-        """The wake-up watch for several queues (one queue blocks in ``BLMOVE`` instead)."""
-        if len(queues) < 2:
-            return None
-        watch = self._watch
-        if watch is None or watch.queues != queues:
-            if watch is not None:
-                watch.close()
-            watch = self._watch = QueueWatch(self._pin("fetch"), queues,
-                                             [self.layout.bucket(queue) for queue in queues])
-        return None if watch.unsupported else watch
 
     def _run_fetch(self, keys: list[str], args: list[Any],
                    wait: tuple[str, float] | None) -> list[Any]:
@@ -398,8 +384,7 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         if self._closed:
             return
         self._closed = True
-        if self._watch is not None:
-            self._watch.close()
+        self._watches.close()
         self._pin.close()
         if not self._registered:
             return

@@ -30,6 +30,8 @@ from typing import Any
 
 import redis
 
+from celeriac.transport.redis.keys import KeyLayout
+
 logger = logging.getLogger(__name__)
 
 INVALIDATE_CHANNEL = "__redis__:invalidate"
@@ -55,6 +57,13 @@ class QueueWatch:
         self.prefixes = non_overlapping(prefixes)
         self._conn: Any = None  # redis-py's Connection methods are untyped
         self.unsupported = False
+
+    def before_fetch(self, wait: float | None) -> None:
+        """Wait (when asked) for a notice, then drop every notice received so far: the fetch
+        script about to run sees the writes they announce."""
+        if wait is not None:
+            self.wait(wait)
+        self.discard_pending()
 
     def discard_pending(self) -> None:
         """Drop the notices received so far (call right before running the fetch script)."""
@@ -125,4 +134,29 @@ class QueueWatch:
             conn.read_response(push_request=True)
 
 
-__all__ = ["QueueWatch", "non_overlapping"]
+class QueueWatches:
+    """A channel's watch, made for the queues it fetches from (rebuilt if they change)."""
+
+    def __init__(self, client: redis.Redis, layout: KeyLayout) -> None:
+        self._client = client
+        self._layout = layout
+        self._watch: QueueWatch | None = None
+
+    def of(self, queues: Sequence[str]) -> QueueWatch | None:
+        """The watch for ``queues``; None for one queue (it blocks in ``BLMOVE`` instead)
+        or when the server refused tracking."""
+        if len(queues) < 2:
+            return None
+        watch = self._watch
+        if watch is None or watch.queues != queues:
+            self.close()
+            watch = self._watch = QueueWatch(self._client, queues,
+                                             [self._layout.bucket(queue) for queue in queues])
+        return None if watch.unsupported else watch
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+
+
+__all__ = ["QueueWatch", "QueueWatches", "non_overlapping"]
