@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 import time
+from multiprocessing.spawn import get_executable
 
 from celeriac.transport.base import LivenessRenewer
 
@@ -54,8 +55,8 @@ class LeaseKeeper:
 
     def start(self) -> None:
         """Start the keeper process; it renews at once, then every ``interval``."""
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celeriac.transport.lease_keeper"],
+        process = subprocess.Popen(  # multiprocessing's interpreter: right under embedding too
+            [get_executable(), "-m", "celeriac.transport.lease_keeper"],
             stdin=subprocess.PIPE, close_fds=True,
         )
         assert process.stdin is not None
@@ -98,11 +99,11 @@ def start_keeper(channel: object, interval: float) -> LeaseKeeper | None:
         return None
     try:
         keeper = LeaseKeeper(renewer, interval)
-    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        keeper.start()
+    except (pickle.PicklingError, TypeError, AttributeError, OSError) as exc:
         logger.warning("No lease keeper (%s): leases are renewed by the worker's own thread, so "
                        "a task holding the GIL longer than the lease timeout may run twice", exc)
         return None
-    keeper.start()
     return keeper
 
 
