@@ -76,8 +76,8 @@ def runs(tmp_path: Path) -> list[int]:
     return [int(pid) for pid in path.read_text().split()] if path.exists() else []
 
 
-def worker(tmp_path: Path, name: str, label: str) -> Any:
-    return running_worker(tmp_path, "-A", name, "worker", "-P", "solo", "-l", "info",
+def worker(tmp_path: Path, name: str, label: str, pool: str = "solo") -> Any:
+    return running_worker(tmp_path, "-A", name, "worker", "-P", pool, "-c", "2", "-l", "info",
                           "-n", f"{label}@%h", name=label)
 
 
@@ -95,11 +95,12 @@ def alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"))
 
 
+@pytest.mark.parametrize("pool", ["solo", "threads"])
 def test_task_holding_the_gil_past_the_lease_runs_once(
-    project: tuple[str, Any], tmp_path: Path
+    project: tuple[str, Any], tmp_path: Path, pool: str
 ) -> None:
     name, mod = project
-    with worker(tmp_path, name, "first") as first:
+    with worker(tmp_path, name, "first", pool) as first:
         result = mod.hold_gil.delay(5)
         wait_until(lambda: runs(tmp_path), 30, message="the first worker to start the task")
         with worker(tmp_path, name, "second") as second:
