@@ -1,7 +1,9 @@
 """The worker process: assembles the consumer, the pool and the heartbeat, and owns shutdown.
 
 Threads: the consumer loop (``celeriac-consumer``), the heartbeat (``celeriac-heartbeat``)
-and the pool's own. The main thread only waits for signals:
+and the pool's own. The main thread only waits for signals. When tasks run in this process
+(solo, threads pools) a lease keeper process (``transport/lease_keeper.py``) renews the
+channel's liveness too, so a task holding the GIL cannot make peers take this worker for dead.
 
 * first SIGTERM/SIGINT: warm shutdown. Stop fetching, let running tasks finish (bounded by
   ``worker_soft_shutdown_timeout``-style ``shutdown_timeout``), store and ack what finished,
@@ -28,6 +30,7 @@ from celeriac.exceptions import OperationalError
 from celeriac.execution.runner import TaskRunner
 from celeriac.pools import create_pool
 from celeriac.serialization.registry import normalize_accept
+from celeriac.transport.lease_keeper import LeaseKeeper, start_keeper
 from celeriac.worker.consumer import Consumer
 from celeriac.worker.control.duplicates import start_duplicate_check
 from celeriac.worker.control.node import ControlNode
@@ -99,6 +102,7 @@ class Worker:
         self.control_node: ControlNode | None = None
         self.revoked = RevokedRegistry()
         self.nodename_check: threading.Thread | None = None
+        self.lease_keeper: LeaseKeeper | None = None
 
     # -- assembly -------------------------------------------------------------------------
     def runner_for(self, name: str) -> TaskRunner:
@@ -186,6 +190,7 @@ class Worker:
         if install_signals:
             self._install_signal_handlers()
         consumer = self.setup()
+        self.lease_keeper = self._start_lease_keeper()
         threads = [
             threading.Thread(target=self._consume, args=(consumer,), name="celeriac-consumer"),
             threading.Thread(target=self._heartbeat, name="celeriac-heartbeat"),
@@ -215,6 +220,14 @@ class Worker:
         self.beat = BeatService(self.app, self.options.extra.get("schedule_filename"))
         self.beat.start()
 
+    def _start_lease_keeper(self) -> LeaseKeeper | None:
+        """A keeper process for pools that run tasks in this process (prefork's run in its
+        children, so this process's GIL stays free for the heartbeat thread)."""
+        if self.pool.name == "prefork":
+            return None
+        assert self.channel is not None
+        return start_keeper(self.channel, self.app.transport_options.heartbeat_interval)
+
     def _consume(self, consumer: Consumer) -> None:
         while not consumer.stop_fetching.is_set():
             try:
@@ -227,6 +240,8 @@ class Worker:
         assert self.channel is not None
         interval = self.app.transport_options.heartbeat_interval
         while not self._stop.wait(interval):
+            if self.lease_keeper is not None:
+                self.lease_keeper.ensure_running()
             try:
                 restored = self.channel.heartbeat()
                 if restored:
@@ -255,6 +270,8 @@ class Worker:
         if self._cold.is_set():
             self.abandoned = consumer.release_in_flight()
         threads[1].join()
+        if self.lease_keeper is not None:  # before the channel deregisters on close
+            self.lease_keeper.stop()
         if self.control_node is not None:
             self.control_node.stop()
         self.revoked.save_state()
