@@ -3,7 +3,8 @@
 * the default app (the first ``Celery()`` made, or a fallback built for ``shared_task``);
 * ``current_app`` / ``current_task`` as ``ContextVar``s, so threads and asyncio tasks each see
   their own task;
-* the ``shared_task`` finalizers that bind a task to every app, present and future.
+* the ``shared_task`` finalizers that bind a task to every app, present and future;
+* whether waiting for a result here would block a worker (``task_join_will_block``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ _apps: list[Celery] = []
 _shared_finalizers: list[Callable[[Celery], Any]] = []
 _current_app: ContextVar[Celery | None] = ContextVar("celeriac_current_app", default=None)
 _current_task: ContextVar[Task[Any, Any] | None] = ContextVar("celeriac_current_task", default=None)
+#: True while a worker executes a task in this context: ``AsyncResult.get()`` would then wait
+#: on a pool slot the waiting task itself holds (a solo worker deadlocks), so Celery refuses.
+#: A context variable rather than Celery's process-wide flag, so a client thread beside an
+#: in-process worker, and eager tasks, may still wait.
+_task_join_will_block: ContextVar[bool] = ContextVar("celeriac_join_will_block", default=False)
 
 
 def register_app(app: Celery) -> None:
@@ -81,5 +87,11 @@ def get_current_task() -> Task[Any, Any] | None:
     return _current_task.get()
 
 
+def task_join_will_block() -> bool:
+    """Whether ``result.get()`` here runs inside a worker's task (Celery's name)."""
+    return _task_join_will_block.get()
+
+
 current_task_var = _current_task
+join_will_block_var = _task_join_will_block
 current_app_var = _current_app

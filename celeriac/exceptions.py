@@ -155,12 +155,26 @@ class SoftTimeLimitExceeded(Exception):
     """Raised inside a task when its soft time limit passes; the task may catch it and clean up."""
 
 
+class CeleriacWarning(UserWarning):
+    """Base of the warnings celeriac emits (Celery's ``CeleryWarning``)."""
+
+
+CeleryWarning = CeleriacWarning
+
+
+class DuplicateNodenameWarning(CeleriacWarning):
+    """Several live workers answer to one node name: remote control cannot tell them apart."""
+
+
 __all__ = [
     "CeleriacError",
+    "CeleriacWarning",
     "CeleryError",
+    "CeleryWarning",
     "ChordError",
     "ContentDisallowed",
     "DecodeError",
+    "DuplicateNodenameWarning",
     "EncodeError",
     "Ignore",
     "ImproperlyConfigured",

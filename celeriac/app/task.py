@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, ParamSpec, TypeVar
 
 from celeriac import states
+from celeriac._state import current_task_var
 from celeriac.app.request import Context
 from celeriac.exceptions import MaxRetriesExceededError, Retry
 
@@ -38,6 +39,7 @@ class Task(Generic[P, R]):
     serializer: ClassVar[str | None] = None
     compression: ClassVar[str | None] = None
     ignore_result: ClassVar[bool | None] = None
+    store_eager_result: ClassVar[bool | None] = None
     store_errors_even_if_ignored: ClassVar[bool | None] = None
     track_started: ClassVar[bool | None] = None
     acks_late: ClassVar[bool | None] = None
@@ -70,12 +72,25 @@ class Task(Generic[P, R]):
         raise NotImplementedError("Tasks must define the run method.")
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        if _request_var.get() is not None:
+        """Run the body here, as a plain call, under a request of its own (as Celery does).
+
+        A task called directly inside another task must not see the outer task's
+        ``self.request`` (id, args) nor ``retry()`` under the outer id, so a fresh context is
+        pushed. One exception, Celery's "stack protection": when the worker runs a task whose
+        class overrides ``__call__`` (Flask's app-context pattern) and that override calls
+        ``super().__call__``, the worker's request is adopted, once, instead of hidden.
+        """
+        current = _request_var.get()
+        if (current is not None and not current._protected and not current.called_directly
+                and current.task == self.name):
+            current._protected = 1
             return self.run(*args, **kwargs)
         token = _request_var.set(Context(args=list(args), kwargs=dict(kwargs), task=self.name))
+        task_token = current_task_var.set(self)
         try:
             return self.run(*args, **kwargs)
         finally:
+            current_task_var.reset(task_token)
             _request_var.reset(token)
 
     def __repr__(self) -> str:
@@ -157,15 +172,26 @@ class Task(Generic[P, R]):
     ) -> NoReturn:
         """Re-send this request with ``retries + 1`` and raise ``Retry``.
 
+        In a task called directly (not by a worker, not by ``apply``), ``exc`` is raised, or
+        ``Retry("Task can be retried")`` without one, as Celery does: there is no message to
+        re-send, and re-sending the *outer* task's request would run the wrong task. Under
+        ``apply()`` (``task_always_eager``), nothing is sent either: ``apply`` runs the retry
+        at once, in this process.
+
         Beyond Celery: with ``retry_backoff`` set and no countdown/eta given, the backoff
         applies (Celery silently falls back to ``default_retry_delay``).
 
         Raises:
-            Retry: always, once the retry message is sent (the worker records RETRY).
+            Retry: once the retry message is sent (the worker records RETRY).
             MaxRetriesExceededError: past ``max_retries``, unless ``exc`` is given, which is
                 then re-raised instead.
         """
         request = self.request
+        if request.called_directly:
+            # Not run by a worker nor by apply(): nothing to re-send, as in Celery.
+            if exc is not None:
+                raise exc
+            raise Retry("Task can be retried", None)
         retries = request.retries + 1
         limit = self.max_retries if max_retries is None else max_retries
         if limit is not None and retries > limit:
@@ -179,13 +205,17 @@ class Task(Generic[P, R]):
             )
         if countdown is None and eta is None:
             countdown = self.retry_delay(retries)
-        if request.called_directly:
-            raise Retry(exc=exc, when=eta or countdown, is_eager=True) from exc
+        args = request.args if args is None else args
+        kwargs = request.kwargs if kwargs is None else kwargs
+        if request.is_eager:
+            # apply() runs the retry itself, here and now, as Celery does: nothing is sent.
+            raise Retry(exc=exc, when=eta or countdown, is_eager=True,
+                        sig=self.signature(args, kwargs)) from exc
         send_options = {**request.as_execution_options(), **options}
         self.app.send_task(
             self.name,
-            request.args if args is None else args,
-            request.kwargs if kwargs is None else kwargs,
+            args,
+            kwargs,
             retries=retries,
             countdown=countdown,
             eta=eta,
@@ -254,12 +284,16 @@ class Task(Generic[P, R]):
         **kwargs: Any,
     ) -> None:
         """Store a custom state (e.g. PROGRESS) with ``meta`` for the running task."""
+        from celeriac.backends.base import store_with_reply_to
         from celeriac.protocol.result_meta import ResultMeta
 
-        target = task_id or self.request.id
+        request = self.request
+        target = task_id or request.id
         if target is None:
             return
-        self.app.backend.store([ResultMeta(target, state or states.PENDING, meta)])
+        # rpc:// needs the reply queue of the running task's caller (Celery's destination_for)
+        store_with_reply_to(self.app.backend,
+                            [(request.reply_to, ResultMeta(target, state or states.PENDING, meta))])
 
     # -- hooks (override on a base= class) ----------------------------------------------
     def before_start(self, task_id: str, args: Any, kwargs: Any) -> None:
@@ -282,6 +316,11 @@ class Task(Generic[P, R]):
         self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
         """Runs in the worker after every outcome."""
+
+
+def has_custom_call(task: Task[Any, Any]) -> bool:
+    """Whether ``task``'s class overrides ``Task.__call__`` (Celery's ``task_has_custom``)."""
+    return type(task).__call__ is not Task.__call__
 
 
 def make_task_class(

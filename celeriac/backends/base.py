@@ -8,13 +8,16 @@ and waiting are written once here.
 from __future__ import annotations
 
 import json
+import math
+import random
+import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from celeriac import states
-from celeriac.exceptions import TimeoutError
+from celeriac.exceptions import OperationalError, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 from celeriac.serialization.json_codec import json_dumps, json_loads
 
@@ -33,6 +36,37 @@ class BackendOptions:
     extended: bool = False
     serializer: str = "json"
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: Errors that mean "the store cannot be reached (or is busy) now", not "this record is bad":
+#: worth another attempt, as Celery's ``exception_safe_to_retry`` decides for its stores. Our
+#: stores raise ``OperationalError`` for an unreachable server (the Redis store wraps
+#: redis-py's connection errors); a locked SQLite file raises ``sqlite3.OperationalError``.
+RECOVERABLE_STORE_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError, OSError, sqlite3.OperationalError)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRetryPolicy:
+    """When a failed store is tried again: Celery's ``result_backend_always_retry``,
+    ``result_backend_max_retries`` and ``result_backend_{base,max}_sleep_between_retries_ms``,
+    with their defaults (off, no limit, 10 ms, 10 s)."""
+
+    always_retry: bool = False
+    max_retries: float = math.inf
+    base_sleep_ms: float = 10.0
+    max_sleep_ms: float = 10000.0
+
+    def may_retry(self, exc: BaseException, retries: int) -> bool:
+        """Whether a store that raised ``exc`` after ``retries`` retries is tried again."""
+        return (self.always_retry and isinstance(exc, RECOVERABLE_STORE_ERRORS)
+                and retries < self.max_retries)
+
+    def delay(self, retry: int) -> float:
+        """Seconds before retry number ``retry`` (1-based): Celery's full-jitter exponential
+        backoff, ``uniform(0, min(max_sleep, base_sleep * 2**retry))``."""
+        ceiling = min(self.max_sleep_ms, self.base_sleep_ms * 2.0 ** min(retry, 64))
+        return random.uniform(0.0, max(ceiling, 0.0)) / 1000.0
 
 
 class ResultBackend(Protocol):
@@ -135,14 +169,44 @@ class KeyValueBackend:
         return ResultMeta.from_dict(json_loads(data), task_id)
 
 
-def is_success(raw: bytes | None) -> bool:
-    """Cheap check of a stored record's status without decoding its (maybe large) result."""
+#: How every JSON record Celery or celeriac writes begins (status first, Python's separators).
+_STATUS_HEAD = b'{"status": "'
+
+
+def stored_status(raw: bytes | None) -> str | None:
+    """The ``status`` of a stored record, decided on the parsed value, not on a substring.
+
+    The status is read straight from the record's start when it has the usual layout and the
+    value holds no escape (exact: a JSON string ends at its first unescaped quote), so a
+    large result is not decoded; anything else is parsed in full. A record whose *result*
+    merely contains the text "SUCCESS" is never mistaken for a success.
+    """
     if raw is None:
-        return False
-    head = raw[:40]
-    if b'"status"' in head:
-        return b'"SUCCESS"' in head
+        return None
+    start = len(_STATUS_HEAD)
+    if raw.startswith(_STATUS_HEAD):
+        end = raw.find(b'"', start)
+        if end >= 0 and b"\\" not in raw[start:end]:
+            return raw[start:end].decode("utf-8", "replace")
     try:
-        return bool(json.loads(raw).get("status") == states.SUCCESS)
-    except (ValueError, AttributeError):
-        return False
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    status = record.get("status") if isinstance(record, dict) else None
+    return status if isinstance(status, str) else None
+
+
+def is_success(raw: bytes | None) -> bool:
+    """Whether a stored record is a SUCCESS, which nothing may overwrite (§7.15)."""
+    return stored_status(raw) == states.SUCCESS
+
+
+def store_with_reply_to(backend: ResultBackend,
+                        records: Sequence[tuple[str | None, ResultMeta]]) -> None:
+    """Store ``(reply_to, meta)`` records: ``rpc://`` sends each to its task's reply queue
+    (a record has no other way to reach the client), every other store just stores it."""
+    store_replies = getattr(backend, "store_replies", None)
+    if store_replies is not None:
+        store_replies([(reply_to or "", meta) for reply_to, meta in records])
+    else:
+        backend.store([meta for _, meta in records])

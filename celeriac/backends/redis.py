@@ -45,22 +45,31 @@ def celery_keyprefix(global_keyprefix: str | None) -> str:
 
 
 #: KEYS: result keys. ARGV: ttl (0: none), then one encoded record per key. Writes a record
-#: and PUBLISHes it on the key's channel unless the key already holds a SUCCESS.
+#: and PUBLISHes it on the key's channel unless the key already holds a SUCCESS. The stored
+#: status is the parsed value (as ``backends.base.stored_status``): read from the record's
+#: start when it has the usual layout and no escape, else by decoding the whole record.
 _STORE_UNLESS_SUCCESS = """
+local head = '{"status": "'
+local function status_of(old)
+  if string.sub(old, 1, #head) == head then
+    local close = string.find(old, '"', #head + 1, true)
+    if close then
+      local value = string.sub(old, #head + 1, close - 1)
+      if not string.find(value, '\\\\', 1, true) then
+        return value
+      end
+    end
+  end
+  local ok, rec = pcall(cjson.decode, old)
+  if ok and type(rec) == 'table' then
+    return rec['status']
+  end
+  return nil
+end
 local ttl = tonumber(ARGV[1])
 for i, key in ipairs(KEYS) do
   local old = redis.call('GET', key)
-  local done = false
-  if old then
-    local head = string.sub(old, 1, 40)
-    if string.find(head, '"status"', 1, true) then
-      done = string.find(head, '"SUCCESS"', 1, true) ~= nil
-    else
-      local ok, rec = pcall(cjson.decode, old)
-      done = ok and type(rec) == 'table' and rec['status'] == 'SUCCESS'
-    end
-  end
-  if not done then
+  if not (old and status_of(old) == 'SUCCESS') then
     local value = ARGV[i + 1]
     if ttl > 0 then
       redis.call('SET', key, value, 'EX', ttl)

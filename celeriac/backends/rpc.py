@@ -20,6 +20,10 @@ Limits (the same as Celery's, by design of the protocol):
   that explains this instead of waiting forever.
 * Nothing is persisted: a result is a message, read once; restart the client and it is gone.
   States arrive in order, the latest wins; ``forget`` only drops the local copy.
+
+Every record reaches the client, not only the final one: ``update_state`` progress and STARTED
+go to the running task's ``reply_to``; the failures a chain or chord stores for steps that will
+never run go to the ``reply_to`` each step's signature was frozen with.
 """
 
 from __future__ import annotations
@@ -222,8 +226,20 @@ class RpcBackend:
         )
 
     def store_replies(self, replies: Sequence[tuple[str, ResultMeta]]) -> None:
-        """Publish each ``(reply_to, meta)``, confirmed, in one batch; empty reply_to skipped."""
-        items = [("", reply_to, self._encode(meta)) for reply_to, meta in replies if reply_to]
+        """Publish each ``(reply_to, meta)``, confirmed, in one batch.
+
+        Every record of a task travels this way: the final state, and also ``update_state``,
+        STARTED and the failures a chain or chord stores for its later steps, each with the
+        ``reply_to`` of the message (or signature) it belongs to. A record with no reply
+        queue cannot reach anyone: it is dropped with a warning, never silently.
+        """
+        items = []
+        for reply_to, meta in replies:
+            if reply_to:
+                items.append(("", reply_to, self._encode(meta)))
+            else:
+                logger.warning("rpc:// %s record of task %s dropped: its message has no "
+                               "reply_to", meta.status, meta.task_id)
         if not items:
             return
         with self._lock:
@@ -241,18 +257,11 @@ class RpcBackend:
     def store(self, metas: Sequence[ResultMeta]) -> None:
         """``ResultBackend.store``: needs ``meta.extended['reply_to']`` to know the queue.
 
-        Prefer ``store_replies`` with the ``reply_to`` of each task's message.
+        Prefer ``backends.base.store_with_reply_to`` with the ``reply_to`` of each record's
+        task, as the worker, ``update_state`` and the canvas do.
         """
-        replies = []
-        for meta in metas:
-            reply_to = (meta.extended or {}).get("reply_to")
-            if reply_to:
-                replies.append((str(reply_to), meta))
-            else:
-                logger.warning(
-                    "rpc:// result of task %s dropped: no reply_to known for it", meta.task_id
-                )
-        self.store_replies(replies)
+        self.store_replies([(str((meta.extended or {}).get("reply_to") or ""), meta)
+                            for meta in metas])
 
     def close(self) -> None:
         with self._lock:

@@ -153,7 +153,7 @@ class _chain(Signature):
         for step in self.tasks:
             res = maybe_signature(step, app=self._app).clone().apply(call_args, call_kwargs)
             res.parent, last = last, res
-            call_args, call_kwargs = (res.get(),), None
+            call_args, call_kwargs = (res.get(disable_sync_subtasks=False),), None
         return last
 
     def freeze(self, _id: str | None = None, group_id: str | None = None,

@@ -12,6 +12,7 @@ import click
 from celeriac.cli.banner import startup_banner
 from celeriac.cli.inert_flags import inert_flag_notes, warn_inert_flags
 from celeriac.cli.main import CliState, app_options
+from celeriac.exceptions import ImproperlyConfigured
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -68,14 +69,16 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
         concurrency=concurrency or int(conf.worker_concurrency or 0) or (os.cpu_count() or 1),
         pool=pool or str(conf.worker_pool or "prefork"),
         hostname=hostname or "",
-        prefetch_multiplier=(prefetch_multiplier if prefetch_multiplier is not None
-                             else int(conf.worker_prefetch_multiplier)),
+        prefetch_multiplier=prefetch_multiplier,  # None: the setting (the worker knows if set)
         max_tasks_per_child=max_tasks_per_child or conf.worker_max_tasks_per_child,
         max_memory_per_child=max_memory_per_child or conf.worker_max_memory_per_child,
         extra={"beat": flags.get("beat"), "schedule_filename": flags.get("schedule_filename"),
                "statedb": flags.get("statedb")},
     )
-    instance = Worker(app, options)
+    try:
+        instance = Worker(app, options)
+    except ImproperlyConfigured as exc:  # e.g. a result store that cannot be built
+        raise click.ClickException(f"Cannot start the worker: {exc}") from None
     notes = inert_flag_notes({**flags, "concurrency": concurrency,
                               "max_tasks_per_child": max_tasks_per_child,
                               "max_memory_per_child": max_memory_per_child}, options.pool,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celeriac.backends.base import BackendOptions
+from celeriac.backends.base import BackendOptions, StoreRetryPolicy
 from celeriac.transport.base import TransportOptions
 
 
@@ -62,4 +62,15 @@ def backend_options(conf: Any, oid: str | None = None) -> BackendOptions:
         extended=bool(conf.get("result_extended")),
         serializer=str(conf.get("result_serializer") or "json"),
         extra=extra,
+    )
+
+
+def store_retry_policy(conf: Any) -> StoreRetryPolicy:
+    """How the worker retries storing results (Celery's ``result_backend_*retr*`` settings)."""
+    max_retries = conf.get("result_backend_max_retries")
+    return StoreRetryPolicy(
+        always_retry=bool(conf.get("result_backend_always_retry")),
+        max_retries=float("inf") if max_retries is None else float(max_retries),
+        base_sleep_ms=float(conf.get("result_backend_base_sleep_between_retries_ms")),
+        max_sleep_ms=float(conf.get("result_backend_max_sleep_between_retries_ms")),
     )

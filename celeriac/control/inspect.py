@@ -6,20 +6,43 @@ the timeout, ``None`` when none did, and the bare answer when ``destination`` wa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
 from celeriac.control.mailbox import Reply
+from celeriac.exceptions import DuplicateNodenameWarning
 
 if TYPE_CHECKING:
     from celeriac.control.control import Control
 
 
+#: Celery's text (``celery.app.control.W_DUPNODE``), naming our own CLI.
+W_DUPNODE: Final = """\
+Received multiple replies from node {0}: {1}.
+Please make sure you give each node a unique nodename using
+the celeriac worker `-n` option.\
+"""
+
+
+def duplicate_node_message(names: Iterable[str]) -> str:
+    dupes = sorted(set(names))
+    return W_DUPNODE.format("name" if len(dupes) == 1 else "names", ", ".join(dupes))
+
+
 def flatten_replies(replies: Sequence[Reply]) -> dict[str, Any]:
-    """``[{node: answer}, ...]`` as one ``{node: answer}`` mapping."""
+    """``[{node: answer}, ...]`` as one ``{node: answer}`` mapping.
+
+    Two answers under one name mean two workers share it, and only one answer survives the
+    merge: warned with ``DuplicateNodenameWarning``, as Celery's ``flatten_reply`` does.
+    """
     merged: dict[str, Any] = {}
+    dupes: set[str] = set()
     for reply in replies:
+        dupes.update(name for name in reply if name in merged)
         merged.update(reply)
+    if dupes:
+        warnings.warn(DuplicateNodenameWarning(duplicate_node_message(dupes)), stacklevel=2)
     return merged
 
 
@@ -96,4 +119,4 @@ class Inspect:
         return self._request("hello", from_node=from_node, revoked=revoked)
 
 
-__all__ = ["Inspect", "flatten_replies"]
+__all__ = ["W_DUPNODE", "Inspect", "duplicate_node_message", "flatten_replies"]

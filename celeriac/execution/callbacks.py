@@ -3,9 +3,10 @@
 Callbacks and the next chain step are published *before* the parent's result is stored, as
 Celery does, so the stored record can list them in ``children`` (wire-protocol.md §1.7, §7.16).
 A failure stores the same failure on every later chain step (so the chain's result, its last
-step, reports it) and runs errbacks by arity (§7.22). Chord header outcomes are joined *after*
-their own results are stored (``fire_chords``, called by the worker in batches): the join
-counts them in the result store (``backends.chords``) and exactly one caller fires the body.
+step, reports it; on ``rpc://`` it goes to each step's own ``reply_to``) and runs errbacks by
+arity (§7.22). Chord header outcomes are joined *after* their own results are stored
+(``fire_chords``, called by the worker in batches): the join counts them in the result store
+(``backends.chords``) and exactly one caller fires the body.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import states
 from celeriac.app.request import Context
+from celeriac.backends.base import store_with_reply_to
 from celeriac.backends.chords import ChordPart, ClaimedChord, chord_join_for
 from celeriac.exceptions import ChordError
 from celeriac.protocol.exception_codec import encode_exception
@@ -149,7 +151,7 @@ def fail_chain(app: Celery, chain: Sequence[Any] | None, exc: BaseException,
     """Store ``exc`` on every later chain step with an id; join chord members among them."""
     from celeriac.canvas.signature import maybe_signature
 
-    metas: list[ResultMeta] = []
+    records: list[tuple[str | None, ResultMeta]] = []
     parts: list[ChordPart] = []
     encoded = encode_exception(exc)
     for raw in chain or ():
@@ -158,14 +160,15 @@ def fail_chain(app: Celery, chain: Sequence[Any] | None, exc: BaseException,
         task_id = options.get("task_id")
         if not task_id:
             continue
-        metas.append(ResultMeta(str(task_id), states.FAILURE, encoded, trace, [], now_iso(),
-                                group_id=options.get("group_id")))
+        records.append((options.get("reply_to"),
+                        ResultMeta(str(task_id), states.FAILURE, encoded, trace, [], now_iso(),
+                                   group_id=options.get("group_id"))))
         if options.get("chord") and options.get("group_id"):
             parts.append(ChordPart(str(task_id), str(options["group_id"]),
                                    options.get("group_index"), dict(options["chord"]),
                                    states.FAILURE, encoded, options.get("root_id")))
-    if metas:
-        app.backend.store(metas)
+    if records:
+        store_with_reply_to(app.backend, records)
     if parts:
         fire_chords(app, parts)
 
@@ -245,7 +248,8 @@ def chord_error(app: Celery, body: Any, error: ChordError, part: ChordPart) -> N
         metas.append(ResultMeta(str(task_id), states.FAILURE, encode_exception(error), trace,
                                 [], now_iso(), group_id=member["options"].get("group_id"),
                                 parent_id=part.task_id))
-    app.backend.store(metas)
+    store_with_reply_to(app.backend, [(member["options"].get("reply_to"), meta)
+                                      for member, meta in zip(members, metas, strict=True)])
     fail_chain(app, body["options"].get("chain"), error, trace)
     for member, meta in zip(members, metas, strict=True):
         errbacks = member["options"].get("link_error") or ()

@@ -13,8 +13,9 @@ import traceback as tb
 from typing import TYPE_CHECKING, Any
 
 from celeriac import signals, states
-from celeriac._state import current_task_var
-from celeriac.app.task import Task
+from celeriac._state import current_task_var, join_will_block_var
+from celeriac.app.task import Task, has_custom_call
+from celeriac.backends.base import store_with_reply_to
 from celeriac.exceptions import EncodeError, Ignore, Reject, Retry
 from celeriac.execution.callbacks import send_callbacks, send_errbacks
 from celeriac.execution.outcome import Disposition, Outcome
@@ -63,6 +64,9 @@ class TaskRunner:
         self.hooks = {name for name in ("before_start", "on_success", "on_failure",
                                         "on_retry", "after_return") if _overridden(task, name)}
         self.autoretry_for = tuple(task.autoretry_for)
+        # Celery's tracer: call the task object only when its class overrides ``__call__``
+        # (Flask's app context, say); otherwise ``run`` directly, the fast path.
+        self.custom_call = has_custom_call(task)
         self._default_limits = (conf.task_time_limit, conf.task_soft_time_limit)
         self.acks_on_failure = bool(
             conf.task_acks_on_failure_or_timeout if task.acks_on_failure_or_timeout is None
@@ -82,14 +86,18 @@ class TaskRunner:
             return Outcome(request.task_id, states.REJECTED, None, Disposition.SET_ASIDE,
                            reason=f"undecodable body: {exc}")
         context = request.context(body)
+        # Only a custom ``__call__`` calling ``super().__call__`` may adopt this request.
+        context._protected = 0 if self.custom_call else 1
         self._current_acks_late = request.acks_late
         if self.track_started:
             self._store_started(context)
         token = Task.push_request(context)
         task_token = current_task_var.set(self.task)
+        block_token = join_will_block_var.set(True)
         try:
             outcome = self._execute(request, context, body)
         finally:
+            join_will_block_var.reset(block_token)
             current_task_var.reset(task_token)
             Task.pop_request(token)
         runtime = time.monotonic() - started
@@ -106,7 +114,10 @@ class TaskRunner:
             if "before_start" in self.hooks:
                 task.before_start(request.task_id, body.args, body.kwargs)
             try:
-                retval = task.run(*body.args, **body.kwargs)
+                if self.custom_call:
+                    retval = task(*body.args, **body.kwargs)
+                else:
+                    retval = task.run(*body.args, **body.kwargs)
             except Exception as exc:
                 if self.autoretry_for and isinstance(exc, self.autoretry_for):
                     task.retry(exc=exc, **dict(task.retry_kwargs))
@@ -219,7 +230,7 @@ class TaskRunner:
         meta = self._meta(context, states.STARTED,
                           {"pid": os.getpid(), "hostname": context.hostname}, None, [])
         try:
-            self.app.backend.store([meta])
+            store_with_reply_to(self.app.backend, [(context.reply_to, meta)])
         except Exception as exc:
             logger.warning("Could not store STARTED for %s: %r", context.id, exc)
 

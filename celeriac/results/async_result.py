@@ -2,16 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from celeriac import states
+from celeriac._state import join_will_block_var, task_join_will_block
 from celeriac.protocol.exception_codec import decode_exception
 from celeriac.protocol.result_meta import ResultMeta, parse_date_done
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.backends.base import ResultBackend
+
+
+#: Celery's message, word for word (``celery.result.E_WOULDBLOCK``).
+E_WOULDBLOCK: Final = """\
+Never call result.get() within a task!
+See https://docs.celeryq.dev/en/latest/userguide/tasks.html\
+#avoid-launching-synchronous-subtasks
+"""
+
+
+def assert_will_not_block() -> None:
+    """Refuse to wait for a result inside a worker's task, as Celery does.
+
+    The waiting task holds the pool slot the awaited task may need: a solo worker (or a
+    full pool) would wait forever. ``get(disable_sync_subtasks=False)`` or
+    ``with allow_join_result():`` opt out.
+    """
+    if task_join_will_block():
+        raise RuntimeError(E_WOULDBLOCK)
+
+
+@contextmanager
+def allow_join_result() -> Iterator[None]:
+    """Allow ``result.get()`` inside a task within this block (Celery's escape hatch)."""
+    token = join_will_block_var.set(False)
+    try:
+        yield
+    finally:
+        join_will_block_var.reset(token)
 
 
 def exception_from_meta(meta: ResultMeta) -> BaseException:
@@ -146,7 +178,10 @@ class AsyncResult:
             celeriac.exceptions.TimeoutError: not ready within ``timeout`` seconds.
             BaseException: the task's own exception (rebuilt as its type when importable)
                 when it failed and ``propagate`` is true.
+            RuntimeError: called inside a task (see ``assert_will_not_block``).
         """
+        if disable_sync_subtasks:
+            assert_will_not_block()
         meta = self._cache or self.backend.wait(self.id, timeout=timeout, interval=interval)
         self._cache = meta
         if meta.status in states.PROPAGATE_STATES:
@@ -183,6 +218,8 @@ class EagerResult(AsyncResult):
 
     def get(self, timeout: float | None = None, propagate: bool = True,
             interval: float = 0.5, disable_sync_subtasks: bool = True, **_: Any) -> Any:
+        if disable_sync_subtasks:
+            assert_will_not_block()
         if self._exception is not None:
             if propagate:
                 raise self._exception

@@ -19,7 +19,7 @@ from celeriac import states
 from celeriac.backends.base import GROUP_KEY_PREFIX
 from celeriac.exceptions import ImproperlyConfigured, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
-from celeriac.results.async_result import AsyncResult, exception_from_meta
+from celeriac.results.async_result import AsyncResult, assert_will_not_block, exception_from_meta
 from celeriac.serialization.json_codec import json_dumps, json_loads
 
 if TYPE_CHECKING:
@@ -163,7 +163,10 @@ class ResultSet:
         Raises:
             celeriac.exceptions.TimeoutError: not all ready within ``timeout`` seconds.
             BaseException: the first failed member's exception, when ``propagate``.
+            RuntimeError: called inside a task (see ``assert_will_not_block``).
         """
+        if disable_sync_subtasks:
+            assert_will_not_block()
         leaves = self._leaves()
         metas = {leaf.id: meta for leaf, meta in
                  zip(leaves, self._wait_ready(leaves, timeout, interval), strict=True)}

@@ -172,6 +172,33 @@ class FanoutChannel(Protocol):
         """Start receiving broadcasts on ``exchange`` whose routing key matches ``pattern``."""
 
 
+class LivenessRenewer(Protocol):
+    """Renews exactly the record whose expiry lets peers restore a channel's messages.
+
+    Built by the channel, pickled, and run in the lease keeper process
+    (``celeriac.transport.lease_keeper``), where a task holding the worker's GIL cannot starve
+    it. It opens its own connection on first ``renew``.
+    """
+
+    def renew(self) -> None:
+        """Mark the channel alive for another ``lease_timeout``."""
+
+    def close(self) -> None:
+        """Release the connection."""
+
+
+@runtime_checkable
+class LivenessChannel(Protocol):
+    """A channel whose liveness another process can renew (Redis, SQLite).
+
+    Brokers that track liveness themselves (AMQP: the connection and its heartbeats) and
+    in-process ones (memory) do not implement it.
+    """
+
+    def liveness_renewer(self) -> LivenessRenewer | None:
+        """A picklable renewer for this channel, or None when it cannot be built."""
+
+
 class Transport(Protocol):
     """A broker kind. Built once per process from a URL; opens channels."""
 

@@ -1,9 +1,9 @@
 """Logging: task-aware records, the worker's formats, and secret redaction.
 
-``get_task_logger(name)`` (import path ``celery.utils.log``) returns a logger under
-``celeriac.task`` whose records carry ``task_name`` and ``task_id`` of the running task, so
-``worker_task_log_format`` can print them. Every handler the worker installs scrubs
-passwords out of URLs in messages: secrets never reach a log file.
+``get_task_logger(name)`` (import path ``celery.utils.log``) returns the logger ``name``,
+re-parented under ``celeriac.task`` as Celery does, whose records carry ``task_name`` and
+``task_id`` of the running task, so ``worker_task_log_format`` can print them. Every handler
+the worker installs scrubs passwords out of URLs in messages: secrets never reach a log file.
 """
 
 from __future__ import annotations
@@ -34,13 +34,33 @@ def get_logger(name: str) -> logging.Logger:
 
 
 def get_task_logger(name: str) -> logging.Logger:
-    """A logger for task modules; its records name the running task (Celery's helper)."""
+    """The logger named ``name`` (Celery's helper): its records name the running task.
+
+    As Celery does, the logger keeps its own name, so a logging config keyed on
+    ``proj.tasks`` applies to it, and its parent becomes the ``celeriac.task`` logger, so its
+    records reach the worker's handler even when the root logger is not hijacked.
+    """
     if name in {"celery", "celery.task", "celeriac", TASK_LOGGER_NAME}:
         raise RuntimeError(f"Logger name {name!r} is reserved!")
-    logger = logging.getLogger(f"{TASK_LOGGER_NAME}.{name}")
+    logger = logging.getLogger(name)
+    task_logger = logging.getLogger(TASK_LOGGER_NAME)
+    # Re-parent unless already below it, or above it (the root, say): that would loop.
+    if not _descends_from(logger, task_logger) and not _descends_from(task_logger, logger):
+        logger.parent = task_logger
     if not any(isinstance(f, _TaskMarker) for f in logger.filters):
         logger.addFilter(_TaskMarker())
     return logger
+
+
+def _descends_from(logger: logging.Logger, ancestor: logging.Logger) -> bool:
+    node: logging.Logger | None = logger
+    seen: set[int] = set()
+    while node is not None and id(node) not in seen:
+        if node is ancestor:
+            return True
+        seen.add(id(node))
+        node = node.parent
+    return False
 
 
 class _TaskMarker(logging.Filter):

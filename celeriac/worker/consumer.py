@@ -2,12 +2,20 @@
 
 Everything network-bound happens here, in batches: one ``fetch`` per loop for up to the free
 prefetch window, one ``store`` for the results completed since the last loop, one ``ack``
-for their messages (results are always stored before their messages are acknowledged).
+for their messages (results are always stored before their messages are acknowledged; when
+the store is down, ``ResultWriter`` retries or hands the messages back, never acks them).
 
-Acknowledgement timing: an early-ack task's ack is queued when it starts and sent with the
-next batch; a late-ack task's ack is sent after it finished. Either way, a worker killed mid
-batch re-delivers rather than loses its messages: celeriac errs towards running a task twice
-over losing it (documented in the README).
+Prefetch: the consumer counts every message it holds (running or finished but unsettled,
+held for an ETA or a rate limit, backlogged, waiting for its result to be stored) in
+``reserved()``, on its own thread, and tells the fetcher how many more it may fetch; the
+fetcher spends that allowance on what it fetches and hands over (``prefetcher.py``). A
+user-set ``worker_prefetch_multiplier`` makes ``concurrency x multiplier`` a hard ceiling on
+leased-but-unsettled messages; only a defaulted one lets the window widen for short tasks.
+
+Acknowledgement timing: early or late, a message is acknowledged in a batch after its task
+ran and its result was stored (``acks_late`` decides what a failure or a lost process does
+with it). So a worker killed mid batch re-delivers rather than loses its messages: celeriac
+errs towards running a task twice over losing it (documented in the README).
 """
 
 from __future__ import annotations
@@ -21,18 +29,18 @@ from collections.abc import Container, Sequence
 
 from celeriac import signals, states
 from celeriac.app.request import Context
-from celeriac.backends.base import ResultBackend
+from celeriac.backends.base import ResultBackend, StoreRetryPolicy
 from celeriac.execution.callbacks import chord_parts, fire_chords
 from celeriac.execution.outcome import Disposition, Outcome
 from celeriac.pools.base import Pool
 from celeriac.protocol.message import TaskMessage
-from celeriac.protocol.result_meta import ResultMeta
 from celeriac.transport.base import Channel, Delivery
 from celeriac.worker.dispatch import Decision, Dispatcher, revoked_meta
 from celeriac.worker.prefetcher import InlineFetcher, Prefetcher
 from celeriac.worker.rate_limit import RateLimits
 from celeriac.worker.refusal_signals import send_refusal_signal
 from celeriac.worker.request import Request
+from celeriac.worker.result_writer import PendingBatch, ResultWriter
 
 logger = logging.getLogger(__name__)
 
@@ -49,14 +57,17 @@ class Consumer:
     def __init__(self, channel: Channel, queues: Sequence[str], pool: Pool,
                  dispatcher: Dispatcher, backend: ResultBackend | None,
                  prefetch_limit: int, rate_limits: RateLimits | None = None,
-                 revoked: Container[str] = frozenset(), inline_fetch: bool = False) -> None:
+                 revoked: Container[str] = frozenset(), inline_fetch: bool = False, *,
+                 adaptive_window: bool = True,
+                 store_retry: StoreRetryPolicy | None = None) -> None:
         self.channel = channel
         self.queues = list(queues)
         self.pool = pool
         self.dispatcher = dispatcher
         self.backend = backend
-        self._store_replies = getattr(backend, "store_replies", None)
+        self.results = ResultWriter(backend, store_retry)
         self.prefetch_limit = max(1, prefetch_limit)
+        self.adaptive_window = adaptive_window
         self._average_runtime: float | None = None
         self.stop_fetching = threading.Event()
         self._completed: queue.SimpleQueue[tuple[Request, Outcome]] = queue.SimpleQueue()
@@ -71,19 +82,21 @@ class Consumer:
         self.active: dict[str, tuple[Request, float]] = {}
         self.processed_by_task: dict[str, int] = {}
         self.prefetcher: Prefetcher | InlineFetcher = (
-            InlineFetcher(channel, self.queues, self.room) if inline_fetch
-            else Prefetcher(channel, self.queues, self.room, self._wakeup))
+            InlineFetcher(channel, self.queues) if inline_fetch
+            else Prefetcher(channel, self.queues, self._wakeup))
 
     # -- pool callback (any thread) ------------------------------------------------------
     def on_outcome(self, request: Request, outcome: Outcome) -> None:
+        # Only wakes the consumer: it settles the message, recounts and lets the fetcher
+        # fetch again (counting on this thread would race with the consumer's).
         self._completed.put((request, outcome))
         self._wakeup.set()
-        self.prefetcher.poke()
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
         """Consume until ``stop_fetching`` is set; fetched-but-unstarted messages go back."""
         self.prefetcher.start()
+        self._allow_fetch()
         try:
             while not self.stop_fetching.is_set():
                 self.step()
@@ -98,6 +111,7 @@ class Consumer:
         self._wakeup.clear()
         self.drain_completed()
         self._release_due()
+        self._allow_fetch()
         deliveries = self.prefetcher.take(self._next_timeout(0.05))
         if not deliveries:
             return
@@ -111,25 +125,32 @@ class Consumer:
                 # Settle part of a long batch now: a broker that counts unacknowledged
                 # messages (AMQP QoS) streams the next ones while this batch still runs.
                 self.drain_completed()
-        self.prefetcher.poke()
+                self._allow_fetch(unhandled=len(deliveries) - index)
+        self._allow_fetch()
 
     def room(self) -> int:
-        """How many more messages the prefetcher may fetch now."""
+        """How many more messages may be leased now: the window minus everything held."""
         if self.pool.free_slots() <= 0 and self._backlog:
             return 0
         return self.window() - self.reserved()
 
+    def _allow_fetch(self, unhandled: int = 0) -> None:
+        """Tell the fetcher how many more it may fetch; ``unhandled`` messages of the batch
+        being dispatched are held too, though not counted in ``reserved()`` yet."""
+        self.prefetcher.allow(self.room() - unhandled)
+
     def window(self) -> int:
-        """How many messages this worker may hold: the prefetch limit, widened for short tasks.
+        """How many messages this worker may hold: the prefetch limit, widened for short tasks
+        unless the user chose the multiplier (then it is a hard ceiling, as in Celery).
 
         Celery's ``concurrency x prefetch_multiplier`` keeps work spread fairly across
         workers, which matters for long tasks. For short ones it only costs round trips, so
-        the window grows until it holds about ``ADAPTIVE_WINDOW_SECONDS`` of work (at most
-        ``MAX_BATCH`` messages): a worker never holds more than a few milliseconds of work
-        beyond what Celery would let it prefetch.
+        by default the window grows until it holds about ``ADAPTIVE_WINDOW_SECONDS`` of work
+        (at most ``MAX_BATCH`` messages): a worker never holds more than a few milliseconds of
+        work beyond what Celery would let it prefetch.
         """
         average = self._average_runtime
-        if average is None:
+        if average is None or not self.adaptive_window:
             return self.prefetch_limit
         adaptive = int(ADAPTIVE_WINDOW_SECONDS / max(average, 1e-6))
         return max(self.prefetch_limit, min(adaptive, MAX_BATCH))
@@ -143,11 +164,17 @@ class Consumer:
         return [(when, request) for when, _, request in list(self._held)]
 
     def reserved(self) -> int:
-        return self._in_pool + len(self._held) + len(self._backlog)
+        """Messages leased and not yet settled: running or finished-but-unsettled, held,
+        backlogged, or waiting for their results to be stored."""
+        return (self._in_pool + len(self._held) + len(self._backlog)
+                + self.results.parked_messages)
 
     def _next_timeout(self, default: float) -> float:
         if self._held:
-            return max(0.0, min(default, self._held[0][0] - time.time()))
+            default = max(0.0, min(default, self._held[0][0] - time.time()))
+        retry_at = self.results.next_due()
+        if retry_at is not None:
+            default = max(0.0, min(default, retry_at - time.monotonic()))
         return default
 
     # -- per delivery -----------------------------------------------------------------------
@@ -164,11 +191,22 @@ class Consumer:
         self._settle_without_running(delivery, decision)
 
     def _settle_without_running(self, delivery: Delivery, decision: Decision) -> None:
-        if decision.revoked_meta is not None:
-            self._store([(delivery.message, decision.revoked_meta)])
-            if decision.revoked_meta.status == states.REVOKED:
-                why = decision.revoked_meta.result.get("exc_message", [""])[0]
+        meta = decision.revoked_meta
+        if meta is None:
+            self._settle_unrun(delivery, decision)
+            return
+
+        def settle() -> None:
+            if meta.status == states.REVOKED:
+                why = meta.result.get("exc_message", [""])[0]
                 self._signal_revoked(delivery.message, expired=why == "expired")
+            self._settle_unrun(delivery, decision)
+
+        self.results.submit(PendingBatch(
+            [(delivery.message, meta)], 1, settle,
+            lambda: self.channel.reject([delivery], requeue=True)))
+
+    def _settle_unrun(self, delivery: Delivery, decision: Decision) -> None:
         if decision.set_aside is not None:
             logger.error("Message %s from queue %r set aside: %s",
                          delivery.message.headers.get("id"), delivery.queue, decision.set_aside)
@@ -201,9 +239,15 @@ class Consumer:
 
     def _revoke(self, request: Request) -> None:
         logger.warning("Discarding revoked task: %s[%s]", request.task_name, request.task_id)
-        self._store([(request.delivery.message, revoked_meta(request.task_id, "revoked"))])
-        self.channel.ack([request.delivery])
-        self._signal_revoked(request.delivery.message)
+        delivery = request.delivery
+
+        def settle() -> None:
+            self.channel.ack([delivery])
+            self._signal_revoked(delivery.message)
+
+        self.results.submit(PendingBatch(
+            [(delivery.message, revoked_meta(request.task_id, "revoked"))], 1, settle,
+            lambda: self.channel.reject([delivery], requeue=True)))
 
     def _signal_revoked(self, message: TaskMessage, *, expired: bool = False,
                         terminated: bool = False) -> None:
@@ -226,8 +270,13 @@ class Consumer:
             self._start(self._backlog.pop(0))
 
     # -- completions --------------------------------------------------------------------------
-    def drain_completed(self) -> None:
-        """Store the results of finished tasks, then settle their messages, in batches."""
+    def drain_completed(self, *, final: bool = False) -> None:
+        """Store the results of finished tasks, then settle their messages, in batches.
+
+        ``final`` (shutdown): results still waiting for a retry get one last attempt, and
+        the messages of those that fail go back to the broker.
+        """
+        self.results.retry_due(final=final)
         finished: list[tuple[Request, Outcome]] = []
         while True:
             try:
@@ -236,7 +285,6 @@ class Consumer:
                 break
         if not finished:
             return
-        self._in_pool -= len(finished)
         self.total_processed += len(finished)
         for request, outcome in finished:
             self.active.pop(request.task_id, None)
@@ -248,12 +296,28 @@ class Consumer:
         previous = self._average_runtime
         self._average_runtime = batch_average if previous is None else (
             0.7 * previous + 0.3 * batch_average)
-        self._store([(r.delivery.message, o.meta) for r, o in finished if o.meta is not None])
-        if self.backend is not None:
+        records = [(r.delivery.message, o.meta) for r, o in finished if o.meta is not None]
+        try:
+            self.results.submit(PendingBatch(records, len(finished),
+                                             lambda: self._settle(finished),
+                                             lambda: self._settle(finished, stored=False)),
+                                final=final)
+        finally:
+            # Counted as running until settled or parked, so the window has no gap to
+            # over-fetch in; uncounted even when settling raised (the broker's leases remain).
+            self._in_pool -= len(finished)
+
+    def _settle(self, finished: list[tuple[Request, Outcome]], stored: bool = True) -> None:
+        """Settle the messages of finished tasks; unless their results were ``stored``, every
+        message that would have been acknowledged goes back to the broker instead."""
+        if stored and self.backend is not None:
             fire_chords(self.dispatcher.app, chord_parts(finished))
         acks = [r.delivery for r, o in finished if o.disposition is Disposition.ACK]
         if acks:
-            self.channel.ack(acks)
+            if stored:
+                self.channel.ack(acks)
+            else:
+                self.channel.reject(acks, requeue=True)
         for request, outcome in finished:
             if outcome.disposition is Disposition.REQUEUE:
                 self.channel.reject([request.delivery], requeue=True)
@@ -261,19 +325,6 @@ class Consumer:
                 logger.error("Task %s[%s] set aside: %s", request.task_name, request.task_id,
                              outcome.reason)
                 self.channel.set_aside(request.delivery, outcome.reason)
-
-    def _store(self, records: list[tuple[TaskMessage, ResultMeta]]) -> None:
-        """Store results; ``rpc://`` gets each message's ``reply_to`` to answer to."""
-        if not records or self.backend is None:
-            return
-        try:
-            if self._store_replies is not None:
-                self._store_replies([(str(message.properties.get("reply_to") or ""), meta)
-                                     for message, meta in records])
-            else:
-                self.backend.store([meta for _, meta in records])
-        except Exception as exc:
-            logger.error("Could not store %d result(s): %r", len(records), exc, exc_info=True)
 
     # -- shutdown -------------------------------------------------------------------------------
     def release_in_flight(self) -> int:

@@ -2,8 +2,14 @@
 
 While the consumer runs one batch, the next one is already on its way: the broker's work
 (a Lua script on Redis, a transaction on SQLite) and the network wait happen while Python
-executes tasks, instead of between batches. The prefetcher never holds more than the
-consumer's window allows, so prefetch limits keep their meaning.
+executes tasks, instead of between batches.
+
+Prefetch limits are hard ceilings. Only the consumer's thread counts what it holds, so only it
+says how many more messages may be fetched (``allow``); a fetcher spends that allowance as it
+hands batches over (``take``), so nothing can be fetched between a hand-over and the
+consumer's own count of it. A fetch in flight is covered too: its size came out of the
+allowance, and the consumer's next ``allow`` is computed from a count that includes
+everything it took, so it is never larger than what is really free.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from celeriac.transport.base import Channel, Delivery
 
@@ -23,15 +29,16 @@ IDLE_WAIT = 0.05
 
 
 class Prefetcher:
-    """Owns the fetch side of one channel. ``room()`` says how many more may be held."""
+    """Owns the fetch side of one channel; fetches no more than the consumer allows."""
 
-    def __init__(self, channel: Channel, queues: Sequence[str], room: Callable[[], int],
+    def __init__(self, channel: Channel, queues: Sequence[str],
                  on_arrival: threading.Event) -> None:
         self.channel = channel
         self.queues = list(queues)
-        self._room = room
         self._on_arrival = on_arrival
         self._buffer: list[Delivery] = []
+        #: How many messages the buffer and the fetch in flight may hold together.
+        self._allowance = 0
         self._cond = threading.Condition()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -46,20 +53,23 @@ class Prefetcher:
         (an arrival, or whatever else sets the consumer's event) and returns nothing."""
         with self._cond:
             batch, self._buffer = self._buffer, []
-            self._cond.notify()
+            self._allowance -= len(batch)  # now the consumer's to count
         if not batch and wait > 0:
             self._on_arrival.wait(wait)
         return batch
 
-    def poke(self) -> None:
-        """Room may have grown (tasks finished): fetch again without waiting."""
+    def allow(self, allowance: int) -> None:
+        """From the consumer's thread: this many more may be fetched now (window minus
+        everything the consumer holds); fetch at once if that leaves room."""
         with self._cond:
+            self._allowance = allowance
             self._cond.notify()
 
     def stop(self) -> list[Delivery]:
         """Stop fetching; return what was fetched but never taken, for the caller to requeue."""
         self._stopping.set()
-        self.poke()
+        with self._cond:
+            self._cond.notify()
         if self._thread is not None:
             self._thread.join()
         return self.take()
@@ -67,7 +77,7 @@ class Prefetcher:
     def _run(self) -> None:
         while not self._stopping.is_set():
             with self._cond:
-                room = self._room() - len(self._buffer)
+                room = self._allowance - len(self._buffer)
                 if room <= 0 or self._buffer:
                     # Also wait while a batch is untaken: the consumer thread, just woken,
                     # gets the interpreter now instead of after this thread's next request.
@@ -96,30 +106,33 @@ class InlineFetcher:
     idle delays nothing.
     """
 
-    def __init__(self, channel: Channel, queues: Sequence[str], room: Callable[[], int]) -> None:
+    def __init__(self, channel: Channel, queues: Sequence[str]) -> None:
         self.channel = channel
         self.queues = list(queues)
-        self._room = room
+        self._allowance = 0
 
     def start(self) -> None:
         """Nothing runs in the background."""
 
     def take(self, wait: float = 0.0) -> list[Delivery]:
-        room = self._room()
-        if room <= 0:  # the window is full of held (ETA, rate-limited) tasks: don't spin
+        room = self._allowance
+        if room <= 0:  # the window is full (running, held or unstored): don't spin
             if wait > 0:
                 time.sleep(wait)
             return []
         try:
-            return self.channel.fetch(self.queues, room, wait)
+            batch = self.channel.fetch(self.queues, room, wait)
         except Exception as exc:
             logger.error("Fetching from %s failed, retrying in 1s: %r", self.queues, exc,
                          exc_info=True)
             time.sleep(1.0)
             return []
+        self._allowance -= len(batch)
+        return batch
 
-    def poke(self) -> None:
-        """Nothing to wake: the next ``take`` fetches."""
+    def allow(self, allowance: int) -> None:
+        """The next ``take`` may fetch this many."""
+        self._allowance = allowance
 
     def stop(self) -> list[Delivery]:
         return []

@@ -1,7 +1,9 @@
 """The worker process: assembles the consumer, the pool and the heartbeat, and owns shutdown.
 
 Threads: the consumer loop (``celeriac-consumer``), the heartbeat (``celeriac-heartbeat``)
-and the pool's own. The main thread only waits for signals:
+and the pool's own. The main thread only waits for signals. When tasks run in this process
+(solo, threads pools) a lease keeper process (``transport/lease_keeper.py``) renews the
+channel's liveness too, so a task holding the GIL cannot make peers take this worker for dead.
 
 * first SIGTERM/SIGINT: warm shutdown. Stop fetching, let running tasks finish (bounded by
   ``WorkerOptions.shutdown_timeout``), store and ack what finished, hand every held or
@@ -25,12 +27,15 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from celeriac import signals
+from celeriac.config.options import store_retry_policy
 from celeriac.control.revocations import open_revocation_store
 from celeriac.exceptions import OperationalError
 from celeriac.execution.runner import TaskRunner
 from celeriac.pools import create_pool
 from celeriac.serialization.registry import normalize_accept
+from celeriac.transport.lease_keeper import LeaseKeeper, start_keeper
 from celeriac.worker.consumer import Consumer
+from celeriac.worker.control.duplicates import start_duplicate_check
 from celeriac.worker.control.node import ControlNode
 from celeriac.worker.dispatch import Dispatcher
 from celeriac.worker.rate_limit import RateLimits
@@ -44,6 +49,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: The window of ``worker_prefetch_multiplier = 0`` ("no limit" in Celery).
+UNLIMITED_PREFETCH = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class WorkerOptions:
@@ -53,7 +61,8 @@ class WorkerOptions:
     concurrency: int = 0
     pool: str = "prefork"
     hostname: str = ""
-    prefetch_multiplier: int = 4
+    #: ``--prefetch-multiplier``; None: ``worker_prefetch_multiplier`` (see ``prefetch_window``).
+    prefetch_multiplier: int | None = None
     max_tasks_per_child: int | None = None
     max_memory_per_child: int | None = None
     shutdown_timeout: float = 60.0
@@ -106,6 +115,9 @@ class Worker:
         self.queues = list(options.queues) or [str(conf.task_default_queue)]
         self.accept = normalize_accept(conf.accept_content or ["json"])
         self.concurrency = options.concurrency or os.cpu_count() or 1
+        # Built now, before the banner and the broker: a store that cannot be built (unknown
+        # scheme, missing driver) stops the worker at start-up instead of losing results.
+        self.backend = app.backend if app.result_backend_url else None
         self.pool = create_pool(options.pool, self.concurrency, app=app, options=options,
                                 hostname=self.hostname)
         self.soft_shutdown = SoftShutdown(conf, self.pool)
@@ -121,6 +133,8 @@ class Worker:
         self.abandoned = 0
         self.control_node: ControlNode | None = None
         self.revoked = RevokedRegistry()
+        self.nodename_check: threading.Thread | None = None
+        self.lease_keeper: LeaseKeeper | None = None
 
     # -- assembly -------------------------------------------------------------------------
     def runner_for(self, name: str) -> TaskRunner:
@@ -137,12 +151,21 @@ class Worker:
                 self.app.conf.task_acks_late if value is None else value)
         return cached
 
-    def _backend_or_none(self) -> Any:
-        try:
-            return self.app.backend if self.app.result_backend_url else None
-        except Exception as exc:
-            logger.error("Result store unavailable, results will not be stored: %s", exc)
-            return None
+    def prefetch_window(self) -> tuple[int, bool]:
+        """How many messages may be leased at once, and whether the window may widen.
+
+        A multiplier the user chose (``--prefetch-multiplier``, ``worker_prefetch_multiplier``
+        or ``CELERYD_PREFETCH_MULTIPLIER``) makes ``concurrency x multiplier`` a hard
+        ceiling, as in Celery; only the default lets the window widen for short tasks.
+        0 means no limit, as in Celery (bounded here by ``UNLIMITED_PREFETCH``).
+        """
+        conf = self.app.conf
+        multiplier = self.options.prefetch_multiplier
+        chosen = multiplier is not None or conf.value_set_for("worker_prefetch_multiplier")
+        if multiplier is None:
+            multiplier = int(conf.worker_prefetch_multiplier)
+        limit = self.concurrency * multiplier if multiplier > 0 else UNLIMITED_PREFETCH
+        return limit, not chosen
 
     def setup(self) -> Consumer:
         self.app.loader_import_modules()
@@ -158,11 +181,12 @@ class Worker:
         dispatcher = Dispatcher(self.app, self.hostname, self.accept,
                                 transport.capabilities.delayed_delivery, self._acks_late,
                                 self.revoked)
-        multiplier = self.options.prefetch_multiplier
-        limit = self.concurrency * multiplier if multiplier > 0 else 10_000
+        limit, adaptive = self.prefetch_window()
         self.consumer = Consumer(channel, self.queues, self.pool, dispatcher,
-                                 self._backend_or_none(), limit, self._rate_limits(),
-                                 self.revoked, inline_fetch=self._inline_fetch(transport))
+                                 self.backend, limit, self._rate_limits(),
+                                 self.revoked, inline_fetch=self._inline_fetch(transport),
+                                 adaptive_window=adaptive,
+                                 store_retry=store_retry_policy(self.app.conf))
         self.pool.start(self.runner_for, self.consumer.on_outcome)
         view = WorkerInspector(self.app, self.hostname, self.consumer, self.pool, self.queues,
                                self.revoked, self.stop)
@@ -205,16 +229,19 @@ class Worker:
         if install_signals:
             self._install_signal_handlers()
         consumer = self.setup()
+        self.lease_keeper = self._start_lease_keeper()
         threads = [
             threading.Thread(target=self._consume, args=(consumer,), name="celeriac-consumer"),
             threading.Thread(target=self._heartbeat, name="celeriac-heartbeat"),
         ]
         threads[1].start()
         assert self.control_node is not None
+        listening = False
         if self.app.conf.worker_enable_remote_control:
-            self.control_node.start()
+            listening = self.control_node.start()
         else:  # as Celery: no inspect/control/broadcast revoke (the revocation store still works)
             logger.info("Remote control is disabled (worker_enable_remote_control=False)")
+        self.nodename_check = start_duplicate_check(self.app.transport, self.hostname, listening)
         # Ready before the first task runs, as in Celery: handlers may prepare for tasks.
         logger.info("%s ready.", self.hostname)
         signals.worker_ready.send(sender=self)
@@ -232,6 +259,14 @@ class Worker:
         self.beat = BeatService(self.app, self.options.extra.get("schedule_filename"))
         self.beat.start()
 
+    def _start_lease_keeper(self) -> LeaseKeeper | None:
+        """A keeper process for pools that run tasks in this process (prefork's run in its
+        children, so this process's GIL stays free for the heartbeat thread)."""
+        if self.pool.name == "prefork":
+            return None
+        assert self.channel is not None
+        return start_keeper(self.channel, self.app.transport_options.heartbeat_interval)
+
     def _consume(self, consumer: Consumer) -> None:
         while not consumer.stop_fetching.is_set():
             try:
@@ -244,6 +279,8 @@ class Worker:
         assert self.channel is not None
         interval = self.app.transport_options.heartbeat_interval
         while not self._stop.wait(interval):
+            if self.lease_keeper is not None:
+                self.lease_keeper.ensure_running()
             try:
                 restored = self.channel.heartbeat()
                 if restored:
@@ -273,11 +310,13 @@ class Worker:
         if self._cold.is_set():
             self.soft_shutdown.wait_out_idle()
         self.soft_shutdown.close()
-        consumer.drain_completed()
+        consumer.drain_completed(final=True)
         consumer.release_unstarted(unstarted)
         if self._cold.is_set():
             self.abandoned = consumer.release_in_flight()
         threads[1].join()
+        if self.lease_keeper is not None:  # before the channel deregisters on close
+            self.lease_keeper.stop()
         if self.control_node is not None:
             self.control_node.stop()
         self.revoked.save_state()

@@ -69,6 +69,17 @@ def test_success_is_never_overwritten(backend: ResultBackend) -> None:
     assert (meta.status, meta.result) == (states.SUCCESS, "first")
 
 
+def test_a_result_that_says_success_does_not_block_the_real_success(
+    backend: ResultBackend,
+) -> None:
+    """Issue 11, defect 6: the guard decides on the parsed status, not on a substring."""
+    backend.store([ResultMeta("t", "RUN", "SUCCESS")])  # update_state(state="RUN", meta=...)
+    backend.store([ResultMeta("u", "PROGRESS", {"phase": "SUCCESS", "pad": "x" * 100})])
+    backend.store([_done("t", result=1), _done("u", result=2)])
+    assert [(m.status, m.result) for m in backend.get_many(["t", "u"])] == [
+        (states.SUCCESS, 1), (states.SUCCESS, 2)]
+
+
 def test_other_states_are_overwritten(backend: ResultBackend) -> None:
     backend.store([ResultMeta("t", states.STARTED)])
     backend.store([ResultMeta("t", states.RETRY)])

@@ -19,9 +19,10 @@ from celeriac.worker.worker import Worker, WorkerOptions
 
 
 def _consumer(app: Celery) -> Consumer:
-    worker = Worker(app, WorkerOptions(pool="solo", concurrency=1, prefetch_multiplier=4))
+    # The multiplier is left to its default: the window may widen for short tasks.
+    worker = Worker(app, WorkerOptions(pool="solo", concurrency=1))
     consumer = worker.setup()
-    consumer.prefetcher = InlineFetcher(consumer.channel, consumer.queues, consumer.room)
+    consumer.prefetcher = InlineFetcher(consumer.channel, consumer.queues)
     return consumer
 
 
@@ -63,7 +64,8 @@ def test_a_long_batch_is_acknowledged_in_parts_as_it_runs() -> None:
 def test_inline_fetching_waits_instead_of_spinning_when_the_window_is_full() -> None:
     app = Celery("batches-full", broker=f"memory://{uuid.uuid4().hex}")
     consumer = _consumer(app)
-    fetcher = InlineFetcher(consumer.channel, consumer.queues, lambda: 0)
+    fetcher = InlineFetcher(consumer.channel, consumer.queues)
+    fetcher.allow(0)
     started = time.monotonic()
     assert fetcher.take(0.1) == []
     assert time.monotonic() - started >= 0.09

@@ -310,8 +310,8 @@ def test_eager_success_sends_prerun_success_postrun(eager_app: Celery) -> None:
         result = eager_app.tasks["proj.add"].delay(2, 2)
     assert [name for name, _ in calls] == ["task_prerun", "task_success", "task_postrun"]
     prerun, success, postrun = (kwargs for _, kwargs in calls)
-    assert (prerun["task_id"], prerun["args"], prerun["task"].name) == (
-        result.id, (2, 2), "proj.add")
+    assert (prerun["task_id"], list(prerun["args"]), prerun["task"].name) == (
+        result.id, [2, 2], "proj.add")
     assert success["result"] == 4
     assert (postrun["state"], postrun["retval"]) == ("SUCCESS", 4)
 
@@ -333,5 +333,8 @@ def test_eager_failure_sends_task_failure_with_celerys_arguments(eager_app: Cele
 def test_eager_retry_sends_task_retry(eager_app: Celery) -> None:
     with recording(*TASK_SIGNALS) as calls:
         eager_app.tasks["proj.again"].apply()
-    assert [name for name, _ in calls] == ["task_prerun", "task_retry", "task_postrun"]
+    # As Celery's eager retry: the retry is run again here, and max_retries=1 ends it.
+    assert [name for name, _ in calls] == ["task_prerun", "task_retry", "task_postrun",
+                                           "task_prerun", "task_failure", "task_postrun"]
     assert named(calls, "task_retry")[0]["request"].task == "proj.again"
+    assert [c["state"] for c in named(calls, "task_postrun")] == ["RETRY", "FAILURE"]

@@ -71,8 +71,7 @@ class PreforkPool:
         self._config = ChildConfig(
             max_tasks=(options.max_tasks_per_child or None) if options else None,
             max_memory_kb=(options.max_memory_per_child or None) if options else None,
-            hostname=hostname,
-        )
+            hostname=hostname)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._children: list[ChildProc] = []

@@ -17,9 +17,12 @@ How a message moves (keys in ``keys.py``):
   ``BLMOVE <a queue's main bucket> <own inflight list>``: the move is atomic, the inflight
   list is drained by the fetch script pipelined right behind it (so the message that wakes
   the worker is leased in the same round trip), and a dead consumer's inflight list is pushed
-  back by its peers. The main bucket (priority 0-2, queues taken in turn) wakes the consumer
-  at once; other buckets are polled every ``fetch_poll_interval`` (0.1 s) while idle, which
-  keeps idle CPU near zero and costs them at most that much latency.
+  back by its peers. With one queue, its main bucket (priority 0-2) wakes the consumer at
+  once. With several, ``BLMOVE`` cannot watch them all, so a ``QueueWatch`` (``wakeup.py``:
+  Redis tells a dedicated connection when any of their buckets changes) wakes the consumer
+  and the fetch script takes the message. Anything else (priority buckets of a single
+  queue, due delayed messages) is polled every ``fetch_poll_interval`` (0.1 s) while idle,
+  which keeps idle CPU near zero and costs them at most that much latency.
 * **ack**: one ``ACK`` script call (HDEL lease, HDEL ``unacked``, ZREM ``unacked_index`` for the
   tags we still hold). **reject/defer/set_aside**: one ``RELEASE`` script call that moves a
   message only if this consumer still holds its lease.
@@ -47,7 +50,7 @@ from celeriac.protocol.envelope import envelope_priority
 from celeriac.transport import emulation
 from celeriac.transport.base import Delivery, Outbound, TransportOptions
 from celeriac.transport.redis import deadletter, framing, queue_ops, restore
-from celeriac.transport.redis.connection import PinnedClients, pipelined
+from celeriac.transport.redis.connection import PinnedClients, RedisParams, pipelined
 from celeriac.transport.redis.fanout import FanoutMethods, RedisFanout
 from celeriac.transport.redis.keys import (
     BAD_FIELD_PREFIX,
@@ -55,7 +58,9 @@ from celeriac.transport.redis.keys import (
     as_text,
     ordered_queues,
 )
+from celeriac.transport.redis.liveness import RedisLiveness
 from celeriac.transport.redis.scripts import Scripts
+from celeriac.transport.redis.wakeup import QueueWatches
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,7 +72,7 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
 
     def __init__(
         self, client: redis.Redis, layout: KeyLayout, scripts: Scripts, options: TransportOptions,
-        where: str = "redis",
+        where: str = "redis", params: RedisParams | None = None,
     ) -> None:
         extra = options.extra
         self.client = client
@@ -99,6 +104,8 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         self._failing = False
         self._closed = False
         self.where = where
+        self._params = params  # to rebuild the client in the lease keeper process
+        self._watches = QueueWatches(client, layout)  # wakes a fetch on several queues
 
     def _call(self, fn: Callable[[], T], what: str, retry: bool = True) -> T:
         """Run ``fn``, retrying connection errors with backoff; log the outage once.
@@ -228,8 +235,13 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         nonce = f"{self.consumer_id}:{next(self._nonce)}"
         args: list[Any] = [time.time(), limit, self.delayed_batch, nonce, len(order), *names]
         with self.fetch_lock:
+            watch = self._watches.of(queues)
             try:
-                out = self._run_fetch(keys, args, None if wait is None else (order[0], wait))
+                if watch is None:
+                    out = self._run_fetch(keys, args, None if wait is None else (order[0], wait))
+                else:
+                    watch.before_fetch(wait)
+                    out = self._run_fetch(keys, args, None)
             except _CONNECTION_ERRORS:
                 self._orphans = True  # the script may have run: recover its leases later
                 raise
@@ -342,6 +354,13 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         )
         self._registered = True
 
+    def liveness_renewer(self) -> RedisLiveness | None:
+        """What the lease keeper renews: this consumer's liveness key (``liveness.py``)."""
+        if self._params is None:
+            return None
+        return RedisLiveness.of(self._params, self.options.extra, self.options.connect_timeout,
+                                self.layout.liveness(self.consumer_id), self.lease_ms)
+
     def heartbeat(self) -> int:
         self._call(self._beat, "heartbeat")
         restored = 0
@@ -365,6 +384,7 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         if self._closed:
             return
         self._closed = True
+        self._watches.close()
         self._pin.close()
         if not self._registered:
             return

@@ -52,7 +52,7 @@ class RedisTransport:
         client = self.client
         assert self._scripts is not None
         channel = RedisChannel(client, self.layout, self._scripts, self.options,
-                               where=describe(self.params, self.options.extra))
+                               where=describe(self.params, self.options.extra), params=self.params)
         with self._lock:
             self._channels.append(channel)
         return channel

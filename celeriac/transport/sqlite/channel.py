@@ -32,6 +32,7 @@ from celeriac.transport.emulation import ExchangeTable
 from celeriac.transport.sqlite import deadletters
 from celeriac.transport.sqlite.connection import Notifier, SqliteHandle, notifier_for
 from celeriac.transport.sqlite.fanout import SqliteFanout, SqliteSubscription
+from celeriac.transport.sqlite.liveness import SqliteLiveness
 from celeriac.transport.sqlite.messages import (
     DUE_PROBE,
     INSERT,
@@ -68,9 +69,10 @@ class SqliteChannel:
     def __init__(self, path: str, options: TransportOptions) -> None:
         extra = options.extra
         self.options = options
+        self._busy_timeout = float(extra.get("busy_timeout", max(options.connect_timeout, 5.0)))
         self._handle = SqliteHandle(
             path,
-            busy_timeout=float(extra.get("busy_timeout", max(options.connect_timeout, 5.0))),
+            busy_timeout=self._busy_timeout,
             synchronous=str(extra.get("synchronous", "NORMAL")),
         )
         self._poll_max = float(extra.get("polling_interval", 0.05))
@@ -240,6 +242,10 @@ class SqliteChannel:
             )
             self._wakeups.notify()
         return restored
+
+    def liveness_renewer(self) -> SqliteLiveness:
+        """What the lease keeper renews: this owner's ``consumers`` row (``liveness.py``)."""
+        return SqliteLiveness(self.path, self.owner, self._busy_timeout)
 
     # -- dead letters ------------------------------------------------------------------
     def set_aside(self, delivery: Delivery, reason: str) -> None:

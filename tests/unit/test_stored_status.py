@@ -1,0 +1,24 @@
+"""Issue 11, defect 6: ``stored_status`` reads the parsed status of a stored record."""
+
+from __future__ import annotations
+
+import pytest
+
+from celeriac.backends.base import KeyValueBackend, is_success, stored_status
+from celeriac.protocol.result_meta import ResultMeta
+
+
+@pytest.mark.parametrize(("raw", "status"), [
+    (KeyValueBackend.encode(ResultMeta("t", "RUN", "SUCCESS")), "RUN"),
+    (KeyValueBackend.encode(ResultMeta("t", "SUCCESS", "x" * 10_000)), "SUCCESS"),
+    (b'{"task_id": "t", "status": "SUCCESS"}', "SUCCESS"),
+    (b'{"status":"SUCCESS","result":null}', "SUCCESS"),
+    (b'{"status": "A\\"SUCCESS", "result": null}', 'A"SUCCESS'),
+    (b'{"status": "SUCC\\u0045SS"}', "SUCCESS"),
+    (b'["SUCCESS"]', None),
+    (b"\xff not json", None),
+    (None, None),
+])
+def test_stored_status(raw: bytes | None, status: str | None) -> None:
+    assert stored_status(raw) == status
+    assert is_success(raw) is (status == "SUCCESS")
