@@ -38,7 +38,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
               help="Accepted for compatibility; celeriac sends no task events yet (warns).")
 @click.option("-B", "--beat", is_flag=True, help="Also run the periodic task scheduler.")
 @click.option("-s", "--schedule-filename", help="Beat schedule file (with -B).")
-@click.option("-O", "optimization", type=click.Choice(["default", "fair"], case_sensitive=False),
+@click.option("-O", "--optimization", "optimization",
+              type=click.Choice(["default", "fair"], case_sensitive=False),
               help="Accepted for compatibility; tasks always go to a free slot (warns).")
 @click.option("--statedb", help="Persistent revoked-ids file [default: worker_state_db]; "
               "%n, %h, %d expand as in Celery.")
