@@ -41,8 +41,8 @@ ALL: Final[tuple[Option, ...]] = (
         None,
         _URLS,
         ("BROKER_URL",),
-        doc="Where tasks are sent: redis://, rediss://, amqp://, sqs://, sentinel://, "
-        "memory://; ';'-separated or a list for failover. Passwords are redacted.",
+        doc="Where tasks are sent: sqlite://, redis://, rediss://, sentinel://, amqp://, "
+        "amqps://, memory://. Passwords are redacted.",
     ),
     Option(
         "broker_read_url",

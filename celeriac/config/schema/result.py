@@ -49,7 +49,7 @@ RESULT: Final[tuple[Option, ...]] = (
         None,
         CLASS_OR_PATH,
         ("CELERY_RESULT_BACKEND",),
-        doc="Where results are stored: redis://, rpc://, db+..., cache+..., or a class.",
+        doc="Where results are stored: db+sqlite://, redis://, rpc://, cache+memory://.",
     ),
     Option("result_cache_max", -1, INT, ("CELERY_MAX_CACHED_RESULTS",), unsupported=_RESULT_CACHE),
     Option("result_compression", None, STR, ("CELERY_RESULT_COMPRESSION",)),
