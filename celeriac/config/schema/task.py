@@ -108,7 +108,6 @@ ALL: Final[tuple[Option, ...]] = (
         (int, str),
         ("CELERY_DEFAULT_DELIVERY_MODE",),
         doc="2 or 'persistent' survives a broker restart; 1 or 'transient' does not.",
-        unsupported="task messages are always sent persistent (delivery_mode 2, Celery's default)",
     ),
     Option(
         "task_default_queue",
