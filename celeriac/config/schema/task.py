@@ -21,7 +21,9 @@ from celeriac.config.schema.option import (
     Option,
 )
 
-_ACKS_SPLIT: Final = "task_acks_on_failure_or_timeout decides both failures and timeouts"
+_ACKS_ON_TIMEOUT: Final = (
+    "a task killed at its hard time limit is always acknowledged (Celery's default)"
+)
 _CHORD_HEADER_ERRBACK: Final = "errbacks are not attached to chord header tasks"
 _PARENT_PRIORITY: Final = (
     "a task sent from a task gets its own priority (options, route, task, task_default_priority)"
@@ -55,10 +57,18 @@ ALL: Final[tuple[Option, ...]] = (
         doc="With acks_late, still acknowledge tasks that failed or timed out.",
     ),
     Option(
-        "task_acks_on_failure", None, BOOL, ("CELERY_ACKS_ON_FAILURE",), unsupported=_ACKS_SPLIT
+        "task_acks_on_failure",
+        None,
+        BOOL,
+        ("CELERY_ACKS_ON_FAILURE",),
+        doc="With acks_late, acknowledge failed tasks; None means task_acks_on_failure_or_timeout.",
     ),
     Option(
-        "task_acks_on_timeout", None, BOOL, ("CELERY_ACKS_ON_TIMEOUT",), unsupported=_ACKS_SPLIT
+        "task_acks_on_timeout",
+        None,
+        BOOL,
+        ("CELERY_ACKS_ON_TIMEOUT",),
+        unsupported=_ACKS_ON_TIMEOUT,
     ),
     Option(
         "task_always_eager",
