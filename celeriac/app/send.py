@@ -70,6 +70,7 @@ class SendDefaults:
     ignore_result: bool
     timezone: tzinfo
     delivery_mode: int
+    inherit_parent_priority: bool
 
 
 def send_defaults(app: Celery) -> SendDefaults:
@@ -81,7 +82,8 @@ def send_defaults(app: Celery) -> SendDefaults:
     fresh = SendDefaults(conf.version, str(conf.task_serializer or "json"),
                          conf.task_compression, conf.task_default_priority,
                          bool(conf.task_ignore_result), app.timezone,
-                         delivery_mode_of(conf.task_default_delivery_mode))
+                         delivery_mode_of(conf.task_default_delivery_mode),
+                         bool(conf.task_inherit_parent_priority))
     app._send_defaults = fresh  # type: ignore[attr-defined]  # a per-app cache slot
     return fresh
 
@@ -162,6 +164,8 @@ def _merge(app: Celery, name: str, options: dict[str, Any], task: Task[Any, Any]
         root_id = root_id or parent.root_id or parent.id
     route = app.router.route(name, options, args, kwargs, task_queue=getattr(task, "queue", None))
     priority = options.get("priority")
+    if priority is None and defaults.inherit_parent_priority and parent is not None:
+        priority = parent.delivery_info.get("priority")  # Celery: before route and task
     if priority is None:
         priority = route.priority if route.priority is not None else getattr(task, "priority", None)
     if priority is None:

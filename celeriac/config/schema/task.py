@@ -25,9 +25,6 @@ _ACKS_ON_TIMEOUT: Final = (
     "a task killed at its hard time limit is always acknowledged (Celery's default)"
 )
 _CHORD_HEADER_ERRBACK: Final = "errbacks are not attached to chord header tasks"
-_PARENT_PRIORITY: Final = (
-    "a task sent from a task gets its own priority (options, route, task, task_default_priority)"
-)
 _PROTOCOL: Final = (
     "celeriac always sends message protocol 2 (Celery's default since 4.0); workers read 1 and 2"
 )
@@ -110,7 +107,6 @@ ALL: Final[tuple[Option, ...]] = (
         False,
         BOOL,
         ("CELERY_INHERIT_PARENT_PRIORITY",),
-        unsupported=_PARENT_PRIORITY,
     ),
     Option(
         "task_default_delivery_mode",
