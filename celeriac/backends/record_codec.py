@@ -110,7 +110,4 @@ class RecordCodec:
         return registry.loads(data, content_type, "utf-8", self.accept)
 
 
-#: The codec of a store built without settings: JSON, uncompressed, JSON accepted.
-DEFAULT_CODEC: Final = RecordCodec()
-
-__all__ = ["COMPRESSED_MAGIC", "DEFAULT_CODEC", "RecordCodec", "content_type_of"]
+__all__ = ["COMPRESSED_MAGIC", "RecordCodec", "content_type_of"]
