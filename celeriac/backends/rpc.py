@@ -40,6 +40,7 @@ from typing import Any, Final, Self
 import amqp  # type: ignore[import-untyped]
 
 from celeriac.backends.base import BackendOptions
+from celeriac.backends.record_codec import RecordCodec
 from celeriac.exceptions import ImproperlyConfigured, InvalidMessage, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 from celeriac.serialization import registry
@@ -72,6 +73,12 @@ class RpcBackend:
         self.oid = oid or str(extra.get("oid") or uuid.uuid4())
         self.unknown_timeout = float(extra.get("rpc_unknown_timeout", 10.0))
         self.delivery_mode = 2 if extra.get("persistent") else 1
+        # What the user accepts for results, plus the types celeriac always read here.
+        self._accept = RecordCodec(options.serializer, None, options.accept).accept | _ACCEPT
+        if options.compression:
+            logger.warning("result_compression=%r is not applied to rpc:// results: replies "
+                           "are sent uncompressed, as Celery's rpc backend does",
+                           options.compression)
         self._lock = threading.RLock()
         # No AMQP heartbeats on the reply link, as kombu's client connections: nothing ticks
         # them in a client process, and RabbitMQ would close an idle client's connection,
@@ -121,15 +128,14 @@ class RpcBackend:
         while len(self._results) > MAX_KEPT:
             self._results.popitem(last=False)
 
-    @staticmethod
-    def _decode(message: Any) -> ResultMeta:
+    def _decode(self, message: Any) -> ResultMeta:
         props = message.properties
         body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
         record = registry.loads(
             body,
             str(props.get("content_type") or "application/json"),
             str(props.get("content_encoding") or "utf-8"),
-            _ACCEPT,
+            self._accept,
         )
         if not isinstance(record, dict):
             raise InvalidMessage(f"rpc result body is not an object: {record!r}")

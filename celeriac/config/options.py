@@ -57,10 +57,15 @@ def backend_options(conf: Any, oid: str | None = None) -> BackendOptions:
         extra.setdefault("redis_backend_use_ssl", conf.get("redis_backend_use_ssl"))
     if oid is not None:
         extra["oid"] = oid
+    accept = conf.get("result_accept_content")
+    if accept is None:
+        accept = conf.get("accept_content") or ("json",)
     return BackendOptions(
         expires=expires or None,
         extended=bool(conf.get("result_extended")),
         serializer=str(conf.get("result_serializer") or "json"),
+        compression=conf.get("result_compression") or None,
+        accept=tuple(accept),
         extra=extra,
     )
 

@@ -30,6 +30,7 @@ from celeriac.exceptions import OperationalError
 from celeriac.execution.runner import TaskRunner
 from celeriac.pools import create_pool
 from celeriac.serialization.registry import normalize_accept
+from celeriac.transport import scheme_of
 from celeriac.transport.lease_keeper import LeaseKeeper, start_keeper
 from celeriac.worker.consumer import Consumer
 from celeriac.worker.control.duplicates import start_duplicate_check
@@ -156,7 +157,8 @@ class Worker:
         self.pool.start(self.runner_for, self.consumer.on_outcome)
         view = WorkerInspector(self.app, self.hostname, self.consumer, self.pool, self.queues,
                                self.revoked, self.stop)
-        self.control_node = ControlNode(channel, view)
+        self.control_node = ControlNode(channel, view,
+                                        broker=f"{scheme_of(self.app.broker_url)}://")
         return self.consumer
 
     def _inline_fetch(self, transport: Any) -> bool:
