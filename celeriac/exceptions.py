@@ -9,6 +9,7 @@
      ├── InvalidMessage
      ├── DecodeError
      ├── OperationalError        (a broker or store could not be reached)
+     │    └── BrokerRefusedError (it answered, and refused: retrying cannot help)
      ├── TimeoutError            (AsyncResult.get timed out)
      ├── TaskError
      │    ├── WorkerLostError
@@ -65,6 +66,16 @@ class EncodeError(CeleriacError):
 
 class OperationalError(CeleriacError):
     """The broker or the result store could not be reached after the retry policy ran out."""
+
+
+class BrokerRefusedError(OperationalError):
+    """The broker answered and refused the request for good: a message over its size limit,
+    a server out of memory, bad credentials, a denied permission.
+
+    Raised at once, never retried as a connection problem: the same request would be refused
+    again. A subclass of ``OperationalError`` so ``except OperationalError`` around ``delay()``
+    still catches it.
+    """
 
 
 class TimeoutError(CeleriacError):
@@ -156,6 +167,7 @@ class SoftTimeLimitExceeded(Exception):
 
 
 __all__ = [
+    "BrokerRefusedError",
     "CeleriacError",
     "CeleryError",
     "ChordError",

@@ -11,6 +11,7 @@ and the pool's own. The main thread only waits for signals:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -27,6 +28,11 @@ from celeriac.exceptions import OperationalError
 from celeriac.execution.runner import TaskRunner
 from celeriac.pools import create_pool
 from celeriac.serialization.registry import normalize_accept
+from celeriac.worker.broker_wait import (
+    StartupInterrupted,
+    declare_until_reachable,
+    startup_policy,
+)
 from celeriac.worker.consumer import Consumer
 from celeriac.worker.control.node import ControlNode
 from celeriac.worker.dispatch import Dispatcher
@@ -83,6 +89,7 @@ class Worker:
         self._stop = threading.Event()
         self._cold = threading.Event()
         self._signals_seen = 0
+        self._starting = False
         self.channel: Channel | None = None
         self.consumer: Consumer | None = None
         self.beat: Any = None
@@ -140,15 +147,16 @@ class Worker:
         return self.pool.name == "solo" and bool(transport.capabilities.pushes)
 
     def _declare_until_reachable(self, channel: Channel) -> None:
-        """Declare the queues, waiting for the broker to come up; a stop request ends it."""
-        while True:
-            try:
-                channel.declare(self.queues)
-                return
-            except OperationalError as exc:
-                logger.error("Broker not ready (%s); retrying in 2s", exc)
-                if self._stop.wait(2.0):
-                    raise
+        """Declare the queues, waiting for the broker as ``broker_connection_*`` say.
+
+        Raises:
+            StartupInterrupted: a stop was requested meanwhile.
+            OperationalError: the broker stayed unreachable (``BrokerUnreachableAtStart``)
+                or refused.
+        """
+        if not declare_until_reachable(channel, self.queues, startup_policy(self.app.conf),
+                                       self._stop):
+            raise StartupInterrupted()
 
     def _rate_limits(self) -> RateLimits:
         limits = RateLimits()
@@ -165,7 +173,13 @@ class Worker:
     def run(self, install_signals: bool = True) -> int:
         if install_signals:
             self._install_signal_handlers()
-        consumer = self.setup()
+        self._starting = True
+        try:
+            consumer = self.setup()
+        except (StartupInterrupted, OperationalError) as exc:
+            return self._abort_start(exc)
+        finally:
+            self._starting = False
         threads = [
             threading.Thread(target=self._consume, args=(consumer,), name="celeriac-consumer"),
             threading.Thread(target=self._heartbeat, name="celeriac-heartbeat"),
@@ -183,6 +197,18 @@ class Worker:
         self._start_embedded_beat()
         self._stop.wait()
         return self._shutdown(consumer, threads)
+
+    def _abort_start(self, exc: BaseException) -> int:
+        """Stop before running anything: 0 after a stop request, else 1 with one clear line."""
+        with contextlib.suppress(Exception):
+            self.pool.stop(graceful=False, timeout=0)
+        with contextlib.suppress(Exception):
+            self.app.close()
+        if isinstance(exc, StartupInterrupted):
+            logger.warning("Stopped while starting (%s)", self.hostname)
+            return 0
+        logger.critical("%s", exc)
+        return 1
 
     def _start_embedded_beat(self) -> None:
         """``-B``: run the scheduler inside this worker (one active beat per broker anyway)."""
@@ -249,6 +275,8 @@ class Worker:
             self.stop(cold=cold)
             if cold:
                 self.pool.hurry()  # only sets a flag: safe inside a signal handler
+            if self._starting:  # e.g. blocked connecting to a broker: end that at once
+                raise StartupInterrupted()
 
         def on_quit(signum: int, frame: FrameType | None) -> None:
             os._exit(1)

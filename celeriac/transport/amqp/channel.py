@@ -37,6 +37,7 @@ from celeriac.transport.amqp.topology import (
     delay_name,
 )
 from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
+from celeriac.transport.reconnect import ReconnectPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +50,12 @@ class AmqpChannel:
 
     def __init__(self, params: AmqpParams, options: TransportOptions, topology: Topology) -> None:
         extra = options.extra
-        retries = options.connection_max_retries if options.connection_retry else 0
+        retries = ReconnectPolicy(options.connection_retry, options.connection_max_retries).limit
         self.options = options
         self.topology = topology
         self.publish_policy = RetryPolicy.from_mapping(
             extra.get("publish_retry_policy"), PUBLISH_RETRY
         )
-        self.admin_policy = RetryPolicy(retries, 0.1, 0.2, 2.0)
         self.publisher = Publisher(
             params, self.publish_policy, float(extra.get("confirm_timeout", 30.0))
         )
@@ -64,7 +64,14 @@ class AmqpChannel:
         self._closed = False
 
     def _run(self, action: Any, what: str) -> Any:
-        return self.publisher.run(action, what, self.admin_policy)
+        """A short command (declare, purge, size) on the publisher link.
+
+        It insists as long as ``task_publish_retry_policy`` says, like a publish: these are
+        a client's requests (``delay()``'s declare, ``celeriac purge``), and an unreachable
+        broker must fail them within about a second, not after ``broker_connection_*``
+        reconnects. The worker's start-up wait retries ``declare`` on its own terms.
+        """
+        return self.publisher.run(action, what)
 
     # -- declare / publish ------------------------------------------------------------------
     def declare(self, queues: Sequence[str]) -> None:

@@ -27,6 +27,7 @@ from celeriac.transport.amqp.codec import from_amqp
 from celeriac.transport.amqp.connection import AMQP_ERRORS, AmqpParams, Link
 from celeriac.transport.amqp.topology import Declared, Topology
 from celeriac.transport.base import Delivery
+from celeriac.transport.reconnect import backoff_wait
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class ConsumerLink:
         if not self._failing:
             self._failing = True
             logger.warning("RabbitMQ consumer connection lost (%r); reconnecting", exc)
-        return min(0.1 * 2.0 ** min(failures, 5), 2.0)
+        return backoff_wait(failures - 1)
 
     # -- fetch ------------------------------------------------------------------------------
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:

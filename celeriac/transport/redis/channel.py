@@ -42,12 +42,18 @@ from typing import Any, TypeVar
 
 import redis
 
-from celeriac.exceptions import OperationalError
+from celeriac.exceptions import BrokerRefusedError, OperationalError
 from celeriac.protocol.envelope import envelope_priority
 from celeriac.transport import emulation
 from celeriac.transport.base import Delivery, Outbound, TransportOptions
+from celeriac.transport.reconnect import ReconnectPolicy
 from celeriac.transport.redis import deadletter, framing, queue_ops, restore
-from celeriac.transport.redis.connection import PinnedClients, pipelined
+from celeriac.transport.redis.connection import (
+    PinnedClients,
+    oversize_refusal,
+    pipelined,
+    refusal,
+)
 from celeriac.transport.redis.fanout import FanoutMethods, RedisFanout
 from celeriac.transport.redis.keys import (
     BAD_FIELD_PREFIX,
@@ -101,35 +107,42 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         self.where = where
 
     def _call(self, fn: Callable[[], T], what: str, retry: bool = True) -> T:
-        """Run ``fn``, retrying connection errors with backoff; log the outage once.
+        """Run ``fn``, retrying connection errors with capped exponential backoff.
 
-        ``broker_connection_max_retries`` of 0 or None retries forever, as in Celery.
+        ``broker_connection_retry`` and ``broker_connection_max_retries`` (0 or None: forever,
+        as in Celery) bound the retries; ``retry=False`` is one attempt, for callers that apply
+        a policy of their own (the producer, the worker's start-up wait). The outage is logged
+        once. A refusal by the server (bad credentials, out of memory, a message too large)
+        raises ``BrokerRefusedError`` at once: retrying the same request cannot help.
         """
-        limit = (self.options.connection_max_retries or None) if self.options.connection_retry \
-            and retry else 0
-        delay = 0.1
+        policy = ReconnectPolicy(self.options.connection_retry and retry,
+                                 self.options.connection_max_retries)
+        waits = policy.intervals()
         for attempt in itertools.count():
             try:
                 result = fn()
             except _CONNECTION_ERRORS as exc:
                 if isinstance(exc, redis.AuthenticationError):  # retrying cannot help
-                    raise OperationalError(
+                    raise BrokerRefusedError(
                         f"Redis at {self.where} refused the credentials while trying to "
                         f"{what}: {str(exc).rstrip('.')}. Check the user and password in the "
                         "broker URL."
                     ) from exc
-                if limit is not None and attempt >= limit:
+                wait = next(waits, None)
+                if wait is None:
+                    retries = f" after {attempt} retries" if attempt else ""
                     raise OperationalError(
-                        f"Redis at {self.where} unreachable while trying to {what} after "
-                        f"{attempt} retries: {exc}. Check that the server runs and the broker "
+                        f"Redis at {self.where} unreachable while trying to {what}{retries}: "
+                        f"{str(exc).rstrip('.')}. Check that the server runs and the broker "
                         "URL is right."
                     ) from exc
                 if not self._failing:
                     self._failing = True
                     logger.warning("Redis connection lost (%s); retrying with backoff", exc)
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                time.sleep(wait)
                 continue
+            except redis.ResponseError as exc:
+                raise BrokerRefusedError(refusal(self.where, what, exc)) from exc
             if self._failing:
                 self._failing = False
                 logger.info("Redis connection re-established")
@@ -163,7 +176,16 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
                                                     self.delay_on_publish)
         new_queues = [q for q in queues if q not in self._declared]
         # One attempt: the producer's task_publish_retry_policy decides how long to insist.
-        self._call(lambda: self._run_publish(commands, new_queues), "publish", retry=False)
+        try:
+            self._call(lambda: self._run_publish(commands, new_queues), "publish", retry=False)
+        except BrokerRefusedError:
+            raise
+        except OperationalError as exc:
+            sizes = (len(value) for _, _, values in commands for value in values)
+            refused = oversize_refusal(self.client, self.where, sizes)
+            if refused is not None:
+                raise BrokerRefusedError(refused) from exc
+            raise
         self._declared.update(new_queues)
 
     def _run_publish(self, commands: list[Any], new_queues: list[str]) -> None:
