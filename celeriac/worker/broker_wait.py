@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class StartupInterrupted(BaseException):  # noqa: N818 - a stop request, not an error
+class StartupInterrupted(BaseException):
     """Raised by the signal handler when SIGTERM/SIGINT arrives while the worker starts.
 
     A ``BaseException`` so that it passes through the transports' retry loops (which catch
