@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 from celeriac import states
 from celeriac.exceptions import TimeoutError
-from celeriac.protocol.result_meta import ResultMeta
-from celeriac.serialization.json_codec import json_dumps, json_loads
+from celeriac.protocol.result_meta import ResultMeta, decode_record
+from celeriac.serialization.json_codec import json_dumps
 
 TASK_KEY_PREFIX = "celery-task-meta-"
 GROUP_KEY_PREFIX = "celery-taskset-meta-"
@@ -132,7 +132,7 @@ class KeyValueBackend:
     def decode(task_id: str, data: bytes | None) -> ResultMeta:
         if data is None:
             return ResultMeta(task_id)
-        return ResultMeta.from_dict(json_loads(data), task_id)
+        return decode_record(data, task_id)
 
 
 def is_success(raw: bytes | None) -> bool:

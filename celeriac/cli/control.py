@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 import click
@@ -17,6 +17,7 @@ import click
 from celeriac.cli.main import CliState, app_options
 from celeriac.control.control import Control
 from celeriac.control.inspect import flatten_replies
+from celeriac.exceptions import ImproperlyConfigured, OperationalError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,14 +38,19 @@ def _target_options(fun: F) -> F:
 
 @contextmanager
 def _control(state: CliState) -> Iterator[Control]:
+    """The app's ``Control``; a broker that is down or cannot broadcast is one ``Error:`` line
+    and exit status 1, not a traceback."""
     app = state.load_app()
     existing = getattr(app, "control", None)
     control = existing if isinstance(existing, Control) else Control(app)
     try:
         yield control
+    except (OperationalError, ImproperlyConfigured) as exc:
+        raise click.ClickException(str(exc)) from exc
     finally:
         if control is not existing:
-            control.close()
+            with suppress(Exception):  # closing a connection that never opened
+                control.close()
 
 
 def _destination(value: str | None) -> list[str] | None:

@@ -37,8 +37,12 @@ class CliState:
             app = self.app_object
         elif self.app_name:
             from celeriac.cli.app_loading import find_app
+            from celeriac.exceptions import ImproperlyConfigured
 
-            app = find_app(self.app_name)
+            try:
+                app = find_app(self.app_name)
+            except ImproperlyConfigured as exc:  # a usage error, as Celery reports it
+                raise click.BadParameter(str(exc), param_hint="'-A' / '--app'") from exc
         else:
             from celeriac import _state
 

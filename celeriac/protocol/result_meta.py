@@ -12,6 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from celeriac import states
+from celeriac.exceptions import DecodeError
+from celeriac.serialization.json_codec import json_loads
+from celeriac.utils.saferepr import saferepr
 
 _EXTENDED = ("name", "args", "kwargs", "worker", "retries", "queue")
 
@@ -67,6 +70,31 @@ class ResultMeta:
             parent_id=record.get("parent_id"),
             extended=extended or None,
         )
+
+
+def decode_record(data: bytes | bytearray | memoryview | str, task_id: str) -> ResultMeta:
+    """Read a stored JSON result record (the bytes a result store holds for ``task_id``).
+
+    Raises:
+        DecodeError: the bytes are not UTF-8 JSON, or not a JSON object: a sentence naming
+            the task and what is wrong, instead of the parser's own exception (written by
+            something other than celeriac or Celery's JSON serializer, or corrupted).
+    """
+    try:
+        record = json_loads(data)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError, JSONDecodeError
+        what = "is not UTF-8" if isinstance(exc, UnicodeDecodeError) else "is not valid JSON"
+        raise DecodeError(
+            f"The stored result of task {task_id} {what} ({len(data)} bytes: "
+            f"{bytes(data[:40]) if not isinstance(data, str) else data[:40]!r}...): {exc}. "
+            "celeriac reads results stored as JSON (result_serializer='json')."
+        ) from exc
+    if not isinstance(record, dict):
+        raise DecodeError(
+            f"The stored result of task {task_id} is not a JSON object but a "
+            f"{type(record).__name__}: {saferepr(record, maxlen=80)}"
+        )
+    return ResultMeta.from_dict(record, task_id)
 
 
 def now_iso() -> str:
