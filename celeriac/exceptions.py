@@ -9,7 +9,8 @@
      ├── InvalidMessage
      ├── DecodeError
      ├── OperationalError        (a broker or store could not be reached)
-     │    └── BrokerRefusedError (it answered, and refused: retrying cannot help)
+     │    ├── BrokerRefusedError (it answered, and refused: retrying cannot help)
+     │    └── BrokerConnectionLost (reconnecting ran out of broker_connection_max_retries)
      ├── TimeoutError            (AsyncResult.get timed out)
      ├── TaskError
      │    ├── WorkerLostError
@@ -75,6 +76,14 @@ class BrokerRefusedError(OperationalError):
     Raised at once, never retried as a connection problem: the same request would be refused
     again. A subclass of ``OperationalError`` so ``except OperationalError`` around ``delay()``
     still catches it.
+    """
+
+
+class BrokerConnectionLost(OperationalError):
+    """The broker connection broke and was not re-established within
+    ``broker_connection_max_retries`` (at once with ``broker_connection_retry=False``).
+
+    A worker that meets it stops with a non-zero status, as Celery's does.
     """
 
 
@@ -167,6 +176,7 @@ class SoftTimeLimitExceeded(Exception):
 
 
 __all__ = [
+    "BrokerConnectionLost",
     "BrokerRefusedError",
     "CeleriacError",
     "CeleryError",

@@ -90,6 +90,7 @@ class Worker:
         self._cold = threading.Event()
         self._signals_seen = 0
         self._starting = False
+        self._exit_code = 0
         self.channel: Channel | None = None
         self.consumer: Consumer | None = None
         self.beat: Any = None
@@ -195,8 +196,23 @@ class Worker:
         signals.worker_ready.send(sender=self)
         threads[0].start()
         self._start_embedded_beat()
-        self._stop.wait()
-        return self._shutdown(consumer, threads)
+        while not self._stop.wait(1.0):
+            self._stop_if_broker_lost()
+        return self._shutdown(consumer, threads) or self._exit_code
+
+    def _stop_if_broker_lost(self) -> None:
+        """Reconnecting ran out of ``broker_connection_max_retries`` (or retrying is off):
+        stop with status 1 and one line, as Celery's worker does, instead of retrying forever.
+        Channels that reconnect on their own expose ``connection_lost``; others never lose it.
+        """
+        lost = getattr(self.channel, "connection_lost", None)
+        if lost is not None:
+            logger.critical("%s Stopping the worker (broker_connection_retry=%s, "
+                            "broker_connection_max_retries=%s).", lost,
+                            self.app.conf.broker_connection_retry,
+                            self.app.conf.broker_connection_max_retries)
+            self._exit_code = 1
+            self.stop()
 
     def _abort_start(self, exc: BaseException) -> int:
         """Stop before running anything: 0 after a stop request, else 1 with one clear line."""

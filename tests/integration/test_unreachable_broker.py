@@ -18,6 +18,7 @@ import pytest
 from celeriac import Celery
 from celeriac.exceptions import OperationalError
 from tests.helpers import running_worker, unique_name, wait_until
+from tests.integration.redis_server import private_redis
 
 
 def closed_port() -> int:
@@ -126,3 +127,27 @@ def test_worker_waiting_for_the_broker_stops_on_signal(
     assert code == 0, log
     assert "Traceback" not in log
     assert "Stopped while starting" in log
+
+
+@pytest.mark.redis
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("settings", [
+    {"broker_connection_max_retries": 2},
+    {"broker_connection_retry": False},
+], ids=["max_retries", "no-retry"])
+def test_worker_stops_when_reconnecting_runs_out(
+        tmp_path: Path, settings: dict[str, object]) -> None:
+    """Before, a worker whose Redis went away retried forever, whatever the settings said."""
+    with private_redis(tmp_path / "redis") as server:
+        name, workdir = start_worker(tmp_path, server.url(), **settings)
+        with running_worker(workdir, "-A", name, "worker", "-P", "solo", "-l", "info") as worker:
+            wait_until(lambda: "ready." in worker.log(), timeout=60, message="worker ready")
+            server.stop()
+            try:
+                code = worker.process.wait(90)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"worker kept retrying a lost broker:\n{worker.log()}")
+            log = worker.log()
+    assert code == 1, log
+    assert "Stopping the worker" in log_lines(log)[-1] or any(
+        "CRITICAL" in line and "Stopping the worker" in line for line in log_lines(log)), log

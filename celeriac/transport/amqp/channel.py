@@ -23,6 +23,7 @@ from typing import Any
 
 from amqp import exceptions as amqp_errors  # type: ignore[import-untyped]
 
+from celeriac.exceptions import BrokerConnectionLost
 from celeriac.routing.entities import Queue
 from celeriac.transport.amqp import deadletter
 from celeriac.transport.amqp.codec import to_amqp
@@ -62,6 +63,11 @@ class AmqpChannel:
         prefetch = extra.get("prefetch_count")
         self.consumer = ConsumerLink(params, topology, int(prefetch) if prefetch else None, retries)
         self._closed = False
+
+    @property
+    def connection_lost(self) -> BrokerConnectionLost | None:
+        """Set when the consumer ran out of reconnects (the worker stops on it)."""
+        return self.consumer.connection_lost
 
     def _run(self, action: Any, what: str) -> Any:
         """A short command (declare, purge, size) on the publisher link.

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from celeriac.exceptions import OperationalError
+from celeriac.exceptions import BrokerConnectionLost
 from celeriac.transport.amqp.codec import from_amqp
 from celeriac.transport.amqp.connection import AMQP_ERRORS, AmqpParams, Link
 from celeriac.transport.amqp.topology import Declared, Topology
@@ -64,6 +64,8 @@ class ConsumerLink:
         self.unacked: set[int] = set()
         self._consumers: dict[str, str] = {}
         self._failing = False
+        #: Set when reconnecting ran out (the worker stops on it); cleared by a success.
+        self.connection_lost: BrokerConnectionLost | None = None
 
     # -- connection state -------------------------------------------------------------------
     def _on_open(self, channel: Any) -> None:
@@ -122,16 +124,18 @@ class ConsumerLink:
         """Drop the broken link; return the backoff to wait (outside the lock).
 
         Raises:
-            OperationalError: still failing after ``max_retries`` reconnects.
+            BrokerConnectionLost: still failing after ``max_retries`` reconnects (then at
+                once, until a reconnect succeeds).
         """
         self.link.reset()
         self.buffer.clear()
         self.unacked.clear()
-        if self.max_retries is not None and failures > self.max_retries:
-            raise OperationalError(
+        if self.connection_lost is not None or (
+                self.max_retries is not None and failures > self.max_retries):
+            self.connection_lost = BrokerConnectionLost(
                 f"Lost RabbitMQ at {self.link.params.redacted()} and could not reconnect "
-                f"after {failures} attempts: {exc!r}"
-            ) from exc
+                f"after {failures} attempt(s): {exc!r}")
+            raise self.connection_lost from exc
         if not self._failing:
             self._failing = True
             logger.warning("RabbitMQ consumer connection lost (%r); reconnecting", exc)
@@ -159,6 +163,7 @@ class ConsumerLink:
                 else:
                     if self._failing:
                         self._failing = False
+                        self.connection_lost = None
                         logger.info("RabbitMQ consumer connection re-established")
             left = deadline - time.monotonic()
             if out or (left <= 0 and not backoff):

@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 
 import redis
 
-from celeriac.exceptions import BrokerRefusedError, OperationalError
+from celeriac.exceptions import BrokerConnectionLost, BrokerRefusedError, OperationalError
 from celeriac.protocol.envelope import envelope_priority
 from celeriac.transport import emulation
 from celeriac.transport.base import Delivery, Outbound, TransportOptions
@@ -105,6 +105,8 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         self._failing = False
         self._closed = False
         self.where = where
+        #: Set when reconnecting ran out (the worker stops on it); cleared by a success.
+        self.connection_lost: BrokerConnectionLost | None = None
 
     def _call(self, fn: Callable[[], T], what: str, retry: bool = True) -> T:
         """Run ``fn``, retrying connection errors with capped exponential backoff.
@@ -115,8 +117,11 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         once. A refusal by the server (bad credentials, out of memory, a message too large)
         raises ``BrokerRefusedError`` at once: retrying the same request cannot help.
         """
-        policy = ReconnectPolicy(self.options.connection_retry and retry,
-                                 self.options.connection_max_retries)
+        # Once reconnecting has run out, every later call is one attempt until one succeeds:
+        # a stopping worker's last acks must not wait through the whole policy again.
+        policy = ReconnectPolicy(
+            self.options.connection_retry and retry and self.connection_lost is None,
+            self.options.connection_max_retries)
         waits = policy.intervals()
         for attempt in itertools.count():
             try:
@@ -131,11 +136,14 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
                 wait = next(waits, None)
                 if wait is None:
                     retries = f" after {attempt} retries" if attempt else ""
-                    raise OperationalError(
+                    message = (
                         f"Redis at {self.where} unreachable while trying to {what}{retries}: "
                         f"{str(exc).rstrip('.')}. Check that the server runs and the broker "
-                        "URL is right."
-                    ) from exc
+                        "URL is right.")
+                    if not retry:  # the caller applies its own policy
+                        raise OperationalError(message) from exc
+                    self.connection_lost = BrokerConnectionLost(message)
+                    raise self.connection_lost from exc
                 if not self._failing:
                     self._failing = True
                     logger.warning("Redis connection lost (%s); retrying with backoff", exc)
@@ -145,6 +153,7 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
                 raise BrokerRefusedError(refusal(self.where, what, exc)) from exc
             if self._failing:
                 self._failing = False
+                self.connection_lost = None
                 logger.info("Redis connection re-established")
             return result
         raise AssertionError("unreachable")  # pragma: no cover
