@@ -36,9 +36,9 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import redis
 
@@ -46,15 +46,15 @@ from celeriac.exceptions import BrokerConnectionLost, BrokerRefusedError, Operat
 from celeriac.protocol.envelope import envelope_priority
 from celeriac.transport import emulation
 from celeriac.transport.base import Delivery, Outbound, TransportOptions
-from celeriac.transport.reconnect import ReconnectPolicy
 from celeriac.transport.redis import deadletter, framing, queue_ops, restore
 from celeriac.transport.redis.connection import (
     PinnedClients,
     oversize_refusal,
     pipelined,
-    refusal,
 )
 from celeriac.transport.redis.fanout import FanoutMethods, RedisFanout
+from celeriac.transport.redis.guarded import CONNECTION_ERRORS as _CONNECTION_ERRORS
+from celeriac.transport.redis.guarded import GuardedCalls
 from celeriac.transport.redis.keys import (
     BAD_FIELD_PREFIX,
     KeyLayout,
@@ -64,11 +64,9 @@ from celeriac.transport.redis.keys import (
 from celeriac.transport.redis.scripts import Scripts
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
-_CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
-class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
+class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
     """A thread-safe lease identity on one Redis client; see the module docstring."""
 
     def __init__(
@@ -107,56 +105,6 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         self.where = where
         #: Set when reconnecting ran out (the worker stops on it); cleared by a success.
         self.connection_lost: BrokerConnectionLost | None = None
-
-    def _call(self, fn: Callable[[], T], what: str, retry: bool = True) -> T:
-        """Run ``fn``, retrying connection errors with capped exponential backoff.
-
-        ``broker_connection_retry`` and ``broker_connection_max_retries`` (0 or None: forever,
-        as in Celery) bound the retries; ``retry=False`` is one attempt, for callers that apply
-        a policy of their own (the producer, the worker's start-up wait). The outage is logged
-        once. A refusal by the server (bad credentials, out of memory, a message too large)
-        raises ``BrokerRefusedError`` at once: retrying the same request cannot help.
-        """
-        # Once reconnecting has run out, every later call is one attempt until one succeeds:
-        # a stopping worker's last acks must not wait through the whole policy again.
-        policy = ReconnectPolicy(
-            self.options.connection_retry and retry and self.connection_lost is None,
-            self.options.connection_max_retries)
-        waits = policy.intervals()
-        for attempt in itertools.count():
-            try:
-                result = fn()
-            except _CONNECTION_ERRORS as exc:
-                if isinstance(exc, redis.AuthenticationError):  # retrying cannot help
-                    raise BrokerRefusedError(
-                        f"Redis at {self.where} refused the credentials while trying to "
-                        f"{what}: {str(exc).rstrip('.')}. Check the user and password in the "
-                        "broker URL."
-                    ) from exc
-                wait = next(waits, None)
-                if wait is None:
-                    retries = f" after {attempt} retries" if attempt else ""
-                    message = (
-                        f"Redis at {self.where} unreachable while trying to {what}{retries}: "
-                        f"{str(exc).rstrip('.')}. Check that the server runs and the broker "
-                        "URL is right.")
-                    if not retry:  # the caller applies its own policy
-                        raise OperationalError(message) from exc
-                    self.connection_lost = BrokerConnectionLost(message)
-                    raise self.connection_lost from exc
-                if not self._failing:
-                    self._failing = True
-                    logger.warning("Redis connection lost (%s); retrying with backoff", exc)
-                time.sleep(wait)
-                continue
-            except redis.ResponseError as exc:
-                raise BrokerRefusedError(refusal(self.where, what, exc)) from exc
-            if self._failing:
-                self._failing = False
-                self.connection_lost = None
-                logger.info("Redis connection re-established")
-            return result
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def declare(self, queues: Sequence[str]) -> None:
         new = [q for q in queues if q not in self._declared]
