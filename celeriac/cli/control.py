@@ -17,7 +17,6 @@ import click
 from celeriac.cli.main import CliState, app_options
 from celeriac.control.control import Control
 from celeriac.control.inspect import flatten_replies
-from celeriac.exceptions import ImproperlyConfigured, OperationalError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,15 +37,13 @@ def _target_options(fun: F) -> F:
 
 @contextmanager
 def _control(state: CliState) -> Iterator[Control]:
-    """The app's ``Control``; a broker that is down or cannot broadcast is one ``Error:`` line
-    and exit status 1, not a traceback."""
+    """The app's ``Control``. A broker that is down or cannot broadcast ends the command with
+    one ``Error:`` line (``CeleriacGroup``), so closing must not raise over that error."""
     app = state.load_app()
     existing = getattr(app, "control", None)
     control = existing if isinstance(existing, Control) else Control(app)
     try:
         yield control
-    except (OperationalError, ImproperlyConfigured) as exc:
-        raise click.ClickException(str(exc)) from exc
     finally:
         if control is not existing:
             with suppress(Exception):  # closing a connection that never opened

@@ -48,16 +48,29 @@ def closed_port() -> int:
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("scheme", ["redis", "amqp"])
-def test_inspect_with_the_broker_down_is_one_line(tmp_path: Path, scheme: str) -> None:
+@pytest.mark.parametrize("command", [("inspect", "ping"), ("status",), ("purge", "-f"),
+                                     ("deadletter", "list")], ids=" ".join)
+def test_command_with_the_broker_down_is_one_line(tmp_path: Path, scheme: str,
+                                                  command: tuple[str, ...]) -> None:
     port = closed_port()
     broker = (f"redis://127.0.0.1:{port}/0" if scheme == "redis"
               else f"amqp://guest:guest@127.0.0.1:{port}//")
     name = unique_name("inspect_down")
     (tmp_path / f"{name}.py").write_text(
         f"from celeriac import Celery\napp = Celery({name!r}, broker={broker!r})\n")
-    done = run_cli(tmp_path, "-A", name, "inspect", "ping")
+    done = run_cli(tmp_path, "-A", name, *command)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
     assert len(lines) == 1, done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert lines == done.stderr.strip().splitlines()[-1:], done.stderr  # the last word
+
+
+def test_result_without_a_backend_is_one_line(tmp_path: Path) -> None:
+    name = unique_name("no_backend")
+    (tmp_path / f"{name}.py").write_text(
+        f"from celeriac import Celery\napp = Celery({name!r}, broker='memory://')\n")
+    done = run_cli(tmp_path, "-A", name, "result", "0" * 32)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("Error: No result backend is configured"), done.stderr

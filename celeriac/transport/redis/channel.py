@@ -334,10 +334,13 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
         return restored
 
     def purge(self, queue: str) -> int:
-        return self._call(lambda: queue_ops.purge(self.client, self.layout, queue), "purge")
+        """One attempt, like the dead-letter commands: a user's command fails at once."""
+        return self._call(lambda: queue_ops.purge(self.client, self.layout, queue), "purge",
+                          retry=False)
 
     def size(self, queue: str) -> int:
-        return self._call(lambda: queue_ops.size(self.client, self.layout, queue), "size")
+        return self._call(lambda: queue_ops.size(self.client, self.layout, queue), "size",
+                          retry=False)
 
     def close(self) -> None:
         """Give back what we still hold now (like Celery's warm shutdown), then deregister."""
