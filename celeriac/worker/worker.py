@@ -1,8 +1,10 @@
 """The worker process: assembles the consumer, the pool and the heartbeat, and owns shutdown.
 
 Threads: the consumer loop (``celeriac-consumer``), the heartbeat (``celeriac-heartbeat``)
-and the pool's own. The main thread only waits for signals:
+and the pool's own. The main thread waits for signals, and once a second checks whether the
+broker connection was given up (``broker_connection_max_retries`` spent: exit status 1):
 
+* SIGTERM/SIGINT while starting (e.g. waiting for an unreachable broker): stop at once, exit 0.
 * first SIGTERM/SIGINT: warm shutdown. Stop fetching, let running tasks finish (bounded by
   ``worker_soft_shutdown_timeout``-style ``shutdown_timeout``), store and ack what finished,
   hand every held or unstarted message back, exit 0.

@@ -16,7 +16,7 @@ import pytest
 
 from celeriac import Celery
 from celeriac.exceptions import BrokerRefusedError, OperationalError
-from tests.helpers import unique_name
+from tests.helpers import require_service, unique_name
 from tests.integration.amqp_vhost import rabbitmq_vhost, restore_env, set_env
 from tests.integration.redis_server import RedisServer, private_redis
 
@@ -96,3 +96,25 @@ def test_rabbitmq_message_over_max_message_size(caplog: pytest.LogCaptureFixture
             echo.delay("small again")  # type: ignore[attr-defined]
         finally:
             app.close()
+
+
+@pytest.mark.amqp
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("url", "cause"), [
+    ("amqp://guest:not-the-password@127.0.0.1:5672//", "ACCESS_REFUSED"),
+    (f"amqp://guest:guest@127.0.0.1:5672/{unique_name('no_such_vhost')}", "NOT_ALLOWED"),
+], ids=["password", "vhost"])
+def test_rabbitmq_login_refusal(url: str, cause: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A refused login is reported at once (before, a missing vhost was retried for minutes).
+
+    Nothing is created on the shared server: the connection is refused before any command.
+    """
+    require_service("RabbitMQ", "127.0.0.1", 5672)
+    app, echo = echo_app(url)
+    try:
+        caplog.set_level(logging.WARNING)
+        with pytest.raises(BrokerRefusedError) as info:
+            echo.delay("refused")  # type: ignore[attr-defined]
+        assert_refused_once(info.value, caplog, cause)
+    finally:
+        app.close()
