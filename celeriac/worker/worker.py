@@ -269,6 +269,12 @@ class Worker:
                                           exitcode=0)
         if self.beat is not None:
             self.beat.stop()
+        # During an outage the consumer and heartbeat threads sit in the broker's reconnect
+        # backoff: end it, so that shutdown is prompt (channels that reconnect on their own
+        # offer ``stop_retrying``).
+        stop_retrying = getattr(self.channel, "stop_retrying", None)
+        if stop_retrying is not None:
+            stop_retrying()
         consumer.stop_fetching.set()
         threads[0].join()
         unstarted = self.pool.stop(graceful=not cold, timeout=self.options.shutdown_timeout)

@@ -151,3 +151,24 @@ def test_worker_stops_when_reconnecting_runs_out(
     assert code == 1, log
     assert "Stopping the worker" in log_lines(log)[-1] or any(
         "CRITICAL" in line and "Stopping the worker" in line for line in log_lines(log)), log
+
+
+@pytest.mark.redis
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("pool", ["solo", "prefork"])
+def test_worker_stops_on_sigterm_during_an_outage(tmp_path: Path, pool: str) -> None:
+    """Before, a warm shutdown waited for the reconnect loop (100 retries) to run out."""
+    with private_redis(tmp_path / "redis") as server:
+        name, workdir = start_worker(tmp_path, server.url())
+        with running_worker(workdir, "-A", name, "worker", "-P", pool, "-c", "1",
+                            "-l", "info") as worker:
+            wait_until(lambda: "ready." in worker.log(), timeout=60, message="worker ready")
+            server.stop()
+            wait_until(lambda: "Redis connection lost" in worker.log(), timeout=60,
+                       message="the worker to notice the outage")
+            worker.process.send_signal(signal.SIGTERM)
+            try:
+                code = worker.process.wait(60)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"worker ignored SIGTERM during the outage:\n{worker.log()}")
+    assert code == 0, worker.log()

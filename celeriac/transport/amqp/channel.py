@@ -69,6 +69,10 @@ class AmqpChannel:
         """Set when the consumer ran out of reconnects (the worker stops on it)."""
         return self.consumer.connection_lost
 
+    def stop_retrying(self) -> None:
+        """A stopping worker must not wait out an outage: the consumer stops reconnecting."""
+        self.consumer.retry_stopped.set()
+
     def _run(self, action: Any, what: str) -> Any:
         """A short command (declare, purge, size) on the publisher link.
 

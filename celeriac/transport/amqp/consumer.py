@@ -66,6 +66,8 @@ class ConsumerLink:
         self._failing = False
         #: Set when reconnecting ran out (the worker stops on it); cleared by a success.
         self.connection_lost: BrokerConnectionLost | None = None
+        #: Set by a stopping worker: the backoff ends at once and reconnecting stops.
+        self.retry_stopped = threading.Event()
 
     # -- connection state -------------------------------------------------------------------
     def _on_open(self, channel: Any) -> None:
@@ -130,7 +132,7 @@ class ConsumerLink:
         self.link.reset()
         self.buffer.clear()
         self.unacked.clear()
-        if self.connection_lost is not None or (
+        if self.connection_lost is not None or self.retry_stopped.is_set() or (
                 self.max_retries is not None and failures > self.max_retries):
             self.connection_lost = BrokerConnectionLost(
                 f"Lost RabbitMQ at {self.link.params.redacted()} and could not reconnect "
@@ -169,7 +171,7 @@ class ConsumerLink:
             if out or (left <= 0 and not backoff):
                 return out
             if backoff:
-                time.sleep(backoff)
+                self.retry_stopped.wait(backoff)
             else:
                 self.link.wait_readable(min(left, _SLICE))
 

@@ -105,6 +105,7 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
         self.where = where
         #: Set when reconnecting ran out (the worker stops on it); cleared by a success.
         self.connection_lost: BrokerConnectionLost | None = None
+        self.retry_stopped = threading.Event()
 
     def declare(self, queues: Sequence[str]) -> None:
         new = [q for q in queues if q not in self._declared]

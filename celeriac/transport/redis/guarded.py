@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -35,6 +35,13 @@ class GuardedCalls:
     _failing: bool
     #: Set when reconnecting ran out (the worker stops on it); cleared by a success.
     connection_lost: BrokerConnectionLost | None
+    #: Set by ``stop_retrying``: waits end at once and every call is one attempt.
+    retry_stopped: threading.Event
+
+    def stop_retrying(self) -> None:
+        """A stopping worker must not wait out an outage: end the current backoff now and
+        make every later call one attempt (a message whose ack is lost comes back)."""
+        self.retry_stopped.set()
 
     def _call(self, fn: Callable[[], T], what: str, retry: bool = True) -> T:
         """Run ``fn``, retrying connection errors with capped exponential backoff.
@@ -48,7 +55,8 @@ class GuardedCalls:
         # Once reconnecting has run out, every later call is one attempt until one succeeds:
         # a stopping worker's last acks must not wait through the whole policy again.
         policy = ReconnectPolicy(
-            self.options.connection_retry and retry and self.connection_lost is None,
+            self.options.connection_retry and retry and self.connection_lost is None
+            and not self.retry_stopped.is_set(),
             self.options.connection_max_retries)
         waits = policy.intervals()
         for attempt in itertools.count():
@@ -75,7 +83,8 @@ class GuardedCalls:
                 if not self._failing:
                     self._failing = True
                     logger.warning("Redis connection lost (%s); retrying with backoff", exc)
-                time.sleep(wait)
+                if self.retry_stopped.wait(wait):
+                    waits = iter(())  # one last attempt, then give up
                 continue
             except redis.ResponseError as exc:
                 raise BrokerRefusedError(refusal(self.where, what, exc)) from exc
