@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from celeriac import states
 from celeriac.backends.record_codec import RecordCodec
 from celeriac.exceptions import OperationalError, TimeoutError
-from celeriac.protocol.result_meta import ResultMeta
+from celeriac.protocol.result_meta import ResultMeta, decode_record
 
 TASK_KEY_PREFIX = "celery-task-meta-"
 GROUP_KEY_PREFIX = "celery-taskset-meta-"
@@ -170,7 +170,7 @@ class KeyValueBackend:
     def decode(self, task_id: str, data: bytes | None) -> ResultMeta:
         if data is None:
             return ResultMeta(task_id)
-        return ResultMeta.from_dict(self.codec.loads(data), task_id)
+        return decode_record(data, task_id, self.codec.loads)
 
     def holds_success(self, raw: bytes | None) -> bool:
         """Whether a stored record is a SUCCESS, whichever serializer wrote it."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
-from celeriac.exceptions import ImproperlyConfigured
+from celeriac.exceptions import DecodeError, ImproperlyConfigured
 from celeriac.serialization import registry
 from celeriac.serialization.compression import compress, decompress
 from celeriac.serialization.json_codec import json_dumps, json_loads
@@ -107,6 +107,10 @@ class RecordCodec:
         content_type = content_type_of(data)
         if content_type == JSON and JSON in self.accept:
             return json_loads(data)
+        if content_type == _YAML and _YAML not in self.accept:
+            # YAML is only the fallback guess for bytes no other accepted serializer starts
+            # with: such a record is corrupt (or foreign), not a refused content type.
+            raise DecodeError(f"not a record any accepted serializer wrote ({data[:20]!r})")
         return registry.loads(data, content_type, "utf-8", self.accept)
 
 

@@ -44,7 +44,14 @@ from celeriac.backends.record_codec import RecordCodec
 from celeriac.exceptions import ImproperlyConfigured, InvalidMessage, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 from celeriac.serialization import registry
-from celeriac.transport.amqp.connection import AMQP_ERRORS, AmqpParams, Link, parse_url
+from celeriac.transport.amqp.connection import (
+    AMQP_ERRORS,
+    AmqpParams,
+    Link,
+    RetryPolicy,
+    parse_url,
+    with_retries,
+)
 from celeriac.transport.amqp.publisher import Publisher
 from celeriac.transport.base import TransportOptions
 
@@ -85,6 +92,8 @@ class RpcBackend:
         # deleting its auto-delete reply queue with the results on their way.
         self._link = Link(replace(params, heartbeat=0.0), f"rpc {self.oid}", on_open=self._on_open)
         self._publisher: Publisher | None = None
+        self._reply_policy = RetryPolicy.from_mapping(extra.get("publish_retry_policy"),
+                                                      RetryPolicy())
         self._results: OrderedDict[str, ResultMeta] = OrderedDict()
         self._announced: set[str] = set()
         self._announcing = False
@@ -147,7 +156,10 @@ class RpcBackend:
             if task_id is not None:
                 self._announcing = True
                 self._announced.add(task_id)
-            self._link.channel()
+            # An unreachable broker fails this like the publish that follows would
+            # (OperationalError after task_publish_retry_policy), not with a raw socket error.
+            with_retries(self._link, self._link.channel, "declare the result reply queue",
+                         self._reply_policy)
 
     def _drain(self, timeout: float) -> None:
         """Read the replies already there; if none, wait up to ``timeout`` s for some.

@@ -48,11 +48,23 @@ def transport_options(conf: Any) -> TransportOptions:
     )
 
 
+#: Settings of the Redis result store's client, under the keys the client reads from
+#: ``result_backend_transport_options`` (which win over them), as Celery's Redis backend.
+_BACKEND_EXTRA_FROM_SETTINGS = {
+    "redis_max_connections": "max_connections",
+    "redis_socket_timeout": "socket_timeout",
+    "redis_socket_connect_timeout": "socket_connect_timeout",
+}
+
+
 def backend_options(conf: Any, oid: str | None = None) -> BackendOptions:
     """``oid`` names the client's reply queue for ``rpc://`` (``app.oid``)."""
     expires = _seconds(conf.get("result_expires"))
     extra = {"persistent": bool(conf.get("result_persistent")), **(
         conf.get("result_backend_transport_options") or {})}
+    for setting, key in _BACKEND_EXTRA_FROM_SETTINGS.items():
+        if conf.get(setting) is not None:
+            extra.setdefault(key, conf.get(setting))
     if conf.get("redis_backend_use_ssl"):
         extra.setdefault("redis_backend_use_ssl", conf.get("redis_backend_use_ssl"))
     if oid is not None:

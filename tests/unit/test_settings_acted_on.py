@@ -29,19 +29,6 @@ SCHEMA = PACKAGE / "config" / "schema"
 # (prefetch-results, connections, task-api, signals). On this branch they may still be unread;
 # once those branches are merged each must be read somewhere, and this list must go.
 PENDING_ON_OTHER_BRANCHES = frozenset({
-    "result_backend_always_retry",
-    "result_backend_max_retries",
-    "result_backend_base_sleep_between_retries_ms",
-    "result_backend_max_sleep_between_retries_ms",
-    "broker_connection_retry",
-    "broker_connection_max_retries",
-    "broker_connection_retry_on_startup",
-    "broker_connection_timeout",
-    "redis_max_connections",
-    "redis_socket_timeout",
-    "redis_socket_connect_timeout",
-    "broker_pool_limit",
-    "task_store_eager_result",
     "worker_soft_shutdown_timeout",
     "worker_state_db",
     "worker_send_task_events",

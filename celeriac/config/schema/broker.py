@@ -146,7 +146,9 @@ ALL: Final[tuple[Option, ...]] = (
         10,
         INT,
         ("BROKER_POOL_LIMIT",),
-        doc="Connections kept open for publishing; None or 0 disables the pool.",
+        doc="Celery's producer connection pool size.",
+        unsupported="celeriac publishes on one thread-safe connection per process, so there is "
+        "no producer pool to size",
     ),
     Option(
         "broker_pool_acquire_timeout",
