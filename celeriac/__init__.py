@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+#: The one version number: pyproject.toml reads it from here (``[tool.setuptools.dynamic]``).
 __version__ = "0.1.0"
-VERSION = (0, 1, 0)
+VERSION = tuple(int(part) for part in __version__.split("."))
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celeriac, Celery

@@ -9,6 +9,8 @@
      ├── InvalidMessage
      ├── DecodeError
      ├── OperationalError        (a broker or store could not be reached)
+     │    ├── BrokerRefusedError (it answered, and refused: retrying cannot help)
+     │    └── BrokerConnectionLost (reconnecting ran out of broker_connection_max_retries)
      ├── TimeoutError            (AsyncResult.get timed out)
      ├── TaskError
      │    ├── WorkerLostError
@@ -65,6 +67,24 @@ class EncodeError(CeleriacError):
 
 class OperationalError(CeleriacError):
     """The broker or the result store could not be reached after the retry policy ran out."""
+
+
+class BrokerRefusedError(OperationalError):
+    """The broker answered and refused the request for good: a message over its size limit,
+    a server out of memory, bad credentials, a denied permission.
+
+    Raised at once, never retried as a connection problem: the same request would be refused
+    again. A subclass of ``OperationalError`` so ``except OperationalError`` around ``delay()``
+    still catches it.
+    """
+
+
+class BrokerConnectionLost(OperationalError):
+    """The broker connection broke and was not re-established within
+    ``broker_connection_max_retries`` (at once with ``broker_connection_retry=False``).
+
+    A worker that meets it stops with a non-zero status, as Celery's does.
+    """
 
 
 class TimeoutError(CeleriacError):
@@ -167,6 +187,8 @@ class DuplicateNodenameWarning(CeleriacWarning):
 
 
 __all__ = [
+    "BrokerConnectionLost",
+    "BrokerRefusedError",
     "CeleriacError",
     "CeleriacWarning",
     "CeleryError",

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, overload
 
 from celeriac import _state
+from celeriac.app.annotations import annotate
+from celeriac.app.annotations import prepare as prepare_annotations
 from celeriac.app.autodiscover import autodiscover, import_modules
 from celeriac.app.connections import AppConnections
 from celeriac.app.registry import TaskRegistry
@@ -131,7 +133,16 @@ class Celery(AppConnections):
         cls = make_task_class(self, fun, name=task_name, base=base, bind=bind, options=options)
         task = cls()
         self.tasks.register(task)
+        self._annotate([task])
         return task
+
+    def _annotate(self, tasks: Iterable[Task[Any, Any]]) -> None:
+        """Apply ``task_annotations`` (see ``celeriac.app.annotations``) to ``tasks``."""
+        setting = self.conf.task_annotations
+        if setting is not None:
+            annotations = prepare_annotations(setting)
+            for task in tasks:
+                annotate(task, annotations)
 
     def gen_task_name(self, name: str, module: str) -> str:
         """``module.name``, with ``__main__`` replaced by the app's main name (as Celery)."""
@@ -145,6 +156,7 @@ class Celery(AppConnections):
         if not getattr(type(instance), "app", None) or type(instance).app is not self:
             type(instance).app = self
         self.tasks.register(instance)
+        self._annotate([instance])
         return instance
 
     # -- configuration --------------------------------------------------------------
@@ -210,6 +222,7 @@ class Celery(AppConnections):
         if getattr(self, "_finalized", False):
             return
         self._finalized = True
+        self._annotate(list(self.tasks.values()))  # configured after the tasks were defined
         self.on_after_configure.send(sender=self)
         self.on_after_finalize.send(sender=self)
 

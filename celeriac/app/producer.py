@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from celeriac.app.publish_signals import send_after_publish, send_before_publish
-from celeriac.exceptions import OperationalError
+from celeriac.exceptions import BrokerRefusedError, OperationalError
 from celeriac.signals import after_task_publish, before_task_publish
 from celeriac.transport.base import Channel, Outbound, Transport
 
@@ -45,6 +45,9 @@ class Producer:
         self._transport = transport
         self._retry = retry
         self._policy = {**DEFAULT_RETRY_POLICY, **(retry_policy or {})}
+        #: The transport applies the policy itself (AMQP: re-sends only unconfirmed messages);
+        #: retrying here as well would multiply the attempts.
+        self._transport_retries = transport.capabilities.retries_publish
         self._channel: Channel | None = None
         self._pid = os.getpid()
         self._declared: set[str] = set()
@@ -73,7 +76,13 @@ class Producer:
     def publish_many(self, batch: Sequence[Outbound]) -> None:
         """Send ``batch`` in as few round trips as the broker allows.
 
+        Connection problems are retried per ``task_publish_retry_policy``, here or, for a
+        transport that re-sends only what was not confirmed (``Capabilities.retries_publish``),
+        inside the transport. A refusal (``BrokerRefusedError``: a message over the broker's
+        size limit, a full server) is raised at once: sending it again cannot help.
+
         Raises:
+            BrokerRefusedError: the broker refused the batch.
             OperationalError: the broker stayed unreachable through the retry policy.
         """
         if not batch:
@@ -87,23 +96,32 @@ class Producer:
                 self._declare({item.routing_key for item in batch if not item.exchange})
                 self.channel.publish(batch)
                 break
+            except BrokerRefusedError:
+                raise
             except (OperationalError, OSError, ConnectionError) as exc:
                 attempt += 1
-                max_retries = self._policy.get("max_retries")
-                if not self._retry or (max_retries is not None and attempt > max_retries):
+                delay = self._retry_delay(attempt)
+                if delay is None:
                     raise OperationalError(
-                        f"Could not publish {len(batch)} message(s) after {attempt} attempt(s): "
-                        f"{exc}. Is the broker running?"
+                        f"Could not publish {len(batch)} message(s) after {attempt} "
+                        f"attempt(s): {exc}"
                     ) from exc
-                delay = min(
-                    float(self._policy["interval_start"])
-                    + float(self._policy["interval_step"]) * (attempt - 1),
-                    float(self._policy["interval_max"]),
-                )
                 logger.warning("Publish failed (%s); retry %d in %.2fs", exc, attempt, delay)
                 time.sleep(delay)
         if after_task_publish.has_receivers:
             send_after_publish(batch, bodies)
+
+    def _retry_delay(self, attempt: int) -> float | None:
+        """Seconds before retry ``attempt`` (1-based), or None when the policy is spent."""
+        max_retries = self._policy.get("max_retries")
+        if not self._retry or self._transport_retries or (
+                max_retries is not None and attempt > max_retries):
+            return None
+        return min(
+            float(self._policy["interval_start"])
+            + float(self._policy["interval_step"]) * (attempt - 1),
+            float(self._policy["interval_max"]),
+        )
 
     def _declare(self, queues: set[str]) -> None:
         missing = queues - self._declared

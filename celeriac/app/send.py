@@ -12,9 +12,10 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from celeriac.app.task import _request_var
+from celeriac.exceptions import ImproperlyConfigured
 from celeriac.protocol.task_message import build_v2
 from celeriac.transport.base import Outbound
 from celeriac.utils.ids import new_id
@@ -68,6 +69,8 @@ class SendDefaults:
     priority: int | None
     ignore_result: bool
     timezone: tzinfo
+    delivery_mode: int
+    inherit_parent_priority: bool
 
 
 def send_defaults(app: Celery) -> SendDefaults:
@@ -78,9 +81,30 @@ def send_defaults(app: Celery) -> SendDefaults:
         return cached
     fresh = SendDefaults(conf.version, str(conf.task_serializer or "json"),
                          conf.task_compression, conf.task_default_priority,
-                         bool(conf.task_ignore_result), app.timezone)
+                         bool(conf.task_ignore_result), app.timezone,
+                         delivery_mode_of(conf.task_default_delivery_mode),
+                         bool(conf.task_inherit_parent_priority))
     app._send_defaults = fresh  # type: ignore[attr-defined]  # a per-app cache slot
     return fresh
+
+
+#: kombu's names for the two AMQP delivery modes.
+_DELIVERY_MODES: Final = {"persistent": 2, "transient": 1}
+
+
+def delivery_mode_of(value: int | str | None) -> int:
+    """2 (persistent) or 1 (transient) from ``task_default_delivery_mode`` or the option.
+
+    Raises:
+        ImproperlyConfigured: neither 1, 2, 'persistent' nor 'transient'.
+    """
+    if value is None:
+        return 2
+    mode = _DELIVERY_MODES.get(value.lower(), 0) if isinstance(value, str) else value
+    if mode not in (1, 2):
+        raise ImproperlyConfigured(
+            f"delivery_mode {value!r}: use 'persistent' (2) or 'transient' (1)")
+    return int(mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +164,8 @@ def _merge(app: Celery, name: str, options: dict[str, Any], task: Task[Any, Any]
         root_id = root_id or parent.root_id or parent.id
     route = app.router.route(name, options, args, kwargs, task_queue=getattr(task, "queue", None))
     priority = options.get("priority")
+    if priority is None and defaults.inherit_parent_priority and parent is not None:
+        priority = parent.delivery_info.get("priority")  # Celery: before route and task
     if priority is None:
         priority = route.priority if route.priority is not None else getattr(task, "priority", None)
     if priority is None:
@@ -172,6 +198,9 @@ def _merge(app: Celery, name: str, options: dict[str, Any], task: Task[Any, Any]
         "reply_to": options.get("reply_to") or app.oid,
         "priority": priority,
         "headers": options.get("headers"),
+        "delivery_mode": (delivery_mode_of(options["delivery_mode"])
+                          if options.get("delivery_mode") is not None
+                          else defaults.delivery_mode),
     }
     return SendPlan(message_options, route.routing_key or route.queue, route.exchange,
                     eta.timestamp() if eta is not None and eta > now else None, root_id)

@@ -44,6 +44,7 @@ class Task(Generic[P, R]):
     track_started: ClassVar[bool | None] = None
     acks_late: ClassVar[bool | None] = None
     acks_on_failure_or_timeout: ClassVar[bool | None] = None
+    acks_on_failure: ClassVar[bool | None] = None
     reject_on_worker_lost: ClassVar[bool | None] = None
     queue: ClassVar[str | None] = None
     routing_key: ClassVar[str | None] = None

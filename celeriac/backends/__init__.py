@@ -62,8 +62,8 @@ def resolve_backend(
         close = difflib.get_close_matches(scheme, BACKEND_ALIASES, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ImproperlyConfigured(
-            f"Unknown result backend scheme {scheme!r}.{hint} "
-            f"Known: {', '.join(sorted(BACKEND_ALIASES))}"
+            f"Result backend scheme {scheme!r} is not supported by celeriac.{hint} "
+            f"Supported: {', '.join(sorted(BACKEND_ALIASES))}"
         )
     if scheme in _SQLITE_SCHEMES and url.split("://", 1)[1] in ("", "/"):
         url = _broker_file(broker_url) or url

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from celeriac import states
+from celeriac.backends.record_codec import RecordCodec
 from celeriac.exceptions import OperationalError, TimeoutError
-from celeriac.protocol.result_meta import ResultMeta
-from celeriac.serialization.json_codec import json_dumps, json_loads
+from celeriac.protocol.result_meta import ResultMeta, decode_record
 
 TASK_KEY_PREFIX = "celery-task-meta-"
 GROUP_KEY_PREFIX = "celery-taskset-meta-"
@@ -29,12 +29,16 @@ GROUP_KEY_PREFIX = "celery-taskset-meta-"
 class BackendOptions:
     """Settings a result store needs, frozen from ``result_*`` settings.
 
-    ``expires`` is the TTL of stored records in seconds (None: keep forever).
+    ``expires`` is the TTL of stored records in seconds (None: keep forever). ``serializer``,
+    ``compression`` and ``accept`` are ``result_serializer``, ``result_compression`` and
+    ``result_accept_content`` (else ``accept_content``): see ``record_codec``.
     """
 
     expires: float | None = 86400.0
     extended: bool = False
     serializer: str = "json"
+    compression: str | None = None
+    accept: tuple[str, ...] = ("json",)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -100,6 +104,8 @@ class KeyValueBackend:
 
     def __init__(self, options: BackendOptions | None = None) -> None:
         self.options = options or BackendOptions()
+        self.codec = RecordCodec(self.options.serializer, self.options.compression,
+                                 self.options.accept)
 
     # -- primitives a subclass provides -------------------------------------------------
     def _kv_get(self, key: str) -> bytes | None:
@@ -126,7 +132,7 @@ class KeyValueBackend:
         items = [
             (key, self.encode(meta))
             for key, meta, old in zip(keys, metas, existing, strict=True)
-            if not is_success(old)
+            if not self.holds_success(old)
         ]
         if items:
             self._kv_set_many(items, self.options.expires)
@@ -158,15 +164,22 @@ class KeyValueBackend:
         self._kv_delete(TASK_KEY_PREFIX + task_id)
 
     # -- encoding ------------------------------------------------------------------------
-    @staticmethod
-    def encode(meta: ResultMeta) -> bytes:
-        return json_dumps(meta.to_dict())
+    def encode(self, meta: ResultMeta) -> bytes:
+        return self.codec.dumps(meta.to_dict())
 
-    @staticmethod
-    def decode(task_id: str, data: bytes | None) -> ResultMeta:
+    def decode(self, task_id: str, data: bytes | None) -> ResultMeta:
         if data is None:
             return ResultMeta(task_id)
-        return ResultMeta.from_dict(json_loads(data), task_id)
+        return decode_record(data, task_id, self.codec.loads)
+
+    def holds_success(self, raw: bytes | None) -> bool:
+        """Whether a stored record is a SUCCESS, whichever serializer wrote it."""
+        if raw is None or raw[:1] == b"{":
+            return is_success(raw)
+        try:
+            return bool(self.codec.loads(raw).get("status") == states.SUCCESS)
+        except Exception:  # undecodable or not a mapping: not a SUCCESS we must keep
+            return False
 
 
 #: How every JSON record Celery or celeriac writes begins (status first, Python's separators).

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Self
 
-from celeriac.backends.base import TASK_KEY_PREFIX, BackendOptions, KeyValueBackend, is_success
+from celeriac.backends.base import TASK_KEY_PREFIX, BackendOptions, KeyValueBackend
 from celeriac.exceptions import TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 
@@ -92,7 +92,7 @@ class MemoryBackend(KeyValueBackend):
         with self._store.cond:
             for meta in metas:
                 key = TASK_KEY_PREFIX + meta.task_id
-                if not is_success(self._store.live(key, now)):
+                if not self.holds_success(self._store.live(key, now)):
                     self._store.data[key] = (self.encode(meta), expires_at)
             self._store.cond.notify_all()
 

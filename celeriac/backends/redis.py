@@ -139,9 +139,13 @@ class RedisBackend(KeyValueBackend):
         """Store and notify in one atomic round trip; a stored SUCCESS is never overwritten.
 
         Celery checks with a GET and then writes (two round trips, a window between them);
-        the script does both on the server (wire-protocol.md §4.1, §7.15).
+        the script does both on the server (wire-protocol.md §4.1, §7.15). The script reads
+        JSON only, so records in another serializer or compressed are written as Celery does.
         """
         if not metas:
+            return
+        if not self.codec.plain_json:
+            super().store(metas)
             return
         keys = [self.keyprefix + TASK_KEY_PREFIX + meta.task_id for meta in metas]
         ttl = int(max(self.options.expires, 1)) if self.options.expires else 0

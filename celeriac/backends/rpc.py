@@ -40,10 +40,18 @@ from typing import Any, Final, Self
 import amqp  # type: ignore[import-untyped]
 
 from celeriac.backends.base import BackendOptions
+from celeriac.backends.record_codec import RecordCodec
 from celeriac.exceptions import ImproperlyConfigured, InvalidMessage, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 from celeriac.serialization import registry
-from celeriac.transport.amqp.connection import AMQP_ERRORS, AmqpParams, Link, parse_url
+from celeriac.transport.amqp.connection import (
+    AMQP_ERRORS,
+    AmqpParams,
+    Link,
+    RetryPolicy,
+    parse_url,
+    with_retries,
+)
 from celeriac.transport.amqp.publisher import Publisher
 from celeriac.transport.base import TransportOptions
 
@@ -72,12 +80,20 @@ class RpcBackend:
         self.oid = oid or str(extra.get("oid") or uuid.uuid4())
         self.unknown_timeout = float(extra.get("rpc_unknown_timeout", 10.0))
         self.delivery_mode = 2 if extra.get("persistent") else 1
+        # What the user accepts for results, plus the types celeriac always read here.
+        self._accept = RecordCodec(options.serializer, None, options.accept).accept | _ACCEPT
+        if options.compression:
+            logger.warning("result_compression=%r is not applied to rpc:// results: replies "
+                           "are sent uncompressed, as Celery's rpc backend does",
+                           options.compression)
         self._lock = threading.RLock()
         # No AMQP heartbeats on the reply link, as kombu's client connections: nothing ticks
         # them in a client process, and RabbitMQ would close an idle client's connection,
         # deleting its auto-delete reply queue with the results on their way.
         self._link = Link(replace(params, heartbeat=0.0), f"rpc {self.oid}", on_open=self._on_open)
         self._publisher: Publisher | None = None
+        self._reply_policy = RetryPolicy.from_mapping(extra.get("publish_retry_policy"),
+                                                      RetryPolicy())
         self._results: OrderedDict[str, ResultMeta] = OrderedDict()
         self._announced: set[str] = set()
         self._announcing = False
@@ -121,15 +137,14 @@ class RpcBackend:
         while len(self._results) > MAX_KEPT:
             self._results.popitem(last=False)
 
-    @staticmethod
-    def _decode(message: Any) -> ResultMeta:
+    def _decode(self, message: Any) -> ResultMeta:
         props = message.properties
         body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
         record = registry.loads(
             body,
             str(props.get("content_type") or "application/json"),
             str(props.get("content_encoding") or "utf-8"),
-            _ACCEPT,
+            self._accept,
         )
         if not isinstance(record, dict):
             raise InvalidMessage(f"rpc result body is not an object: {record!r}")
@@ -141,7 +156,10 @@ class RpcBackend:
             if task_id is not None:
                 self._announcing = True
                 self._announced.add(task_id)
-            self._link.channel()
+            # An unreachable broker fails this like the publish that follows would
+            # (OperationalError after task_publish_retry_policy), not with a raw socket error.
+            with_retries(self._link, self._link.channel, "declare the result reply queue",
+                         self._reply_policy)
 
     def _drain(self, timeout: float) -> None:
         """Read the replies already there; if none, wait up to ``timeout`` s for some.

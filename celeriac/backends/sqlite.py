@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import Final, Self
 
-from celeriac.backends.base import TASK_KEY_PREFIX, BackendOptions, KeyValueBackend, is_success
+from celeriac.backends.base import TASK_KEY_PREFIX, BackendOptions, KeyValueBackend
 from celeriac.exceptions import TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 from celeriac.transport.sqlite.connection import (
@@ -118,7 +118,7 @@ class SqliteBackend(KeyValueBackend):
             items = [
                 (key, self.encode(meta))
                 for key, meta in zip(keys, metas, strict=True)
-                if not is_success(existing.get(key))
+                if not self.holds_success(existing.get(key))
             ]
             if items:
                 self._write(conn, items, self.options.expires)

@@ -58,7 +58,7 @@ def beat(
 ) -> None:
     """Start the periodic task scheduler (only one per broker sends; others stand by)."""
     from celeriac.beat.embedded import build_scheduler, send_beat_init
-    from celeriac.utils.log import setup_logging
+    from celeriac.utils.log import log_style, setup_logging
 
     app = state.load_app()
     conf = app.conf
@@ -68,6 +68,7 @@ def beat(
         conf.worker_log_format,
         conf.worker_task_log_format,
         bool(conf.worker_hijack_root_logger),
+        **log_style(conf),
     )
     instance = build_scheduler(app, scheduler, schedule_filename, max_interval)
     if pidfile:

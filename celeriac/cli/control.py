@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 import click
@@ -37,6 +37,8 @@ def _target_options(fun: F) -> F:
 
 @contextmanager
 def _control(state: CliState) -> Iterator[Control]:
+    """The app's ``Control``. A broker that is down or cannot broadcast ends the command with
+    one ``Error:`` line (``CeleriacGroup``), so closing must not raise over that error."""
     app = state.load_app()
     existing = getattr(app, "control", None)
     control = existing if isinstance(existing, Control) else Control(app)
@@ -44,7 +46,8 @@ def _control(state: CliState) -> Iterator[Control]:
         yield control
     finally:
         if control is not existing:
-            control.close()
+            with suppress(Exception):  # closing a connection that never opened
+                control.close()
 
 
 def _destination(value: str | None) -> list[str] | None:

@@ -37,8 +37,12 @@ class CliState:
             app = self.app_object
         elif self.app_name:
             from celeriac.cli.app_loading import find_app
+            from celeriac.exceptions import ImproperlyConfigured
 
-            app = find_app(self.app_name)
+            try:
+                app = find_app(self.app_name)
+            except ImproperlyConfigured as exc:  # a usage error, as Celery reports it
+                raise click.BadParameter(str(exc), param_hint="'-A' / '--app'") from exc
         else:
             from celeriac import _state
 
@@ -72,7 +76,21 @@ def app_options(fun: F) -> F:
     return fun
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class CeleriacGroup(click.Group):
+    """The command group: a broker or store that is down or misconfigured ends any command
+    with one ``Error:`` line and status 1, as click reports its own errors, not a traceback.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from celeriac.exceptions import ImproperlyConfigured, OperationalError
+
+        try:
+            return super().invoke(ctx)
+        except (OperationalError, ImproperlyConfigured) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=CeleriacGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-A", "--app", "app_name", help="Application: module, module:attr or package.")
 @click.option("-b", "--broker", help="Broker URL.")
 @click.option("--result-backend", help="Result store URL.")

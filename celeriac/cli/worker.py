@@ -100,7 +100,7 @@ def configure_logging(loglevel: str, logfile: str | None, conf: Any) -> None:
     otherwise install the worker's handler, then send ``after_setup_logger`` and
     ``after_setup_task_logger`` so users can add their own handlers."""
     from celeriac import signals
-    from celeriac.utils.log import TASK_LOGGER_NAME, setup_logging
+    from celeriac.utils.log import TASK_LOGGER_NAME, log_style, setup_logging
 
     level = logging.getLevelName(loglevel.upper())
     if signals.setup_logging.has_receivers:
@@ -108,8 +108,10 @@ def configure_logging(loglevel: str, logfile: str | None, conf: Any) -> None:
                                    format=conf.worker_log_format, colorize=False)
         return
     setup_logging(loglevel, logfile, conf.worker_log_format, conf.worker_task_log_format,
-                  bool(conf.worker_hijack_root_logger))
+                  bool(conf.worker_hijack_root_logger), **log_style(conf))
     colorize = not logfile and sys.stderr.isatty()
+    if conf.worker_log_color is not None:
+        colorize = bool(conf.worker_log_color)
     root = logging.getLogger() if conf.worker_hijack_root_logger else logging.getLogger("celeriac")
     signals.after_setup_logger.send(sender=None, logger=root, loglevel=level, logfile=logfile,
                                     format=conf.worker_log_format, colorize=colorize)

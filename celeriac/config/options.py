@@ -48,19 +48,36 @@ def transport_options(conf: Any) -> TransportOptions:
     )
 
 
+#: Settings of the Redis result store's client, under the keys the client reads from
+#: ``result_backend_transport_options`` (which win over them), as Celery's Redis backend.
+_BACKEND_EXTRA_FROM_SETTINGS = {
+    "redis_max_connections": "max_connections",
+    "redis_socket_timeout": "socket_timeout",
+    "redis_socket_connect_timeout": "socket_connect_timeout",
+}
+
+
 def backend_options(conf: Any, oid: str | None = None) -> BackendOptions:
     """``oid`` names the client's reply queue for ``rpc://`` (``app.oid``)."""
     expires = _seconds(conf.get("result_expires"))
     extra = {"persistent": bool(conf.get("result_persistent")), **(
         conf.get("result_backend_transport_options") or {})}
+    for setting, key in _BACKEND_EXTRA_FROM_SETTINGS.items():
+        if conf.get(setting) is not None:
+            extra.setdefault(key, conf.get(setting))
     if conf.get("redis_backend_use_ssl"):
         extra.setdefault("redis_backend_use_ssl", conf.get("redis_backend_use_ssl"))
     if oid is not None:
         extra["oid"] = oid
+    accept = conf.get("result_accept_content")
+    if accept is None:
+        accept = conf.get("accept_content") or ("json",)
     return BackendOptions(
         expires=expires or None,
         extended=bool(conf.get("result_extended")),
         serializer=str(conf.get("result_serializer") or "json"),
+        compression=conf.get("result_compression") or None,
+        accept=tuple(accept),
         extra=extra,
     )
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import logging
 import os
 import re
 import sys
@@ -30,6 +31,11 @@ from typing import Any, Final
 
 from celeriac.config.schema import OLD_TO_NEW, OPTIONS
 from celeriac.config.urls import redact_url
+
+logger = logging.getLogger(__name__)
+
+#: Unsupported options already reported in this process (the warning is once per name).
+_reported_unsupported: set[str] = set()
 
 
 class CeleriacWarning(UserWarning):
@@ -76,6 +82,21 @@ def _to_seconds(name: str, value: Any) -> Any:
         if option is not None and isinstance(option.type, tuple) and timedelta in option.type:
             return value.total_seconds()
     return value
+
+
+def _report_unsupported(name: str, value: Any) -> None:
+    """Log, once per process, that ``name`` is accepted but has no effect, and why.
+
+    ``None`` ("not set") and a value equal to Celery's default change nothing, so they are
+    not reported: configs generated from Celery's defaults stay quiet.
+    """
+    option = OPTIONS.get(name)
+    if option is None or option.supported or name in _reported_unsupported:
+        return
+    if value is None or value == option.default:
+        return
+    _reported_unsupported.add(name)
+    logger.warning("Setting %r has no effect in celeriac: %s", name, option.unsupported)
 
 
 def _user_stacklevel() -> int:
@@ -173,8 +194,10 @@ class Settings(MutableMapping[str, Any]):
                     CeleriacWarning,
                     stacklevel=_user_stacklevel(),
                 )
+        value = _to_seconds(name, value)
+        _report_unsupported(name, value)
         self._defaults.pop(name, None)
-        self._changes[name] = _to_seconds(name, value)
+        self._changes[name] = value
         object.__setattr__(self, "_version", self._version + 1)
 
     def __delitem__(self, key: str) -> None:

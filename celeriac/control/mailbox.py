@@ -173,13 +173,19 @@ def parse_reply(message: TaskMessage) -> tuple[str | None, Reply]:
     return (ticket if isinstance(ticket, str) else None), _json_body(message)
 
 
+def remote_control_unavailable(broker: str) -> str:
+    """Why remote control cannot work on ``broker``, and on which brokers it does."""
+    return (
+        f"Remote control (inspect, control, revoke) is not available on the {broker} broker: "
+        "it works with Redis (redis://, rediss://, sentinel://), SQLite (sqlite://) and "
+        "memory:// brokers; on RabbitMQ (amqp://) it is not implemented yet"
+    )
+
+
 def fanout_channel(channel: Channel, broker: str) -> FanoutChannel:
     """``channel`` as a ``FanoutChannel``, or an error saying remote control is unavailable."""
     if not isinstance(channel, FanoutChannel):
-        raise ImproperlyConfigured(
-            f"The broker {broker} does not support broadcast, so remote control (inspect, "
-            "control, revoke) is unavailable; use redis://, amqp://, sqlite:// or memory://"
-        )
+        raise ImproperlyConfigured(remote_control_unavailable(broker))
     return channel
 
 
@@ -286,5 +292,6 @@ __all__ = [
     "build_reply",
     "fanout_channel",
     "parse_reply",
+    "remote_control_unavailable",
     "reply_queue_name",
 ]

@@ -68,10 +68,13 @@ class TaskRunner:
         # (Flask's app context, say); otherwise ``run`` directly, the fast path.
         self.custom_call = has_custom_call(task)
         self._default_limits = (conf.task_time_limit, conf.task_soft_time_limit)
-        self.acks_on_failure = bool(
-            conf.task_acks_on_failure_or_timeout if task.acks_on_failure_or_timeout is None
-            else task.acks_on_failure_or_timeout
+        # Celery 5.7: acks_on_failure (task, then setting) else acks_on_failure_or_timeout.
+        acks_on_failure = next(
+            (value for value in (task.acks_on_failure, conf.task_acks_on_failure,
+                                 task.acks_on_failure_or_timeout) if value is not None),
+            conf.task_acks_on_failure_or_timeout,
         )
+        self.acks_on_failure = bool(acks_on_failure)
 
     def limits(self, request: Request) -> TimeLimits:
         """The hard and soft limits of ``request`` (header, then task, then settings)."""

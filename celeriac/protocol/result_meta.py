@@ -7,11 +7,15 @@ states (see ``exception_codec``). Extended fields appear only with ``result_exte
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from celeriac import states
+from celeriac.exceptions import DecodeError
+from celeriac.serialization.json_codec import json_loads
+from celeriac.utils.saferepr import saferepr
 
 _EXTENDED = ("name", "args", "kwargs", "worker", "retries", "queue")
 
@@ -67,6 +71,35 @@ class ResultMeta:
             parent_id=record.get("parent_id"),
             extended=extended or None,
         )
+
+
+def decode_record(data: bytes | bytearray | memoryview | str, task_id: str,
+                  loads: Callable[[Any], Any] = json_loads) -> ResultMeta:
+    """Read a stored result record (the bytes a result store holds for ``task_id``).
+
+    ``loads`` is the store's decoder (JSON unless ``result_serializer`` says otherwise).
+
+    Raises:
+        DecodeError: the bytes do not decode, or not to a mapping: a sentence naming the task
+            and what is wrong, instead of the parser's own exception (written by something
+            other than celeriac or Celery, or corrupted).
+        ContentDisallowed: the record's serializer is not accepted (never decoded).
+    """
+    try:
+        record = loads(data)
+    except (ValueError, RecursionError, DecodeError) as exc:  # Unicode/JSONDecodeError too
+        what = "is not UTF-8" if isinstance(exc, UnicodeDecodeError) else "does not decode"
+        raise DecodeError(
+            f"The stored result of task {task_id} {what} ({len(data)} bytes: "
+            f"{bytes(data[:40]) if not isinstance(data, str) else data[:40]!r}...): {exc}. "
+            "celeriac reads results stored by an accepted result_serializer (JSON by default)."
+        ) from exc
+    if not isinstance(record, dict):
+        raise DecodeError(
+            f"The stored result of task {task_id} is not a mapping but a "
+            f"{type(record).__name__}: {saferepr(record, maxlen=80)}"
+        )
+    return ResultMeta.from_dict(record, task_id)
 
 
 def now_iso() -> str:

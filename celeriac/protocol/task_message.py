@@ -113,13 +113,15 @@ def build_v2(
     stamped_headers: list[str] | None = None,
     stamps: Mapping[str, Any] | None = None,
     now: float | None = None,
+    delivery_mode: int = PERSISTENT,
 ) -> TaskMessage:
     """Build the protocol-v2 message Celery 5.7's ``apply_async`` would publish.
 
     ``timelimit`` is ``(hard, soft)`` (pitfall §7.1). Naive ``eta``/``expires`` are taken as UTC;
     strings pass through unchanged (a retry re-sends its original ISO text). ``headers`` are
     merged over the standard ones, like ``apply_async(headers=...)``. ``now`` (epoch seconds)
-    pins the clock used for the ``expiration`` property.
+    pins the clock used for the ``expiration`` property. ``delivery_mode`` is 2 (persistent,
+    Celery's default) or 1 (transient; RabbitMQ may then keep it in memory only).
 
     Raises:
         TypeError: ``args`` is not a list/tuple or ``kwargs`` not a mapping (Celery's check).
@@ -155,7 +157,7 @@ def build_v2(
     properties: dict[str, Any] = {
         "correlation_id": task_id,
         "reply_to": reply_to or "",
-        "delivery_mode": PERSISTENT,
+        "delivery_mode": delivery_mode,
         "priority": priority or 0,
     }
     if expires is not None:

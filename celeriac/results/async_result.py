@@ -154,6 +154,36 @@ class AsyncResult:
             return str(meta.extended["name"])
         return self.task_name
 
+    def _extended(self, field: str) -> Any:
+        """A ``result_extended`` field of the record (None when the worker did not store it)."""
+        extended = self._meta().extended
+        return extended.get(field) if extended else None
+
+    @property
+    def args(self) -> Any:
+        """The task's positional arguments (``result_extended``)."""
+        return self._extended("args")
+
+    @property
+    def kwargs(self) -> Any:
+        """The task's keyword arguments (``result_extended``)."""
+        return self._extended("kwargs")
+
+    @property
+    def worker(self) -> str | None:
+        """The node name of the worker that ran the task (``result_extended``)."""
+        return self._extended("worker")  # type: ignore[no-any-return]
+
+    @property
+    def retries(self) -> int | None:
+        """How many times the task had been retried (``result_extended``)."""
+        return self._extended("retries")  # type: ignore[no-any-return]
+
+    @property
+    def queue(self) -> str | None:
+        """The queue (routing key) the task was delivered from (``result_extended``)."""
+        return self._extended("queue")  # type: ignore[no-any-return]
+
     @property
     def children(self) -> list[Any] | None:
         """Results of the tasks this one sent (callbacks, chain steps), as result objects."""

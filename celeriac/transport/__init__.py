@@ -24,7 +24,6 @@ TRANSPORT_ALIASES: Final[dict[str, str]] = {
     "amqp": "celeriac.transport.amqp:AmqpTransport",
     "amqps": "celeriac.transport.amqp:AmqpTransport",
     "pyamqp": "celeriac.transport.amqp:AmqpTransport",
-    "sqs": "celeriac.transport.sqs:SqsTransport",
 }
 
 
@@ -46,7 +45,8 @@ def resolve_transport(url: str, options: TransportOptions | None = None) -> Tran
         close = difflib.get_close_matches(scheme, TRANSPORT_ALIASES, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ImproperlyConfigured(
-            f"Unknown broker scheme {scheme!r}.{hint} Known: {', '.join(sorted(TRANSPORT_ALIASES))}"
+            f"Broker scheme {scheme!r} is not supported by celeriac.{hint} Supported: "
+            f"{', '.join(sorted(TRANSPORT_ALIASES))}"
         )
     cls = cast(type[Transport], import_symbol(target))
     return cls.from_url(url, options or TransportOptions())

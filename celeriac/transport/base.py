@@ -73,6 +73,9 @@ class Capabilities:
     #: The broker streams deliveries to the client up to the prefetch window (AMQP), so a
     #: fetch is local decoding: a solo worker fetches on its own thread (no prefetcher).
     pushes: bool = False
+    #: ``publish`` retries connection problems per ``task_publish_retry_policy`` itself (it
+    #: re-sends only unconfirmed messages), so the producer does not retry on top.
+    retries_publish: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,18 +7,15 @@ from typing import Any, Final
 
 from celeriac.exceptions import ImproperlyConfigured
 
-#: Which extra provides which top-level module, for the "pip install" hint.
+#: Which extra provides which top-level module, for the "pip install" hint. Every optional
+#: package celeriac imports is here (tests/unit/test_packaging.py checks it against
+#: pyproject.toml), so a missing driver is always answered with the extra that installs it.
 EXTRA_FOR_MODULE: Final[dict[str, str]] = {
     "redis": "redis",
-    "aio_pika": "amqp",
-    "aiormq": "amqp",
+    "amqp": "amqp",
     "msgpack": "msgpack",
     "yaml": "yaml",
-    "boto3": "sqs",
-    "sqlalchemy": "sql",
-    "pymemcache": "memcached",
-    "django": "django",
-    "cryptography": "auth",
+    "orjson": "fast",
 }
 
 

@@ -88,9 +88,10 @@ class TaskContextFilter(logging.Filter):
 class WorkerFormatter(logging.Formatter):
     """Uses the task format for task-logger records, redacts URL passwords, colours a TTY."""
 
-    def __init__(self, fmt: str, task_fmt: str, color: bool) -> None:
-        super().__init__(fmt)
-        self._task = logging.Formatter(task_fmt)
+    def __init__(self, fmt: str, task_fmt: str, color: bool, datefmt: str | None = None,
+                 task_datefmt: str | None = None) -> None:
+        super().__init__(fmt, datefmt)
+        self._task = logging.Formatter(task_fmt, task_datefmt)
         self._color = color
 
     def format(self, record: logging.LogRecord) -> str:
@@ -104,20 +105,36 @@ class WorkerFormatter(logging.Formatter):
         return text
 
 
+def log_style(conf: Any) -> dict[str, Any]:
+    """``setup_logging``'s keyword arguments from ``worker_log_color``, ``worker_log_datefmt``
+    and ``worker_task_log_datefmt`` (worker and beat share them, as in Celery)."""
+    return {"color": conf.worker_log_color, "datefmt": conf.worker_log_datefmt,
+            "task_datefmt": conf.worker_task_log_datefmt}
+
+
 def setup_logging(
     loglevel: str | int = "WARNING",
     logfile: str | None = None,
     fmt: str = DEFAULT_LOG_FORMAT,
     task_fmt: str = DEFAULT_TASK_LOG_FORMAT,
     hijack_root: bool = True,
+    *,
+    color: bool | None = None,
+    datefmt: str | None = None,
+    task_datefmt: str | None = None,
 ) -> logging.Handler:
     """Install the worker's handler on the root logger (or only ``celeriac`` when the user
-    asked us not to hijack theirs) and return it."""
+    asked us not to hijack theirs) and return it.
+
+    ``color`` (``worker_log_color``) None means "when writing to a terminal";
+    ``datefmt``/``task_datefmt`` are ``worker_log_datefmt``/``worker_task_log_datefmt``.
+    """
     level = logging.getLevelName(loglevel.upper()) if isinstance(loglevel, str) else loglevel
     stream: Any = open(logfile, "a", encoding="utf-8") if logfile else sys.stderr  # noqa: SIM115
     handler = logging.StreamHandler(stream)
-    color = not logfile and hasattr(stream, "isatty") and stream.isatty()
-    handler.setFormatter(WorkerFormatter(fmt, task_fmt, color))
+    if color is None:
+        color = not logfile and hasattr(stream, "isatty") and stream.isatty()
+    handler.setFormatter(WorkerFormatter(fmt, task_fmt, color, datefmt, task_datefmt))
     handler.addFilter(TaskContextFilter())
     target = logging.getLogger() if hijack_root else logging.getLogger("celeriac")
     if hijack_root:

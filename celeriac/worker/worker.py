@@ -1,10 +1,13 @@
 """The worker process: assembles the consumer, the pool and the heartbeat, and owns shutdown.
 
 Threads: the consumer loop (``celeriac-consumer``), the heartbeat (``celeriac-heartbeat``)
-and the pool's own. The main thread only waits for signals. When tasks run in this process
-(solo, threads pools) a lease keeper process (``transport/lease_keeper.py``) renews the
-channel's liveness too, so a task holding the GIL cannot make peers take this worker for dead.
+and the pool's own. The main thread waits for signals, and once a second checks whether the
+broker connection was given up (``broker_connection_max_retries`` spent: exit status 1).
+When tasks run in this process (solo, threads pools) a lease keeper process
+(``transport/lease_keeper.py``) renews the channel's liveness too, so a task holding the GIL
+cannot make peers take this worker for dead.
 
+* SIGTERM/SIGINT while starting (e.g. waiting for an unreachable broker): stop at once, exit 0.
 * first SIGTERM/SIGINT: warm shutdown. Stop fetching, let running tasks finish (bounded by
   ``WorkerOptions.shutdown_timeout``), store and ack what finished, hand every held or
   unstarted message back, exit 0.
@@ -15,9 +18,9 @@ channel's liveness too, so a task holding the GIL cannot make peers take this wo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import re
 import signal
 import socket
 import threading
@@ -33,11 +36,18 @@ from celeriac.exceptions import OperationalError
 from celeriac.execution.runner import TaskRunner
 from celeriac.pools import create_pool
 from celeriac.serialization.registry import normalize_accept
+from celeriac.transport import scheme_of
 from celeriac.transport.lease_keeper import LeaseKeeper, start_keeper
+from celeriac.worker.broker_wait import (
+    StartupInterrupted,
+    declare_until_reachable,
+    startup_policy,
+)
 from celeriac.worker.consumer import Consumer
 from celeriac.worker.control.duplicates import start_duplicate_check
 from celeriac.worker.control.node import ControlNode
 from celeriac.worker.dispatch import Dispatcher
+from celeriac.worker.nodenames import node_format
 from celeriac.worker.rate_limit import RateLimits
 from celeriac.worker.revoked import RevokedRegistry
 from celeriac.worker.soft_shutdown import SoftShutdown
@@ -85,21 +95,6 @@ def expand_hostname(template: str) -> str:
             .replace("%%", "%"))
 
 
-def node_format(template: str, nodename: str) -> str:
-    """Expand Celery's node-name codes in a path such as ``--statedb=/var/run/%n.state``.
-
-    ``%n`` is the node's name before ``@``, ``%h`` the host after it, ``%d`` the host's
-    domain, ``%p`` the whole node name, ``%i``/``%I`` the process index (``0``/empty in
-    the main process, as in Celery) and ``%%`` a percent sign.
-    """
-    name, sep, host = nodename.partition("@")
-    if not sep:
-        name, host = "celeriac", nodename
-    codes = {"n": name, "h": host, "d": host.partition(".")[2], "p": nodename, "i": "0",
-             "I": "", "%": "%"}
-    return re.sub(r"%(.)", lambda m: codes.get(m.group(1), m.group(0)), template)
-
-
 class Worker:
     """One worker process. ``run()`` blocks until shutdown and returns the exit code."""
 
@@ -127,6 +122,8 @@ class Worker:
         self._cold = threading.Event()
         self._signals_seen = 0
         self._shutdown_signal = ""
+        self._starting = False
+        self._exit_code = 0
         self.channel: Channel | None = None
         self.consumer: Consumer | None = None
         self.beat: Any = None
@@ -190,7 +187,8 @@ class Worker:
         self.pool.start(self.runner_for, self.consumer.on_outcome)
         view = WorkerInspector(self.app, self.hostname, self.consumer, self.pool, self.queues,
                                self.revoked, self.stop)
-        self.control_node = ControlNode(channel, view)
+        self.control_node = ControlNode(channel, view,
+                                        broker=f"{scheme_of(self.app.broker_url)}://")
         return self.consumer
 
     def statedb_path(self) -> str | None:
@@ -203,15 +201,16 @@ class Worker:
         return self.pool.name == "solo" and bool(transport.capabilities.pushes)
 
     def _declare_until_reachable(self, channel: Channel) -> None:
-        """Declare the queues, waiting for the broker to come up; a stop request ends it."""
-        while True:
-            try:
-                channel.declare(self.queues)
-                return
-            except OperationalError as exc:
-                logger.error("Broker not ready (%s); retrying in 2s", exc)
-                if self._stop.wait(2.0):
-                    raise
+        """Declare the queues, waiting for the broker as ``broker_connection_*`` say.
+
+        Raises:
+            StartupInterrupted: a stop was requested meanwhile.
+            OperationalError: the broker stayed unreachable (``BrokerUnreachableAtStart``)
+                or refused.
+        """
+        if not declare_until_reachable(channel, self.queues, startup_policy(self.app.conf),
+                                       self._stop):
+            raise StartupInterrupted()
 
     def _rate_limits(self) -> RateLimits:
         limits = RateLimits()
@@ -228,7 +227,13 @@ class Worker:
     def run(self, install_signals: bool = True) -> int:
         if install_signals:
             self._install_signal_handlers()
-        consumer = self.setup()
+        self._starting = True
+        try:
+            consumer = self.setup()
+        except (StartupInterrupted, OperationalError) as exc:
+            return self._abort_start(exc)
+        finally:
+            self._starting = False
         self.lease_keeper = self._start_lease_keeper()
         threads = [
             threading.Thread(target=self._consume, args=(consumer,), name="celeriac-consumer"),
@@ -247,8 +252,35 @@ class Worker:
         signals.worker_ready.send(sender=self)
         threads[0].start()
         self._start_embedded_beat()
-        self._stop.wait()
-        return self._shutdown(consumer, threads)
+        while not self._stop.wait(1.0):
+            self._stop_if_broker_lost()
+        return self._shutdown(consumer, threads) or self._exit_code
+
+    def _stop_if_broker_lost(self) -> None:
+        """Reconnecting ran out of ``broker_connection_max_retries`` (or retrying is off):
+        stop with status 1 and one line, as Celery's worker does, instead of retrying forever.
+        Channels that reconnect on their own expose ``connection_lost``; others never lose it.
+        """
+        lost = getattr(self.channel, "connection_lost", None)
+        if lost is not None:
+            logger.critical("%s Stopping the worker (broker_connection_retry=%s, "
+                            "broker_connection_max_retries=%s).", lost,
+                            self.app.conf.broker_connection_retry,
+                            self.app.conf.broker_connection_max_retries)
+            self._exit_code = 1
+            self.stop()
+
+    def _abort_start(self, exc: BaseException) -> int:
+        """Stop before running anything: 0 after a stop request, else 1 with one clear line."""
+        with contextlib.suppress(Exception):
+            self.pool.stop(graceful=False, timeout=0)
+        with contextlib.suppress(Exception):
+            self.app.close()
+        if isinstance(exc, StartupInterrupted):
+            logger.warning("Stopped while starting (%s)", self.hostname)
+            return 0
+        logger.critical("%s", exc)
+        return 1
 
     def _start_embedded_beat(self) -> None:
         """``-B``: run the scheduler inside this worker (one active beat per broker anyway)."""
@@ -302,6 +334,12 @@ class Worker:
                                           how="Cold" if cold else "Warm", exitcode=0)
         if self.beat is not None:
             self.beat.stop()
+        # During an outage the consumer and heartbeat threads sit in the broker's reconnect
+        # backoff: end it, so that shutdown is prompt (channels that reconnect on their own
+        # offer ``stop_retrying``).
+        stop_retrying = getattr(self.channel, "stop_retrying", None)
+        if stop_retrying is not None:
+            stop_retrying()
         consumer.stop_fetching.set()
         threads[0].join()
         graceful, timeout = self.soft_shutdown.pool_wait(cold, len(consumer.active),
@@ -335,6 +373,8 @@ class Worker:
             if cold:  # hurry the pool now, or after worker_soft_shutdown_timeout
                 consumer = self.consumer
                 self.soft_shutdown.begin(len(consumer.active) if consumer is not None else 0)
+            if self._starting:  # e.g. blocked connecting to a broker: end that at once
+                raise StartupInterrupted()
 
         def on_quit(signum: int, frame: FrameType | None) -> None:
             os._exit(1)

@@ -12,12 +12,19 @@ import pytest
 
 from celeriac import states
 from celeriac.backends import resolve_backend
-from celeriac.backends.base import BackendOptions, ResultBackend
+from celeriac.backends.base import (
+    TASK_KEY_PREFIX,
+    BackendOptions,
+    KeyValueBackend,
+    ResultBackend,
+)
 from celeriac.backends.disabled import DisabledBackend
 from celeriac.backends.memory import MemoryBackend
+from celeriac.backends.record_codec import COMPRESSED_MAGIC, content_type_of
 from celeriac.backends.sqlite import SqliteBackend
-from celeriac.exceptions import ImproperlyConfigured, TimeoutError
+from celeriac.exceptions import ContentDisallowed, ImproperlyConfigured, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta, now_iso
+from celeriac.serialization.registry import BUILTIN_CONTENT_TYPES
 
 DEADLINE = 10.0
 
@@ -204,3 +211,74 @@ def test_sqlite_store_without_path_shares_the_sqlite_broker_file(tmp_path: Path)
     backend = resolve_backend("db+sqlite://", BackendOptions(), broker_url=broker_url)
     assert isinstance(backend, SqliteBackend)
     assert backend.path == str(tmp_path / "broker.db")
+
+
+# -- result_serializer, result_compression, result_accept_content --------------------------------
+
+#: (result_serializer, result_compression, accept) a store is built with.
+ENCODINGS = [
+    ("json", None, ("json",)),
+    ("msgpack", None, ("json",)),
+    ("yaml", None, ("json",)),
+    ("pickle", None, ("json", "pickle")),
+    ("json", "gzip", ("json",)),
+    ("msgpack", "bzip2", ("json", "msgpack")),
+    ("yaml", "lzma", ("yaml",)),
+]
+
+
+def _rich(task_id: str, status: str = states.SUCCESS) -> ResultMeta:
+    return ResultMeta(task_id, status, {"n": [1, 2.5, "x", None, True]}, traceback=None,
+                      children=[], date_done=now_iso(), group_id="g", parent_id="p")
+
+
+@pytest.mark.parametrize(("serializer", "compression", "accept"), ENCODINGS)
+def test_records_are_stored_in_the_result_serializer_and_read_back(
+        make_backend: Callable[..., ResultBackend], serializer: str, compression: str | None,
+        accept: tuple[str, ...]) -> None:
+    writer = make_backend(serializer=serializer, compression=compression, accept=accept)
+    record = _rich("t")
+    writer.store([record])
+    assert writer.get("t") == record
+    assert writer.get_many(["t"]) == [record]
+    assert writer.wait("t", timeout=DEADLINE) == record
+    assert isinstance(writer, KeyValueBackend)
+    raw = writer._kv_get(TASK_KEY_PREFIX + "t")
+    assert raw is not None
+    if compression:
+        assert raw.startswith(COMPRESSED_MAGIC)
+    else:
+        assert content_type_of(raw) == BUILTIN_CONTENT_TYPES[serializer]
+    # A reader configured with plain JSON but accepting the writer's serializer reads it too:
+    # records are decoded by what they are, not by the reader's result_serializer.
+    reader = make_backend(accept=(*accept, serializer))
+    assert reader.get("t") == record
+
+
+@pytest.mark.parametrize(("serializer", "compression", "accept"), ENCODINGS)
+def test_success_is_never_overwritten_in_any_serializer(
+        make_backend: Callable[..., ResultBackend], serializer: str, compression: str | None,
+        accept: tuple[str, ...]) -> None:
+    backend = make_backend(serializer=serializer, compression=compression, accept=accept)
+    backend.store([_rich("t")])
+    backend.store([_rich("t", states.FAILURE)])
+    assert backend.get("t").status == states.SUCCESS
+
+
+def test_a_record_in_a_serializer_the_reader_does_not_accept_is_refused(
+        make_backend: Callable[..., ResultBackend]) -> None:
+    make_backend(serializer="pickle", accept=("json", "pickle")).store([_rich("t")])
+    with pytest.raises(ContentDisallowed, match="pickle"):
+        make_backend().get("t")
+
+
+def test_pickle_results_need_pickle_in_the_accept_list(
+        make_backend: Callable[..., ResultBackend]) -> None:
+    with pytest.raises(ImproperlyConfigured, match="pickle"):
+        make_backend(serializer="pickle")
+
+
+def test_an_unknown_compression_method_fails_when_the_store_is_built(
+        make_backend: Callable[..., ResultBackend]) -> None:
+    with pytest.raises(ImproperlyConfigured, match="compression"):
+        make_backend(compression="nope")

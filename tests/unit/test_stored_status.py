@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from celeriac.backends.base import KeyValueBackend, is_success, stored_status
+from celeriac.backends.base import is_success, stored_status
+from celeriac.backends.record_codec import RecordCodec
 from celeriac.protocol.result_meta import ResultMeta
 
 
 @pytest.mark.parametrize(("raw", "status"), [
-    (KeyValueBackend.encode(ResultMeta("t", "RUN", "SUCCESS")), "RUN"),
-    (KeyValueBackend.encode(ResultMeta("t", "SUCCESS", "x" * 10_000)), "SUCCESS"),
+    (RecordCodec().dumps(ResultMeta("t", "RUN", "SUCCESS").to_dict()), "RUN"),
+    (RecordCodec().dumps(ResultMeta("t", "SUCCESS", "x" * 10_000).to_dict()), "SUCCESS"),
     (b'{"task_id": "t", "status": "SUCCESS"}', "SUCCESS"),
     (b'{"status":"SUCCESS","result":null}', "SUCCESS"),
     (b'{"status": "A\\"SUCCESS", "result": null}', 'A"SUCCESS'),

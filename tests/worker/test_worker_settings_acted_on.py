@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celery
-from celeriac.worker.worker import Worker, WorkerOptions, node_format
+from celeriac.worker.nodenames import node_format
+from celeriac.worker.worker import Worker, WorkerOptions
 from tests.helpers import wait_until
 
 

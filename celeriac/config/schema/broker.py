@@ -6,6 +6,32 @@ from typing import Final
 
 from celeriac.config.schema.option import BOOL, DICT, FLOAT, INT, STR, Option
 
+_URL_PARTS: Final = (
+    "give the broker as one URL in broker_url, e.g. amqp://user:pass@host:5672/vhost"
+)
+_SCHEME: Final = (
+    "give the transport as broker_url's scheme (redis://, amqp://, sqlite://, memory://)"
+)
+_ONE_URL: Final = "one broker_url is used for both consuming and publishing"
+_CHANNEL_RETRY: Final = (
+    "channel errors are not retried on their own; a lost connection follows broker_connection_retry"
+)
+_FAILOVER: Final = (
+    "failover between several broker URLs is not implemented (sentinel:// gives Redis failover)"
+)
+_CHECKRATE: Final = (
+    "the RabbitMQ transport checks heartbeats on a schedule derived from broker_heartbeat"
+)
+_LOGIN: Final = (
+    "choosing the SASL mechanism is not implemented: the user and password of broker_url are used"
+)
+_DELAYED: Final = (
+    "RabbitMQ native delayed delivery is not implemented; ETA and countdown tasks wait in the "
+    "worker"
+)
+_POOL_WAIT: Final = "publishing does not wait on a connection pool"
+
+
 #: A broker URL, or a list of them for failover (kombu accepts both).
 _URLS: Final = (str, list, tuple)
 
@@ -15,8 +41,8 @@ ALL: Final[tuple[Option, ...]] = (
         None,
         _URLS,
         ("BROKER_URL",),
-        doc="Where tasks are sent: redis://, rediss://, amqp://, sqs://, sentinel://, "
-        "memory://; ';'-separated or a list for failover. Passwords are redacted.",
+        doc="Where tasks are sent: sqlite://, redis://, rediss://, sentinel://, amqp://, "
+        "amqps://, memory://. Passwords are redacted.",
     ),
     Option(
         "broker_read_url",
@@ -24,6 +50,7 @@ ALL: Final[tuple[Option, ...]] = (
         _URLS,
         ("BROKER_READ_URL",),
         doc="Broker used for consuming, when it differs from broker_url.",
+        unsupported=_ONE_URL,
     ),
     Option(
         "broker_write_url",
@@ -31,8 +58,9 @@ ALL: Final[tuple[Option, ...]] = (
         _URLS,
         ("BROKER_WRITE_URL",),
         doc="Broker used for publishing, when it differs from broker_url.",
+        unsupported=_ONE_URL,
     ),
-    Option("broker_transport", None, STR, ("BROKER_TRANSPORT",)),
+    Option("broker_transport", None, STR, ("BROKER_TRANSPORT",), unsupported=_SCHEME),
     Option(
         "broker_transport_options",
         {},
@@ -69,13 +97,20 @@ ALL: Final[tuple[Option, ...]] = (
         ("BROKER_CONNECTION_MAX_RETRIES",),
         doc="Give up after this many attempts; 0 or None means retry forever.",
     ),
-    Option("broker_channel_error_retry", False, BOOL, ("BROKER_CHANNEL_ERROR_RETRY",)),
+    Option(
+        "broker_channel_error_retry",
+        False,
+        BOOL,
+        ("BROKER_CHANNEL_ERROR_RETRY",),
+        unsupported=_CHANNEL_RETRY,
+    ),
     Option(
         "broker_failover_strategy",
         None,
         STR,
         ("BROKER_FAILOVER_STRATEGY",),
         doc="'round-robin' or 'shuffle' over several broker URLs.",
+        unsupported=_FAILOVER,
     ),
     Option(
         "broker_heartbeat",
@@ -84,28 +119,44 @@ ALL: Final[tuple[Option, ...]] = (
         ("BROKER_HEARTBEAT",),
         doc="AMQP heartbeat in seconds (0 disables); unused by Redis.",
     ),
-    Option("broker_heartbeat_checkrate", 3.0, FLOAT, ("BROKER_HEARTBEAT_CHECKRATE",)),
+    Option(
+        "broker_heartbeat_checkrate",
+        3.0,
+        FLOAT,
+        ("BROKER_HEARTBEAT_CHECKRATE",),
+        unsupported=_CHECKRATE,
+    ),
     Option(
         "broker_login_method",
         None,
         STR,
         ("BROKER_LOGIN_METHOD",),
         doc="AMQP SASL mechanism, e.g. AMQPLAIN or EXTERNAL.",
+        unsupported=_LOGIN,
     ),
     Option(
         "broker_native_delayed_delivery_queue_type",
         "quorum",
         STR,
         ("BROKER_NATIVE_DELAYED_DELIVERY_QUEUE_TYPE",),
+        unsupported=_DELAYED,
     ),
     Option(
         "broker_pool_limit",
         10,
         INT,
         ("BROKER_POOL_LIMIT",),
-        doc="Connections kept open for publishing; None or 0 disables the pool.",
+        doc="Celery's producer connection pool size.",
+        unsupported="celeriac publishes on one thread-safe connection per process, so there is "
+        "no producer pool to size",
     ),
-    Option("broker_pool_acquire_timeout", None, FLOAT, ("BROKER_POOL_ACQUIRE_TIMEOUT",)),
+    Option(
+        "broker_pool_acquire_timeout",
+        None,
+        FLOAT,
+        ("BROKER_POOL_ACQUIRE_TIMEOUT",),
+        unsupported=_POOL_WAIT,
+    ),
     Option(
         "broker_use_ssl",
         False,
@@ -114,9 +165,9 @@ ALL: Final[tuple[Option, ...]] = (
         doc="True, or a dict of ssl options (ssl_cert_reqs, ssl_ca_certs, ...).",
     ),
     # Pre-URL style connection parameters, still read by Celery when broker_url is unset.
-    Option("broker_host", None, STR, ("BROKER_HOST",)),
-    Option("broker_port", None, INT, ("BROKER_PORT",)),
-    Option("broker_user", None, STR, ("BROKER_USER",)),
-    Option("broker_password", None, STR, ("BROKER_PASSWORD",), secret=True),
-    Option("broker_vhost", None, STR, ("BROKER_VHOST",)),
+    Option("broker_host", None, STR, ("BROKER_HOST",), unsupported=_URL_PARTS),
+    Option("broker_port", None, INT, ("BROKER_PORT",), unsupported=_URL_PARTS),
+    Option("broker_user", None, STR, ("BROKER_USER",), unsupported=_URL_PARTS),
+    Option("broker_password", None, STR, ("BROKER_PASSWORD",), secret=True, unsupported=_URL_PARTS),
+    Option("broker_vhost", None, STR, ("BROKER_VHOST",), unsupported=_URL_PARTS),
 )

@@ -8,6 +8,7 @@ from celeriac.config.schema.option import (
     BOOL,
     CLASS_OR_PATH,
     DICT,
+    EVENTS_NOT_IMPLEMENTED,
     FLOAT,
     INT,
     SEQ,
@@ -15,6 +16,18 @@ from celeriac.config.schema.option import (
     TZ,
     Option,
 )
+
+_BEAT_CONTROL: Final = "beat does not answer remote control commands"
+_BEAT_SYNC: Final = "beat saves its state after every task it sends; there is nothing to batch"
+_PIDBOX_NAMES: Final = (
+    "the pidbox exchanges always have Celery's default names, celery.pidbox and reply.celery.pidbox"
+)
+_CONTROL_QUEUES: Final = (
+    "the Redis, SQLite and memory mailboxes have no queue arguments to set, and remote control "
+    "on RabbitMQ is not implemented yet"
+)
+_SIGNING: Final = "message signing (the 'auth' serializer, app.setup_security()) is not implemented"
+
 
 GENERAL: Final[tuple[Option, ...]] = (
     Option(
@@ -57,9 +70,19 @@ GENERAL: Final[tuple[Option, ...]] = (
 )
 
 BEAT: Final[tuple[Option, ...]] = (
-    Option("beat_enable_remote_control", False, BOOL, ("CELERYBEAT_ENABLE_REMOTE_CONTROL",)),
     Option(
-        "beat_remote_control_max_tick_age", None, FLOAT, ("CELERYBEAT_REMOTE_CONTROL_MAX_TICK_AGE",)
+        "beat_enable_remote_control",
+        False,
+        BOOL,
+        ("CELERYBEAT_ENABLE_REMOTE_CONTROL",),
+        unsupported=_BEAT_CONTROL,
+    ),
+    Option(
+        "beat_remote_control_max_tick_age",
+        None,
+        FLOAT,
+        ("CELERYBEAT_REMOTE_CONTROL_MAX_TICK_AGE",),
+        unsupported=_BEAT_CONTROL,
     ),
     Option(
         "beat_max_loop_interval",
@@ -95,6 +118,7 @@ BEAT: Final[tuple[Option, ...]] = (
         INT,
         ("CELERYBEAT_SYNC_EVERY",),
         doc="Persist schedule state after this many sent tasks; 0 means by time only.",
+        unsupported=_BEAT_SYNC,
     ),
     Option(
         "beat_cron_starting_deadline",
@@ -106,32 +130,95 @@ BEAT: Final[tuple[Option, ...]] = (
 )
 
 CONTROL: Final[tuple[Option, ...]] = (
-    Option("control_queue_ttl", 300.0, FLOAT, ("CONTROL_QUEUE_TTL",)),
-    Option("control_queue_expires", 10.0, FLOAT, ("CONTROL_QUEUE_EXPIRES",)),
-    Option("control_queue_exclusive", True, BOOL, ("CONTROL_QUEUE_EXCLUSIVE",)),
-    Option("control_queue_durable", False, BOOL, ("CONTROL_QUEUE_DURABLE",)),
+    Option("control_queue_ttl", 300.0, FLOAT, ("CONTROL_QUEUE_TTL",), unsupported=_CONTROL_QUEUES),
+    Option(
+        "control_queue_expires",
+        10.0,
+        FLOAT,
+        ("CONTROL_QUEUE_EXPIRES",),
+        unsupported=_CONTROL_QUEUES,
+    ),
+    Option(
+        "control_queue_exclusive",
+        True,
+        BOOL,
+        ("CONTROL_QUEUE_EXCLUSIVE",),
+        unsupported=_CONTROL_QUEUES,
+    ),
+    Option(
+        "control_queue_durable",
+        False,
+        BOOL,
+        ("CONTROL_QUEUE_DURABLE",),
+        unsupported=_CONTROL_QUEUES,
+    ),
     Option(
         "control_exchange",
         "celery",
         STR,
         ("CONTROL_EXCHANGE",),
         doc="Name prefix of the pidbox exchanges (<name>.pidbox, <name>.reply.pidbox).",
+        unsupported=_PIDBOX_NAMES,
     ),
 )
 
 EVENTS: Final[tuple[Option, ...]] = (
-    Option("event_queue_expires", 60.0, FLOAT, ("CELERY_EVENT_QUEUE_EXPIRES",)),
-    Option("event_queue_ttl", 5.0, FLOAT, ("CELERY_EVENT_QUEUE_TTL",)),
-    Option("event_queue_prefix", "celeryev", STR, ("CELERY_EVENT_QUEUE_PREFIX",)),
-    Option("event_queue_exclusive", True, BOOL, ("CELERY_EVENT_QUEUE_EXCLUSIVE",)),
-    Option("event_queue_durable", False, BOOL, ("CELERY_EVENT_QUEUE_DURABLE",)),
-    Option("event_serializer", "json", STR, ("CELERY_EVENT_SERIALIZER",)),
-    Option("event_exchange", "celeryev", STR, ("CELERY_EVENT_EXCHANGE",)),
+    Option(
+        "event_queue_expires",
+        60.0,
+        FLOAT,
+        ("CELERY_EVENT_QUEUE_EXPIRES",),
+        unsupported=EVENTS_NOT_IMPLEMENTED,
+    ),
+    Option(
+        "event_queue_ttl",
+        5.0,
+        FLOAT,
+        ("CELERY_EVENT_QUEUE_TTL",),
+        unsupported=EVENTS_NOT_IMPLEMENTED,
+    ),
+    Option(
+        "event_queue_prefix",
+        "celeryev",
+        STR,
+        ("CELERY_EVENT_QUEUE_PREFIX",),
+        unsupported=EVENTS_NOT_IMPLEMENTED,
+    ),
+    Option(
+        "event_queue_exclusive",
+        True,
+        BOOL,
+        ("CELERY_EVENT_QUEUE_EXCLUSIVE",),
+        unsupported=EVENTS_NOT_IMPLEMENTED,
+    ),
+    Option(
+        "event_queue_durable",
+        False,
+        BOOL,
+        ("CELERY_EVENT_QUEUE_DURABLE",),
+        unsupported=EVENTS_NOT_IMPLEMENTED,
+    ),
+    Option(
+        "event_serializer",
+        "json",
+        STR,
+        ("CELERY_EVENT_SERIALIZER",),
+        unsupported=EVENTS_NOT_IMPLEMENTED,
+    ),
+    Option(
+        "event_exchange",
+        "celeryev",
+        STR,
+        ("CELERY_EVENT_EXCHANGE",),
+        unsupported=EVENTS_NOT_IMPLEMENTED,
+    ),
 )
 
 SECURITY: Final[tuple[Option, ...]] = (
-    Option("security_certificate", None, STR, ("CELERY_SECURITY_CERTIFICATE",)),
-    Option("security_cert_store", None, STR, ("CELERY_SECURITY_CERT_STORE",)),
+    Option(
+        "security_certificate", None, STR, ("CELERY_SECURITY_CERTIFICATE",), unsupported=_SIGNING
+    ),
+    Option("security_cert_store", None, STR, ("CELERY_SECURITY_CERT_STORE",), unsupported=_SIGNING),
     Option(
         "security_key",
         None,
@@ -139,11 +226,17 @@ SECURITY: Final[tuple[Option, ...]] = (
         ("CELERY_SECURITY_KEY",),
         secret=True,
         doc="Private key (PEM path or text) used to sign messages.",
+        unsupported=_SIGNING,
     ),
     Option(
-        "security_key_password", None, (str, bytes), ("CELERY_SECURITY_KEY_PASSWORD",), secret=True
+        "security_key_password",
+        None,
+        (str, bytes),
+        ("CELERY_SECURITY_KEY_PASSWORD",),
+        secret=True,
+        unsupported=_SIGNING,
     ),
-    Option("security_digest", "sha256", STR, ("CELERY_SECURITY_DIGEST",)),
+    Option("security_digest", "sha256", STR, ("CELERY_SECURITY_DIGEST",), unsupported=_SIGNING),
 )
 
 #: celeriac's own knobs: no Celery equivalent, so no old names.

@@ -44,6 +44,10 @@ class Option:
             be silently ignored).
         secret: Shown as ``'********'`` in reprs, logs and ``humanize()``.
         doc: Why you would change it; the full story lives in Celery's configuration docs.
+        unsupported: Empty when celeriac acts on the setting; otherwise why it does not
+            (one sentence, ideally with what to do instead). Setting an unsupported option
+            to anything but its default logs that reason once per process
+            (:mod:`celeriac.config.settings`), so nothing is accepted and silently ignored.
     """
 
     name: str
@@ -52,7 +56,18 @@ class Option:
     old_names: tuple[str, ...] = ()
     secret: bool = False
     doc: str = ""
+    unsupported: str = ""
+
+    @property
+    def supported(self) -> bool:
+        """Whether celeriac acts on this setting (see ``unsupported``)."""
+        return not self.unsupported
 
     def accepts(self, value: Any) -> bool:
         """Whether ``value`` has an accepted type (``None`` always is)."""
         return value is None or isinstance(value, self.type)
+
+
+#: Reasons shared by several unsupported options (see ``Option.unsupported``).
+EVENTS_NOT_IMPLEMENTED: Final = "events are not implemented yet (issue 13)"
+NOT_IMPLEMENTED: Final = "not implemented"

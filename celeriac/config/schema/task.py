@@ -10,7 +10,33 @@ from __future__ import annotations
 
 from typing import Final
 
-from celeriac.config.schema.option import ANY, BOOL, DICT, FLOAT, INT, STR, Option
+from celeriac.config.schema.option import (
+    ANY,
+    BOOL,
+    DICT,
+    EVENTS_NOT_IMPLEMENTED,
+    FLOAT,
+    INT,
+    STR,
+    Option,
+)
+
+_ACKS_ON_TIMEOUT: Final = (
+    "a task killed at its hard time limit is always acknowledged (Celery's default)"
+)
+_CHORD_HEADER_ERRBACK: Final = "errbacks are not attached to chord header tasks"
+_PROTOCOL: Final = (
+    "celeriac always sends message protocol 2 (Celery's default since 4.0); workers read 1 and 2"
+)
+_REMOTE_TB: Final = (
+    "a failure's traceback is stored as text (AsyncResult.traceback), not attached to the "
+    "re-raised exception"
+)
+_REPR_LEVELS: Final = "argument reprs in logs are cut by length only"
+_RETRY_LOST: Final = (
+    "use task_reject_on_worker_lost (with acks_late) to requeue a task whose process died"
+)
+
 
 ALL: Final[tuple[Option, ...]] = (
     Option(
@@ -27,8 +53,20 @@ ALL: Final[tuple[Option, ...]] = (
         ("CELERY_ACKS_ON_FAILURE_OR_TIMEOUT",),
         doc="With acks_late, still acknowledge tasks that failed or timed out.",
     ),
-    Option("task_acks_on_failure", None, BOOL, ("CELERY_ACKS_ON_FAILURE",)),
-    Option("task_acks_on_timeout", None, BOOL, ("CELERY_ACKS_ON_TIMEOUT",)),
+    Option(
+        "task_acks_on_failure",
+        None,
+        BOOL,
+        ("CELERY_ACKS_ON_FAILURE",),
+        doc="With acks_late, acknowledge failed tasks; None means task_acks_on_failure_or_timeout.",
+    ),
+    Option(
+        "task_acks_on_timeout",
+        None,
+        BOOL,
+        ("CELERY_ACKS_ON_TIMEOUT",),
+        unsupported=_ACKS_ON_TIMEOUT,
+    ),
     Option(
         "task_always_eager",
         False,
@@ -64,7 +102,12 @@ ALL: Final[tuple[Option, ...]] = (
         STR,
         ("CELERY_CREATE_MISSING_QUEUE_EXCHANGE_TYPE",),
     ),
-    Option("task_inherit_parent_priority", False, BOOL, ("CELERY_INHERIT_PARENT_PRIORITY",)),
+    Option(
+        "task_inherit_parent_priority",
+        False,
+        BOOL,
+        ("CELERY_INHERIT_PARENT_PRIORITY",),
+    ),
     Option(
         "task_default_delivery_mode",
         2,
@@ -112,6 +155,7 @@ ALL: Final[tuple[Option, ...]] = (
         INT,
         ("CELERY_TASK_PROTOCOL",),
         doc="Message protocol version sent; workers read 1 and 2 either way.",
+        unsupported=_PROTOCOL,
     ),
     Option("task_publish_retry", True, BOOL, ("CELERY_TASK_PUBLISH_RETRY",)),
     Option(
@@ -135,9 +179,17 @@ ALL: Final[tuple[Option, ...]] = (
         ("CELERY_REJECT_ON_WORKER_LOST", "CELERY_TASK_REJECT_ON_WORKER_LOST"),
         doc="With acks_late, requeue a task whose worker process died.",
     ),
-    Option("task_retry_on_worker_lost", False, BOOL, ("CELERY_RETRY_ON_WORKER_LOST",)),
-    Option("task_remote_tracebacks", False, BOOL, ("CELERY_REMOTE_TRACEBACKS",)),
-    Option("task_repr_maxlevels", 3, INT, ("CELERY_REPR_MAXLEVELS",)),
+    Option(
+        "task_retry_on_worker_lost",
+        False,
+        BOOL,
+        ("CELERY_RETRY_ON_WORKER_LOST",),
+        unsupported=_RETRY_LOST,
+    ),
+    Option(
+        "task_remote_tracebacks", False, BOOL, ("CELERY_REMOTE_TRACEBACKS",), unsupported=_REMOTE_TB
+    ),
+    Option("task_repr_maxlevels", 3, INT, ("CELERY_REPR_MAXLEVELS",), unsupported=_REPR_LEVELS),
     Option(
         "task_routes",
         None,
@@ -150,6 +202,7 @@ ALL: Final[tuple[Option, ...]] = (
         False,
         BOOL,
         ("CELERY_SEND_TASK_SENT_EVENT", "CELERY_SEND_SENT_EVENT"),
+        unsupported=EVENTS_NOT_IMPLEMENTED,
     ),
     Option("task_serializer", "json", STR, ("CELERY_TASK_SERIALIZER",)),
     Option(
@@ -181,5 +234,6 @@ ALL: Final[tuple[Option, ...]] = (
         False,
         BOOL,
         ("CELERY_ALLOW_ERROR_CB_ON_CHORD_HEADER",),
+        unsupported=_CHORD_HEADER_ERRBACK,
     ),
 )

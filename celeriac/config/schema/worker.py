@@ -6,6 +6,23 @@ from typing import Final
 
 from celeriac.config.schema.option import BOOL, CLASS_OR_PATH, FLOAT, INT, STR, Option
 
+_CUSTOM_CLASS: Final = "custom worker component classes are not supported"
+_AUTOSCALE: Final = "autoscaling is not implemented"
+_TIMER_PRECISION: Final = "ETA tasks and timeouts use celeriac's own scheduler"
+_CANCEL_ON_LOSS: Final = "running tasks are not cancelled when the broker connection is lost"
+_DEDUP: Final = "redelivered tasks are not checked against stored SUCCESS results"
+_QUORUM: Final = "quorum queues are always detected (they get per-consumer prefetch)"
+_DIRECT: Final = "workers do not consume a per-node <hostname>.dq queue"
+_NO_PREFETCH: Final = "set worker_prefetch_multiplier=1 to hold at most one message per pool slot"
+_PREFETCH_REDUCTION: Final = "the prefetch window is not reduced after a broker connection loss"
+_ETA_LIMIT: Final = "ETA and countdown tasks held by a worker are not capped"
+_PREFORK_INTERNALS: Final = (
+    "celeriac's prefork pool has no such knob: it always forks, starts children without a "
+    "deadline and fails a lost child's task at once"
+)
+_POOL_RESTART: Final = "the pool_restart remote control command is not implemented"
+
+
 #: Celery's default log formats, verbatim (log parsers in the wild match them).
 DEFAULT_PROCESS_LOG_FMT: Final = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
 DEFAULT_TASK_LOG_FMT: Final = (
@@ -13,18 +30,20 @@ DEFAULT_TASK_LOG_FMT: Final = (
 )
 
 ALL: Final[tuple[Option, ...]] = (
-    Option("worker_agent", None, STR, ("CELERYD_AGENT",)),
+    Option("worker_agent", None, STR, ("CELERYD_AGENT",), unsupported=_CUSTOM_CLASS),
     Option(
         "worker_autoscaler",
         "celery.worker.autoscale:Autoscaler",
         CLASS_OR_PATH,
         ("CELERYD_AUTOSCALER",),
+        unsupported=_AUTOSCALE,
     ),
     Option(
         "worker_cancel_long_running_tasks_on_connection_loss",
         False,
         BOOL,
         ("CELERYD_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS",),
+        unsupported=_CANCEL_ON_LOSS,
     ),
     Option(
         "worker_soft_shutdown_timeout",
@@ -49,15 +68,20 @@ ALL: Final[tuple[Option, ...]] = (
         doc="Pool size; None (or 'auto') means the number of CPUs.",
     ),
     Option(
-        "worker_consumer", "celery.worker.consumer:Consumer", CLASS_OR_PATH, ("CELERYD_CONSUMER",)
+        "worker_consumer",
+        "celery.worker.consumer:Consumer",
+        CLASS_OR_PATH,
+        ("CELERYD_CONSUMER",),
+        unsupported=_CUSTOM_CLASS,
     ),
-    Option("worker_direct", False, BOOL, ("CELERY_WORKER_DIRECT",)),
+    Option("worker_direct", False, BOOL, ("CELERY_WORKER_DIRECT",), unsupported=_DIRECT),
     Option("worker_disable_rate_limits", False, BOOL, ("CELERY_DISABLE_RATE_LIMITS",)),
     Option(
         "worker_deduplicate_successful_tasks",
         False,
         BOOL,
         ("CELERYD_DEDUPLICATE_SUCCESSFUL_TASKS",),
+        unsupported=_DEDUP,
     ),
     Option("worker_enable_remote_control", True, BOOL, ("CELERY_ENABLE_REMOTE_CONTROL",)),
     Option(
@@ -75,7 +99,13 @@ ALL: Final[tuple[Option, ...]] = (
         STR,
         ("CELERYD_LOG_FORMAT", "CELERY_WORKER_LOG_FORMAT"),
     ),
-    Option("worker_lost_wait", 10.0, FLOAT, ("CELERYD_WORKER_LOST_WAIT",)),
+    Option(
+        "worker_lost_wait",
+        10.0,
+        FLOAT,
+        ("CELERYD_WORKER_LOST_WAIT",),
+        unsupported=_PREFORK_INTERNALS,
+    ),
     Option(
         "worker_max_memory_per_child",
         None,
@@ -97,10 +127,30 @@ ALL: Final[tuple[Option, ...]] = (
         ("CELERYD_POOL",),
         doc="prefork, threads, solo, gevent, eventlet, or a class.",
     ),
-    Option("worker_pool_putlocks", True, BOOL, ("CELERYD_POOL_PUTLOCKS",)),
-    Option("worker_pool_restarts", False, BOOL, ("CELERYD_POOL_RESTARTS",)),
-    Option("worker_pool_start_method", "fork", STR, ("CELERYD_POOL_START_METHOD",)),
-    Option("worker_proc_alive_timeout", 4.0, FLOAT, ("CELERYD_PROC_ALIVE_TIMEOUT",)),
+    Option(
+        "worker_pool_putlocks",
+        True,
+        BOOL,
+        ("CELERYD_POOL_PUTLOCKS",),
+        unsupported=_PREFORK_INTERNALS,
+    ),
+    Option(
+        "worker_pool_restarts", False, BOOL, ("CELERYD_POOL_RESTARTS",), unsupported=_POOL_RESTART
+    ),
+    Option(
+        "worker_pool_start_method",
+        "fork",
+        STR,
+        ("CELERYD_POOL_START_METHOD",),
+        unsupported=_PREFORK_INTERNALS,
+    ),
+    Option(
+        "worker_proc_alive_timeout",
+        4.0,
+        FLOAT,
+        ("CELERYD_PROC_ALIVE_TIMEOUT",),
+        unsupported=_PREFORK_INTERNALS,
+    ),
     Option(
         "worker_prefetch_multiplier",
         4,
@@ -108,14 +158,21 @@ ALL: Final[tuple[Option, ...]] = (
         ("CELERYD_PREFETCH_MULTIPLIER",),
         doc="Messages reserved per pool slot; 1 for long tasks, higher for short ones.",
     ),
-    Option("worker_eta_task_limit", None, INT, ("CELERYD_ETA_TASK_LIMIT",)),
+    Option("worker_eta_task_limit", None, INT, ("CELERYD_ETA_TASK_LIMIT",), unsupported=_ETA_LIMIT),
     Option(
         "worker_enable_prefetch_count_reduction",
         True,
         BOOL,
         ("CELERYD_ENABLE_PREFETCH_COUNT_REDUCTION",),
+        unsupported=_PREFETCH_REDUCTION,
     ),
-    Option("worker_disable_prefetch", False, BOOL, ("CELERYD_DISABLE_PREFETCH",)),
+    Option(
+        "worker_disable_prefetch",
+        False,
+        BOOL,
+        ("CELERYD_DISABLE_PREFETCH",),
+        unsupported=_NO_PREFETCH,
+    ),
     Option("worker_redirect_stdouts", True, BOOL, ("CELERY_REDIRECT_STDOUTS",)),
     Option("worker_redirect_stdouts_level", "WARNING", STR, ("CELERY_REDIRECT_STDOUTS_LEVEL",)),
     Option(
@@ -123,7 +180,8 @@ ALL: Final[tuple[Option, ...]] = (
         False,
         BOOL,
         ("CELERY_SEND_EVENTS",),
-        doc="Emit task-* events for monitors (same as worker -E).",
+        doc="Celery's task-* events for monitors (worker -E); celeriac sends none yet, and "
+        "the worker says so in its banner and log.",
     ),
     Option(
         "worker_state_db",
@@ -140,7 +198,19 @@ ALL: Final[tuple[Option, ...]] = (
         STR,
         ("CELERYD_TASK_LOG_FORMAT", "CELERY_WORKER_TASK_LOG_FORMAT"),
     ),
-    Option("worker_timer", None, CLASS_OR_PATH, ("CELERYD_TIMER",)),
-    Option("worker_timer_precision", 1.0, FLOAT, ("CELERYD_TIMER_PRECISION",)),
-    Option("worker_detect_quorum_queues", True, BOOL, ("CELERYD_DETECT_QUORUM_QUEUES",)),
+    Option("worker_timer", None, CLASS_OR_PATH, ("CELERYD_TIMER",), unsupported=_CUSTOM_CLASS),
+    Option(
+        "worker_timer_precision",
+        1.0,
+        FLOAT,
+        ("CELERYD_TIMER_PRECISION",),
+        unsupported=_TIMER_PRECISION,
+    ),
+    Option(
+        "worker_detect_quorum_queues",
+        True,
+        BOOL,
+        ("CELERYD_DETECT_QUORUM_QUEUES",),
+        unsupported=_QUORUM,
+    ),
 )

@@ -23,6 +23,7 @@ from typing import Any
 
 from amqp import exceptions as amqp_errors  # type: ignore[import-untyped]
 
+from celeriac.exceptions import BrokerConnectionLost
 from celeriac.routing.entities import Queue
 from celeriac.transport.amqp import deadletter
 from celeriac.transport.amqp.codec import to_amqp
@@ -37,6 +38,7 @@ from celeriac.transport.amqp.topology import (
     delay_name,
 )
 from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
+from celeriac.transport.reconnect import ReconnectPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +51,12 @@ class AmqpChannel:
 
     def __init__(self, params: AmqpParams, options: TransportOptions, topology: Topology) -> None:
         extra = options.extra
-        retries = options.connection_max_retries if options.connection_retry else 0
+        retries = ReconnectPolicy(options.connection_retry, options.connection_max_retries).limit
         self.options = options
         self.topology = topology
         self.publish_policy = RetryPolicy.from_mapping(
             extra.get("publish_retry_policy"), PUBLISH_RETRY
         )
-        self.admin_policy = RetryPolicy(retries, 0.1, 0.2, 2.0)
         self.publisher = Publisher(
             params, self.publish_policy, float(extra.get("confirm_timeout", 30.0))
         )
@@ -63,8 +64,24 @@ class AmqpChannel:
         self.consumer = ConsumerLink(params, topology, int(prefetch) if prefetch else None, retries)
         self._closed = False
 
+    @property
+    def connection_lost(self) -> BrokerConnectionLost | None:
+        """Set when the consumer ran out of reconnects (the worker stops on it)."""
+        return self.consumer.connection_lost
+
+    def stop_retrying(self) -> None:
+        """A stopping worker must not wait out an outage: the consumer stops reconnecting."""
+        self.consumer.retry_stopped.set()
+
     def _run(self, action: Any, what: str) -> Any:
-        return self.publisher.run(action, what, self.admin_policy)
+        """A short command (declare, purge, size) on the publisher link.
+
+        It insists as long as ``task_publish_retry_policy`` says, like a publish: these are
+        a client's requests (``delay()``'s declare, ``celeriac purge``), and an unreachable
+        broker must fail them within about a second, not after ``broker_connection_*``
+        reconnects. The worker's start-up wait retries ``declare`` on its own terms.
+        """
+        return self.publisher.run(action, what)
 
     # -- declare / publish ------------------------------------------------------------------
     def declare(self, queues: Sequence[str]) -> None:

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import amqp  # type: ignore[import-untyped]
 from amqp import exceptions as amqp_errors
 
-from celeriac.exceptions import ImproperlyConfigured, OperationalError
+from celeriac.exceptions import BrokerRefusedError, ImproperlyConfigured, OperationalError
 from celeriac.transport.base import TransportOptions
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,11 @@ RECOVERABLE: tuple[type[BaseException], ...] = (
     amqp_errors.RecoverableConnectionError,
     amqp_errors.RecoverableChannelError,
     amqp_errors.ConnectionError,
+)
+#: The broker answered and said no: the same request would be refused again.
+REFUSALS: tuple[type[BaseException], ...] = (
+    amqp_errors.IrrecoverableChannelError,
+    amqp_errors.NotAllowed,
 )
 #: Anything py-amqp can raise about the broker (channel errors included).
 AMQP_ERRORS: tuple[type[BaseException], ...] = (OSError, amqp_errors.AMQPError)
@@ -323,23 +328,38 @@ def buffer_reads(connection: Any, size: int) -> bool:
     return True
 
 
+def refusal(params: AmqpParams, what: str, exc: BaseException) -> str:
+    """The sentence for a refusal, with the usual cause named when the reply shows it."""
+    text = str(exc)
+    hint = ""
+    if "message size" in text or "max size" in text:
+        hint = " (the message is larger than the broker's max_message_size)"
+    elif isinstance(exc, amqp_errors.AccessRefused) or "ACCESS_REFUSED" in text:
+        hint = " (check the user, password and permissions in the broker URL)"
+    elif isinstance(exc, amqp_errors.NotAllowed):
+        hint = f" (does vhost {params.vhost!r} exist, and may this user use it?)"
+    return f"RabbitMQ at {params.redacted()} refused to {what}: {text}{hint}"
+
+
 def with_retries(
     link: Link, action: Callable[[], T], what: str, policy: RetryPolicy, *, reset: bool = True
 ) -> T:
     """Run ``action``; on a recoverable error reset ``link``, wait per ``policy``, try again.
 
     Raises:
-        OperationalError: the retries ran out, or the broker refused for good (an
-            irrecoverable channel error such as PRECONDITION_FAILED).
+        OperationalError: the retries ran out.
+        BrokerRefusedError: the broker refused for good (an irrecoverable channel error such
+            as PRECONDITION_FAILED for a message over ``max_message_size``, a denied login or
+            vhost): raised at once, retrying cannot help.
     """
     intervals = policy.intervals()
     failures = 0
     while True:
         try:
             return action()
-        except amqp_errors.IrrecoverableChannelError as exc:
+        except REFUSALS as exc:
             link.reset()
-            raise OperationalError(f"RabbitMQ refused to {what}: {exc}") from exc
+            raise BrokerRefusedError(refusal(link.params, what, exc)) from exc
         except RECOVERABLE as exc:
             failures += 1
             if reset:
@@ -359,10 +379,12 @@ def with_retries(
 __all__ = [
     "AMQP_ERRORS",
     "RECOVERABLE",
+    "REFUSALS",
     "AmqpParams",
     "Link",
     "RetryPolicy",
     "buffer_reads",
     "parse_url",
+    "refusal",
     "with_retries",
 ]

@@ -22,11 +22,12 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from celeriac.exceptions import OperationalError
+from celeriac.exceptions import BrokerConnectionLost
 from celeriac.transport.amqp.codec import from_amqp
 from celeriac.transport.amqp.connection import AMQP_ERRORS, AmqpParams, Link
 from celeriac.transport.amqp.topology import Declared, Topology
 from celeriac.transport.base import Delivery
+from celeriac.transport.reconnect import backoff_wait
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,10 @@ class ConsumerLink:
         self.unacked: set[int] = set()
         self._consumers: dict[str, str] = {}
         self._failing = False
+        #: Set when reconnecting ran out (the worker stops on it); cleared by a success.
+        self.connection_lost: BrokerConnectionLost | None = None
+        #: Set by a stopping worker: the backoff ends at once and reconnecting stops.
+        self.retry_stopped = threading.Event()
 
     # -- connection state -------------------------------------------------------------------
     def _on_open(self, channel: Any) -> None:
@@ -121,20 +126,22 @@ class ConsumerLink:
         """Drop the broken link; return the backoff to wait (outside the lock).
 
         Raises:
-            OperationalError: still failing after ``max_retries`` reconnects.
+            BrokerConnectionLost: still failing after ``max_retries`` reconnects (then at
+                once, until a reconnect succeeds).
         """
         self.link.reset()
         self.buffer.clear()
         self.unacked.clear()
-        if self.max_retries is not None and failures > self.max_retries:
-            raise OperationalError(
+        if self.connection_lost is not None or self.retry_stopped.is_set() or (
+                self.max_retries is not None and failures > self.max_retries):
+            self.connection_lost = BrokerConnectionLost(
                 f"Lost RabbitMQ at {self.link.params.redacted()} and could not reconnect "
-                f"after {failures} attempts: {exc!r}"
-            ) from exc
+                f"after {failures} attempt(s): {exc!r}")
+            raise self.connection_lost from exc
         if not self._failing:
             self._failing = True
             logger.warning("RabbitMQ consumer connection lost (%r); reconnecting", exc)
-        return min(0.1 * 2.0 ** min(failures, 5), 2.0)
+        return backoff_wait(failures - 1)
 
     # -- fetch ------------------------------------------------------------------------------
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:
@@ -158,12 +165,13 @@ class ConsumerLink:
                 else:
                     if self._failing:
                         self._failing = False
+                        self.connection_lost = None
                         logger.info("RabbitMQ consumer connection re-established")
             left = deadline - time.monotonic()
             if out or (left <= 0 and not backoff):
                 return out
             if backoff:
-                time.sleep(backoff)
+                self.retry_stopped.wait(backoff)
             else:
                 self.link.wait_readable(min(left, _SLICE))
 

@@ -23,7 +23,8 @@ class AmqpTransport:
     ``client_properties``.
     """
 
-    capabilities = Capabilities(delayed_delivery=True, native_routing=True, pushes=True)
+    capabilities = Capabilities(delayed_delivery=True, native_routing=True, pushes=True,
+                                retries_publish=True)
 
     def __init__(self, params: AmqpParams, options: TransportOptions) -> None:
         self.params = params

@@ -39,19 +39,26 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import redis
 
-from celeriac.exceptions import OperationalError
+from celeriac.exceptions import BrokerConnectionLost, BrokerRefusedError, OperationalError
 from celeriac.protocol.envelope import envelope_priority
 from celeriac.transport import emulation
 from celeriac.transport.base import Delivery, Outbound, TransportOptions
 from celeriac.transport.redis import deadletter, framing, queue_ops, restore
-from celeriac.transport.redis.connection import PinnedClients, RedisParams, pipelined
+from celeriac.transport.redis.connection import (
+    PinnedClients,
+    RedisParams,
+    oversize_refusal,
+    pipelined,
+)
 from celeriac.transport.redis.fanout import FanoutMethods, RedisFanout
+from celeriac.transport.redis.guarded import CONNECTION_ERRORS as _CONNECTION_ERRORS
+from celeriac.transport.redis.guarded import GuardedCalls
 from celeriac.transport.redis.keys import (
     BAD_FIELD_PREFIX,
     KeyLayout,
@@ -63,11 +70,9 @@ from celeriac.transport.redis.scripts import Scripts
 from celeriac.transport.redis.wakeup import QueueWatches
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
-_CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
-class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
+class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
     """A thread-safe lease identity on one Redis client; see the module docstring."""
 
     def __init__(
@@ -106,42 +111,9 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         self.where = where
         self._params = params  # to rebuild the client in the lease keeper process
         self._watches = QueueWatches(client, layout)  # wakes a fetch on several queues
-
-    def _call(self, fn: Callable[[], T], what: str, retry: bool = True) -> T:
-        """Run ``fn``, retrying connection errors with backoff; log the outage once.
-
-        ``broker_connection_max_retries`` of 0 or None retries forever, as in Celery.
-        """
-        limit = (self.options.connection_max_retries or None) if self.options.connection_retry \
-            and retry else 0
-        delay = 0.1
-        for attempt in itertools.count():
-            try:
-                result = fn()
-            except _CONNECTION_ERRORS as exc:
-                if isinstance(exc, redis.AuthenticationError):  # retrying cannot help
-                    raise OperationalError(
-                        f"Redis at {self.where} refused the credentials while trying to "
-                        f"{what}: {str(exc).rstrip('.')}. Check the user and password in the "
-                        "broker URL."
-                    ) from exc
-                if limit is not None and attempt >= limit:
-                    raise OperationalError(
-                        f"Redis at {self.where} unreachable while trying to {what} after "
-                        f"{attempt} retries: {exc}. Check that the server runs and the broker "
-                        "URL is right."
-                    ) from exc
-                if not self._failing:
-                    self._failing = True
-                    logger.warning("Redis connection lost (%s); retrying with backoff", exc)
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            if self._failing:
-                self._failing = False
-                logger.info("Redis connection re-established")
-            return result
-        raise AssertionError("unreachable")  # pragma: no cover
+        #: Set when reconnecting ran out (the worker stops on it); cleared by a success.
+        self.connection_lost: BrokerConnectionLost | None = None
+        self.retry_stopped = threading.Event()
 
     def declare(self, queues: Sequence[str]) -> None:
         new = [q for q in queues if q not in self._declared]
@@ -170,7 +142,16 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
                                                     self.delay_on_publish)
         new_queues = [q for q in queues if q not in self._declared]
         # One attempt: the producer's task_publish_retry_policy decides how long to insist.
-        self._call(lambda: self._run_publish(commands, new_queues), "publish", retry=False)
+        try:
+            self._call(lambda: self._run_publish(commands, new_queues), "publish", retry=False)
+        except BrokerRefusedError:
+            raise
+        except OperationalError as exc:
+            sizes = (len(value) for _, _, values in commands for value in values)
+            refused = oversize_refusal(self.client, self.where, sizes)
+            if refused is not None:
+                raise BrokerRefusedError(refused) from exc
+            raise
         self._declared.update(new_queues)
 
     def _run_publish(self, commands: list[Any], new_queues: list[str]) -> None:
@@ -374,10 +355,13 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         return restored
 
     def purge(self, queue: str) -> int:
-        return self._call(lambda: queue_ops.purge(self.client, self.layout, queue), "purge")
+        """One attempt, like the dead-letter commands: a user's command fails at once."""
+        return self._call(lambda: queue_ops.purge(self.client, self.layout, queue), "purge",
+                          retry=False)
 
     def size(self, queue: str) -> int:
-        return self._call(lambda: queue_ops.size(self.client, self.layout, queue), "size")
+        return self._call(lambda: queue_ops.size(self.client, self.layout, queue), "size",
+                          retry=False)
 
     def close(self) -> None:
         """Give back what we still hold now (like Celery's warm shutdown), then deregister."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -221,6 +221,51 @@ def build_client(
     return redis.Redis(**kwargs)
 
 
+def refusal(where: str, what: str, exc: redis.ResponseError) -> str:
+    """The sentence for an error reply: what Redis refused and, for the usual causes, why.
+
+    Error replies are permanent for the request that caused them (a message over
+    ``proto-max-bulk-len``, a full server under ``maxmemory``, a read-only replica), so they
+    are reported at once, never retried as if the server were down.
+    """
+    text = str(exc).rstrip(".")
+    hint = ""
+    if "invalid bulk length" in text or "max bulk" in text.lower():
+        hint = " (the message is larger than the server's proto-max-bulk-len)"
+    elif isinstance(exc, redis.exceptions.OutOfMemoryError) or text.startswith("OOM"):
+        hint = " (the server is at its maxmemory limit: free memory or raise maxmemory)"
+    elif isinstance(exc, redis.exceptions.ReadOnlyError):
+        hint = " (the server is a read-only replica: point the URL at the primary)"
+    return f"Redis at {where} refused to {what}: {text}{hint}"
+
+
+#: Redis refuses to set ``proto-max-bulk-len`` below 1 MiB: smaller values never exceed it.
+_SMALLEST_BULK_LIMIT = 1024 * 1024
+
+
+def oversize_refusal(client: redis.Redis, where: str, sizes: Iterable[int]) -> str | None:
+    """Why a publish that lost its connection was refused, if a value was over the size limit.
+
+    A value over ``proto-max-bulk-len`` makes Redis reply with an error and close the
+    connection while the client is still writing, so the client sees "connection reset" and
+    would retry, each time the same. Only after such a failure, and only when a value is over
+    1 MiB, this asks the server its limit (``CONFIG GET``); None when the values fit, or the
+    server does not say (``CONFIG`` renamed away, or really unreachable).
+    """
+    largest = max(sizes, default=0)
+    if largest <= _SMALLEST_BULK_LIMIT:
+        return None
+    try:
+        reply = client.config_get("proto-max-bulk-len")
+        limit = int(str(reply.get("proto-max-bulk-len") or 0))
+    except (redis.RedisError, ValueError):
+        return None
+    if not limit or largest <= limit:
+        return None
+    return (f"Redis at {where} refused to publish: a message of {largest} bytes is larger than "
+            f"the server's proto-max-bulk-len ({limit} bytes)")
+
+
 class PinnedClients:
     """Clients on one pool that each keep a connection for good, one per hot path.
 
@@ -275,4 +320,13 @@ def pipelined(client: redis.Redis, *commands: tuple[Any, ...]) -> list[Any]:
     return replies
 
 
-__all__ = ["PinnedClients", "RedisParams", "build_client", "describe", "parse_url", "pipelined"]
+__all__ = [
+    "PinnedClients",
+    "RedisParams",
+    "build_client",
+    "describe",
+    "oversize_refusal",
+    "parse_url",
+    "pipelined",
+    "refusal",
+]

@@ -124,7 +124,12 @@ __all__ = ["list_dead", "make_record", "parse_record", "purge_dead", "requeue_de
 
 
 class DeadLetterMethods:
-    """The dead-letter side of ``RedisChannel`` (list, requeue, purge), through its retries."""
+    """The dead-letter side of ``RedisChannel`` (list, requeue, purge).
+
+    Each is one attempt (redis-py still retries a stale connection): these are a user's
+    commands (``celeriac deadletter``), which must fail with a sentence at once when the
+    server is down, not wait through ``broker_connection_max_retries``.
+    """
 
     client: Redis
     layout: KeyLayout
@@ -133,14 +138,14 @@ class DeadLetterMethods:
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         found: list[DeadLetter] = self._call(
-            lambda: list_dead(self.client, self.layout, limit), "list dead letters")
+            lambda: list_dead(self.client, self.layout, limit), "list dead letters", retry=False)
         return found
 
     def requeue_dead_letters(self, ids: Sequence[str] | None = None) -> int:
         return int(self._call(lambda: requeue_dead(self.client, self.layout, self.scripts, ids),
-                              "requeue dead letters"))
+                              "requeue dead letters", retry=False))
 
     def purge_dead_letters(self) -> int:
         return int(self._call(lambda: purge_dead(self.client, self.layout),
-                              "purge dead letters"))
+                              "purge dead letters", retry=False))
 

@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from celeriac.exceptions import InvalidMessage
 from celeriac.protocol.envelope import decode_envelope, encode_envelope
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.redis.keys import KeyLayout, as_text
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -137,22 +140,31 @@ class FanoutMethods:
     """The ``FanoutChannel`` side of ``RedisChannel``, delegating to its ``RedisFanout``.
 
     Kept here so the channel module stays about queues and leases; the channel builds
-    ``self.fanout`` in its constructor.
+    ``self.fanout`` in its constructor. Each command is one attempt through the channel's
+    ``_call``, so a stopped server is an ``OperationalError`` sentence (``celeriac inspect``
+    prints it), not a redis-py traceback; the remote-control client has its own timeout.
     """
 
     fanout: RedisFanout
 
+    if TYPE_CHECKING:
+        def _call(self, fn: Callable[[], T], what: str, retry: bool = True) -> T: ...
+
     def broadcast(self, exchange: str, message: TaskMessage, routing_key: str = "") -> None:
-        self.fanout.broadcast(exchange, message, routing_key)
+        self._call(lambda: self.fanout.broadcast(exchange, message, routing_key),
+                   "broadcast a control message", retry=False)
 
     def subscribe(self, exchange: str, pattern: str = "#") -> RedisSubscription:
         return self.fanout.subscribe(exchange, pattern)
 
     def send_reply(self, exchange: str, routing_key: str, message: TaskMessage) -> None:
-        self.fanout.send_reply(exchange, routing_key, message)
+        self._call(lambda: self.fanout.send_reply(exchange, routing_key, message),
+                   "send a control reply", retry=False)
 
     def bind_reply_queue(self, exchange: str, routing_key: str, queue: str) -> None:
-        self.fanout.bind_reply_queue(exchange, routing_key, queue)
+        self._call(lambda: self.fanout.bind_reply_queue(exchange, routing_key, queue),
+                   "bind the control reply queue", retry=False)
 
     def unbind_reply_queue(self, exchange: str, routing_key: str, queue: str) -> None:
-        self.fanout.unbind_reply_queue(exchange, routing_key, queue)
+        self._call(lambda: self.fanout.unbind_reply_queue(exchange, routing_key, queue),
+                   "unbind the control reply queue", retry=False)

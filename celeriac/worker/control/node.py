@@ -26,6 +26,7 @@ from celeriac.control.mailbox import (
     ControlRequest,
     LamportClock,
     build_reply,
+    remote_control_unavailable,
     reply_queue_name,
 )
 from celeriac.exceptions import InvalidMessage
@@ -95,8 +96,10 @@ class ControlNode:
     """The ``celeriac-control`` thread; ``start`` subscribes before returning."""
 
     def __init__(self, channel: Channel, view: WorkerView, *,
-                 exchange: str = PIDBOX_EXCHANGE, poll_timeout: float = 0.2) -> None:
+                 exchange: str = PIDBOX_EXCHANGE, poll_timeout: float = 0.2,
+                 broker: str = "this") -> None:
         self.channel = channel
+        self.broker = broker
         self.view = view
         self.exchange = exchange
         self.poll_timeout = poll_timeout
@@ -113,9 +116,7 @@ class ControlNode:
     def start(self) -> bool:
         """Subscribe and start the thread; False (logged) when the broker has no fanout."""
         if not isinstance(self.channel, FanoutChannel):
-            logger.warning("Remote control (inspect, control, revoke broadcast) is unavailable: "
-                           "the %s broker channel does not support broadcast",
-                           type(self.channel).__name__)
+            logger.warning("%s", remote_control_unavailable(self.broker))
             return False
         self._subscription = self.channel.subscribe(self.exchange, "#")
         self._thread = threading.Thread(target=self._run, name="celeriac-control", daemon=True)
