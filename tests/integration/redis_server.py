@@ -1,9 +1,10 @@
 """A private ``redis-server`` for tests that stop and restart Redis under a running worker.
 
-The shared server on 6379 must never be restarted by a test, so tests of outages start their
-own: a free port, persistence on (``appendonly yes``, ``appendfsync always``) in a directory of
-their own, so a restart (stop by PID, start again on the same port and directory) keeps every
-key that was written before it. Stopped by PID, never by name.
+A developer's server on 6379 is never touched, and the suite's own (``tests/suite_redis.py``)
+is never restarted, so tests of outages start their own: a free port, persistence on
+(``appendonly yes``, ``appendfsync always``) in a directory of their own, so a restart (stop by
+PID, start again on the same port and directory) keeps every key that was written before it.
+Stopped by PID, never by name.
 """
 
 from __future__ import annotations
@@ -29,11 +30,16 @@ def _free_port() -> int:
 
 
 class RedisServer:
-    """One ``redis-server`` process on ``127.0.0.1:<port>`` with its data in ``directory``."""
+    """One ``redis-server`` process on ``127.0.0.1:<port>`` with its data in ``directory``.
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    ``persistent=False`` writes nothing to disk (no AOF, no snapshot): faster, for a server
+    that is never restarted, such as the suite's own (``tests/suite_redis.py``).
+    """
+
+    def __init__(self, directory: Path, port: int | None = None, persistent: bool = True) -> None:
         self.directory = directory
         self.port = port or _free_port()
+        self.persistent = persistent
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = directory / "redis-server.log"
 
@@ -63,10 +69,7 @@ class RedisServer:
             "127.0.0.1",
             "--dir",
             str(self.directory),
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
+            *(["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else []),
             "--save",
             "",
             "--daemonize",
