@@ -1,10 +1,9 @@
 """A private ``redis-server`` for tests that stop and restart Redis under a running worker.
 
-A developer's server on 6379 is never touched, and the suite's own (``tests/suite_redis.py``)
-is never restarted, so tests of outages start their own: a free port, persistence on
-(``appendonly yes``, ``appendfsync always``) in a directory of their own, so a restart (stop by
-PID, start again on the same port and directory) keeps every key that was written before it.
-Stopped by PID, never by name.
+The shared server on 6379 must never be restarted by a test, so tests of outages start their
+own: a free port, persistence on (``appendonly yes``, ``appendfsync always``) in a directory of
+their own, so a restart (stop by PID, start again on the same port and directory) keeps every
+key that was written before it. Stopped by PID, never by name.
 """
 
 from __future__ import annotations
@@ -69,7 +68,10 @@ class RedisServer:
             "127.0.0.1",
             "--dir",
             str(self.directory),
-            *(["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else []),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
             "--save",
             "",
             "--daemonize",
@@ -79,6 +81,8 @@ class RedisServer:
             "--logfile",
             str(self.log_path),
         ]
+        if not self.persistent:
+            args += ["--appendonly", "no"]  # the last occurrence of a directive wins
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._wait_ready(timeout)
 
