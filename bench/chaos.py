@@ -77,6 +77,7 @@ class Outcome:
     repeated: int
     lost: int
     kills: int
+    victim_runs: int
     busy_after_kills: bool
     drain_seconds: float | None
     note: str = ""
@@ -146,6 +147,14 @@ class Worker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def pids(self) -> set[int]:
+        """The worker's process and its pool children (the PIDs its tasks record)."""
+        try:
+            main = psutil.Process(self.process.pid)
+            return {main.pid, *(child.pid for child in main.children(recursive=True))}
+        except psutil.NoSuchProcess:
+            return set()
+
 
 def counts(records: Path) -> tuple[int, int, int]:
     """(distinct tasks run, tasks run once, tasks run more than once)."""
@@ -155,6 +164,13 @@ def counts(records: Path) -> tuple[int, int, int]:
             " FROM (SELECT COUNT(*) AS c FROM runs GROUP BY n)"
         ).fetchone()
     return int(row[0]), int(row[1]), int(row[2])
+
+
+def runs_outside(records: Path, pids: set[int]) -> int:
+    """Executions recorded by processes other than ``pids`` (the victims)."""
+    with sqlite3.connect(records, timeout=60) as db:
+        rows = db.execute("SELECT pid, COUNT(*) FROM runs GROUP BY pid").fetchall()
+    return sum(int(count) for pid, count in rows if pid not in pids)
 
 
 def total_runs(records: Path) -> int:
@@ -237,6 +253,7 @@ def run(kind: str, args: argparse.Namespace) -> Outcome:
             busy = counts(records)[0] < args.tasks
             drain_seconds = wait_drained(records, args.tasks, args.quiet, args.give_up, stable)
             note = "" if stable.alive() else "the stable worker died"
+            victim_runs = runs_outside(records, stable.pids())
         finally:
             stable.stop()
             sys.path.remove(str(workdir))
@@ -249,7 +266,8 @@ def run(kind: str, args: argparse.Namespace) -> Outcome:
             kept = Path(tempfile.mkdtemp(prefix="chaos-kept-"))
             shutil.copytree(workdir, kept, dirs_exist_ok=True)
             note = f"{note} logs: {kept}".strip()
-        return Outcome(kind, args.tasks, once, repeated, args.tasks - distinct, kills, busy,
+        return Outcome(kind, args.tasks, once, repeated, args.tasks - distinct, kills,
+                       victim_runs, busy,
                        drain_seconds, note)
 
 
@@ -285,14 +303,14 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     outcomes = [run(kind, args) for kind in args.broker]
-    pool = args.pool or "default pool"
+    pool = " ".join([args.pool or "default pool", *args.worker_arg])
     acks = "acks_late" if args.acks_late else "early acks"
     print_table(
         f"kill -9 every {args.every:g} s for {args.duration:g} s next to a stable worker: "
         f"{args.system}, {pool}, {acks}, {args.tasks:,} tasks of {args.task_ms:g} ms",
-        ["broker", "sent", "ran once", "ran more than once", "lost", "kills",
+        ["broker", "sent", "ran once", "ran more than once", "lost", "kills", "runs on victims",
          "queue busy after the kills", "all ran, s after the kills", "note"],
-        [[o.broker, o.sent, o.once, o.repeated, o.lost, o.kills,
+        [[o.broker, o.sent, o.once, o.repeated, o.lost, o.kills, o.victim_runs,
           "yes" if o.busy_after_kills else "no",
           "never" if o.drain_seconds is None else f"{o.drain_seconds:.1f}", o.note]
          for o in outcomes],
