@@ -1,11 +1,13 @@
 """A chord of N header tasks into a sum: celeriac against Celery 5 on the same Redis, one run.
 
-    .venv/bin/python -m bench.chord_vs_celery [--tasks 10000] [--redis redis://127.0.0.1:6379]
+    .venv/bin/python -m bench.chord_vs_celery [--tasks 10000] [--redis URL]
 
-Each system gets its own Redis databases (broker and results), flushed before use, and one
-worker process (threads pool, 4 threads). The clock runs from the first header message sent
-to the body's result read by the client, so it covers publishing, running every header task,
-the chord join and the body. Ratio is Celery / celeriac: > 1 means celeriac is faster.
+By default the run starts its own redis-server (free port, no persistence) and stops it at the
+end; with ``--redis URL`` it uses that server and FLUSHES its databases 2 and 3 before each
+system's run. Each system gets one worker process (threads pool, 4 threads). The clock runs
+from the first header message sent to the body's result read by the client, so it covers
+publishing, running every header task, the chord join and the body. Ratio is Celery /
+celeriac: > 1 means celeriac is faster.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import redis
 
 from bench.common import BIN, print_table, worker_process, write_project
+from bench.redis_server import bench_redis
 
 SOURCE = """
 from {package} import Celery
@@ -70,10 +73,13 @@ def run_system(package: str, url: str, dbs: tuple[int, int], tasks: int) -> floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=10_000)
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379")
+    parser.add_argument("--redis", default=None,
+                        help="a Redis you own, e.g. redis://127.0.0.1:6379: its databases 2 and "
+                             "3 are FLUSHED (default: a private redis-server for this run)")
     args = parser.parse_args()
-    ours = run_system("celeriac", args.redis, (2, 3), args.tasks)
-    theirs = run_system("celery", args.redis, (2, 3), args.tasks)
+    with bench_redis(args.redis) as url:
+        ours = run_system("celeriac", url, (2, 3), args.tasks)
+        theirs = run_system("celery", url, (2, 3), args.tasks)
     print_table(
         f"Chord of {args.tasks:,} header tasks into a sum (Redis, 1 worker, 4 threads)",
         ["system", "seconds", "header tasks/s"],

@@ -63,8 +63,8 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[objec
     return text
 
 
-def comparison_parser(doc: str | None, broker_flag: str,
-                      broker_default: str) -> argparse.ArgumentParser:
+def comparison_parser(doc: str | None, broker_flag: str, broker_default: str | None,
+                      broker_help: str | None = None) -> argparse.ArgumentParser:
     """The command line every celeriac-vs-Celery benchmark shares, plus its broker URL flag."""
 
     parser = argparse.ArgumentParser(description=doc)
@@ -72,7 +72,7 @@ def comparison_parser(doc: str | None, broker_flag: str,
     parser.add_argument("--celery-tasks", type=int, default=None,
                         help="tasks for Celery's drains and publishes (default: tasks / 5, "
                              "at least 1,000: it is slow)")
-    parser.add_argument(broker_flag, default=broker_default)
+    parser.add_argument(broker_flag, default=broker_default, help=broker_help)
     parser.add_argument("--rounds", type=int, default=500)
     parser.add_argument("--prefetch", type=int, default=None,
                         help="prefetch multiplier for both (default: each system's own)")

@@ -39,7 +39,7 @@ def drain_seconds(mod: Any, workdir: Path, pool: str, count: int) -> tuple[float
         mod.sentinel.delay()
     started = time.perf_counter()
     with worker_process([str(BIN / "celeriac"), "-A", "benchproj", "worker", "-P", pool,
-                         "-l", "warning", "--prefetch-multiplier", "64"],
+                         "-l", "warning"],
                         workdir, f"worker-{pool}-warm.log"):
         mod.sentinel.delay().get(timeout=120)
         startup = time.perf_counter() - started

@@ -1,8 +1,9 @@
 """Raw Redis channel throughput: publish N trivial messages in batches, then fetch+ack them.
 
-Run: .venv/bin/python bench/redis_drain_raw.py [--url redis://127.0.0.1:6379/8] [-n 50000]
+Run: .venv/bin/python -m bench.redis_drain_raw [--url redis://HOST:PORT/DB] [-n 50000]
 Measures the transport alone (no worker): envelope encode, pipelined LPUSH, the Lua fetch,
-envelope decode, the ack script. Uses (and FLUSHes) the given db.
+envelope decode, the ack script. By default on a private redis-server started and stopped by
+this run; with ``--url`` on that database, which is FLUSHED before and after.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import time
 import uuid
 
+from bench.redis_server import bench_redis
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import Outbound, TransportOptions
 from celeriac.transport.redis import RedisTransport
@@ -49,12 +51,19 @@ def trivial(n: int) -> TaskMessage:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--url", default="redis://127.0.0.1:6379/8")
+    parser.add_argument("--url", default=None,
+                        help="a Redis database you own, e.g. redis://127.0.0.1:6379/8: it is "
+                             "FLUSHED (default: db 0 of a private redis-server for this run)")
     parser.add_argument("-n", type=int, default=50_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--limit", type=int, default=500)
     args = parser.parse_args()
-    transport = RedisTransport.from_url(args.url, TransportOptions())
+    with bench_redis(args.url) as url:
+        drain(url if args.url else f"{url}/0", args)
+
+
+def drain(url: str, args: argparse.Namespace) -> None:
+    transport = RedisTransport.from_url(url, TransportOptions())
     transport.client.flushdb()
     channel = transport.channel()
     messages = [Outbound(trivial(i), "bench") for i in range(args.n)]

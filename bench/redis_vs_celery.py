@@ -1,9 +1,11 @@
 """celeriac against Celery 5 on the same Redis, in one run: drain, publish, latency, memory.
 
-    .venv/bin/python -m bench.redis_vs_celery [--tasks 50000] [--redis redis://127.0.0.1:6379]
+    .venv/bin/python -m bench.redis_vs_celery [--tasks 50000] [--redis URL]
 
 Both systems run with their default settings (solo pool, one process; pass --prefetch to
-force a multiplier on both). Each gets its own Redis databases, flushed before use. Drain is
+force a multiplier on both). By default the run starts its own redis-server (free port, no
+persistence) and stops it at the end; with ``--redis URL`` it uses that server and FLUSHES its
+databases 12-15 (celeriac 14/15, Celery 12/13) between phases. Drain is
 timed from a pre-filled queue: N trivial tasks, then a sentinel whose result marks the end
 (one worker process, solo pool; FIFO means everything before it is done). Ratios are
 celeriac / Celery for throughput and Celery / celeriac for latency, so > 1 means celeriac wins.
@@ -11,6 +13,7 @@ celeriac / Celery for throughput and Celery / celeriac for latency, so > 1 means
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import tempfile
 import time
@@ -20,6 +23,7 @@ import psutil
 import redis
 
 from bench.common import comparison_parser, write_project
+from bench.redis_server import bench_redis
 from bench.side_by_side import TASKS, Comparison, System, latency, publish, worker_command
 
 SOURCE = """
@@ -74,11 +78,20 @@ def memory(system: System, count: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    args = comparison_parser(__doc__, "--redis", "redis://127.0.0.1:6379").parse_args()
+    args = comparison_parser(
+        __doc__, "--redis", None,
+        "a Redis you own, e.g. redis://127.0.0.1:6379: its databases 12-15 are FLUSHED "
+        "(default: a private redis-server, started and stopped by this run)",
+    ).parse_args()
+    with bench_redis(args.redis) as url:
+        compare(args, url)
+
+
+def compare(args: argparse.Namespace, url: str) -> None:
     n = args.tasks
     nc = args.celery_tasks or max(1000, n // 5)
-    celeriac_sys = make_system("celeriac", "celeriac", args.redis, (14, 15), args.prefetch)
-    celery_sys = make_system("celery", "celery", args.redis, (12, 13), args.prefetch)
+    celeriac_sys = make_system("celeriac", "celeriac", url, (14, 15), args.prefetch)
+    celery_sys = make_system("celery", "celery", url, (12, 13), args.prefetch)
     comparison = Comparison()
     row = comparison.row
 
@@ -89,17 +102,17 @@ def main() -> None:
     theirs = nc / drain(celery_sys, nc, "echo")
     row("drain, results stored (tasks/s)", ours, theirs)
     for system in (celeriac_sys, celery_sys):
-        redis.Redis.from_url(f"{args.redis}/{14 if system is celeriac_sys else 12}").flushdb()
+        redis.Redis.from_url(f"{url}/{14 if system is celeriac_sys else 12}").flushdb()
     ours = nc / publish(celeriac_sys, nc, "noop", batch=False)
     theirs = nc / publish(celery_sys, nc, "noop", batch=False)
     row("publish, delay() loop (tasks/s)", ours, theirs)
     ours = n / publish(celeriac_sys, n, "noop", batch=True)
     row("publish, publish_batch() vs Celery delay() loop (tasks/s)", ours, theirs)
-    redis.Redis.from_url(f"{args.redis}/14").flushdb()
+    redis.Redis.from_url(f"{url}/14").flushdb()
     ours = n / publish(celeriac_sys, n, "noop", batch=False, many=True)
     row("publish, delay_many() vs Celery delay() loop (tasks/s)", ours, theirs)
     for db in (12, 14):
-        redis.Redis.from_url(f"{args.redis}/{db}").flushdb()
+        redis.Redis.from_url(f"{url}/{db}").flushdb()
     row("round trip delay().get(), median (ms)", latency(celeriac_sys, args.rounds),
         latency(celery_sys, args.rounds), higher_is_better=False)
     idle_ours, after_ours = memory(celeriac_sys, n)

@@ -139,16 +139,14 @@ def unique_name(prefix: str = "proj") -> str:
 
 @contextmanager
 def flushed_redis(url: str) -> Iterator[Any]:
-    """A client on ``url``'s database (this test's own), emptied before and after use.
+    """A client on ``url``'s database of the suite's own redis-server, emptied before and after.
 
-    Skips (or fails under CI) when Redis is unreachable. Only ever flush a database that the
-    test module owns.
+    ``url`` must come from ``tests.suite_redis.suite_redis_url``: any other server is refused.
+    Skips (or fails under CI) when redis-server is not installed.
     """
-    import redis
+    from tests.suite_redis import flush_suite_db
 
-    require_service("Redis", "127.0.0.1", 6379)
-    client = redis.Redis.from_url(url)
-    client.flushdb()
+    client = flush_suite_db(url)
     try:
         yield client
     finally:

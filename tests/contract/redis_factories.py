@@ -8,8 +8,9 @@ Wiring, in ``conftest.py``::
     BACKEND_FACTORIES.update(_REDIS_BACKENDS)
     # Redis serves priority 0 first: do NOT add "redis" to HIGHER_PRIORITY_FIRST.
 
-Each test's ``namespace`` becomes a ``global_keyprefix`` on Redis db 8 (broker) or db 10
-(results), so tests never see each other's keys; ``close()`` deletes the namespace's keys.
+Each test's ``namespace`` becomes a ``global_keyprefix`` on db 8 (broker) or db 10 (results) of
+the suite's own redis-server (``tests/suite_redis.py``), so tests never see each other's keys;
+``close()`` deletes the namespace's keys.
 """
 
 from __future__ import annotations
@@ -22,20 +23,10 @@ import redis
 
 from celeriac.backends.redis import RedisBackend
 from celeriac.transport.redis import RedisTransport
+from tests.suite_redis import require_suite_redis, suite_redis_url
 
-BROKER_URL = "redis://127.0.0.1:6379/8"
-RESULTS_URL = "redis://127.0.0.1:6379/10"
-
-
-def _reachable(url: str) -> BaseException | None:
-    client = redis.Redis.from_url(url, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        return exc
-    finally:
-        client.close()
-    return None
+BROKER_URL = suite_redis_url(8)
+RESULTS_URL = suite_redis_url(10)
 
 
 def _delete_prefix(client: redis.Redis, prefix: str) -> None:
@@ -68,9 +59,7 @@ class _NamespacedBackend(RedisBackend):
 
 def redis_transport(env: Any) -> RedisTransport:
     """Contract factory: ``env`` is the conftest's ``ContractEnv``."""
-    from tests.contract.conftest import require_service
-
-    require_service("Redis", BROKER_URL, _reachable(BROKER_URL))
+    require_suite_redis()
     options = env.transport_options
     # The contract's not_before invisibility holds with delay_on_publish; by default ETA
     # messages are pushed like kombu does (see test_redis_transport).
@@ -80,9 +69,7 @@ def redis_transport(env: Any) -> RedisTransport:
 
 def redis_backend(env: Any) -> RedisBackend:
     """Contract factory: results under ``<namespace>:`` on db 10."""
-    from tests.contract.conftest import require_service
-
-    require_service("Redis", RESULTS_URL, _reachable(RESULTS_URL))
+    require_suite_redis()
     return _NamespacedBackend.from_url(
         RESULTS_URL,
         env.backend_options,

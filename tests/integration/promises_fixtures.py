@@ -25,15 +25,16 @@ import pytest
 
 from tests.helpers import (
     WorkerProcess,
+    flushed_redis,
     import_app_module,
-    require_service,
     running_worker,
     unique_name,
     wait_until,
 )
+from tests.suite_redis import suite_redis_url
 
-REDIS_BROKER = "redis://127.0.0.1:6379/0"
-REDIS_BACKEND = "redis://127.0.0.1:6379/1"
+REDIS_BROKER = suite_redis_url(0)
+REDIS_BACKEND = suite_redis_url(1)
 
 HEADER = '''
 import logging, os, sys, time
@@ -104,21 +105,13 @@ class Project:
 
 @pytest.fixture(params=["sqlite", "redis"])
 def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Broker]:
-    """The embedded SQLite default (a file in ``tmp_path``) or Redis db 0 / db 1."""
+    """The embedded SQLite default (a file in ``tmp_path``) or db 0 / db 1 of the suite's Redis."""
     if request.param == "sqlite":
         db = tmp_path / "celeriac.db"
         yield Broker("sqlite", f"sqlite:///{db}", f"sqlite:///{db}")
         return
-    require_service("Redis", "127.0.0.1", 6379)
-    import redis
-
-    clients = [redis.Redis.from_url(REDIS_BROKER), redis.Redis.from_url(REDIS_BACKEND)]
-    for client in clients:
-        client.flushdb()
-    yield Broker("redis", REDIS_BROKER, REDIS_BACKEND)
-    for client in clients:
-        client.flushdb()
-        client.close()
+    with flushed_redis(REDIS_BROKER), flushed_redis(REDIS_BACKEND):
+        yield Broker("redis", REDIS_BROKER, REDIS_BACKEND)
 
 
 ProjectFactory = Callable[..., Project]

@@ -29,11 +29,16 @@ def _free_port() -> int:
 
 
 class RedisServer:
-    """One ``redis-server`` process on ``127.0.0.1:<port>`` with its data in ``directory``."""
+    """One ``redis-server`` process on ``127.0.0.1:<port>`` with its data in ``directory``.
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    ``persistent=False`` writes nothing to disk (no AOF, no snapshot): faster, for a server
+    that is never restarted, such as the suite's own (``tests/suite_redis.py``).
+    """
+
+    def __init__(self, directory: Path, port: int | None = None, persistent: bool = True) -> None:
         self.directory = directory
         self.port = port or _free_port()
+        self.persistent = persistent
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = directory / "redis-server.log"
 
@@ -76,6 +81,8 @@ class RedisServer:
             "--logfile",
             str(self.log_path),
         ]
+        if not self.persistent:
+            args += ["--appendonly", "no"]  # the last occurrence of a directive wins
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._wait_ready(timeout)
 

@@ -26,7 +26,6 @@ import pytest
 from tests.helpers import (
     WorkerProcess,
     import_app_module,
-    require_service,
     running_worker,
     unique_name,
     wait_until,
@@ -38,9 +37,10 @@ from tests.integration.amqp_vhost import (
     short_consumer_timeout,
 )
 from tests.integration.celery_worker import WAKEUP, celery_worker
+from tests.suite_redis import require_suite_redis, suite_redis_url
 
 pytestmark = [pytest.mark.amqp, pytest.mark.slow]
-REDIS_RESULTS = "redis://127.0.0.1:6379/4"
+REDIS_RESULTS = suite_redis_url(4)
 TIMEOUT = 30.0
 
 APP = """
@@ -170,7 +170,7 @@ def test_interop_results_through_rpc(
 def test_interop_results_through_redis(
     client_package: str, make_module: Callable[..., str], workdir: Path
 ) -> None:
-    require_service("Redis", "127.0.0.1", 6379)
+    require_suite_redis()
     queue = unique_name(f"redis_{client_package}")
     client_module = make_module(client_package, REDIS_RESULTS, queue)
     worker_module = make_module(_other(client_package), REDIS_RESULTS, queue)

@@ -14,16 +14,17 @@ from celeriac import Celery
 from celeriac.beat.lock_redis import RedisLock
 from celeriac.beat.scheduler import BeatOptions, Scheduler
 from celeriac.beat.store import MemoryScheduleStore
-from tests.helpers import require_service, wait_until
+from tests.helpers import wait_until
+from tests.suite_redis import require_suite_redis, suite_redis_url
 
 pytestmark = pytest.mark.redis
 
-REDIS_URL = "redis://127.0.0.1:6379/12"
+REDIS_URL = suite_redis_url(12)
 
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    require_service("Redis", "127.0.0.1", 6379)
+    require_suite_redis()
     import redis
 
     value = f"beatlock-{uuid.uuid4().hex[:12]}:"

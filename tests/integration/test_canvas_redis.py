@@ -17,16 +17,17 @@ import redis
 
 from celeriac.exceptions import ChordError
 from tests.helpers import (
+    flushed_redis,
     import_app_module,
-    require_service,
     running_worker,
     unique_name,
     wait_until,
 )
+from tests.suite_redis import suite_redis_url
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-BROKER = "redis://127.0.0.1:6379/2"
-RESULTS = "redis://127.0.0.1:6379/3"
+BROKER = suite_redis_url(2)
+RESULTS = suite_redis_url(3)
 
 APP_SOURCE = """
 import os
@@ -68,14 +69,8 @@ def body(self, values, tag):
 
 @pytest.fixture
 def dbs() -> Iterator[None]:
-    require_service("Redis", "127.0.0.1", 6379)
-    clients = [redis.Redis.from_url(BROKER), redis.Redis.from_url(RESULTS)]
-    for client in clients:
-        client.flushdb()
-    yield
-    for client in clients:
-        client.flushdb()
-        client.close()
+    with flushed_redis(BROKER), flushed_redis(RESULTS):
+        yield
 
 
 @pytest.fixture

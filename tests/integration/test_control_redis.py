@@ -26,11 +26,12 @@ from celeriac.transport.base import FanoutChannel
 from celeriac.transport.redis.fanout import RedisFanout
 from celeriac.worker.control import ControlNode
 from celeriac.worker.revoked import RevokedRegistry
-from tests.helpers import require_service, wait_until, write_module
+from tests.helpers import flushed_redis, wait_until, write_module
+from tests.suite_redis import suite_redis_url
 from tests.worker.test_control_node import FakeWorker
 
 DB = 11
-URL = f"redis://127.0.0.1:6379/{DB}"
+URL = suite_redis_url(DB)
 CELERY = str(Path(sys.executable).with_name("celery"))
 
 
@@ -50,14 +51,8 @@ class FanoutRedisChannel:
 
 @pytest.fixture
 def redis_db() -> Iterator[Any]:
-    require_service("Redis", "127.0.0.1", 6379)
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=6379, db=DB)
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+    with flushed_redis(URL) as client:
+        yield client
 
 
 @pytest.fixture

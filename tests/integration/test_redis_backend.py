@@ -16,9 +16,10 @@ from celeriac.backends.redis import RedisBackend, celery_keyprefix
 from celeriac.exceptions import TimeoutError
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from tests.helpers import flushed_redis, wait_until
+from tests.suite_redis import suite_redis_url
 
 pytestmark = pytest.mark.redis
-URL = "redis://127.0.0.1:6379/10"
+URL = suite_redis_url(10)
 
 
 @pytest.fixture

@@ -24,9 +24,10 @@ from celeriac.transport import resolve_transport
 from celeriac.transport.base import Channel, Outbound, TransportOptions
 from celeriac.transport.redis import RedisTransport
 from tests.helpers import flushed_redis, wait_until
+from tests.suite_redis import suite_redis_url
 
 pytestmark = pytest.mark.redis
-URL = "redis://127.0.0.1:6379/8"
+URL = suite_redis_url(8)
 
 
 @pytest.fixture

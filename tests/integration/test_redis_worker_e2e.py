@@ -35,9 +35,10 @@ from tests.helpers import (
     unique_name,
     wait_until,
 )
+from tests.suite_redis import suite_redis_url
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-URL = "redis://127.0.0.1:6379/7"
+URL = suite_redis_url(7)
 VISIBILITY_TIMEOUT = 3.0  # above the 2 s lease; the tests wait well past it
 
 APP_SOURCE = """

@@ -28,15 +28,15 @@ import redis
 
 from tests.helpers import (
     import_app_module,
-    require_service,
     running_worker,
     unique_name,
     wait_until,
 )
 from tests.integration.amqp_vhost import rabbitmq_vhost
+from tests.suite_redis import require_suite_redis, suite_redis_url
 
 pytestmark = pytest.mark.slow
-REDIS_URL = "redis://127.0.0.1:6379/4"
+REDIS_URL = suite_redis_url(4)
 TIMEOUT = 30.0
 
 APP = """
@@ -84,7 +84,7 @@ def broker(
         with rabbitmq_vhost("routing") as vhost:
             yield kind, vhost.url, {}
     elif kind == "redis":
-        require_service("Redis", "127.0.0.1", 6379)
+        require_suite_redis()
         prefix = f"celeriac_routing_{uuid.uuid4().hex[:8]}:"
         yield kind, REDIS_URL, {"global_keyprefix": prefix}
         client = redis.Redis.from_url(REDIS_URL)

@@ -26,11 +26,12 @@ from tests.helpers import (
 )
 from tests.integration.amqp_vhost import HOST, PORT, Vhost, rabbitmq_vhost
 from tests.integration.celery_worker import WAKEUP, celery_worker
+from tests.suite_redis import suite_redis_url
 
 celery = pytest.importorskip("celery")
 
 pytestmark = [pytest.mark.amqp, pytest.mark.redis, pytest.mark.slow]
-RESULTS = "redis://127.0.0.1:6379/13"
+RESULTS = suite_redis_url(13)
 TIMEOUT = 20
 
 APP = """
@@ -70,7 +71,7 @@ def broker(vhost: Vhost) -> str:
 
 @pytest.fixture
 def results() -> Iterator[None]:
-    """Redis db 13, this module's own, empty before and after each test."""
+    """Redis db 13 of the suite's own server, empty before and after each test."""
     with flushed_redis(RESULTS):
         yield
 

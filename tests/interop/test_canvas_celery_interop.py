@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
-from tests.helpers import import_app_module, require_service, running_worker, unique_name
+from tests.helpers import flushed_redis, import_app_module, running_worker, unique_name
+from tests.suite_redis import suite_redis_url
 
 celery = pytest.importorskip("celery")
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-BROKER = "redis://127.0.0.1:6379/2"
-RESULTS = "redis://127.0.0.1:6379/3"
+BROKER = suite_redis_url(2)
+RESULTS = suite_redis_url(3)
 
 TASKS = """
 @app.task(name="proj.add")
@@ -57,14 +57,8 @@ app.conf.update(worker_hijack_root_logger=False)
 
 @pytest.fixture
 def dbs() -> Iterator[None]:
-    require_service("Redis", "127.0.0.1", 6379)
-    clients = [redis.Redis.from_url(BROKER), redis.Redis.from_url(RESULTS)]
-    for client in clients:
-        client.flushdb()
-    yield
-    for client in clients:
-        client.flushdb()
-        client.close()
+    with flushed_redis(BROKER), flushed_redis(RESULTS):
+        yield
 
 
 def _workflows(app: Any, canvas: Any) -> None:

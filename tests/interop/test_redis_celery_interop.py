@@ -22,25 +22,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from tests.helpers import (
     WorkerProcess,
+    flushed_redis,
     import_app_module,
-    require_service,
     running_worker,
     unique_name,
     wait_until,
 )
 from tests.integration.celery_worker import WAKEUP
 from tests.integration.celery_worker import celery_worker as running_celery_worker
+from tests.suite_redis import suite_redis_url
 
 celery = pytest.importorskip("celery")
 pytest.importorskip("msgpack")
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-BROKER = "redis://127.0.0.1:6379/5"
-RESULTS = "redis://127.0.0.1:6379/6"
+BROKER = suite_redis_url(5)
+RESULTS = suite_redis_url(6)
 TO_CELERIAC = "interop.to_celeriac"
 TO_CELERY = "interop.to_celery"
 
@@ -87,14 +87,8 @@ def _write_side(directory: Path, flavour: str) -> str:
 
 @pytest.fixture(scope="module")
 def dbs() -> Iterator[None]:
-    require_service("Redis", "127.0.0.1", 6379)
-    clients = [redis.Redis.from_url(BROKER), redis.Redis.from_url(RESULTS)]
-    for client in clients:
-        client.flushdb()
-    yield
-    for client in clients:
-        client.flushdb()
-        client.close()
+    with flushed_redis(BROKER), flushed_redis(RESULTS):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -25,27 +25,21 @@ from celeriac.backends.redis import RedisBackend
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import Outbound, TransportOptions
 from celeriac.transport.redis import RedisTransport
-from tests.helpers import require_service, wait_until
+from tests.helpers import flushed_redis, wait_until
+from tests.suite_redis import suite_redis_url
 
 celery = pytest.importorskip("celery")
 msgpack = pytest.importorskip("msgpack")
 
 pytestmark = pytest.mark.redis
-BROKER = "redis://127.0.0.1:6379/9"
-RESULTS = "redis://127.0.0.1:6379/10"
+BROKER = suite_redis_url(9)
+RESULTS = suite_redis_url(10)
 
 
 @pytest.fixture
 def dbs() -> Iterator[tuple[redis.Redis, redis.Redis]]:
-    require_service("Redis", "127.0.0.1", 6379)
-    broker, results = redis.Redis.from_url(BROKER), redis.Redis.from_url(RESULTS)
-    broker.flushdb()
-    results.flushdb()
-    yield broker, results
-    broker.flushdb()
-    results.flushdb()
-    broker.close()
-    results.close()
+    with flushed_redis(BROKER) as broker, flushed_redis(RESULTS) as results:
+        yield broker, results
 
 
 @pytest.fixture
