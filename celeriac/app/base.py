@@ -79,6 +79,7 @@ class Celery(AppConnections):
         self._control: Control | None = None
         self._before_publish: Callable[[str], None] | None = None
         self._pending_autodiscover: list[tuple[PackageSource, str]] = []
+        self._import_modules_sent = False
         self.periodic_tasks: dict[str, dict[str, Any]] = {}
         from celeriac.canvas import register_builtins
 
@@ -197,7 +198,18 @@ class Celery(AppConnections):
             self._pending_autodiscover.append((packages, related_name))
 
     def loader_import_modules(self) -> None:
-        """Import ``include``/``imports`` and pending autodiscovery (worker start-up)."""
+        """Import ``include``/``imports`` and pending autodiscovery (worker start-up).
+
+        The first call sends ``import_modules`` (sender: the app) first, as Celery's loader
+        does; a receiver that raises stops the start-up, since logging may not be set up yet.
+        """
+        if not self._import_modules_sent:
+            self._import_modules_sent = True
+            from celeriac import signals
+
+            for _, response in signals.import_modules.send(sender=self):
+                if isinstance(response, Exception):
+                    raise response
         import_modules(list(self.conf.imports or ()) + list(self.conf.include or ()))
         pending, self._pending_autodiscover = self._pending_autodiscover, []
         for packages, related_name in pending:

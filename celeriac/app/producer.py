@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from celeriac.app.publish_signals import send_after_publish, send_before_publish
 from celeriac.exceptions import BrokerRefusedError, OperationalError
+from celeriac.signals import after_task_publish, before_task_publish
 from celeriac.transport.base import Channel, Outbound, Transport
 
 logger = logging.getLogger(__name__)
@@ -85,12 +87,15 @@ class Producer:
         """
         if not batch:
             return
+        bodies = None
+        if before_task_publish.has_receivers:
+            bodies = send_before_publish(batch, self._policy)
         attempt = 0
         while True:
             try:
                 self._declare({item.routing_key for item in batch if not item.exchange})
                 self.channel.publish(batch)
-                return
+                break
             except BrokerRefusedError:
                 raise
             except (OperationalError, OSError, ConnectionError) as exc:
@@ -103,6 +108,8 @@ class Producer:
                     ) from exc
                 logger.warning("Publish failed (%s); retry %d in %.2fs", exc, attempt, delay)
                 time.sleep(delay)
+        if after_task_publish.has_receivers:
+            send_after_publish(batch, bodies)
 
     def _retry_delay(self, attempt: int) -> float | None:
         """Seconds before retry ``attempt`` (1-based), or None when the policy is spent."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 #: The protocol's own headers (wire-protocol.md §1.2). Only the others are the user's
 #: ``apply_async(headers=...)`` and travel on with a retry, as Celery's
@@ -60,6 +60,24 @@ class Context:
     called_directly: bool = True
     stamps: dict[str, Any] = field(default_factory=dict)
     _protected: int = 0
+
+    if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any attribute
+
+        def __getattr__(self, name: str) -> Any:
+            """A message header by attribute, as Celery's request offers every header.
+
+            Tracing integrations read the context they injected in ``before_task_publish``
+            this way (``task.request.traceparent``). Only called for names that are not
+            fields, so the fields cost nothing extra.
+            """
+            if not name.startswith("_"):
+                try:
+                    headers = object.__getattribute__(self, "headers")
+                except AttributeError:  # a copy being rebuilt: its slots are not set yet
+                    headers = None
+                if headers and name in headers:
+                    return headers[name]
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def get(self, key: str, default: Any = None) -> Any:
         return getattr(self, key, default)

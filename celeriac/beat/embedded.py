@@ -82,6 +82,17 @@ def build_scheduler(
     return cls(app, options)
 
 
+def send_beat_init(scheduler: Scheduler, *, embedded: bool) -> None:
+    """``beat_init``, then ``beat_embedded_init`` for ``worker -B``, as Celery's beat sends
+    them when its loop starts. The sender is the scheduler (Celery's is its beat ``Service``;
+    both carry ``.app``)."""
+    from celeriac import signals
+
+    signals.beat_init.send(sender=scheduler)
+    if embedded:
+        signals.beat_embedded_init.send(sender=scheduler)
+
+
 class BeatService:
     """Beat as a thread of a worker (``-B``): ``start()`` returns at once, ``stop()`` joins.
 
@@ -123,6 +134,7 @@ class BeatService:
     def _run(self) -> None:
         assert self.scheduler is not None
         try:
+            send_beat_init(self.scheduler, embedded=True)
             self.scheduler.run(self._stop)
         except Exception:  # thread boundary: report; the worker keeps consuming
             logger.critical("beat: the embedded scheduler stopped on an error", exc_info=True)

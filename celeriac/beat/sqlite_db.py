@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import sqlite3
 
-from celeriac.exceptions import ImproperlyConfigured
+from celeriac.exceptions import ImproperlyConfigured, OperationalError
 from celeriac.transport.sqlite.connection import SqliteHandle
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
+#: SQLite's result code for "file is not a database" (the header is not SQLite's).
+_SQLITE_NOTADB = 26
 
 
 class BeatDatabase(SqliteHandle):
@@ -32,30 +33,39 @@ class BeatDatabase(SqliteHandle):
         self._schema = schema
 
     def _open(self) -> sqlite3.Connection:
-        _check_is_sqlite(self.path)
-        return super()._open()
+        try:
+            return super()._open()
+        except OperationalError as exc:
+            if _is_not_a_database(exc.__cause__):
+                raise _not_sqlite(self.path) from exc
+            raise
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
         for statement in self._schema:
             conn.execute(statement)
 
 
-def _check_is_sqlite(path: str) -> None:
-    """Refuse a file that exists but is not SQLite (say, Celery's shelve ``celerybeat-schedule``).
+def _is_not_a_database(error: BaseException | None) -> bool:
+    """Whether SQLite refused the file because its header is not SQLite's (SQLITE_NOTADB).
 
-    Raises:
-        ImproperlyConfigured: naming the file and the two ways out.
+    The file is never opened with a plain ``open()`` to look at its header: in a process that
+    has SQLite connections to it (``worker -B`` on the broker file), closing any other
+    descriptor of the file drops all of the process's POSIX locks on it, and the next
+    connection to close elsewhere then deletes the WAL the worker still writes to. SQLite's
+    own open tracks those locks per file and defers such closes, so it is the one safe reader.
     """
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(len(_SQLITE_MAGIC))
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise ImproperlyConfigured(f"Cannot read beat database {path!r}: {exc}") from exc
-    if head and head != _SQLITE_MAGIC:
-        raise ImproperlyConfigured(
-            f"{path!r} exists but is not a celeriac schedule file (SQLite); it is probably "
-            "Celery beat's shelve file, which celeriac cannot read. Delete it (beat then starts "
-            "every entry afresh) or pass another file with -s/--schedule."
-        )
+    if not isinstance(error, sqlite3.DatabaseError):
+        return False
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return bool(code == _SQLITE_NOTADB)
+    return "not a database" in str(error)
+
+
+def _not_sqlite(path: str) -> ImproperlyConfigured:
+    """The error for a file that exists but is not SQLite (say, Celery's shelve file)."""
+    return ImproperlyConfigured(
+        f"{path!r} exists but is not a celeriac schedule file (SQLite); it is probably "
+        "Celery beat's shelve file, which celeriac cannot read. Delete it (beat then starts "
+        "every entry afresh) or pass another file with -s/--schedule."
+    )

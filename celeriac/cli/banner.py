@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -37,7 +38,8 @@ def queue_line(app: Celery, name: str) -> str:
     return f"{line} {extra}" if extra else line
 
 
-def startup_banner(app: Celery, worker: Worker) -> str:
+def startup_banner(app: Celery, worker: Worker, ignored: Sequence[str] = ()) -> str:
+    """Celery's banner; ``ignored`` lists accepted flags that have no effect, one a line."""
     limits = worker.pool.limits
     unenforced = [name for name, ok in (("soft time limits", limits.soft_time_limit),
                                         ("hard time limits", limits.hard_time_limit)) if not ok]
@@ -51,7 +53,7 @@ def startup_banner(app: Celery, worker: Worker) -> str:
         f"- ** ---------- .> transport:   {redact_url(app.broker_url)}",
         f"- ** ---------- .> results:     {redact_url(backend) if backend else 'disabled://'}",
         f"- *** --- * --- .> concurrency: {worker.concurrency} ({worker.pool.name}){pool_note}",
-        "-- ******* ---- .> task events: OFF",
+        "-- ******* ---- .> task events: OFF (celeriac sends no events yet)",
         "--- ***** ----- ",
         " -------------- [queues]",
         *(f"                .> {queue_line(app, queue)}" for queue in worker.queues),
@@ -60,4 +62,6 @@ def startup_banner(app: Celery, worker: Worker) -> str:
         *(f"  . {name}" for name in app.tasks.user_tasks()),
         "",
     ]
+    if ignored:
+        lines += ["[ignored options]", *(f"  ! {note}" for note in ignored), ""]
     return "\n".join(lines)

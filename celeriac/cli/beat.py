@@ -57,7 +57,7 @@ def beat(
     pidfile: str | None,
 ) -> None:
     """Start the periodic task scheduler (only one per broker sends; others stand by)."""
-    from celeriac.beat.embedded import build_scheduler
+    from celeriac.beat.embedded import build_scheduler, send_beat_init
     from celeriac.utils.log import log_style, setup_logging
 
     app = state.load_app()
@@ -92,6 +92,7 @@ def beat(
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    send_beat_init(instance, embedded=False)
     instance.run(stop)
     sys.exit(0)
 

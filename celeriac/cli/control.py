@@ -126,6 +126,9 @@ def _act(state: CliState, destination: str | None, timeout: float, as_json: bool
 def revoke(state: CliState, task_ids: tuple[str, ...], terminate: bool, signal_name: str,
            destination: str | None, timeout: float, as_json: bool) -> None:
     """Revoke TASK_IDS: no worker will start them, including workers started later."""
+    if signal_name.upper() not in {"SIGTERM", "TERM"} and not terminate:
+        click.echo(f"Ignored option --signal {signal_name}: only used with --terminate",
+                   err=True)
     _act(state, destination, timeout, as_json, lambda ctl, dest: ctl.revoke(
         list(task_ids), destination=dest, terminate=terminate, signal=signal_name,
         reply=True, timeout=timeout))

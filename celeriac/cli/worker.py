@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from celeriac.cli.banner import startup_banner
+from celeriac.cli.inert_flags import inert_flag_notes, warn_inert_flags
 from celeriac.cli.main import CliState, app_options
 from celeriac.exceptions import ImproperlyConfigured
 
@@ -33,11 +34,15 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--prefetch-multiplier", type=int)
 @click.option("--max-tasks-per-child", type=int)
 @click.option("--max-memory-per-child", type=int, help="kB of resident memory.")
-@click.option("-E", "--task-events", is_flag=True, help="Send task events (accepted).")
+@click.option("-E", "--task-events", is_flag=True,
+              help="Accepted for compatibility; celeriac sends no task events yet (warns).")
 @click.option("-B", "--beat", is_flag=True, help="Also run the periodic task scheduler.")
 @click.option("-s", "--schedule-filename", help="Beat schedule file (with -B).")
-@click.option("-O", "optimization", help="Accepted for compatibility ('fair' is the default).")
-@click.option("--statedb", help="Persistent revoked-ids file.")
+@click.option("-O", "--optimization", "optimization",
+              type=click.Choice(["default", "fair"], case_sensitive=False),
+              help="Accepted for compatibility; tasks always go to a free slot (warns).")
+@click.option("--statedb", help="Persistent revoked-ids file [default: worker_state_db]; "
+              "%n, %h, %d expand as in Celery.")
 @click.option("--without-gossip", is_flag=True, hidden=True)
 @click.option("--without-mingle", is_flag=True, hidden=True)
 @click.option("--without-heartbeat", is_flag=True, hidden=True)
@@ -75,7 +80,12 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
         instance = Worker(app, options)
     except ImproperlyConfigured as exc:  # e.g. a result store that cannot be built
         raise click.ClickException(f"Cannot start the worker: {exc}") from None
-    click.echo(startup_banner(app, instance), err=True)
+    notes = inert_flag_notes({**flags, "concurrency": concurrency,
+                              "max_tasks_per_child": max_tasks_per_child,
+                              "max_memory_per_child": max_memory_per_child}, options.pool,
+                             conf)
+    click.echo(startup_banner(app, instance, ignored=notes), err=True)
+    warn_inert_flags(notes)
     code = instance.run()
     if instance.abandoned:
         # Cold shutdown left task threads running; their messages are back on the broker,

@@ -18,6 +18,7 @@ from celeriac.app.request import Context
 from celeriac.app.task import Task, has_custom_call
 from celeriac.backends.base import store_with_reply_to
 from celeriac.exceptions import Retry
+from celeriac.execution.eager_signals import call_with_signals
 from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from celeriac.results.async_result import EagerResult
@@ -53,7 +54,8 @@ def _apply_once(task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any], t
     token = Task.push_request(context)
     try:
         try:
-            retval = task(*args, **kwargs) if custom_call else task.run(*args, **kwargs)
+            retval = call_with_signals(task, context, task if custom_call else task.run, args,
+                                       kwargs)
         finally:
             Task.pop_request(token)
     except Retry:

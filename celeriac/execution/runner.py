@@ -24,6 +24,7 @@ from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from celeriac.protocol.task_message import TaskBody, decode_body
 from celeriac.serialization import registry
+from celeriac.utils.einfo import ExceptionInfo
 from celeriac.utils.saferepr import saferepr
 
 if TYPE_CHECKING:
@@ -181,7 +182,8 @@ class TaskRunner:
         if signals.task_failure.has_receivers:
             signals.task_failure.send(sender=self.task, task_id=task_id, exception=exc,
                                       args=context.args, kwargs=context.kwargs,
-                                      traceback=exc.__traceback__, einfo=trace)
+                                      traceback=exc.__traceback__,
+                                      einfo=ExceptionInfo(trace, exc))
         if "after_return" in self.hooks:
             self.task.after_return(states.FAILURE, exc, task_id, context.args,
                                    context.kwargs, trace)
@@ -200,7 +202,7 @@ class TaskRunner:
             self.task.on_retry(exc, task_id, context.args, context.kwargs, trace)
         if signals.task_retry.has_receivers:
             signals.task_retry.send(sender=self.task, request=context, reason=retry,
-                                    einfo=trace)
+                                    einfo=ExceptionInfo(trace, exc))
         return Outcome(task_id, states.RETRY, meta, reason=str(retry))
 
     def _meta(self, context: Context, state: str, result: Any, trace: str | None,

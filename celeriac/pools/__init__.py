@@ -15,7 +15,7 @@ def create_pool(name: str, concurrency: int, **context: Any) -> Pool:
     if key == "solo":
         from celeriac.pools.solo import SoloPool
 
-        return SoloPool()
+        return SoloPool(hostname=context.get("hostname"))
     if key in {"threads", "thread"}:
         from celeriac.pools.threads import ThreadsPool
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from celeriac import signals
 from celeriac.execution.time_limits import ThreadSoftLimiter
 from celeriac.pools.base import OutcomeCallback, PoolLimits, RunnerLookup, run_with_soft_limit
 
@@ -20,10 +21,13 @@ class SoloPool:
     name = "solo"
     limits = PoolLimits(soft_time_limit=True)
 
-    def __init__(self, concurrency: int = 1) -> None:
+    def __init__(self, concurrency: int = 1, hostname: str | None = None) -> None:
         self.concurrency = 1
+        self.hostname = hostname
 
     def start(self, runners: RunnerLookup, on_outcome: OutcomeCallback) -> None:
+        # Tasks run in this very process, so it is the one to prepare (as Celery's solo pool).
+        signals.worker_process_init.send(sender=self.hostname)
         self._runners = runners
         self._on_outcome = on_outcome
         self._limiter = ThreadSoftLimiter()

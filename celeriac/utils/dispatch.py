@@ -60,10 +60,17 @@ class Signal:
         return bool(self._receivers)
 
     def _live(self, sender: Any) -> list[Receiver]:
+        """Receivers for ``sender``: objects match by identity, strings by value.
+
+        Celery's publish signals and ``celeryd_init`` send a task name or a node name, and
+        ``connect(sender="proj.tasks.add")`` must match a name built at run time, as in
+        Celery (whose dispatcher keys strings by value).
+        """
         live: list[Receiver] = []
         for ref, wanted, weak in list(self._receivers):
             fun = ref() if weak else ref
-            if fun is not None and (wanted is None or wanted is sender):
+            if fun is not None and (wanted is None or wanted is sender or (
+                    isinstance(wanted, str) and wanted == sender)):
                 live.append(fun)
         return live
 

@@ -38,6 +38,7 @@ from celeriac.transport.base import Channel, Delivery
 from celeriac.worker.dispatch import Decision, Dispatcher, revoked_meta
 from celeriac.worker.prefetcher import InlineFetcher, Prefetcher
 from celeriac.worker.rate_limit import RateLimits
+from celeriac.worker.refusal_signals import send_refusal_signal
 from celeriac.worker.request import Request
 from celeriac.worker.result_writer import PendingBatch, ResultWriter
 
@@ -180,6 +181,8 @@ class Consumer:
     def _handle(self, delivery: Delivery) -> None:
         decision = self.dispatcher.decide(delivery)
         if decision.request is not None:
+            if signals.task_received.has_receivers:
+                signals.task_received.send(sender=self, request=decision.request)
             if decision.hold_until is not None:
                 self._hold(decision.request, decision.hold_until)
             else:
@@ -208,6 +211,7 @@ class Consumer:
             logger.error("Message %s from queue %r set aside: %s",
                          delivery.message.headers.get("id"), delivery.queue, decision.set_aside)
             self.channel.set_aside(delivery, decision.set_aside)
+            send_refusal_signal(self, delivery.message, decision)
         elif decision.defer_until is not None:
             self.channel.defer(delivery, decision.defer_until)
         else:

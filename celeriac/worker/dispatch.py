@@ -41,6 +41,8 @@ class Decision:
     revoked_meta: ResultMeta | None = None
     defer_until: float | None = None
     hold_until: float | None = None
+    #: Why a set-aside message was refused, for ``task_rejected``/``task_unknown`` receivers.
+    error: Exception | None = None
 
 
 class Dispatcher:
@@ -70,9 +72,9 @@ class Dispatcher:
                 return self._unknown(name, task_id)
             body = decode_body(message, self.accept)
         except ContentDisallowed as exc:
-            return Decision(set_aside=f"refused content: {exc}")
+            return Decision(set_aside=f"refused content: {exc}", error=exc)
         except InvalidMessage as exc:
-            return Decision(set_aside=f"invalid message: {exc}")
+            return Decision(set_aside=f"invalid message: {exc}", error=exc)
         if task_id in self.revoked:
             logger.warning("Discarding revoked task: %s[%s]", name, task_id)
             return Decision(revoked_meta=revoked_meta(task_id, "revoked"))
@@ -94,7 +96,8 @@ class Dispatcher:
         reason = describe_unknown(name, self.app.tasks)
         meta = ResultMeta(task_id, states.FAILURE, encode_exception(NotRegistered(name)),
                           date_done=now_iso(), children=[])
-        return Decision(set_aside=f"unknown task: {reason}", revoked_meta=meta)
+        return Decision(set_aside=f"unknown task: {reason}", revoked_meta=meta,
+                        error=NotRegistered(name))
 
     def _expired(self, task_id: str, name: str, headers: dict[str, Any]) -> ResultMeta:
         logger.warning("Task %s[%s] expired at %s: not run, marked REVOKED", name, task_id,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from celeriac.app.request import Context
+from celeriac.protocol.message import TaskMessage
 from celeriac.protocol.task_message import TaskBody
 from celeriac.transport.base import Delivery
 
@@ -27,6 +28,37 @@ class Request:
     @property
     def headers(self) -> dict[str, Any]:
         return self.delivery.message.headers
+
+    # Celery's ``Request`` attribute names, for ``task_received`` receivers.
+    @property
+    def id(self) -> str:
+        return self.task_id
+
+    @property
+    def name(self) -> str:
+        return self.task_name
+
+    @property
+    def message(self) -> TaskMessage:
+        return self.delivery.message
+
+    @property
+    def args(self) -> list[Any]:
+        return self.body.args if self.body is not None else []
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return self.body.kwargs if self.body is not None else {}
+
+    @property
+    def eta(self) -> str | None:
+        value = self.headers.get("eta")
+        return value if isinstance(value, str) else None
+
+    @property
+    def expires(self) -> str | None:
+        value = self.headers.get("expires")
+        return value if isinstance(value, str) else None
 
     def context(self, body: TaskBody) -> Context:
         """The ``Task.request`` seen by the running task (Celery's attribute names)."""

@@ -9,9 +9,11 @@ cannot make peers take this worker for dead.
 
 * SIGTERM/SIGINT while starting (e.g. waiting for an unreachable broker): stop at once, exit 0.
 * first SIGTERM/SIGINT: warm shutdown. Stop fetching, let running tasks finish (bounded by
-  ``worker_soft_shutdown_timeout``-style ``shutdown_timeout``), store and ack what finished,
-  hand every held or unstarted message back, exit 0.
-* second signal, or SIGQUIT: cold shutdown. Stop now; unacknowledged messages go back.
+  ``WorkerOptions.shutdown_timeout``), store and ack what finished, hand every held or
+  unstarted message back, exit 0.
+* second signal: cold shutdown. Stop now (after ``worker_soft_shutdown_timeout``, if set:
+  see :mod:`celeriac.worker.soft_shutdown`); unacknowledged messages go back.
+* SIGQUIT: exit at once; leases hand the messages back.
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ from celeriac.worker.consumer import Consumer
 from celeriac.worker.control.duplicates import start_duplicate_check
 from celeriac.worker.control.node import ControlNode
 from celeriac.worker.dispatch import Dispatcher
+from celeriac.worker.nodenames import node_format
 from celeriac.worker.rate_limit import RateLimits
 from celeriac.worker.revoked import RevokedRegistry
+from celeriac.worker.soft_shutdown import SoftShutdown
 from celeriac.worker.view import WorkerInspector
 
 if TYPE_CHECKING:
@@ -74,6 +78,12 @@ class WorkerOptions:
     shutdown_timeout: float = 60.0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The options as one flat dict (``celeryd_init``'s ``options``, as Celery's CLI's)."""
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__
+                  if name != "extra"}
+        return {**fields, **self.extra}
+
 
 def expand_hostname(template: str) -> str:
     """Expand ``%h`` (full host), ``%n`` (short name), ``%d`` (domain), as Celery does."""
@@ -93,18 +103,25 @@ class Worker:
         conf = app.conf
         self.options = options
         self.hostname = expand_hostname(options.hostname)
+        # Celery's order: celeryd_init (before set-up: receivers may still change ``conf``),
+        # worker_init and celeryd_after_setup (in ``setup``), worker_ready (in ``run``).
+        signals.celeryd_init.send(sender=self.hostname, instance=self, conf=conf,
+                                  options=options.as_dict())
         self.queues = list(options.queues) or [str(conf.task_default_queue)]
         self.accept = normalize_accept(conf.accept_content or ["json"])
         self.concurrency = options.concurrency or os.cpu_count() or 1
         # Built now, before the banner and the broker: a store that cannot be built (unknown
         # scheme, missing driver) stops the worker at start-up instead of losing results.
         self.backend = app.backend if app.result_backend_url else None
-        self.pool = create_pool(options.pool, self.concurrency, app=app, options=options)
+        self.pool = create_pool(options.pool, self.concurrency, app=app, options=options,
+                                hostname=self.hostname)
+        self.soft_shutdown = SoftShutdown(conf, self.pool)
         self._runners: dict[str, TaskRunner] = {}
         self._acks_late_cache: dict[str, bool] = {}
         self._stop = threading.Event()
         self._cold = threading.Event()
         self._signals_seen = 0
+        self._shutdown_signal = ""
         self._starting = False
         self._exit_code = 0
         self.channel: Channel | None = None
@@ -149,11 +166,13 @@ class Worker:
 
     def setup(self) -> Consumer:
         self.app.loader_import_modules()
+        signals.worker_init.send(sender=self)
+        signals.celeryd_after_setup.send(sender=self.hostname, instance=self, conf=self.app.conf)
         transport = self.app.transport
         self.channel = channel = transport.channel()
         self._declare_until_reachable(channel)
         self.revoked = RevokedRegistry(open_revocation_store(transport),
-                                       statedb=self.options.extra.get("statedb"))
+                                       statedb=self.statedb_path())
         self.revoked.load_state()
         self.revoked.refresh()
         dispatcher = Dispatcher(self.app, self.hostname, self.accept,
@@ -171,6 +190,11 @@ class Worker:
         self.control_node = ControlNode(channel, view,
                                         broker=f"{scheme_of(self.app.broker_url)}://")
         return self.consumer
+
+    def statedb_path(self) -> str | None:
+        """``--statedb``, else ``worker_state_db``, with Celery's ``%n``/``%h``... expanded."""
+        template = self.options.extra.get("statedb") or self.app.conf.worker_state_db
+        return node_format(str(template), self.hostname) if template else None
 
     def _inline_fetch(self, transport: Any) -> bool:
         """Solo pool on a pushing broker: fetch on the consumer thread (``InlineFetcher``)."""
@@ -305,8 +329,9 @@ class Worker:
     def _shutdown(self, consumer: Consumer, threads: list[threading.Thread]) -> int:
         cold = self._cold.is_set()
         logger.warning("%s shutdown (%s)", "Cold" if cold else "Warm", self.hostname)
-        signals.worker_shutting_down.send(sender=self, sig="", how="cold" if cold else "warm",
-                                          exitcode=0)
+        # As Celery: the node name as sender, the signal's name, "Warm" or "Cold".
+        signals.worker_shutting_down.send(sender=self.hostname, sig=self._shutdown_signal,
+                                          how="Cold" if cold else "Warm", exitcode=0)
         if self.beat is not None:
             self.beat.stop()
         # During an outage the consumer and heartbeat threads sit in the broker's reconnect
@@ -317,7 +342,12 @@ class Worker:
             stop_retrying()
         consumer.stop_fetching.set()
         threads[0].join()
-        unstarted = self.pool.stop(graceful=not cold, timeout=self.options.shutdown_timeout)
+        graceful, timeout = self.soft_shutdown.pool_wait(cold, len(consumer.active),
+                                                         self.options.shutdown_timeout)
+        unstarted = self.pool.stop(graceful=graceful, timeout=timeout)
+        if self._cold.is_set():
+            self.soft_shutdown.wait_out_idle()
+        self.soft_shutdown.close()
         consumer.drain_completed(final=True)
         consumer.release_unstarted(unstarted)
         if self._cold.is_set():
@@ -337,10 +367,12 @@ class Worker:
     def _install_signal_handlers(self) -> None:
         def on_term(signum: int, frame: FrameType | None) -> None:
             self._signals_seen += 1
+            self._shutdown_signal = signal.Signals(signum).name.removeprefix("SIG")
             cold = self._signals_seen > 1
             self.stop(cold=cold)
-            if cold:
-                self.pool.hurry()  # only sets a flag: safe inside a signal handler
+            if cold:  # hurry the pool now, or after worker_soft_shutdown_timeout
+                consumer = self.consumer
+                self.soft_shutdown.begin(len(consumer.active) if consumer is not None else 0)
             if self._starting:  # e.g. blocked connecting to a broker: end that at once
                 raise StartupInterrupted()
 

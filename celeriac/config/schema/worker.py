@@ -15,7 +15,6 @@ _QUORUM: Final = "quorum queues are always detected (they get per-consumer prefe
 _DIRECT: Final = "workers do not consume a per-node <hostname>.dq queue"
 _NO_PREFETCH: Final = "set worker_prefetch_multiplier=1 to hold at most one message per pool slot"
 _PREFETCH_REDUCTION: Final = "the prefetch window is not reduced after a broker connection loss"
-_IDLE_SOFT_SHUTDOWN: Final = "soft shutdown of an idle worker is not implemented"
 _ETA_LIMIT: Final = "ETA and countdown tasks held by a worker are not capped"
 _PREFORK_INTERNALS: Final = (
     "celeriac's prefork pool has no such knob: it always forks, starts children without a "
@@ -51,14 +50,15 @@ ALL: Final[tuple[Option, ...]] = (
         0.0,
         FLOAT,
         ("CELERYD_SOFT_SHUTDOWN_TIMEOUT",),
-        doc="Seconds running tasks get to finish after a warm shutdown before the cold one.",
+        doc="At a cold shutdown, seconds running tasks get to finish before they are handed "
+        "back (Celery 5.5's soft shutdown); 0 disables it.",
     ),
     Option(
         "worker_enable_soft_shutdown_on_idle",
         False,
         BOOL,
         ("CELERYD_ENABLE_SOFT_SHUTDOWN_ON_IDLE",),
-        unsupported=_IDLE_SOFT_SHUTDOWN,
+        doc="The soft shutdown period is taken even when no task is running.",
     ),
     Option(
         "worker_concurrency",
@@ -180,14 +180,16 @@ ALL: Final[tuple[Option, ...]] = (
         False,
         BOOL,
         ("CELERY_SEND_EVENTS",),
-        doc="Emit task-* events for monitors (same as worker -E).",
+        doc="Celery's task-* events for monitors (worker -E); celeriac sends none yet, and "
+        "the worker says so in its banner and log.",
     ),
     Option(
         "worker_state_db",
         None,
         STR,
         ("CELERYD_STATE_DB",),
-        doc="File where revoked task ids survive restarts.",
+        doc="File where revoked task ids survive restarts (what --statedb overrides); "
+        "%n, %h, %d expand as in Celery.",
     ),
     Option("worker_task_log_datefmt", None, STR, ("CELERYD_TASK_LOG_DATEFMT",)),
     Option(

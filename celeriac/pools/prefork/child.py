@@ -40,6 +40,8 @@ class ChildConfig:
 
     max_tasks: int | None = None
     max_memory_kb: int | None = None
+    #: The worker's node name: the sender of ``worker_process_init``/``_shutdown``, as Celery's.
+    hostname: str | None = None
 
 
 def child_main(conn: Connection, runners: RunnerLookup, config: ChildConfig,
@@ -49,7 +51,7 @@ def child_main(conn: Connection, runners: RunnerLookup, config: ChildConfig,
         other.close()
     _reset_signals()
     try:
-        signals.worker_process_init.send(sender=None)
+        signals.worker_process_init.send(sender=config.hostname)
     except Exception:
         logger.exception("worker_process_init handler failed; child %d exits", os.getpid())
         sys.exit(1)
@@ -60,7 +62,8 @@ def child_main(conn: Connection, runners: RunnerLookup, config: ChildConfig,
         exitcode = exc.code if isinstance(exc.code, int) else 1
     finally:
         try:
-            signals.worker_process_shutdown.send(sender=None, pid=os.getpid(), exitcode=exitcode)
+            signals.worker_process_shutdown.send(sender=config.hostname, pid=os.getpid(),
+                                                 exitcode=exitcode)
         except Exception:
             logger.exception("worker_process_shutdown handler failed")
     sys.exit(exitcode)

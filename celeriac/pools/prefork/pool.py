@@ -65,13 +65,13 @@ class PreforkPool:
     limits = PoolLimits(soft_time_limit=True, hard_time_limit=True, terminate=True)
 
     def __init__(self, concurrency: int, *, app: Celery,
-                 options: WorkerOptions | None = None) -> None:
+                 options: WorkerOptions | None = None, hostname: str | None = None) -> None:
         self.concurrency = max(1, concurrency)
         self.app = app
         self._config = ChildConfig(
             max_tasks=(options.max_tasks_per_child or None) if options else None,
             max_memory_kb=(options.max_memory_per_child or None) if options else None,
-        )
+            hostname=hostname)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._children: list[ChildProc] = []

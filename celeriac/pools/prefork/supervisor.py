@@ -25,6 +25,7 @@ from celeriac.pools.base import RunnerLookup
 from celeriac.pools.prefork.child import ChildConfig, child_main
 from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
+from celeriac.utils.einfo import ExceptionInfo
 from celeriac.worker.request import Request
 
 if TYPE_CHECKING:
@@ -186,7 +187,8 @@ def run_failure_hooks(app: Celery, request: Request, outcome: Outcome,
         if signals.task_failure.has_receivers:
             signals.task_failure.send(sender=task, task_id=request.task_id, exception=exc,
                                       args=context.args, kwargs=context.kwargs,
-                                      traceback=exc.__traceback__, einfo=trace)
+                                      traceback=exc.__traceback__,
+                                      einfo=ExceptionInfo(trace or "", exc))
     except Exception:
         logger.exception("Failure hooks of %s[%s] failed", request.task_name, request.task_id)
 

@@ -1,0 +1,81 @@
+"""Flags accepted for Celery compatibility that do nothing say so: banner and log warning."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from celeriac import Celery
+from celeriac.cli.inert_flags import inert_flag_notes
+from tests.helpers import CELERIAC, running_worker, unique_name, wait_until
+
+pytestmark = pytest.mark.slow
+
+APP_SOURCE = """
+import os
+from celeriac import Celery
+
+app = Celery({name!r}, broker="sqlite:///" + os.path.join(os.path.dirname(__file__), "b.db"))
+"""
+
+INERT = ("-E", "-O", "fair", "--without-gossip", "--without-mingle", "--without-heartbeat",
+         "--max-tasks-per-child", "5", "-s", "schedule.db")
+
+
+def test_every_inert_flag_is_named_in_the_banner_and_warned_in_the_log(tmp_path: Path) -> None:
+    name = unique_name("inert")
+    (tmp_path / f"{name}.py").write_text(APP_SOURCE.format(name=name))
+    args = ("-A", name, "worker", "-P", "threads", "-l", "INFO", *INERT)
+    with running_worker(tmp_path, *args) as worker:
+        wait_until(lambda: "ready." in worker.log(), 30, message="the worker to start")
+        log = worker.log()
+    banner, _, rest = log.partition("[ignored options]")
+    assert "task events: OFF (celeriac sends no events yet)" in banner
+    for flag in ("-E/--task-events", "-O fair", "--without-gossip", "--without-mingle",
+                 "--without-heartbeat", "--max-tasks-per-child", "-s/--schedule-filename"):
+        assert f"  ! {flag}:" in rest, flag
+        assert f"WARNING/MainProcess] Ignored option {flag}:" in rest, flag
+
+
+def test_a_plain_worker_has_no_ignored_options(tmp_path: Path) -> None:
+    name = unique_name("inert")
+    (tmp_path / f"{name}.py").write_text(APP_SOURCE.format(name=name))
+    with running_worker(tmp_path, "-A", name, "worker", "-P", "solo", "-l", "INFO") as worker:
+        wait_until(lambda: "ready." in worker.log(), 30, message="the worker to start")
+        assert "ignored options" not in worker.log().lower()
+
+
+@pytest.mark.parametrize(("flags", "pool", "expected"), [
+    ({"max_memory_per_child": 1000}, "solo", ["--max-memory-per-child"]),
+    ({"max_memory_per_child": 1000, "max_tasks_per_child": 3}, "prefork", []),
+    ({"concurrency": 4}, "solo", ["-c/--concurrency 4"]),
+    ({"concurrency": 4}, "threads", []),
+    ({"schedule_filename": "s.db", "beat": True}, "prefork", []),
+    ({"optimization": "default"}, "prefork", ["-O default"]),
+])
+def test_flags_are_inert_only_where_they_do_nothing(flags: dict[str, object], pool: str,
+                                                    expected: list[str]) -> None:
+    notes = inert_flag_notes(flags, pool)
+    assert [note.partition(":")[0] for note in notes] == expected
+
+
+def test_revoke_says_that_signal_needs_terminate(tmp_path: Path) -> None:
+    name = unique_name("inert")
+    (tmp_path / f"{name}.py").write_text(APP_SOURCE.format(name=name))
+    done = subprocess.run(
+        [CELERIAC, "-A", name, "control", "revoke", "--signal", "SIGKILL", "-t", "0.2", "x"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert "Ignored option --signal SIGKILL: only used with --terminate" in done.stderr
+
+
+def test_the_task_events_setting_is_inert_too() -> None:
+    app = Celery("inert_setting", broker="memory://")
+    app.conf.worker_send_task_events = True
+    notes = inert_flag_notes({}, "prefork", app.conf)
+    assert [note.partition(":")[0] for note in notes] == ["worker_send_task_events"]
+    assert inert_flag_notes({"task_events": True}, "prefork", app.conf)[0].startswith("-E")
