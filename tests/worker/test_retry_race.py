@@ -78,7 +78,7 @@ def test_an_old_attempts_retry_stored_after_the_failure_does_not_hide_it(app: Ce
     assert transport.join(["celery"], timeout=DEADLINE)
     with pytest.raises(ValueError, match="the last attempt failed"):
         result.get(timeout=DEADLINE)
-    assert result.state == states.FAILURE
+    assert app.backend.get(result.id).status == states.FAILURE
 
 
 def test_tasks_retried_with_countdown_zero_all_finish(app: Celery) -> None:
