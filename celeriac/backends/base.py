@@ -182,7 +182,7 @@ class KeyValueBackend:
         items: list[tuple[str, bytes]] = []
         for key, meta in zip(keys, metas, strict=True):
             old = written[key] if key in written else self.status_of(existing.get(key))
-            if may_replace(old, meta.status):
+            if old is None or may_replace(old, meta.status):
                 items.append((key, self.encode(meta)))
                 written[key] = meta.status
             else:
@@ -190,8 +190,11 @@ class KeyValueBackend:
         return items
 
     def status_of(self, raw: bytes | None) -> str | None:
-        """The status of a stored record, whichever serializer wrote it (None: unreadable)."""
-        if raw is None or raw[:1] == b"{":
+        """The status of a stored record, whichever serializer wrote it (None: none, or
+        unreadable)."""
+        if raw is None:
+            return None
+        if raw[:1] == b"{":
             return stored_status(raw)
         try:
             status = self.codec.loads(raw).get("status")

@@ -97,7 +97,8 @@ class MemoryBackend(KeyValueBackend):
         with self._store.cond:
             for meta in metas:
                 key = TASK_KEY_PREFIX + meta.task_id
-                if may_replace(self.status_of(self._store.live(key, now)), meta.status):
+                stored = self._store.live(key, now)
+                if stored is None or may_replace(self.status_of(stored), meta.status):
                     self._store.data[key] = (self.encode(meta), expires_at)
             self._store.cond.notify_all()
 
