@@ -1,8 +1,9 @@
 """The result-store seam, and ``KeyValueBackend`` that derives everything from six primitives.
 
 Stores are synchronous and thread-safe. A key-value store only implements ``get/mget/set/
-delete``; record layout, the never-overwrite-SUCCESS rule (wire-protocol.md §7.15), batching
-and waiting are written once here.
+delete``; record layout, the replace rule (``may_replace``: a SUCCESS is never overwritten,
+wire-protocol.md §7.15, and a RETRY never hides a finished state), batching and waiting are
+written once here.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class ResultBackend(Protocol):
     persistent: bool
 
     def store(self, metas: Sequence[ResultMeta]) -> None:
-        """Record ``metas``; a stored SUCCESS is never overwritten."""
+        """Record ``metas`` in order, each only where ``may_replace`` allows it."""
 
     def get(self, task_id: str) -> ResultMeta:
         """The record of ``task_id``; PENDING when none exists."""
@@ -128,12 +129,8 @@ class KeyValueBackend:
         if not metas:
             return
         keys = [TASK_KEY_PREFIX + meta.task_id for meta in metas]
-        existing = self._kv_mget(keys)
-        items = [
-            (key, self.encode(meta))
-            for key, meta, old in zip(keys, metas, existing, strict=True)
-            if not self.holds_success(old)
-        ]
+        existing = dict(zip(keys, self._kv_mget(keys), strict=True))
+        items = self.replacing(keys, metas, existing)
         if items:
             self._kv_set_many(items, self.options.expires)
 
@@ -172,14 +169,42 @@ class KeyValueBackend:
             return ResultMeta(task_id)
         return decode_record(data, task_id, self.codec.loads)
 
+    def replacing(self, keys: Sequence[str], metas: Sequence[ResultMeta],
+                  existing: Mapping[str, bytes | None]) -> list[tuple[str, bytes]]:
+        """The encoded records of ``metas`` that ``may_replace`` the ``existing`` ones.
+
+        Judged in order, a record written earlier in the same batch counting as stored: one
+        batch can hold two attempts of a retried task (the new attempt's SUCCESS, then the old
+        attempt's RETRY), and judging both against the record from before the batch let the
+        RETRY land last, so the task looked unfinished forever.
+        """
+        written: dict[str, str | None] = {}
+        items: list[tuple[str, bytes]] = []
+        for key, meta in zip(keys, metas, strict=True):
+            old = written[key] if key in written else self.status_of(existing.get(key))
+            if old is None or may_replace(old, meta.status):
+                items.append((key, self.encode(meta)))
+                written[key] = meta.status
+            else:
+                written[key] = old
+        return items
+
+    def status_of(self, raw: bytes | None) -> str | None:
+        """The status of a stored record, whichever serializer wrote it (None: none, or
+        unreadable)."""
+        if raw is None:
+            return None
+        if raw[:1] == b"{":
+            return stored_status(raw)
+        try:
+            status = self.codec.loads(raw).get("status")
+        except Exception:  # undecodable or not a mapping: no state we must keep
+            return None
+        return status if isinstance(status, str) else None
+
     def holds_success(self, raw: bytes | None) -> bool:
         """Whether a stored record is a SUCCESS, whichever serializer wrote it."""
-        if raw is None or raw[:1] == b"{":
-            return is_success(raw)
-        try:
-            return bool(self.codec.loads(raw).get("status") == states.SUCCESS)
-        except Exception:  # undecodable or not a mapping: not a SUCCESS we must keep
-            return False
+        return self.status_of(raw) == states.SUCCESS
 
 
 #: How every JSON record Celery or celeriac writes begins (status first, Python's separators).
@@ -207,6 +232,20 @@ def stored_status(raw: bytes | None) -> str | None:
         return None
     status = record.get("status") if isinstance(record, dict) else None
     return status if isinstance(status, str) else None
+
+
+def may_replace(old_status: str | None, new_status: str) -> bool:
+    """Whether a record in ``new_status`` may replace a stored one in ``old_status``.
+
+    A SUCCESS is never replaced (wire-protocol.md §7.15). A RETRY never replaces a finished
+    state (SUCCESS, FAILURE, REVOKED): a RETRY says "a newer attempt was sent", so a finished
+    record can only be that newer attempt's (or a revocation's). The two race: with
+    ``retry(countdown=0)`` the new attempt can run and be stored before the old attempt's
+    RETRY, which would then hide the outcome and leave the caller waiting forever.
+    """
+    if old_status == states.SUCCESS:
+        return False
+    return not (new_status == states.RETRY and old_status in states.READY_STATES)
 
 
 def is_success(raw: bytes | None) -> bool:

@@ -15,7 +15,12 @@ import time
 from collections.abc import Sequence
 from typing import Self
 
-from celeriac.backends.base import TASK_KEY_PREFIX, BackendOptions, KeyValueBackend
+from celeriac.backends.base import (
+    TASK_KEY_PREFIX,
+    BackendOptions,
+    KeyValueBackend,
+    may_replace,
+)
 from celeriac.exceptions import TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 
@@ -85,14 +90,15 @@ class MemoryBackend(KeyValueBackend):
             self._store.data.pop(key, None)
 
     def store(self, metas: Sequence[ResultMeta]) -> None:
-        """Check and write under one lock, so a racing SUCCESS is never overwritten."""
+        """Check and write under one lock, in order, as ``may_replace`` allows."""
         now = time.time()
         expires = self.options.expires
         expires_at = None if expires is None else now + expires
         with self._store.cond:
             for meta in metas:
                 key = TASK_KEY_PREFIX + meta.task_id
-                if not self.holds_success(self._store.live(key, now)):
+                stored = self._store.live(key, now)
+                if stored is None or may_replace(self.status_of(stored), meta.status):
                     self._store.data[key] = (self.encode(meta), expires_at)
             self._store.cond.notify_all()
 

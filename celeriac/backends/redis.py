@@ -45,7 +45,8 @@ def celery_keyprefix(global_keyprefix: str | None) -> str:
 
 
 #: KEYS: result keys. ARGV: ttl (0: none), then one encoded record per key. Writes a record
-#: and PUBLISHes it on the key's channel unless the key already holds a SUCCESS. The stored
+#: and PUBLISHes it on the key's channel as ``backends.base.may_replace`` allows: never over a
+#: SUCCESS, never a RETRY over a finished state; keys are judged in order. The stored
 #: status is the parsed value (as ``backends.base.stored_status``): read from the record's
 #: start when it has the usual layout and no escape, else by decoding the whole record.
 _STORE_UNLESS_SUCCESS = """
@@ -67,10 +68,12 @@ local function status_of(old)
   return nil
 end
 local ttl = tonumber(ARGV[1])
+local finished = {SUCCESS = true, FAILURE = true, REVOKED = true}
 for i, key in ipairs(KEYS) do
   local old = redis.call('GET', key)
-  if not (old and status_of(old) == 'SUCCESS') then
-    local value = ARGV[i + 1]
+  local was = old and status_of(old)
+  local value = ARGV[i + 1]
+  if was ~= 'SUCCESS' and not (finished[was] and status_of(value) == 'RETRY') then
     if ttl > 0 then
       redis.call('SET', key, value, 'EX', ttl)
     else
@@ -136,7 +139,8 @@ class RedisBackend(KeyValueBackend):
         return values
 
     def store(self, metas: Sequence[ResultMeta]) -> None:
-        """Store and notify in one atomic round trip; a stored SUCCESS is never overwritten.
+        """Store and notify in one atomic round trip, as ``may_replace`` allows (no SUCCESS
+        overwritten, no finished state hidden by a stale RETRY).
 
         Celery checks with a GET and then writes (two round trips, a window between them);
         the script does both on the server (wire-protocol.md §4.1, §7.15). The script reads

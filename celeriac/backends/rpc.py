@@ -5,7 +5,8 @@ How it works, as Celery's rpc backend does on the wire:
 * The **client** names a reply queue after its ``oid`` (the ``reply_to`` property of every task
   it sends) and declares it durable, auto-delete, with ``x-expires = result_expires`` (ms)
   before it publishes (``on_task_call``). It consumes the queue with ``no_ack`` and keeps only
-  the latest state per task id.
+  the latest state per task id that ``backends.base.may_replace`` lets replace the one kept
+  (as a durable store: a SUCCESS stays, a retried attempt's late RETRY hides no outcome).
 * The **worker** publishes each state to the default exchange with routing key = the task's
   ``reply_to``, ``correlation_id`` = task id, content type JSON, ``delivery_mode`` 1 (2 with
   ``result_persistent``), and the body = the result meta (status, result, traceback, children,
@@ -19,7 +20,7 @@ Limits (the same as Celery's, by design of the protocol):
   ``oid``) never sees it; ``get`` then fails with ``ResultUnavailable`` (a ``TimeoutError``)
   that explains this instead of waiting forever.
 * Nothing is persisted: a result is a message, read once; restart the client and it is gone.
-  States arrive in order, the latest wins; ``forget`` only drops the local copy.
+  States arrive in order, the latest allowed wins; ``forget`` only drops the local copy.
 
 Every record reaches the client, not only the final one: ``update_state`` progress and STARTED
 go to the running task's ``reply_to``; the failures a chain or chord stores for steps that will
@@ -39,7 +40,7 @@ from typing import Any, Final, Self
 
 import amqp  # type: ignore[import-untyped]
 
-from celeriac.backends.base import BackendOptions
+from celeriac.backends.base import BackendOptions, may_replace
 from celeriac.backends.record_codec import RecordCodec
 from celeriac.exceptions import ImproperlyConfigured, InvalidMessage, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
@@ -132,6 +133,9 @@ class RpcBackend:
         except Exception as exc:
             logger.error("Unreadable rpc result message in %r: %r", self.oid, exc)
             return
+        known = self._results.get(meta.task_id)
+        if known is not None and not may_replace(known.status, meta.status):
+            return  # e.g. an old attempt's RETRY arriving after the retried task finished
         self._results[meta.task_id] = meta
         self._results.move_to_end(meta.task_id)
         while len(self._results) > MAX_KEPT:

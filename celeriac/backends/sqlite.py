@@ -3,8 +3,8 @@
 Records live in the ``results`` table (``transport/sqlite/schema.py``), so the store can share
 the broker's file. Expired rows are invisible at once and deleted lazily, at most once a minute,
 by a writer. ``store`` reads the old records and writes the new ones in one ``BEGIN IMMEDIATE``
-transaction, so the never-overwrite-SUCCESS rule (wire-protocol.md §7.15) holds even when two
-processes race.
+transaction, so the replace rule (``backends.base.may_replace``: never overwrite a SUCCESS,
+never hide a finished state behind a stale RETRY) holds even when two processes race.
 
 ``wait`` wakes at once for a result written in this process (the file's ``Notifier``) and
 otherwise polls ``PRAGMA data_version`` (a shared-memory counter) with a backoff from 5 ms to
@@ -109,17 +109,13 @@ class SqliteBackend(KeyValueBackend):
 
     # -- the ResultBackend interface -------------------------------------------------------
     def store(self, metas: Sequence[ResultMeta]) -> None:
-        """Read and write in one transaction, so a racing SUCCESS is never overwritten."""
+        """Read and write in one transaction, so a racing SUCCESS is never overwritten
+        (nor a finished state by a stale RETRY: ``may_replace``)."""
         if not metas:
             return
         keys = [TASK_KEY_PREFIX + meta.task_id for meta in metas]
         with self._handle.transaction() as conn:
-            existing = _select(conn, keys)
-            items = [
-                (key, self.encode(meta))
-                for key, meta in zip(keys, metas, strict=True)
-                if not self.holds_success(existing.get(key))
-            ]
+            items = self.replacing(keys, metas, _select(conn, keys))
             if items:
                 self._write(conn, items, self.options.expires)
         self._wakeups.notify()

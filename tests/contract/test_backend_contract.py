@@ -87,6 +87,29 @@ def test_a_result_that_says_success_does_not_block_the_real_success(
         (states.SUCCESS, 1), (states.SUCCESS, 2)]
 
 
+def test_a_success_is_kept_against_a_later_record_in_the_same_batch(
+        backend: ResultBackend) -> None:
+    """A retried task's new attempt and its old attempt's RETRY can finish in one batch,
+    the SUCCESS first: judged against the store before the batch, the RETRY won."""
+    backend.store([ResultMeta("t", states.RETRY)])
+    backend.store([_done("t", result="final"), ResultMeta("t", states.RETRY)])
+    meta = backend.get("t")
+    assert (meta.status, meta.result) == (states.SUCCESS, "final")
+
+
+@pytest.mark.parametrize("finished", [states.FAILURE, states.REVOKED])
+def test_a_stale_retry_never_hides_a_finished_state(backend: ResultBackend,
+                                                    finished: str) -> None:
+    """A RETRY means a newer attempt was sent; a finished record is that attempt's, so the
+    old attempt's RETRY, stored late, must not make the task look unfinished forever."""
+    backend.store([_done("t", finished, result=None)])
+    backend.store([ResultMeta("t", states.RETRY)])
+    backend.store([_done("u", finished, result=None), ResultMeta("u", states.RETRY)])
+    assert [m.status for m in backend.get_many(["t", "u"])] == [finished, finished]
+    backend.store([ResultMeta("t", states.STARTED), _done("t", result=1)])  # run again by id
+    assert backend.get("t").status == states.SUCCESS
+
+
 def test_other_states_are_overwritten(backend: ResultBackend) -> None:
     backend.store([ResultMeta("t", states.STARTED)])
     backend.store([ResultMeta("t", states.RETRY)])
@@ -263,6 +286,10 @@ def test_success_is_never_overwritten_in_any_serializer(
     backend.store([_rich("t")])
     backend.store([_rich("t", states.FAILURE)])
     assert backend.get("t").status == states.SUCCESS
+    backend.store([_rich("u"), _rich("u", states.RETRY)])  # in one batch too
+    backend.store([_rich("v", states.FAILURE)])
+    backend.store([_rich("v", states.RETRY)])  # a stale attempt's RETRY
+    assert [m.status for m in backend.get_many(["u", "v"])] == [states.SUCCESS, states.FAILURE]
 
 
 def test_a_record_in_a_serializer_the_reader_does_not_accept_is_refused(

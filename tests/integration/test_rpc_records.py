@@ -30,6 +30,15 @@ def app() -> Iterator[Celery]:
         yield _app(vhost)
 
 
+class _LateRetryRecord(Task):  # type: ignore[type-arg]
+    """Sends the old attempt's RETRY only once the client holds the new attempt's outcome:
+    the order a descheduled pool thread produces by chance, made certain."""
+
+    def on_retry(self, exc: BaseException, task_id: str, args: Any, kwargs: Any,
+                 einfo: Any) -> None:
+        wait_until(lambda: self.app.backend.get(task_id).ready, timeout=20)
+
+
 def _app(vhost: Vhost) -> Celery:
     app = Celery("rpcrec", broker=vhost.url, backend="rpc://", set_as_current=False)
 
@@ -51,6 +60,12 @@ def _app(vhost: Vhost) -> Celery:
     @app.task(name="r.add")
     def add(x: int, y: int) -> int:
         return x + y
+
+    @app.task(bind=True, name="r.retry_then_fail", base=_LateRetryRecord)
+    def retry_then_fail(self: Task) -> None:  # type: ignore[type-arg]
+        if self.request.retries < 1:
+            self.retry(countdown=0)
+        raise ValueError("the last attempt failed")
 
     return app
 
@@ -97,3 +112,17 @@ def test_a_chain_failure_reaches_the_chains_result(app: Celery, worker: Worker) 
     with pytest.raises(ValueError, match="boom in the first step"):
         result.get(timeout=20)
     assert result.state == "FAILURE"
+
+
+def test_an_old_attempts_late_retry_does_not_hide_the_outcome(app: Celery,
+                                                               worker: Worker) -> None:
+    result = app.tasks["r.retry_then_fail"].delay()
+    with pytest.raises(ValueError, match="the last attempt failed"):
+        result.get(timeout=20)
+    consumer = worker.consumer
+    assert consumer is not None
+    wait_until(lambda: consumer.total_processed == 2 and not consumer.active, timeout=20,
+               message="both attempts settled")
+    # Replies reach the queue in order: once this one is read, the old attempt's RETRY is too.
+    assert app.tasks["r.add"].delay(1, 2).get(timeout=20) == 3
+    assert app.backend.get(result.id).status == "FAILURE"  # not the result's cached copy
