@@ -1,0 +1,184 @@
+"""Each kind of poison message is set aside with its reason; the good ones around it run once.
+
+Before: a row or envelope that did not decode (not JSON, a JSON string, nested deeper than the
+JSON parser recurses) raised out of ``fetch`` after its lease was taken, so the whole fetched
+batch stayed leased to a live worker and never ran; on Redis, a dead worker's poison message
+also broke the survivor's restore, so the dead worker's good messages were never restored.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from celeriac import Celery
+from celeriac.transport.redis import framing
+from celeriac.transport.redis.channel import RedisChannel
+from tests.helpers import wait_until
+from tests.integration.poison import (
+    DEEP,
+    deep_json,
+    envelope_text,
+    good_message,
+    insert_rows,
+    make_app,
+    poison_worker,
+    redis_envelope,
+    row_of,
+)
+from tests.integration.redis_server import RedisServer, private_redis
+
+pytestmark = pytest.mark.slow
+
+
+# -- SQLite ------------------------------------------------------------------------------------
+def test_sqlite_rows_that_do_not_decode_are_set_aside_and_the_batch_runs(tmp_path: Path) -> None:
+    path = str(tmp_path / "broker.db")
+    good_props = json.dumps(good_message("x").properties)
+    bad_rows = [
+        ("{not json", good_props),
+        ('"a JSON string"', good_props),
+        (json.dumps(good_message("x").headers), "[1, 2]"),
+        (json.dumps(good_message("x").headers), "not json either"),
+        (deep_json(), good_props),
+    ]
+    tokens = [uuid.uuid4().hex for _ in range(2 * len(bad_rows))]
+
+    def publish(app: Celery) -> None:
+        app.transport.channel().declare(["celery"])  # creates the file's tables
+        rows = []
+        for i, (headers, properties) in enumerate(bad_rows):
+            rows.append(row_of(good_message(tokens[2 * i])))
+            rows.append((headers, properties, "application/json", b"[[], {}, {}]"))
+            rows.append(row_of(good_message(tokens[2 * i + 1])))
+        insert_rows(path, rows)
+
+    with poison_worker(f"sqlite:///{path}", before=publish) as running:
+        wait_until(lambda: running.settled(tokens, len(bad_rows)), 30,
+                   message="every good row run and every bad row set aside")
+        letters = running.dead_letters()
+        assert running.alive()
+    assert len(letters) == len(bad_rows)
+    reasons = sorted(letter.reason for letter in letters)
+    assert sum("nested too deeply" in r for r in reasons) == 1
+    assert sum("must be JSON objects" in r for r in reasons) == 2
+    assert sum("not JSON" in r for r in reasons) == 2
+    assert all(n == 1 for n in running.ran.values()) and len(running.ran) == len(tokens)
+
+
+def test_sqlite_dead_letter_of_an_undecodable_row_keeps_its_text(tmp_path: Path) -> None:
+    path = str(tmp_path / "broker.db")
+
+    def publish(app: Celery) -> None:
+        app.transport.channel().declare(["celery"])
+        insert_rows(path, [("{not json", "{}", "application/json", b"body bytes")])
+
+    with poison_worker(f"sqlite:///{path}", before=publish) as running:
+        wait_until(lambda: len(running.dead_letters()) == 1, 30, message="one dead letter")
+        (letter,) = running.dead_letters()
+        assert running.channel is not None
+        assert running.channel.requeue_dead_letters() == 0  # cannot be requeued as it is
+    record = json.loads(letter.payload)
+    assert record["raw_headers"] == "{not json" and record["headers"] is None
+
+
+# -- Redis -------------------------------------------------------------------------------------
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    with private_redis(tmp_path / "redis") as server:
+        yield server
+
+
+def test_redis_envelope_nested_too_deep_is_set_aside_and_the_batch_runs(
+    redis_server: RedisServer,
+) -> None:
+    tokens = [uuid.uuid4().hex for _ in range(6)]
+    client = redis_server.client()
+    bad = [
+        envelope_text(deep_json()),  # headers nested too deep
+        envelope_text('{"id": "x", "task": "poison.record", "deep": ' + deep_json() + "}"),
+        ("[" * DEEP + "]" * DEEP).encode(),  # the whole envelope
+    ]
+    good = [redis_envelope(good_message(token)) for token in tokens]
+
+    def publish(app: Celery) -> None:
+        # RPOP serves the oldest first: good, bad, good, bad... in one fetched batch.
+        client.lpush("celery", good[0], bad[0], good[1], bad[1], good[2], bad[2], *good[3:])
+
+    with poison_worker(redis_server.url(), before=publish) as running:
+        wait_until(lambda: running.settled(tokens, len(bad)), 30,
+                   message="every good message run and every bad one set aside")
+        letters = running.dead_letters()
+        assert running.alive()
+    assert len(letters) == len(bad)
+    assert all("nested too deeply" in letter.reason for letter in letters)
+    assert sorted(len(letter.payload) for letter in letters) == sorted(len(b) for b in bad)
+    assert all(n == 1 for n in running.ran.values()) and len(running.ran) == len(tokens)
+
+
+def test_a_dead_workers_poison_message_does_not_stop_the_survivor_restoring(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed while holding a poison message and good ones: the survivor restores
+    the good ones (they run once) and sets the poison one aside; a worker that dies later
+    still has its messages restored."""
+    tokens = [uuid.uuid4().hex for _ in range(20)]
+    late = uuid.uuid4().hex
+    client = redis_server.client()
+    dead_app, _, _ = make_app(redis_server.url(), main="doomed")
+    later = dead_app.transport.channel()  # dies after the survivor's first restore
+    assert isinstance(later, RedisChannel)
+    client.lpush("celery", redis_envelope(good_message(late)))
+    assert len(later.fetch(["celery"], 10, timeout=1.0)) == 1
+    doomed = dead_app.transport.channel()
+    assert isinstance(doomed, RedisChannel)
+    good = [redis_envelope(good_message(token)) for token in tokens]
+    client.lpush("celery", *good[:10], envelope_text(deep_json()), *good[10:])
+    # The doomed worker leases everything and dies before deciding about any of it (as a
+    # kill -9 right after a fetch): its leases are never released, its liveness key expires.
+    monkeypatch.setattr(framing, "decode_leased", lambda out, tags: ([], []))
+    assert doomed.fetch(["celery"], 100, timeout=0.2) == []
+    monkeypatch.undo()
+    assert client.hlen(doomed.leases_key) == len(tokens) + 1
+
+    beating = threading.Event()
+    beating.set()
+
+    def keep_alive() -> None:
+        while beating.is_set():
+            later._beat()
+            time.sleep(0.1)
+
+    beater = threading.Thread(target=keep_alive, daemon=True)
+    beater.start()
+    try:
+        with poison_worker(redis_server.url()) as survivor:
+            wait_until(lambda: survivor.settled(tokens, 1), 30,
+                       message="the dead worker's good messages restored and run")
+            letters = survivor.dead_letters()
+            assert not survivor.ran[late]
+            beating.clear()  # the second worker dies now
+            beater.join()
+            wait_until(lambda: survivor.settled([late], 1), 30,
+                       message="a later dead worker's message restored and run")
+            assert survivor.alive()
+    finally:
+        beating.clear()
+        dead_app.close()
+    assert len(letters) == 1 and "nested too deeply" in letters[0].reason
+    assert all(n == 1 for n in survivor.ran.values()) and len(survivor.ran) == len(tokens) + 1
+
+
+def test_redis_deadletter_record_of_a_deep_envelope_keeps_its_bytes() -> None:
+    """``make_record`` reads the task id when it can; a deep envelope must not stop it."""
+    from celeriac.transport.redis.deadletter import make_record, parse_record
+
+    raw = envelope_text(deep_json())
+    letter, _ = parse_record(make_record(raw, "celery", "nested too deeply"))
+    assert letter.payload == raw
