@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+import struct
 import threading
 import time
 import uuid
@@ -20,6 +21,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+import amqp  # type: ignore[import-untyped]
 
 from celeriac import Celery
 from celeriac.protocol.envelope import encode_envelope
@@ -160,3 +163,38 @@ def insert_rows(path: str, rows: list[tuple[str, str, str, bytes]], queue: str =
 def row_of(message: TaskMessage) -> tuple[str, str, str, bytes]:
     return (json.dumps(message.headers), json.dumps(message.properties), message.content_type,
             message.body)
+
+
+# -- RabbitMQ: raw content headers --------------------------------------------------------------
+def deep_table(depth: int = DEEP) -> bytes:
+    """An AMQP field table ``{"a": {"a": ... {} ...}}``, ``depth`` tables deep, built from the
+    inside out (py-amqp's own encoder recurses, so it cannot write this). 7 bytes a level:
+    keep ``depth`` under 18,000 so the header fits RabbitMQ's 128 KiB frame."""
+    table = b""
+    for _ in range(depth):
+        table = b"\x01aF" + struct.pack(">I", len(table)) + table
+    return table
+
+
+class RawHeadersMessage(amqp.Message):  # type: ignore[misc]
+    """An ``amqp.Message`` whose properties are only ``application_headers``, given as raw
+    field-table bytes and written as they are."""
+
+    def __init__(self, body: bytes, table: bytes) -> None:
+        super().__init__(body)
+        self.raw_table = table
+
+    def _serialize_properties(self) -> bytes:
+        return struct.pack(">HI", 1 << 13, len(self.raw_table)) + self.raw_table
+
+
+@contextmanager
+def raw_amqp(vhost: str) -> Iterator[Any]:
+    """A plain py-amqp channel on ``vhost`` (a producer that celeriac did not write)."""
+    connection = amqp.Connection(host="127.0.0.1:5672", userid="guest", password="guest",
+                                 virtual_host=vhost)
+    connection.connect()
+    try:
+        yield connection.channel()
+    finally:
+        connection.close()

@@ -18,17 +18,22 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celery
+from celeriac.transport.amqp.codec import to_amqp
 from celeriac.transport.redis import framing
 from celeriac.transport.redis.channel import RedisChannel
 from tests.helpers import wait_until
+from tests.integration.amqp_vhost import rabbitmq_vhost
 from tests.integration.poison import (
     DEEP,
+    RawHeadersMessage,
     deep_json,
+    deep_table,
     envelope_text,
     good_message,
     insert_rows,
     make_app,
     poison_worker,
+    raw_amqp,
     redis_envelope,
     row_of,
 )
@@ -182,3 +187,38 @@ def test_redis_deadletter_record_of_a_deep_envelope_keeps_its_bytes() -> None:
     raw = envelope_text(deep_json())
     letter, _ = parse_record(make_record(raw, "celery", "nested too deeply"))
     assert letter.payload == raw
+
+
+# -- RabbitMQ ----------------------------------------------------------------------------------
+def test_amqp_headers_nested_too_deep_and_bad_dates_are_set_aside_and_the_rest_runs() -> None:
+    """Before: py-amqp's decoder raised RecursionError while reading the content header, the
+    consumer took it for a broken connection and reconnected, and the message came back on
+    the new connection: forever, with every message behind it waiting."""
+    tokens = [uuid.uuid4().hex for _ in range(8)]
+    with rabbitmq_vhost("poison") as vhost:
+
+        def publish(app: Celery) -> None:
+            channel = app.transport.channel()
+            channel.declare(["celery"])
+            channel.close()
+            with raw_amqp(vhost.name) as raw:
+                for i, token in enumerate(tokens):
+                    raw.basic_publish(to_amqp(good_message(token)), exchange="",
+                                      routing_key="celery")
+                    if i == 2:
+                        raw.basic_publish(RawHeadersMessage(b"[[], {}, {}]", deep_table(10_000)),
+                                          exchange="", routing_key="celery")
+                    if i == 4:
+                        late = good_message(uuid.uuid4().hex)
+                        late.headers["eta"] = "tomorrow at noon"
+                        raw.basic_publish(to_amqp(late), exchange="", routing_key="celery")
+
+        with poison_worker(vhost.url, before=publish) as running:
+            wait_until(lambda: running.settled(tokens, 2), 60,
+                       message="every good message run and both bad ones set aside")
+            letters = running.dead_letters()
+            assert running.alive()
+    reasons = sorted(letter.reason for letter in letters)
+    assert len(reasons) == 2
+    assert "nested too deeply" in reasons[1] and "tomorrow at noon" in reasons[0]
+    assert all(n == 1 for n in running.ran.values()) and len(running.ran) == len(tokens)

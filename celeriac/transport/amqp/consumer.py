@@ -25,6 +25,7 @@ from typing import Any
 from celeriac.exceptions import OperationalError
 from celeriac.transport.amqp.codec import from_amqp
 from celeriac.transport.amqp.connection import AMQP_ERRORS, AmqpParams, Link
+from celeriac.transport.amqp.frames import STAND_INS, UNREADABLE_HEADER
 from celeriac.transport.amqp.topology import Declared, Topology
 from celeriac.transport.base import Delivery
 
@@ -61,6 +62,8 @@ class ConsumerLink:
         self.queues: tuple[str, ...] = ()
         self.prefetch = 0
         self.unacked: set[int] = set()
+        #: Leased deliveries whose properties could not be decoded, to be set aside.
+        self.unreadable: list[Delivery] = []
         self._consumers: dict[str, str] = {}
         self._failing = False
 
@@ -69,6 +72,7 @@ class ConsumerLink:
         """A fresh channel: nothing is leased any more; set QoS and consume every queue."""
         self.buffer.clear()
         self.unacked.clear()
+        self.unreadable.clear()
         self._consumers = {}
         declared = self.declared.fresh(self.link.generation)
         for queue in self.queues:
@@ -126,6 +130,7 @@ class ConsumerLink:
         self.link.reset()
         self.buffer.clear()
         self.unacked.clear()
+        self.unreadable.clear()
         if self.max_retries is not None and failures > self.max_retries:
             raise OperationalError(
                 f"Lost RabbitMQ at {self.link.params.redacted()} and could not reconnect "
@@ -185,7 +190,23 @@ class ConsumerLink:
             out.append(
                 Delivery(from_amqp(message), queue, f"{generation}:{tag}", info["redelivered"])
             )
+        if getattr(self.link.connection, STAND_INS, 0):
+            out = self._sort_out_unreadable(out)
         return out
+
+    def _sort_out_unreadable(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Move deliveries whose properties could not be decoded (``frames.py``) to
+        ``unreadable``, for the channel to set aside; return the others."""
+        kept: list[Delivery] = []
+        for delivery in deliveries:
+            if UNREADABLE_HEADER in delivery.message.headers:
+                self.unreadable.append(delivery)
+            else:
+                kept.append(delivery)
+        connection = self.link.connection
+        left = getattr(connection, STAND_INS) - (len(deliveries) - len(kept))
+        setattr(connection, STAND_INS, max(left, 0))
+        return kept
 
     # -- settle -----------------------------------------------------------------------------
     def current_tags(self, deliveries: Sequence[Delivery]) -> list[int]:
