@@ -263,7 +263,7 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
         """Dead-letter undecodable items that are already under our lease (so never lost)."""
         args: list[Any] = []
         for tag, raw, queue, reason in bad:
-            logger.warning("Setting aside malformed message from %r: %s", queue, reason)
+            logger.error("Setting aside malformed message from %r: %s", queue, reason)
             record = deadletter.make_record(raw, queue, reason)
             check = "0" if tag.startswith(BAD_FIELD_PREFIX) else "1"
             args += [tag, "rpush", self.layout.deadletter, record, 0, check]
