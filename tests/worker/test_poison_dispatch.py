@@ -14,8 +14,9 @@ import pytest
 from celeriac import Celery
 from celeriac.protocol.message import TaskMessage
 from celeriac.protocol.task_message import build_v2
-from celeriac.transport.base import Outbound
+from celeriac.transport.base import Delivery, Outbound
 from celeriac.worker.consumer import Consumer
+from celeriac.worker.dispatch import Decision
 from celeriac.worker.prefetcher import InlineFetcher
 from celeriac.worker.worker import Worker, WorkerOptions
 
@@ -85,3 +86,32 @@ def test_a_valid_far_eta_is_still_deferred(value: str) -> None:
 def _message(name: str, i: int) -> TaskMessage:
     return build_v2(task_name=name, task_id=str(uuid.uuid4()), args=(i,), kwargs={},
                     origin="test@host")
+
+
+def test_a_failure_handling_one_message_sets_it_aside_and_the_batch_runs_on() -> None:
+    """The consumer's own guard, for failures outside the dispatcher (a bug, a store error)."""
+    app = Celery("poison_guard", broker=f"memory://{uuid.uuid4().hex}")
+    ran: list[int] = []
+
+    @app.task(name="poison_guard.note")
+    def note(i: int) -> None:
+        ran.append(i)
+
+    consumer = _consumer(app)
+    messages = [_message("poison_guard.note", i) for i in range(5)]
+    doomed = messages[2].task_id
+    decide = consumer.dispatcher.decide
+
+    def failing_decide(delivery: Delivery) -> Decision:
+        if delivery.message.task_id == doomed:
+            raise RuntimeError("a bug while deciding")
+        return decide(delivery)
+
+    consumer.dispatcher.decide = failing_decide  # type: ignore[method-assign]
+    consumer.channel.publish([Outbound(m, "celery") for m in messages])
+    consumer.step()
+    consumer.drain_completed()
+
+    assert sorted(ran) == [0, 1, 3, 4]
+    (letter,) = consumer.channel.dead_letters(10)
+    assert "failed while handling it" in letter.reason
