@@ -1,6 +1,6 @@
 """Property-based: whatever bad messages sit among good ones, on every broker,
 
-* every bad message is dead-lettered, with a reason;
+* every bad message is dead-lettered, with a reason and the queue it came from;
 * every good message runs exactly once;
 * the worker stays up (no fetch, consumer or heartbeat error, its threads alive).
 
@@ -174,7 +174,7 @@ def check(fuzzed: Fuzzed, batch: list[Good | Bad]) -> None:
                message=f"{len(tokens)} good run, {bad} bad set aside")
     letters = running.dead_letters()
     assert len(letters) == dead_before + bad
-    assert all(letter.reason for letter in letters[dead_before:])
+    assert all(letter.reason and letter.queue == "celery" for letter in letters[dead_before:])
     with running.lock:
         assert all(running.ran[token] == 1 for token in tokens)
         assert all(count == 1 for count in running.ran.values())

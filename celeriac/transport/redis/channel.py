@@ -239,6 +239,8 @@ class RedisChannel(FanoutMethods, deadletter.DeadLetterMethods):
                 self.held.update(tags)
         deliveries, bad = framing.decode_leased(out, tags)
         if bad:
+            if len(order) == 1:  # items the blocking move took carry no queue: this one
+                bad = [(tag, raw, queue or order[0], why) for tag, raw, queue, why in bad]
             self._set_aside_raw(bad)
         return deliveries
 
