@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celery
+from celeriac.protocol.message import TaskMessage
+from celeriac.protocol.task_message import build_v2
 from celeriac.transport.amqp.codec import to_amqp
 from celeriac.transport.redis import framing
 from celeriac.transport.redis.channel import RedisChannel
-from tests.helpers import wait_until
+from tests.helpers import running_worker, wait_until
 from tests.integration.amqp_vhost import rabbitmq_vhost
 from tests.integration.poison import (
     DEEP,
@@ -227,3 +229,75 @@ def test_amqp_headers_nested_too_deep_and_bad_dates_are_set_aside_and_the_rest_r
     assert "tomorrow at noon" in reasons[1]
     assert "nested too deeply" in reasons[2]
     assert all(n == 1 for n in running.ran.values()) and len(running.ran) == len(tokens)
+
+
+KILL_APP = """
+import os, time
+from celeriac import Celery
+
+app = Celery("{name}", broker="{url}")
+app.conf.celeriac_lease_timeout = 2.0
+app.conf.celeriac_lease_heartbeat = 0.25
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@app.task(name="poison.record", bind=True)
+def record(self, token, extra=None):
+    if extra == "slow" and self.request.hostname.startswith("doomed@"):
+        open(os.path.join(HERE, "started-" + token), "w").close()
+        time.sleep(60)  # still running when the worker is killed
+    with open(os.path.join(HERE, "runs.txt"), "a") as fh:
+        fh.write(token + "\\n")
+"""
+
+
+def test_kill_9_after_a_poison_batch_the_survivor_restores_every_message(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A real worker sets a poison batch aside, then is killed with SIGKILL while it holds
+    good messages: a second worker runs every one of them (the issue lost 11 of 300)."""
+    name = f"poison_kill_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(KILL_APP.format(name=name, url=redis_server.url()))
+    client = redis_server.client()
+    slow = [uuid.uuid4().hex for _ in range(4)]
+    quick = [uuid.uuid4().hex for _ in range(40)]
+    poison = [envelope_text(deep_json()), ("[" * DEEP + "]" * DEEP).encode(),
+              redis_envelope(_with_header(good_message("bad-eta"), "eta", "tomorrow at noon"))]
+    channel = make_app(redis_server.url(), main="inspect")[0].transport.channel()
+    args = ["-A", name, "worker", "-P", "threads", "-c", "4", "--prefetch-multiplier", "16"]
+    try:
+        client.lpush("celery", *poison, *[redis_envelope(good_message(t)) for t in quick[:20]])
+        with running_worker(tmp_path, *args, "-n", "doomed@%h", name="doomed") as doomed:
+            wait_until(lambda: len(channel.dead_letters()) == len(poison), 30,
+                       message="the poison batch set aside")
+            # The doomed worker now holds slow tasks (running) and quick ones behind them.
+            client.lpush("celery", *[redis_envelope(_slow(t)) for t in slow],
+                         *[redis_envelope(good_message(t)) for t in quick[20:]])
+            wait_until(lambda: all((tmp_path / f"started-{t}").exists() for t in slow), 30,
+                       message="the slow tasks to start on the doomed worker")
+            doomed.kill()
+        (tmp_path / "runs.txt").touch()
+        with running_worker(tmp_path, *args, "-n", "survivor@%h", name="survivor"):
+            wait_until(lambda: set(quick) <= _runs(tmp_path), 60,
+                       message="every quick task run after the kill")
+        assert len(channel.dead_letters()) == len(poison)
+    finally:
+        channel.close()
+    runs = (tmp_path / "runs.txt").read_text().split()
+    assert all(runs.count(t) == 1 for t in quick)  # none lost, none run twice
+
+
+def _with_header(message: TaskMessage, key: str, value: object) -> TaskMessage:
+    message.headers[key] = value
+    return message
+
+
+def _slow(token: str) -> TaskMessage:
+    message = build_v2(task_name="poison.record", task_id=str(uuid.uuid4()),
+                       args=(token, "slow"), kwargs={}, origin="poison@test")
+    return message
+
+
+def _runs(directory: Path) -> set[str]:
+    path = directory / "runs.txt"
+    return set(path.read_text().split()) if path.exists() else set()
