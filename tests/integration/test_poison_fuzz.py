@@ -170,7 +170,7 @@ def check(fuzzed: Fuzzed, batch: list[Good | Bad]) -> None:
         else:
             fuzzed.inject(item)
     bad = len(batch) - len(tokens)
-    wait_until(lambda: running.settled(tokens, dead_before + bad), 30,
+    wait_until(lambda: running.settled(tokens, dead_before + bad), 60,
                message=f"{len(tokens)} good run, {bad} bad set aside")
     letters = running.dead_letters()
     assert len(letters) == dead_before + bad
