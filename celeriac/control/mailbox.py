@@ -155,6 +155,8 @@ def _json_body(message: TaskMessage) -> dict[str, Any]:
         body = json_loads(message.body)
     except ValueError as exc:
         raise InvalidMessage(f"pidbox body is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidMessage("pidbox body is nested too deeply to decode") from exc
     if not isinstance(body, dict):
         raise InvalidMessage(f"pidbox body is a JSON {type(body).__name__}, expected an object")
     return cast(dict[str, Any], body)

@@ -77,13 +77,16 @@ def decode_envelope(raw: bytes | str, *, strict: bool = True) -> TaskMessage:
     repair is noted in ``message.extra["envelope_repairs"]``, for tools that salvage messages.
 
     Raises:
-        InvalidMessage: the reason names the first problem found (not JSON, not an object,
-            headers missing or not an object, body not base64, missing delivery fields).
+        InvalidMessage: the reason names the first problem found (not JSON, nested too deeply,
+            not an object, headers missing or not an object, body not base64, missing
+            delivery fields).
     """
     try:
         envelope = loads_plain(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidMessage(f"envelope is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # the stdlib fallback, past orjson's depth limit
+        raise InvalidMessage("envelope is nested too deeply to decode") from exc
     if not isinstance(envelope, dict):
         raise InvalidMessage(
             f"envelope is a JSON {type(envelope).__name__}, expected an object with "

@@ -120,7 +120,10 @@ class Consumer:
             if self.stop_fetching.is_set():
                 self.channel.reject(deliveries[index - 1:], requeue=True)
                 return
-            self._handle(delivery)
+            try:
+                self._handle(delivery)
+            except Exception:  # one message's failure must not strand the rest of the batch
+                self._isolate(delivery)
             if index % flush_every == 0:
                 # Settle part of a long batch now: a broker that counts unacknowledged
                 # messages (AMQP QoS) streams the next ones while this batch still runs.
@@ -189,6 +192,16 @@ class Consumer:
                 self._start(decision.request)
             return
         self._settle_without_running(delivery, decision)
+
+    def _isolate(self, delivery: Delivery) -> None:
+        """Set aside a message whose handling raised; if even that fails, log and move on
+        (it stays leased to this worker and comes back when the worker stops)."""
+        logger.error("Handling message %s from queue %r failed", delivery.tag, delivery.queue,
+                     exc_info=True)
+        try:
+            self.channel.set_aside(delivery, "the worker failed while handling it (see its log)")
+        except Exception:
+            logger.error("Could not set aside message %s", delivery.tag, exc_info=True)
 
     def _settle_without_running(self, delivery: Delivery, decision: Decision) -> None:
         meta = decision.revoked_meta

@@ -59,6 +59,12 @@ class Dispatcher:
         self.acks_late_for = acks_late_for
 
     def decide(self, delivery: Delivery) -> Decision:
+        """The verdict on one delivery; never raises.
+
+        Whatever goes wrong while reading one message (a date that does not parse, a body
+        nested too deeply for the JSON parser, a bug) sets that message aside with the
+        reason: an exception escaping here would strand the rest of its fetched batch.
+        """
         try:
             message = normalize_v1(delivery.message, self.accept)
             if message is not delivery.message:
@@ -71,26 +77,31 @@ class Dispatcher:
             if name not in self.app.tasks:
                 return self._unknown(name, task_id)
             body = decode_body(message, self.accept)
+            if task_id in self.revoked:
+                logger.warning("Discarding revoked task: %s[%s]", name, task_id)
+                return Decision(revoked_meta=revoked_meta(task_id, "revoked"))
+            now = time.time()
+            expires = parse_iso_timestamp(headers.get("expires"))
+            if expires is not None and expires <= now:
+                return Decision(revoked_meta=self._expired(task_id, name, headers))
+            eta = parse_iso_timestamp(headers.get("eta"))
+            if eta is not None and eta - now > DEFER_THRESHOLD and self.can_defer:
+                return Decision(defer_until=eta)
+            request = Request(delivery, name, task_id, body, self.hostname,
+                              self.acks_late_for(name))
         except ContentDisallowed as exc:
             return Decision(set_aside=f"refused content: {exc}", error=exc)
         except InvalidMessage as exc:
             return Decision(set_aside=f"invalid message: {exc}", error=exc)
-        if task_id in self.revoked:
-            logger.warning("Discarding revoked task: %s[%s]", name, task_id)
-            return Decision(revoked_meta=revoked_meta(task_id, "revoked"))
-        now = time.time()
-        expires = parse_iso_timestamp(headers.get("expires"))
-        if expires is not None and expires <= now:
-            return Decision(revoked_meta=self._expired(task_id, name, headers))
-        eta = parse_iso_timestamp(headers.get("eta"))
+        except RecursionError as exc:
+            return Decision(set_aside="invalid message: nested too deeply to decode", error=exc)
+        except Exception as exc:
+            logger.debug("Deciding about message %s failed", delivery.tag, exc_info=True)
+            return Decision(set_aside=f"could not be read: {type(exc).__name__}: {exc}"[:500],
+                            error=exc)
         if eta is not None and eta > now:
-            if self.can_defer and eta - now > DEFER_THRESHOLD:
-                return Decision(defer_until=eta)
-            request = Request(delivery, name, task_id, body, self.hostname,
-                              self.acks_late_for(name))
             return Decision(request=request, hold_until=eta)
-        return Decision(request=Request(delivery, name, task_id, body, self.hostname,
-                                        self.acks_late_for(name)))
+        return Decision(request=request)
 
     def _unknown(self, name: str, task_id: str) -> Decision:
         reason = describe_unknown(name, self.app.tasks)

@@ -29,6 +29,7 @@ from celeriac.transport.amqp import deadletter
 from celeriac.transport.amqp.codec import to_amqp
 from celeriac.transport.amqp.connection import AmqpParams, RetryPolicy
 from celeriac.transport.amqp.consumer import ConsumerLink
+from celeriac.transport.amqp.frames import UNREADABLE_REASON
 from celeriac.transport.amqp.publisher import Item, Publisher
 from celeriac.transport.amqp.topology import (
     DEAD_LETTER_EXCHANGE,
@@ -137,7 +138,11 @@ class AmqpChannel:
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:
         if limit <= 0 or not queues:
             return []
-        return self.consumer.fetch(queues, limit, timeout)
+        deliveries = self.consumer.fetch(queues, limit, timeout)
+        unreadable = self.consumer.unreadable
+        while unreadable:
+            self.set_aside(unreadable.pop(), UNREADABLE_REASON)
+        return deliveries
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         if deliveries:

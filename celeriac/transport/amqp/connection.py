@@ -29,6 +29,7 @@ import amqp  # type: ignore[import-untyped]
 from amqp import exceptions as amqp_errors
 
 from celeriac.exceptions import BrokerRefusedError, ImproperlyConfigured, OperationalError
+from celeriac.transport.amqp.frames import tolerant_frame_handler
 from celeriac.transport.base import TransportOptions
 
 logger = logging.getLogger(__name__)
@@ -182,6 +183,7 @@ class Link:
             heartbeat=p.heartbeat,
             connect_timeout=p.connect_timeout,
             client_properties=properties,
+            frame_handler=tolerant_frame_handler,
         )
         try:
             connection.connect()

@@ -25,6 +25,7 @@ from typing import Any
 from celeriac.exceptions import BrokerConnectionLost
 from celeriac.transport.amqp.codec import from_amqp
 from celeriac.transport.amqp.connection import AMQP_ERRORS, AmqpParams, Link
+from celeriac.transport.amqp.frames import STAND_INS, UNREADABLE_HEADER
 from celeriac.transport.amqp.topology import Declared, Topology
 from celeriac.transport.base import Delivery
 from celeriac.transport.reconnect import backoff_wait
@@ -62,6 +63,8 @@ class ConsumerLink:
         self.queues: tuple[str, ...] = ()
         self.prefetch = 0
         self.unacked: set[int] = set()
+        #: Leased deliveries whose properties could not be decoded, to be set aside.
+        self.unreadable: list[Delivery] = []
         self._consumers: dict[str, str] = {}
         self._failing = False
         #: Set when reconnecting ran out (the worker stops on it); cleared by a success.
@@ -74,6 +77,7 @@ class ConsumerLink:
         """A fresh channel: nothing is leased any more; set QoS and consume every queue."""
         self.buffer.clear()
         self.unacked.clear()
+        self.unreadable.clear()
         self._consumers = {}
         declared = self.declared.fresh(self.link.generation)
         for queue in self.queues:
@@ -132,6 +136,7 @@ class ConsumerLink:
         self.link.reset()
         self.buffer.clear()
         self.unacked.clear()
+        self.unreadable.clear()
         if self.connection_lost is not None or self.retry_stopped.is_set() or (
                 self.max_retries is not None and failures > self.max_retries):
             self.connection_lost = BrokerConnectionLost(
@@ -193,7 +198,23 @@ class ConsumerLink:
             out.append(
                 Delivery(from_amqp(message), queue, f"{generation}:{tag}", info["redelivered"])
             )
+        if getattr(self.link.connection, STAND_INS, 0):
+            out = self._sort_out_unreadable(out)
         return out
+
+    def _sort_out_unreadable(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Move deliveries whose properties could not be decoded (``frames.py``) to
+        ``unreadable``, for the channel to set aside; return the others."""
+        kept: list[Delivery] = []
+        for delivery in deliveries:
+            if UNREADABLE_HEADER in delivery.message.headers:
+                self.unreadable.append(delivery)
+            else:
+                kept.append(delivery)
+        connection = self.link.connection
+        left = getattr(connection, STAND_INS) - (len(deliveries) - len(kept))
+        setattr(connection, STAND_INS, max(left, 0))
+        return kept
 
     # -- settle -----------------------------------------------------------------------------
     def current_tags(self, deliveries: Sequence[Delivery]) -> list[int]:

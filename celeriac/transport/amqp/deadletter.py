@@ -7,6 +7,7 @@ acking its dead-letter copy, so a crash in between leaves a duplicate, never a l
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -14,6 +15,7 @@ from typing import Any, Final
 from celeriac.protocol.envelope import encode_envelope
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.amqp.codec import from_amqp, to_amqp
+from celeriac.transport.amqp.frames import UNREADABLE_HEADER
 from celeriac.transport.amqp.publisher import Publisher
 from celeriac.transport.amqp.topology import (
     DEAD_HEADERS,
@@ -40,7 +42,18 @@ def dead_copy(message: TaskMessage, queue: str, reason: str, now: float) -> Any:
         SET_ASIDE_AT_HEADER: now,
         DEAD_ID_HEADER: uuid.uuid4().hex,
     }
-    return to_amqp(message, headers)
+    copy = to_amqp(message, headers)
+    try:
+        copy._serialize_properties()  # what basic_publish will do, so it cannot fail there
+    except RecursionError:
+        # py-amqp decodes tables about twice as deep as it can encode: keep the flat headers.
+        flat: dict[str, Any] = {
+            key: value for key, value in message.headers.items()
+            if value is None or isinstance(value, str | int | float | bool)
+        }
+        flat[UNREADABLE_HEADER] = "headers nested too deeply to copy; nested ones dropped"
+        copy = to_amqp(dataclasses.replace(message, headers=flat), headers)
+    return copy
 
 
 def _dead_letter(raw: Any) -> DeadLetter:

@@ -62,6 +62,7 @@ from celeriac.transport.redis.guarded import GuardedCalls
 from celeriac.transport.redis.keys import (
     BAD_FIELD_PREFIX,
     KeyLayout,
+    as_bytes,
     as_text,
     ordered_queues,
 )
@@ -231,6 +232,8 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
                 self.held.update(tags)
         deliveries, bad = framing.decode_leased(out, tags)
         if bad:
+            if len(order) == 1:  # items the blocking move took carry no queue: this one
+                bad = [(tag, raw, queue or order[0], why) for tag, raw, queue, why in bad]
             self._set_aside_raw(bad)
         return deliveries
 
@@ -255,7 +258,7 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
         """Dead-letter undecodable items that are already under our lease (so never lost)."""
         args: list[Any] = []
         for tag, raw, queue, reason in bad:
-            logger.warning("Setting aside malformed message from %r: %s", queue, reason)
+            logger.error("Setting aside malformed message from %r: %s", queue, reason)
             record = deadletter.make_record(raw, queue, reason)
             check = "0" if tag.startswith(BAD_FIELD_PREFIX) else "1"
             args += [tag, "rpush", self.layout.deadletter, record, 0, check]
@@ -279,13 +282,13 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
             return
         args: list[Any] = []
         for d in deliveries:
-            payload = framing.reencode(d.message, d.tag, redelivered=True)
+            payload = self._envelope(d, redelivered=True)
             key = self.layout.bucket(d.queue, envelope_priority(d.message.properties))
             args += [d.tag, "lpush", key, payload, 0, "1"]
         self._release(args, [d.tag for d in deliveries])
 
     def defer(self, delivery: Delivery, not_before: float) -> None:
-        payload = framing.reencode(delivery.message, delivery.tag, redelivered=False)
+        payload = self._envelope(delivery, redelivered=False)
         member = self.layout.delayed_member(
             payload, delivery.queue, envelope_priority(delivery.message.properties)
         )
@@ -302,11 +305,23 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
         )
 
     def set_aside(self, delivery: Delivery, reason: str) -> None:
-        payload = framing.reencode(delivery.message, delivery.tag, redelivered=False)
+        payload = self._envelope(delivery, redelivered=False)
         record = deadletter.make_record(payload, delivery.queue, reason, delivery.message.task_id)
         self._release(
             [delivery.tag, "rpush", self.layout.deadletter, record, 0, "1"], [delivery.tag]
         )
+
+    def _envelope(self, delivery: Delivery, *, redelivered: bool) -> bytes:
+        """The envelope to put back; the original bytes when JSON cannot rewrite the message
+        (headers nested deeper than the encoder recurses), read from ``unacked``."""
+        try:
+            return framing.reencode(delivery.message, delivery.tag, redelivered=redelivered)
+        except (RecursionError, TypeError, ValueError):
+            stored = self._call(lambda: self.client.hget(self.layout.unacked_key, delivery.tag),
+                                "read a leased message")
+            if stored is None:
+                raise
+            return framing.unacked_item(as_bytes(stored))
 
     def _release(self, args: list[Any], tags: Sequence[str]) -> int:
         if not args:

@@ -42,7 +42,7 @@ def _task_id(payload: bytes) -> str | None:
     try:
         headers = json.loads(payload).get("headers")
         value = headers.get("id") if isinstance(headers, dict) else None
-    except (ValueError, AttributeError, UnicodeDecodeError):
+    except (ValueError, AttributeError, UnicodeDecodeError, RecursionError):
         return None
     return value if isinstance(value, str) and value else None
 
@@ -103,7 +103,7 @@ def purge_dead(client: Redis, layout: KeyLayout) -> int:
 def _parse(payload: bytes) -> dict[str, Any]:
     try:
         env = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return {}
     return env if isinstance(env, dict) else {}
 

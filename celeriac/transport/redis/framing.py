@@ -85,6 +85,9 @@ def decode_leased(
         except InvalidMessage as exc:
             bad.append((tag, raw, queue, str(exc)))
             continue
+        except Exception as exc:  # whatever one envelope does, the rest of the batch runs
+            bad.append((tag, raw, queue, f"envelope could not be read: {exc!r}"))
+            continue
         if tag.startswith(BAD_FIELD_PREFIX):
             reason = _DUPLICATE if tag.startswith(BAD_FIELD_PREFIX + "dup:") else _NO_TAG
             bad.append((tag, raw, queue, reason))
@@ -98,4 +101,15 @@ def decode_leased(
     return deliveries, bad
 
 
-__all__ = ["Command", "decode_leased", "publish_commands", "reencode"]
+def unacked_item(entry: bytes) -> bytes:
+    """The envelope inside an ``unacked`` entry, without parsing it.
+
+    The fetch script writes ``'[' .. envelope .. ', ' .. cjson(exchange) .. ', ' ..
+    cjson(routing_key) .. ']'``; inside a JSON string every ``"`` is escaped, so the last two
+    ``, "`` are the separators. For envelopes JSON cannot rewrite (nested too deeply), whose
+    original bytes then go to the dead-letter list as they came.
+    """
+    return entry[1:].rsplit(b', "', 2)[0]
+
+
+__all__ = ["Command", "decode_leased", "publish_commands", "reencode", "unacked_item"]

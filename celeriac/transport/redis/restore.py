@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from celeriac.protocol.envelope import envelope_priority
+from celeriac.transport.redis.deadletter import make_record
+from celeriac.transport.redis.framing import unacked_item
 from celeriac.transport.redis.keys import BAD_FIELD_PREFIX, as_bytes, as_text
 
 if TYPE_CHECKING:
@@ -121,19 +123,27 @@ def restore_unheld(channel: RedisChannel) -> int:
 
 
 def _bad_record(raw: bytes) -> bytes:
-    from celeriac.transport.redis.deadletter import make_record
-
     return make_record(raw, "", "malformed message left by a dead consumer")
 
 
 def _redelivery(stored: bytes, queue: str, channel: RedisChannel) -> tuple[str, bytes]:
-    """The bucket key and the ``redelivered``-marked envelope for an ``unacked`` value."""
-    envelope, exchange, routing_key = json.loads(stored)
-    _mark_redelivered(envelope)
-    queue = queue or _lookup(channel, exchange, routing_key)
+    """The bucket key and the ``redelivered``-marked envelope for an ``unacked`` value.
+
+    An entry that does not parse (nested deeper than the JSON parser recurses, say) goes to
+    the dead-letter list as it came: raising here would stop every restore after it.
+    """
+    try:
+        envelope, exchange, routing_key = json.loads(stored)
+        _mark_redelivered(envelope)
+        payload = json.dumps(envelope).encode()
+    except (ValueError, TypeError, RecursionError) as exc:
+        why = "nested too deeply to decode" if isinstance(exc, RecursionError) else repr(exc)
+        reason = f"unreadable message left by a dead consumer: {why}"
+        return channel.layout.deadletter, make_record(unacked_item(stored), queue, reason)
+    queue = queue or _lookup(channel, exchange, str(routing_key))
     props = envelope.get("properties") if isinstance(envelope, dict) else None
     priority = envelope_priority(props) if isinstance(props, dict) else 0
-    return channel.layout.bucket(queue, priority), json.dumps(envelope).encode()
+    return channel.layout.bucket(queue, priority), payload
 
 
 def _mark_redelivered(envelope: Any) -> None:

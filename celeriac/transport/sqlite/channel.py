@@ -38,7 +38,7 @@ from celeriac.transport.sqlite.messages import (
     INSERT,
     NEXT_DUE,
     PROMOTE,
-    delivery_of,
+    deliveries_of,
     lease_statement,
     row_for,
     sort_key,
@@ -147,7 +147,11 @@ class SqliteChannel:
             conn.executemany(PROMOTE, [(queue, now) for queue in queues])
             rows = conn.execute(sql, [owner, now, *params]).fetchall()
         rows.sort(key=sort_key)
-        return [delivery_of(row) for row in rows]
+        deliveries, bad = deliveries_of(rows)
+        if bad:  # leased already: set aside now, or they would stay leased to a live owner
+            with self._handle.transaction() as conn:
+                deadletters.set_aside_rows(conn, bad, time.time())
+        return deliveries
 
     def _await_work(self, queues: Sequence[str], deadline: float, seq: int, version: int) -> bool:
         """Block until work may be there (True) or ``deadline`` passes (False)."""

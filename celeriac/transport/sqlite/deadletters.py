@@ -6,8 +6,10 @@ same bytes a Redis queue would hold, so one inspection tool reads both.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
+from base64 import b64encode
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -49,7 +51,7 @@ def set_aside(
     conn: sqlite3.Connection, deliveries: Sequence[Delivery], reason: str, now: float
 ) -> int:
     """Copy ``deliveries`` to ``dead_letters`` and delete them from ``messages``."""
-    rows = [(d.queue, reason, now, envelope_of(d)) for d in deliveries]
+    rows = [(d.queue, reason, now, _payload(conn, d)) for d in deliveries]
     conn.executemany(_INSERT_DEAD, rows)
     ids = [(int(d.tag),) for d in deliveries]
     conn.executemany("DELETE FROM messages WHERE id = ?", ids)
@@ -62,6 +64,59 @@ def set_aside(
             reason,
         )
     return len(rows)
+
+
+def _payload(conn: sqlite3.Connection, delivery: Delivery) -> bytes:
+    """The envelope of ``delivery``; its row's columns as stored when JSON cannot rewrite it
+    (headers nested deeper than the encoder recurses)."""
+    try:
+        return envelope_of(delivery)
+    except (RecursionError, TypeError, ValueError):
+        row = conn.execute(
+            "SELECT headers, properties, content_type, content_encoding, body FROM messages"
+            " WHERE id = ?",
+            (int(delivery.tag),),
+        ).fetchone()
+        if row is None:
+            raise
+        return raw_payload(*row)
+
+
+def raw_payload(headers: Any, properties: Any, ctype: Any, cenc: Any, body: Any) -> bytes:
+    """A dead letter for a row that does not decode: its columns as stored, nothing parsed.
+
+    ``headers`` is null, so ``requeue`` leaves it where it is (logged); the stored text is
+    kept under ``raw_headers``/``raw_properties`` for whoever repairs it by hand.
+    """
+    record = {
+        "body": b64encode(bytes(body or b"")).decode("ascii"),
+        "content-encoding": str(cenc),
+        "content-type": str(ctype),
+        "headers": None,
+        "properties": {"body_encoding": "base64"},
+        "raw_headers": _text(headers),
+        "raw_properties": _text(properties),
+    }
+    return json.dumps(record).encode("ascii")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "surrogateescape")
+    return str(value)
+
+
+def set_aside_rows(
+    conn: sqlite3.Connection, bad: Sequence[tuple[tuple[Any, ...], str]], now: float
+) -> int:
+    """Dead-letter leased ``messages`` rows that did not decode, each with its reason."""
+    for row, reason in bad:
+        ident, queue, _redelivered, _prio, headers, properties, ctype, cenc, body = row
+        payload = raw_payload(headers, properties, ctype, cenc, body)
+        conn.execute(_INSERT_DEAD, (queue, reason, now, payload))
+        conn.execute("DELETE FROM messages WHERE id = ?", (ident,))
+        logger.error("Message %s from queue %r set aside: %s", ident, queue, reason)
+    return len(bad)
 
 
 def list_dead(conn: sqlite3.Connection, limit: int) -> list[DeadLetter]:
@@ -100,4 +155,12 @@ def requeue_dead(conn: sqlite3.Connection, ids: Sequence[str] | None, now: float
     return len(moved)
 
 
-__all__ = ["envelope_of", "list_dead", "message_of", "requeue_dead", "set_aside"]
+__all__ = [
+    "envelope_of",
+    "list_dead",
+    "message_of",
+    "raw_payload",
+    "requeue_dead",
+    "set_aside",
+    "set_aside_rows",
+]

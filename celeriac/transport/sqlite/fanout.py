@@ -18,6 +18,7 @@ process at once; other processes are seen through ``PRAGMA data_version`` with a
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from typing import Any, Final
 
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.sqlite.connection import Notifier, SqliteHandle
+
+logger = logging.getLogger(__name__)
 
 _DDL: Final = (
     """CREATE TABLE IF NOT EXISTS broadcasts (
@@ -129,12 +132,20 @@ class SqliteSubscription:
         messages = []
         for ident, routing_key, headers, properties, ctype, cenc, body in rows:
             self.cursor = max(self.cursor, int(ident))
-            if topic_matches(self.pattern, routing_key):
-                messages.append(TaskMessage(headers=json.loads(headers),
-                                            properties=json.loads(properties),
-                                            body=bytes(body), content_type=ctype,
-                                            content_encoding=cenc,
-                                            extra={"routing_key": routing_key}))
+            if not topic_matches(self.pattern, routing_key):
+                continue
+            try:
+                parsed = json.loads(headers), json.loads(properties)
+            except (TypeError, ValueError, RecursionError) as exc:
+                parsed = (exc, None)
+            if not isinstance(parsed[0], dict) or not isinstance(parsed[1], dict):
+                logger.warning("Ignoring an unreadable broadcast %s on %s: %r", ident,
+                               self.exchange, parsed[0])
+                continue
+            messages.append(TaskMessage(headers=parsed[0], properties=parsed[1],
+                                        body=bytes(body), content_type=ctype,
+                                        content_encoding=cenc,
+                                        extra={"routing_key": routing_key}))
         return messages
 
     def get(self, timeout: float) -> list[TaskMessage]:

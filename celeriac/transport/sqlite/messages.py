@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Final
 
-from celeriac.exceptions import EncodeError
+from celeriac.exceptions import EncodeError, InvalidMessage
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import Delivery, Outbound
 
@@ -116,16 +116,49 @@ def lease_statement(queues: Sequence[str], limit: int) -> tuple[str, list[Any]]:
 
 
 def delivery_of(row: sqlite3.Row | tuple[Any, ...]) -> Delivery:
-    """The ``Delivery`` of a ``RETURNING`` row; the tag is the row id."""
+    """The ``Delivery`` of a ``RETURNING`` row; the tag is the row id.
+
+    Raises:
+        InvalidMessage: headers or properties are not a JSON object (or nest too deeply).
+    """
     ident, queue, redelivered, _prio, headers, properties, ctype, cenc, body = row
+    try:
+        headers, properties = json.loads(headers), json.loads(properties)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMessage(f"headers or properties are not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidMessage("headers or properties are nested too deeply to decode") from exc
+    if not isinstance(headers, dict) or not isinstance(properties, dict):
+        kinds = f"{type(headers).__name__} and {type(properties).__name__}"
+        raise InvalidMessage(f"headers and properties must be JSON objects, got {kinds}")
     message = TaskMessage(
-        headers=json.loads(headers),
-        properties=json.loads(properties),
+        headers=headers,
+        properties=properties,
         body=bytes(body),
         content_type=ctype,
         content_encoding=cenc,
     )
     return Delivery(message=message, queue=queue, tag=str(ident), redelivered=bool(redelivered))
+
+
+def deliveries_of(
+    rows: Sequence[tuple[Any, ...]],
+) -> tuple[list[Delivery], list[tuple[tuple[Any, ...], str]]]:
+    """Decode leased rows one by one: the deliveries, and each row that failed with why.
+
+    A row that does not decode must not take the rest of its batch with it: its lease is
+    already committed, so the caller sets it aside with the reason.
+    """
+    deliveries: list[Delivery] = []
+    bad: list[tuple[tuple[Any, ...], str]] = []
+    for row in rows:
+        try:
+            deliveries.append(delivery_of(row))
+        except InvalidMessage as exc:
+            bad.append((row, str(exc)))
+        except Exception as exc:
+            bad.append((row, f"message could not be read: {exc!r}"))
+    return deliveries, bad
 
 
 def sort_key(row: tuple[Any, ...]) -> tuple[int, int]:
@@ -148,6 +181,7 @@ __all__ = [
     "MAX_PRIORITY",
     "NEXT_DUE",
     "PROMOTE",
+    "deliveries_of",
     "delivery_of",
     "lease_statement",
     "priority_of",
