@@ -45,7 +45,7 @@ def _start(tmp_path: Path, results: str, *, without_redis: bool = False) -> tupl
 
 
 @pytest.mark.parametrize(("results", "without_redis", "expected"), [
-    ("reddis://127.0.0.1:6379/0", False, "Unknown result backend scheme 'reddis'"),
+    ("reddis://127.0.0.1:6379/0", False, "scheme 'reddis' is not supported by celeriac"),
     ("redis://127.0.0.1:6379/0", True, "pip install 'celeriac[redis]'"),
 ], ids=["unknown-scheme", "missing-driver"])
 def test_an_unbuildable_result_store_stops_the_worker_with_one_line(
