@@ -107,6 +107,7 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
         self._orphans = False
         self._next_scan = 0.0
         self._failing = False
+        self._recoveries = 0
         self._closed = False
         self.where = where
         self._params = params  # to rebuild the client in the lease keeper process
