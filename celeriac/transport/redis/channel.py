@@ -108,6 +108,7 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
         self._orphans = False
         self._next_scan = 0.0
         self._failing = False
+        self._recoveries = 0
         self._closed = False
         self.where = where
         self._params = params  # to rebuild the client in the lease keeper process
@@ -239,20 +240,33 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
 
     def _run_fetch(self, keys: list[str], args: list[Any],
                    wait: tuple[str, float] | None) -> list[Any]:
+        """Send the fetch script exactly once per call, through ``pipelined()``.
+
+        Never through redis-py's command path: its connection ``Retry`` re-sends a command
+        whose reply was lost, and a fetch script that already ran (the server leased the
+        messages, then closed the connection: a restart, a client killed for its output
+        buffer) would run again and lease other messages, while the first ones stayed leased
+        to this live consumer with no ``Delivery`` and no error to say so: stuck until the
+        worker stopped. Raising instead lets ``_fetch_once`` flag the orphans.
+        """
         client = self._pin("fetch")  # used under fetch_lock only, so pipelined() may use it
-        if wait is not None:
+        script = ("EVALSHA", self.scripts.fetch.sha, len(keys), *keys, *args)
+        if wait is None:
+            (out,) = pipelined(client, script)
+        else:
             _, out = pipelined(
                 client,
                 ("BLMOVE", self.layout.bucket(wait[0]), self.inflight_key, "RIGHT", "LEFT",
                  wait[1]),
-                ("EVALSHA", self.scripts.fetch.sha, len(keys), *keys, *args))
-            if not isinstance(out, Exception):
-                return list(out)
-            if not isinstance(out, redis.exceptions.NoScriptError):
-                raise out
-            # the server lost its scripts (a restart): the plain call below loads it again
-        result: list[Any] = self.scripts.fetch(keys=keys, args=args, client=client)
-        return result
+                script)
+        if isinstance(out, redis.exceptions.NoScriptError):
+            # The server lost its scripts (a restart); loading is idempotent, so a retried
+            # SCRIPT LOAD is harmless. Then one more single send.
+            client.script_load(self.scripts.fetch.script)
+            (out,) = pipelined(client, script)
+        if isinstance(out, Exception):
+            raise out
+        return list(out)
 
     def _set_aside_raw(self, bad: Sequence[tuple[str, bytes, str, str]]) -> None:
         """Dead-letter undecodable items that are already under our lease (so never lost)."""
@@ -360,13 +374,18 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
     def heartbeat(self) -> int:
         self._call(self._beat, "heartbeat")
         restored = 0
-        if self._orphans:
-            self._orphans = False
-            restored += self._call(lambda: restore.restore_unheld(self), "recover own leases")
-        if time.monotonic() >= self._next_scan:
+        scan = time.monotonic() >= self._next_scan
+        if scan:
             self._next_scan = time.monotonic() + self.options.lease_timeout / 2
             restored += self._call(lambda: restore.restore_dead(self), "restore dead consumers")
             restored += self._call(lambda: restore.restore_visible(self), "restore stale unacked")
+        # Our own leases with no Delivery: at once after a fetch lost its reply, and on every
+        # scan anyway, because a lost reply is not always seen (redis-py re-sends scripts on
+        # the pool client: a claim of dead peers' leases that ran twice reports 0 the second
+        # time). Our liveness stays fresh, so no peer would ever restore these for us.
+        if self._orphans or scan:
+            self._orphans = False
+            restored += self._call(lambda: restore.restore_unheld(self), "recover own leases")
         return restored
 
     def purge(self, queue: str) -> int:

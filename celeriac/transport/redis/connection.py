@@ -306,6 +306,7 @@ def pipelined(client: redis.Redis, *commands: tuple[Any, ...]) -> list[Any]:
     """
     conn: Any = client.connection  # redis-py's Connection methods are untyped
     assert conn is not None, "pipelined() needs a client from PinnedClients"
+    _reconnect_if_closed(conn)
     try:
         conn.send_packed_command(conn.pack_commands(commands))
         replies: list[Any] = []
@@ -318,6 +319,22 @@ def pipelined(client: redis.Redis, *commands: tuple[Any, ...]) -> list[Any]:
         conn.disconnect()
         raise
     return replies
+
+
+def _reconnect_if_closed(conn: Any) -> None:
+    """Replace a connection the server closed while it sat idle (a restart), before sending.
+
+    Nothing was sent on it, so reconnecting is safe, as redis-py's own retry would; what
+    ``pipelined()`` must never do is send the same commands twice, because they may have run.
+    One non-blocking poll of the socket (redis-py's ``can_read``); pending bytes nobody asked
+    for also mean a connection out of step, replaced the same way.
+    """
+    try:
+        stale = conn.can_read(timeout=0)
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        stale = True
+    if stale:
+        conn.disconnect()
 
 
 __all__ = [

@@ -33,6 +33,9 @@ class GuardedCalls:
     options: TransportOptions
     where: str
     _failing: bool
+    #: How many outages ended; a call that began before the last one ended and then fails
+    #: lost a connection to that same outage, which is not reported a second time.
+    _recoveries: int
     #: Set when reconnecting ran out (the worker stops on it); cleared by a success.
     connection_lost: BrokerConnectionLost | None
     #: Set by ``stop_retrying``: waits end at once and every call is one attempt.
@@ -59,6 +62,7 @@ class GuardedCalls:
             and not self.retry_stopped.is_set(),
             self.options.connection_max_retries)
         waits = policy.intervals()
+        recoveries = self._recoveries
         for attempt in itertools.count():
             try:
                 result = fn()
@@ -80,17 +84,19 @@ class GuardedCalls:
                         raise OperationalError(message) from exc
                     self.connection_lost = BrokerConnectionLost(message)
                     raise self.connection_lost from exc
-                if not self._failing:
+                if not self._failing and recoveries == self._recoveries:
                     self._failing = True
                     logger.warning("Redis connection lost (%s); retrying with backoff", exc)
                 if self.retry_stopped.wait(wait):
                     waits = iter(())  # one last attempt, then give up
+                recoveries = self._recoveries
                 continue
             except redis.ResponseError as exc:
                 raise BrokerRefusedError(refusal(self.where, what, exc)) from exc
             if self._failing:
                 self._failing = False
                 self.connection_lost = None
+                self._recoveries += 1
                 logger.info("Redis connection re-established")
             return result
         raise AssertionError("unreachable")  # pragma: no cover
