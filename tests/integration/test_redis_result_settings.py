@@ -3,7 +3,6 @@ redis-server of the test's own): the worker stores them, celeriac and Celery 5.7
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from celery import Celery as CeleryApp
 
 from celeriac import Celery
 from celeriac.backends.record_codec import COMPRESSED_MAGIC
-from celeriac.worker.worker import Worker, WorkerOptions
+from tests.helpers import in_process_worker
 from tests.integration.redis_server import RedisServer, private_redis
 
 pytestmark = pytest.mark.redis
@@ -42,14 +41,8 @@ def app(server: RedisServer) -> Iterator[Celery]:
     def add(x: int, y: int = 0) -> int:
         return x + y
 
-    worker = Worker(app, WorkerOptions(pool="threads", concurrency=2, hostname="w1@test"))
-    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
-    thread.start()
-    try:
+    with in_process_worker(app, pool="threads", concurrency=2, hostname="w1@test"):
         yield app
-    finally:
-        worker.stop()
-        thread.join(30)
 
 
 def test_the_record_is_compressed_msgpack_with_the_request(app: Celery,
