@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from celery import Celery as CeleryApp
 from celeriac import Celery
 from celeriac.backends.record_codec import COMPRESSED_MAGIC
 from tests.helpers import in_process_worker
-from tests.integration.redis_server import RedisServer, private_redis
+from tests.integration.redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
 
@@ -24,12 +23,6 @@ SETTINGS: dict[str, Any] = {
     "result_extended": True,
     "accept_content": ["json", "msgpack"],
 }
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    with private_redis(tmp_path / "redis") as started:
-        yield started
 
 
 @pytest.fixture
