@@ -28,14 +28,19 @@ def worker_process(command: Sequence[str], workdir: Path, log_name: str,
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        stop_process(process, grace=30)
         log.close()
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float) -> None:
+    """Stop ``process`` by its PID: SIGTERM, then SIGKILL if it outlives ``grace`` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
 
 
 def write_project(workdir: Path, name: str, source: str) -> None:

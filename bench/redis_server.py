@@ -10,7 +10,6 @@ do not import test code.
 from __future__ import annotations
 
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -19,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
+
+from bench.common import stop_process
 
 
 def _free_port() -> int:
@@ -46,13 +47,7 @@ def private_redis(timeout: float = 20.0) -> Iterator[str]:
             _wait_ready(process, port, timeout)
             yield f"redis://127.0.0.1:{port}"
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(10)
+            stop_process(process, grace=20)
 
 
 def _wait_ready(process: subprocess.Popen[bytes], port: int, timeout: float) -> None:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from celeriac import Celery
+from celeriac.worker.worker import Worker, WorkerOptions
 
 CELERIAC = str(Path(sys.executable).with_name("celeriac"))
 
@@ -30,6 +34,23 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0,
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+@contextmanager
+def in_process_worker(app: Celery, *, worker_class: type[Worker] = Worker,
+                      **options: Any) -> Iterator[Worker]:
+    """A worker for ``app`` on a thread of this test's process; stopped and joined on exit.
+
+    ``options`` are ``WorkerOptions`` fields. Signal handlers stay the test runner's own.
+    """
+    worker = worker_class(app, WorkerOptions(**options))
+    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
+    thread.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        thread.join(30)
 
 
 def require_service(name: str, host: str, port: int) -> None:

@@ -4,7 +4,6 @@ say so, and name the brokers where it works, instead of advising the scheme just
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from collections.abc import Iterator
 
@@ -12,8 +11,7 @@ import pytest
 
 from celeriac import Celery
 from celeriac.exceptions import ImproperlyConfigured
-from celeriac.worker.worker import Worker, WorkerOptions
-from tests.helpers import wait_until
+from tests.helpers import in_process_worker, wait_until
 from tests.integration.amqp_vhost import Vhost, rabbitmq_vhost
 
 pytestmark = pytest.mark.amqp
@@ -42,14 +40,8 @@ def test_a_worker_on_rabbitmq_logs_the_limit(vhost: Vhost,
                                             caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, "celeriac.worker.control.node")
     app = Celery("rc", broker=vhost.url, backend=f"cache+memory://{uuid.uuid4().hex}")
-    worker = Worker(app, WorkerOptions(pool="solo"))
-    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
-    thread.start()
-    try:
+    with in_process_worker(app, pool="solo"):
         wait_until(lambda: any("Remote control" in r.getMessage() for r in caplog.records))
-    finally:
-        worker.stop()
-        thread.join(30)
     [message] = [r.getMessage() for r in caplog.records if "Remote control" in r.getMessage()]
     assert "not available on the amqp:// broker" in message
     assert all(part in message for part in WHERE_IT_WORKS)

@@ -9,8 +9,6 @@ channel opens (RabbitMQ reads it per channel, at open).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,15 +16,9 @@ from celeriac import Celery
 from celeriac.exceptions import BrokerRefusedError, OperationalError
 from tests.helpers import require_service, unique_name
 from tests.integration.amqp_vhost import rabbitmq_vhost, restore_env, set_env
-from tests.integration.redis_server import RedisServer, private_redis
+from tests.integration.redis_server import RedisServer
 
 BIG = "x" * 2_000_000  # over a 1 MiB limit
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    with private_redis(tmp_path / "redis") as started:
-        yield started
 
 
 def echo_app(broker: str) -> tuple[Celery, object]:

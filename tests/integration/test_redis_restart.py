@@ -17,7 +17,7 @@ import pytest
 
 from celeriac.exceptions import OperationalError
 from tests.helpers import import_app_module, running_worker, unique_name, wait_until
-from tests.integration.redis_server import RedisServer, private_redis
+from tests.integration.redis_server import RedisServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -40,12 +40,6 @@ def record(n):
 """
 
 TOTAL = 300
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    with private_redis(tmp_path / "redis") as started:
-        yield started
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@ redis-server of the test's own): the worker stores them, celeriac and Celery 5.7
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +12,8 @@ from celery import Celery as CeleryApp
 
 from celeriac import Celery
 from celeriac.backends.record_codec import COMPRESSED_MAGIC
-from celeriac.worker.worker import Worker, WorkerOptions
-from tests.integration.redis_server import RedisServer, private_redis
+from tests.helpers import in_process_worker
+from tests.integration.redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
 
@@ -28,12 +26,6 @@ SETTINGS: dict[str, Any] = {
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    with private_redis(tmp_path / "redis") as started:
-        yield started
-
-
-@pytest.fixture
 def app(server: RedisServer) -> Iterator[Celery]:
     app = Celery("redis_results", broker=f"memory://{uuid.uuid4().hex}",
                  backend=server.url(), **SETTINGS)
@@ -42,14 +34,8 @@ def app(server: RedisServer) -> Iterator[Celery]:
     def add(x: int, y: int = 0) -> int:
         return x + y
 
-    worker = Worker(app, WorkerOptions(pool="threads", concurrency=2, hostname="w1@test"))
-    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
-    thread.start()
-    try:
+    with in_process_worker(app, pool="threads", concurrency=2, hostname="w1@test"):
         yield app
-    finally:
-        worker.stop()
-        thread.join(30)
 
 
 def test_the_record_is_compressed_msgpack_with_the_request(app: Celery,

@@ -14,7 +14,6 @@ import threading
 import uuid
 from collections.abc import Iterator
 from functools import partial
-from pathlib import Path
 
 import pytest
 import redis
@@ -25,18 +24,12 @@ from celeriac.transport.redis import RedisTransport
 from celeriac.transport.redis.channel import RedisChannel
 from celeriac.transport.redis.wakeup import non_overlapping
 from tests.helpers import wait_until
-from tests.integration.redis_server import RedisServer, private_redis
+from tests.integration.redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
 
 QUEUES = ["hipri", "celery"]
 POLL = 60.0  # far beyond the bound below: a poll cannot be what returns the message
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    with private_redis(tmp_path / "redis") as started:
-        yield started
 
 
 @pytest.fixture

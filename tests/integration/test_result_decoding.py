@@ -8,7 +8,6 @@ private ``redis-server`` and gets the bytes with a plain ``SET``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from celeriac import Celery
 from celeriac.backends.base import TASK_KEY_PREFIX
 from celeriac.exceptions import CeleriacError, DecodeError
 from tests.helpers import unique_name
-from tests.integration.redis_server import RedisServer, private_redis
+from tests.integration.redis_server import RedisServer
 
 BAD_RECORDS = {
     "not-utf8": b"\xff\xfe\x00garbage",
@@ -25,12 +24,6 @@ BAD_RECORDS = {
     "not-an-object": b'"SUCCESS"',
     "a-list": b'[1, 2, 3]',
 }
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    with private_redis(tmp_path / "redis") as started:
-        yield started
 
 
 def check_raises_decode_error(app: Celery, task_id: str) -> None:

@@ -13,14 +13,13 @@ wait in the worker (their messages still leased) and each task runs exactly once
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.helpers import import_app_module, running_worker, unique_name, wait_until
-from tests.integration.redis_server import RedisServer, private_redis
+from tests.integration.redis_server import RedisServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -50,12 +49,6 @@ RETRY = {"result_backend_always_retry": True,
 def runs(folder: Path) -> list[int]:
     path = folder / "runs.txt"
     return [int(n) for n in path.read_text().split()] if path.exists() else []
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    with private_redis(tmp_path / "redis") as started:
-        yield started
 
 
 @pytest.mark.parametrize("settings", [{}, RETRY], ids=["celery-default", "always-retry"])

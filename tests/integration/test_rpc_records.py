@@ -15,8 +15,8 @@ import pytest
 
 from celeriac import Celery, Task
 from celeriac.canvas import chain
-from celeriac.worker.worker import Worker, WorkerOptions
-from tests.helpers import wait_until
+from celeriac.worker.worker import Worker
+from tests.helpers import in_process_worker, wait_until
 from tests.integration.amqp_vhost import Vhost, rabbitmq_vhost
 
 pytestmark = pytest.mark.amqp
@@ -72,16 +72,12 @@ def _app(vhost: Vhost) -> Celery:
 
 @pytest.fixture
 def worker(app: Celery) -> Iterator[Worker]:
-    worker = Worker(app, WorkerOptions(pool="threads", concurrency=2, prefetch_multiplier=1))
-    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
-    thread.start()
-    try:
-        yield worker
-    finally:
-        for event in RELEASE.values():
-            event.set()
-        worker.stop()
-        thread.join(30)
+    with in_process_worker(app, pool="threads", concurrency=2, prefetch_multiplier=1) as worker:
+        try:
+            yield worker
+        finally:  # release held tasks before the worker is stopped
+            for event in RELEASE.values():
+                event.set()
 
 
 def _release(key: str) -> threading.Event:

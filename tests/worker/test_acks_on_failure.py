@@ -3,14 +3,13 @@ before the deprecated task_acks_on_failure_or_timeout; in-process worker, SQLite
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from celeriac import Celery
-from celeriac.worker.worker import Worker, WorkerOptions
+from tests.helpers import in_process_worker
 
 
 def _failed_message_set_aside(tmp_path: Path, **settings: Any) -> bool:
@@ -21,16 +20,10 @@ def _failed_message_set_aside(tmp_path: Path, **settings: Any) -> bool:
     def fail() -> None:
         raise ValueError("boom")
 
-    worker = Worker(app, WorkerOptions(pool="threads", concurrency=1))
-    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
-    thread.start()
-    try:
+    with in_process_worker(app, pool="threads", concurrency=1):
         result = app.send_task("proj.fail")
         with pytest.raises(ValueError, match="boom"):
             result.get(timeout=10)
-    finally:
-        worker.stop()
-        thread.join(30)
     channel = app.transport.channel()
     try:
         letters = list(channel.dead_letters())

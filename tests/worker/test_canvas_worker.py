@@ -20,7 +20,8 @@ from celeriac.exceptions import ChordError
 from celeriac.results.group_result import GroupResult
 from celeriac.worker import prefetcher
 from celeriac.worker.consumer import Consumer
-from celeriac.worker.worker import Worker, WorkerOptions
+from celeriac.worker.worker import Worker
+from tests.helpers import in_process_worker
 
 RUNS: dict[str, list[Any]] = {}
 LOCK = threading.Lock()
@@ -94,15 +95,9 @@ def app(request: pytest.FixtureRequest, tmp_path: Path,
     backend = (f"cache+memory://{uuid.uuid4().hex}" if request.param == "memory"
                else f"sqlite:///{tmp_path / 'results.db'}")
     made = make_app(backend)
-    options = WorkerOptions(pool="threads", concurrency=4, prefetch_multiplier=16)
-    worker = _QuickStopWorker(made, options)
-    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
-    thread.start()
-    try:
+    with in_process_worker(made, worker_class=_QuickStopWorker, pool="threads", concurrency=4,
+                           prefetch_multiplier=16):
         yield made
-    finally:
-        worker.stop()
-        thread.join(30)
 
 
 T = 20  # seconds per wait

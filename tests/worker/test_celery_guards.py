@@ -10,7 +10,6 @@ In-process workers on ``memory://``.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,8 +22,8 @@ from celeriac.control.inspect import flatten_replies
 from celeriac.exceptions import DuplicateNodenameWarning
 from celeriac.result import allow_join_result
 from celeriac.utils.log import TASK_LOGGER_NAME, get_task_logger
-from celeriac.worker.worker import Worker, WorkerOptions
-from tests.helpers import wait_until
+from celeriac.worker.worker import Worker
+from tests.helpers import in_process_worker, wait_until
 
 WOULD_BLOCK = "Never call result.get() within a task!"
 
@@ -37,15 +36,9 @@ def new_app() -> Celery:
 
 @contextmanager
 def running(app: Celery, pool: str = "threads", hostname: str = "") -> Iterator[Worker]:
-    worker = Worker(app, WorkerOptions(pool=pool, concurrency=1 if pool == "solo" else 2,
-                                       hostname=hostname))
-    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
-    thread.start()
-    try:
+    with in_process_worker(app, pool=pool, concurrency=1 if pool == "solo" else 2,
+                           hostname=hostname) as worker:
         yield worker
-    finally:
-        worker.stop()
-        thread.join(30)
 
 
 @pytest.fixture

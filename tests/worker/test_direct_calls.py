@@ -6,7 +6,6 @@ An in-process worker on ``memory://`` (solo and threads pools), as a user's proj
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +15,8 @@ from typing import Any
 import pytest
 
 from celeriac import Celery, Task
-from celeriac.worker.worker import Worker, WorkerOptions
+from celeriac.worker.worker import Worker
+from tests.helpers import in_process_worker
 
 #: What a Flask-style ``ContextTask`` makes available while a task runs ("the app context").
 APP_CONTEXT: ContextVar[str | None] = ContextVar("APP_CONTEXT", default=None)
@@ -52,14 +52,8 @@ def new_app(**kwargs: Any) -> Celery:
 
 @contextmanager
 def running(app: Celery, pool: str = "threads") -> Iterator[Worker]:
-    worker = Worker(app, WorkerOptions(pool=pool, concurrency=1 if pool == "solo" else 2))
-    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
-    thread.start()
-    try:
+    with in_process_worker(app, pool=pool, concurrency=1 if pool == "solo" else 2) as worker:
         yield worker
-    finally:
-        worker.stop()
-        thread.join(30)
 
 
 def describe(request: Any) -> dict[str, Any]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from celeriac import Celery
-from celeriac.worker.worker import Worker, WorkerOptions
+from tests.helpers import in_process_worker
 
 
 def _child_priority(tmp_path: Path, **settings: Any) -> Any:
@@ -24,15 +23,9 @@ def _child_priority(tmp_path: Path, **settings: Any) -> Any:
     def parent() -> str:
         return str(child.delay().id)
 
-    worker = Worker(app, WorkerOptions(pool="threads", concurrency=2))
-    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
-    thread.start()
-    try:
+    with in_process_worker(app, pool="threads", concurrency=2):
         child_id = parent.apply_async(priority=7).get(timeout=10)
         return app.AsyncResult(child_id).get(timeout=10)
-    finally:
-        worker.stop()
-        thread.join(30)
 
 
 @pytest.mark.parametrize(("inherit", "expected"), [(True, 7), (False, 0)])

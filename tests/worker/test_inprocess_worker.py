@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from celeriac import Celery
 from celeriac.exceptions import EncodeError
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import Outbound
-from celeriac.worker.worker import Worker, WorkerOptions
+from tests.helpers import in_process_worker
 
 FIXTURES = Path(__file__).parent.parent / "interop" / "fixtures"
 
@@ -38,14 +37,8 @@ def app() -> Iterator[Celery]:
     def unserializable() -> object:
         return object()
 
-    worker = Worker(app, WorkerOptions(pool="threads", concurrency=2))
-    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
-    thread.start()
-    try:
+    with in_process_worker(app, pool="threads", concurrency=2):
         yield app
-    finally:
-        worker.stop()
-        thread.join(30)
 
 
 def test_a_result_that_cannot_be_serialized_is_a_clear_failure(app: Celery) -> None:

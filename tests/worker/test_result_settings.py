@@ -3,8 +3,8 @@ in-process on ``memory://``, results in a SQLite file."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +14,7 @@ import pytest
 
 from celeriac import Celery
 from celeriac.backends.record_codec import COMPRESSED_MAGIC, content_type_of
-from celeriac.worker.worker import Worker, WorkerOptions
+from tests.helpers import in_process_worker
 
 AppFactory = Callable[..., Celery]
 
@@ -22,7 +22,7 @@ AppFactory = Callable[..., Celery]
 @pytest.fixture
 def make_app(tmp_path: Path) -> Iterator[AppFactory]:
     """``make_app(**settings)``: an app with tasks and a running worker, results in SQLite."""
-    stops: list[Callable[[], None]] = []
+    workers = contextlib.ExitStack()
 
     def make(**settings: Any) -> Celery:
         name = uuid.uuid4().hex
@@ -33,20 +33,12 @@ def make_app(tmp_path: Path) -> Iterator[AppFactory]:
         def add(x: int, y: int = 0) -> int:
             return x + y
 
-        worker = Worker(app, WorkerOptions(pool="threads", concurrency=2, hostname="w1@test"))
-        thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
-        thread.start()
-
-        def stop() -> None:
-            worker.stop()
-            thread.join(30)
-
-        stops.append(stop)
+        workers.enter_context(
+            in_process_worker(app, pool="threads", concurrency=2, hostname="w1@test"))
         return app
 
-    yield make
-    for stop in stops:
-        stop()
+    with workers:
+        yield make
 
 
 def _stored_bytes(app: Celery, task_id: str) -> bytes:

@@ -10,7 +10,6 @@ finished state (``backends.base.may_replace``).
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +20,7 @@ import pytest
 from celeriac import Celery, states
 from celeriac.app.task import Task
 from celeriac.transport.memory import MemoryTransport
-from celeriac.worker.worker import Worker, WorkerOptions
-from tests.helpers import wait_until
+from tests.helpers import in_process_worker, wait_until
 
 #: Generous: a retried attempt runs at once; this only bounds a failure.
 DEADLINE = 20.0
@@ -60,14 +58,8 @@ def _app(tmp_path: Path) -> Celery:
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Celery]:
     app = _app(tmp_path)
-    worker = Worker(app, WorkerOptions(pool="threads", concurrency=4))
-    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
-    thread.start()
-    try:
+    with in_process_worker(app, pool="threads", concurrency=4):
         yield app
-    finally:
-        worker.stop()
-        thread.join(30)
 
 
 def test_an_old_attempts_retry_stored_after_the_failure_does_not_hide_it(app: Celery) -> None:

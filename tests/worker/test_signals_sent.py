@@ -8,7 +8,6 @@ are part of the contract. The worker runs in-process on ``memory://``.
 from __future__ import annotations
 
 import re
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,8 +24,8 @@ from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import Outbound
 from celeriac.utils.dispatch import Signal
 from celeriac.worker.consumer import Consumer
-from celeriac.worker.worker import Worker, WorkerOptions
-from tests.helpers import wait_until
+from celeriac.worker.worker import Worker
+from tests.helpers import in_process_worker, wait_until
 
 SOURCE = Path(celeriac.__file__).parent
 DEFINED = sorted(name for name, value in vars(signals).items() if isinstance(value, Signal))
@@ -84,14 +83,8 @@ def make_app() -> Celery:
 
 @contextmanager
 def running(app: Celery) -> Iterator[Worker]:
-    worker = Worker(app, WorkerOptions(pool="threads", concurrency=2, hostname="sig@test"))
-    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
-    thread.start()
-    try:
+    with in_process_worker(app, pool="threads", concurrency=2, hostname="sig@test") as worker:
         yield worker
-    finally:
-        worker.stop()
-        thread.join(30)
 
 
 @pytest.fixture
@@ -216,15 +209,9 @@ def test_a_worker_task_failure_passes_an_exception_info(app: Celery) -> None:
 
 def test_the_solo_pool_sends_worker_process_init_with_the_node_name() -> None:
     app = make_app()
-    worker = Worker(app, WorkerOptions(pool="solo", hostname="solo@test"))
-    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
-    with recording(signals.worker_process_init) as calls:
-        thread.start()
-        try:
-            assert app.send_task("proj.add", (1, 1)).get(timeout=10) == 2
-        finally:
-            worker.stop()
-            thread.join(30)
+    with recording(signals.worker_process_init) as calls, \
+            in_process_worker(app, pool="solo", hostname="solo@test"):
+        assert app.send_task("proj.add", (1, 1)).get(timeout=10) == 2
     app.close()
     assert [kwargs["sender"] for _, kwargs in calls] == ["solo@test"]
 
@@ -238,17 +225,13 @@ def test_prefork_children_send_worker_process_init_with_the_node_name(tmp_path: 
             handle.write(f"{sender}\n")
 
     signals.worker_process_init.connect(on_init, weak=False)
-    worker = Worker(app, WorkerOptions(pool="prefork", concurrency=2, hostname="fork@test"))
-    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
-    thread.start()
     try:
-        assert app.send_task("proj.add", (1, 1)).get(timeout=30) == 2
-        wait_until(lambda: marker.exists() and len(marker.read_text().split()) == 2, 30,
-                   message="both children to start")
+        with in_process_worker(app, pool="prefork", concurrency=2, hostname="fork@test"):
+            assert app.send_task("proj.add", (1, 1)).get(timeout=30) == 2
+            wait_until(lambda: marker.exists() and len(marker.read_text().split()) == 2, 30,
+                       message="both children to start")
     finally:
         signals.worker_process_init.disconnect(on_init)
-        worker.stop()
-        thread.join(30)
         app.close()
     assert marker.read_text().split() == ["fork@test", "fork@test"]
 

@@ -15,7 +15,7 @@ import pytest
 from celeriac import Celery
 from celeriac.worker.nodenames import node_format
 from celeriac.worker.worker import Worker, WorkerOptions
-from tests.helpers import wait_until
+from tests.helpers import in_process_worker, wait_until
 
 
 def make_app() -> Celery:
@@ -40,15 +40,13 @@ def test_worker_state_db_is_the_statedb_with_the_node_name_expanded(tmp_path: Pa
     app.conf.worker_state_db = str(tmp_path / "%n.state")
     revoked_id = uuid.uuid4().hex
     (tmp_path / "w1.state").write_text(json.dumps({"revoked": {revoked_id: time.time() + 600}}))
-    worker = Worker(app, WorkerOptions(pool="threads", concurrency=1, hostname="w1@example"))
-    thread = run_in_thread(worker)
     try:
-        refused = app.send_task("proj.add", (1, 1), task_id=revoked_id)
-        wait_until(lambda: refused.state == "REVOKED", 10, message="the revoked task refused")
-        assert app.send_task("proj.add", (1, 1)).get(timeout=10) == 2
+        with in_process_worker(app, pool="threads", concurrency=1, hostname="w1@example"):
+            refused = app.send_task("proj.add", (1, 1), task_id=revoked_id)
+            wait_until(lambda: refused.state == "REVOKED", 10,
+                       message="the revoked task refused")
+            assert app.send_task("proj.add", (1, 1)).get(timeout=10) == 2
     finally:
-        worker.stop()
-        thread.join(30)
         app.close()
 
 
