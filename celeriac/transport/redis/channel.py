@@ -16,20 +16,14 @@ How a message moves (keys in ``keys.py``):
   recording would lose a message to a SIGKILL in between. So an empty fetch waits with
   ``BLMOVE <a queue's main bucket> <own inflight list>``: the move is atomic, the inflight
   list is drained by the fetch script pipelined right behind it (so the message that wakes
-  the worker is leased in the same round trip), and a dead consumer's inflight list is pushed
-  back by its peers. With one queue, its main bucket (priority 0-2) wakes the consumer at
-  once. With several, ``BLMOVE`` cannot watch them all, so a ``QueueWatch`` (``wakeup.py``:
-  Redis tells a dedicated connection when any of their buckets changes) wakes the consumer
-  and the fetch script takes the message. Anything else (priority buckets of a single
-  queue, due delayed messages) is polled every ``fetch_poll_interval`` (0.1 s) while idle,
-  which keeps idle CPU near zero and costs them at most that much latency.
+  the worker is leased in the same round trip). With several queues a ``QueueWatch``
+  (``wakeup.py``, client tracking) wakes the fetch instead. Anything else (priority buckets,
+  due delayed messages) is polled every ``fetch_poll_interval`` (0.1 s) while idle.
 * **ack**: one ``ACK`` script call (HDEL lease, HDEL ``unacked``, ZREM ``unacked_index`` for the
   tags we still hold). **reject/defer/set_aside**: one ``RELEASE`` script call that moves a
   message only if this consumer still holds its lease.
-* **heartbeat**: liveness key with ``PX lease_timeout``, re-scores our tags in
-  ``unacked_index`` (so no visibility-timeout scan, Celery's included, takes a live consumer's
-  message), and every ``lease_timeout / 2`` restores dead consumers' leases and stale kombu
-  entries (``restore.py``).
+* **heartbeat**: liveness key, re-scores our tags in ``unacked_index``; every
+  ``lease_timeout / 2`` restores dead consumers' leases and our own unheld ones (``restore.py``).
 """
 
 from __future__ import annotations
@@ -240,15 +234,9 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
 
     def _run_fetch(self, keys: list[str], args: list[Any],
                    wait: tuple[str, float] | None) -> list[Any]:
-        """Send the fetch script exactly once per call, through ``pipelined()``.
-
-        Never through redis-py's command path: its connection ``Retry`` re-sends a command
-        whose reply was lost, and a fetch script that already ran (the server leased the
-        messages, then closed the connection: a restart, a client killed for its output
-        buffer) would run again and lease other messages, while the first ones stayed leased
-        to this live consumer with no ``Delivery`` and no error to say so: stuck until the
-        worker stopped. Raising instead lets ``_fetch_once`` flag the orphans.
-        """
+        """Send the fetch script exactly once, through ``pipelined()``: redis-py's ``Retry``
+        would re-send a script whose reply was lost, stranding the leases it took; raising
+        lets ``_fetch_once`` flag them as orphans."""
         client = self._pin("fetch")  # used under fetch_lock only, so pipelined() may use it
         script = ("EVALSHA", self.scripts.fetch.sha, len(keys), *keys, *args)
         if wait is None:
@@ -379,10 +367,7 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
             self._next_scan = time.monotonic() + self.options.lease_timeout / 2
             restored += self._call(lambda: restore.restore_dead(self), "restore dead consumers")
             restored += self._call(lambda: restore.restore_visible(self), "restore stale unacked")
-        # Our own leases with no Delivery: at once after a fetch lost its reply, and on every
-        # scan anyway, because a lost reply is not always seen (redis-py re-sends scripts on
-        # the pool client: a claim of dead peers' leases that ran twice reports 0 the second
-        # time). Our liveness stays fresh, so no peer would ever restore these for us.
+        # Own leases with no Delivery (a lost reply, seen or not): no peer restores them.
         if self._orphans or scan:
             self._orphans = False
             restored += self._call(lambda: restore.restore_unheld(self), "recover own leases")
