@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from celeriac.app.producer import Producer
     from celeriac.backends.base import ResultBackend
     from celeriac.config import Settings
+    from celeriac.config.frozen import TransportOptions
     from celeriac.control import Control
-    from celeriac.transport.base import Transport, TransportOptions
+    from celeriac.transport.base import Transport
 
 DEFAULT_SQLITE_FILE = "celeriac.db"
 

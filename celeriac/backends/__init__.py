@@ -13,7 +13,8 @@ from __future__ import annotations
 import difflib
 from typing import Final, cast
 
-from celeriac.backends.base import BackendOptions, ResultBackend
+from celeriac.backends.base import ResultBackend
+from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.utils.imports import import_symbol
 

@@ -17,10 +17,10 @@ from typing import Self
 
 from celeriac.backends.base import (
     TASK_KEY_PREFIX,
-    BackendOptions,
     KeyValueBackend,
     may_replace,
 )
+from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 

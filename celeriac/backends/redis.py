@@ -23,7 +23,8 @@ from typing import Any, Self
 import redis
 from redis.client import PubSub
 
-from celeriac.backends.base import TASK_KEY_PREFIX, BackendOptions, KeyValueBackend
+from celeriac.backends.base import TASK_KEY_PREFIX, KeyValueBackend
+from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import OperationalError, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 from celeriac.transport.redis.connection import (

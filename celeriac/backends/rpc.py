@@ -40,8 +40,9 @@ from typing import Any, Final, Self
 
 import amqp  # type: ignore[import-untyped]
 
-from celeriac.backends.base import BackendOptions, may_replace
+from celeriac.backends.base import may_replace
 from celeriac.backends.record_codec import RecordCodec
+from celeriac.config.frozen import BackendOptions, TransportOptions
 from celeriac.exceptions import ImproperlyConfigured, InvalidMessage, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 from celeriac.serialization import registry
@@ -54,7 +55,6 @@ from celeriac.transport.amqp.connection import (
     with_retries,
 )
 from celeriac.transport.amqp.publisher import Publisher
-from celeriac.transport.base import TransportOptions
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ import time
 from collections.abc import Sequence
 from typing import Final, Self
 
-from celeriac.backends.base import TASK_KEY_PREFIX, BackendOptions, KeyValueBackend
+from celeriac.backends.base import TASK_KEY_PREFIX, KeyValueBackend
+from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 from celeriac.transport.sqlite.connection import (

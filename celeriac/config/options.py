@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celeriac.backends.base import BackendOptions, StoreRetryPolicy
-from celeriac.transport.base import TransportOptions
+from celeriac.config.frozen import BackendOptions, StoreRetryPolicy, TransportOptions
 
 
 def _seconds(value: Any) -> float | None:

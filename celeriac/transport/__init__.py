@@ -9,8 +9,9 @@ from __future__ import annotations
 import difflib
 from typing import Final, cast
 
+from celeriac.config.frozen import TransportOptions
 from celeriac.exceptions import ImproperlyConfigured
-from celeriac.transport.base import Transport, TransportOptions
+from celeriac.transport.base import Transport
 from celeriac.utils.imports import import_symbol
 
 TRANSPORT_ALIASES: Final[dict[str, str]] = {

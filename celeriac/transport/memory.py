@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
+from celeriac.config.frozen import TransportOptions
 from celeriac.exceptions import InvalidMessage
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import (
@@ -30,7 +31,6 @@ from celeriac.transport.base import (
     DeadLetter,
     Delivery,
     Outbound,
-    TransportOptions,
 )
 from celeriac.transport.emulation import ExchangeTable
 from celeriac.transport.sqlite.deadletters import envelope_of, message_of

@@ -29,7 +29,8 @@ from collections.abc import Container, Sequence
 
 from celeriac import signals, states
 from celeriac.app.request import Context
-from celeriac.backends.base import ResultBackend, StoreRetryPolicy
+from celeriac.backends.base import ResultBackend
+from celeriac.config.frozen import StoreRetryPolicy
 from celeriac.execution.callbacks import chord_parts, fire_chords
 from celeriac.execution.outcome import Disposition, Outcome
 from celeriac.pools.base import Pool

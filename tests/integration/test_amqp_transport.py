@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 import amqp  # type: ignore[import-untyped]  # py-amqp ships no type information
 import pytest
 
+from celeriac.config.frozen import TransportOptions
 from celeriac.exceptions import OperationalError
 from celeriac.protocol.message import TaskMessage
 from celeriac.protocol.task_message import build_v2
@@ -19,7 +20,7 @@ from celeriac.routing.entities import Exchange, Queue
 from celeriac.transport import resolve_transport
 from celeriac.transport.amqp import AmqpChannel, AmqpTransport
 from celeriac.transport.amqp.topology import DEAD_LETTER_QUEUE, delay_name
-from celeriac.transport.base import Delivery, Outbound, TransportOptions
+from celeriac.transport.base import Delivery, Outbound
 from tests.integration.amqp_vhost import (
     HeldDelivery,
     Vhost,

@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from celeriac import states
-from celeriac.backends.base import BackendOptions
 from celeriac.backends.redis import RedisBackend, celery_keyprefix
+from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import TimeoutError
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from tests.helpers import flushed_redis, wait_until

@@ -18,8 +18,9 @@ from functools import partial
 import pytest
 import redis
 
+from celeriac.config.frozen import TransportOptions
 from celeriac.protocol.message import TaskMessage
-from celeriac.transport.base import Delivery, Outbound, TransportOptions
+from celeriac.transport.base import Delivery, Outbound
 from celeriac.transport.redis import RedisTransport
 from celeriac.transport.redis.channel import RedisChannel
 from celeriac.transport.redis.wakeup import non_overlapping

@@ -11,8 +11,8 @@ import pytest
 
 from celeriac import states
 from celeriac.backends import resolve_backend
-from celeriac.backends.base import BackendOptions
 from celeriac.backends.rpc import ResultUnavailable, RpcBackend
+from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import ImproperlyConfigured, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from tests.integration.amqp_vhost import Vhost, rabbitmq_vhost

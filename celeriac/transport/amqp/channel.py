@@ -23,6 +23,7 @@ from typing import Any
 
 from amqp import exceptions as amqp_errors  # type: ignore[import-untyped]
 
+from celeriac.config.frozen import TransportOptions
 from celeriac.exceptions import BrokerConnectionLost
 from celeriac.routing.entities import Queue
 from celeriac.transport.amqp import deadletter
@@ -38,7 +39,7 @@ from celeriac.transport.amqp.topology import (
     delay_level,
     delay_name,
 )
-from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
+from celeriac.transport.base import DeadLetter, Delivery, Outbound
 from celeriac.transport.reconnect import ReconnectPolicy
 
 logger = logging.getLogger(__name__)

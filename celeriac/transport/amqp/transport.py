@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 from typing import Self
 
+from celeriac.config.frozen import TransportOptions
 from celeriac.transport.amqp.channel import AmqpChannel
 from celeriac.transport.amqp.connection import AmqpParams, parse_url
 from celeriac.transport.amqp.topology import Topology
-from celeriac.transport.base import Capabilities, TransportOptions
+from celeriac.transport.base import Capabilities
 
 
 class AmqpTransport:

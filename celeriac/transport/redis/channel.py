@@ -39,10 +39,11 @@ from typing import Any
 
 import redis
 
+from celeriac.config.frozen import TransportOptions
 from celeriac.exceptions import BrokerConnectionLost, BrokerRefusedError, OperationalError
 from celeriac.protocol.envelope import envelope_priority
 from celeriac.transport import emulation
-from celeriac.transport.base import Delivery, Outbound, TransportOptions
+from celeriac.transport.base import Delivery, Outbound
 from celeriac.transport.redis import deadletter, framing, queue_ops, restore
 from celeriac.transport.redis.connection import (
     PinnedClients,

@@ -17,8 +17,8 @@ from typing import TypeVar
 
 import redis
 
+from celeriac.config.frozen import TransportOptions
 from celeriac.exceptions import BrokerConnectionLost, BrokerRefusedError, OperationalError
-from celeriac.transport.base import TransportOptions
 from celeriac.transport.reconnect import ReconnectPolicy
 from celeriac.transport.redis.connection import refusal
 

@@ -9,7 +9,8 @@ from typing import Self
 
 import redis
 
-from celeriac.transport.base import Capabilities, TransportOptions
+from celeriac.config.frozen import TransportOptions
+from celeriac.transport.base import Capabilities
 from celeriac.transport.redis.channel import RedisChannel
 from celeriac.transport.redis.connection import RedisParams, build_client, describe, parse_url
 from celeriac.transport.redis.keys import KeyLayout

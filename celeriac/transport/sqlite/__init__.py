@@ -17,8 +17,9 @@ import threading
 import weakref
 from typing import Self
 
+from celeriac.config.frozen import TransportOptions
 from celeriac.exceptions import ImproperlyConfigured
-from celeriac.transport.base import Capabilities, TransportOptions
+from celeriac.transport.base import Capabilities
 from celeriac.transport.sqlite.channel import SqliteChannel
 from celeriac.transport.sqlite.connection import parse_sqlite_url
 

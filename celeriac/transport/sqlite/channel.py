@@ -26,8 +26,9 @@ import time
 import uuid
 from collections.abc import Sequence
 
+from celeriac.config.frozen import TransportOptions
 from celeriac.protocol.message import TaskMessage
-from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
+from celeriac.transport.base import DeadLetter, Delivery, Outbound
 from celeriac.transport.emulation import ExchangeTable
 from celeriac.transport.sqlite import deadletters
 from celeriac.transport.sqlite.connection import Notifier, SqliteHandle, notifier_for
