@@ -17,7 +17,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Self
 
 import redis
@@ -104,23 +104,17 @@ class RedisBackend(KeyValueBackend):
         self._store_script = client.register_script(_STORE_UNLESS_SUCCESS)
 
     @classmethod
-    def from_url(
-        cls,
-        url: str,
-        options: BackendOptions | None = None,
-        transport_options: Mapping[str, Any] | None = None,
-    ) -> Self:
+    def from_url(cls, url: str, options: BackendOptions | None = None) -> Self:
         """Build from a ``redis://``/``rediss://``/``redis+socket://``/``sentinel://`` URL.
 
-        ``transport_options`` is ``result_backend_transport_options`` (``global_keyprefix``,
+        ``options.redis`` is ``result_backend_transport_options`` (``global_keyprefix``,
         ``master_name``, ssl options, ``socket_timeout``...). No I/O happens here.
         """
-        extra = dict(transport_options if transport_options is not None
-                     else (options.extra if options is not None else {}))
-        params = parse_url(url, extra)
-        client = build_client(params, extra, float(extra.get("socket_connect_timeout", 4.0)))
-        store = cls(client, options, keyprefix=celery_keyprefix(extra.get("global_keyprefix")))
-        store.where = describe(params, extra)
+        typed = (options or BackendOptions()).redis
+        params = parse_url(url, typed)
+        client = build_client(params, typed, typed.socket_connect_timeout)
+        store = cls(client, options, keyprefix=celery_keyprefix(typed.global_keyprefix))
+        store.where = describe(params, typed)
         return store
 
     # -- primitives --------------------------------------------------------------------------

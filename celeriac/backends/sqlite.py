@@ -47,12 +47,9 @@ class SqliteBackend(KeyValueBackend):
 
     def __init__(self, path: str, options: BackendOptions | None = None) -> None:
         super().__init__(options)
-        extra = self.options.extra
+        typed = self.options.sqlite
         self._handle = SqliteHandle(
-            path,
-            busy_timeout=float(extra.get("busy_timeout", 5.0)),
-            synchronous=str(extra.get("synchronous", "NORMAL")),
-        )
+            path, busy_timeout=typed.busy_timeout, synchronous=typed.synchronous)
         self._last_cleanup = 0.0
         self._notifier: Notifier | None = None
         self._notifier_pid = -1

@@ -9,11 +9,18 @@ from __future__ import annotations
 import math
 import random
 import sqlite3
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from celeriac.config.transport_keys import (
+    AmqpTransportOptions,
+    RedisStoreOptions,
+    RedisTransportOptions,
+    RpcStoreOptions,
+    SqliteStoreOptions,
+    SqliteTransportOptions,
+)
 from celeriac.exceptions import OperationalError
+from celeriac.routing.entities import Queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +29,9 @@ class TransportOptions:
 
     ``heartbeat_interval`` is how often the worker renews its leases; a channel that misses
     ``lease_timeout`` seconds of heartbeats is considered dead and its messages go back.
-    ``extra`` carries ``broker_transport_options`` untouched, for transport-specific keys.
+    ``task_queues`` are the user's ``Queue`` entities (exchanges, bindings, arguments).
+    ``redis``, ``amqp`` and ``sqlite`` are the typed ``broker_transport_options`` of each
+    broker (``transport_keys.py``); only the one the broker URL names is built from them.
     """
 
     heartbeat_interval: float = 1.0
@@ -30,7 +39,10 @@ class TransportOptions:
     connect_timeout: float = 4.0
     connection_retry: bool = True
     connection_max_retries: int | None = 100
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    task_queues: tuple[Queue, ...] = ()
+    redis: RedisTransportOptions = field(default_factory=RedisTransportOptions)
+    amqp: AmqpTransportOptions = field(default_factory=AmqpTransportOptions)
+    sqlite: SqliteTransportOptions = field(default_factory=SqliteTransportOptions)
 
 
 
@@ -41,6 +53,9 @@ class BackendOptions:
     ``expires`` is the TTL of stored records in seconds (None: keep forever). ``serializer``,
     ``compression`` and ``accept`` are ``result_serializer``, ``result_compression`` and
     ``result_accept_content`` (else ``accept_content``): see ``record_codec``.
+    ``persistent`` is ``result_persistent`` and ``oid`` the app's id (``rpc://`` names its
+    reply queue after it). ``redis``, ``rpc`` and ``sqlite`` are the typed
+    ``result_backend_transport_options`` of each store.
     """
 
     expires: float | None = 86400.0
@@ -48,7 +63,11 @@ class BackendOptions:
     serializer: str = "json"
     compression: str | None = None
     accept: tuple[str, ...] = ("json",)
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    persistent: bool = False
+    oid: str | None = None
+    redis: RedisStoreOptions = field(default_factory=RedisStoreOptions)
+    rpc: RpcStoreOptions = field(default_factory=RpcStoreOptions)
+    sqlite: SqliteStoreOptions = field(default_factory=SqliteStoreOptions)
 
 
 #: Errors that mean "the store cannot be reached (or is busy) now", not "this record is bad":

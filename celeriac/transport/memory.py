@@ -152,7 +152,7 @@ class MemoryChannel:
         self.options = options
         self.owner = uuid.uuid4().hex
         self.closed = False
-        self.exchanges = ExchangeTable.from_extra(options.extra)  # topic/fanout routing
+        self.exchanges = ExchangeTable(options.task_queues)  # topic/fanout routing
 
     def declare(self, queues: Sequence[str]) -> None:
         with self._broker.cond:

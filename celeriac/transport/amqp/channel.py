@@ -52,18 +52,13 @@ class AmqpChannel:
     """A thread-safe RabbitMQ session; see the module docstring."""
 
     def __init__(self, params: AmqpParams, options: TransportOptions, topology: Topology) -> None:
-        extra = options.extra
+        typed = options.amqp
         retries = ReconnectPolicy(options.connection_retry, options.connection_max_retries).limit
         self.options = options
         self.topology = topology
-        self.publish_policy = RetryPolicy.from_mapping(
-            extra.get("publish_retry_policy"), PUBLISH_RETRY
-        )
-        self.publisher = Publisher(
-            params, self.publish_policy, float(extra.get("confirm_timeout", 30.0))
-        )
-        prefetch = extra.get("prefetch_count")
-        self.consumer = ConsumerLink(params, topology, int(prefetch) if prefetch else None, retries)
+        self.publish_policy = RetryPolicy.from_mapping(typed.publish_retry_policy, PUBLISH_RETRY)
+        self.publisher = Publisher(params, self.publish_policy, typed.confirm_timeout)
+        self.consumer = ConsumerLink(params, topology, typed.prefetch_count, retries)
         self._closed = False
 
     @property

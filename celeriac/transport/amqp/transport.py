@@ -15,7 +15,8 @@ from celeriac.transport.base import Capabilities
 class AmqpTransport:
     """Opens ``AmqpChannel``s; each owns two connections (publishing and consuming).
 
-    ``options.extra`` (``broker_transport_options`` plus what the app maps in) understands:
+    ``options.amqp`` (``AmqpTransportOptions``: ``broker_transport_options`` plus what the
+    app maps in) holds:
     ``use_ssl`` (``broker_use_ssl``), ``heartbeat`` (``broker_heartbeat``),
     ``queue_max_priority`` (``task_queue_max_priority``), ``default_queue_type``
     (``task_default_queue_type``), ``queue_arguments`` (``{queue: {argument: value}}``),
@@ -30,13 +31,13 @@ class AmqpTransport:
     def __init__(self, params: AmqpParams, options: TransportOptions) -> None:
         self.params = params
         self.options = options
-        self.topology = Topology(options.extra)
+        self.topology = Topology(options.amqp, options.task_queues)
         self._channels: list[AmqpChannel] = []
         self._lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str, options: TransportOptions) -> Self:
-        return cls(parse_url(url, options), options)
+        return cls(parse_url(url, options.amqp, options.connect_timeout), options)
 
     def channel(self) -> AmqpChannel:
         channel = AmqpChannel(self.params, self.options, self.topology)

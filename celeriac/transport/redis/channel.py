@@ -75,7 +75,7 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
         self, client: redis.Redis, layout: KeyLayout, scripts: Scripts, options: TransportOptions,
         where: str = "redis", params: RedisParams | None = None,
     ) -> None:
-        extra = options.extra
+        typed = options.redis
         self.client = client
         self.layout = layout
         self.fanout = RedisFanout(client, layout)
@@ -85,12 +85,12 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
         self.options = options
         self.consumer_id = uuid.uuid4().hex
         self.lease_ms = max(int(options.lease_timeout * 1000), 100)
-        self.visibility_timeout = float(extra.get("visibility_timeout", 3600))
-        self.strategy = str(extra.get("queue_order_strategy", "round_robin"))
-        self.poll_interval = max(float(extra.get("fetch_poll_interval", 0.1)), 0.01)
-        self.delayed_batch = int(extra.get("delayed_batch", 1000))
-        self.delay_on_publish = bool(extra.get("delay_on_publish", False))
-        self.exchanges = emulation.ExchangeTable.from_extra(extra)
+        self.visibility_timeout = typed.visibility_timeout
+        self.strategy = typed.queue_order_strategy
+        self.poll_interval = typed.fetch_poll_interval
+        self.delayed_batch = typed.delayed_batch
+        self.delay_on_publish = typed.delay_on_publish
+        self.exchanges = emulation.ExchangeTable(options.task_queues)
         self.held: set[str] = set()
         self.lease_lock = threading.Lock()
         self.fetch_lock = threading.Lock()  # held while a fetch script may be leasing
@@ -357,7 +357,7 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
         """What the lease keeper renews: this consumer's liveness key (``liveness.py``)."""
         if self._params is None:
             return None
-        return RedisLiveness.of(self._params, self.options.extra, self.options.connect_timeout,
+        return RedisLiveness.of(self._params, self.options.redis, self.options.connect_timeout,
                                 self.layout.liveness(self.consumer_id), self.lease_ms)
 
     def heartbeat(self) -> int:

@@ -29,7 +29,7 @@ class RedisTransport:
     def __init__(self, params: RedisParams, options: TransportOptions) -> None:
         self.params = params
         self.options = options
-        self.layout = KeyLayout.from_options(options.extra)
+        self.layout = KeyLayout.from_options(options.redis)
         self._client: redis.Redis | None = None
         self._scripts: Scripts | None = None
         self._channels: list[RedisChannel] = []
@@ -37,14 +37,14 @@ class RedisTransport:
 
     @classmethod
     def from_url(cls, url: str, options: TransportOptions) -> Self:
-        return cls(parse_url(url, options.extra), options)
+        return cls(parse_url(url, options.redis), options)
 
     @property
     def client(self) -> redis.Redis:
         with self._lock:
             if self._client is None:
                 self._client = build_client(
-                    self.params, self.options.extra, self.options.connect_timeout
+                    self.params, self.options.redis, self.options.connect_timeout
                 )
                 self._scripts = Scripts(self._client)
             return self._client
@@ -53,7 +53,7 @@ class RedisTransport:
         client = self.client
         assert self._scripts is not None
         channel = RedisChannel(client, self.layout, self._scripts, self.options,
-                               where=describe(self.params, self.options.extra), params=self.params)
+                               where=describe(self.params, self.options.redis), params=self.params)
         with self._lock:
             self._channels.append(channel)
         return channel
