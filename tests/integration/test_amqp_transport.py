@@ -13,6 +13,7 @@ import amqp  # type: ignore[import-untyped]  # py-amqp ships no type information
 import pytest
 
 from celeriac.config.frozen import TransportOptions
+from celeriac.config.transport_keys import AmqpTransportOptions
 from celeriac.exceptions import OperationalError
 from celeriac.protocol.message import TaskMessage
 from celeriac.protocol.task_message import build_v2
@@ -43,7 +44,8 @@ def make_channel(vhost: Vhost) -> Iterator[Callable[..., AmqpChannel]]:
     transports: list[AmqpTransport] = []
 
     def make(**extra: object) -> AmqpChannel:
-        transport = AmqpTransport.from_url(vhost.url, TransportOptions(extra=extra))
+        options = TransportOptions(amqp=AmqpTransportOptions.build(extra))
+        transport = AmqpTransport.from_url(vhost.url, options)
         transports.append(transport)
         return transport.channel()
 

@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from celeriac.config.frozen import TransportOptions
+from celeriac.config.transport_keys import RedisTransportOptions
 from celeriac.exceptions import OperationalError
 from celeriac.protocol.envelope import decode_envelope, encode_envelope
 from celeriac.protocol.message import TaskMessage
@@ -45,7 +46,8 @@ def make_transport(raw: redis.Redis) -> Iterator[object]:
         lease = float(extra.pop("lease_timeout", 6.0))  # type: ignore[arg-type]
         retries = extra.pop("max_retries", 100)
         options = TransportOptions(
-            lease_timeout=lease, extra=extra, connection_max_retries=retries  # type: ignore[arg-type]
+            lease_timeout=lease, redis=RedisTransportOptions.build(extra),
+            connection_max_retries=retries,  # type: ignore[arg-type]
         )
         transport = RedisTransport.from_url(URL, options)
         made.append(transport)

@@ -25,6 +25,7 @@ import pytest
 from celeriac import states
 from celeriac.backends.rpc import RpcBackend
 from celeriac.config.frozen import BackendOptions, TransportOptions
+from celeriac.config.transport_keys import AmqpTransportOptions
 from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from celeriac.protocol.task_message import build_v2, decode_body, parse_eta
@@ -90,7 +91,7 @@ def celery_module(vhost: Vhost, tmp_path_factory: pytest.TempPathFactory) -> tup
 @pytest.fixture(scope="module")
 def channel(vhost: Vhost) -> Iterator[AmqpChannel]:
     transport = AmqpTransport.from_url(
-        vhost.url, TransportOptions(extra={"queue_max_priority": 10})
+        vhost.url, TransportOptions(amqp=AmqpTransportOptions(queue_max_priority=10))
     )
     yield transport.channel()
     transport.close()
