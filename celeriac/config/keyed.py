@@ -56,9 +56,12 @@ class KeyedOptions:
                 object.__setattr__(self, spec.name, convert(getattr(self, spec.name)))
 
     @classmethod
+    def field_names(cls) -> frozenset[str]:
+        return frozenset(spec.name for spec in fields(cls))  # type: ignore[arg-type]
+
+    @classmethod
     def known_keys(cls) -> list[str]:
-        names = [spec.name for spec in fields(cls)]  # type: ignore[arg-type]
-        return sorted({*names, *cls.ALIASES})
+        return sorted({*cls.field_names(), *cls.ALIASES})
 
     @classmethod
     def build(cls, given: Mapping[str, Any] | None, *, setting: str | None = None,
@@ -68,7 +71,7 @@ class KeyedOptions:
         ``setting`` names the dict ``given`` came from; with it, keys that are not acted on
         are logged. Without it (a second reader of the same dict) they are skipped quietly.
         """
-        known = {spec.name for spec in fields(cls)}  # type: ignore[arg-type]
+        known = cls.field_names()
         values = {key: value for key, value in (defaults or {}).items() if key in known}
         for key, value in (given or {}).items():
             name = cls.ALIASES.get(key, key)
