@@ -331,8 +331,14 @@ Celeriac = Celery
 
 
 def _reset_apps_after_fork() -> None:
-    for app in list(_state._apps):
+    for app in _state.live_apps():
         app._after_fork()
 
 
+def _make_default_app() -> Celery:
+    """The app ``current_app`` falls back to before any was made (for ``shared_task``)."""
+    return Celery("default", set_as_current=False)
+
+
+_state.set_app_factory(_make_default_app)
 os.register_at_fork(after_in_child=_reset_apps_after_fork)
