@@ -18,6 +18,7 @@ from celeriac.exceptions import MaxRetriesExceededError, Retry
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
+    from celeriac.app.send import SendPlan
     from celeriac.canvas.signature import Signature
     from celeriac.results.async_result import AsyncResult
 
@@ -63,6 +64,9 @@ class Task(Generic[P, R]):
     trail: ClassVar[bool] = True
     send_events: ClassVar[bool] = True
     abstract: ClassVar[bool] = True
+    #: ``app/send.py``'s plan of a plain ``delay()``, keyed by (settings version, pid,
+    #: router): rebuilt when the settings change or the process forks.
+    _send_plan: tuple[Any, SendPlan] | None = None
 
     def run(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """The task body; the task factory replaces it with the decorated function."""
