@@ -75,7 +75,6 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
         self, client: redis.Redis, layout: KeyLayout, scripts: Scripts, options: TransportOptions,
         where: str = "redis", params: RedisParams | None = None,
     ) -> None:
-        typed = options.redis
         self.client = client
         self.layout = layout
         self.fanout = RedisFanout(client, layout)
@@ -85,11 +84,11 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
         self.options = options
         self.consumer_id = uuid.uuid4().hex
         self.lease_ms = max(int(options.lease_timeout * 1000), 100)
-        self.visibility_timeout = typed.visibility_timeout
-        self.strategy = typed.queue_order_strategy
-        self.poll_interval = typed.fetch_poll_interval
-        self.delayed_batch = typed.delayed_batch
-        self.delay_on_publish = typed.delay_on_publish
+        self.visibility_timeout = options.redis.visibility_timeout
+        self.strategy = options.redis.queue_order_strategy
+        self.poll_interval = options.redis.fetch_poll_interval
+        self.delayed_batch = options.redis.delayed_batch
+        self.delay_on_publish = options.redis.delay_on_publish
         self.exchanges = emulation.ExchangeTable(options.task_queues)
         self.held: set[str] = set()
         self.lease_lock = threading.Lock()
