@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, ParamSpec, T
 
 from celeriac import states
 from celeriac._state import current_task_var
-from celeriac.app.request import Context
 from celeriac.exceptions import MaxRetriesExceededError, Retry
+from celeriac.execution.context import Context
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery

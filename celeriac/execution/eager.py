@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from celeriac import states
-from celeriac.app.request import Context
 from celeriac.app.task import Task, has_custom_call
 from celeriac.backends.base import store_with_reply_to
 from celeriac.exceptions import Retry
+from celeriac.execution.context import Context
 from celeriac.execution.eager_signals import call_with_signals
 from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso

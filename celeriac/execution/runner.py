@@ -29,8 +29,8 @@ from celeriac.utils.saferepr import saferepr
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
-    from celeriac.app.request import Context
-    from celeriac.worker.request import Request
+    from celeriac.execution.context import Context
+    from celeriac.execution.request import Request
 
 logger = logging.getLogger("celeriac.app.trace")
 

@@ -16,9 +16,9 @@ from celeriac.exceptions import SoftTimeLimitExceeded
 
 if TYPE_CHECKING:
     from celeriac.execution.outcome import Outcome
+    from celeriac.execution.request import Request
     from celeriac.execution.runner import TaskRunner
     from celeriac.execution.time_limits import ThreadSoftLimiter
-    from celeriac.worker.request import Request
 
 OutcomeCallback = Callable[["Request", "Outcome"], None]
 RunnerLookup = Callable[[str], "TaskRunner"]

@@ -14,7 +14,7 @@ from celeriac.execution.time_limits import ThreadSoftLimiter
 from celeriac.pools.base import OutcomeCallback, PoolLimits, RunnerLookup, run_with_soft_limit
 
 if TYPE_CHECKING:
-    from celeriac.worker.request import Request
+    from celeriac.execution.request import Request
 
 
 class SoloPool:

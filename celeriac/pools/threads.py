@@ -15,7 +15,7 @@ from celeriac.pools.base import OutcomeCallback, PoolLimits, RunnerLookup, run_w
 from celeriac.states import FAILURE
 
 if TYPE_CHECKING:
-    from celeriac.worker.request import Request
+    from celeriac.execution.request import Request
 
 logger = logging.getLogger(__name__)
 

@@ -28,10 +28,11 @@ import time
 from collections.abc import Container, Sequence
 
 from celeriac import signals, states
-from celeriac.app.request import Context
 from celeriac.backends.base import ResultBackend, StoreRetryPolicy
 from celeriac.execution.callbacks import chord_parts, fire_chords
+from celeriac.execution.context import Context
 from celeriac.execution.outcome import Disposition, Outcome
+from celeriac.execution.request import Request
 from celeriac.pools.base import Pool
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import Channel, Delivery
@@ -39,7 +40,6 @@ from celeriac.worker.dispatch import Decision, Dispatcher, revoked_meta
 from celeriac.worker.prefetcher import InlineFetcher, Prefetcher
 from celeriac.worker.rate_limit import RateLimits
 from celeriac.worker.refusal_signals import send_refusal_signal
-from celeriac.worker.request import Request
 from celeriac.worker.result_writer import PendingBatch, ResultWriter
 
 logger = logging.getLogger(__name__)

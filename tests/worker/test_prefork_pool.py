@@ -19,12 +19,12 @@ import pytest
 from celeriac import Celery, signals, states
 from celeriac.exceptions import SoftTimeLimitExceeded
 from celeriac.execution.outcome import Disposition, Outcome
+from celeriac.execution.request import Request
 from celeriac.execution.runner import TaskRunner
 from celeriac.execution.time_limits import ThreadSoftLimiter, resolve_time_limits
 from celeriac.pools.prefork import PreforkPool
 from celeriac.protocol.task_message import build_v2, decode_body
 from celeriac.transport.base import Delivery
-from celeriac.worker.request import Request
 from celeriac.worker.worker import WorkerOptions
 
 app = Celery("prefork_tests", broker="memory://")

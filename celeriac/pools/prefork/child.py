@@ -21,12 +21,12 @@ from multiprocessing.connection import Connection
 from celeriac import signals, states
 from celeriac.exceptions import EncodeError, SoftTimeLimitExceeded
 from celeriac.execution.outcome import Disposition, Outcome
+from celeriac.execution.request import Request
 from celeriac.execution.time_limits import soft_limit_alarm
 from celeriac.pools.base import RunnerLookup
 from celeriac.pools.prefork import ipc
 from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
-from celeriac.worker.request import Request
 
 logger = logging.getLogger(__name__)
 

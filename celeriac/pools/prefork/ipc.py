@@ -25,7 +25,7 @@ from multiprocessing.connection import Connection
 from typing import NamedTuple
 
 from celeriac.execution.outcome import Outcome
-from celeriac.worker.request import Request
+from celeriac.execution.request import Request
 
 
 class Job(NamedTuple):

@@ -49,7 +49,7 @@ from celeriac.pools.prefork.supervisor import (
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.execution.outcome import Outcome
-    from celeriac.worker.request import Request
+    from celeriac.execution.request import Request
     from celeriac.worker.worker import WorkerOptions
 
 logger = logging.getLogger(__name__)

@@ -21,12 +21,12 @@ from celeriac.app.task import Task
 from celeriac.exceptions import TaskRevokedError, WorkerLostError
 from celeriac.execution.callbacks import send_errbacks
 from celeriac.execution.outcome import Disposition, Outcome
+from celeriac.execution.request import Request
 from celeriac.pools.base import RunnerLookup
 from celeriac.pools.prefork.child import ChildConfig, child_main
 from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from celeriac.utils.einfo import ExceptionInfo
-from celeriac.worker.request import Request
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
