@@ -319,11 +319,6 @@ class Task(Generic[P, R]):
         """Runs in the worker after every outcome."""
 
 
-def has_custom_call(task: Task[Any, Any]) -> bool:
-    """Whether ``task``'s class overrides ``Task.__call__`` (Celery's ``task_has_custom``)."""
-    return type(task).__call__ is not Task.__call__
-
-
 def make_task_class(
     app: Celery,
     fun: Callable[..., Any],
