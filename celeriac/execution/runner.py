@@ -186,33 +186,34 @@ class TaskRunner:
                     retval=outcome.meta.result if outcome.meta else None)
         finally:
             self._pop(running)
-        runtime = time.monotonic() - running.started
-        self._log(running.context, outcome, runtime)
-        return Outcome(outcome.task_id, outcome.state, outcome.meta, outcome.disposition,
-                       runtime, outcome.reason)
+        self._log(running.context, outcome)
+        return outcome
 
     def _pop(self, running: Running) -> None:
         join_will_block_var.reset(running.block_token)
         current_task_var.reset(running.task_token)
         self.task.pop_request(running.request_token)
 
+    # -- outcomes: each is built once, with its runtime (up to ``task_postrun``, as Celery's) --
     def _outcome(self, running: Running, retval: Any, error: BaseException | None) -> Outcome:
-        context = running.context
         if error is None:
             try:
-                return self._succeeded(context, retval, running.request.acks_late)
+                return self._succeeded(running, retval)
             except BaseException as exc:  # encoding, callbacks or hooks failed: as Celery
                 error = exc
         if isinstance(error, Retry):
-            return self._retried(context, error)
+            return self._retried(running, error)
+        task_id = running.request.task_id
         if isinstance(error, Reject):
-            return Outcome(context.id or "", states.REJECTED, None,
+            return Outcome(task_id, states.REJECTED, None,
                            Disposition.REQUEUE if error.requeue else Disposition.SET_ASIDE,
-                           reason=f"rejected by task: {error.reason!r}")
+                           time.monotonic() - running.started,
+                           f"rejected by task: {error.reason!r}")
         if isinstance(error, Ignore):
-            return Outcome(context.id or "", states.IGNORED, None)
+            return Outcome(task_id, states.IGNORED, None, Disposition.ACK,
+                           time.monotonic() - running.started)
         if isinstance(error, Exception):
-            return self._failed(context, error, running.request.acks_late)
+            return self._failed(running, error)
         raise error
 
     # -- a failure announced for a process that could not ----------------------------------
@@ -232,8 +233,8 @@ class TaskRunner:
             logger.exception("Failure hooks of %s[%s] failed", request.task_name,
                              request.task_id)
 
-    # -- outcomes --------------------------------------------------------------------------
-    def _succeeded(self, context: Context, retval: Any, acks_late: bool) -> Outcome:
+    def _succeeded(self, running: Running, retval: Any) -> Outcome:
+        context = running.context
         task_id = context.id or ""
         if not isinstance(retval, _PLAIN):
             try:
@@ -244,7 +245,7 @@ class TaskRunner:
                     f"{self.result_serializer!r} result serializer cannot encode: "
                     f"{saferepr(retval, 200)} ({exc})"
                 )
-                return self._failed(context, error, acks_late)
+                return self._failed(running, error)
         children = send_callbacks(self.app, context, retval)
         meta = None
         if not (self.ignore_result or context.ignore_result):
@@ -256,9 +257,11 @@ class TaskRunner:
         if "after_return" in self.hooks:
             self.task.after_return(states.SUCCESS, retval, task_id, context.args,
                                    context.kwargs, None)
-        return Outcome(task_id, states.SUCCESS, meta)
+        return Outcome(task_id, states.SUCCESS, meta, Disposition.ACK,
+                       time.monotonic() - running.started)
 
-    def _failed(self, context: Context, exc: Exception, acks_late: bool) -> Outcome:
+    def _failed(self, running: Running, exc: Exception) -> Outcome:
+        context = running.context
         task_id = context.id or ""
         trace = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
         meta = None
@@ -269,10 +272,10 @@ class TaskRunner:
             self.task.after_return(states.FAILURE, exc, task_id, context.args,
                                    context.kwargs, trace)
         disposition = Disposition.ACK
-        if acks_late and not self.acks_on_failure:
+        if running.request.acks_late and not self.acks_on_failure:
             disposition = Disposition.SET_ASIDE  # Celery rejects it (to a DLX, if any)
         return Outcome(task_id, states.FAILURE, meta, disposition,
-                       reason=f"{type(exc).__name__}: {exc}")
+                       time.monotonic() - running.started, f"{type(exc).__name__}: {exc}")
 
     def _failure_hooks(self, context: Context, exc: BaseException, trace: str,
                        einfo: str | None) -> None:
@@ -286,7 +289,8 @@ class TaskRunner:
                                       traceback=exc.__traceback__,
                                       einfo=ExceptionInfo(trace, exc))
 
-    def _retried(self, context: Context, retry: Retry) -> Outcome:
+    def _retried(self, running: Running, retry: Retry) -> Outcome:
+        context = running.context
         task_id = context.id or ""
         exc = retry.exc if isinstance(retry.exc, BaseException) else retry
         trace = "".join(tb.format_exception(type(retry), retry, retry.__traceback__))
@@ -296,7 +300,8 @@ class TaskRunner:
         if signals.task_retry.has_receivers:
             signals.task_retry.send(sender=self.task, request=context, reason=retry,
                                     einfo=ExceptionInfo(trace, exc))
-        return Outcome(task_id, states.RETRY, meta, reason=str(retry))
+        return Outcome(task_id, states.RETRY, meta, Disposition.ACK,
+                       time.monotonic() - running.started, str(retry))
 
     def _meta(self, context: Context, state: str, result: Any, trace: str | None,
               children: list[Any]) -> ResultMeta:
@@ -330,12 +335,12 @@ class TaskRunner:
         except Exception as exc:
             logger.warning("Could not store STARTED for %s: %r", context.id, exc)
 
-    def _log(self, context: Context, outcome: Outcome, runtime: float) -> None:
+    def _log(self, context: Context, outcome: Outcome) -> None:
         if outcome.state == states.SUCCESS:
             if logger.isEnabledFor(logging.INFO):
                 result = outcome.meta.result if outcome.meta else None
                 logger.info("Task %s[%s] succeeded in %.6fs: %s", self.task.name, context.id,
-                            runtime, saferepr(result, self.task.resultrepr_maxsize))
+                            outcome.runtime, saferepr(result, self.task.resultrepr_maxsize))
         elif outcome.state == states.FAILURE:
             trace = outcome.meta.traceback if outcome.meta else outcome.reason
             logger.error("Task %s[%s] raised unexpected: %s\n%s", self.task.name, context.id,
