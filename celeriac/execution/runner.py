@@ -22,6 +22,7 @@ import os
 import time
 import traceback as tb
 from contextvars import Token
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from celeriac import signals, states
@@ -50,22 +51,17 @@ logger = logging.getLogger("celeriac.app.trace")
 _PLAIN = (int, float, str, bool, type(None))
 
 
+@dataclass(slots=True)
 class Running:
     """One request between ``prepare`` and ``finish``: what the three steps share."""
 
-    __slots__ = ("block_token", "body", "context", "request", "request_token", "started",
-                 "task_token")
-
-    def __init__(self, request: Request, body: TaskBody, context: Context, started: float,
-                 request_token: object, task_token: Token[Any],
-                 block_token: Token[bool]) -> None:
-        self.request = request
-        self.body = body
-        self.context = context
-        self.started = started
-        self.request_token = request_token
-        self.task_token = task_token
-        self.block_token = block_token
+    request: Request
+    body: TaskBody
+    context: Context
+    started: float
+    request_token: object
+    task_token: Token[Any]
+    block_token: Token[bool]
 
 
 class TaskRunner:
