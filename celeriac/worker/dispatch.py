@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import states
 from celeriac.exceptions import ContentDisallowed, InvalidMessage, NotRegistered, TaskRevokedError
+from celeriac.execution.request import Request
 from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from celeriac.protocol.task_message import decode_body, normalize_v1, parse_iso_timestamp
 from celeriac.transport.base import Delivery
-from celeriac.worker.request import Request
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
