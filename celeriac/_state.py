@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
-    from celeriac.app.request import Context
     from celeriac.app.task import Task
+    from celeriac.execution.context import Context
 
 logger = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from celeriac.config.transport_keys import (
     SqliteStoreOptions,
     SqliteTransportOptions,
 )
+from celeriac.config.urls import scheme_of
 
 
 def _seconds(value: Any) -> float | None:
@@ -51,12 +52,6 @@ _TRANSPORT_KEYS: dict[str, type[KeyedOptions]] = {
 }
 
 
-def _scheme(url: str | None) -> str:
-    """A URL's scheme, lower-cased, as ``transport.scheme_of`` reads it (a bare name is one)."""
-    url = url or ""
-    return url.split("://", 1)[0].lower() if "://" in url else url.lower()
-
-
 def _mapped(conf: Any, table: dict[str, str]) -> dict[str, Any]:
     return {key: conf.get(setting) for setting, key in table.items()
             if conf.get(setting) is not None}
@@ -66,7 +61,7 @@ def transport_options(conf: Any, broker_url: str | None = None) -> TransportOpti
     """The broker's options; ``broker_transport_options`` keys its transport (the scheme of
     ``broker_url``, else ``conf.broker_url``) does not read are logged (``keyed.py``)."""
     typed: dict[str, Any] = {}
-    kind = _BROKER_KEYS.get(_scheme(broker_url or conf.get("broker_url") or "sqlite://"))
+    kind = _BROKER_KEYS.get(scheme_of(broker_url or conf.get("broker_url") or "sqlite://"))
     if kind is not None:
         typed[kind] = _TRANSPORT_KEYS[kind].build(
             conf.get("broker_transport_options"), setting="broker_transport_options",
@@ -114,7 +109,7 @@ def backend_options(conf: Any, oid: str | None = None,
     ``result_backend_transport_options`` keys the store of ``backend_url`` (else
     ``conf.result_backend``) does not read are logged."""
     typed: dict[str, Any] = {}
-    kind = _BACKEND_KEYS.get(_scheme(backend_url or conf.get("result_backend")))
+    kind = _BACKEND_KEYS.get(scheme_of(backend_url or conf.get("result_backend") or ""))
     if kind is not None:
         typed[kind] = _STORE_KEYS[kind].build(
             conf.get("result_backend_transport_options"),

@@ -91,7 +91,7 @@ def test_state_and_log_never_import_the_app() -> None:
 
 
 def test_the_log_filter_reads_the_request_from_state() -> None:
-    from celeriac.app.request import Context
+    from celeriac.execution.context import Context
 
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
     token = _state.request_var.set(Context(id="tid", task="proj.add"))
