@@ -42,10 +42,7 @@ import amqp  # type: ignore[import-untyped]
 
 from celeriac.backends.base import BackendOptions, may_replace
 from celeriac.backends.record_codec import RecordCodec
-from celeriac.exceptions import ImproperlyConfigured, InvalidMessage, TimeoutError
-from celeriac.protocol.result_meta import ResultMeta
-from celeriac.serialization import registry
-from celeriac.transport.amqp.connection import (
+from celeriac.clients.amqp import (
     AMQP_ERRORS,
     AmqpParams,
     Link,
@@ -53,6 +50,9 @@ from celeriac.transport.amqp.connection import (
     parse_url,
     with_retries,
 )
+from celeriac.exceptions import ImproperlyConfigured, InvalidMessage, TimeoutError
+from celeriac.protocol.result_meta import ResultMeta
+from celeriac.serialization import registry
 from celeriac.transport.amqp.publisher import Publisher
 from celeriac.transport.base import TransportOptions
 

@@ -1,6 +1,6 @@
 """``sqlite:///path.db`` / ``db+sqlite:///path.db``: the default result store, one table in a file.
 
-Records live in the ``results`` table (``transport/sqlite/schema.py``), so the store can share
+Records live in the ``results`` table (``clients/sqlite_schema.py``), so the store can share
 the broker's file. Expired rows are invisible at once and deleted lazily, at most once a minute,
 by a writer. ``store`` reads the old records and writes the new ones in one ``BEGIN IMMEDIATE``
 transaction, so the replace rule (``backends.base.may_replace``: never overwrite a SUCCESS,
@@ -21,14 +21,14 @@ from collections.abc import Sequence
 from typing import Final, Self
 
 from celeriac.backends.base import TASK_KEY_PREFIX, BackendOptions, KeyValueBackend
-from celeriac.exceptions import TimeoutError
-from celeriac.protocol.result_meta import ResultMeta
-from celeriac.transport.sqlite.connection import (
+from celeriac.clients.sqlite import (
     Notifier,
     SqliteHandle,
     notifier_for,
     parse_sqlite_url,
 )
+from celeriac.exceptions import TimeoutError
+from celeriac.protocol.result_meta import ResultMeta
 
 _CLEANUP_EVERY: Final = 60.0
 _MAX_POLL: Final = 0.05

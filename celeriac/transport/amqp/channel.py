@@ -23,13 +23,14 @@ from typing import Any
 
 from amqp import exceptions as amqp_errors  # type: ignore[import-untyped]
 
+from celeriac.clients.amqp import AmqpParams, RetryPolicy
+from celeriac.clients.amqp_frames import UNREADABLE_REASON
+from celeriac.clients.retry import ReconnectPolicy
 from celeriac.exceptions import BrokerConnectionLost
 from celeriac.routing.entities import Queue
 from celeriac.transport.amqp import deadletter
 from celeriac.transport.amqp.codec import to_amqp
-from celeriac.transport.amqp.connection import AmqpParams, RetryPolicy
 from celeriac.transport.amqp.consumer import ConsumerLink
-from celeriac.transport.amqp.frames import UNREADABLE_REASON
 from celeriac.transport.amqp.publisher import Item, Publisher
 from celeriac.transport.amqp.topology import (
     DEAD_LETTER_EXCHANGE,
@@ -39,7 +40,6 @@ from celeriac.transport.amqp.topology import (
     delay_name,
 )
 from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
-from celeriac.transport.reconnect import ReconnectPolicy
 
 logger = logging.getLogger(__name__)
 

@@ -26,11 +26,11 @@ import time
 import uuid
 from collections.abc import Sequence
 
+from celeriac.clients.sqlite import Notifier, SqliteHandle, notifier_for
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
 from celeriac.transport.emulation import ExchangeTable
 from celeriac.transport.sqlite import deadletters
-from celeriac.transport.sqlite.connection import Notifier, SqliteHandle, notifier_for
 from celeriac.transport.sqlite.fanout import SqliteFanout, SqliteSubscription
 from celeriac.transport.sqlite.liveness import SqliteLiveness
 from celeriac.transport.sqlite.messages import (

@@ -28,8 +28,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import amqp  # type: ignore[import-untyped]
 from amqp import exceptions as amqp_errors
 
+from celeriac.clients.amqp_frames import tolerant_frame_handler
 from celeriac.exceptions import BrokerRefusedError, ImproperlyConfigured, OperationalError
-from celeriac.transport.amqp.frames import tolerant_frame_handler
 from celeriac.transport.base import TransportOptions
 
 logger = logging.getLogger(__name__)

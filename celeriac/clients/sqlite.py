@@ -28,8 +28,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
 
+from celeriac.clients.sqlite_schema import migrate
 from celeriac.exceptions import ImproperlyConfigured, OperationalError
-from celeriac.transport.sqlite.schema import migrate
 
 logger = logging.getLogger(__name__)
 
