@@ -46,10 +46,10 @@ from celeriac.clients.amqp import (
     AMQP_ERRORS,
     AmqpParams,
     Link,
-    RetryPolicy,
     parse_url,
     with_retries,
 )
+from celeriac.clients.retry import RetryPolicy
 from celeriac.exceptions import ImproperlyConfigured, InvalidMessage, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 from celeriac.serialization import registry

@@ -13,14 +13,16 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import redis
 
 from celeriac.clients.redis import refusal
 from celeriac.clients.retry import ReconnectPolicy
 from celeriac.exceptions import BrokerConnectionLost, BrokerRefusedError, OperationalError
-from celeriac.transport.base import TransportOptions
+
+if TYPE_CHECKING:
+    from celeriac.transport.base import TransportOptions
 
 logger = logging.getLogger("celeriac.transport.redis.channel")
 T = TypeVar("T")

@@ -23,9 +23,9 @@ from typing import Any
 
 from amqp import exceptions as amqp_errors  # type: ignore[import-untyped]
 
-from celeriac.clients.amqp import AmqpParams, RetryPolicy
+from celeriac.clients.amqp import AmqpParams
 from celeriac.clients.amqp_frames import UNREADABLE_REASON
-from celeriac.clients.retry import ReconnectPolicy
+from celeriac.clients.retry import ReconnectPolicy, RetryPolicy
 from celeriac.exceptions import BrokerConnectionLost
 from celeriac.routing.entities import Queue
 from celeriac.transport.amqp import deadletter
