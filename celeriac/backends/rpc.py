@@ -49,7 +49,7 @@ from celeriac.clients.amqp import (
     parse_url,
     with_retries,
 )
-from celeriac.clients.retry import RetryPolicy
+from celeriac.clients.retry import PUBLISH_RETRY, RetryPolicy
 from celeriac.exceptions import ImproperlyConfigured, InvalidMessage, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 from celeriac.serialization import registry
@@ -266,8 +266,6 @@ class RpcBackend:
             return
         with self._lock:
             if self._publisher is None:
-                from celeriac.transport.amqp.channel import PUBLISH_RETRY
-
                 self._publisher = Publisher(self.params, PUBLISH_RETRY)
             publisher = self._publisher
         publisher.publish(items)

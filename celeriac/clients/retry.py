@@ -93,9 +93,14 @@ class RetryPolicy:
             yield min(self.interval_start + attempt * self.interval_step, self.interval_max)
 
 
+#: Celery's ``task_publish_retry_policy`` default.
+PUBLISH_RETRY = RetryPolicy(max_retries=3, interval_start=0.0, interval_step=0.2, interval_max=0.2)
+
+
 __all__ = [
     "FIRST_WAIT",
     "MAX_WAIT",
+    "PUBLISH_RETRY",
     "ReconnectPolicy",
     "RetryPolicy",
     "backoff_intervals",

@@ -25,7 +25,7 @@ from amqp import exceptions as amqp_errors  # type: ignore[import-untyped]
 
 from celeriac.clients.amqp import AmqpParams
 from celeriac.clients.amqp_frames import UNREADABLE_REASON
-from celeriac.clients.retry import ReconnectPolicy, RetryPolicy
+from celeriac.clients.retry import PUBLISH_RETRY, ReconnectPolicy, RetryPolicy
 from celeriac.exceptions import BrokerConnectionLost
 from celeriac.routing.entities import Queue
 from celeriac.transport.amqp import deadletter
@@ -42,9 +42,6 @@ from celeriac.transport.amqp.topology import (
 from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
 
 logger = logging.getLogger(__name__)
-
-#: Celery's ``task_publish_retry_policy`` default.
-PUBLISH_RETRY = RetryPolicy(max_retries=3, interval_start=0.0, interval_step=0.2, interval_max=0.2)
 
 
 class AmqpChannel:
@@ -242,4 +239,4 @@ class AmqpChannel:
         self.publisher.close()
 
 
-__all__ = ["PUBLISH_RETRY", "AmqpChannel"]
+__all__ = ["AmqpChannel"]
