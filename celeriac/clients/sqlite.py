@@ -85,12 +85,8 @@ class Notifier:
             return self.seq
 
 
+#: The process-wide notifiers by (pid, database path); see the module docstring.
 _notifiers: SharedTable[tuple[int, str], Notifier] = SharedTable(Notifier, weak=True)
-
-
-def notifier_for(path: str) -> Notifier:
-    """The process-wide notifier of database ``path`` (see the module docstring)."""
-    return _notifiers.get((os.getpid(), path))
 
 
 class FileWakeups:
@@ -109,7 +105,7 @@ class FileWakeups:
     def __call__(self) -> Notifier:
         pid = os.getpid()
         if self._notifier is None or self._pid != pid:
-            self._notifier = notifier_for(self._path)
+            self._notifier = _notifiers.get((pid, self._path))
             self._pid = pid
         return self._notifier
 
@@ -230,6 +226,5 @@ __all__ = [
     "FileWakeups",
     "Notifier",
     "SqliteHandle",
-    "notifier_for",
     "parse_sqlite_url",
 ]
