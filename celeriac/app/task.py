@@ -156,7 +156,7 @@ class Task(Generic[P, R]):
         **options: Any,
     ) -> AsyncResult:
         """Run the task here and now, returning an ``EagerResult`` (``task_always_eager``)."""
-        from celeriac.execution.eager import apply_eagerly
+        from celeriac.app.eager import apply_eagerly
 
         return apply_eagerly(self, args or (), dict(kwargs or {}), task_id=task_id, **options)
 

@@ -161,7 +161,7 @@ def lock_for(app: Celery, holder: str, time_fn: TimeFn, store: object = None) ->
     For brokers without a lease of their own, the run-state ``store`` hosts it: its Redis
     server (shared by every host) or its SQLite file (shared by the beats using that file).
     """
-    from celeriac.transport import scheme_of
+    from celeriac.config.urls import scheme_of
 
     url = app.broker_url
     scheme = scheme_of(url)

@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import signals
 from celeriac.config.options import store_retry_policy
+from celeriac.config.urls import scheme_of
 from celeriac.control.revocations import open_revocation_store
 from celeriac.exceptions import OperationalError
 from celeriac.execution.runner import TaskRunner
 from celeriac.pools import create_pool
 from celeriac.serialization.registry import normalize_accept
-from celeriac.transport import scheme_of
 from celeriac.transport.lease_keeper import LeaseKeeper, start_keeper
 from celeriac.worker.broker_wait import (
     StartupInterrupted,

@@ -40,6 +40,7 @@ from celeriac.transport.amqp.topology import (
     delay_name,
 )
 from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
+from celeriac.transport.set_aside import log_set_aside
 
 logger = logging.getLogger(__name__)
 
@@ -184,13 +185,7 @@ class AmqpChannel:
 
         self.publisher.publish([(DEAD_LETTER_EXCHANGE, delivery.queue, copy)], prepare)
         self.consumer.ack([delivery])
-        logger.error(
-            "Message %s (task %s) from queue %r set aside: %s",
-            delivery.tag,
-            delivery.message.task_name,
-            delivery.queue,
-            reason,
-        )
+        log_set_aside(delivery, reason)
 
     def heartbeat(self) -> int:
         """Keep both connections alive; RabbitMQ restores dead peers' messages itself."""
