@@ -187,12 +187,6 @@ def describe(params: RedisParams, extra: Mapping[str, Any]) -> str:
     return where
 
 
-#: The transport options ``build_client`` reads (``master_name`` for sentinels): all a client
-#: made elsewhere (the lease keeper process) needs of them.
-CLIENT_OPTIONS = ("health_check_interval", "max_connections", "socket_timeout",
-                  "sentinel_kwargs", "master_name")
-
-
 def build_client(
     params: RedisParams, extra: Mapping[str, Any], connect_timeout: float
 ) -> redis.Redis:
@@ -344,7 +338,6 @@ def _reconnect_if_closed(conn: Any) -> None:
 
 
 __all__ = [
-    "CLIENT_OPTIONS",
     "PinnedClients",
     "RedisParams",
     "build_client",

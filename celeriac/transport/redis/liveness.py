@@ -14,7 +14,11 @@ from typing import Any
 
 import redis
 
-from celeriac.clients.redis import CLIENT_OPTIONS, RedisParams, build_client
+from celeriac.clients.redis import RedisParams, build_client
+
+#: The transport options ``build_client`` reads; only these travel to the keeper process.
+_CLIENT_OPTIONS = ("health_check_interval", "max_connections", "socket_timeout",
+                   "sentinel_kwargs", "master_name")
 
 
 @dataclass
@@ -31,7 +35,7 @@ class RedisLiveness:
     @classmethod
     def of(cls, params: RedisParams, extra: Mapping[str, Any], connect_timeout: float,
            key: str, lease_ms: int) -> RedisLiveness:
-        options = {name: extra[name] for name in CLIENT_OPTIONS if name in extra}
+        options = {name: extra[name] for name in _CLIENT_OPTIONS if name in extra}
         return cls(params, options, connect_timeout, key, lease_ms)
 
     def __getstate__(self) -> dict[str, Any]:
