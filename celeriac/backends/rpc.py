@@ -42,17 +42,17 @@ import amqp  # type: ignore[import-untyped]
 
 from celeriac.backends.base import BackendOptions, may_replace
 from celeriac.backends.record_codec import RecordCodec
-from celeriac.exceptions import ImproperlyConfigured, InvalidMessage, TimeoutError
-from celeriac.protocol.result_meta import ResultMeta
-from celeriac.serialization import registry
-from celeriac.transport.amqp.connection import (
+from celeriac.clients.amqp import (
     AMQP_ERRORS,
     AmqpParams,
     Link,
-    RetryPolicy,
     parse_url,
     with_retries,
 )
+from celeriac.clients.retry import PUBLISH_RETRY, RetryPolicy
+from celeriac.exceptions import ImproperlyConfigured, InvalidMessage, TimeoutError
+from celeriac.protocol.result_meta import ResultMeta
+from celeriac.serialization import registry
 from celeriac.transport.amqp.publisher import Publisher
 from celeriac.transport.base import TransportOptions
 
@@ -266,8 +266,6 @@ class RpcBackend:
             return
         with self._lock:
             if self._publisher is None:
-                from celeriac.transport.amqp.channel import PUBLISH_RETRY
-
                 self._publisher = Publisher(self.params, PUBLISH_RETRY)
             publisher = self._publisher
         publisher.publish(items)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Self
 
+from celeriac.clients.amqp import AmqpParams, parse_url
 from celeriac.transport.amqp.channel import AmqpChannel
-from celeriac.transport.amqp.connection import AmqpParams, parse_url
 from celeriac.transport.amqp.topology import Topology
 from celeriac.transport.base import Capabilities, TransportOptions
 from celeriac.transport.open_channels import OpenChannels
