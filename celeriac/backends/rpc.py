@@ -42,18 +42,18 @@ import amqp  # type: ignore[import-untyped]
 
 from celeriac.backends.base import may_replace
 from celeriac.backends.record_codec import RecordCodec
+from celeriac.clients.amqp import (
+    AMQP_ERRORS,
+    AmqpParams,
+    Link,
+    parse_url,
+    with_retries,
+)
+from celeriac.clients.retry import PUBLISH_RETRY, RetryPolicy
 from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import ImproperlyConfigured, InvalidMessage, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 from celeriac.serialization import registry
-from celeriac.transport.amqp.connection import (
-    AMQP_ERRORS,
-    AmqpParams,
-    Link,
-    RetryPolicy,
-    parse_url,
-    with_retries,
-)
 from celeriac.transport.amqp.publisher import Publisher
 
 logger = logging.getLogger(__name__)
@@ -265,8 +265,6 @@ class RpcBackend:
             return
         with self._lock:
             if self._publisher is None:
-                from celeriac.transport.amqp.channel import PUBLISH_RETRY
-
                 self._publisher = Publisher(self.params, PUBLISH_RETRY)
             publisher = self._publisher
         publisher.publish(items)

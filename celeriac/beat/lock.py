@@ -168,7 +168,7 @@ def lock_for(app: Celery, holder: str, time_fn: TimeFn, store: object = None) ->
     if scheme == "memory":
         return MemoryLock(url.split("?", 1)[0], holder, time_fn)
     if scheme in ("sqlite", "sqla+sqlite"):
-        from celeriac.transport.sqlite.connection import parse_sqlite_url
+        from celeriac.clients.sqlite import parse_sqlite_url
 
         return SqliteLock(parse_sqlite_url(url), holder, time_fn)
     if scheme in ("redis", "rediss", "redis+socket", "sentinel", "unix", "socket"):

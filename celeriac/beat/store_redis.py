@@ -38,7 +38,7 @@ class RedisScheduleStore:
     def from_url(cls, url: str, options: RedisClientOptions) -> RedisScheduleStore:
         """A store on the server ``url`` names; ``global_keyprefix`` and TLS/sentinel settings
         come from ``options`` (the app's ``broker_transport_options``)."""
-        from celeriac.transport.redis.connection import build_client, parse_url
+        from celeriac.clients.redis import build_client, parse_url
 
         client = build_client(parse_url(url, options), options, 4.0)
         return cls(client, options.global_keyprefix, owns_client=True)

@@ -38,6 +38,7 @@ from celeriac.transport.set_aside import log_set_aside
 from celeriac.transport.sqlite.deadletters import envelope_of, message_of
 from celeriac.transport.sqlite.fanout import topic_matches
 from celeriac.transport.sqlite.messages import priority_of
+from celeriac.utils.shared import SharedTable
 
 logger = logging.getLogger(__name__)
 
@@ -134,16 +135,7 @@ def _redelivered(delivery: Delivery) -> Delivery:
     return Delivery(delivery.message, delivery.queue, delivery.tag, redelivered=True)
 
 
-_brokers: dict[str, _Broker] = {}
-_brokers_lock = threading.Lock()
-
-
-def _broker_named(name: str) -> _Broker:
-    with _brokers_lock:
-        broker = _brokers.get(name)
-        if broker is None:
-            broker = _brokers[name] = _Broker()
-        return broker
+_brokers: SharedTable[str, _Broker] = SharedTable(_Broker)
 
 
 class MemoryChannel:
@@ -322,7 +314,7 @@ class MemoryTransport:
     def __init__(self, name: str = "", options: TransportOptions | None = None) -> None:
         self.name = name
         self.options = options or TransportOptions()
-        self._broker = _broker_named(name)
+        self._broker = _brokers.get(name)
         self._open: OpenChannels[MemoryChannel] = OpenChannels()
 
     @classmethod

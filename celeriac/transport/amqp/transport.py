@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Self
 
+from celeriac.clients.amqp import AmqpParams, parse_url
 from celeriac.config.frozen import TransportOptions
 from celeriac.transport.amqp.channel import AmqpChannel
-from celeriac.transport.amqp.connection import AmqpParams, parse_url
 from celeriac.transport.amqp.topology import Topology
 from celeriac.transport.base import Capabilities
 from celeriac.transport.open_channels import OpenChannels

@@ -13,8 +13,8 @@ from typing import Any
 
 import redis
 
+from celeriac.clients.redis import RedisParams, build_client
 from celeriac.config.transport_keys import RedisClientOptions
-from celeriac.transport.redis.connection import RedisParams, build_client
 
 
 @dataclass

@@ -9,11 +9,11 @@ from typing import Self
 
 import redis
 
+from celeriac.clients.redis import RedisParams, build_client, describe, parse_url
 from celeriac.config.frozen import TransportOptions
 from celeriac.transport.base import Capabilities
 from celeriac.transport.open_channels import OpenChannels
 from celeriac.transport.redis.channel import RedisChannel
-from celeriac.transport.redis.connection import RedisParams, build_client, describe, parse_url
 from celeriac.transport.redis.keys import KeyLayout
 from celeriac.transport.redis.scripts import Scripts
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 import sqlite3
 from typing import Self
 
+from celeriac.clients.sqlite import parse_sqlite_url
 from celeriac.config.frozen import TransportOptions
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.transport.base import Capabilities
 from celeriac.transport.open_channels import OpenChannels
 from celeriac.transport.sqlite.channel import SqliteChannel
-from celeriac.transport.sqlite.connection import parse_sqlite_url
 
 if sqlite3.sqlite_version_info < (3, 35, 0):  # pragma: no cover - depends on the platform
     raise ImproperlyConfigured(

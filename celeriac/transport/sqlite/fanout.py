@@ -24,9 +24,9 @@ import time
 from collections.abc import Callable
 from typing import Final
 
+from celeriac.clients.sqlite import Notifier, SqliteHandle
 from celeriac.config.transport_keys import SqliteTransportOptions
 from celeriac.protocol.message import TaskMessage
-from celeriac.transport.sqlite.connection import Notifier, SqliteHandle
 
 logger = logging.getLogger(__name__)
 
