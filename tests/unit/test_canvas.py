@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from celeriac import Celery
-from celeriac.backends.chords import ChordPart, MemoryChordJoin, SqliteChordJoin, chord_join_for
+from celeriac.backends.chords import ChordPart, MemoryChordJoin, SqliteChordJoin
 from celeriac.backends.memory import MemoryBackend
 from celeriac.canvas import Signature, chain, chord, chunks, group, maybe_signature, xmap
 from celeriac.execution.callbacks import _runs_in_process
@@ -117,7 +117,7 @@ def test_chord_writes_size_then_sends_header_with_body(app: Celery) -> None:
     body = sent[0][1][2]["chord"]
     assert body["task"] == "proj.xsum"
     assert body["options"]["task_id"] == result.id and body["options"]["group_id"] == gid
-    join = chord_join_for(app.backend)
+    join = app.backend.chord_join()
     assert isinstance(join, MemoryChordJoin)
     assert join._chords[gid]["size"] == 3
 
@@ -128,7 +128,7 @@ def test_chord_size_counts_nested(app: Celery) -> None:
     chord(header, xsum.s())()
     sent = _sent(app, 4)
     gid = sent[0][0]["group"]
-    assert chord_join_for(app.backend)._chords[gid]["size"] == 4  # type: ignore[attr-defined]
+    assert app.backend.chord_join()._chords[gid]["size"] == 4  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
