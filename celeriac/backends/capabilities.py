@@ -80,7 +80,7 @@ class StoreCapabilities:
                     verb = "provides" if provided else "lacks"
                     raise TypeError(
                         f"{cls.__name__} {verb} {name}() but "
-                        f"{'does not declare' if provided else 'declares'} {capability!r}"
+                        f"{'does not declare' if provided else 'declares'} {capability.value!r}"
                         " in its capabilities"
                     )
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from celeriac import Celery
-from celeriac.backends.chords import ChordPart, MemoryChordJoin, SqliteChordJoin
+from celeriac.backends.chords import MemoryChordJoin
 from celeriac.backends.memory import MemoryBackend
 from celeriac.canvas import Signature, chain, chord, chunks, group, maybe_signature, xmap
 from celeriac.execution.callbacks import _runs_in_process
@@ -129,25 +128,6 @@ def test_chord_size_counts_nested(app: Celery) -> None:
     sent = _sent(app, 4)
     gid = sent[0][0]["group"]
     assert app.backend.chord_join()._chords[gid]["size"] == 4  # type: ignore[attr-defined]
-
-
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
-def test_chord_join_counts_once_and_orders(kind: str, tmp_path: Path) -> None:
-    join = (MemoryChordJoin(uuid.uuid4().hex) if kind == "memory"
-            else SqliteChordJoin(str(tmp_path / "r.db")))
-    gid = uuid.uuid4().hex
-
-    def part(i: int) -> ChordPart:
-        return ChordPart(f"t{i}", gid, i, {"task": "proj.xsum"}, "SUCCESS", i * 10)
-
-    join.set_size(gid, 3)
-    assert join.add_parts([part(2), part(2)]) == []  # a redelivered part counts once
-    assert join.add_parts([part(0)]) == []
-    claimed = join.add_parts([part(1)])
-    assert len(claimed) == 1
-    assert [r[2] for r in claimed[0].results] == [0, 10, 20]
-    join.finish(claimed[0])
-    assert join.add_parts([part(1)]) == []  # late duplicate after firing: ignored
 
 
 def test_errback_arity(app: Celery) -> None:
