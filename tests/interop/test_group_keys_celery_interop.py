@@ -1,0 +1,72 @@
+"""Saved groups on Redis are shared with Celery 5.7: each side restores the group the other
+saved (``celery-taskset-meta-<gid>``, wire-protocol.md §4.3), under a ``global_keyprefix`` too.
+No worker: the stores are the whole conversation."""
+
+from __future__ import annotations
+
+import gc
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from celeriac import Celery
+from celeriac.results.group_result import GroupResult
+from tests.suite_redis import require_suite_redis, suite_redis_url
+
+celery = pytest.importorskip("celery")
+
+pytestmark = pytest.mark.redis
+RESULTS = suite_redis_url(14)
+
+
+@pytest.fixture(params=["", "groups"], ids=["no-prefix", "global-keyprefix"])
+def apps(request: pytest.FixtureRequest) -> Iterator[tuple[Celery, Any]]:
+    """(celeriac app, Celery app) on one results database, with one ``global_keyprefix``."""
+    require_suite_redis()
+    prefix = f"{request.param}-{uuid.uuid4().hex[:8]}" if request.param else ""
+    options = {"global_keyprefix": prefix} if prefix else {}
+    ours = Celery("groups_ours", broker="memory://", backend=RESULTS)
+    ours.conf.result_backend_transport_options = options
+    theirs = celery.Celery("groups_theirs", broker="memory://", backend=RESULTS)
+    theirs.conf.result_backend_transport_options = options
+    yield ours, theirs
+    # Celery's results unsubscribe when collected, reopening the pub/sub connection: let the
+    # collectable ones do it now, forget the rest, then close the connections.
+    gc.collect()
+    theirs.backend.result_consumer.subscribed_to.clear()
+    theirs.backend.result_consumer.stop()
+    theirs.backend.client.connection_pool.disconnect()
+    theirs.close()
+    ours.backend.close()
+    client = redis.Redis.from_url(RESULTS)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*celery-taskset-meta-*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def test_celery_restores_the_group_celeriac_saved(apps: tuple[Celery, Any]) -> None:
+    ours, theirs = apps
+    gid = str(uuid.uuid4())
+    members = [str(uuid.uuid4()) for _ in range(3)]
+    GroupResult(gid, [ours.AsyncResult(m) for m in members], app=ours).save()
+    restored = theirs.GroupResult.restore(gid)
+    assert restored is not None and restored.id == gid
+    assert [r.id for r in restored.results] == members
+
+
+def test_celeriac_restores_the_group_celery_saved(apps: tuple[Celery, Any]) -> None:
+    ours, theirs = apps
+    gid = str(uuid.uuid4())
+    members = [str(uuid.uuid4()) for _ in range(3)]
+    theirs.GroupResult(gid, [theirs.AsyncResult(m) for m in members]).save()
+    restored = GroupResult.restore(gid, app=ours)
+    assert restored is not None and restored.id == gid
+    assert [r.id for r in restored] == members
+    restored.delete()
+    assert theirs.GroupResult.restore(gid) is None
