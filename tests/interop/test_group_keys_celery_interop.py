@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 
 from celeriac import Celery
 from celeriac.results.group_result import GroupResult
-from tests.suite_redis import require_suite_redis, suite_redis_url
+from tests.helpers import flushed_redis
+from tests.suite_redis import suite_redis_url
 
 celery = pytest.importorskip("celery")
 
@@ -23,16 +23,17 @@ RESULTS = suite_redis_url(14)
 
 
 @pytest.fixture(params=["", "groups"], ids=["no-prefix", "global-keyprefix"])
-def apps(request: pytest.FixtureRequest) -> Iterator[tuple[Celery, Any]]:
-    """(celeriac app, Celery app) on one results database, with one ``global_keyprefix``."""
-    require_suite_redis()
+def apps(request: pytest.FixtureRequest) -> Iterator[tuple[Celery, Any, str, Any]]:
+    """(celeriac app, Celery app, the prefix of result keys, a client on their database):
+    both apps on one results database, with one ``global_keyprefix``."""
     prefix = f"{request.param}-{uuid.uuid4().hex[:8]}" if request.param else ""
     options = {"global_keyprefix": prefix} if prefix else {}
     ours = Celery("groups_ours", broker="memory://", backend=RESULTS)
     ours.conf.result_backend_transport_options = options
     theirs = celery.Celery("groups_theirs", broker="memory://", backend=RESULTS)
     theirs.conf.result_backend_transport_options = options
-    yield ours, theirs
+    with flushed_redis(RESULTS) as client:
+        yield ours, theirs, f"{prefix}_" if prefix else "", client
     # Celery's results unsubscribe when collected, reopening the pub/sub connection: let the
     # collectable ones do it now, forget the rest, then close the connections.
     gc.collect()
@@ -41,27 +42,23 @@ def apps(request: pytest.FixtureRequest) -> Iterator[tuple[Celery, Any]]:
     theirs.backend.client.connection_pool.disconnect()
     theirs.close()
     ours.backend.close()
-    client = redis.Redis.from_url(RESULTS)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*celery-taskset-meta-*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
-def test_celery_restores_the_group_celeriac_saved(apps: tuple[Celery, Any]) -> None:
-    ours, theirs = apps
+def test_celery_restores_the_group_celeriac_saved(
+        apps: tuple[Celery, Any, str, Any]) -> None:
+    ours, theirs, key_prefix, client = apps
     gid = str(uuid.uuid4())
     members = [str(uuid.uuid4()) for _ in range(3)]
     GroupResult(gid, [ours.AsyncResult(m) for m in members], app=ours).save()
+    assert client.exists(f"{key_prefix}celery-taskset-meta-{gid}")
     restored = theirs.GroupResult.restore(gid)
     assert restored is not None and restored.id == gid
     assert [r.id for r in restored.results] == members
 
 
-def test_celeriac_restores_the_group_celery_saved(apps: tuple[Celery, Any]) -> None:
-    ours, theirs = apps
+def test_celeriac_restores_the_group_celery_saved(
+        apps: tuple[Celery, Any, str, Any]) -> None:
+    ours, theirs, _, _ = apps
     gid = str(uuid.uuid4())
     members = [str(uuid.uuid4()) for _ in range(3)]
     theirs.GroupResult(gid, [theirs.AsyncResult(m) for m in members]).save()
