@@ -51,7 +51,8 @@ class Stores:
         self.options = {"global_keyprefix": prefix} if prefix else {}
         self.key_prefix = f"{prefix}_" if prefix else ""
         self.client = client
-        self.ours = Celery("groups_ours", broker="memory://", backend=RESULTS)
+        self.ours = Celery("groups_ours", broker="memory://", backend=RESULTS,
+                           set_as_current=False)
         self.ours.conf.result_backend_transport_options = self.options
 
     def celery(self, command: str, gid: str, members: list[str] | None = None) -> Any:
