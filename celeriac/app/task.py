@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, ParamSpec, T
 
 from celeriac import states
 from celeriac._state import current_task_var
-from celeriac.app.request import Context
 from celeriac.exceptions import MaxRetriesExceededError, Retry
+from celeriac.execution.context import Context
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -156,7 +156,7 @@ class Task(Generic[P, R]):
         **options: Any,
     ) -> AsyncResult:
         """Run the task here and now, returning an ``EagerResult`` (``task_always_eager``)."""
-        from celeriac.execution.eager import apply_eagerly
+        from celeriac.app.eager import apply_eagerly
 
         return apply_eagerly(self, args or (), dict(kwargs or {}), task_id=task_id, **options)
 
@@ -317,11 +317,6 @@ class Task(Generic[P, R]):
         self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
         """Runs in the worker after every outcome."""
-
-
-def has_custom_call(task: Task[Any, Any]) -> bool:
-    """Whether ``task``'s class overrides ``Task.__call__`` (Celery's ``task_has_custom``)."""
-    return type(task).__call__ is not Task.__call__
 
 
 def make_task_class(

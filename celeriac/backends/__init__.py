@@ -10,12 +10,11 @@ with ``from_url(url, options, broker_url=...)``.
 
 from __future__ import annotations
 
-import difflib
 from typing import Final, cast
 
 from celeriac.backends.base import BackendOptions, ResultBackend
-from celeriac.exceptions import ImproperlyConfigured
-from celeriac.utils.imports import import_symbol
+from celeriac.config.urls import scheme_of
+from celeriac.utils.imports import import_alias
 
 BACKEND_ALIASES: Final[dict[str, str]] = {
     "sqlite": "celeriac.backends.sqlite:SqliteBackend",
@@ -33,14 +32,9 @@ BACKEND_ALIASES: Final[dict[str, str]] = {
 _SQLITE_SCHEMES: Final = frozenset({"sqlite", "db+sqlite"})
 
 
-def backend_scheme(url: str) -> str:
-    """The URL's scheme (``db+sqlite`` for ``db+sqlite:///x.db``), lower-cased."""
-    return url.split("://", 1)[0].lower() if "://" in url else url.lower()
-
-
 def _broker_file(broker_url: str | None) -> str | None:
     """The broker URL when it names a SQLite file, so results can share it."""
-    if broker_url and backend_scheme(broker_url) in ("sqlite", "sqla+sqlite"):
+    if broker_url and scheme_of(broker_url) in ("sqlite", "sqla+sqlite"):
         return broker_url
     return None
 
@@ -56,21 +50,13 @@ def resolve_backend(
     """
     if not url:
         url = "disabled://"
-    scheme = backend_scheme(url)
-    target = BACKEND_ALIASES.get(scheme)
-    if target is None:
-        close = difflib.get_close_matches(scheme, BACKEND_ALIASES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ImproperlyConfigured(
-            f"Result backend scheme {scheme!r} is not supported by celeriac.{hint} "
-            f"Supported: {', '.join(sorted(BACKEND_ALIASES))}"
-        )
+    scheme = scheme_of(url)
+    cls = import_alias(scheme, BACKEND_ALIASES, "Result backend scheme")
     if scheme in _SQLITE_SCHEMES and url.split("://", 1)[1] in ("", "/"):
         url = _broker_file(broker_url) or url
-    cls = import_symbol(target)
     if getattr(cls, "uses_broker_url", False):
         return cast(ResultBackend, cls.from_url(url, options, broker_url=broker_url))
     return cast(ResultBackend, cls.from_url(url, options))
 
 
-__all__ = ["BACKEND_ALIASES", "backend_scheme", "resolve_backend"]
+__all__ = ["BACKEND_ALIASES", "resolve_backend"]

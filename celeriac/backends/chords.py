@@ -209,7 +209,7 @@ class SqliteChordJoin:
     """Chord counters as rows in the results file; claimed in the counting transaction."""
 
     def __init__(self, path: str, expires: float | None = 86400) -> None:
-        from celeriac.transport.sqlite.connection import SqliteHandle
+        from celeriac.clients.sqlite import SqliteHandle
 
         self._handle = SqliteHandle(path)
         self.expires = expires

@@ -26,14 +26,14 @@ from redis.client import PubSub
 from celeriac.backends.base import TASK_KEY_PREFIX, BackendOptions, KeyValueBackend
 from celeriac.backends.capabilities import Capability
 from celeriac.backends.chords import ChordJoin, LazyJoin, RedisChordJoin
-from celeriac.exceptions import OperationalError, TimeoutError
-from celeriac.protocol.result_meta import ResultMeta
-from celeriac.transport.redis.connection import (
+from celeriac.clients.redis import (
     PinnedClients,
     build_client,
     describe,
     parse_url,
 )
+from celeriac.exceptions import OperationalError, TimeoutError
+from celeriac.protocol.result_meta import ResultMeta
 
 logger = logging.getLogger(__name__)
 _ERRORS = (redis.ConnectionError, redis.TimeoutError)

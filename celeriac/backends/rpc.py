@@ -44,17 +44,17 @@ from celeriac.backends.base import BackendOptions
 from celeriac.backends.capabilities import Capability, StoreCapabilities
 from celeriac.backends.final_state import may_replace
 from celeriac.backends.record_codec import RecordCodec
-from celeriac.exceptions import ImproperlyConfigured, InvalidMessage, TimeoutError
-from celeriac.protocol.result_meta import ResultMeta
-from celeriac.serialization import registry
-from celeriac.transport.amqp.connection import (
+from celeriac.clients.amqp import (
     AMQP_ERRORS,
     AmqpParams,
     Link,
-    RetryPolicy,
     parse_url,
     with_retries,
 )
+from celeriac.clients.retry import PUBLISH_RETRY, RetryPolicy
+from celeriac.exceptions import ImproperlyConfigured, InvalidMessage, TimeoutError
+from celeriac.protocol.result_meta import ResultMeta
+from celeriac.serialization import registry
 from celeriac.transport.amqp.publisher import Publisher
 from celeriac.transport.base import TransportOptions
 
@@ -273,8 +273,6 @@ class RpcBackend(StoreCapabilities):
             return
         with self._lock:
             if self._publisher is None:
-                from celeriac.transport.amqp.channel import PUBLISH_RETRY
-
                 self._publisher = Publisher(self.params, PUBLISH_RETRY)
             publisher = self._publisher
         publisher.publish(items)

@@ -1,6 +1,6 @@
 """``sqlite:///path.db`` / ``db+sqlite:///path.db``: the default result store, one table in a file.
 
-Records live in the ``results`` table (``transport/sqlite/schema.py``), so the store can share
+Records live in the ``results`` table (``clients/sqlite_schema.py``), so the store can share
 the broker's file. Expired rows are invisible at once and deleted lazily, at most once a minute,
 by a writer. ``store`` reads the old records and writes the new ones in one ``BEGIN IMMEDIATE``
 transaction, so the replace rule (``backends.final_state.may_replace``: never overwrite a SUCCESS,
@@ -14,7 +14,6 @@ otherwise polls ``PRAGMA data_version`` (a shared-memory counter) with a backoff
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -23,14 +22,9 @@ from typing import Final, Self
 from celeriac.backends.base import TASK_KEY_PREFIX, BackendOptions, KeyValueBackend
 from celeriac.backends.capabilities import Capability
 from celeriac.backends.chords import ChordJoin, LazyJoin, SqliteChordJoin
+from celeriac.clients.sqlite import FileWakeups, SqliteHandle, parse_sqlite_url
 from celeriac.exceptions import TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
-from celeriac.transport.sqlite.connection import (
-    Notifier,
-    SqliteHandle,
-    notifier_for,
-    parse_sqlite_url,
-)
 
 _CLEANUP_EVERY: Final = 60.0
 _MAX_POLL: Final = 0.05
@@ -57,8 +51,7 @@ class SqliteBackend(KeyValueBackend):
             synchronous=str(extra.get("synchronous", "NORMAL")),
         )
         self._last_cleanup = 0.0
-        self._notifier: Notifier | None = None
-        self._notifier_pid = -1
+        self._wakeups = FileWakeups(path)
 
     @classmethod
     def from_url(cls, url: str, options: BackendOptions) -> Self:
@@ -67,15 +60,6 @@ class SqliteBackend(KeyValueBackend):
     @property
     def path(self) -> str:
         return self._handle.path
-
-    @property
-    def _wakeups(self) -> Notifier:
-        """The file's in-process notifier, held strongly so the registry keeps it (per pid)."""
-        pid = os.getpid()
-        if self._notifier is None or self._notifier_pid != pid:
-            self._notifier = notifier_for(self.path)
-            self._notifier_pid = pid
-        return self._notifier
 
     # -- key-value primitives ------------------------------------------------------------
     def _kv_get(self, key: str) -> bytes | None:
@@ -93,7 +77,7 @@ class SqliteBackend(KeyValueBackend):
     def _kv_set_many(self, items: Sequence[tuple[str, bytes]], ttl: float | None) -> None:
         with self._handle.transaction() as conn:
             self._write(conn, items, ttl)
-        self._wakeups.notify()
+        self._wakeups().notify()
 
     def _kv_delete(self, key: str) -> None:
         with self._handle.transaction() as conn:
@@ -122,12 +106,12 @@ class SqliteBackend(KeyValueBackend):
             items = self.if_not_final.replacing(keys, metas, _select(conn, keys))
             if items:
                 self._write(conn, items, self.options.expires)
-        self._wakeups.notify()
+        self._wakeups().notify()
 
     def wait(self, task_id: str, timeout: float | None, interval: float = 0.5) -> ResultMeta:
         """Block until ``task_id`` is ready; see the module docstring for how it waits."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        notifier = self._wakeups
+        notifier = self._wakeups()
         cap = min(interval, _MAX_POLL) if interval > 0 else _MAX_POLL
         while True:
             seq = notifier.seq

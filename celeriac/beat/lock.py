@@ -161,14 +161,14 @@ def lock_for(app: Celery, holder: str, time_fn: TimeFn, store: object = None) ->
     For brokers without a lease of their own, the run-state ``store`` hosts it: its Redis
     server (shared by every host) or its SQLite file (shared by the beats using that file).
     """
-    from celeriac.transport import scheme_of
+    from celeriac.config.urls import scheme_of
 
     url = app.broker_url
     scheme = scheme_of(url)
     if scheme == "memory":
         return MemoryLock(url.split("?", 1)[0], holder, time_fn)
     if scheme in ("sqlite", "sqla+sqlite"):
-        from celeriac.transport.sqlite.connection import parse_sqlite_url
+        from celeriac.clients.sqlite import parse_sqlite_url
 
         return SqliteLock(parse_sqlite_url(url), holder, time_fn)
     if scheme in ("redis", "rediss", "redis+socket", "sentinel", "unix", "socket"):

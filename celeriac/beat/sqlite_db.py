@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import sqlite3
 
+from celeriac.clients.sqlite import SqliteHandle
 from celeriac.exceptions import ImproperlyConfigured, OperationalError
-from celeriac.transport.sqlite.connection import SqliteHandle
 
 #: SQLite's result code for "file is not a database" (the header is not SQLite's).
 _SQLITE_NOTADB = 26

@@ -129,7 +129,7 @@ def open_store(location: str | None, transport_options: Mapping[str, Any]) -> Sc
     if not scheme:
         return SqliteScheduleStore(location)
     if scheme in ("sqlite", "sqla+sqlite"):
-        from celeriac.transport.sqlite.connection import parse_sqlite_url
+        from celeriac.clients.sqlite import parse_sqlite_url
 
         return SqliteScheduleStore(parse_sqlite_url(location))
     if scheme in REDIS_SCHEMES:

@@ -37,7 +37,7 @@ class RedisScheduleStore:
     def from_url(cls, url: str, transport_options: Mapping[str, Any]) -> RedisScheduleStore:
         """A store on the server ``url`` names; ``global_keyprefix`` and TLS/sentinel settings
         come from ``transport_options`` (the app's ``broker_transport_options``)."""
-        from celeriac.transport.redis.connection import build_client, parse_url
+        from celeriac.clients.redis import build_client, parse_url
 
         client = build_client(parse_url(url, transport_options), transport_options, 4.0)
         prefix = str(transport_options.get("global_keyprefix", "") or "")

@@ -141,6 +141,11 @@ class ParsedURL:
         )
 
 
+def scheme_of(url: str) -> str:
+    """The URL's scheme (``db+sqlite`` for ``db+sqlite:///x.db``), lower-cased."""
+    return url.split("://", 1)[0].lower() if "://" in url else url.lower()
+
+
 def parse_url(url: str) -> ParsedURL:
     """Split one URL into its parts the way kombu does.
 
@@ -178,4 +183,4 @@ def parse_urls(url: str) -> tuple[ParsedURL, ...]:
     return tuple(parse_url(part) for part in url.split(";") if part)
 
 
-__all__ = ["MASK", "ParsedURL", "parse_url", "parse_urls", "redact_url"]
+__all__ = ["MASK", "ParsedURL", "parse_url", "parse_urls", "redact_url", "scheme_of"]

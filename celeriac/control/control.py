@@ -51,7 +51,7 @@ class Control:
     def mailbox(self) -> Mailbox:
         with self._lock:
             if self._mailbox is None:
-                from celeriac.transport import scheme_of
+                from celeriac.config.urls import scheme_of
 
                 url = self.app.broker_url
                 channel = self._channel or self.app.transport.channel()

@@ -104,7 +104,7 @@ class SqliteRevocationStore:
     """Table ``revoked`` in the broker file (created on first use), version in ``meta``."""
 
     def __init__(self, path: str) -> None:
-        from celeriac.transport.sqlite.connection import SqliteHandle
+        from celeriac.clients.sqlite import SqliteHandle
 
         self.handle = SqliteHandle(path)
         self._ready = False

@@ -19,10 +19,10 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeriac import states
-from celeriac.app.request import Context
 from celeriac.backends.base import store_with_reply_to
 from celeriac.backends.chords import ChordPart, ClaimedChord
 from celeriac.exceptions import ChordError
+from celeriac.execution.context import Context
 from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 

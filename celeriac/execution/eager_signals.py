@@ -18,8 +18,8 @@ from celeriac.exceptions import Ignore, Reject, Retry
 from celeriac.utils.einfo import ExceptionInfo
 
 if TYPE_CHECKING:
-    from celeriac.app.request import Context
     from celeriac.app.task import Task
+    from celeriac.execution.context import Context
 
 
 def call_with_signals(task: Task[Any, Any], context: Context, fun: Callable[..., Any],

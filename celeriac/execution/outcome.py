@@ -34,3 +34,17 @@ class Outcome:
     disposition: Disposition = Disposition.ACK
     runtime: float = 0.0
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UnannouncedFailure(Outcome):
+    """A FAILURE recorded for a task whose own process could not announce it.
+
+    A prefork child that died or was killed at its hard time limit runs no errbacks, no
+    ``on_failure`` and sends no ``task_failure``; its pool records the failure and reports
+    this instead. The worker announces it (``TaskRunner.announce_failure``) on its consumer
+    thread before storing it, so the pool's supervisor thread, which enforces time limits,
+    never runs user code. Never crosses a pipe.
+    """
+
+    error: BaseException | None = None

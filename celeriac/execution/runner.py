@@ -1,7 +1,18 @@
 """``TaskRunner``: runs one request of one task and turns whatever happens into an Outcome.
 
 Built once per (task, process): which hooks and signals are live is decided here, once, so a
-task nobody instruments pays nothing for instrumentation. ``run`` never raises.
+task nobody instruments pays nothing for instrumentation. ``run`` never raises (except the
+non-``Exception`` errors a task may raise, such as ``SystemExit``).
+
+A run has three steps, so a pool can put its own machinery around the middle one only:
+
+* ``prepare``: decode the body, build and push the request context, ``task_prerun``, store
+  STARTED;
+* ``execute``: the task's own code (``before_start``, the body, its autoretry policy). Only
+  this step runs under the soft time limit, and only this step is what an asyncio pool will
+  await;
+* ``finish``: the outcome, its result record, callbacks/errbacks, hooks, ``task_postrun``,
+  pop the request context.
 """
 
 from __future__ import annotations
@@ -10,16 +21,18 @@ import logging
 import os
 import time
 import traceback as tb
+from contextvars import Token
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from celeriac import signals, states
 from celeriac._state import current_task_var, join_will_block_var
-from celeriac.app.task import Task, has_custom_call
 from celeriac.backends.base import store_with_reply_to
-from celeriac.exceptions import EncodeError, Ignore, Reject, Retry
+from celeriac.exceptions import EncodeError, Ignore, Reject, Retry, SoftTimeLimitExceeded
 from celeriac.execution.callbacks import send_callbacks, send_errbacks
-from celeriac.execution.outcome import Disposition, Outcome
-from celeriac.execution.time_limits import TimeLimits, resolve_time_limits
+from celeriac.execution.outcome import Disposition, Outcome, UnannouncedFailure
+from celeriac.execution.overrides import has_custom_call, overrides
+from celeriac.execution.time_limits import SoftLimiter, TimeLimits, resolve_time_limits
 from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from celeriac.protocol.task_message import TaskBody, decode_body
@@ -29,16 +42,26 @@ from celeriac.utils.saferepr import saferepr
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
-    from celeriac.app.request import Context
-    from celeriac.worker.request import Request
+    from celeriac.app.task import Task
+    from celeriac.execution.context import Context
+    from celeriac.execution.request import Request
 
 logger = logging.getLogger("celeriac.app.trace")
 
 _PLAIN = (int, float, str, bool, type(None))
 
 
-def _overridden(task: Task[Any, Any], hook: str) -> bool:
-    return getattr(type(task), hook) is not getattr(Task, hook)
+@dataclass(slots=True)
+class Running:
+    """One request between ``prepare`` and ``finish``: what the three steps share."""
+
+    request: Request
+    body: TaskBody
+    context: Context
+    started: float
+    request_token: object
+    task_token: Token[Any]
+    block_token: Token[bool]
 
 
 class TaskRunner:
@@ -60,9 +83,8 @@ class TaskRunner:
         self.store_errors = bool(
             conf.task_store_errors_even_if_ignored if store_errors is None else store_errors
         )
-        self._current_acks_late = False
         self.hooks = {name for name in ("before_start", "on_success", "on_failure",
-                                        "on_retry", "after_return") if _overridden(task, name)}
+                                        "on_retry", "after_return") if overrides(task, name)}
         self.autoretry_for = tuple(task.autoretry_for)
         # Celery's tracer: call the task object only when its class overrides ``__call__``
         # (Flask's app context, say); otherwise ``run`` directly, the fast path.
@@ -75,13 +97,39 @@ class TaskRunner:
             conf.task_acks_on_failure_or_timeout,
         )
         self.acks_on_failure = bool(acks_on_failure)
+        lost = task.reject_on_worker_lost
+        #: Requeue (rather than fail) an ``acks_late`` request whose prefork child died.
+        self.reject_on_worker_lost = bool(
+            conf.task_reject_on_worker_lost if lost is None else lost)
 
     def limits(self, request: Request) -> TimeLimits:
         """The hard and soft limits of ``request`` (header, then task, then settings)."""
         return resolve_time_limits(request.headers, self.task, *self._default_limits)
 
-    # -- the one entry point -------------------------------------------------------------
-    def run(self, request: Request) -> Outcome:
+    # -- the whole run ---------------------------------------------------------------------
+    def run(self, request: Request, limiter: SoftLimiter | None = None) -> Outcome:
+        """``prepare``, ``execute`` (under ``limiter``'s soft limit, if any), ``finish``."""
+        running = self.prepare(request)
+        if isinstance(running, Outcome):
+            return running
+        token = limiter.arm(self.limits(request).soft) if limiter is not None else 0
+        error: BaseException | None = None
+        try:
+            retval = self.execute(running)
+        except BaseException as exc:
+            retval, error = None, exc
+        if token and limiter is not None:
+            # Disarmed before ``finish``: a late limit must not fire in its broker I/O. Not
+            # ``contextlib.suppress``: a pending limit would arrive in its ``__init__``.
+            try:  # noqa: SIM105
+                limiter.disarm(token)
+            except SoftTimeLimitExceeded:
+                pass  # fired just as the task ended; its outcome stands
+        return self.finish(running, retval, error)
+
+    # -- the three steps -------------------------------------------------------------------
+    def prepare(self, request: Request) -> Running | Outcome:
+        """Make ``request`` ready to execute; an Outcome (nothing ran) if it cannot be."""
         started = time.monotonic()
         try:
             body = request.body or decode_body(request.delivery.message, self.accept)
@@ -91,61 +139,98 @@ class TaskRunner:
         context = request.context(body)
         # Only a custom ``__call__`` calling ``super().__call__`` may adopt this request.
         context._protected = 0 if self.custom_call else 1
-        self._current_acks_late = request.acks_late
         if self.track_started:
             self._store_started(context)
-        token = Task.push_request(context)
-        task_token = current_task_var.set(self.task)
-        block_token = join_will_block_var.set(True)
-        try:
-            outcome = self._execute(request, context, body)
-        finally:
-            join_will_block_var.reset(block_token)
-            current_task_var.reset(task_token)
-            Task.pop_request(token)
-        runtime = time.monotonic() - started
-        self._log(context, outcome, runtime)
-        return Outcome(outcome.task_id, outcome.state, outcome.meta, outcome.disposition,
-                       runtime, outcome.reason)
-
-    def _execute(self, request: Request, context: Context, body: TaskBody) -> Outcome:
         task = self.task
+        running = Running(request, body, context, started, task.push_request(context),
+                          current_task_var.set(task), join_will_block_var.set(True))
         if signals.task_prerun.has_receivers:
-            signals.task_prerun.send(sender=task, task_id=context.id, task=task,
-                                     args=body.args, kwargs=body.kwargs)
-        try:
-            if "before_start" in self.hooks:
-                task.before_start(request.task_id, body.args, body.kwargs)
             try:
-                if self.custom_call:
-                    retval = task(*body.args, **body.kwargs)
-                else:
-                    retval = task.run(*body.args, **body.kwargs)
-            except Exception as exc:
-                if self.autoretry_for and isinstance(exc, self.autoretry_for):
-                    task.retry(exc=exc, **dict(task.retry_kwargs))
+                signals.task_prerun.send(sender=task, task_id=context.id, task=task,
+                                         args=body.args, kwargs=body.kwargs)
+            except BaseException:
+                self._pop(running)
                 raise
-            outcome = self._succeeded(context, retval)
-        except Retry as retry:
-            outcome = self._retried(context, retry)
-        except Reject as reject:
-            outcome = Outcome(request.task_id, states.REJECTED, None,
-                              Disposition.REQUEUE if reject.requeue else Disposition.SET_ASIDE,
-                              reason=f"rejected by task: {reject.reason!r}")
-        except Ignore:
-            outcome = Outcome(request.task_id, states.IGNORED, None)
-        except BaseException as exc:
-            if not isinstance(exc, Exception):
-                raise
-            outcome = self._failed(context, exc)
-        if signals.task_postrun.has_receivers:
-            signals.task_postrun.send(sender=task, task_id=context.id, task=task,
-                                      args=body.args, kwargs=body.kwargs, state=outcome.state,
-                                      retval=outcome.meta.result if outcome.meta else None)
+        return running
+
+    def execute(self, running: Running) -> Any:
+        """The task's own code; returns what it returned, raises what it raised."""
+        task, body = self.task, running.body
+        if "before_start" in self.hooks:
+            task.before_start(running.request.task_id, body.args, body.kwargs)
+        try:
+            if self.custom_call:
+                return task(*body.args, **body.kwargs)
+            return task.run(*body.args, **body.kwargs)
+        except Exception as exc:
+            if self.autoretry_for and isinstance(exc, self.autoretry_for):
+                task.retry(exc=exc, **dict(task.retry_kwargs))
+            raise
+
+    def finish(self, running: Running, retval: Any, error: BaseException | None) -> Outcome:
+        """Turn what ``execute`` did into the Outcome; ``error`` is what it raised, if any.
+
+        A non-``Exception`` error (``SystemExit``...) is re-raised once the request is popped.
+        """
+        try:
+            outcome = self._outcome(running, retval, error)
+            if signals.task_postrun.has_receivers:
+                task, body = self.task, running.body
+                signals.task_postrun.send(
+                    sender=task, task_id=running.context.id, task=task, args=body.args,
+                    kwargs=body.kwargs, state=outcome.state,
+                    retval=outcome.meta.result if outcome.meta else None)
+        finally:
+            self._pop(running)
+        self._log(running.context, outcome)
         return outcome
 
-    # -- outcomes --------------------------------------------------------------------------
-    def _succeeded(self, context: Context, retval: Any) -> Outcome:
+    def _pop(self, running: Running) -> None:
+        join_will_block_var.reset(running.block_token)
+        current_task_var.reset(running.task_token)
+        self.task.pop_request(running.request_token)
+
+    # -- outcomes: each is built once, with its runtime (up to ``task_postrun``, as Celery's) --
+    def _outcome(self, running: Running, retval: Any, error: BaseException | None) -> Outcome:
+        if error is None:
+            try:
+                return self._succeeded(running, retval)
+            except BaseException as exc:  # encoding, callbacks or hooks failed: as Celery
+                error = exc
+        if isinstance(error, Retry):
+            return self._retried(running, error)
+        task_id = running.request.task_id
+        if isinstance(error, Reject):
+            return Outcome(task_id, states.REJECTED, None,
+                           Disposition.REQUEUE if error.requeue else Disposition.SET_ASIDE,
+                           time.monotonic() - running.started,
+                           f"rejected by task: {error.reason!r}")
+        if isinstance(error, Ignore):
+            return Outcome(task_id, states.IGNORED, None, Disposition.ACK,
+                           time.monotonic() - running.started)
+        if isinstance(error, Exception):
+            return self._failed(running, error)
+        raise error
+
+    # -- a failure announced for a process that could not ----------------------------------
+    def announce_failure(self, request: Request, outcome: UnannouncedFailure) -> None:
+        """Errbacks, ``on_failure`` and ``task_failure`` for a failure recorded by the pool
+        because the task's own process could not (its prefork child died, or was killed at
+        the hard time limit). Celery's parent does the same; here the worker's consumer
+        thread calls it, never the thread that enforces time limits."""
+        error = outcome.error
+        if request.body is None or error is None:
+            return
+        trace = outcome.meta.traceback if outcome.meta is not None else None
+        context = request.context(request.body)
+        try:
+            self._failure_hooks(context, error, trace or "", trace)
+        except Exception:
+            logger.exception("Failure hooks of %s[%s] failed", request.task_name,
+                             request.task_id)
+
+    def _succeeded(self, running: Running, retval: Any) -> Outcome:
+        context = running.context
         task_id = context.id or ""
         if not isinstance(retval, _PLAIN):
             try:
@@ -156,7 +241,7 @@ class TaskRunner:
                     f"{self.result_serializer!r} result serializer cannot encode: "
                     f"{saferepr(retval, 200)} ({exc})"
                 )
-                return self._failed(context, error)
+                return self._failed(running, error)
         children = send_callbacks(self.app, context, retval)
         meta = None
         if not (self.ignore_result or context.ignore_result):
@@ -168,32 +253,40 @@ class TaskRunner:
         if "after_return" in self.hooks:
             self.task.after_return(states.SUCCESS, retval, task_id, context.args,
                                    context.kwargs, None)
-        return Outcome(task_id, states.SUCCESS, meta)
+        return Outcome(task_id, states.SUCCESS, meta, Disposition.ACK,
+                       time.monotonic() - running.started)
 
-    def _failed(self, context: Context, exc: Exception) -> Outcome:
+    def _failed(self, running: Running, exc: Exception) -> Outcome:
+        context = running.context
         task_id = context.id or ""
         trace = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
         meta = None
         if self.store_errors or not (self.ignore_result or context.ignore_result):
             meta = self._meta(context, states.FAILURE, encode_exception(exc), trace, [])
-        send_errbacks(self.app, context, exc, trace)
-        if "on_failure" in self.hooks:
-            self.task.on_failure(exc, task_id, context.args, context.kwargs, trace)
-        if signals.task_failure.has_receivers:
-            signals.task_failure.send(sender=self.task, task_id=task_id, exception=exc,
-                                      args=context.args, kwargs=context.kwargs,
-                                      traceback=exc.__traceback__,
-                                      einfo=ExceptionInfo(trace, exc))
+        self._failure_hooks(context, exc, trace, trace)
         if "after_return" in self.hooks:
             self.task.after_return(states.FAILURE, exc, task_id, context.args,
                                    context.kwargs, trace)
         disposition = Disposition.ACK
-        if self._current_acks_late and not self.acks_on_failure:
+        if running.request.acks_late and not self.acks_on_failure:
             disposition = Disposition.SET_ASIDE  # Celery rejects it (to a DLX, if any)
         return Outcome(task_id, states.FAILURE, meta, disposition,
-                       reason=f"{type(exc).__name__}: {exc}")
+                       time.monotonic() - running.started, f"{type(exc).__name__}: {exc}")
 
-    def _retried(self, context: Context, retry: Retry) -> Outcome:
+    def _failure_hooks(self, context: Context, exc: BaseException, trace: str,
+                       einfo: str | None) -> None:
+        """Errbacks, ``on_failure``, ``task_failure``: what every failure announces."""
+        send_errbacks(self.app, context, exc, trace)
+        if "on_failure" in self.hooks:
+            self.task.on_failure(exc, context.id or "", context.args, context.kwargs, einfo)
+        if signals.task_failure.has_receivers:
+            signals.task_failure.send(sender=self.task, task_id=context.id or "", exception=exc,
+                                      args=context.args, kwargs=context.kwargs,
+                                      traceback=exc.__traceback__,
+                                      einfo=ExceptionInfo(trace, exc))
+
+    def _retried(self, running: Running, retry: Retry) -> Outcome:
+        context = running.context
         task_id = context.id or ""
         exc = retry.exc if isinstance(retry.exc, BaseException) else retry
         trace = "".join(tb.format_exception(type(retry), retry, retry.__traceback__))
@@ -203,7 +296,8 @@ class TaskRunner:
         if signals.task_retry.has_receivers:
             signals.task_retry.send(sender=self.task, request=context, reason=retry,
                                     einfo=ExceptionInfo(trace, exc))
-        return Outcome(task_id, states.RETRY, meta, reason=str(retry))
+        return Outcome(task_id, states.RETRY, meta, Disposition.ACK,
+                       time.monotonic() - running.started, str(retry))
 
     def _meta(self, context: Context, state: str, result: Any, trace: str | None,
               children: list[Any]) -> ResultMeta:
@@ -237,12 +331,12 @@ class TaskRunner:
         except Exception as exc:
             logger.warning("Could not store STARTED for %s: %r", context.id, exc)
 
-    def _log(self, context: Context, outcome: Outcome, runtime: float) -> None:
+    def _log(self, context: Context, outcome: Outcome) -> None:
         if outcome.state == states.SUCCESS:
             if logger.isEnabledFor(logging.INFO):
                 result = outcome.meta.result if outcome.meta else None
                 logger.info("Task %s[%s] succeeded in %.6fs: %s", self.task.name, context.id,
-                            runtime, saferepr(result, self.task.resultrepr_maxsize))
+                            outcome.runtime, saferepr(result, self.task.resultrepr_maxsize))
         elif outcome.state == states.FAILURE:
             trace = outcome.meta.traceback if outcome.meta else outcome.reason
             logger.error("Task %s[%s] raised unexpected: %s\n%s", self.task.name, context.id,

@@ -8,7 +8,7 @@ order) wins, then the task's ``time_limit`` / ``soft_time_limit`` attributes, th
 Enforcement depends on what the pool can interrupt:
 
 * **prefork** can do both. The *soft* limit is a ``SIGALRM`` timer in the child
-  (:func:`soft_limit_alarm`) that raises :class:`SoftTimeLimitExceeded` inside the task, even in
+  (:class:`AlarmSoftLimiter`) that raises :class:`SoftTimeLimitExceeded` inside the task, even in
   the middle of ``time.sleep`` or a blocking socket read, because the signal interrupts the
   system call. The *hard* limit is enforced by the parent, which SIGKILLs the child.
 * **threads** / **solo** can only use :class:`ThreadSoftLimiter`: an asynchronous exception
@@ -27,11 +27,9 @@ import itertools
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from celeriac.exceptions import SoftTimeLimitExceeded
 
@@ -76,29 +74,45 @@ def resolve_time_limits(headers: dict[str, Any], task: Any,
     return TimeLimits(hard=hard, soft=soft)
 
 
+class SoftLimiter(Protocol):
+    """Raises ``SoftTimeLimitExceeded`` in the thread running a task once its soft limit is up.
+
+    ``TaskRunner.run`` arms it around the task's own code only (``TaskRunner.execute``), never
+    around storing, publishing callbacks or hooks: a limit firing inside broker I/O would
+    leave a half-sent message. A limit already fired when ``disarm`` is called may still be
+    delivered during ``disarm``; the runner absorbs it there.
+    """
+
+    def arm(self, seconds: float | None) -> int:
+        """Start the clock for the calling thread; returns the token for ``disarm``."""
+
+    def disarm(self, token: int) -> None:
+        """Stop the clock ``arm`` started (0: nothing was armed)."""
+
+
 # -- soft limit by signal (prefork children: the task runs on the main thread) ---------------
 def _raise_soft_limit(signum: int, frame: FrameType | None) -> None:
     raise SoftTimeLimitExceeded()
 
 
-@contextmanager
-def soft_limit_alarm(seconds: float | None) -> Iterator[None]:
-    """Raise ``SoftTimeLimitExceeded`` in the block after ``seconds`` (main thread only).
+class AlarmSoftLimiter:
+    """A ``SIGALRM`` timer (main thread only): interrupts even ``time.sleep`` or a blocking
+    socket read, because the signal interrupts the system call."""
 
-    The timer is cancelled on leaving the block. If it fires in the instant between the block's
-    end and the cancellation, the exception escapes this context manager; callers that already
-    have their result should catch and ignore it.
-    """
-    if not seconds:
-        yield
-        return
-    previous = signal.signal(signal.SIGALRM, _raise_soft_limit)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    def __init__(self) -> None:
+        self._previous: Any = signal.SIG_DFL
+
+    def arm(self, seconds: float | None) -> int:
+        if not seconds:
+            return 0
+        self._previous = signal.signal(signal.SIGALRM, _raise_soft_limit)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        return 1
+
+    def disarm(self, token: int) -> None:
+        if token:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous)
 
 
 # -- soft limit by asynchronous exception (threads / solo pools) -----------------------------
@@ -112,8 +126,8 @@ class ThreadSoftLimiter:
 
     ``arm(seconds)`` from the thread about to run a task returns a token; ``disarm(token)``
     when the task is over. See the module docstring for what this cannot interrupt. An
-    exception queued just before ``disarm`` still arrives, right after the task: the pool
-    thread should catch a stray ``SoftTimeLimitExceeded`` around its own bookkeeping.
+    exception queued just before ``disarm`` may still arrive during ``disarm`` (never after
+    it returns: the queued exception is delivered at its next call); the caller absorbs it.
     """
 
     def __init__(self) -> None:
@@ -162,4 +176,5 @@ class ThreadSoftLimiter:
                     _set_async_exc(ident, ctypes.py_object(SoftTimeLimitExceeded))
 
 
-__all__ = ["ThreadSoftLimiter", "TimeLimits", "resolve_time_limits", "soft_limit_alarm"]
+__all__ = ["AlarmSoftLimiter", "SoftLimiter", "ThreadSoftLimiter", "TimeLimits",
+           "resolve_time_limits"]

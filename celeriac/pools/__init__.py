@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any
 
 from celeriac.exceptions import ImproperlyConfigured
-from celeriac.pools.base import Pool
+from celeriac.pools.base import Pool, PoolOptions
 
 
-def create_pool(name: str, concurrency: int, **context: Any) -> Pool:
-    """Build the pool called ``name`` with ``concurrency`` slots."""
+def create_pool(name: str, options: PoolOptions) -> Pool:
+    """Build the pool called ``name``."""
     key = (name or "prefork").lower()
     if key == "solo":
         from celeriac.pools.solo import SoloPool
 
-        return SoloPool(hostname=context.get("hostname"))
+        return SoloPool(options)
     if key in {"threads", "thread"}:
         from celeriac.pools.threads import ThreadsPool
 
-        return ThreadsPool(concurrency)
+        return ThreadsPool(options)
     if key in {"prefork", "processes"}:
         from celeriac.pools.prefork import PreforkPool
 
-        pool: Pool = PreforkPool(concurrency, **context)
+        pool: Pool = PreforkPool(options)
         return pool
     known = ["prefork", "solo", "threads"]
     close = difflib.get_close_matches(key, known, n=1)

@@ -1,27 +1,39 @@
 """The pool seam: where a ``Request`` is executed (inline, on threads, in child processes).
 
-A pool reports every finished request through the ``on_outcome`` callback given to
-``start``; the callback may be called from any thread, so the worker funnels outcomes into a
-thread-safe queue and stores results and acks them in batches on its own thread.
+A pool knows no worker and no app: it is built from a ``PoolOptions`` and runs requests
+with the ``TaskRunner`` the runner lookup given to ``start`` returns. It reports every
+finished request through the ``on_outcome`` callback given to ``start``; the callback may be
+called from any thread, so the worker funnels outcomes into a thread-safe queue and stores
+results and acks them in batches on its own thread. A pool runs no user code outside
+``TaskRunner.run``: a failure it records itself (a prefork child died or hit its hard time
+limit) is reported as an ``UnannouncedFailure`` whose hooks the worker runs.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from celeriac.exceptions import SoftTimeLimitExceeded
-
 if TYPE_CHECKING:
     from celeriac.execution.outcome import Outcome
+    from celeriac.execution.request import Request
     from celeriac.execution.runner import TaskRunner
-    from celeriac.execution.time_limits import ThreadSoftLimiter
-    from celeriac.worker.request import Request
 
 OutcomeCallback = Callable[["Request", "Outcome"], None]
 RunnerLookup = Callable[[str], "TaskRunner"]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolOptions:
+    """What a pool is told when it is built; fixed for its lifetime."""
+
+    concurrency: int = 1
+    #: The worker's node name: the sender of ``worker_process_init``/``_shutdown``, as Celery's.
+    hostname: str | None = None
+    #: Prefork only: replace a child after this many tasks / above this RSS (kB); None: never.
+    max_tasks_per_child: int | None = None
+    max_memory_per_child: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,19 +73,3 @@ class Pool(Protocol):
         Returns the requests that were accepted but never started, so the worker can hand
         them back to the broker.
         """
-
-
-def run_with_soft_limit(limiter: ThreadSoftLimiter, runner: TaskRunner,
-                        request: Request) -> Outcome:
-    """Run ``request`` on this thread with its soft limit armed (threads and solo pools).
-
-    Only the soft limit can be enforced on a thread (see ``execution/time_limits``); a hard
-    limit is reported in the banner as not enforced. A limit firing just after the task
-    finished is absorbed here, never in the pool's bookkeeping.
-    """
-    token = limiter.arm(runner.limits(request).soft)
-    try:
-        return runner.run(request)
-    finally:
-        with contextlib.suppress(SoftTimeLimitExceeded):
-            limiter.disarm(token)

@@ -11,19 +11,19 @@ from typing import TYPE_CHECKING
 
 from celeriac import signals
 from celeriac.execution.time_limits import ThreadSoftLimiter
-from celeriac.pools.base import OutcomeCallback, PoolLimits, RunnerLookup, run_with_soft_limit
+from celeriac.pools.base import OutcomeCallback, PoolLimits, PoolOptions, RunnerLookup
 
 if TYPE_CHECKING:
-    from celeriac.worker.request import Request
+    from celeriac.execution.request import Request
 
 
 class SoloPool:
     name = "solo"
     limits = PoolLimits(soft_time_limit=True)
 
-    def __init__(self, concurrency: int = 1, hostname: str | None = None) -> None:
+    def __init__(self, options: PoolOptions) -> None:
         self.concurrency = 1
-        self.hostname = hostname
+        self.hostname = options.hostname
 
     def start(self, runners: RunnerLookup, on_outcome: OutcomeCallback) -> None:
         # Tasks run in this very process, so it is the one to prepare (as Celery's solo pool).
@@ -33,7 +33,7 @@ class SoloPool:
         self._limiter = ThreadSoftLimiter()
 
     def submit(self, request: Request) -> None:
-        outcome = run_with_soft_limit(self._limiter, self._runners(request.task_name), request)
+        outcome = self._runners(request.task_name).run(request, self._limiter)
         self._on_outcome(request, outcome)
 
     def free_slots(self) -> int:

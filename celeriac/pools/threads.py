@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 from celeriac.execution.outcome import Disposition, Outcome
 from celeriac.execution.time_limits import ThreadSoftLimiter
-from celeriac.pools.base import OutcomeCallback, PoolLimits, RunnerLookup, run_with_soft_limit
+from celeriac.pools.base import OutcomeCallback, PoolLimits, PoolOptions, RunnerLookup
 from celeriac.states import FAILURE
 
 if TYPE_CHECKING:
-    from celeriac.worker.request import Request
+    from celeriac.execution.request import Request
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +24,8 @@ class ThreadsPool:
     name = "threads"
     limits = PoolLimits(soft_time_limit=True)
 
-    def __init__(self, concurrency: int) -> None:
-        self.concurrency = max(1, concurrency)
+    def __init__(self, options: PoolOptions) -> None:
+        self.concurrency = max(1, options.concurrency)
         self._queue: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._busy = 0
@@ -62,8 +62,7 @@ class ThreadsPool:
                 self._unstarted.append(request)
                 continue
             try:
-                outcome = run_with_soft_limit(self._limiter, self._runners(request.task_name),
-                                              request)
+                outcome = self._runners(request.task_name).run(request, self._limiter)
             except BaseException as exc:  # the runner never raises; this guards the thread
                 logger.exception("Pool thread crashed running %s", request.task_id)
                 outcome = Outcome(request.task_id, FAILURE, None, Disposition.REQUEUE,

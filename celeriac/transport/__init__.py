@@ -6,12 +6,11 @@ Heavy clients live in their own subpackage and are imported only when their sche
 
 from __future__ import annotations
 
-import difflib
 from typing import Final, cast
 
-from celeriac.exceptions import ImproperlyConfigured
+from celeriac.config.urls import scheme_of
 from celeriac.transport.base import Transport, TransportOptions
-from celeriac.utils.imports import import_symbol
+from celeriac.utils.imports import import_alias
 
 TRANSPORT_ALIASES: Final[dict[str, str]] = {
     "memory": "celeriac.transport.memory:MemoryTransport",
@@ -27,11 +26,6 @@ TRANSPORT_ALIASES: Final[dict[str, str]] = {
 }
 
 
-def scheme_of(url: str) -> str:
-    """The URL's scheme (``redis`` for ``redis://...``), lower-cased."""
-    return url.split("://", 1)[0].lower() if "://" in url else url.lower()
-
-
 def resolve_transport(url: str, options: TransportOptions | None = None) -> Transport:
     """Build the transport that ``url`` names.
 
@@ -39,17 +33,8 @@ def resolve_transport(url: str, options: TransportOptions | None = None) -> Tran
         ImproperlyConfigured: the scheme is unknown (with a "did you mean"), or its extra is
             not installed (with the pip command that installs it).
     """
-    scheme = scheme_of(url)
-    target = TRANSPORT_ALIASES.get(scheme)
-    if target is None:
-        close = difflib.get_close_matches(scheme, TRANSPORT_ALIASES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ImproperlyConfigured(
-            f"Broker scheme {scheme!r} is not supported by celeriac.{hint} Supported: "
-            f"{', '.join(sorted(TRANSPORT_ALIASES))}"
-        )
-    cls = cast(type[Transport], import_symbol(target))
+    cls = cast(type[Transport], import_alias(scheme_of(url), TRANSPORT_ALIASES, "Broker scheme"))
     return cls.from_url(url, options or TransportOptions())
 
 
-__all__ = ["TRANSPORT_ALIASES", "resolve_transport", "scheme_of"]
+__all__ = ["TRANSPORT_ALIASES", "resolve_transport"]

@@ -33,9 +33,12 @@ from celeriac.transport.base import (
     TransportOptions,
 )
 from celeriac.transport.emulation import ExchangeTable
+from celeriac.transport.open_channels import OpenChannels
+from celeriac.transport.set_aside import log_set_aside
 from celeriac.transport.sqlite.deadletters import envelope_of, message_of
 from celeriac.transport.sqlite.fanout import topic_matches
 from celeriac.transport.sqlite.messages import priority_of
+from celeriac.utils.shared import SharedTable
 
 logger = logging.getLogger(__name__)
 
@@ -132,16 +135,7 @@ def _redelivered(delivery: Delivery) -> Delivery:
     return Delivery(delivery.message, delivery.queue, delivery.tag, redelivered=True)
 
 
-_brokers: dict[str, _Broker] = {}
-_brokers_lock = threading.Lock()
-
-
-def _broker_named(name: str) -> _Broker:
-    with _brokers_lock:
-        broker = _brokers.get(name)
-        if broker is None:
-            broker = _brokers[name] = _Broker()
-        return broker
+_brokers: SharedTable[str, _Broker] = SharedTable(_Broker)
 
 
 class MemoryChannel:
@@ -254,13 +248,7 @@ class MemoryChannel:
             broker.dead[ident] = DeadLetter(
                 ident, delivery.queue, reason, time.time(), envelope_of(delivery)
             )
-        logger.error(
-            "Message %s (task %s) from queue %r set aside: %s",
-            delivery.tag,
-            delivery.message.task_name,
-            delivery.queue,
-            reason,
-        )
+        log_set_aside(delivery, reason)
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         with self._broker.cond:
@@ -326,9 +314,8 @@ class MemoryTransport:
     def __init__(self, name: str = "", options: TransportOptions | None = None) -> None:
         self.name = name
         self.options = options or TransportOptions()
-        self._broker = _broker_named(name)
-        self._channels: list[MemoryChannel] = []
-        self._lock = threading.Lock()
+        self._broker = _brokers.get(name)
+        self._open: OpenChannels[MemoryChannel] = OpenChannels()
 
     @classmethod
     def from_url(cls, url: str, options: TransportOptions) -> Self:
@@ -336,16 +323,10 @@ class MemoryTransport:
         return cls(rest.split("?", 1)[0].strip("/"), options)
 
     def channel(self) -> MemoryChannel:
-        channel = MemoryChannel(self._broker, self.options)
-        with self._lock:
-            self._channels.append(channel)
-        return channel
+        return self._open.add(MemoryChannel(self._broker, self.options))
 
     def close(self) -> None:
-        with self._lock:
-            channels, self._channels = self._channels, []
-        for channel in channels:
-            channel.close()
+        self._open.close_all()
 
     def shared(self, key: str) -> dict[str, Any]:
         """A named dict shared by every transport on this namespace, guarded by ``lock``."""

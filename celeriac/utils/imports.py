@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
+from collections.abc import Mapping
 from typing import Any, Final
 
 from celeriac.exceptions import ImproperlyConfigured
@@ -42,3 +44,22 @@ def import_symbol(path: str) -> Any:
         return getattr(module, attr) if attr else module
     except AttributeError as exc:
         raise ImproperlyConfigured(f"{module_name!r} has no attribute {attr!r}") from exc
+
+
+def import_alias(name: str, aliases: Mapping[str, str], kind: str) -> Any:
+    """Import what ``aliases[name]`` points at (a URL scheme's transport or result store).
+
+    Raises:
+        ImproperlyConfigured: ``name`` is not in ``aliases`` (the message starts with
+            ``kind``, offers a "did you mean" and lists the supported names), or its module
+            needs a missing extra (see :func:`import_symbol`).
+    """
+    target = aliases.get(name)
+    if target is None:
+        close = difflib.get_close_matches(name, aliases, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ImproperlyConfigured(
+            f"{kind} {name!r} is not supported by celeriac.{hint} "
+            f"Supported: {', '.join(sorted(aliases))}"
+        )
+    return import_symbol(target)

@@ -4,7 +4,7 @@ settings say, and give up, or stop on a signal, cleanly.
 Celery's semantics: ``broker_connection_retry_on_startup`` (None: follow
 ``broker_connection_retry``) says whether an unreachable broker at start is waited for at
 all; ``broker_connection_max_retries`` (0 or None: forever) bounds the retries; the waits
-between them are the transports' capped exponential backoff (``transport/reconnect.py``).
+between them are the transports' capped exponential backoff (``clients/retry.py``).
 Each attempt is one declare, bounded by ``broker_connection_timeout`` per connect.
 """
 
@@ -15,8 +15,8 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from celeriac.clients.retry import ReconnectPolicy
 from celeriac.exceptions import BrokerRefusedError, OperationalError
-from celeriac.transport.reconnect import ReconnectPolicy
 
 if TYPE_CHECKING:
     from celeriac.transport.base import Channel

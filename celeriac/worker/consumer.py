@@ -28,18 +28,18 @@ import time
 from collections.abc import Container, Sequence
 
 from celeriac import signals, states
-from celeriac.app.request import Context
 from celeriac.backends.base import ResultBackend, StoreRetryPolicy
 from celeriac.execution.callbacks import chord_parts, fire_chords
-from celeriac.execution.outcome import Disposition, Outcome
-from celeriac.pools.base import Pool
+from celeriac.execution.context import Context
+from celeriac.execution.outcome import Disposition, Outcome, UnannouncedFailure
+from celeriac.execution.request import Request
+from celeriac.pools.base import Pool, RunnerLookup
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import Channel, Delivery
 from celeriac.worker.dispatch import Decision, Dispatcher, revoked_meta
 from celeriac.worker.prefetcher import InlineFetcher, Prefetcher
 from celeriac.worker.rate_limit import RateLimits
 from celeriac.worker.refusal_signals import send_refusal_signal
-from celeriac.worker.request import Request
 from celeriac.worker.result_writer import PendingBatch, ResultWriter
 
 logger = logging.getLogger(__name__)
@@ -59,11 +59,13 @@ class Consumer:
                  prefetch_limit: int, rate_limits: RateLimits | None = None,
                  revoked: Container[str] = frozenset(), inline_fetch: bool = False, *,
                  adaptive_window: bool = True,
-                 store_retry: StoreRetryPolicy | None = None) -> None:
+                 store_retry: StoreRetryPolicy | None = None,
+                 runners: RunnerLookup) -> None:
         self.channel = channel
         self.queues = list(queues)
         self.pool = pool
         self.dispatcher = dispatcher
+        self.runners = runners
         self.backend = backend
         self.results = ResultWriter(backend, store_retry)
         self.prefetch_limit = max(1, prefetch_limit)
@@ -301,8 +303,8 @@ class Consumer:
         self.total_processed += len(finished)
         for request, outcome in finished:
             self.active.pop(request.task_id, None)
-            if outcome.state == states.REVOKED:  # terminated by revoke(terminate=True)
-                self._signal_revoked(request.delivery.message, terminated=True)
+            if outcome.state != states.SUCCESS:
+                self._announce(request, outcome)
             name = request.task_name
             self.processed_by_task[name] = self.processed_by_task.get(name, 0) + 1
         batch_average = sum(o.runtime for _, o in finished) / len(finished)
@@ -319,6 +321,14 @@ class Consumer:
             # Counted as running until settled or parked, so the window has no gap to
             # over-fetch in; uncounted even when settling raised (the broker's leases remain).
             self._in_pool -= len(finished)
+
+    def _announce(self, request: Request, outcome: Outcome) -> None:
+        """What the pool left to this thread: ``task_revoked`` for a terminated task, the
+        failure hooks of one whose process could not run them (died, hard time limit)."""
+        if outcome.state == states.REVOKED:  # terminated by revoke(terminate=True)
+            self._signal_revoked(request.delivery.message, terminated=True)
+        elif isinstance(outcome, UnannouncedFailure):
+            self.runners(request.task_name).announce_failure(request, outcome)
 
     def _settle(self, finished: list[tuple[Request, Outcome]], stored: bool = True) -> None:
         """Settle the messages of finished tasks; unless their results were ``stored``, every

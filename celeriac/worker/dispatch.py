@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from celeriac import states
-from celeriac.app.registry import describe_unknown
 from celeriac.exceptions import ContentDisallowed, InvalidMessage, NotRegistered, TaskRevokedError
+from celeriac.execution.request import Request
 from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from celeriac.protocol.task_message import decode_body, normalize_v1, parse_iso_timestamp
 from celeriac.transport.base import Delivery
-from celeriac.worker.request import Request
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -104,7 +103,7 @@ class Dispatcher:
         return Decision(request=request)
 
     def _unknown(self, name: str, task_id: str) -> Decision:
-        reason = describe_unknown(name, self.app.tasks)
+        reason = self.app.tasks.describe_unknown(name)
         meta = ResultMeta(task_id, states.FAILURE, encode_exception(NotRegistered(name)),
                           date_done=now_iso(), children=[])
         return Decision(set_aside=f"unknown task: {reason}", revoked_meta=meta,

@@ -31,12 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import signals
 from celeriac.config.options import store_retry_policy
+from celeriac.config.urls import scheme_of
 from celeriac.control.revocations import open_revocation_store
 from celeriac.exceptions import OperationalError
 from celeriac.execution.runner import TaskRunner
 from celeriac.pools import create_pool
+from celeriac.pools.base import PoolOptions
 from celeriac.serialization.registry import normalize_accept
-from celeriac.transport import scheme_of
 from celeriac.transport.lease_keeper import LeaseKeeper, start_keeper
 from celeriac.worker.broker_wait import (
     StartupInterrupted,
@@ -113,8 +114,10 @@ class Worker:
         # Built now, before the banner and the broker: a store that cannot be built (unknown
         # scheme, missing driver) stops the worker at start-up instead of losing results.
         self.backend = app.backend if app.result_backend_url else None
-        self.pool = create_pool(options.pool, self.concurrency, app=app, options=options,
-                                hostname=self.hostname)
+        self.pool = create_pool(options.pool, PoolOptions(
+            concurrency=self.concurrency, hostname=self.hostname,
+            max_tasks_per_child=options.max_tasks_per_child or None,
+            max_memory_per_child=options.max_memory_per_child or None))
         self.soft_shutdown = SoftShutdown(conf, self.pool)
         self._runners: dict[str, TaskRunner] = {}
         self._acks_late_cache: dict[str, bool] = {}
@@ -183,7 +186,8 @@ class Worker:
                                  self.backend, limit, self._rate_limits(),
                                  self.revoked, inline_fetch=self._inline_fetch(transport),
                                  adaptive_window=adaptive,
-                                 store_retry=store_retry_policy(self.app.conf))
+                                 store_retry=store_retry_policy(self.app.conf),
+                                 runners=self.runner_for)
         self.pool.start(self.runner_for, self.consumer.on_outcome)
         view = WorkerInspector(self.app, self.hostname, self.consumer, self.pool, self.queues,
                                self.revoked, self.stop)

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("amqp")
 
-from celeriac.transport.amqp.connection import buffer_reads
+from celeriac.clients.amqp import buffer_reads
 
 
 class _Sock:

@@ -7,7 +7,7 @@ keeps it so. Building a transport does no I/O, so no server is needed.
 from __future__ import annotations
 
 from celeriac import Celery
-from celeriac.transport.amqp.connection import parse_url as parse_amqp
+from celeriac.clients.amqp import parse_url as parse_amqp
 from tests.helpers import unique_name
 
 

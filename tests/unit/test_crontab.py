@@ -10,9 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from celeriac.beat import Schedule
 from celeriac.exceptions import CeleriacError
-from celeriac.schedules import ParseException, crontab, crontab_parser
+from celeriac.schedules import ParseException, Schedule, crontab, crontab_parser
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "crontab_golden.json").read_text())
 FIELDS = ("minute", "hour", "day_of_week", "day_of_month", "month_of_year")

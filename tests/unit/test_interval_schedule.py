@@ -10,8 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from celeriac.beat import Schedule
-from celeriac.schedules import crontab, maybe_schedule, schedule
+from celeriac.schedules import Schedule, crontab, maybe_schedule, schedule
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "crontab_golden.json").read_text())
 

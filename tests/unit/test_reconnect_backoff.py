@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from types import SimpleNamespace
 
-from celeriac.transport.reconnect import MAX_WAIT, ReconnectPolicy, backoff_intervals, backoff_wait
+from celeriac.clients.retry import MAX_WAIT, ReconnectPolicy, backoff_intervals, backoff_wait
 from celeriac.worker.broker_wait import startup_policy
 
 

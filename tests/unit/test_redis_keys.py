@@ -6,8 +6,8 @@ import ssl
 
 import pytest
 
+from celeriac.clients.redis import parse_url
 from celeriac.exceptions import ImproperlyConfigured
-from celeriac.transport.redis.connection import parse_url
 from celeriac.transport.redis.keys import KeyLayout, ordered_queues, queue_of_bucket
 
 

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from celeriac.beat import Schedule
-from celeriac.schedules import solar
+from celeriac.schedules import Schedule, solar
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "crontab_golden.json").read_text())
 

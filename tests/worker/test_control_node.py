@@ -15,10 +15,10 @@ import pytest
 from celeriac import Celery
 from celeriac.control import Control
 from celeriac.control.revocations import open_revocation_store
+from celeriac.execution.request import Request
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import Delivery
 from celeriac.worker.control import ControlNode, TaskInfo
-from celeriac.worker.request import Request
 from celeriac.worker.revoked import RevokedRegistry
 from tests.helpers import wait_until
 

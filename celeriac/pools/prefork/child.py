@@ -15,36 +15,28 @@ import signal
 import sys
 import traceback
 from collections.abc import Iterable
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from celeriac import signals, states
-from celeriac.exceptions import EncodeError, SoftTimeLimitExceeded
+from celeriac.exceptions import EncodeError
 from celeriac.execution.outcome import Disposition, Outcome
-from celeriac.execution.time_limits import soft_limit_alarm
-from celeriac.pools.base import RunnerLookup
+from celeriac.execution.request import Request
+from celeriac.execution.time_limits import AlarmSoftLimiter
+from celeriac.pools.base import PoolOptions, RunnerLookup
 from celeriac.pools.prefork import ipc
 from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
-from celeriac.worker.request import Request
 
 logger = logging.getLogger(__name__)
 
 # ru_maxrss is in kilobytes on Linux and in bytes on macOS.
 _RSS_DIVISOR = 1024 if sys.platform == "darwin" else 1
 
-
-@dataclass(frozen=True, slots=True)
-class ChildConfig:
-    """What a child needs to know besides its pipe; fixed for the pool's lifetime."""
-
-    max_tasks: int | None = None
-    max_memory_kb: int | None = None
-    #: The worker's node name: the sender of ``worker_process_init``/``_shutdown``, as Celery's.
-    hostname: str | None = None
+#: The soft time limit of the child's tasks: a ``SIGALRM`` timer (they run on its main thread).
+_SOFT_LIMITER = AlarmSoftLimiter()
 
 
-def child_main(conn: Connection, runners: RunnerLookup, config: ChildConfig,
+def child_main(conn: Connection, runners: RunnerLookup, config: PoolOptions,
                inherited: Iterable[Connection]) -> None:
     """The child process's whole life (the target of its ``multiprocessing.Process``)."""
     for other in inherited:  # the parent's ends of sibling pipes: not ours to hold open
@@ -77,7 +69,7 @@ def _reset_signals() -> None:
         signal.signal(signum, signal.SIG_DFL)
 
 
-def _serve(conn: Connection, runners: RunnerLookup, config: ChildConfig) -> None:
+def _serve(conn: Connection, runners: RunnerLookup, config: PoolOptions) -> None:
     try:
         ipc.send(conn, ipc.encode(ipc.Ready(os.getpid())))
     except OSError:
@@ -87,10 +79,11 @@ def _serve(conn: Connection, runners: RunnerLookup, config: ChildConfig) -> None
         job = ipc.receive_job(conn)
         if job is None:
             return
-        outcome, fatal = _run(runners, job.request, job.soft_limit)
+        outcome, fatal = _run(runners, job.request)
         done += 1
-        retiring = (fatal or (config.max_tasks is not None and done >= config.max_tasks)
-                    or _over_memory(config.max_memory_kb))
+        max_tasks = config.max_tasks_per_child
+        retiring = (fatal or (max_tasks is not None and done >= max_tasks)
+                    or _over_memory(config.max_memory_per_child))
         _report(conn, outcome, retiring)
         if fatal:
             raise SystemExit(1)
@@ -98,20 +91,14 @@ def _serve(conn: Connection, runners: RunnerLookup, config: ChildConfig) -> None
             return
 
 
-def _run(runners: RunnerLookup, request: Request, soft: float | None) -> tuple[Outcome, bool]:
+def _run(runners: RunnerLookup, request: Request) -> tuple[Outcome, bool]:
     """Run one request; the flag says the child must exit afterwards (SystemExit and such)."""
-    outcome: Outcome | None = None
     try:
-        with soft_limit_alarm(soft):
-            outcome = runners(request.task_name).run(request)
-    except SoftTimeLimitExceeded as exc:
-        if outcome is None:  # fired outside the task body (e.g. while building the runner)
-            outcome = failure_outcome(request, exc)
+        return runners(request.task_name).run(request, _SOFT_LIMITER), False
     except BaseException as exc:  # the runner lets only non-Exception errors escape
         logger.error("Task %s[%s] raised %r; child %d exits", request.task_name,
                      request.task_id, exc, os.getpid())
         return failure_outcome(request, exc), True
-    return outcome, False
 
 
 def _report(conn: Connection, outcome: Outcome, retiring: bool) -> None:
@@ -157,4 +144,4 @@ def _failure(task_id: str, exc: BaseException, headers: dict[str, object] | None
                    reason=f"{type(exc).__name__}: {exc}")
 
 
-__all__ = ["ChildConfig", "child_main", "failure_outcome"]
+__all__ = ["child_main", "failure_outcome"]

@@ -1,6 +1,6 @@
 """The messages between the prefork parent and its children, over one duplex pipe per child.
 
-Parent to child: ``Job(request, soft_limit)`` to run one request, or ``None`` to exit.
+Parent to child: ``Job(request)`` to run one request, or ``None`` to exit.
 Child to parent: ``Ready(pid)`` once, after ``worker_process_init`` ran (the parent gives a
 child work only from then on, so a child that fails to start loses no request); then
 ``Done(outcome, retiring)`` once per job, where ``retiring`` says the child exits right after
@@ -25,12 +25,11 @@ from multiprocessing.connection import Connection
 from typing import NamedTuple
 
 from celeriac.execution.outcome import Outcome
-from celeriac.worker.request import Request
+from celeriac.execution.request import Request
 
 
 class Job(NamedTuple):
     request: Request
-    soft_limit: float | None
 
 
 class Done(NamedTuple):

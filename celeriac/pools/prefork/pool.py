@@ -9,6 +9,10 @@ thread (``celeriac-prefork-supervisor``) waits on all child pipes and process se
 * enforces hard time limits: SIGKILL the child, report ``TimeLimitExceeded``, replace it;
 * replaces children that retire after ``max_tasks_per_child`` / ``max_memory_per_child``.
 
+It runs no user code: the failures it reports for a child (lost, hard limit) are
+``UnannouncedFailure`` outcomes, whose errbacks and ``on_failure``/``task_failure`` the
+worker runs on its consumer thread, so a slow handler cannot delay a hard time limit.
+
 Per task: one pipe write, one pipe read. Replacements are forked from the supervisor thread;
 the app resets its connections after a fork and the child touches nothing else of the parent's.
 """
@@ -27,10 +31,8 @@ from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
 from celeriac.exceptions import EncodeError, TimeLimitExceeded
-from celeriac.execution.time_limits import resolve_time_limits
-from celeriac.pools.base import OutcomeCallback, PoolLimits, RunnerLookup
+from celeriac.pools.base import OutcomeCallback, PoolLimits, PoolOptions, RunnerLookup
 from celeriac.pools.prefork import ipc
-from celeriac.pools.prefork.child import ChildConfig
 from celeriac.pools.prefork.supervisor import (
     FORK,
     KILLED_SHUTDOWN,
@@ -47,10 +49,8 @@ from celeriac.pools.prefork.supervisor import (
 )
 
 if TYPE_CHECKING:
-    from celeriac.app.base import Celery
     from celeriac.execution.outcome import Outcome
-    from celeriac.worker.request import Request
-    from celeriac.worker.worker import WorkerOptions
+    from celeriac.execution.request import Request
 
 logger = logging.getLogger(__name__)
 
@@ -64,14 +64,9 @@ class PreforkPool:
     name = "prefork"
     limits = PoolLimits(soft_time_limit=True, hard_time_limit=True, terminate=True)
 
-    def __init__(self, concurrency: int, *, app: Celery,
-                 options: WorkerOptions | None = None, hostname: str | None = None) -> None:
-        self.concurrency = max(1, concurrency)
-        self.app = app
-        self._config = ChildConfig(
-            max_tasks=(options.max_tasks_per_child or None) if options else None,
-            max_memory_kb=(options.max_memory_per_child or None) if options else None,
-            hostname=hostname)
+    def __init__(self, options: PoolOptions) -> None:
+        self.concurrency = max(1, options.concurrency)
+        self._config = options
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._children: list[ChildProc] = []
@@ -84,8 +79,6 @@ class PreforkPool:
         self._indexes = itertools.count(1)
         self._backoff = RespawnBackoff()
         self._thread: threading.Thread | None = None
-        self._default_hard = app.conf.task_time_limit
-        self._default_soft = app.conf.task_soft_time_limit
 
     def start(self, runners: RunnerLookup, on_outcome: OutcomeCallback) -> None:
         self._runners = runners
@@ -210,9 +203,7 @@ class PreforkPool:
             signal_child(child, signal.SIGTERM)
 
     def _assign_locked(self, child: ChildProc, request: Request) -> None:
-        task = self.app.tasks.get(request.task_name)
-        limits = resolve_time_limits(request.headers, task, self._default_hard,
-                                     self._default_soft)
+        limits = self._runners(request.task_name).limits(request)
         now = time.monotonic()
         child.job, child.started_at = request, now
         child.hard_limit, child.soft_limit = limits.hard, limits.soft
@@ -230,7 +221,7 @@ class PreforkPool:
     def _send_jobs(self, pairs: list[tuple[ChildProc, Request]]) -> None:
         for child, request in pairs:
             try:
-                payload = ipc.encode(ipc.Job(request, child.soft_limit))
+                payload = ipc.encode(ipc.Job(request))
             except Exception as exc:
                 with self._lock:
                     child.job = None
@@ -351,7 +342,8 @@ class PreforkPool:
             self._changed.notify_all()
         child.conn.close()
         if request is not None:
-            self._report(request, exit_outcome(self.app, child, request, exitcode))
+            lost = self._runners(request.task_name).reject_on_worker_lost
+            self._report(request, exit_outcome(child, request, exitcode, lost))
         elif not (child.retiring or child.killed or self._stopping):
             logger.warning("Child process %d exited with %s while idle; replacing it",
                            child.pid, describe_exit(exitcode))
@@ -377,7 +369,7 @@ class PreforkPool:
                          request.task_name, request.task_id)
             signal_child(child, signal.SIGKILL)
             # Celery records TimeLimitExceeded(<seconds>), so clients see the limit itself.
-            self._report(request, failed_in_parent(self.app, request, TimeLimitExceeded(hard)))
+            self._report(request, failed_in_parent(request, TimeLimitExceeded(hard)))
 
     def _replace_missing(self) -> None:
         while True:

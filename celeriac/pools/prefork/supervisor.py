@@ -1,6 +1,10 @@
 """Bookkeeping for prefork children: one ``ChildProc`` per process, how to start one, and
 the outcomes the parent reports itself when a child cannot (it died, hit its hard limit, was
-terminated, or was stopped by a cold shutdown)."""
+terminated, or was stopped by a cold shutdown).
+
+The parent only records those outcomes; it runs no user code. A failure the child could not
+announce is reported as an ``UnannouncedFailure``, and the worker runs its errbacks,
+``on_failure`` and ``task_failure`` on its consumer thread (``TaskRunner.announce_failure``)."""
 
 from __future__ import annotations
 
@@ -14,22 +18,16 @@ import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from celeriac import signals, states
-from celeriac.app.task import Task
+from celeriac import states
 from celeriac.exceptions import TaskRevokedError, WorkerLostError
-from celeriac.execution.callbacks import send_errbacks
-from celeriac.execution.outcome import Disposition, Outcome
-from celeriac.pools.base import RunnerLookup
-from celeriac.pools.prefork.child import ChildConfig, child_main
+from celeriac.execution.outcome import Disposition, Outcome, UnannouncedFailure
+from celeriac.execution.request import Request
+from celeriac.pools.base import PoolOptions, RunnerLookup
+from celeriac.pools.prefork.child import child_main
 from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
-from celeriac.utils.einfo import ExceptionInfo
-from celeriac.worker.request import Request
-
-if TYPE_CHECKING:
-    from celeriac.app.base import Celery
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +101,7 @@ class RespawnBackoff:
         return self._failed_starts
 
 
-def spawn_child(index: int, runners: RunnerLookup, config: ChildConfig,
+def spawn_child(index: int, runners: RunnerLookup, config: PoolOptions,
                 inherited: list[Connection], now: float) -> ChildProc:
     """Fork a child serving jobs on a fresh pipe.
 
@@ -159,6 +157,13 @@ def failed(request: Request, exc: BaseException, state: str = states.FAILURE,
                    reason=f"{type(exc).__name__}: {exc}")
 
 
+def failed_in_parent(request: Request, error: Exception) -> UnannouncedFailure:
+    """A FAILURE the parent records for a child that cannot; the worker announces it."""
+    outcome = failed(request, error)
+    return UnannouncedFailure(outcome.task_id, outcome.state, outcome.meta,
+                              outcome.disposition, reason=outcome.reason, error=error)
+
+
 def lost_error(request: Request, exitcode: int | None) -> WorkerLostError:
     """Celery's wording for a child that died mid-task."""
     return WorkerLostError(
@@ -171,63 +176,27 @@ def requeued(request: Request, reason: str) -> Outcome:
     return Outcome(request.task_id, states.FAILURE, None, Disposition.REQUEUE, reason=reason)
 
 
-def run_failure_hooks(app: Celery, request: Request, outcome: Outcome,
-                      exc: BaseException) -> None:
-    """What Celery's parent does when a child cannot report a failure itself (died, hard
-    limit): errbacks, ``Task.on_failure`` and the ``task_failure`` signal."""
-    if request.body is None:
-        return
-    trace = outcome.meta.traceback if outcome.meta is not None else None
-    context = request.context(request.body)
-    task = app.tasks.get(request.task_name)
-    try:
-        send_errbacks(app, context, exc, trace or "")
-        if task is not None and type(task).on_failure is not Task.on_failure:
-            task.on_failure(exc, request.task_id, context.args, context.kwargs, trace)
-        if signals.task_failure.has_receivers:
-            signals.task_failure.send(sender=task, task_id=request.task_id, exception=exc,
-                                      args=context.args, kwargs=context.kwargs,
-                                      traceback=exc.__traceback__,
-                                      einfo=ExceptionInfo(trace or "", exc))
-    except Exception:
-        logger.exception("Failure hooks of %s[%s] failed", request.task_name, request.task_id)
-
-
 def terminated_outcome(request: Request, signum: int | None) -> Outcome:
     """``revoke(terminate=True)`` ended the task; recorded as REVOKED like Celery does."""
     return failed(request, TaskRevokedError("terminated"), state=states.REVOKED)
 
 
-def exit_outcome(app: Celery, child: ChildProc, request: Request,
-                 exitcode: int | None) -> Outcome:
+def exit_outcome(child: ChildProc, request: Request, exitcode: int | None,
+                 reject_on_worker_lost: bool) -> Outcome:
     """The outcome of ``request`` whose child exited before reporting one."""
     if child.killed == KILLED_TERMINATE:
         logger.info("Task %s[%s] terminated", request.task_name, request.task_id)
         return terminated_outcome(request, exitcode)
     if child.killed == KILLED_SHUTDOWN:
         return requeued(request, "worker shut down before the task finished")
-    requeue = request.acks_late and _reject_on_worker_lost(app, request.task_name)
+    requeue = request.acks_late and reject_on_worker_lost
     logger.error("Process %r pid:%d exited with %r while running %s[%s]%s",
                  child.process.name, child.pid, describe_exit(exitcode), request.task_name,
                  request.task_id, "; message requeued" if requeue else "")
     error = lost_error(request, exitcode)
     if requeue:
         return requeued(request, str(error))
-    return failed_in_parent(app, request, error)
-
-
-def failed_in_parent(app: Celery, request: Request, error: Exception) -> Outcome:
-    """A FAILURE the parent records and announces for a child that cannot."""
-    outcome = failed(request, error)
-    run_failure_hooks(app, request, outcome, error)
-    return outcome
-
-
-def _reject_on_worker_lost(app: Celery, task_name: str) -> bool:
-    value = getattr(app.tasks.get(task_name), "reject_on_worker_lost", None)
-    if value is None:
-        value = app.conf.task_reject_on_worker_lost
-    return bool(value)
+    return failed_in_parent(request, error)
 
 
 __all__ = [
@@ -243,7 +212,6 @@ __all__ = [
     "failed_in_parent",
     "lost_error",
     "requeued",
-    "run_failure_hooks",
     "signal_child",
     "spawn_child",
     "terminated_outcome",

@@ -23,13 +23,14 @@ from typing import Any
 
 from amqp import exceptions as amqp_errors  # type: ignore[import-untyped]
 
+from celeriac.clients.amqp import AmqpParams
+from celeriac.clients.amqp_frames import UNREADABLE_REASON
+from celeriac.clients.retry import PUBLISH_RETRY, ReconnectPolicy, RetryPolicy
 from celeriac.exceptions import BrokerConnectionLost
 from celeriac.routing.entities import Queue
 from celeriac.transport.amqp import deadletter
 from celeriac.transport.amqp.codec import to_amqp
-from celeriac.transport.amqp.connection import AmqpParams, RetryPolicy
 from celeriac.transport.amqp.consumer import ConsumerLink
-from celeriac.transport.amqp.frames import UNREADABLE_REASON
 from celeriac.transport.amqp.publisher import Item, Publisher
 from celeriac.transport.amqp.topology import (
     DEAD_LETTER_EXCHANGE,
@@ -39,12 +40,9 @@ from celeriac.transport.amqp.topology import (
     delay_name,
 )
 from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
-from celeriac.transport.reconnect import ReconnectPolicy
+from celeriac.transport.set_aside import log_set_aside
 
 logger = logging.getLogger(__name__)
-
-#: Celery's ``task_publish_retry_policy`` default.
-PUBLISH_RETRY = RetryPolicy(max_retries=3, interval_start=0.0, interval_step=0.2, interval_max=0.2)
 
 
 class AmqpChannel:
@@ -187,13 +185,7 @@ class AmqpChannel:
 
         self.publisher.publish([(DEAD_LETTER_EXCHANGE, delivery.queue, copy)], prepare)
         self.consumer.ack([delivery])
-        logger.error(
-            "Message %s (task %s) from queue %r set aside: %s",
-            delivery.tag,
-            delivery.message.task_name,
-            delivery.queue,
-            reason,
-        )
+        log_set_aside(delivery, reason)
 
     def heartbeat(self) -> int:
         """Keep both connections alive; RabbitMQ restores dead peers' messages itself."""
@@ -242,4 +234,4 @@ class AmqpChannel:
         self.publisher.close()
 
 
-__all__ = ["PUBLISH_RETRY", "AmqpChannel"]
+__all__ = ["AmqpChannel"]

@@ -22,13 +22,13 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+from celeriac.clients.amqp import AMQP_ERRORS, AmqpParams, Link
+from celeriac.clients.amqp_frames import STAND_INS, UNREADABLE_HEADER
+from celeriac.clients.retry import backoff_wait
 from celeriac.exceptions import BrokerConnectionLost
 from celeriac.transport.amqp.codec import from_amqp
-from celeriac.transport.amqp.connection import AMQP_ERRORS, AmqpParams, Link
-from celeriac.transport.amqp.frames import STAND_INS, UNREADABLE_HEADER
 from celeriac.transport.amqp.topology import Declared, Topology
 from celeriac.transport.base import Delivery
-from celeriac.transport.reconnect import backoff_wait
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ class ConsumerLink:
         return out
 
     def _sort_out_unreadable(self, deliveries: list[Delivery]) -> list[Delivery]:
-        """Move deliveries whose properties could not be decoded (``frames.py``) to
+        """Move deliveries whose properties could not be decoded (``clients/amqp_frames.py``) to
         ``unreadable``, for the channel to set aside; return the others."""
         kept: list[Delivery] = []
         for delivery in deliveries:

@@ -12,10 +12,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+from celeriac.clients.amqp_frames import UNREADABLE_HEADER
 from celeriac.protocol.envelope import encode_envelope
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.amqp.codec import from_amqp, to_amqp
-from celeriac.transport.amqp.frames import UNREADABLE_HEADER
 from celeriac.transport.amqp.publisher import Publisher
 from celeriac.transport.amqp.topology import (
     DEAD_HEADERS,

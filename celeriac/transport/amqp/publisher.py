@@ -20,8 +20,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from celeriac.clients.amqp import AmqpParams, Link, with_retries
+from celeriac.clients.retry import RetryPolicy
 from celeriac.exceptions import OperationalError
-from celeriac.transport.amqp.connection import AmqpParams, Link, RetryPolicy, with_retries
 from celeriac.transport.amqp.topology import Declared
 
 T = TypeVar("T")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Self
 
+from celeriac.clients.amqp import AmqpParams, parse_url
 from celeriac.transport.amqp.channel import AmqpChannel
-from celeriac.transport.amqp.connection import AmqpParams, parse_url
 from celeriac.transport.amqp.topology import Topology
 from celeriac.transport.base import Capabilities, TransportOptions
+from celeriac.transport.open_channels import OpenChannels
 
 
 class AmqpTransport:
@@ -30,24 +30,17 @@ class AmqpTransport:
         self.params = params
         self.options = options
         self.topology = Topology(options.extra)
-        self._channels: list[AmqpChannel] = []
-        self._lock = threading.Lock()
+        self._open: OpenChannels[AmqpChannel] = OpenChannels()
 
     @classmethod
     def from_url(cls, url: str, options: TransportOptions) -> Self:
         return cls(parse_url(url, options), options)
 
     def channel(self) -> AmqpChannel:
-        channel = AmqpChannel(self.params, self.options, self.topology)
-        with self._lock:
-            self._channels.append(channel)
-        return channel
+        return self._open.add(AmqpChannel(self.params, self.options, self.topology))
 
     def close(self) -> None:
-        with self._lock:
-            channels, self._channels = self._channels, []
-        for channel in channels:
-            channel.close()
+        self._open.close_all()
 
     def __repr__(self) -> str:
         return f"<AmqpTransport {self.params.redacted()}>"

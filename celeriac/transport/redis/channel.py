@@ -39,20 +39,20 @@ from typing import Any
 
 import redis
 
-from celeriac.exceptions import BrokerConnectionLost, BrokerRefusedError, OperationalError
-from celeriac.protocol.envelope import envelope_priority
-from celeriac.transport import emulation
-from celeriac.transport.base import Delivery, Outbound, TransportOptions
-from celeriac.transport.redis import deadletter, framing, queue_ops, restore
-from celeriac.transport.redis.connection import (
+from celeriac.clients.redis import (
     PinnedClients,
     RedisParams,
     oversize_refusal,
     pipelined,
 )
+from celeriac.clients.redis_guard import CONNECTION_ERRORS as _CONNECTION_ERRORS
+from celeriac.clients.redis_guard import GuardedCalls
+from celeriac.exceptions import BrokerConnectionLost, BrokerRefusedError, OperationalError
+from celeriac.protocol.envelope import envelope_priority
+from celeriac.transport import emulation
+from celeriac.transport.base import Delivery, Outbound, TransportOptions
+from celeriac.transport.redis import deadletter, framing, queue_ops, restore
 from celeriac.transport.redis.fanout import FanoutMethods, RedisFanout
-from celeriac.transport.redis.guarded import CONNECTION_ERRORS as _CONNECTION_ERRORS
-from celeriac.transport.redis.guarded import GuardedCalls
 from celeriac.transport.redis.keys import (
     BAD_FIELD_PREFIX,
     KeyLayout,

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 
-from celeriac.transport.redis.connection import RedisParams, build_client
+from celeriac.clients.redis import RedisParams, build_client
 
 #: The transport options ``build_client`` reads; only these travel to the keeper process.
 _CLIENT_OPTIONS = ("health_check_interval", "max_connections", "socket_timeout",

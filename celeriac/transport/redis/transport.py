@@ -9,9 +9,10 @@ from typing import Self
 
 import redis
 
+from celeriac.clients.redis import RedisParams, build_client, describe, parse_url
 from celeriac.transport.base import Capabilities, TransportOptions
+from celeriac.transport.open_channels import OpenChannels
 from celeriac.transport.redis.channel import RedisChannel
-from celeriac.transport.redis.connection import RedisParams, build_client, describe, parse_url
 from celeriac.transport.redis.keys import KeyLayout
 from celeriac.transport.redis.scripts import Scripts
 
@@ -31,7 +32,7 @@ class RedisTransport:
         self.layout = KeyLayout.from_options(options.extra)
         self._client: redis.Redis | None = None
         self._scripts: Scripts | None = None
-        self._channels: list[RedisChannel] = []
+        self._open: OpenChannels[RedisChannel] = OpenChannels()
         self._lock = threading.Lock()
 
     @classmethod
@@ -51,17 +52,12 @@ class RedisTransport:
     def channel(self) -> RedisChannel:
         client = self.client
         assert self._scripts is not None
-        channel = RedisChannel(client, self.layout, self._scripts, self.options,
-                               where=describe(self.params, self.options.extra), params=self.params)
-        with self._lock:
-            self._channels.append(channel)
-        return channel
+        return self._open.add(RedisChannel(
+            client, self.layout, self._scripts, self.options,
+            where=describe(self.params, self.options.extra), params=self.params))
 
     def close(self) -> None:
-        with self._lock:
-            channels, self._channels = self._channels, []
-        for channel in channels:
-            channel.close()
+        self._open.close_all()
         with self._lock:
             client, self._client = self._client, None
         if client is not None:

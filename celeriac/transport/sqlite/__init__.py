@@ -13,14 +13,13 @@ Transport options read from ``broker_transport_options``: ``busy_timeout`` (s, d
 from __future__ import annotations
 
 import sqlite3
-import threading
-import weakref
 from typing import Self
 
+from celeriac.clients.sqlite import parse_sqlite_url
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.transport.base import Capabilities, TransportOptions
+from celeriac.transport.open_channels import OpenChannels
 from celeriac.transport.sqlite.channel import SqliteChannel
-from celeriac.transport.sqlite.connection import parse_sqlite_url
 
 if sqlite3.sqlite_version_info < (3, 35, 0):  # pragma: no cover - depends on the platform
     raise ImproperlyConfigured(
@@ -37,25 +36,17 @@ class SqliteTransport:
     def __init__(self, path: str, options: TransportOptions | None = None) -> None:
         self.path = path
         self.options = options or TransportOptions()
-        self._channels: weakref.WeakSet[SqliteChannel] = weakref.WeakSet()
-        self._lock = threading.Lock()
+        self._open: OpenChannels[SqliteChannel] = OpenChannels(weak=True)
 
     @classmethod
     def from_url(cls, url: str, options: TransportOptions) -> Self:
         return cls(parse_sqlite_url(url), options)
 
     def channel(self) -> SqliteChannel:
-        channel = SqliteChannel(self.path, self.options)
-        with self._lock:
-            self._channels.add(channel)
-        return channel
+        return self._open.add(SqliteChannel(self.path, self.options))
 
     def close(self) -> None:
-        with self._lock:
-            channels = list(self._channels)
-            self._channels.clear()
-        for channel in channels:
-            channel.close()
+        self._open.close_all()
 
     def __repr__(self) -> str:
         return f"<SqliteTransport {self.path}>"

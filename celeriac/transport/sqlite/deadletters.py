@@ -17,6 +17,7 @@ from celeriac.exceptions import InvalidMessage
 from celeriac.protocol.envelope import decode_envelope, encode_envelope
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import DeadLetter, Delivery, Outbound
+from celeriac.transport.set_aside import log_set_aside
 from celeriac.transport.sqlite.messages import INSERT, row_for
 
 logger = logging.getLogger(__name__)
@@ -56,13 +57,7 @@ def set_aside(
     ids = [(int(d.tag),) for d in deliveries]
     conn.executemany("DELETE FROM messages WHERE id = ?", ids)
     for delivery in deliveries:
-        logger.error(
-            "Message %s (task %s) from queue %r set aside: %s",
-            delivery.tag,
-            delivery.message.task_name,
-            delivery.queue,
-            reason,
-        )
+        log_set_aside(delivery, reason)
     return len(rows)
 
 

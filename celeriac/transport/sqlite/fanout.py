@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
+from celeriac.clients.sqlite import Notifier, SqliteHandle
 from celeriac.protocol.message import TaskMessage
-from celeriac.transport.sqlite.connection import Notifier, SqliteHandle
 
 logger = logging.getLogger(__name__)
 

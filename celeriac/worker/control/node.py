@@ -34,7 +34,7 @@ from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import Channel, FanoutChannel, Outbound, Subscription
 
 if TYPE_CHECKING:
-    from celeriac.worker.request import Request
+    from celeriac.execution.request import Request
     from celeriac.worker.revoked import RevokedRegistry
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,10 @@
-"""How long to keep trying a broker that does not answer: capped exponential backoff.
+"""How long to keep trying a server that does not answer: the two retry policies.
+
+``ReconnectPolicy`` is the connection policy (``broker_connection_retry`` /
+``broker_connection_max_retries``) with capped exponential backoff; ``RetryPolicy`` is Celery's
+``task_publish_retry_policy`` shape (linear steps up to a maximum) for single operations such
+as a publish or an RPC reply.
+
 
 Celery (kombu's ``ensure_connection``) waits 2, 4, 6, ... up to 30 s between attempts. celeriac
 doubles from a short first wait up to a cap instead: a blip (a broker restart, a failover)
@@ -10,8 +16,9 @@ Celery). Every broker transport and the worker's start-up wait use this one sequ
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 #: First wait after a failed attempt, and the longest wait between two attempts (seconds).
 #: The cap is short because the waits happen on the consumer thread: a shutdown requested
@@ -59,4 +66,43 @@ class ReconnectPolicy:
         return backoff_intervals(self.limit)
 
 
-__all__ = ["FIRST_WAIT", "MAX_WAIT", "ReconnectPolicy", "backoff_intervals", "backoff_wait"]
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often to retry a broker operation: Celery's ``task_publish_retry_policy`` shape."""
+
+    max_retries: int | None = 3
+    interval_start: float = 0.0
+    interval_step: float = 0.2
+    interval_max: float = 0.2
+
+    @classmethod
+    def from_mapping(cls, policy: Mapping[str, Any] | None, default: RetryPolicy) -> RetryPolicy:
+        if not policy:
+            return default
+        return cls(
+            max_retries=policy.get("max_retries", default.max_retries),
+            interval_start=float(policy.get("interval_start", default.interval_start)),
+            interval_step=float(policy.get("interval_step", default.interval_step)),
+            interval_max=float(policy.get("interval_max", default.interval_max)),
+        )
+
+    def intervals(self) -> Iterator[float]:
+        """Sleep before each retry; ends when the retries are spent."""
+        counter = itertools.count() if self.max_retries is None else range(self.max_retries)
+        for attempt in counter:
+            yield min(self.interval_start + attempt * self.interval_step, self.interval_max)
+
+
+#: Celery's ``task_publish_retry_policy`` default.
+PUBLISH_RETRY = RetryPolicy(max_retries=3, interval_start=0.0, interval_step=0.2, interval_max=0.2)
+
+
+__all__ = [
+    "FIRST_WAIT",
+    "MAX_WAIT",
+    "PUBLISH_RETRY",
+    "ReconnectPolicy",
+    "RetryPolicy",
+    "backoff_intervals",
+    "backoff_wait",
+]

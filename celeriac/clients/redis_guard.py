@@ -2,7 +2,7 @@
 
 The ``_call`` side of ``RedisChannel``: connection errors are retried with capped exponential
 backoff as ``broker_connection_retry`` / ``broker_connection_max_retries`` say
-(``transport/reconnect.py``), and when that runs out the channel records
+(``clients/retry.py``), and when that runs out the channel records
 ``connection_lost`` (a worker stops on it). Error replies are refusals (``BrokerRefusedError``),
 raised at once.
 """
@@ -13,14 +13,16 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import redis
 
+from celeriac.clients.redis import refusal
+from celeriac.clients.retry import ReconnectPolicy
 from celeriac.exceptions import BrokerConnectionLost, BrokerRefusedError, OperationalError
-from celeriac.transport.base import TransportOptions
-from celeriac.transport.reconnect import ReconnectPolicy
-from celeriac.transport.redis.connection import refusal
+
+if TYPE_CHECKING:
+    from celeriac.transport.base import TransportOptions
 
 logger = logging.getLogger("celeriac.transport.redis.channel")
 T = TypeVar("T")

@@ -23,13 +23,13 @@ import logging
 import os
 import sqlite3
 import threading
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
 
+from celeriac.clients.sqlite_schema import migrate
 from celeriac.exceptions import ImproperlyConfigured, OperationalError
-from celeriac.transport.sqlite.schema import migrate
+from celeriac.utils.shared import SharedTable
 
 logger = logging.getLogger(__name__)
 
@@ -85,18 +85,29 @@ class Notifier:
             return self.seq
 
 
-_notifiers: weakref.WeakValueDictionary[tuple[int, str], Notifier] = weakref.WeakValueDictionary()
-_notifiers_lock = threading.Lock()
+#: The process-wide notifiers by (pid, database path); see the module docstring.
+_notifiers: SharedTable[tuple[int, str], Notifier] = SharedTable(Notifier, weak=True)
 
 
-def notifier_for(path: str) -> Notifier:
-    """The process-wide notifier of database ``path`` (see the module docstring)."""
-    key = (os.getpid(), path)
-    with _notifiers_lock:
-        notifier = _notifiers.get(key)
-        if notifier is None:
-            notifier = _notifiers[key] = Notifier()
-        return notifier
+class FileWakeups:
+    """``wakeups()``: the notifier of one database file in the current process.
+
+    The registry holds notifiers weakly, so whoever waits on or notifies a file holds its
+    notifier strongly through one of these; a forked child looks its own up again. Used by
+    the broker's channels and the result store alike.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._notifier: Notifier | None = None
+        self._pid = -1
+
+    def __call__(self) -> Notifier:
+        pid = os.getpid()
+        if self._notifier is None or self._pid != pid:
+            self._notifier = _notifiers.get((pid, self._path))
+            self._pid = pid
+        return self._notifier
 
 
 class SqliteHandle:
@@ -210,4 +221,10 @@ class SqliteHandle:
                     logger.debug("Closing SQLite connection to %s failed", self.path, exc_info=True)
 
 
-__all__ = ["DEFAULT_DATABASE", "Notifier", "SqliteHandle", "notifier_for", "parse_sqlite_url"]
+__all__ = [
+    "DEFAULT_DATABASE",
+    "FileWakeups",
+    "Notifier",
+    "SqliteHandle",
+    "parse_sqlite_url",
+]

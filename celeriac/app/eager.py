@@ -11,17 +11,20 @@ from __future__ import annotations
 import traceback as tb
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celeriac import states
-from celeriac.app.request import Context
-from celeriac.app.task import Task, has_custom_call
 from celeriac.backends.base import store_with_reply_to
 from celeriac.exceptions import Retry
+from celeriac.execution.context import Context
 from celeriac.execution.eager_signals import call_with_signals
+from celeriac.execution.overrides import has_custom_call
 from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from celeriac.results.async_result import EagerResult
+
+if TYPE_CHECKING:
+    from celeriac.app.task import Task
 
 
 def apply_eagerly(task: Task[Any, Any], args: Sequence[Any], kwargs: dict[str, Any],
@@ -51,13 +54,13 @@ def _apply_once(task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any], t
                       is_eager=True, called_directly=False, root_id=task_id, retries=retries,
                       ignore_result=bool(options.get("ignore_result", False)),
                       _protected=0 if custom_call else 1)
-    token = Task.push_request(context)
+    token = task.push_request(context)
     try:
         try:
             retval = call_with_signals(task, context, task if custom_call else task.run, args,
                                        kwargs)
         finally:
-            Task.pop_request(token)
+            task.pop_request(token)
     except Retry:
         raise
     except Exception as exc:

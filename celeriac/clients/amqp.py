@@ -15,22 +15,24 @@ means ``/`` too. ``?heartbeat=`` and ``?connect_timeout=`` in the query override
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import select
 import ssl as ssl_module
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import amqp  # type: ignore[import-untyped]
 from amqp import exceptions as amqp_errors
 
+from celeriac.clients.amqp_frames import tolerant_frame_handler
+from celeriac.clients.retry import RetryPolicy
 from celeriac.exceptions import BrokerRefusedError, ImproperlyConfigured, OperationalError
-from celeriac.transport.amqp.frames import tolerant_frame_handler
-from celeriac.transport.base import TransportOptions
+
+if TYPE_CHECKING:  # the options type moves below clients/ (issue 12); only its shape is used
+    from celeriac.transport.base import TransportOptions
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -108,33 +110,6 @@ def parse_url(url: str, options: TransportOptions) -> AmqpParams:
         connect_timeout=timeout,
         client_properties=dict(extra.get("client_properties") or {}),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often to retry a broker operation: Celery's ``task_publish_retry_policy`` shape."""
-
-    max_retries: int | None = 3
-    interval_start: float = 0.0
-    interval_step: float = 0.2
-    interval_max: float = 0.2
-
-    @classmethod
-    def from_mapping(cls, policy: Mapping[str, Any] | None, default: RetryPolicy) -> RetryPolicy:
-        if not policy:
-            return default
-        return cls(
-            max_retries=policy.get("max_retries", default.max_retries),
-            interval_start=float(policy.get("interval_start", default.interval_start)),
-            interval_step=float(policy.get("interval_step", default.interval_step)),
-            interval_max=float(policy.get("interval_max", default.interval_max)),
-        )
-
-    def intervals(self) -> Iterator[float]:
-        """Sleep before each retry; ends when the retries are spent."""
-        counter = itertools.count() if self.max_retries is None else range(self.max_retries)
-        for attempt in counter:
-            yield min(self.interval_start + attempt * self.interval_step, self.interval_max)
 
 
 class Link:
@@ -384,7 +359,6 @@ __all__ = [
     "REFUSALS",
     "AmqpParams",
     "Link",
-    "RetryPolicy",
     "buffer_reads",
     "parse_url",
     "refusal",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from celeriac.app.request import Context
+from celeriac.execution.context import Context
 from celeriac.protocol.message import TaskMessage
 from celeriac.protocol.task_message import TaskBody
 from celeriac.transport.base import Delivery
