@@ -13,6 +13,7 @@ redelivered header task counts once. Nobody polls.
   ``BEGIN IMMEDIATE`` transaction.
 * memory: the same under a lock.
 
+Each store that declares ``Capability.CHORDS`` returns its join from ``chord_join()``.
 The store only counts; firing the body (or failing it with ``ChordError``) is
 ``execution.callbacks.fire_chords``.
 """
@@ -23,13 +24,11 @@ import logging
 import threading
 import time
 import uuid
-import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Protocol
 
 from celeriac.backends.base import GROUP_KEY_PREFIX
-from celeriac.exceptions import ImproperlyConfigured
 from celeriac.serialization.json_codec import json_dumps, json_loads
 
 logger = logging.getLogger(__name__)
@@ -307,40 +306,25 @@ class MemoryChordJoin:
         self.finish(claimed)
 
 
-# -- lookup -----------------------------------------------------------------------------------
-_joins: weakref.WeakKeyDictionary[Any, ChordJoin] = weakref.WeakKeyDictionary()
-_joins_lock = threading.Lock()
+# -- one per store --------------------------------------------------------------------------
+class LazyJoin:
+    """A store's ``ChordJoin``, built on its first use (SQLite creates its tables then), once,
+    however many threads ask at the same time: a store's ``chord_join()`` returns it."""
 
+    def __init__(self, build: Callable[[], ChordJoin]) -> None:
+        self._build = build
+        self._join: ChordJoin | None = None
+        self._lock = threading.Lock()
 
-def chord_join_for(backend: Any) -> ChordJoin:
-    """The ``ChordJoin`` of ``backend`` (one per store object, built on first use).
-
-    Raises:
-        ImproperlyConfigured: the store cannot count chord parts (``disabled://``, ``rpc://``).
-    """
-    with _joins_lock:
-        join = _joins.get(backend)
+    def __call__(self) -> ChordJoin:
+        join = self._join
         if join is None:
-            join = _joins[backend] = _build(backend)
+            with self._lock:
+                if self._join is None:
+                    self._join = self._build()
+                join = self._join
         return join
 
 
-def _build(backend: Any) -> ChordJoin:
-    from celeriac.backends.memory import MemoryBackend
-    from celeriac.backends.sqlite import SqliteBackend
-
-    expires = getattr(getattr(backend, "options", None), "expires", 86400)
-    if isinstance(backend, MemoryBackend):
-        return MemoryChordJoin(backend.name)
-    if isinstance(backend, SqliteBackend):
-        return SqliteChordJoin(backend.path, expires)
-    client = getattr(backend, "client", None)
-    if client is not None and hasattr(client, "register_script"):
-        return RedisChordJoin(client, getattr(backend, "keyprefix", ""), expires)
-    raise ImproperlyConfigured(
-        f"Chords need a result store that can count header tasks; {type(backend).__name__} "
-        "cannot. Set result_backend to redis://, sqlite:// or cache+memory://."
-    )
-
-
-__all__ = ["ChordJoin", "ChordPart", "ClaimedChord", "chord_join_for"]
+__all__ = ["ChordJoin", "ChordPart", "ClaimedChord", "LazyJoin", "MemoryChordJoin",
+           "RedisChordJoin", "SqliteChordJoin"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NoReturn, Self
 
+from celeriac.backends.capabilities import StoreCapabilities
 from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.protocol.result_meta import ResultMeta
@@ -21,8 +22,12 @@ _MESSAGE = (
 )
 
 
-class DisabledBackend:
-    """Accepts writes and drops them; refuses every read with an actionable message."""
+class DisabledBackend(StoreCapabilities):
+    """Accepts writes and drops them; refuses every read with an actionable message.
+
+    It declares no capability: chords and groups fail with ``UnsupportedByStore`` (a
+    ``NotImplementedError``, as Celery's ``DisabledBackend``), and nothing is kept to guard.
+    """
 
     persistent = False
 

@@ -18,8 +18,9 @@ from typing import Self
 from celeriac.backends.base import (
     TASK_KEY_PREFIX,
     KeyValueBackend,
-    may_replace,
 )
+from celeriac.backends.capabilities import Capability
+from celeriac.backends.chords import ChordJoin, LazyJoin, MemoryChordJoin
 from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
@@ -58,11 +59,13 @@ class MemoryBackend(KeyValueBackend):
     """Results in a named in-process namespace (see the module docstring)."""
 
     persistent = False
+    capabilities = KeyValueBackend.capabilities | {Capability.CHORDS}
 
     def __init__(self, name: str = "", options: BackendOptions | None = None) -> None:
         super().__init__(options)
         self.name = name
         self._store = _store_named(name)
+        self._chord_join = LazyJoin(lambda: MemoryChordJoin(name))
 
     @classmethod
     def from_url(cls, url: str, options: BackendOptions) -> Self:
@@ -79,28 +82,31 @@ class MemoryBackend(KeyValueBackend):
             return [self._store.live(key, now) for key in keys]
 
     def _kv_set_many(self, items: Sequence[tuple[str, bytes]], ttl: float | None) -> None:
-        expires_at = None if ttl is None else time.time() + ttl
         with self._store.cond:
-            for key, value in items:
-                self._store.data[key] = (value, expires_at)
-            self._store.cond.notify_all()
+            self._put(items, ttl, time.time())
+
+    def _put(self, items: Sequence[tuple[str, bytes]], ttl: float | None, now: float) -> None:
+        """Write ``items`` and wake the waiters. Caller holds ``cond``."""
+        expires_at = None if ttl is None else now + ttl
+        for key, value in items:
+            self._store.data[key] = (value, expires_at)
+        self._store.cond.notify_all()
 
     def _kv_delete(self, key: str) -> None:
         with self._store.cond:
             self._store.data.pop(key, None)
 
     def store(self, metas: Sequence[ResultMeta]) -> None:
-        """Check and write under one lock, in order, as ``may_replace`` allows."""
+        """Check and write under one lock, as ``StoreIfNotFinal`` allows."""
         now = time.time()
-        expires = self.options.expires
-        expires_at = None if expires is None else now + expires
+        keys = [TASK_KEY_PREFIX + meta.task_id for meta in metas]
         with self._store.cond:
-            for meta in metas:
-                key = TASK_KEY_PREFIX + meta.task_id
-                stored = self._store.live(key, now)
-                if stored is None or may_replace(self.status_of(stored), meta.status):
-                    self._store.data[key] = (self.encode(meta), expires_at)
-            self._store.cond.notify_all()
+            existing = {key: self._store.live(key, now) for key in keys}
+            self._put(self.if_not_final.replacing(keys, metas, existing),
+                      self.options.expires, now)
+
+    def chord_join(self) -> ChordJoin:
+        return self._chord_join()
 
     def wait(self, task_id: str, timeout: float | None, interval: float = 0.5) -> ResultMeta:
         """Sleep on the store's condition until the record is ready or ``timeout`` passes."""

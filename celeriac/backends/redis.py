@@ -24,6 +24,8 @@ import redis
 from redis.client import PubSub
 
 from celeriac.backends.base import TASK_KEY_PREFIX, KeyValueBackend
+from celeriac.backends.capabilities import Capability
+from celeriac.backends.chords import ChordJoin, LazyJoin, RedisChordJoin
 from celeriac.clients.redis import (
     PinnedClients,
     build_client,
@@ -46,9 +48,9 @@ def celery_keyprefix(global_keyprefix: str | None) -> str:
 
 
 #: KEYS: result keys. ARGV: ttl (0: none), then one encoded record per key. Writes a record
-#: and PUBLISHes it on the key's channel as ``backends.base.may_replace`` allows: never over a
-#: SUCCESS, never a RETRY over a finished state; keys are judged in order. The stored
-#: status is the parsed value (as ``backends.base.stored_status``): read from the record's
+#: and PUBLISHes it on the key's channel as ``backends.final_state.may_replace`` allows: never
+#: over a SUCCESS, never a RETRY over a finished state; keys are judged in order. The stored
+#: status is the parsed value (as ``final_state.stored_status``): read from the record's
 #: start when it has the usual layout and no escape, else by decoding the whole record.
 _STORE_UNLESS_SUCCESS = """
 local head = '{"status": "'
@@ -91,11 +93,14 @@ class RedisBackend(KeyValueBackend):
     """Results in Redis; thread-safe (redis-py's pool, one pub/sub connection per thread)."""
 
     persistent = True
+    capabilities = KeyValueBackend.capabilities | {Capability.CHORDS}
 
     def __init__(
         self, client: redis.Redis, options: BackendOptions | None = None, *, keyprefix: str = ""
     ) -> None:
         super().__init__(options)
+        self._chord_join = LazyJoin(
+            lambda: RedisChordJoin(self.client, self.keyprefix, self.options.expires))
         self.client = client
         self.keyprefix = keyprefix
         self.where = "redis"
@@ -168,6 +173,10 @@ class RedisBackend(KeyValueBackend):
 
     def _kv_delete(self, key: str) -> None:
         self._guard(lambda: self.client.delete(self.keyprefix + key), "forget a result")
+
+    def chord_join(self) -> ChordJoin:
+        """Celery 5.7's chord keys under this store's ``global_keyprefix``."""
+        return self._chord_join()
 
     def _guard(self, fn: Any, what: str) -> Any:
         try:

@@ -5,7 +5,7 @@ How it works, as Celery's rpc backend does on the wire:
 * The **client** names a reply queue after its ``oid`` (the ``reply_to`` property of every task
   it sends) and declares it durable, auto-delete, with ``x-expires = result_expires`` (ms)
   before it publishes (``on_task_call``). It consumes the queue with ``no_ack`` and keeps only
-  the latest state per task id that ``backends.base.may_replace`` lets replace the one kept
+  the latest state per task id that ``backends.final_state.may_replace`` lets replace the one kept
   (as a durable store: a SUCCESS stays, a retried attempt's late RETRY hides no outcome).
 * The **worker** publishes each state to the default exchange with routing key = the task's
   ``reply_to``, ``correlation_id`` = task id, content type JSON, ``delivery_mode`` 1 (2 with
@@ -40,7 +40,8 @@ from typing import Any, Final, Self
 
 import amqp  # type: ignore[import-untyped]
 
-from celeriac.backends.base import may_replace
+from celeriac.backends.capabilities import Capability, StoreCapabilities
+from celeriac.backends.final_state import may_replace
 from celeriac.backends.record_codec import RecordCodec
 from celeriac.clients.amqp import (
     AMQP_ERRORS,
@@ -68,10 +69,15 @@ class ResultUnavailable(TimeoutError):
     """No result can arrive for this id through ``rpc://`` (see the module docstring)."""
 
 
-class RpcBackend:
-    """The rpc result store; one per app (its ``oid`` names the reply queue)."""
+class RpcBackend(StoreCapabilities):
+    """The rpc result store; one per app (its ``oid`` names the reply queue).
+
+    It keeps only what reached this client, so it applies store-if-not-final to the replies it
+    receives; chords and groups need a store every process reads, which this is not.
+    """
 
     persistent = False
+    capabilities = frozenset({Capability.STORE_IF_NOT_FINAL})
     uses_broker_url = True
 
     def __init__(self, params: AmqpParams, options: BackendOptions, oid: str | None = None) -> None:

@@ -3,7 +3,7 @@
 Records live in the ``results`` table (``clients/sqlite_schema.py``), so the store can share
 the broker's file. Expired rows are invisible at once and deleted lazily, at most once a minute,
 by a writer. ``store`` reads the old records and writes the new ones in one ``BEGIN IMMEDIATE``
-transaction, so the replace rule (``backends.base.may_replace``: never overwrite a SUCCESS,
+transaction, so the replace rule (``backends.final_state.may_replace``: never overwrite a SUCCESS,
 never hide a finished state behind a stale RETRY) holds even when two processes race.
 
 ``wait`` wakes at once for a result written in this process (the file's ``Notifier``) and
@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from typing import Final, Self
 
 from celeriac.backends.base import TASK_KEY_PREFIX, KeyValueBackend
+from celeriac.backends.capabilities import Capability
+from celeriac.backends.chords import ChordJoin, LazyJoin, SqliteChordJoin
 from celeriac.clients.sqlite import FileWakeups, SqliteHandle, parse_sqlite_url
 from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import TimeoutError
@@ -38,9 +40,11 @@ class SqliteBackend(KeyValueBackend):
     """Task results in a SQLite file; thread-safe and fork-aware like the broker's channels."""
 
     persistent = True
+    capabilities = KeyValueBackend.capabilities | {Capability.CHORDS}
 
     def __init__(self, path: str, options: BackendOptions | None = None) -> None:
         super().__init__(options)
+        self._chord_join = LazyJoin(lambda: SqliteChordJoin(self.path, self.options.expires))
         typed = self.options.sqlite
         self._handle = SqliteHandle(
             path, busy_timeout=typed.busy_timeout, synchronous=typed.synchronous)
@@ -97,7 +101,7 @@ class SqliteBackend(KeyValueBackend):
             return
         keys = [TASK_KEY_PREFIX + meta.task_id for meta in metas]
         with self._handle.transaction() as conn:
-            items = self.replacing(keys, metas, _select(conn, keys))
+            items = self.if_not_final.replacing(keys, metas, _select(conn, keys))
             if items:
                 self._write(conn, items, self.options.expires)
         self._wakeups().notify()
@@ -124,6 +128,9 @@ class SqliteBackend(KeyValueBackend):
                 if notifier.wait(seq, wait) != seq or self._handle.data_version() != version:
                     break
                 delay = min(delay * 2, cap)
+
+    def chord_join(self) -> ChordJoin:
+        return self._chord_join()
 
     def close(self) -> None:
         self._handle.close()

@@ -131,9 +131,7 @@ class group(Signature):
         members = self.prepared(gid, merged.pop("root_id", None), chord_body,
                                 merged.pop("parent_id", None))
         if chord_body is not None and members:
-            from celeriac.backends.chords import chord_join_for
-
-            chord_join_for(app.backend).set_size(gid, sum(descend(sig) for sig, _ in members))
+            app.backend.chord_join().set_size(gid, sum(descend(sig) for sig, _ in members))
         with app.publish_batch():
             for sig, _ in members:
                 sig.apply_async(args, kwargs, **merged)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import states
 from celeriac.backends.base import store_with_reply_to
-from celeriac.backends.chords import ChordPart, ClaimedChord, chord_join_for
+from celeriac.backends.chords import ChordPart, ClaimedChord
 from celeriac.exceptions import ChordError
 from celeriac.execution.context import Context
 from celeriac.protocol.exception_codec import encode_exception
@@ -197,7 +197,7 @@ def fire_chords(app: Celery, parts: Sequence[ChordPart]) -> None:
     if not parts:
         return
     try:
-        claimed = chord_join_for(app.backend).add_parts(parts)
+        claimed = app.backend.chord_join().add_parts(parts)
     except Exception as exc:
         logger.exception("Could not join %d chord part(s): %r", len(parts), exc)
         return
@@ -209,7 +209,7 @@ def _fire(app: Celery, claimed: ClaimedChord) -> None:
     from celeriac.canvas.signature import maybe_signature
     from celeriac.results.async_result import exception_from_meta
 
-    join = chord_join_for(app.backend)
+    join = app.backend.chord_join()
     part = claimed.part
     body = maybe_signature(part.body, app=app)
     failed = next(((tid, state, result) for tid, state, result in claimed.results

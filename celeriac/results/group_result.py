@@ -4,7 +4,8 @@ Reading is batched: every check of a 10,000-member group is a handful of ``get_m
 (``BATCH`` ids each, one round trip per batch on Redis/SQLite), never one round trip per
 member. Waiting blocks on the store's own notification for the member most likely to finish
 last, then re-reads the still-pending ones in batches, so a wait costs a few round trips
-whatever the group's size. ``save``/``restore`` use Celery's layout (wire-protocol.md §4.3):
+whatever the group's size. ``save``/``restore`` ask the store (its ``GROUPS`` capability), which
+keeps Celery's layout (wire-protocol.md §4.3):
 ``celery-taskset-meta-<gid>`` = ``{"result": [[gid, null], [member tuples]]}``.
 """
 
@@ -16,11 +17,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeriac import states
-from celeriac.backends.base import GROUP_KEY_PREFIX
-from celeriac.exceptions import ImproperlyConfigured, TimeoutError
+from celeriac.exceptions import TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 from celeriac.results.async_result import AsyncResult, assert_will_not_block, exception_from_meta
-from celeriac.serialization.json_codec import json_dumps, json_loads
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -237,45 +236,29 @@ class GroupResult(ResultSet):
 
     __hash__ = None
 
-    def save(self, backend: Any = None) -> GroupResult:
-        """Store this group so ``GroupResult.restore(id)`` works anywhere (Celery's layout)."""
-        store = backend or self.backend
-        data = json_dumps({"result": _listify(self.as_tuple())})
-        _kv(store, "_kv_set_many")([(GROUP_KEY_PREFIX + str(self.id), data)],
-                                   getattr(getattr(store, "options", None), "expires", None))
+    def save(self, backend: ResultBackend | None = None) -> GroupResult:
+        """Store this group so ``GroupResult.restore(id)`` works anywhere (Celery's layout).
+
+        Raises:
+            UnsupportedByStore: the store does not support groups (``rpc://``, none).
+        """
+        (backend or self.backend).save_group(str(self.id), self)
         return self
 
-    def delete(self, backend: Any = None) -> None:
-        store = backend or self.backend
-        _kv(store, "_kv_delete")(GROUP_KEY_PREFIX + str(self.id))
+    def delete(self, backend: ResultBackend | None = None) -> None:
+        (backend or self.backend).delete_group(str(self.id))
 
     @classmethod
-    def restore(cls, id: str, backend: Any = None, app: Celery | None = None) -> GroupResult | None:
+    def restore(cls, id: str, backend: ResultBackend | None = None,
+                app: Celery | None = None) -> GroupResult | None:
         """The saved group ``id``, or ``None`` when nothing was saved under it."""
         app = _app_of(app)
-        store = backend or app.backend
-        raw = _kv(store, "_kv_get")(GROUP_KEY_PREFIX + id)
-        if raw is None:
+        saved = (backend or app.backend).restore_group(id)
+        if saved is None:
             return None
-        restored = result_from_tuple(json_loads(raw)["result"], app)
+        restored = result_from_tuple(saved, app)
         assert isinstance(restored, GroupResult)
         return restored
-
-
-def _kv(store: Any, method: str) -> Any:
-    fn = getattr(store, method, None)
-    if fn is None:
-        raise ImproperlyConfigured(
-            f"Result store {type(store).__name__} cannot save group results; use a key-value "
-            "store (redis://, sqlite://, cache+memory://)."
-        )
-    return fn
-
-
-def _listify(value: Any) -> Any:
-    if isinstance(value, tuple | list):
-        return [_listify(item) for item in value]
-    return value
 
 
 def result_from_tuple(value: Any, app: Celery | None = None) -> Any:

@@ -9,6 +9,12 @@ share the namespace, as a client and a worker would.
 
 To add a broker: ``TRANSPORT_FACTORIES["redis"] = _redis_transport`` (and mention in
 ``HIGHER_PRIORITY_FIRST`` whether a larger ``priority`` is served first on it).
+
+To add a result store: ``BACKEND_FACTORIES["name"] = StoreFactory(TheStore, build)``. A test
+marked ``@pytest.mark.capability(Capability.X)`` runs on every store whose class declares X
+(``backends.capabilities``); the others run on every ``general`` store.
+``test_store_capabilities`` fails for a registered store whose declared capabilities no
+factory here builds, or no test proves.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 import pytest
 
 from celeriac.backends.base import ResultBackend
+from celeriac.backends.capabilities import Capability
 from celeriac.backends.memory import MemoryBackend
 from celeriac.backends.sqlite import SqliteBackend
 from celeriac.config.frozen import BackendOptions, TransportOptions
@@ -44,6 +51,18 @@ class ContractEnv:
 
 TransportFactory = Callable[[ContractEnv], Transport]
 BackendFactory = Callable[[ContractEnv], ResultBackend]
+
+
+@dataclass(frozen=True)
+class StoreFactory:
+    """A result store of the contract suite: its class, whose ``capabilities`` choose the
+    capability tests it runs, and how to build one."""
+
+    cls: type[Any]
+    build: BackendFactory
+    #: Runs the whole contract; False: only the tests of the capabilities it declares
+    #: (``rpc://`` keeps replies for one client: no shared namespace, expiry or forget).
+    general: bool = True
 
 
 def require_service(name: str, url: str, error: BaseException | None) -> None:
@@ -79,19 +98,40 @@ TRANSPORT_FACTORIES: dict[str, TransportFactory] = {
     "sqlite": _sqlite_transport,
 }
 
-BACKEND_FACTORIES: dict[str, BackendFactory] = {
-    "memory": _memory_backend,
-    "sqlite": _sqlite_backend,
+BACKEND_FACTORIES: dict[str, StoreFactory] = {
+    "memory": StoreFactory(MemoryBackend, _memory_backend),
+    "sqlite": StoreFactory(SqliteBackend, _sqlite_backend),
 }
 
 #: Transports that serve a larger ``priority`` first (AMQP semantics); Redis serves 0 first.
 HIGHER_PRIORITY_FIRST: set[str] = {"memory", "sqlite"}
 
 
-from tests.contract import redis_factories  # noqa: E402 - registers after the base table
+from tests.contract import redis_factories, rpc_factories  # noqa: E402 - after the base table
 
 TRANSPORT_FACTORIES.update(redis_factories.TRANSPORT_FACTORIES)
-BACKEND_FACTORIES.update(redis_factories.BACKEND_FACTORIES)
+for _factories in (redis_factories.BACKEND_FACTORIES, rpc_factories.BACKEND_FACTORIES):
+    for _kind, (_cls, _build, _general) in _factories.items():
+        BACKEND_FACTORIES[_kind] = StoreFactory(_cls, _build, _general)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "capability(name): a result-store contract test proving one capability")
+
+
+def stores_for(capability: Capability | None) -> list[str]:
+    """The store kinds a test runs on: those declaring ``capability``, or every general one."""
+    return sorted(kind for kind, factory in BACKEND_FACTORIES.items()
+                  if (capability in factory.cls.capabilities if capability is not None
+                      else factory.general))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each result-store test once per store it applies to (``backend_kind``)."""
+    if "backend_kind" in metafunc.fixturenames:
+        mark = metafunc.definition.get_closest_marker("capability")
+        metafunc.parametrize("backend_kind", stores_for(mark.args[0] if mark else None))
 
 
 @pytest.fixture(params=sorted(TRANSPORT_FACTORIES))
@@ -102,11 +142,6 @@ def transport_kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def higher_priority_first(transport_kind: str) -> bool:
     return transport_kind in HIGHER_PRIORITY_FIRST
-
-
-@pytest.fixture(params=sorted(BACKEND_FACTORIES))
-def backend_kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 @pytest.fixture
@@ -154,7 +189,7 @@ def make_backend(
     def make(**overrides: Any) -> ResultBackend:
         options = dataclasses.replace(BackendOptions(), **overrides)
         env = ContractEnv(tmp_path, namespace, backend_options=options)
-        backend = BACKEND_FACTORIES[backend_kind](env)
+        backend = BACKEND_FACTORIES[backend_kind].build(env)
         made.append(backend)
         return backend
 

@@ -1,12 +1,7 @@
 """Redis entries for the contract suites (``tests/contract/conftest.py`` registers them).
 
-Wiring, in ``conftest.py``::
-
-    from tests.contract.redis_factories import BACKEND_FACTORIES as _REDIS_BACKENDS
-    from tests.contract.redis_factories import TRANSPORT_FACTORIES as _REDIS_TRANSPORTS
-    TRANSPORT_FACTORIES.update(_REDIS_TRANSPORTS)
-    BACKEND_FACTORIES.update(_REDIS_BACKENDS)
-    # Redis serves priority 0 first: do NOT add "redis" to HIGHER_PRIORITY_FIRST.
+``conftest.py`` adds the transports as they are and each store as ``StoreFactory(class,
+factory, general)``. Redis serves priority 0 first: it is not in ``HIGHER_PRIORITY_FIRST``.
 
 Each test's ``namespace`` becomes a ``global_keyprefix`` on db 8 (broker) or db 10 (results) of
 the suite's own redis-server (``tests/suite_redis.py``), so tests never see each other's keys;
@@ -77,6 +72,8 @@ def redis_backend(env: Any) -> RedisBackend:
 
 
 TRANSPORT_FACTORIES: dict[str, Callable[[Any], Any]] = {"redis": redis_transport}
-BACKEND_FACTORIES: dict[str, Callable[[Any], Any]] = {"redis": redis_backend}
+#: kind -> (store class, factory, runs the whole contract).
+BACKEND_FACTORIES: dict[str, tuple[type[Any], Callable[[Any], Any], bool]] = {
+    "redis": (RedisBackend, redis_backend, True)}
 
 __all__ = ["BACKEND_FACTORIES", "TRANSPORT_FACTORIES", "redis_backend", "redis_transport"]

@@ -1,5 +1,8 @@
 """The contract every result store keeps (``celeriac/backends/base.py``), run per store; plus
-the resolver that turns a ``result_backend`` URL into a store."""
+the resolver that turns a ``result_backend`` URL into a store.
+
+Tests marked ``capability(STORE_IF_NOT_FINAL)`` run on every store that declares it
+(``rpc://`` too); chords and groups are in ``test_store_capabilities``."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from celeriac.backends.base import (
     KeyValueBackend,
     ResultBackend,
 )
+from celeriac.backends.capabilities import Capability
 from celeriac.backends.disabled import DisabledBackend
 from celeriac.backends.memory import MemoryBackend
 from celeriac.backends.record_codec import COMPRESSED_MAGIC, content_type_of
@@ -27,6 +31,7 @@ from celeriac.protocol.result_meta import ResultMeta, now_iso
 from celeriac.serialization.registry import BUILTIN_CONTENT_TYPES
 
 DEADLINE = 10.0
+IF_NOT_FINAL = pytest.mark.capability(Capability.STORE_IF_NOT_FINAL)
 
 
 def _done(task_id: str, status: str = states.SUCCESS, result: object = 42) -> ResultMeta:
@@ -68,6 +73,7 @@ def test_empty_store_and_get_many(backend: ResultBackend) -> None:
     assert backend.get_many([]) == []
 
 
+@IF_NOT_FINAL
 def test_success_is_never_overwritten(backend: ResultBackend) -> None:
     backend.store([_done("t", result="first")])
     backend.store([ResultMeta("t", states.STARTED)])
@@ -76,6 +82,7 @@ def test_success_is_never_overwritten(backend: ResultBackend) -> None:
     assert (meta.status, meta.result) == (states.SUCCESS, "first")
 
 
+@IF_NOT_FINAL
 def test_a_result_that_says_success_does_not_block_the_real_success(
     backend: ResultBackend,
 ) -> None:
@@ -87,6 +94,7 @@ def test_a_result_that_says_success_does_not_block_the_real_success(
         (states.SUCCESS, 1), (states.SUCCESS, 2)]
 
 
+@IF_NOT_FINAL
 def test_a_success_is_kept_against_a_later_record_in_the_same_batch(
         backend: ResultBackend) -> None:
     """A retried task's new attempt and its old attempt's RETRY can finish in one batch,
@@ -97,6 +105,7 @@ def test_a_success_is_kept_against_a_later_record_in_the_same_batch(
     assert (meta.status, meta.result) == (states.SUCCESS, "final")
 
 
+@IF_NOT_FINAL
 @pytest.mark.parametrize("finished", [states.FAILURE, states.REVOKED])
 def test_a_stale_retry_never_hides_a_finished_state(backend: ResultBackend,
                                                     finished: str) -> None:
@@ -110,6 +119,7 @@ def test_a_stale_retry_never_hides_a_finished_state(backend: ResultBackend,
     assert backend.get("t").status == states.SUCCESS
 
 
+@IF_NOT_FINAL
 def test_other_states_are_overwritten(backend: ResultBackend) -> None:
     backend.store([ResultMeta("t", states.STARTED)])
     backend.store([ResultMeta("t", states.RETRY)])
@@ -278,6 +288,7 @@ def test_records_are_stored_in_the_result_serializer_and_read_back(
     assert reader.get("t") == record
 
 
+@IF_NOT_FINAL
 @pytest.mark.parametrize(("serializer", "compression", "accept"), ENCODINGS)
 def test_success_is_never_overwritten_in_any_serializer(
         make_backend: Callable[..., ResultBackend], serializer: str, compression: str | None,

@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from celeriac import Celery
-from celeriac.backends.chords import ChordPart, MemoryChordJoin, SqliteChordJoin, chord_join_for
+from celeriac.backends.chords import MemoryChordJoin
 from celeriac.backends.memory import MemoryBackend
 from celeriac.canvas import Signature, chain, chord, chunks, group, maybe_signature, xmap
 from celeriac.execution.callbacks import _runs_in_process
@@ -117,7 +116,7 @@ def test_chord_writes_size_then_sends_header_with_body(app: Celery) -> None:
     body = sent[0][1][2]["chord"]
     assert body["task"] == "proj.xsum"
     assert body["options"]["task_id"] == result.id and body["options"]["group_id"] == gid
-    join = chord_join_for(app.backend)
+    join = app.backend.chord_join()
     assert isinstance(join, MemoryChordJoin)
     assert join._chords[gid]["size"] == 3
 
@@ -128,26 +127,7 @@ def test_chord_size_counts_nested(app: Celery) -> None:
     chord(header, xsum.s())()
     sent = _sent(app, 4)
     gid = sent[0][0]["group"]
-    assert chord_join_for(app.backend)._chords[gid]["size"] == 4  # type: ignore[attr-defined]
-
-
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
-def test_chord_join_counts_once_and_orders(kind: str, tmp_path: Path) -> None:
-    join = (MemoryChordJoin(uuid.uuid4().hex) if kind == "memory"
-            else SqliteChordJoin(str(tmp_path / "r.db")))
-    gid = uuid.uuid4().hex
-
-    def part(i: int) -> ChordPart:
-        return ChordPart(f"t{i}", gid, i, {"task": "proj.xsum"}, "SUCCESS", i * 10)
-
-    join.set_size(gid, 3)
-    assert join.add_parts([part(2), part(2)]) == []  # a redelivered part counts once
-    assert join.add_parts([part(0)]) == []
-    claimed = join.add_parts([part(1)])
-    assert len(claimed) == 1
-    assert [r[2] for r in claimed[0].results] == [0, 10, 20]
-    join.finish(claimed[0])
-    assert join.add_parts([part(1)]) == []  # late duplicate after firing: ignored
+    assert app.backend.chord_join()._chords[gid]["size"] == 4  # type: ignore[attr-defined]
 
 
 def test_errback_arity(app: Celery) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from celeriac.backends.base import is_success, stored_status
+from celeriac.backends.final_state import is_success, stored_status
 from celeriac.backends.record_codec import RecordCodec
 from celeriac.protocol.result_meta import ResultMeta
 

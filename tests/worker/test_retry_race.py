@@ -5,7 +5,7 @@ and the worker stores results in batches, so on a pool of threads the new attemp
 be stored first, or in the same batch ahead of the RETRY. The stale RETRY then hid the outcome:
 the task stayed RETRY and ``get()`` waited forever although every attempt had run (seen in 4
 runs of 15). The result stores now judge a batch in order and never let a RETRY replace a
-finished state (``backends.base.may_replace``).
+finished state (``backends.final_state.may_replace``).
 """
 
 from __future__ import annotations
