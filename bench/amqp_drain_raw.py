@@ -17,8 +17,9 @@ import uuid
 from typing import Any
 
 from bench.redis_drain_raw import trivial
+from celeriac.config.frozen import TransportOptions
 from celeriac.transport.amqp import AmqpTransport
-from celeriac.transport.base import Outbound, TransportOptions
+from celeriac.transport.base import Outbound
 
 
 def main() -> None:

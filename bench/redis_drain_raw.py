@@ -14,8 +14,9 @@ import time
 import uuid
 
 from bench.redis_server import bench_redis
+from celeriac.config.frozen import TransportOptions
 from celeriac.protocol.message import TaskMessage
-from celeriac.transport.base import Outbound, TransportOptions
+from celeriac.transport.base import Outbound
 from celeriac.transport.redis import RedisTransport
 
 

@@ -23,6 +23,7 @@ from celeriac.utils.ids import new_id
 
 if TYPE_CHECKING:
     from celeriac.app.producer import Producer
+    from celeriac.app.send import SendDefaults
     from celeriac.backends.base import ResultBackend
     from celeriac.control import Control
     from celeriac.results.async_result import AsyncResult
@@ -41,6 +42,11 @@ class Celery(AppConnections):
         backend: result store URL.
         include: modules to import when a worker starts.
     """
+
+    #: Whether ``finalize`` ran (its signals fire once).
+    _finalized: bool = False
+    #: ``app/send.py``'s snapshot of the settings every send reads, per settings version.
+    _send_defaults: SendDefaults | None = None
 
     def __init__(
         self,
@@ -219,7 +225,7 @@ class Celery(AppConnections):
 
     def finalize(self) -> None:
         """Fire ``on_after_configure``/``on_after_finalize`` once (beat entries hook in here)."""
-        if getattr(self, "_finalized", False):
+        if self._finalized:
             return
         self._finalized = True
         self._annotate(list(self.tasks.values()))  # configured after the tasks were defined
@@ -331,8 +337,14 @@ Celeriac = Celery
 
 
 def _reset_apps_after_fork() -> None:
-    for app in list(_state._apps):
+    for app in _state.live_apps():
         app._after_fork()
 
 
+def _make_default_app() -> Celery:
+    """The app ``current_app`` falls back to before any was made (for ``shared_task``)."""
+    return Celery("default", set_as_current=False)
+
+
+_state.set_app_factory(_make_default_app)
 os.register_at_fork(after_in_child=_reset_apps_after_fork)

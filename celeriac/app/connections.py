@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from celeriac.app.producer import Producer
     from celeriac.backends.base import ResultBackend
     from celeriac.config import Settings
+    from celeriac.config.frozen import TransportOptions
     from celeriac.control import Control
-    from celeriac.transport.base import Transport, TransportOptions
+    from celeriac.transport.base import Transport
 
 DEFAULT_SQLITE_FILE = "celeriac.db"
 
@@ -74,7 +75,7 @@ class AppConnections:
 
     @property
     def transport_options(self) -> TransportOptions:
-        return transport_options(self.conf)
+        return transport_options(self.conf, self.broker_url)
 
     @property
     def transport(self) -> Transport:
@@ -83,8 +84,7 @@ class AppConnections:
                 if self._transport is None:
                     from celeriac.transport import resolve_transport
 
-                    self._transport = resolve_transport(self.broker_url,
-                                                        transport_options(self.conf))
+                    self._transport = resolve_transport(self.broker_url, self.transport_options)
         return self._transport
 
     @property
@@ -108,8 +108,9 @@ class AppConnections:
                 if self._backend is None:
                     from celeriac.backends import resolve_backend
 
+                    url = self.result_backend_url
                     self._backend = resolve_backend(
-                        self.result_backend_url, backend_options(self.conf, self.oid),
+                        url, backend_options(self.conf, self.oid, url),
                         broker_url=self.broker_url,
                     )
                     self._before_publish = getattr(self._backend, "on_task_call", None)

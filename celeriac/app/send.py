@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Final
 
-from celeriac.app.task import _request_var
+from celeriac._state import request_var
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.protocol.task_message import build_v2
 from celeriac.transport.base import Outbound
@@ -75,7 +75,7 @@ class SendDefaults:
 
 def send_defaults(app: Celery) -> SendDefaults:
     """``app``'s current send defaults, re-read only after the settings changed."""
-    cached: SendDefaults | None = getattr(app, "_send_defaults", None)
+    cached = app._send_defaults
     conf = app.conf
     if cached is not None and cached.version == conf.version:
         return cached
@@ -84,7 +84,7 @@ def send_defaults(app: Celery) -> SendDefaults:
                          bool(conf.task_ignore_result), app.timezone,
                          delivery_mode_of(conf.task_default_delivery_mode),
                          bool(conf.task_inherit_parent_priority))
-    app._send_defaults = fresh  # type: ignore[attr-defined]  # a per-app cache slot
+    app._send_defaults = fresh
     return fresh
 
 
@@ -129,15 +129,15 @@ def plan_send(app: Celery, name: str, options: dict[str, Any], task: Task[Any, A
     argument-dependent route) gets the same plan every time: it is kept on the task and
     rebuilt only when the settings change or the process forks.
     """
-    if (task is not None and task.expires is None and _request_var.get() is None
+    if (task is not None and task.expires is None and request_var.get() is None
             and all(value is None for value in options.values())):
         key = (app.conf.version, os.getpid(), id(app.router))
-        cached: tuple[Any, SendPlan] | None = getattr(task, "_send_plan", None)
+        cached = task._send_plan
         if cached is not None and cached[0] == key:
             return cached[1]
         plan = _merge(app, name, options, task, args, kwargs)
         if not app.router.depends_on_arguments:
-            task._send_plan = (key, plan)  # type: ignore[attr-defined]  # a per-task cache slot
+            task._send_plan = (key, plan)
         return plan
     return _merge(app, name, options, task, args, kwargs)
 
@@ -156,7 +156,7 @@ def _merge(app: Celery, name: str, options: dict[str, Any], task: Task[Any, Any]
         options["expires"] if "expires" in options else getattr(task, "expires", None), now,
         defaults.timezone,
     )
-    parent = _request_var.get()
+    parent = request_var.get()
     parent_id = options.get("parent_id")
     root_id = options.get("root_id")
     if parent is not None and parent.id and not parent.called_directly:

@@ -8,25 +8,22 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, ParamSpec, TypeVar
 
 from celeriac import states
-from celeriac._state import current_task_var
+from celeriac._state import current_task_var, request_var
 from celeriac.exceptions import MaxRetriesExceededError, Retry
 from celeriac.execution.context import Context
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
+    from celeriac.app.send import SendPlan
     from celeriac.canvas.signature import Signature
     from celeriac.results.async_result import AsyncResult
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-_request_var: ContextVar[Context | None] = ContextVar("celeriac_request", default=None)
-
 
 class Task(Generic[P, R]):
     """A registered task. ``task(*a)`` runs it here; ``task.delay(*a)`` sends it to a worker."""
@@ -67,6 +64,9 @@ class Task(Generic[P, R]):
     trail: ClassVar[bool] = True
     send_events: ClassVar[bool] = True
     abstract: ClassVar[bool] = True
+    #: ``app/send.py``'s plan of a plain ``delay()``, keyed by (settings version, pid,
+    #: router): rebuilt when the settings change or the process forks.
+    _send_plan: tuple[Any, SendPlan] | None = None
 
     def run(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """The task body; the task factory replaces it with the decorated function."""
@@ -81,18 +81,18 @@ class Task(Generic[P, R]):
         class overrides ``__call__`` (Flask's app-context pattern) and that override calls
         ``super().__call__``, the worker's request is adopted, once, instead of hidden.
         """
-        current = _request_var.get()
+        current = request_var.get()
         if (current is not None and not current._protected and not current.called_directly
                 and current.task == self.name):
             current._protected = 1
             return self.run(*args, **kwargs)
-        token = _request_var.set(Context(args=list(args), kwargs=dict(kwargs), task=self.name))
+        token = request_var.set(Context(args=list(args), kwargs=dict(kwargs), task=self.name))
         task_token = current_task_var.set(self)
         try:
             return self.run(*args, **kwargs)
         finally:
             current_task_var.reset(task_token)
-            _request_var.reset(token)
+            request_var.reset(token)
 
     def __repr__(self) -> str:
         return f"<@task: {self.name} of {self.app.main}>"
@@ -101,15 +101,15 @@ class Task(Generic[P, R]):
     @property
     def request(self) -> Context:
         """The request being executed in this thread/task, or an empty one when called directly."""
-        return _request_var.get() or Context(task=self.name)
+        return request_var.get() or Context(task=self.name)
 
     @staticmethod
     def push_request(context: Context) -> object:
-        return _request_var.set(context)
+        return request_var.set(context)
 
     @staticmethod
     def pop_request(token: Any) -> None:
-        _request_var.reset(token)
+        request_var.reset(token)
 
     # -- sending --------------------------------------------------------------------
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult:

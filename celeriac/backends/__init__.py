@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Final, cast
 
-from celeriac.backends.base import BackendOptions, ResultBackend
+from celeriac.backends.base import ResultBackend
+from celeriac.config.frozen import BackendOptions
 from celeriac.config.urls import scheme_of
 from celeriac.utils.imports import import_alias
 

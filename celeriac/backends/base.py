@@ -8,18 +8,15 @@ store only implements ``get/mget/set/delete``; record layout, the replace rule
 
 from __future__ import annotations
 
-import math
-import random
-import sqlite3
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from celeriac.backends.capabilities import Capability, StoreCapabilities
 from celeriac.backends.final_state import StoreIfNotFinal
 from celeriac.backends.record_codec import RecordCodec
-from celeriac.exceptions import OperationalError, TimeoutError
+from celeriac.config.frozen import BackendOptions
+from celeriac.exceptions import TimeoutError
 from celeriac.protocol.result_meta import ResultMeta, decode_record
 from celeriac.serialization.json_codec import json_dumps, json_loads
 
@@ -28,54 +25,6 @@ if TYPE_CHECKING:
 
 TASK_KEY_PREFIX = "celery-task-meta-"
 GROUP_KEY_PREFIX = "celery-taskset-meta-"
-
-
-@dataclass(frozen=True, slots=True)
-class BackendOptions:
-    """Settings a result store needs, frozen from ``result_*`` settings.
-
-    ``expires`` is the TTL of stored records in seconds (None: keep forever). ``serializer``,
-    ``compression`` and ``accept`` are ``result_serializer``, ``result_compression`` and
-    ``result_accept_content`` (else ``accept_content``): see ``record_codec``.
-    """
-
-    expires: float | None = 86400.0
-    extended: bool = False
-    serializer: str = "json"
-    compression: str | None = None
-    accept: tuple[str, ...] = ("json",)
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-#: Errors that mean "the store cannot be reached (or is busy) now", not "this record is bad":
-#: worth another attempt, as Celery's ``exception_safe_to_retry`` decides for its stores. Our
-#: stores raise ``OperationalError`` for an unreachable server (the Redis store wraps
-#: redis-py's connection errors); a locked SQLite file raises ``sqlite3.OperationalError``.
-RECOVERABLE_STORE_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError, OSError, sqlite3.OperationalError)
-
-
-@dataclass(frozen=True, slots=True)
-class StoreRetryPolicy:
-    """When a failed store is tried again: Celery's ``result_backend_always_retry``,
-    ``result_backend_max_retries`` and ``result_backend_{base,max}_sleep_between_retries_ms``,
-    with their defaults (off, no limit, 10 ms, 10 s)."""
-
-    always_retry: bool = False
-    max_retries: float = math.inf
-    base_sleep_ms: float = 10.0
-    max_sleep_ms: float = 10000.0
-
-    def may_retry(self, exc: BaseException, retries: int) -> bool:
-        """Whether a store that raised ``exc`` after ``retries`` retries is tried again."""
-        return (self.always_retry and isinstance(exc, RECOVERABLE_STORE_ERRORS)
-                and retries < self.max_retries)
-
-    def delay(self, retry: int) -> float:
-        """Seconds before retry number ``retry`` (1-based): Celery's full-jitter exponential
-        backoff, ``uniform(0, min(max_sleep, base_sleep * 2**retry))``."""
-        ceiling = min(self.max_sleep_ms, self.base_sleep_ms * 2.0 ** min(retry, 64))
-        return random.uniform(0.0, max(ceiling, 0.0)) / 1000.0
 
 
 class ResultBackend(Protocol):

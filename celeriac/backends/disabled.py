@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NoReturn, Self
 
-from celeriac.backends.base import BackendOptions
 from celeriac.backends.capabilities import StoreCapabilities
+from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.protocol.result_meta import ResultMeta
 

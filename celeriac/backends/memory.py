@@ -17,11 +17,11 @@ from typing import Self
 
 from celeriac.backends.base import (
     TASK_KEY_PREFIX,
-    BackendOptions,
     KeyValueBackend,
 )
 from celeriac.backends.capabilities import Capability
 from celeriac.backends.chords import ChordJoin, LazyJoin, MemoryChordJoin
+from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 

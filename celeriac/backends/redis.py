@@ -17,13 +17,13 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Self
 
 import redis
 from redis.client import PubSub
 
-from celeriac.backends.base import TASK_KEY_PREFIX, BackendOptions, KeyValueBackend
+from celeriac.backends.base import TASK_KEY_PREFIX, KeyValueBackend
 from celeriac.backends.capabilities import Capability
 from celeriac.backends.chords import ChordJoin, LazyJoin, RedisChordJoin
 from celeriac.clients.redis import (
@@ -32,6 +32,7 @@ from celeriac.clients.redis import (
     describe,
     parse_url,
 )
+from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import OperationalError, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 
@@ -108,23 +109,17 @@ class RedisBackend(KeyValueBackend):
         self._store_script = client.register_script(_STORE_UNLESS_SUCCESS)
 
     @classmethod
-    def from_url(
-        cls,
-        url: str,
-        options: BackendOptions | None = None,
-        transport_options: Mapping[str, Any] | None = None,
-    ) -> Self:
+    def from_url(cls, url: str, options: BackendOptions | None = None) -> Self:
         """Build from a ``redis://``/``rediss://``/``redis+socket://``/``sentinel://`` URL.
 
-        ``transport_options`` is ``result_backend_transport_options`` (``global_keyprefix``,
+        ``options.redis`` is ``result_backend_transport_options`` (``global_keyprefix``,
         ``master_name``, ssl options, ``socket_timeout``...). No I/O happens here.
         """
-        extra = dict(transport_options if transport_options is not None
-                     else (options.extra if options is not None else {}))
-        params = parse_url(url, extra)
-        client = build_client(params, extra, float(extra.get("socket_connect_timeout", 4.0)))
-        store = cls(client, options, keyprefix=celery_keyprefix(extra.get("global_keyprefix")))
-        store.where = describe(params, extra)
+        typed = (options or BackendOptions()).redis
+        params = parse_url(url, typed)
+        client = build_client(params, typed, typed.socket_connect_timeout)
+        store = cls(client, options, keyprefix=celery_keyprefix(typed.global_keyprefix))
+        store.where = describe(params, typed)
         return store
 
     # -- primitives --------------------------------------------------------------------------

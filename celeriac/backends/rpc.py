@@ -40,7 +40,6 @@ from typing import Any, Final, Self
 
 import amqp  # type: ignore[import-untyped]
 
-from celeriac.backends.base import BackendOptions
 from celeriac.backends.capabilities import Capability, StoreCapabilities
 from celeriac.backends.final_state import may_replace
 from celeriac.backends.record_codec import RecordCodec
@@ -52,11 +51,11 @@ from celeriac.clients.amqp import (
     with_retries,
 )
 from celeriac.clients.retry import PUBLISH_RETRY, RetryPolicy
+from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import ImproperlyConfigured, InvalidMessage, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 from celeriac.serialization import registry
 from celeriac.transport.amqp.publisher import Publisher
-from celeriac.transport.base import TransportOptions
 
 logger = logging.getLogger(__name__)
 
@@ -82,12 +81,12 @@ class RpcBackend(StoreCapabilities):
     uses_broker_url = True
 
     def __init__(self, params: AmqpParams, options: BackendOptions, oid: str | None = None) -> None:
-        extra = options.extra
+        typed = options.rpc
         self.params = params
         self.options = options
-        self.oid = oid or str(extra.get("oid") or uuid.uuid4())
-        self.unknown_timeout = float(extra.get("rpc_unknown_timeout", 10.0))
-        self.delivery_mode = 2 if extra.get("persistent") else 1
+        self.oid = oid or options.oid or str(uuid.uuid4())
+        self.unknown_timeout = typed.rpc_unknown_timeout
+        self.delivery_mode = 2 if options.persistent else 1
         # What the user accepts for results, plus the types celeriac always read here.
         self._accept = RecordCodec(options.serializer, None, options.accept).accept | _ACCEPT
         if options.compression:
@@ -100,8 +99,7 @@ class RpcBackend(StoreCapabilities):
         # deleting its auto-delete reply queue with the results on their way.
         self._link = Link(replace(params, heartbeat=0.0), f"rpc {self.oid}", on_open=self._on_open)
         self._publisher: Publisher | None = None
-        self._reply_policy = RetryPolicy.from_mapping(extra.get("publish_retry_policy"),
-                                                      RetryPolicy())
+        self._reply_policy = RetryPolicy.from_mapping(typed.publish_retry_policy, RetryPolicy())
         self._results: OrderedDict[str, ResultMeta] = OrderedDict()
         self._announced: set[str] = set()
         self._announcing = False
@@ -123,7 +121,7 @@ class RpcBackend(StoreCapabilities):
                 f"broker (amqp://...), but the broker is {target or 'not set'!r}. Use a "
                 "persistent result store (redis://, db+sqlite://) with this broker."
             )
-        params = parse_url(target, TransportOptions(extra=dict(options.extra)))
+        params = parse_url(target, options.rpc)
         return cls(params, options)
 
     # -- client side ----------------------------------------------------------------------------

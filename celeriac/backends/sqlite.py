@@ -19,10 +19,11 @@ import time
 from collections.abc import Sequence
 from typing import Final, Self
 
-from celeriac.backends.base import TASK_KEY_PREFIX, BackendOptions, KeyValueBackend
+from celeriac.backends.base import TASK_KEY_PREFIX, KeyValueBackend
 from celeriac.backends.capabilities import Capability
 from celeriac.backends.chords import ChordJoin, LazyJoin, SqliteChordJoin
 from celeriac.clients.sqlite import FileWakeups, SqliteHandle, parse_sqlite_url
+from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
 
@@ -44,12 +45,9 @@ class SqliteBackend(KeyValueBackend):
     def __init__(self, path: str, options: BackendOptions | None = None) -> None:
         super().__init__(options)
         self._chord_join = LazyJoin(lambda: SqliteChordJoin(self.path, self.options.expires))
-        extra = self.options.extra
+        typed = self.options.sqlite
         self._handle = SqliteHandle(
-            path,
-            busy_timeout=float(extra.get("busy_timeout", 5.0)),
-            synchronous=str(extra.get("synchronous", "NORMAL")),
-        )
+            path, busy_timeout=typed.busy_timeout, synchronous=typed.synchronous)
         self._last_cleanup = 0.0
         self._wakeups = FileWakeups(path)
 

@@ -38,6 +38,7 @@ from celeriac.beat.entry import (
 from celeriac.beat.lock import BeatLock, lock_for
 from celeriac.beat.sources import ScheduleSource, StaticConfigSource
 from celeriac.beat.store import DEFAULT_SCHEDULE_FILENAME, EntryState, ScheduleStore, open_store
+from celeriac.config.transport_keys import RedisClientOptions
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -139,8 +140,9 @@ class Scheduler:
         return [StaticConfigSource(self.app)]
 
     def _default_store(self) -> ScheduleStore:
-        extra = self.app.conf.get("broker_transport_options") or {}
-        return open_store(self.options.schedule_filename, extra)
+        # The broker's transport already reported keys it does not read: picked quietly here.
+        redis = RedisClientOptions.build(self.app.conf.get("broker_transport_options"))
+        return open_store(self.options.schedule_filename, redis)
 
     def _epoch(self) -> float:
         return self.clock().timestamp()

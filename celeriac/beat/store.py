@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 from celeriac.beat.sqlite_db import BeatDatabase
 from celeriac.beat.timeutils import UTC
+from celeriac.config.transport_keys import RedisClientOptions
 from celeriac.exceptions import ImproperlyConfigured
 
 DEFAULT_SCHEDULE_FILENAME: Final = "celerybeat-schedule"
@@ -117,7 +118,8 @@ class SqliteScheduleStore:
 REDIS_SCHEMES: Final = ("redis", "rediss", "redis+socket", "unix", "socket", "sentinel")
 
 
-def open_store(location: str | None, transport_options: Mapping[str, Any]) -> ScheduleStore:
+def open_store(location: str | None,
+               redis_options: RedisClientOptions | None = None) -> ScheduleStore:
     """The store ``location`` names: None (memory), a file path, ``sqlite://`` or a Redis URL.
 
     Raises:
@@ -135,7 +137,7 @@ def open_store(location: str | None, transport_options: Mapping[str, Any]) -> Sc
     if scheme in REDIS_SCHEMES:
         from celeriac.beat.store_redis import RedisScheduleStore
 
-        return RedisScheduleStore.from_url(location, transport_options)
+        return RedisScheduleStore.from_url(location, redis_options or RedisClientOptions())
     raise ImproperlyConfigured(
         f"beat schedule store {location.split('://', 1)[0]}:// is not supported; give a file "
         "path, a sqlite:///file.db URL or a redis:// URL"

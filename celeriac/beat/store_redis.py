@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from celeriac.beat.store import EntryState
 from celeriac.beat.timeutils import UTC
+from celeriac.config.transport_keys import RedisClientOptions
 
 STATE_KEY: Final = "celeriac.beat.state"
 
@@ -34,14 +35,13 @@ class RedisScheduleStore:
         self._owns_client = owns_client
 
     @classmethod
-    def from_url(cls, url: str, transport_options: Mapping[str, Any]) -> RedisScheduleStore:
+    def from_url(cls, url: str, options: RedisClientOptions) -> RedisScheduleStore:
         """A store on the server ``url`` names; ``global_keyprefix`` and TLS/sentinel settings
-        come from ``transport_options`` (the app's ``broker_transport_options``)."""
+        come from ``options`` (the app's ``broker_transport_options``)."""
         from celeriac.clients.redis import build_client, parse_url
 
-        client = build_client(parse_url(url, transport_options), transport_options, 4.0)
-        prefix = str(transport_options.get("global_keyprefix", "") or "")
-        return cls(client, prefix, owns_client=True)
+        client = build_client(parse_url(url, options), options, 4.0)
+        return cls(client, options.global_keyprefix, owns_client=True)
 
     def load(self) -> dict[str, EntryState]:
         raw = self.client.hgetall(self.key)

@@ -73,8 +73,8 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
         prefetch_multiplier=prefetch_multiplier,  # None: the setting (the worker knows if set)
         max_tasks_per_child=max_tasks_per_child or conf.worker_max_tasks_per_child,
         max_memory_per_child=max_memory_per_child or conf.worker_max_memory_per_child,
-        extra={"beat": flags.get("beat"), "schedule_filename": flags.get("schedule_filename"),
-               "statedb": flags.get("statedb")},
+        beat=bool(flags.get("beat")), schedule_filename=flags.get("schedule_filename"),
+        statedb=flags.get("statedb"),
     )
     try:
         instance = Worker(app, options)

@@ -21,7 +21,7 @@ import ssl as ssl_module
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import amqp  # type: ignore[import-untyped]
@@ -29,10 +29,8 @@ from amqp import exceptions as amqp_errors
 
 from celeriac.clients.amqp_frames import tolerant_frame_handler
 from celeriac.clients.retry import RetryPolicy
+from celeriac.config.transport_keys import AmqpConnectionOptions
 from celeriac.exceptions import BrokerRefusedError, ImproperlyConfigured, OperationalError
-
-if TYPE_CHECKING:  # the options type moves below clients/ (issue 12); only its shape is used
-    from celeriac.transport.base import TransportOptions
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -74,11 +72,12 @@ class AmqpParams:
         return f"{scheme}://{self.userid}:**@{self.host}:{self.port}/{self.vhost}"
 
 
-def parse_url(url: str, options: TransportOptions) -> AmqpParams:
-    """Read ``url`` (see the module docstring) with ``options.extra`` for TLS and heartbeat.
+def parse_url(url: str, options: AmqpConnectionOptions | None = None,
+              connect_timeout: float = 4.0) -> AmqpParams:
+    """Read ``url`` (see the module docstring) with ``options`` for TLS and heartbeat.
 
-    ``extra`` keys: ``use_ssl`` (``broker_use_ssl``: True, a dict of ``ssl`` arguments or an
-    ``SSLContext``), ``heartbeat`` (``broker_heartbeat`` seconds, 0 disables).
+    ``options.use_ssl`` (``broker_use_ssl``: True, a dict of ``ssl`` arguments or an
+    ``SSLContext``), ``options.heartbeat`` (``broker_heartbeat`` seconds, 0 disables).
 
     Raises:
         ImproperlyConfigured: the scheme is not amqp, pyamqp or amqps, or the port is bad.
@@ -87,16 +86,16 @@ def parse_url(url: str, options: TransportOptions) -> AmqpParams:
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES:
         raise ImproperlyConfigured(f"Not an AMQP broker URL: {url!r} (amqp://, amqps://)")
-    extra = options.extra
-    use_ssl: Any = extra.get("use_ssl") or _SCHEMES[scheme]
+    options = options or AmqpConnectionOptions()
+    use_ssl: Any = options.use_ssl or _SCHEMES[scheme]
     query = dict(parse_qsl(parts.query))
     try:
         port = parts.port or (5671 if use_ssl else 5672)
     except ValueError as exc:
         raise ImproperlyConfigured(f"Bad port in broker URL: {exc}") from exc
     path = parts.path[1:] if parts.path.startswith("/") else parts.path
-    heartbeat = float(query.get("heartbeat", extra.get("heartbeat", 120.0)) or 0.0)
-    timeout = float(query.get("connect_timeout", options.connect_timeout))
+    heartbeat = float(query.get("heartbeat", options.heartbeat) or 0.0)
+    timeout = float(query.get("connect_timeout", connect_timeout))
     if use_ssl is True and query.get("ssl_cert_reqs") == "CERT_NONE":
         use_ssl = {"cert_reqs": ssl_module.CERT_NONE}
     return AmqpParams(
@@ -108,7 +107,7 @@ def parse_url(url: str, options: TransportOptions) -> AmqpParams:
         ssl=use_ssl,
         heartbeat=heartbeat,
         connect_timeout=timeout,
-        client_properties=dict(extra.get("client_properties") or {}),
+        client_properties=dict(options.client_properties),
     )
 
 

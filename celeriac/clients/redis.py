@@ -27,6 +27,7 @@ import redis
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
+from celeriac.config.transport_keys import RedisClientOptions
 from celeriac.exceptions import ImproperlyConfigured
 
 _CERT_REQS = {
@@ -60,14 +61,14 @@ class RedisParams:
         return f"{self.scheme}://{where}/{self.db}"
 
 
-def parse_url(url: str, extra: Mapping[str, Any] | None = None) -> RedisParams:
-    """Parse a broker or backend URL; ``extra`` are the transport options (ssl, timeouts)."""
-    extra = extra or {}
+def parse_url(url: str, options: RedisClientOptions | None = None) -> RedisParams:
+    """Parse a broker or backend URL; ``options`` are the transport options (ssl, sentinel)."""
+    options = options or RedisClientOptions()
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme in ("redis+socket", "unix", "socket"):
         return _parse_socket(url, scheme)
     if scheme == "sentinel":
-        return _parse_sentinel(url, extra)
+        return _parse_sentinel(url, options)
     if scheme not in ("redis", "rediss"):
         raise ImproperlyConfigured(
             f"Not a Redis URL: {scheme!r}; use redis://, rediss://, redis+socket:// or sentinel://"
@@ -82,7 +83,7 @@ def parse_url(url: str, extra: Mapping[str, Any] | None = None) -> RedisParams:
     kwargs.update(_query_kwargs(query))
     if scheme == "rediss":
         kwargs["ssl"] = True
-        kwargs.update(_ssl_kwargs({**_ssl_options(extra), **_ssl_query(query)}))
+        kwargs.update(_ssl_kwargs({**_ssl_options(options.use_ssl), **_ssl_query(query)}))
     return RedisParams(scheme=scheme, db=db, kwargs=kwargs)
 
 
@@ -101,7 +102,7 @@ def _parse_socket(url: str, scheme: str) -> RedisParams:
     return RedisParams(scheme=scheme, db=db, kwargs=kwargs)
 
 
-def _parse_sentinel(url: str, extra: Mapping[str, Any]) -> RedisParams:
+def _parse_sentinel(url: str, options: RedisClientOptions) -> RedisParams:
     sentinels: list[tuple[str, int]] = []
     kwargs: dict[str, Any] = {}
     db = 0
@@ -114,7 +115,7 @@ def _parse_sentinel(url: str, extra: Mapping[str, Any]) -> RedisParams:
         _add_auth(kwargs, parts.username, parts.password)
         if parts.path.strip("/"):
             db = _db_from_path(parts.path, url)
-    if not extra.get("master_name"):
+    if not options.master_name:
         raise ImproperlyConfigured(
             "sentinel:// needs the master's name: set broker_transport_options="
             "{'master_name': 'mymaster'} (result_backend_transport_options for results)"
@@ -155,12 +156,8 @@ def _ssl_query(query: dict[str, str]) -> dict[str, Any]:
     return {key: query[key] for key in _SSL_KEYS if key in query}
 
 
-def _ssl_options(extra: Mapping[str, Any]) -> dict[str, Any]:
-    for name in ("ssl", "use_ssl", "broker_use_ssl", "redis_backend_use_ssl"):
-        value = extra.get(name)
-        if isinstance(value, Mapping):
-            return dict(value)
-    return {}
+def _ssl_options(use_ssl: Any) -> dict[str, Any]:
+    return dict(use_ssl) if isinstance(use_ssl, Mapping) else {}
 
 
 def _ssl_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -179,16 +176,16 @@ def _ssl_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def describe(params: RedisParams, extra: Mapping[str, Any]) -> str:
+def describe(params: RedisParams, options: RedisClientOptions) -> str:
     """Where a client points, for errors and logs: the redacted URL, plus the sentinel master."""
     where = params.redacted()
-    if params.sentinels and extra.get("master_name"):
-        where += f" (master {extra['master_name']})"
+    if params.sentinels and options.master_name:
+        where += f" (master {options.master_name})"
     return where
 
 
 def build_client(
-    params: RedisParams, extra: Mapping[str, Any], connect_timeout: float
+    params: RedisParams, options: RedisClientOptions, connect_timeout: float
 ) -> redis.Redis:
     """A redis-py client (own pool, thread-safe) for ``params``; connects lazily."""
     retry = Retry(ExponentialBackoff(cap=1.0, base=0.02), retries=2)
@@ -198,11 +195,11 @@ def build_client(
         "socket_keepalive": True,
         "retry": retry,
         "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
-        "health_check_interval": float(extra.get("health_check_interval", 25)),
-        "max_connections": int(extra.get("max_connections", 64)),
+        "health_check_interval": options.health_check_interval,
+        "max_connections": options.max_connections,
     }
-    if "socket_timeout" in extra:
-        common["socket_timeout"] = float(extra["socket_timeout"])
+    if options.socket_timeout is not None:
+        common["socket_timeout"] = options.socket_timeout
     kwargs = {**common, **params.kwargs}
     if params.sentinels:
         from redis.sentinel import Sentinel
@@ -210,12 +207,12 @@ def build_client(
         # A dead sentinel must cost one connect timeout, not redis-py's retries on each.
         sentinel_kwargs = {"socket_connect_timeout": connect_timeout,
                            "retry": Retry(NoBackoff(), 0),
-                           **dict(extra.get("sentinel_kwargs") or {})}
+                           **options.sentinel_kwargs}
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             list(params.sentinels), sentinel_kwargs=sentinel_kwargs, **kwargs
         )
         master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
-            str(extra["master_name"])
+            str(options.master_name)
         )
         return master
     return redis.Redis(**kwargs)

@@ -22,7 +22,7 @@ from celeriac.clients.retry import ReconnectPolicy
 from celeriac.exceptions import BrokerConnectionLost, BrokerRefusedError, OperationalError
 
 if TYPE_CHECKING:
-    from celeriac.transport.base import TransportOptions
+    from celeriac.config.frozen import TransportOptions
 
 logger = logging.getLogger("celeriac.transport.redis.channel")
 T = TypeVar("T")

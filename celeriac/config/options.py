@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from celeriac.backends.base import BackendOptions, StoreRetryPolicy
-from celeriac.transport.base import TransportOptions
+from celeriac.config.frozen import BackendOptions, StoreRetryPolicy, TransportOptions
+from celeriac.config.keyed import KeyedOptions
+from celeriac.config.transport_keys import (
+    AmqpTransportOptions,
+    NoKeys,
+    RedisStoreOptions,
+    RedisTransportOptions,
+    RpcStoreOptions,
+    SqliteStoreOptions,
+    SqliteTransportOptions,
+)
+from celeriac.config.urls import scheme_of
 
 
 def _seconds(value: Any) -> float | None:
@@ -19,8 +29,8 @@ def _seconds(value: Any) -> float | None:
     return float(total()) if callable(total) else float(value)
 
 
-#: Settings a transport reads from ``TransportOptions.extra``, under these keys; explicit
-#: ``broker_transport_options`` win over them.
+#: Settings mapped into a transport's typed options, under these keys (for the transports
+#: that have them); explicit ``broker_transport_options`` win over them.
 _EXTRA_FROM_SETTINGS = {
     "broker_use_ssl": "use_ssl",
     "broker_heartbeat": "heartbeat",
@@ -29,22 +39,45 @@ _EXTRA_FROM_SETTINGS = {
     "task_publish_retry_policy": "publish_retry_policy",
 }
 
+#: Broker scheme -> the ``TransportOptions`` field its transport reads.
+_BROKER_KEYS: dict[str, str] = {
+    **dict.fromkeys(("redis", "rediss", "redis+socket", "sentinel"), "redis"),
+    **dict.fromkeys(("amqp", "amqps", "pyamqp"), "amqp"),
+    **dict.fromkeys(("sqlite", "sqla+sqlite"), "sqlite"),
+    "memory": "",
+}
+_TRANSPORT_KEYS: dict[str, type[KeyedOptions]] = {
+    "redis": RedisTransportOptions, "amqp": AmqpTransportOptions,
+    "sqlite": SqliteTransportOptions, "": NoKeys,
+}
 
-def transport_options(conf: Any) -> TransportOptions:
-    extra = {key: conf.get(setting) for setting, key in _EXTRA_FROM_SETTINGS.items()
-             if conf.get(setting) is not None}
-    extra.update(conf.get("broker_transport_options") or {})
+
+def _mapped(conf: Any, table: dict[str, str]) -> dict[str, Any]:
+    return {key: conf.get(setting) for setting, key in table.items()
+            if conf.get(setting) is not None}
+
+
+def transport_options(conf: Any, broker_url: str | None = None) -> TransportOptions:
+    """The broker's options; ``broker_transport_options`` keys its transport (the scheme of
+    ``broker_url``, else ``conf.broker_url``) does not read are logged (``keyed.py``)."""
+    typed: dict[str, Any] = {}
+    kind = _BROKER_KEYS.get(scheme_of(broker_url or conf.get("broker_url") or "sqlite://"))
+    if kind is not None:
+        typed[kind] = _TRANSPORT_KEYS[kind].build(
+            conf.get("broker_transport_options"), setting="broker_transport_options",
+            defaults=_mapped(conf, _EXTRA_FROM_SETTINGS))
+    typed.pop("", None)
     if conf.get("task_queues"):  # the user's exchanges and bindings (routing/queues.py)
         from celeriac.routing.queues import queue_set
 
-        extra.setdefault("task_queues", tuple(queue_set(conf).values()))
+        typed["task_queues"] = tuple(queue_set(conf).values())
     return TransportOptions(
         heartbeat_interval=float(conf.celeriac_lease_heartbeat),
         lease_timeout=float(conf.celeriac_lease_timeout),
         connect_timeout=float(conf.broker_connection_timeout),
         connection_retry=bool(conf.broker_connection_retry),
         connection_max_retries=conf.broker_connection_max_retries,
-        extra=extra,
+        **typed,
     )
 
 
@@ -54,21 +87,36 @@ _BACKEND_EXTRA_FROM_SETTINGS = {
     "redis_max_connections": "max_connections",
     "redis_socket_timeout": "socket_timeout",
     "redis_socket_connect_timeout": "socket_connect_timeout",
+    "redis_backend_use_ssl": "use_ssl",
+}
+
+#: Result store scheme -> the ``BackendOptions`` field its store reads.
+_BACKEND_KEYS: dict[str, str] = {
+    **dict.fromkeys(("redis", "rediss", "redis+socket", "sentinel"), "redis"),
+    **dict.fromkeys(("sqlite", "db+sqlite"), "sqlite"),
+    "rpc": "rpc",
+    **dict.fromkeys(("memory", "cache+memory", "disabled", ""), ""),
+}
+_STORE_KEYS: dict[str, type[KeyedOptions]] = {
+    "redis": RedisStoreOptions, "rpc": RpcStoreOptions, "sqlite": SqliteStoreOptions,
+    "": NoKeys,
 }
 
 
-def backend_options(conf: Any, oid: str | None = None) -> BackendOptions:
-    """``oid`` names the client's reply queue for ``rpc://`` (``app.oid``)."""
+def backend_options(conf: Any, oid: str | None = None,
+                    backend_url: str | None = None) -> BackendOptions:
+    """``oid`` names the client's reply queue for ``rpc://`` (``app.oid``);
+    ``result_backend_transport_options`` keys the store of ``backend_url`` (else
+    ``conf.result_backend``) does not read are logged."""
+    typed: dict[str, Any] = {}
+    kind = _BACKEND_KEYS.get(scheme_of(backend_url or conf.get("result_backend") or ""))
+    if kind is not None:
+        typed[kind] = _STORE_KEYS[kind].build(
+            conf.get("result_backend_transport_options"),
+            setting="result_backend_transport_options",
+            defaults=_mapped(conf, _BACKEND_EXTRA_FROM_SETTINGS))
+    typed.pop("", None)
     expires = _seconds(conf.get("result_expires"))
-    extra = {"persistent": bool(conf.get("result_persistent")), **(
-        conf.get("result_backend_transport_options") or {})}
-    for setting, key in _BACKEND_EXTRA_FROM_SETTINGS.items():
-        if conf.get(setting) is not None:
-            extra.setdefault(key, conf.get(setting))
-    if conf.get("redis_backend_use_ssl"):
-        extra.setdefault("redis_backend_use_ssl", conf.get("redis_backend_use_ssl"))
-    if oid is not None:
-        extra["oid"] = oid
     accept = conf.get("result_accept_content")
     if accept is None:
         accept = conf.get("accept_content") or ("json",)
@@ -78,7 +126,9 @@ def backend_options(conf: Any, oid: str | None = None) -> BackendOptions:
         serializer=str(conf.get("result_serializer") or "json"),
         compression=conf.get("result_compression") or None,
         accept=tuple(accept),
-        extra=extra,
+        persistent=bool(conf.get("result_persistent")),
+        oid=oid,
+        **typed,
     )
 
 

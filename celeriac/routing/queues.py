@@ -15,7 +15,7 @@ Celery process and a celeriac one:
   ``task_create_missing_queue_exchange_type`` or direct, ``task_create_missing_queue_type``)
   unless ``task_create_missing_queues`` is off, then lookup raises ``QueueNotFound``.
 
-Transports receive the queues through ``TransportOptions.extra['task_queues']`` so that a
+Transports receive the queues through ``TransportOptions.task_queues`` so that a
 worker's ``declare(['web_tasks'])`` declares the user's exchange and bindings, and brokers
 without native exchanges know each exchange's type (``transport/emulation.py``).
 """

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Final, cast
 
+from celeriac.config.frozen import TransportOptions
 from celeriac.config.urls import scheme_of
-from celeriac.transport.base import Transport, TransportOptions
+from celeriac.transport.base import Transport
 from celeriac.utils.imports import import_alias
 
 TRANSPORT_ALIASES: Final[dict[str, str]] = {

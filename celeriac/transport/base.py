@@ -17,10 +17,11 @@ Delivery guarantees every transport keeps:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, Self, runtime_checkable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, Self, runtime_checkable
 
+from celeriac.config.frozen import TransportOptions
 from celeriac.protocol.message import TaskMessage
 
 DEFAULT_EXCHANGE = ""
@@ -76,23 +77,6 @@ class Capabilities:
     #: ``publish`` retries connection problems per ``task_publish_retry_policy`` itself (it
     #: re-sends only unconfirmed messages), so the producer does not retry on top.
     retries_publish: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class TransportOptions:
-    """Settings a transport needs, frozen from ``broker_*`` settings.
-
-    ``heartbeat_interval`` is how often the worker renews its leases; a channel that misses
-    ``lease_timeout`` seconds of heartbeats is considered dead and its messages go back.
-    ``extra`` carries ``broker_transport_options`` untouched, for transport-specific keys.
-    """
-
-    heartbeat_interval: float = 1.0
-    lease_timeout: float = 6.0
-    connect_timeout: float = 4.0
-    connection_retry: bool = True
-    connection_max_retries: int | None = 100
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -9,7 +9,7 @@ Celery sends for direct routes) never come here.
 Where the bindings live:
 
 * **SQLite and memory** (celeriac-only brokers): in this process's ``ExchangeTable``, built
-  from ``task_queues`` (``TransportOptions.extra['task_queues']``) plus whatever the channel
+  from ``task_queues`` (``TransportOptions.task_queues``) plus whatever the channel
   declared. Every process of one app shares the configuration, hence the same table; routing
   follows RabbitMQ's rules (``routing.emulation.matches``).
 * **Redis**: in kombu's shared sets ``_kombu.binding.<exchange>``, members
@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -107,12 +107,6 @@ class ExchangeTable:
         self.entities: dict[str, Queue] = {}
         for queue in queues:
             self.add(queue)
-
-    @classmethod
-    def from_extra(cls, extra: Mapping[str, Any]) -> ExchangeTable:
-        """The table of ``TransportOptions.extra['task_queues']`` (empty without it)."""
-        queues = extra.get("task_queues") or ()
-        return cls(q for q in queues if isinstance(q, Queue))
 
     def add(self, queue: Queue) -> None:
         self.entities[queue.name] = queue

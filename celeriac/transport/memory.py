@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
+from celeriac.config.frozen import TransportOptions
 from celeriac.exceptions import InvalidMessage
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import (
@@ -30,7 +31,6 @@ from celeriac.transport.base import (
     DeadLetter,
     Delivery,
     Outbound,
-    TransportOptions,
 )
 from celeriac.transport.emulation import ExchangeTable
 from celeriac.transport.open_channels import OpenChannels
@@ -146,7 +146,7 @@ class MemoryChannel:
         self.options = options
         self.owner = uuid.uuid4().hex
         self.closed = False
-        self.exchanges = ExchangeTable.from_extra(options.extra)  # topic/fanout routing
+        self.exchanges = ExchangeTable(options.task_queues)  # topic/fanout routing
 
     def declare(self, queues: Sequence[str]) -> None:
         with self._broker.cond:

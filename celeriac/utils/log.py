@@ -13,6 +13,8 @@ import re
 import sys
 from typing import Any, Final
 
+from celeriac._state import request_var
+
 TASK_LOGGER_NAME: Final = "celeriac.task"
 DEFAULT_LOG_FORMAT: Final = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
 DEFAULT_TASK_LOG_FORMAT: Final = (
@@ -73,9 +75,7 @@ class TaskContextFilter(logging.Filter):
     """Adds ``task_name``/``task_id`` (``???`` outside a task) to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from celeriac.app.task import _request_var
-
-        request = _request_var.get()
+        request = request_var.get()
         if request is not None and request.id:
             record.task_name = request.task or "???"
             record.task_id = request.id

@@ -28,7 +28,8 @@ import time
 from collections.abc import Container, Sequence
 
 from celeriac import signals, states
-from celeriac.backends.base import ResultBackend, StoreRetryPolicy
+from celeriac.backends.base import ResultBackend
+from celeriac.config.frozen import StoreRetryPolicy
 from celeriac.execution.callbacks import chord_parts, fire_chords
 from celeriac.execution.context import Context
 from celeriac.execution.outcome import Disposition, Outcome, UnannouncedFailure

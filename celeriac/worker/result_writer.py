@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from celeriac.backends.base import ResultBackend, StoreRetryPolicy
+from celeriac.backends.base import ResultBackend
+from celeriac.config.frozen import StoreRetryPolicy
 from celeriac.protocol.message import TaskMessage
 from celeriac.protocol.result_meta import ResultMeta
 

@@ -25,7 +25,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -77,13 +77,15 @@ class WorkerOptions:
     max_tasks_per_child: int | None = None
     max_memory_per_child: int | None = None
     shutdown_timeout: float = 60.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: ``-B``: run beat inside this worker; ``schedule_filename`` is its ``-s``.
+    beat: bool = False
+    schedule_filename: str | None = None
+    #: ``--statedb`` (else ``worker_state_db``): where revoked ids survive a restart.
+    statedb: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The options as one flat dict (``celeryd_init``'s ``options``, as Celery's CLI's)."""
-        fields = {name: getattr(self, name) for name in self.__dataclass_fields__
-                  if name != "extra"}
-        return {**fields, **self.extra}
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 def expand_hostname(template: str) -> str:
@@ -197,7 +199,7 @@ class Worker:
 
     def statedb_path(self) -> str | None:
         """``--statedb``, else ``worker_state_db``, with Celery's ``%n``/``%h``... expanded."""
-        template = self.options.extra.get("statedb") or self.app.conf.worker_state_db
+        template = self.options.statedb or self.app.conf.worker_state_db
         return node_format(str(template), self.hostname) if template else None
 
     def _inline_fetch(self, transport: Any) -> bool:
@@ -288,11 +290,11 @@ class Worker:
 
     def _start_embedded_beat(self) -> None:
         """``-B``: run the scheduler inside this worker (one active beat per broker anyway)."""
-        if not self.options.extra.get("beat"):
+        if not self.options.beat:
             return
         from celeriac.beat.embedded import BeatService
 
-        self.beat = BeatService(self.app, self.options.extra.get("schedule_filename"))
+        self.beat = BeatService(self.app, self.options.schedule_filename)
         self.beat.start()
 
     def _start_lease_keeper(self) -> LeaseKeeper | None:

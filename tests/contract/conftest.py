@@ -29,11 +29,12 @@ from typing import Any
 
 import pytest
 
-from celeriac.backends.base import BackendOptions, ResultBackend
+from celeriac.backends.base import ResultBackend
 from celeriac.backends.capabilities import Capability
 from celeriac.backends.memory import MemoryBackend
 from celeriac.backends.sqlite import SqliteBackend
-from celeriac.transport.base import Transport, TransportOptions
+from celeriac.config.frozen import BackendOptions, TransportOptions
+from celeriac.transport.base import Transport
 from celeriac.transport.memory import MemoryTransport
 from celeriac.transport.sqlite import SqliteTransport
 

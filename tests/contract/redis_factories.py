@@ -58,18 +58,17 @@ def redis_transport(env: Any) -> RedisTransport:
     options = env.transport_options
     # The contract's not_before invisibility holds with delay_on_publish; by default ETA
     # messages are pushed like kombu does (see test_redis_transport).
-    extra = {**options.extra, "global_keyprefix": f"{env.namespace}:", "delay_on_publish": True}
-    return _NamespacedTransport.from_url(BROKER_URL, dataclasses.replace(options, extra=extra))
+    redis = dataclasses.replace(options.redis, global_keyprefix=f"{env.namespace}:",
+                                delay_on_publish=True)
+    return _NamespacedTransport.from_url(BROKER_URL, dataclasses.replace(options, redis=redis))
 
 
 def redis_backend(env: Any) -> RedisBackend:
     """Contract factory: results under ``<namespace>:`` on db 10."""
     require_suite_redis()
-    return _NamespacedBackend.from_url(
-        RESULTS_URL,
-        env.backend_options,
-        transport_options={"global_keyprefix": f"{env.namespace}:"},
-    )
+    options = env.backend_options
+    redis = dataclasses.replace(options.redis, global_keyprefix=f"{env.namespace}:")
+    return _NamespacedBackend.from_url(RESULTS_URL, dataclasses.replace(options, redis=redis))
 
 
 TRANSPORT_FACTORIES: dict[str, Callable[[Any], Any]] = {"redis": redis_transport}

@@ -17,7 +17,6 @@ from celeriac import states
 from celeriac.backends import resolve_backend
 from celeriac.backends.base import (
     TASK_KEY_PREFIX,
-    BackendOptions,
     KeyValueBackend,
     ResultBackend,
 )
@@ -26,6 +25,7 @@ from celeriac.backends.disabled import DisabledBackend
 from celeriac.backends.memory import MemoryBackend
 from celeriac.backends.record_codec import COMPRESSED_MAGIC, content_type_of
 from celeriac.backends.sqlite import SqliteBackend
+from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import ContentDisallowed, ImproperlyConfigured, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from celeriac.serialization.registry import BUILTIN_CONTENT_TYPES

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from celeriac.config.frozen import TransportOptions
 from celeriac.protocol.task_message import build_v2
 from celeriac.transport.amqp import AmqpTransport
-from celeriac.transport.base import Delivery, Outbound, TransportOptions
+from celeriac.transport.base import Delivery, Outbound
 from tests.helpers import require_service
 
 HOST = "127.0.0.1"

@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 
+from celeriac.config.frozen import TransportOptions
 from celeriac.exceptions import OperationalError
 from celeriac.transport.amqp import AmqpTransport
-from celeriac.transport.base import Outbound, TransportOptions
+from celeriac.transport.base import Outbound
 from tests.helpers import import_app_module, running_worker, unique_name, wait_until
 from tests.integration.amqp_private_node import PrivateNode, private_rabbitmq
 from tests.integration.test_amqp_transport import _drain, _task

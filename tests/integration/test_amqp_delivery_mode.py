@@ -39,10 +39,13 @@ def _fetch_all(app: Celery, count: int) -> dict[str, Delivery]:
 def test_transient_by_setting_persistent_by_option(vhost: Vhost) -> None:
     app = Celery("dm", broker=vhost.url, backend=f"cache+memory://{uuid.uuid4().hex}",
                  task_default_delivery_mode="transient")
-    transient = app.send_task("proj.add", (1, 2)).id
-    persistent = app.send_task("proj.add", (1, 2), delivery_mode="persistent").id
-    numeric = app.send_task("proj.add", (1, 2), delivery_mode=2).id
-    got = _fetch_all(app, 3)
+    try:
+        transient = app.send_task("proj.add", (1, 2)).id
+        persistent = app.send_task("proj.add", (1, 2), delivery_mode="persistent").id
+        numeric = app.send_task("proj.add", (1, 2), delivery_mode=2).id
+        got = _fetch_all(app, 3)
+    finally:
+        app.close()  # an app nobody holds is collected: its sockets must be closed first
     modes = {task_id: got[task_id].message.properties["delivery_mode"]
              for task_id in (transient, persistent, numeric)}
     assert modes == {transient: 1, persistent: 2, numeric: 2}
@@ -51,5 +54,8 @@ def test_transient_by_setting_persistent_by_option(vhost: Vhost) -> None:
 def test_a_bad_delivery_mode_is_refused(vhost: Vhost) -> None:
     app = Celery("dm", broker=vhost.url, backend=f"cache+memory://{uuid.uuid4().hex}",
                  task_default_delivery_mode="durable")
-    with pytest.raises(ImproperlyConfigured, match="persistent"):
-        app.send_task("proj.add", (1, 2))
+    try:
+        with pytest.raises(ImproperlyConfigured, match="persistent"):
+            app.send_task("proj.add", (1, 2))
+    finally:
+        app.close()

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 import amqp  # type: ignore[import-untyped]  # py-amqp ships no type information
 import pytest
 
+from celeriac.config.frozen import TransportOptions
+from celeriac.config.transport_keys import AmqpTransportOptions
 from celeriac.exceptions import OperationalError
 from celeriac.protocol.message import TaskMessage
 from celeriac.protocol.task_message import build_v2
@@ -19,7 +21,7 @@ from celeriac.routing.entities import Exchange, Queue
 from celeriac.transport import resolve_transport
 from celeriac.transport.amqp import AmqpChannel, AmqpTransport
 from celeriac.transport.amqp.topology import DEAD_LETTER_QUEUE, delay_name
-from celeriac.transport.base import Delivery, Outbound, TransportOptions
+from celeriac.transport.base import Delivery, Outbound
 from tests.integration.amqp_vhost import (
     HeldDelivery,
     Vhost,
@@ -42,7 +44,8 @@ def make_channel(vhost: Vhost) -> Iterator[Callable[..., AmqpChannel]]:
     transports: list[AmqpTransport] = []
 
     def make(**extra: object) -> AmqpChannel:
-        transport = AmqpTransport.from_url(vhost.url, TransportOptions(extra=extra))
+        options = TransportOptions(amqp=AmqpTransportOptions.build(extra))
+        transport = AmqpTransport.from_url(vhost.url, options)
         transports.append(transport)
         return transport.channel()
 

@@ -124,8 +124,9 @@ def test_redis_run_state_store_round_trips_and_hosts_the_lease(prefix: str) -> N
     from celeriac.beat.lock import lock_for
     from celeriac.beat.store import EntryState, open_store
     from celeriac.beat.store_redis import RedisScheduleStore
+    from celeriac.config.transport_keys import RedisClientOptions
 
-    store = open_store(REDIS_URL, {"global_keyprefix": prefix})
+    store = open_store(REDIS_URL, RedisClientOptions(global_keyprefix=prefix))
     assert isinstance(store, RedisScheduleStore)
     when = datetime(2024, 3, 1, 12, tzinfo=UTC)
     try:

@@ -11,8 +11,9 @@ import pytest
 import redis
 
 from celeriac import states
-from celeriac.backends.base import BackendOptions
 from celeriac.backends.redis import RedisBackend, celery_keyprefix
+from celeriac.config.frozen import BackendOptions
+from celeriac.config.transport_keys import RedisStoreOptions
 from celeriac.exceptions import TimeoutError
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from tests.helpers import flushed_redis, wait_until
@@ -118,7 +119,8 @@ def test_forget(backend: RedisBackend) -> None:
 
 def test_global_keyprefix_follows_celery(raw: redis.Redis) -> None:
     assert celery_keyprefix("app") == "app_" and celery_keyprefix("app:") == "app:"
-    store = RedisBackend.from_url(URL, transport_options={"global_keyprefix": "app"})
+    store = RedisBackend.from_url(
+        URL, BackendOptions(redis=RedisStoreOptions(global_keyprefix="app")))
     try:
         store.store([success("p")])
         assert raw.exists("app_celery-task-meta-p")

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from celeriac.config.frozen import TransportOptions
 from celeriac.protocol.message import TaskMessage
-from celeriac.transport.base import Outbound, TransportOptions
+from celeriac.transport.base import Outbound
 from celeriac.transport.redis import RedisTransport
 from celeriac.transport.redis.channel import RedisChannel
 from tests.integration.redis_server import RedisServer, private_redis

@@ -17,11 +17,13 @@ from pathlib import Path
 import pytest
 import redis
 
+from celeriac.config.frozen import TransportOptions
+from celeriac.config.transport_keys import RedisTransportOptions
 from celeriac.exceptions import OperationalError
 from celeriac.protocol.envelope import decode_envelope, encode_envelope
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport import resolve_transport
-from celeriac.transport.base import Channel, Outbound, TransportOptions
+from celeriac.transport.base import Channel, Outbound
 from celeriac.transport.redis import RedisTransport
 from tests.helpers import flushed_redis, wait_until
 from tests.suite_redis import suite_redis_url
@@ -44,7 +46,8 @@ def make_transport(raw: redis.Redis) -> Iterator[object]:
         lease = float(extra.pop("lease_timeout", 6.0))  # type: ignore[arg-type]
         retries = extra.pop("max_retries", 100)
         options = TransportOptions(
-            lease_timeout=lease, extra=extra, connection_max_retries=retries  # type: ignore[arg-type]
+            lease_timeout=lease, redis=RedisTransportOptions.build(extra),
+            connection_max_retries=retries,  # type: ignore[arg-type]
         )
         transport = RedisTransport.from_url(URL, options)
         made.append(transport)
@@ -260,7 +263,7 @@ def test_unreachable_redis_raises_operational_error() -> None:
 KILLED_CONSUMER = textwrap.dedent(
     """
     import sys, time
-    from celeriac.transport.base import TransportOptions
+    from celeriac.config.frozen import TransportOptions
     from celeriac.transport.redis import RedisTransport
     t = RedisTransport.from_url(sys.argv[1], TransportOptions(lease_timeout=1.0))
     ch = t.channel()

@@ -18,8 +18,10 @@ from functools import partial
 import pytest
 import redis
 
+from celeriac.config.frozen import TransportOptions
+from celeriac.config.transport_keys import RedisTransportOptions
 from celeriac.protocol.message import TaskMessage
-from celeriac.transport.base import Delivery, Outbound, TransportOptions
+from celeriac.transport.base import Delivery, Outbound
 from celeriac.transport.redis import RedisTransport
 from celeriac.transport.redis.channel import RedisChannel
 from celeriac.transport.redis.wakeup import non_overlapping
@@ -35,7 +37,8 @@ POLL = 60.0  # far beyond the bound below: a poll cannot be what returns the mes
 @pytest.fixture
 def transport(server: RedisServer) -> Iterator[RedisTransport]:
     # No socket timeout under the wait either: a timed-out read would retry the fetch.
-    options = TransportOptions(extra={"fetch_poll_interval": POLL, "socket_timeout": 2 * POLL})
+    options = TransportOptions(redis=RedisTransportOptions(
+        fetch_poll_interval=POLL, socket_timeout=2 * POLL))
     made = RedisTransport.from_url(server.url(0), options)
     yield made
     made.close()
@@ -118,7 +121,8 @@ def test_a_server_refusing_client_tracking_falls_back_to_polling(
     raw.acl_setuser("notrack", enabled=True, passwords=["+pw"], keys=["~*"], channels=["*"],
                     commands=["+@all", "-client"])
     url = f"redis://notrack:pw@127.0.0.1:{server.port}/0"
-    made = RedisTransport.from_url(url, TransportOptions(extra={"fetch_poll_interval": 0.05}))
+    made = RedisTransport.from_url(url, TransportOptions(
+        redis=RedisTransportOptions(fetch_poll_interval=0.05)))
     try:
         channel = made.channel()
         envelope = raw_envelope(raw, made, "celery")

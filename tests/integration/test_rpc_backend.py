@@ -11,8 +11,9 @@ import pytest
 
 from celeriac import states
 from celeriac.backends import resolve_backend
-from celeriac.backends.base import BackendOptions
 from celeriac.backends.rpc import ResultUnavailable, RpcBackend
+from celeriac.config.frozen import BackendOptions
+from celeriac.config.transport_keys import RpcStoreOptions
 from celeriac.exceptions import ImproperlyConfigured, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from tests.integration.amqp_vhost import Vhost, rabbitmq_vhost
@@ -29,7 +30,7 @@ def vhost() -> Iterator[Vhost]:
 @pytest.fixture
 def backends(vhost: Vhost) -> Iterator[tuple[RpcBackend, RpcBackend]]:
     """(client, worker): two stores as two processes would have them."""
-    options = BackendOptions(extra={"rpc_unknown_timeout": 1.0})
+    options = BackendOptions(rpc=RpcStoreOptions(rpc_unknown_timeout=1.0))
     client = RpcBackend.from_url("rpc://", options, broker_url=vhost.url)
     worker = RpcBackend.from_url("rpc://", options, broker_url=vhost.url)
     yield client, worker

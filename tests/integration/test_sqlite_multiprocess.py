@@ -17,15 +17,16 @@ from pathlib import Path
 
 import pytest
 
+from celeriac.config.frozen import TransportOptions
 from celeriac.protocol.message import TaskMessage
-from celeriac.transport.base import Outbound, TransportOptions
+from celeriac.transport.base import Outbound
 from celeriac.transport.sqlite import SqliteChannel, SqliteTransport
 
 pytestmark = pytest.mark.slow
 
 CHILD = r"""
 import sys, time
-from celeriac.transport.base import TransportOptions
+from celeriac.config.frozen import TransportOptions
 from celeriac.transport.sqlite import SqliteChannel, SqliteTransport
 
 mode, db, queue, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])

@@ -14,8 +14,8 @@ import pytest
 import redis
 
 from celeriac import states
-from celeriac.backends.base import BackendOptions
 from celeriac.backends.redis import RedisBackend
+from celeriac.config.frozen import BackendOptions
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from tests.integration.redis_server import RedisServer, private_redis
 

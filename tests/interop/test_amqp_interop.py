@@ -23,13 +23,14 @@ from typing import Any
 import pytest
 
 from celeriac import states
-from celeriac.backends.base import BackendOptions
 from celeriac.backends.rpc import RpcBackend
+from celeriac.config.frozen import BackendOptions, TransportOptions
+from celeriac.config.transport_keys import AmqpTransportOptions
 from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from celeriac.protocol.task_message import build_v2, decode_body, parse_eta
 from celeriac.transport.amqp import AmqpChannel, AmqpTransport
-from celeriac.transport.base import Delivery, Outbound, TransportOptions
+from celeriac.transport.base import Delivery, Outbound
 from tests.helpers import WorkerProcess, import_app_module, unique_name
 from tests.integration.amqp_vhost import Vhost, rabbitmq_vhost
 from tests.integration.celery_worker import WAKEUP, celery_worker
@@ -90,7 +91,7 @@ def celery_module(vhost: Vhost, tmp_path_factory: pytest.TempPathFactory) -> tup
 @pytest.fixture(scope="module")
 def channel(vhost: Vhost) -> Iterator[AmqpChannel]:
     transport = AmqpTransport.from_url(
-        vhost.url, TransportOptions(extra={"queue_max_priority": 10})
+        vhost.url, TransportOptions(amqp=AmqpTransportOptions(queue_max_priority=10))
     )
     yield transport.channel()
     transport.close()

@@ -22,8 +22,9 @@ import pytest
 import redis
 
 from celeriac.backends.redis import RedisBackend
+from celeriac.config.frozen import TransportOptions
 from celeriac.protocol.message import TaskMessage
-from celeriac.transport.base import Outbound, TransportOptions
+from celeriac.transport.base import Outbound
 from celeriac.transport.redis import RedisTransport
 from tests.helpers import flushed_redis, wait_until
 from tests.suite_redis import suite_redis_url

@@ -397,13 +397,13 @@ def test_scheduler_class_maps_celery_defaults_and_imports_paths() -> None:
 
 
 def test_open_store_takes_a_path_a_sqlite_url_or_nothing(tmp_path: Path) -> None:
-    assert isinstance(open_store(None, {}), MemoryScheduleStore)
-    by_path = open_store(str(tmp_path / "s"), {})
-    by_url = open_store(f"sqlite:///{tmp_path}/u.db", {})
+    assert isinstance(open_store(None), MemoryScheduleStore)
+    by_path = open_store(str(tmp_path / "s"))
+    by_url = open_store(f"sqlite:///{tmp_path}/u.db")
     assert isinstance(by_path, SqliteScheduleStore) and by_path.path == str(tmp_path / "s")
     assert isinstance(by_url, SqliteScheduleStore) and by_url.path == str(tmp_path / "u.db")
     with pytest.raises(ImproperlyConfigured, match="ftp:// is not supported"):
-        open_store("ftp://host/x", {})
+        open_store("ftp://host/x")
 
 
 def test_broker_without_a_lease_uses_the_schedule_file(tmp_path: Path) -> None:

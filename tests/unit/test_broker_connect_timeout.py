@@ -25,7 +25,7 @@ def test_amqp_connect_uses_broker_connection_timeout() -> None:
     app = Celery(unique_name("connect_timeout"), broker="amqp://guest:guest@127.0.0.1:5699//")
     app.conf.broker_connection_timeout = 2.5
     try:
-        params = parse_amqp(app.broker_url, app.transport_options)
+        params = parse_amqp(app.broker_url, connect_timeout=app.transport_options.connect_timeout)
         assert params.connect_timeout == 2.5
     finally:
         app.close()

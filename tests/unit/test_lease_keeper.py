@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from celeriac.transport.base import TransportOptions
+from celeriac.config.frozen import TransportOptions
 from celeriac.transport.lease_keeper import start_keeper
 from celeriac.transport.memory import MemoryTransport
 

@@ -15,7 +15,7 @@ import pytest
 
 import celeriac
 from celeriac.backends import BACKEND_ALIASES, resolve_backend
-from celeriac.backends.base import BackendOptions
+from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.transport import TRANSPORT_ALIASES, resolve_transport
 from celeriac.utils.imports import EXTRA_FOR_MODULE
@@ -95,7 +95,7 @@ import sys
 for module in ("redis", "amqp"):
     sys.modules[module] = None  # what a missing package looks like to an import
 from celeriac.backends import BACKEND_ALIASES, resolve_backend
-from celeriac.backends.base import BackendOptions
+from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.transport import TRANSPORT_ALIASES, resolve_transport
 scheme = sys.argv[1]

@@ -7,6 +7,7 @@ import ssl
 import pytest
 
 from celeriac.clients.redis import parse_url
+from celeriac.config.transport_keys import RedisClientOptions, RedisTransportOptions
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.transport.redis.keys import KeyLayout, ordered_queues, queue_of_bucket
 
@@ -34,7 +35,7 @@ def test_priority_buckets(priority: int, suffix: str) -> None:
 
 
 def test_global_keyprefix_applies_to_every_key() -> None:
-    layout = KeyLayout.from_options({"global_keyprefix": "app:", "sep": ":"})
+    layout = KeyLayout.from_options(RedisTransportOptions(global_keyprefix="app:", sep=":"))
     assert layout.bucket("q", 9) == "app:q:9"
     assert layout.binding("q") == "app:_kombu.binding.q"
     assert layout.unacked_key == "app:unacked"
@@ -45,10 +46,10 @@ def test_global_keyprefix_applies_to_every_key() -> None:
 
 
 def test_custom_priority_steps() -> None:
-    layout = KeyLayout.from_options({"priority_steps": list(range(10))})
+    layout = KeyLayout.from_options(RedisTransportOptions(priority_steps=tuple(range(10))))
     assert layout.bucket("q", 4) == "q\x06\x164"
     with pytest.raises(ImproperlyConfigured, match="start at 0"):
-        KeyLayout.from_options({"priority_steps": [1, 5]})
+        KeyLayout.from_options(RedisTransportOptions.build({"priority_steps": [1, 5]}))
 
 
 def test_delayed_member_splits_at_first_newline() -> None:
@@ -84,7 +85,7 @@ def test_password_and_user() -> None:
 def test_rediss_takes_ssl_options() -> None:
     params = parse_url(
         "rediss://h:6380/0?ssl_cert_reqs=CERT_NONE",
-        {"broker_use_ssl": {"ssl_ca_certs": "/ca.pem"}},
+        RedisClientOptions(use_ssl={"ssl_ca_certs": "/ca.pem"}),
     )
     assert params.kwargs["ssl"] is True
     assert params.kwargs["ssl_cert_reqs"] == ssl.CERT_NONE
@@ -101,7 +102,7 @@ def test_unix_socket() -> None:
 
 def test_sentinel_needs_master_name() -> None:
     url = "sentinel://:pw@h1:26379/4;sentinel://h2:26380"
-    params = parse_url(url, {"master_name": "mymaster"})
+    params = parse_url(url, RedisClientOptions(master_name="mymaster"))
     assert params.sentinels == (("h1", 26379), ("h2", 26380))
     assert params.db == 4
     assert params.kwargs["password"] == "pw"

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from celeriac import Celery
-from celeriac.backends.base import StoreRetryPolicy
 from celeriac.backends.memory import MemoryBackend
+from celeriac.config.frozen import StoreRetryPolicy
 from celeriac.config.options import store_retry_policy
 from celeriac.exceptions import OperationalError
 from celeriac.protocol.result_meta import ResultMeta

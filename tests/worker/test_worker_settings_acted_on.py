@@ -54,7 +54,7 @@ def test_the_statedb_flag_wins_over_the_setting(tmp_path: Path) -> None:
     app = make_app()
     app.conf.worker_state_db = str(tmp_path / "setting.state")
     options = WorkerOptions(pool="solo", hostname="w1@example",
-                            extra={"statedb": str(tmp_path / "flag-%h.state")})
+                            statedb=str(tmp_path / "flag-%h.state"))
     assert Worker(app, options).statedb_path() == str(tmp_path / "flag-example.state")
 
 

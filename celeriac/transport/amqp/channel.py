@@ -26,6 +26,7 @@ from amqp import exceptions as amqp_errors  # type: ignore[import-untyped]
 from celeriac.clients.amqp import AmqpParams
 from celeriac.clients.amqp_frames import UNREADABLE_REASON
 from celeriac.clients.retry import PUBLISH_RETRY, ReconnectPolicy, RetryPolicy
+from celeriac.config.frozen import TransportOptions
 from celeriac.exceptions import BrokerConnectionLost
 from celeriac.routing.entities import Queue
 from celeriac.transport.amqp import deadletter
@@ -39,7 +40,7 @@ from celeriac.transport.amqp.topology import (
     delay_level,
     delay_name,
 )
-from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
+from celeriac.transport.base import DeadLetter, Delivery, Outbound
 from celeriac.transport.set_aside import log_set_aside
 
 logger = logging.getLogger(__name__)
@@ -49,18 +50,13 @@ class AmqpChannel:
     """A thread-safe RabbitMQ session; see the module docstring."""
 
     def __init__(self, params: AmqpParams, options: TransportOptions, topology: Topology) -> None:
-        extra = options.extra
+        typed = options.amqp
         retries = ReconnectPolicy(options.connection_retry, options.connection_max_retries).limit
         self.options = options
         self.topology = topology
-        self.publish_policy = RetryPolicy.from_mapping(
-            extra.get("publish_retry_policy"), PUBLISH_RETRY
-        )
-        self.publisher = Publisher(
-            params, self.publish_policy, float(extra.get("confirm_timeout", 30.0))
-        )
-        prefetch = extra.get("prefetch_count")
-        self.consumer = ConsumerLink(params, topology, int(prefetch) if prefetch else None, retries)
+        self.publish_policy = RetryPolicy.from_mapping(typed.publish_retry_policy, PUBLISH_RETRY)
+        self.publisher = Publisher(params, self.publish_policy, typed.confirm_timeout)
+        self.consumer = ConsumerLink(params, topology, typed.prefetch_count, retries)
         self._closed = False
 
     @property

@@ -38,9 +38,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable
 from typing import Any, Final
 
+from celeriac.config.transport_keys import AmqpTransportOptions
 from celeriac.routing.entities import Exchange, Queue
 
 logger = logging.getLogger(__name__)
@@ -87,19 +88,16 @@ class Declared(set[str]):
 class Topology:
     """Declaration rules and the user's ``Queue`` entities, shared by a channel's links."""
 
-    def __init__(self, extra: Mapping[str, Any]) -> None:
-        priority = extra.get("queue_max_priority")
-        self.max_priority = int(priority) if priority is not None else None
-        self.default_queue_type = str(extra.get("default_queue_type") or "classic")
-        per_queue = extra.get("queue_arguments") or {}
-        self.entities: dict[str, Queue] = {}
+    def __init__(self, options: AmqpTransportOptions | None = None,
+                 task_queues: Iterable[Queue] = ()) -> None:
+        options = options or AmqpTransportOptions()
+        self.max_priority = options.queue_max_priority
+        self.default_queue_type = options.default_queue_type
+        self.entities: dict[str, Queue] = {queue.name: queue for queue in task_queues}
         self.arguments: dict[str, dict[str, Any]] = {
-            str(name): dict(args) for name, args in per_queue.items()
+            name: dict(args) for name, args in options.queue_arguments.items()
         }
         self._warned: set[str] = set()
-        for queue in extra.get("task_queues") or ():
-            if isinstance(queue, Queue):
-                self.entities[queue.name] = queue
 
     # -- rules --------------------------------------------------------------------------------
     def queue_arguments(self, name: str) -> dict[str, Any]:

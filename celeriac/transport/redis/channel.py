@@ -47,10 +47,11 @@ from celeriac.clients.redis import (
 )
 from celeriac.clients.redis_guard import CONNECTION_ERRORS as _CONNECTION_ERRORS
 from celeriac.clients.redis_guard import GuardedCalls
+from celeriac.config.frozen import TransportOptions
 from celeriac.exceptions import BrokerConnectionLost, BrokerRefusedError, OperationalError
 from celeriac.protocol.envelope import envelope_priority
 from celeriac.transport import emulation
-from celeriac.transport.base import Delivery, Outbound, TransportOptions
+from celeriac.transport.base import Delivery, Outbound
 from celeriac.transport.redis import deadletter, framing, queue_ops, restore
 from celeriac.transport.redis.fanout import FanoutMethods, RedisFanout
 from celeriac.transport.redis.keys import (
@@ -74,7 +75,6 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
         self, client: redis.Redis, layout: KeyLayout, scripts: Scripts, options: TransportOptions,
         where: str = "redis", params: RedisParams | None = None,
     ) -> None:
-        extra = options.extra
         self.client = client
         self.layout = layout
         self.fanout = RedisFanout(client, layout)
@@ -84,12 +84,12 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
         self.options = options
         self.consumer_id = uuid.uuid4().hex
         self.lease_ms = max(int(options.lease_timeout * 1000), 100)
-        self.visibility_timeout = float(extra.get("visibility_timeout", 3600))
-        self.strategy = str(extra.get("queue_order_strategy", "round_robin"))
-        self.poll_interval = max(float(extra.get("fetch_poll_interval", 0.1)), 0.01)
-        self.delayed_batch = int(extra.get("delayed_batch", 1000))
-        self.delay_on_publish = bool(extra.get("delay_on_publish", False))
-        self.exchanges = emulation.ExchangeTable.from_extra(extra)
+        self.visibility_timeout = options.redis.visibility_timeout
+        self.strategy = options.redis.queue_order_strategy
+        self.poll_interval = options.redis.fetch_poll_interval
+        self.delayed_batch = options.redis.delayed_batch
+        self.delay_on_publish = options.redis.delay_on_publish
+        self.exchanges = emulation.ExchangeTable(options.task_queues)
         self.held: set[str] = set()
         self.lease_lock = threading.Lock()
         self.fetch_lock = threading.Lock()  # held while a fetch script may be leasing
@@ -356,7 +356,7 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
         """What the lease keeper renews: this consumer's liveness key (``liveness.py``)."""
         if self._params is None:
             return None
-        return RedisLiveness.of(self._params, self.options.extra, self.options.connect_timeout,
+        return RedisLiveness.of(self._params, self.options.redis, self.options.connect_timeout,
                                 self.layout.liveness(self.consumer_id), self.lease_ms)
 
     def heartbeat(self) -> int:

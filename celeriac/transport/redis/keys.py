@@ -35,14 +35,15 @@ celeriac's own keys (a Celery peer never reads them, so they are free to be shap
 from __future__ import annotations
 
 from bisect import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from celeriac.exceptions import ImproperlyConfigured
+from celeriac.config.transport_keys import (
+    DEFAULT_PRIORITY_STEPS,
+    DEFAULT_SEP,
+    RedisTransportOptions,
+)
 
-DEFAULT_SEP = "\x06\x16"
-DEFAULT_PRIORITY_STEPS: tuple[int, ...] = (0, 3, 6, 9)
 BAD_FIELD_PREFIX = "\x00bad:"
 
 
@@ -61,20 +62,15 @@ class KeyLayout:
     )
 
     @classmethod
-    def from_options(cls, extra: Mapping[str, Any]) -> KeyLayout:
+    def from_options(cls, options: RedisTransportOptions) -> KeyLayout:
         """Read ``global_keyprefix``, ``sep``, ``priority_steps`` and the unacked key names."""
-        steps = tuple(sorted(int(s) for s in extra.get("priority_steps", DEFAULT_PRIORITY_STEPS)))
-        if not steps or steps[0] != 0:
-            raise ImproperlyConfigured(
-                f"broker_transport_options['priority_steps'] must start at 0, got {list(steps)}"
-            )
         return cls(
-            prefix=str(extra.get("global_keyprefix", "") or ""),
-            sep=str(extra.get("sep", DEFAULT_SEP)),
-            priority_steps=steps,
-            unacked=str(extra.get("unacked_key", "unacked")),
-            unacked_index=str(extra.get("unacked_index_key", "unacked_index")),
-            unacked_mutex=str(extra.get("unacked_mutex_key", "unacked_mutex")),
+            prefix=options.global_keyprefix,
+            sep=options.sep,
+            priority_steps=options.priority_steps,
+            unacked=options.unacked_key,
+            unacked_index=options.unacked_index_key,
+            unacked_mutex=options.unacked_mutex_key,
         )
 
     # -- kombu's keys ---------------------------------------------------------------------

@@ -8,17 +8,13 @@ leases once that key has expired). Registering in ``celeriac.consumers`` and re-
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import redis
 
 from celeriac.clients.redis import RedisParams, build_client
-
-#: The transport options ``build_client`` reads; only these travel to the keeper process.
-_CLIENT_OPTIONS = ("health_check_interval", "max_connections", "socket_timeout",
-                   "sentinel_kwargs", "master_name")
+from celeriac.config.transport_keys import RedisClientOptions
 
 
 @dataclass
@@ -26,24 +22,26 @@ class RedisLiveness:
     """``SET <liveness key> 1 PX <lease ms>`` on a connection of its own."""
 
     params: RedisParams
-    extra: dict[str, Any]
+    options: RedisClientOptions
     connect_timeout: float
     key: str
     lease_ms: int
     _client: redis.Redis | None = field(default=None, repr=False)
 
     @classmethod
-    def of(cls, params: RedisParams, extra: Mapping[str, Any], connect_timeout: float,
+    def of(cls, params: RedisParams, options: RedisClientOptions, connect_timeout: float,
            key: str, lease_ms: int) -> RedisLiveness:
-        options = {name: extra[name] for name in _CLIENT_OPTIONS if name in extra}
-        return cls(params, options, connect_timeout, key, lease_ms)
+        """Only what ``build_client`` reads travels to the keeper process."""
+        client_options = RedisClientOptions(**{
+            spec.name: getattr(options, spec.name) for spec in fields(RedisClientOptions)})
+        return cls(params, client_options, connect_timeout, key, lease_ms)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_client": None}
 
     def renew(self) -> None:
         if self._client is None:
-            self._client = build_client(self.params, self.extra, self.connect_timeout)
+            self._client = build_client(self.params, self.options, self.connect_timeout)
         self._client.set(self.key, "1", px=self.lease_ms)
 
     def close(self) -> None:

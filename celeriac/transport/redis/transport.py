@@ -10,7 +10,8 @@ from typing import Self
 import redis
 
 from celeriac.clients.redis import RedisParams, build_client, describe, parse_url
-from celeriac.transport.base import Capabilities, TransportOptions
+from celeriac.config.frozen import TransportOptions
+from celeriac.transport.base import Capabilities
 from celeriac.transport.open_channels import OpenChannels
 from celeriac.transport.redis.channel import RedisChannel
 from celeriac.transport.redis.keys import KeyLayout
@@ -29,7 +30,7 @@ class RedisTransport:
     def __init__(self, params: RedisParams, options: TransportOptions) -> None:
         self.params = params
         self.options = options
-        self.layout = KeyLayout.from_options(options.extra)
+        self.layout = KeyLayout.from_options(options.redis)
         self._client: redis.Redis | None = None
         self._scripts: Scripts | None = None
         self._open: OpenChannels[RedisChannel] = OpenChannels()
@@ -37,14 +38,14 @@ class RedisTransport:
 
     @classmethod
     def from_url(cls, url: str, options: TransportOptions) -> Self:
-        return cls(parse_url(url, options.extra), options)
+        return cls(parse_url(url, options.redis), options)
 
     @property
     def client(self) -> redis.Redis:
         with self._lock:
             if self._client is None:
                 self._client = build_client(
-                    self.params, self.options.extra, self.options.connect_timeout
+                    self.params, self.options.redis, self.options.connect_timeout
                 )
                 self._scripts = Scripts(self._client)
             return self._client
@@ -54,7 +55,7 @@ class RedisTransport:
         assert self._scripts is not None
         return self._open.add(RedisChannel(
             client, self.layout, self._scripts, self.options,
-            where=describe(self.params, self.options.extra), params=self.params))
+            where=describe(self.params, self.options.redis), params=self.params))
 
     def close(self) -> None:
         self._open.close_all()

@@ -16,8 +16,9 @@ import sqlite3
 from typing import Self
 
 from celeriac.clients.sqlite import parse_sqlite_url
+from celeriac.config.frozen import TransportOptions
 from celeriac.exceptions import ImproperlyConfigured
-from celeriac.transport.base import Capabilities, TransportOptions
+from celeriac.transport.base import Capabilities
 from celeriac.transport.open_channels import OpenChannels
 from celeriac.transport.sqlite.channel import SqliteChannel
 

@@ -27,8 +27,9 @@ import uuid
 from collections.abc import Sequence
 
 from celeriac.clients.sqlite import FileWakeups, SqliteHandle
+from celeriac.config.frozen import TransportOptions
 from celeriac.protocol.message import TaskMessage
-from celeriac.transport.base import DeadLetter, Delivery, Outbound, TransportOptions
+from celeriac.transport.base import DeadLetter, Delivery, Outbound
 from celeriac.transport.emulation import ExchangeTable
 from celeriac.transport.sqlite import deadletters
 from celeriac.transport.sqlite.fanout import SqliteFanout, SqliteSubscription
@@ -67,21 +68,19 @@ class SqliteChannel:
     """A thread-safe, fork-aware session on one SQLite file. Built by ``SqliteTransport``."""
 
     def __init__(self, path: str, options: TransportOptions) -> None:
-        extra = options.extra
+        typed = options.sqlite
         self.options = options
-        self._busy_timeout = float(extra.get("busy_timeout", max(options.connect_timeout, 5.0)))
+        self._busy_timeout = (typed.busy_timeout if typed.busy_timeout is not None
+                              else max(options.connect_timeout, 5.0))
         self._handle = SqliteHandle(
-            path,
-            busy_timeout=self._busy_timeout,
-            synchronous=str(extra.get("synchronous", "NORMAL")),
-        )
-        self._poll_max = float(extra.get("polling_interval", 0.05))
-        self.exchanges = ExchangeTable.from_extra(extra)  # topic/fanout routing (emulation.py)
+            path, busy_timeout=self._busy_timeout, synchronous=typed.synchronous)
+        self._poll_max = typed.polling_interval
+        self.exchanges = ExchangeTable(options.task_queues)  # topic/fanout routing (emulation.py)
         self._owner_lock = threading.Lock()
         self._wakeups = FileWakeups(path)
         self._owner_pid = -1
         self._owner_id = ""
-        self._fanout = SqliteFanout(self._handle, self._wakeups, dict(extra))
+        self._fanout = SqliteFanout(self._handle, self._wakeups, typed)
         self.closed = False
 
     # -- identity ----------------------------------------------------------------------

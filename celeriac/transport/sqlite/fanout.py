@@ -22,9 +22,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 from celeriac.clients.sqlite import Notifier, SqliteHandle
+from celeriac.config.transport_keys import SqliteTransportOptions
 from celeriac.protocol.message import TaskMessage
 
 logger = logging.getLogger(__name__)
@@ -78,12 +79,12 @@ class SqliteFanout:
     """The broadcast side of one ``SqliteChannel`` (same handle, same notifier)."""
 
     def __init__(self, handle: SqliteHandle, notifier: Callable[[], Notifier],
-                 extra: dict[str, Any] | None = None) -> None:
-        extra = extra or {}
+                 options: SqliteTransportOptions | None = None) -> None:
+        options = options or SqliteTransportOptions()
         self.handle = handle
         self.notifier = notifier
-        self.ttl = float(extra.get("fanout_ttl", 60.0))
-        self.poll_max = float(extra.get("polling_interval", 0.05))
+        self.ttl = options.fanout_ttl
+        self.poll_max = options.polling_interval
         self._ready = False
         self._lock = threading.Lock()
         self._next_prune = 0.0

@@ -1,0 +1,101 @@
+"""The frozen option objects components take in their constructors, built by ``options``.
+
+They live in ``config`` (below transports and stores) so that a transport or a store needs
+nothing from the app to be built, and ``config`` needs nothing from them to build its options.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sqlite3
+from dataclasses import dataclass, field
+
+from celeriac.config.transport_keys import (
+    AmqpTransportOptions,
+    RedisStoreOptions,
+    RedisTransportOptions,
+    RpcStoreOptions,
+    SqliteStoreOptions,
+    SqliteTransportOptions,
+)
+from celeriac.exceptions import OperationalError
+from celeriac.routing.entities import Queue
+
+
+@dataclass(frozen=True, slots=True)
+class TransportOptions:
+    """Settings a transport needs, frozen from ``broker_*`` settings.
+
+    ``heartbeat_interval`` is how often the worker renews its leases; a channel that misses
+    ``lease_timeout`` seconds of heartbeats is considered dead and its messages go back.
+    ``task_queues`` are the user's ``Queue`` entities (exchanges, bindings, arguments).
+    ``redis``, ``amqp`` and ``sqlite`` are the typed ``broker_transport_options`` of each
+    broker (``transport_keys.py``); only the one the broker URL names is built from them.
+    """
+
+    heartbeat_interval: float = 1.0
+    lease_timeout: float = 6.0
+    connect_timeout: float = 4.0
+    connection_retry: bool = True
+    connection_max_retries: int | None = 100
+    task_queues: tuple[Queue, ...] = ()
+    redis: RedisTransportOptions = field(default_factory=RedisTransportOptions)
+    amqp: AmqpTransportOptions = field(default_factory=AmqpTransportOptions)
+    sqlite: SqliteTransportOptions = field(default_factory=SqliteTransportOptions)
+
+
+
+@dataclass(frozen=True, slots=True)
+class BackendOptions:
+    """Settings a result store needs, frozen from ``result_*`` settings.
+
+    ``expires`` is the TTL of stored records in seconds (None: keep forever). ``serializer``,
+    ``compression`` and ``accept`` are ``result_serializer``, ``result_compression`` and
+    ``result_accept_content`` (else ``accept_content``): see ``record_codec``.
+    ``persistent`` is ``result_persistent`` and ``oid`` the app's id (``rpc://`` names its
+    reply queue after it). ``redis``, ``rpc`` and ``sqlite`` are the typed
+    ``result_backend_transport_options`` of each store.
+    """
+
+    expires: float | None = 86400.0
+    extended: bool = False
+    serializer: str = "json"
+    compression: str | None = None
+    accept: tuple[str, ...] = ("json",)
+    persistent: bool = False
+    oid: str | None = None
+    redis: RedisStoreOptions = field(default_factory=RedisStoreOptions)
+    rpc: RpcStoreOptions = field(default_factory=RpcStoreOptions)
+    sqlite: SqliteStoreOptions = field(default_factory=SqliteStoreOptions)
+
+
+#: Errors that mean "the store cannot be reached (or is busy) now", not "this record is bad":
+#: worth another attempt, as Celery's ``exception_safe_to_retry`` decides for its stores. Our
+#: stores raise ``OperationalError`` for an unreachable server (the Redis store wraps
+#: redis-py's connection errors); a locked SQLite file raises ``sqlite3.OperationalError``.
+RECOVERABLE_STORE_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError, OSError, sqlite3.OperationalError)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRetryPolicy:
+    """When a failed store is tried again: Celery's ``result_backend_always_retry``,
+    ``result_backend_max_retries`` and ``result_backend_{base,max}_sleep_between_retries_ms``,
+    with their defaults (off, no limit, 10 ms, 10 s)."""
+
+    always_retry: bool = False
+    max_retries: float = math.inf
+    base_sleep_ms: float = 10.0
+    max_sleep_ms: float = 10000.0
+
+    def may_retry(self, exc: BaseException, retries: int) -> bool:
+        """Whether a store that raised ``exc`` after ``retries`` retries is tried again."""
+        return (self.always_retry and isinstance(exc, RECOVERABLE_STORE_ERRORS)
+                and retries < self.max_retries)
+
+    def delay(self, retry: int) -> float:
+        """Seconds before retry number ``retry`` (1-based): Celery's full-jitter exponential
+        backoff, ``uniform(0, min(max_sleep, base_sleep * 2**retry))``."""
+        ceiling = min(self.max_sleep_ms, self.base_sleep_ms * 2.0 ** min(retry, 64))
+        return random.uniform(0.0, max(ceiling, 0.0)) / 1000.0
