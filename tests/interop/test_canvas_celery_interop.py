@@ -18,7 +18,13 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import flushed_redis, import_app_module, running_worker, unique_name
+from tests.helpers import (
+    close_celery_app,
+    flushed_redis,
+    import_app_module,
+    running_worker,
+    unique_name,
+)
 from tests.suite_redis import suite_redis_url
 
 celery = pytest.importorskip("celery")
@@ -85,7 +91,7 @@ def test_celery_client_celeriac_worker(tmp_path: Path, dbs: None) -> None:
         with running_worker(tmp_path, "-A", name, "worker", "-P", "threads", "-c", "4"):
             _workflows(client, celery)
     finally:
-        client.close()
+        close_celery_app(client)
 
 
 def test_celeriac_client_celery_worker(tmp_path: Path, dbs: None) -> None:

@@ -25,6 +25,7 @@ import pytest
 
 from tests.helpers import (
     WorkerProcess,
+    close_celery_app,
     flushed_redis,
     import_app_module,
     running_worker,
@@ -144,7 +145,7 @@ def celery_client(sides: tuple[Path, str, str]) -> Iterator[Any]:
     module: Any = import_app_module(directory, celery_side)
     module.app.conf.task_default_queue = TO_CELERIAC
     yield module
-    module.app.close()
+    close_celery_app(module.app)
 
 
 @pytest.fixture(scope="module")

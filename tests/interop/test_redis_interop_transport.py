@@ -26,7 +26,7 @@ from celeriac.config.frozen import TransportOptions
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import Outbound
 from celeriac.transport.redis import RedisTransport
-from tests.helpers import flushed_redis, wait_until
+from tests.helpers import close_celery_app, flushed_redis, wait_until
 from tests.suite_redis import suite_redis_url
 
 celery = pytest.importorskip("celery")
@@ -55,7 +55,7 @@ def celery_app(dbs: object) -> Iterator[object]:
     app = celery.Celery("proj", broker=BROKER, backend=RESULTS)
     app.conf.accept_content = ["json", "msgpack"]
     yield app
-    app.close()
+    close_celery_app(app)
 
 
 def test_celery_send_task_is_fetched_intact(celery_app: object, transport: RedisTransport) -> None:
