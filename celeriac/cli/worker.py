@@ -35,7 +35,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--max-tasks-per-child", type=int)
 @click.option("--max-memory-per-child", type=int, help="kB of resident memory.")
 @click.option("-E", "--task-events", is_flag=True,
-              help="Accepted for compatibility; celeriac sends no task events yet (warns).")
+              help="Send task events for monitors [default: worker_send_task_events].")
 @click.option("-B", "--beat", is_flag=True, help="Also run the periodic task scheduler.")
 @click.option("-s", "--schedule-filename", help="Beat schedule file (with -B).")
 @click.option("-O", "--optimization", "optimization",
@@ -45,7 +45,10 @@ def _split(values: tuple[str, ...]) -> list[str]:
               "%n, %h, %d expand as in Celery.")
 @click.option("--without-gossip", is_flag=True, hidden=True)
 @click.option("--without-mingle", is_flag=True, hidden=True)
-@click.option("--without-heartbeat", is_flag=True, hidden=True)
+@click.option("--without-heartbeat", is_flag=True,
+              help="Send no worker events (online, heartbeat, offline), as Celery's flag.")
+@click.option("--heartbeat-interval", type=float,
+              help="Seconds between worker-heartbeat events [default: 2.0].")
 @click.pass_obj
 def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple[str, ...],
            exclude_queues: tuple[str, ...], concurrency: int | None, pool: str | None,
@@ -75,6 +78,9 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
         max_memory_per_child=max_memory_per_child or conf.worker_max_memory_per_child,
         beat=bool(flags.get("beat")), schedule_filename=flags.get("schedule_filename"),
         statedb=flags.get("statedb"),
+        task_events=True if flags.get("task_events") else None,
+        heartbeat_interval=flags.get("heartbeat_interval"),
+        without_heartbeat=bool(flags.get("without_heartbeat")),
     )
     try:
         instance = Worker(app, options)

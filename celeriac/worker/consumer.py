@@ -38,6 +38,7 @@ from celeriac.pools.base import Pool, RunnerLookup
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import Channel, Delivery
 from celeriac.worker.dispatch import Decision, Dispatcher, revoked_meta
+from celeriac.worker.events import WorkerEvents
 from celeriac.worker.prefetcher import InlineFetcher, Prefetcher
 from celeriac.worker.rate_limit import RateLimits
 from celeriac.worker.refusal_signals import send_refusal_signal
@@ -87,6 +88,8 @@ class Consumer:
         self.prefetcher: Prefetcher | InlineFetcher = (
             InlineFetcher(channel, self.queues) if inline_fetch
             else Prefetcher(channel, self.queues, self._wakeup))
+        #: The worker's events (set by ``Worker.setup``); task events only while ``.tasks``.
+        self.events: WorkerEvents | None = None
 
     # -- pool callback (any thread) ------------------------------------------------------
     def on_outcome(self, request: Request, outcome: Outcome) -> None:
@@ -103,6 +106,8 @@ class Consumer:
         try:
             while not self.stop_fetching.is_set():
                 self.step()
+                if self.events is not None:  # task events: one task.multi per round
+                    self.events.flush()
         finally:
             leftovers = self.prefetcher.stop()
             if leftovers:
@@ -187,6 +192,8 @@ class Consumer:
     def _handle(self, delivery: Delivery) -> None:
         decision = self.dispatcher.decide(delivery)
         if decision.request is not None:
+            if (events := self.events) is not None and events.tasks:
+                events.task_received(decision.request)
             if signals.task_received.has_receivers:
                 signals.task_received.send(sender=self, request=decision.request)
             if decision.hold_until is not None:
@@ -247,6 +254,8 @@ class Consumer:
             return
         self._in_pool += 1
         self.active[request.task_id] = (request, time.time())
+        if (events := self.events) is not None and events.tasks:
+            events.task_started(request)
         self.pool.submit(request)
 
     def _hold(self, request: Request, until: float) -> None:
@@ -267,7 +276,10 @@ class Consumer:
 
     def _signal_revoked(self, message: TaskMessage, *, expired: bool = False,
                         terminated: bool = False) -> None:
-        """``task_revoked`` as Celery sends it: the task as sender, its request context."""
+        """``task_revoked`` as Celery sends it: the task as sender, its request context
+        (and the ``task-revoked`` event, with task events on)."""
+        if (events := self.events) is not None and events.tasks:
+            events.task_revoked(message, terminated=terminated, expired=expired)
         if not signals.task_revoked.has_receivers:
             return
         name = str(message.headers.get("task"))
@@ -308,6 +320,8 @@ class Consumer:
                 self._announce(request, outcome)
             name = request.task_name
             self.processed_by_task[name] = self.processed_by_task.get(name, 0) + 1
+        if (events := self.events) is not None and events.tasks:
+            events.task_finished(finished)
         batch_average = sum(o.runtime for _, o in finished) / len(finished)
         previous = self._average_runtime
         self._average_runtime = batch_average if previous is None else (

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.pools.base import Pool
     from celeriac.worker.consumer import Consumer
+    from celeriac.worker.events import WorkerEvents
 
 _TASK_OPTIONS = ("rate_limit", "time_limit", "soft_time_limit", "acks_late", "ignore_result",
                  "max_retries", "queue", "serializer")
@@ -30,7 +31,7 @@ class WorkerInspector:
 
     def __init__(self, app: Celery, hostname: str, consumer: Consumer, pool: Pool,
                  queues: Sequence[str], revoked: RevokedRegistry,
-                 shutdown: Callable[[], None]) -> None:
+                 shutdown: Callable[[], None], *, events: WorkerEvents | None = None) -> None:
         self.app = app
         self.hostname = hostname
         self.consumer = consumer
@@ -38,6 +39,7 @@ class WorkerInspector:
         self._queues = list(queues)
         self.revoked = revoked
         self._shutdown = shutdown
+        self.events = events
 
     def registered(self) -> Sequence[str]:
         return self.app.tasks.user_tasks()
@@ -96,3 +98,13 @@ class WorkerInspector:
 
     def shutdown(self) -> None:
         self._shutdown()
+
+    def set_task_events(self, enabled: bool) -> None:
+        """Switch ``task-*`` events on or off (``enable_events``/``disable_events``)."""
+        if self.events is not None:
+            self.events.set_task_events(enabled)
+
+    def send_heartbeat(self) -> None:
+        """Send a ``worker-heartbeat`` now (the ``heartbeat`` control command)."""
+        if self.events is not None:
+            self.events.send_heartbeat()

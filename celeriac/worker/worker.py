@@ -48,6 +48,7 @@ from celeriac.worker.consumer import Consumer
 from celeriac.worker.control.duplicates import start_duplicate_check
 from celeriac.worker.control.node import ControlNode
 from celeriac.worker.dispatch import Dispatcher
+from celeriac.worker.events import WorkerEvents, worker_events
 from celeriac.worker.nodenames import node_format
 from celeriac.worker.rate_limit import RateLimits
 from celeriac.worker.revoked import RevokedRegistry
@@ -82,6 +83,9 @@ class WorkerOptions:
     schedule_filename: str | None = None
     #: ``--statedb`` (else ``worker_state_db``): where revoked ids survive a restart.
     statedb: str | None = None
+    task_events: bool | None = None  # -E; None: worker_send_task_events
+    heartbeat_interval: float | None = None  # event heartbeats; None: 2 s
+    without_heartbeat: bool = False  # no worker events at all, as in Celery
 
     def as_dict(self) -> dict[str, Any]:
         """The options as one flat dict (``celeryd_init``'s ``options``, as Celery's CLI's)."""
@@ -137,6 +141,7 @@ class Worker:
         self.revoked = RevokedRegistry()
         self.nodename_check: threading.Thread | None = None
         self.lease_keeper: LeaseKeeper | None = None
+        self.events = WorkerEvents(None, self.hostname)  # the real one is built in setup
 
     # -- assembly -------------------------------------------------------------------------
     def runner_for(self, name: str) -> TaskRunner:
@@ -191,8 +196,9 @@ class Worker:
                                  store_retry=store_retry_policy(self.app.conf),
                                  runners=self.runner_for)
         self.pool.start(self.runner_for, self.consumer.on_outcome)
+        self.consumer.events = self.events = worker_events(self, channel)
         view = WorkerInspector(self.app, self.hostname, self.consumer, self.pool, self.queues,
-                               self.revoked, self.stop)
+                               self.revoked, self.stop, events=self.events)
         self.control_node = ControlNode(channel, view,
                                         broker=f"{scheme_of(self.app.broker_url)}://")
         return self.consumer
@@ -256,6 +262,7 @@ class Worker:
         # Ready before the first task runs, as in Celery: handlers may prepare for tasks.
         logger.info("%s ready.", self.hostname)
         signals.worker_ready.send(sender=self)
+        self.events.start()  # worker-online, then a heartbeat every freq s
         threads[0].start()
         self._start_embedded_beat()
         while not self._stop.wait(1.0):
@@ -359,6 +366,7 @@ class Worker:
         if self._cold.is_set():
             self.abandoned = consumer.release_in_flight()
         threads[1].join()
+        self.events.stop()  # the last task events, then worker-offline
         if self.lease_keeper is not None:  # before the channel deregisters on close
             self.lease_keeper.stop()
         if self.control_node is not None:

@@ -203,14 +203,14 @@ EVENTS: Final[tuple[Option, ...]] = (
         "json",
         STR,
         ("CELERY_EVENT_SERIALIZER",),
-        unsupported=EVENTS_NOT_IMPLEMENTED,
+        doc="How event bodies are encoded (Celery: json).",
     ),
     Option(
         "event_exchange",
         "celeryev",
         STR,
         ("CELERY_EVENT_EXCHANGE",),
-        unsupported=EVENTS_NOT_IMPLEMENTED,
+        doc="The exchange events are broadcast on (Celery: celeryev).",
     ),
 )
 
