@@ -124,30 +124,33 @@ class WorkerEvents:
     # -- task events (consumer thread; call only when ``tasks``) -----------------------------
     def task_received(self, request: Request) -> None:
         headers = request.headers
-        self.dispatcher.send(
-            "task-received", uuid=request.task_id, name=request.task_name,
-            args=_repr_header(headers.get("argsrepr"), request.args),
-            kwargs=_repr_header(headers.get("kwargsrepr"), request.kwargs),
-            root_id=headers.get("root_id"), parent_id=headers.get("parent_id"),
-            retries=headers.get("retries") or 0, eta=headers.get("eta"),
-            expires=headers.get("expires"))
+        self.dispatcher.buffer("task-received", {
+            "uuid": request.task_id, "name": request.task_name,
+            "args": _repr_header(headers.get("argsrepr"), request.args),
+            "kwargs": _repr_header(headers.get("kwargsrepr"), request.kwargs),
+            "root_id": headers.get("root_id"), "parent_id": headers.get("parent_id"),
+            "retries": headers.get("retries") or 0, "eta": headers.get("eta"),
+            "expires": headers.get("expires")})
 
     def task_started(self, request: Request) -> None:
-        self.dispatcher.send("task-started", uuid=request.task_id)
+        self.dispatcher.buffer("task-started", {"uuid": request.task_id})
 
     def task_finished(self, finished: Iterable[tuple[Request, Outcome]]) -> None:
         """The outcome events of a batch: succeeded, failed, retried or rejected.
 
         A terminated task's ``task-revoked`` comes through ``task_revoked``.
         """
-        self.dispatcher.send_many(
-            event for event in (outcome_event(outcome) for _, outcome in finished)
-            if event is not None)
+        buffer = self.dispatcher.buffer
+        for _, outcome in finished:
+            event = outcome_event(outcome)
+            if event is not None:
+                buffer(*event)
 
     def task_revoked(self, message: TaskMessage, *, terminated: bool = False,
                      signum: int | None = None, expired: bool = False) -> None:
-        self.dispatcher.send("task-revoked", uuid=message.task_id, terminated=terminated,
-                             signum=signum, expired=expired)
+        self.dispatcher.buffer("task-revoked", {"uuid": message.task_id,
+                                                "terminated": terminated, "signum": signum,
+                                                "expired": expired})
 
     def flush(self) -> None:
         self.dispatcher.flush()
