@@ -69,6 +69,8 @@ class WorkerEvents:
         self._thread: threading.Thread | None = None
         self.tasks = False
         self.set_task_events(task_events)
+        #: Signals sent by ``revoke(terminate=True)``, for the ``task-revoked`` that follows.
+        self._terminating: dict[str, int] = {}
 
     # -- worker events -----------------------------------------------------------------------
     def start(self) -> None:
@@ -146,8 +148,15 @@ class WorkerEvents:
             if event is not None:
                 buffer(*event)
 
+    def terminating(self, task_id: str, signum: int) -> None:
+        """``task_id`` is being terminated with ``signum`` (any thread)."""
+        if self.tasks:
+            self._terminating[task_id] = signum
+
     def task_revoked(self, message: TaskMessage, *, terminated: bool = False,
                      signum: int | None = None, expired: bool = False) -> None:
+        if terminated and signum is None:
+            signum = self._terminating.pop(message.task_id or "", None)
         self.dispatcher.buffer("task-revoked", {"uuid": message.task_id,
                                                 "terminated": terminated, "signum": signum,
                                                 "expired": expired})

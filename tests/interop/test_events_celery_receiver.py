@@ -34,6 +34,8 @@ BROKER = suite_redis_url(11)
 RESULTS = suite_redis_url(15)
 
 APP_SOURCE = """
+import time
+
 from celeriac import Celery
 from celeriac.exceptions import Reject
 
@@ -58,6 +60,11 @@ def flaky(self):
     return "ok after retry"
 
 
+@app.task(name="ev.sleepy")
+def sleepy():
+    time.sleep(30)
+
+
 @app.task(name="ev.refuse")
 def refuse():
     raise Reject("no", requeue=False)
@@ -80,7 +87,8 @@ EXPECTED: dict[str, dict[str, type | tuple[type, ...]]] = {
     "task-succeeded": {"uuid": str, "result": str, "runtime": float},
     "task-failed": {"uuid": str, "exception": str, "traceback": str},
     "task-retried": {"uuid": str, "exception": str, "traceback": str},
-    "task-revoked": {"uuid": str, "terminated": bool, "signum": type(None), "expired": bool},
+    "task-revoked": {"uuid": str, "terminated": bool, "signum": (int, type(None)),
+                     "expired": bool},
     "task-rejected": {"uuid": str, "requeue": bool},
 }
 EXPECTED["worker-heartbeat"] = EXPECTED["worker-offline"] = EXPECTED["worker-online"]
@@ -163,6 +171,15 @@ def test_celery_receiver_sees_every_event_type(tmp_path: Path, pool: str) -> Non
             wait_until(lambda: monitor.of_type("task-revoked", expired.id)
                        and monitor.of_type("task-rejected", refused.id), 20,
                        message="task-revoked and task-rejected")
+            if pool == "prefork":  # terminate: the event names the signal
+                running = module.sleepy.delay()
+                wait_until(lambda: monitor.of_type("task-started", running.id), 20,
+                           message="the sleepy task to start")
+                module.app.control.revoke(running.id, terminate=True, signal="SIGTERM")
+                wait_until(lambda: monitor.of_type("task-revoked", running.id), 20,
+                           message="task-revoked after terminate")
+                killed = monitor.of_type("task-revoked", running.id)[0]
+                assert (killed["terminated"], killed["signum"]) == (True, 15)
             worker.stop()
             assert worker.process.returncode == 0, worker.log()
         wait_until(lambda: monitor.of_type("worker-offline"), 10, message="worker-offline")
