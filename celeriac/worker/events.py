@@ -170,7 +170,8 @@ def outcome_event(outcome: Outcome) -> tuple[str, dict[str, Any]] | None:
     state = outcome.state
     meta = outcome.meta
     if state == states.SUCCESS:
-        result = saferepr(meta.result, RESULT_REPR_MAXSIZE) if meta is not None else "None"
+        result = (saferepr(meta.result, RESULT_REPR_MAXSIZE) if meta is not None
+                  else outcome.result_repr or "None")
         return "task-succeeded", {"uuid": outcome.task_id, "result": result,
                                   "runtime": outcome.runtime}
     if state in (states.FAILURE, states.RETRY):
@@ -214,7 +215,7 @@ def worker_events(worker: Worker, channel: Channel) -> WorkerEvents:
         return (len(consumer.active), consumer.total_processed) if consumer else (0, 0)
 
     return WorkerEvents(channel, worker.hostname, counts, task_events=task_events,
-                        heartbeat=not options.without_heartbeat,
+                        heartbeat=options.heartbeat_interval != 0,
                         freq=options.heartbeat_interval or DEFAULT_HEARTBEAT_INTERVAL,
                         exchange=str(conf.event_exchange or "celeryev"),
                         serializer=str(conf.event_serializer or "json"))
