@@ -134,11 +134,18 @@ def monitoring(redis: Any) -> Iterator[CeleryMonitor]:
 
 
 @contextmanager
-def closing_app(app: Any) -> Iterator[None]:
+def event_project(tmp_path: Path) -> Iterator[tuple[str, Any, CeleryMonitor]]:
+    """The tasks' module (a celeriac client too), empty databases, Celery listening."""
+    name = unique_name("events")
+    (tmp_path / f"{name}.py").write_text(
+        APP_SOURCE.format(name=name, broker=BROKER, results=RESULTS))
+    module: Any = import_app_module(tmp_path, name)
     try:
-        yield
+        with flushed_redis(BROKER) as redis, flushed_redis(RESULTS), \
+                monitoring(redis) as monitor:
+            yield name, module, monitor
     finally:
-        app.close()
+        module.app.close()
 
 
 def _check_fields(event: dict[str, Any]) -> None:
@@ -148,12 +155,7 @@ def _check_fields(event: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("pool", ["prefork", "threads", "solo"])
 def test_celery_receiver_sees_every_event_type(tmp_path: Path, pool: str) -> None:
-    name = unique_name("events")
-    (tmp_path / f"{name}.py").write_text(
-        APP_SOURCE.format(name=name, broker=BROKER, results=RESULTS))
-    module: Any = import_app_module(tmp_path, name)
-    with flushed_redis(BROKER) as redis, flushed_redis(RESULTS), monitoring(redis) as monitor, \
-            closing_app(module.app):
+    with event_project(tmp_path) as (name, module, monitor):
         args = ("-A", name, "worker", "-P", pool, "-c", "2", "-E", "-l", "INFO",
                 "--heartbeat-interval", "0.5", "-n", f"{name}@host")
         with running_worker(tmp_path, *args) as worker:
@@ -225,12 +227,7 @@ def test_celery_receiver_sees_every_event_type(tmp_path: Path, pool: str) -> Non
 
 
 def test_without_heartbeat_sends_no_worker_events(tmp_path: Path) -> None:
-    name = unique_name("events")
-    (tmp_path / f"{name}.py").write_text(
-        APP_SOURCE.format(name=name, broker=BROKER, results=RESULTS))
-    module: Any = import_app_module(tmp_path, name)
-    with flushed_redis(BROKER) as redis, flushed_redis(RESULTS), monitoring(redis) as monitor, \
-            closing_app(module.app):
+    with event_project(tmp_path) as (name, module, monitor):
         args = ("-A", name, "worker", "-P", "solo", "--without-heartbeat", "-l", "INFO")
         with running_worker(tmp_path, *args) as worker:
             wait_until(lambda: "ready." in worker.log(), 30, message="the worker to start")
