@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import states
 from celeriac.events.dispatcher import EventDispatcher
+from celeriac.exceptions import NotRegistered
 from celeriac.events.event import TASK_GROUP, WORKER_GROUP, load_average, software_info
 from celeriac.execution.outcome import Disposition, Outcome
 from celeriac.execution.request import Request
@@ -160,6 +161,14 @@ class WorkerEvents:
         self.dispatcher.buffer("task-revoked", {"uuid": message.task_id,
                                                 "terminated": terminated, "signum": signum,
                                                 "expired": expired})
+
+    def task_refused(self, message: TaskMessage, error: Exception | None) -> None:
+        """An unknown task: ``task-failed`` with ``NotRegistered(<name>)``, as Celery's
+        consumer sends it (other refused messages send no event there either)."""
+        if isinstance(error, NotRegistered):
+            self.dispatcher.buffer("task-failed", {
+                "uuid": message.task_id,
+                "exception": f"NotRegistered({message.task_name or ''!r})"})
 
     def flush(self) -> None:
         self.dispatcher.flush()

@@ -99,9 +99,13 @@ def test_task_events_setting_turns_them_on(app: Celery) -> None:
         result = app.tasks["wev.add"].delay(4, 4)
         assert result.get(timeout=10) == 8
         ignored = app.tasks["wev.forty_two"].delay()
-        wait_until(lambda: collector.types().count("task-succeeded") == 2, 10,
-                   message="task events")
+        unknown = app.send_task("wev.nobody_has_it")
+        wait_until(lambda: collector.types().count("task-succeeded") == 2
+                   and "task-failed" in collector.types(), 10, message="task events")
     assert "worker-online" not in collector.types()  # task.# only
     [succeeded] = [e for e in collector.events
                    if e["type"] == "task-succeeded" and e["uuid"] == ignored.id]
     assert succeeded["result"] == "42"  # a result not stored is still shown
+    [failed] = [e for e in collector.events if e["type"] == "task-failed"]
+    assert (failed["uuid"], failed["exception"]) == (unknown.id,
+                                                      "NotRegistered('wev.nobody_has_it')")
