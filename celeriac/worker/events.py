@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import states
 from celeriac.events.dispatcher import EventDispatcher
-from celeriac.exceptions import NotRegistered
 from celeriac.events.event import TASK_GROUP, WORKER_GROUP, load_average, software_info
+from celeriac.exceptions import NotRegistered
 from celeriac.execution.outcome import Disposition, Outcome
 from celeriac.execution.request import Request
 from celeriac.utils.saferepr import saferepr
