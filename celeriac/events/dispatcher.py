@@ -75,7 +75,7 @@ class EventDispatcher:
         self.fanout: FanoutChannel | None = (
             channel if isinstance(channel, FanoutChannel) else None)
         if enabled and channel is not None and self.fanout is None:
-            logger.warning("Events are not sent: the %s broker channel has no broadcast",
+            logger.warning("Events are not sent: the %s broker channel cannot broadcast",
                            type(channel).__name__)
         self.enabled = enabled and self.fanout is not None
         self._buffer: list[dict[str, Any]] = []

@@ -24,6 +24,7 @@ from celeriac.events.event import TASK_GROUP, WORKER_GROUP, load_average, softwa
 from celeriac.exceptions import NotRegistered
 from celeriac.execution.outcome import Disposition, Outcome
 from celeriac.execution.request import Request
+from celeriac.transport.base import FanoutChannel
 from celeriac.utils.saferepr import saferepr
 
 if TYPE_CHECKING:
@@ -59,6 +60,11 @@ class WorkerEvents:
         groups = set() if not heartbeat else {WORKER_GROUP}
         if task_events:
             groups.add(TASK_GROUP)
+        if channel is not None and not isinstance(channel, FanoutChannel) and not task_events:
+            # Worker events are on by default: a broker that cannot broadcast is no error
+            # unless -E asked for task events (then the dispatcher warns).
+            logger.info("Worker events are not sent: this broker channel cannot broadcast")
+            groups = set()
         self.dispatcher = EventDispatcher(
             channel, hostname, enabled=bool(groups), groups=groups, exchange=exchange,
             serializer=serializer, buffer_group={TASK_GROUP})
