@@ -134,6 +134,23 @@ class Consumer:
                 self._allow_fetch(unhandled=len(deliveries) - index)
         self._allow_fetch()
 
+    # -- remote control: queues and pool size (control/autoscaler thread) -------------------
+    def set_queues(self, names: Sequence[str]) -> None:
+        """Fetch from ``names`` from the next fetch on (``add_consumer``/``cancel_consumer``).
+
+        A new list is assigned, never one changed in place: the fetching thread reads the
+        attribute once per fetch, without a lock. A fetch already under way finishes with the
+        old list; what it leased runs as usual.
+        """
+        queues = list(dict.fromkeys(names))
+        self.queues = queues
+        self.prefetcher.queues = queues
+
+    def demand(self) -> int:
+        """Requests this worker wants a pool slot for now (running or waiting for one): what
+        the autoscaler compares with the pool's size, as Celery's ``reserved_requests``."""
+        return self._in_pool + len(self._backlog)
+
     def room(self) -> int:
         """How many more messages may be leased now: the window minus everything held."""
         if self.pool.free_slots() <= 0 and self._backlog:

@@ -76,17 +76,18 @@ class Prefetcher:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
+            queues = self.queues  # replaced, never changed, by ``Consumer.set_queues``
             with self._cond:
                 room = self._allowance - len(self._buffer)
-                if room <= 0 or self._buffer:
+                if room <= 0 or self._buffer or not queues:
                     # Also wait while a batch is untaken: the consumer thread, just woken,
                     # gets the interpreter now instead of after this thread's next request.
                     self._cond.wait(IDLE_WAIT)
                     continue
             try:
-                batch = self.channel.fetch(self.queues, room, FETCH_TIMEOUT)
+                batch = self.channel.fetch(queues, room, FETCH_TIMEOUT)
             except Exception as exc:
-                logger.error("Fetching from %s failed, retrying in 1s: %r", self.queues, exc,
+                logger.error("Fetching from %s failed, retrying in 1s: %r", queues, exc,
                              exc_info=True)
                 self._stopping.wait(1.0)
                 continue
@@ -115,13 +116,13 @@ class InlineFetcher:
         """Nothing runs in the background."""
 
     def take(self, wait: float = 0.0) -> list[Delivery]:
-        room = self._allowance
-        if room <= 0:  # the window is full (running, held or unstored): don't spin
+        room, queues = self._allowance, self.queues
+        if room <= 0 or not queues:  # the window is full, or every queue was cancelled
             if wait > 0:
                 time.sleep(wait)
             return []
         try:
-            batch = self.channel.fetch(self.queues, room, wait)
+            batch = self.channel.fetch(queues, room, wait)
         except Exception as exc:
             logger.error("Fetching from %s failed, retrying in 1s: %r", self.queues, exc,
                          exc_info=True)
