@@ -136,15 +136,15 @@ class Consumer:
 
     # -- remote control: queues and pool size (control/autoscaler thread) -------------------
     def set_queues(self, names: Sequence[str]) -> None:
-        """Fetch from ``names`` from the next fetch on (``add_consumer``/``cancel_consumer``).
+        """Fetch from ``names`` from now on (``add_consumer``/``cancel_consumer``).
 
-        A new list is assigned, never one changed in place: the fetching thread reads the
-        attribute once per fetch, without a lock. A fetch already under way finishes with the
-        old list; what it leased runs as usual.
+        A new list is assigned, never one changed in place, so threads reading it need no
+        lock; the prefetcher returns once its fetch under way (with the old list) is over.
+        What was fetched before runs as usual.
         """
         queues = list(dict.fromkeys(names))
         self.queues = queues
-        self.prefetcher.queues = queues
+        self.prefetcher.use_queues(queues)
 
     def demand(self) -> int:
         """Requests this worker wants a pool slot for now (running or waiting for one): what
