@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from celeriac import states
 from celeriac.pools.base import PoolOptions, ResizablePool, RestartablePool
+from celeriac.pools.prefork import PreforkPool
 from celeriac.pools.solo import SoloPool
 from celeriac.pools.threads import ThreadsPool
 from tests.worker.test_prefork_pool import (
@@ -40,7 +41,7 @@ def _live(pids: list[int]) -> list[int]:
 
 def test_prefork_grows_then_shrinks_idle_children(make_pool: Any) -> None:
     pool, collector = make_pool(1)
-    assert isinstance(pool, ResizablePool)
+    assert isinstance(cast(object, pool), ResizablePool)
     pool.grow(2)
     assert pool.concurrency == 3
     wait_until(lambda: len(pool.child_pids()) == 3 and pool.free_slots() == 3)
@@ -87,7 +88,7 @@ def test_draining_child_keeps_hard_time_limit_and_worker_lost(make_pool: Any) ->
     wait_until(lambda: len(pool.child_pids()) == 2 and pool.free_slots() == 2)
 
 
-def _pid_running(pool: Any, task_id: str) -> int:
+def _pid_running(pool: PreforkPool, task_id: str) -> int:
     with pool._lock:
         return next(c.pid for c in pool._children if c.job is not None
                     and c.job.task_id == task_id)
@@ -95,7 +96,7 @@ def _pid_running(pool: Any, task_id: str) -> int:
 
 def test_prefork_restart_replaces_every_child(make_pool: Any) -> None:
     pool, collector = make_pool(2)
-    assert isinstance(pool, RestartablePool)
+    assert isinstance(cast(object, pool), RestartablePool)
     before = set(pool.child_pids())
     pool.restart()
     wait_until(lambda: len(pool.child_pids()) == 2 and not before & set(pool.child_pids())
@@ -118,7 +119,7 @@ def test_threads_pool_grows_and_shrinks() -> None:
     collector = Collector()
     pool.start(runner_for, collector)
     try:
-        assert isinstance(pool, ResizablePool)
+        assert isinstance(cast(object, pool), ResizablePool)
         pool.grow(2)
         assert pool.free_slots() == 3
         requests = [make_request("t.sleep", 0.5) for _ in range(3)]
