@@ -13,13 +13,17 @@ have started, which only happens when ``n`` run side by side.
 
 from __future__ import annotations
 
+import os
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import wait_until
+from celeriac import Celery
+from tests.helpers import in_process_worker, wait_until
 from tests.integration import promises_fixtures
+from tests.integration.amqp_vhost import rabbitmq_vhost
 from tests.integration.promises_fixtures import Project, ProjectFactory, wait_ready
 
 broker = promises_fixtures.broker
@@ -183,3 +187,42 @@ def test_pool_restart_needs_the_setting_and_replaces_children(
 
         wait_until(replaced, 30, message="fresh children")
         assert project.app.send_task(f"{extra}.hello").get(timeout=30) == "hello"
+
+
+
+def test_add_consumer_declares_a_topic_binding_on_rabbitmq(tmp_path: Path) -> None:
+    """Through the control node's own dispatch (the amqp:// pidbox is not wired here yet)."""
+    with rabbitmq_vhost("addconsumer") as vhost:
+        app = Celery("addconsumer", broker=vhost.url,
+                     backend=f"sqlite:///{tmp_path / 'results.db'}", set_as_current=False)
+        app.conf.task_default_queue = "main"
+
+        @app.task(name="amqp.nap")
+        def nap() -> int:
+            return os.getpid()
+
+        extra, exchange = "extra", "jobs_exchange"
+        try:
+            with in_process_worker(app, pool="threads", concurrency=2,
+                                   hostname="amqp@test") as worker:
+                wait_until(lambda: worker.control_node is not None
+                           and worker.consumer is not None, 30, message="worker set up")
+                assert worker.control_node is not None
+                dispatch = worker.control_node.dispatch
+                assert dispatch("add_consumer", {
+                    "queue": extra, "exchange": exchange, "exchange_type": "topic",
+                    "routing_key": "jobs.#"}) == {"ok": f"add consumer {extra}"}
+                assert extra in [q["name"] for q in dispatch("active_queues", {})]
+                routed = nap.apply_async(exchange=exchange, routing_key="jobs.urgent")
+                assert routed.get(timeout=30) == os.getpid()
+                assert dispatch("cancel_consumer", {"queue": extra}) == {
+                    "ok": f"no longer consuming from {extra}"}
+                # RabbitMQ pushes until the consumer's basic.cancel, sent with the fetch after
+                # the command: a task fetched from the main queue proves that one happened.
+                assert nap.delay().get(timeout=30) == os.getpid()
+                left = nap.apply_async(exchange=exchange, routing_key="jobs.later")
+                assert nap.delay().get(timeout=30) == os.getpid()
+                wait_until(lambda: vhost.queues().get(extra) == 1, 30, message="kept message")
+                assert left.state == "PENDING"
+        finally:
+            app.close()
