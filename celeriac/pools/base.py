@@ -75,6 +75,17 @@ class Pool(Protocol):
         """
 
 
+def resized(concurrency: int, by: int, unit: str = "process(es)") -> int:
+    """The pool's size after growing by ``by`` (shrinking when negative); ``ValueError`` for
+    no change or a size below one (the pools run no fewer than one worker)."""
+    if by == 0:
+        raise ValueError("cannot resize the pool by 0")
+    if concurrency + by < 1:
+        raise ValueError(f"Can't shrink pool by {-by}: it has {concurrency} {unit} and keeps "
+                         "at least one")
+    return concurrency + by
+
+
 @runtime_checkable
 class ResizablePool(Protocol):
     """A pool whose size changes while it runs (``pool_grow``/``pool_shrink``, autoscaling).

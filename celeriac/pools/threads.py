@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING
 
 from celeriac.execution.outcome import Disposition, Outcome
 from celeriac.execution.time_limits import ThreadSoftLimiter
-from celeriac.pools.base import OutcomeCallback, PoolLimits, PoolOptions, RunnerLookup
+from celeriac.pools.base import (
+    OutcomeCallback,
+    PoolLimits,
+    PoolOptions,
+    RunnerLookup,
+    resized,
+)
 from celeriac.states import FAILURE
 
 if TYPE_CHECKING:
@@ -63,23 +69,16 @@ class ThreadsPool:
 
     def grow(self, n: int = 1) -> None:
         """Run ``n`` more threads (started now)."""
-        if n < 1:
-            raise ValueError(f"cannot grow the pool by {n}")
         with self._lock:
             if self._stopping.is_set():
                 return
-            self.concurrency += n
+            self.concurrency = resized(self.concurrency, max(n, 0), "thread(s)")
         self._start_threads(n)
 
     def shrink(self, n: int = 1) -> None:
         """Run ``n`` fewer threads: each exits when it reaches its ``RETIRE`` in the queue."""
-        if n < 1:
-            raise ValueError(f"cannot shrink the pool by {n}")
         with self._lock:
-            if self.concurrency - n < 1:
-                raise ValueError(f"Can't shrink pool by {n}: it has {self.concurrency} "
-                                 "thread(s) and keeps at least one")
-            self.concurrency -= n
+            self.concurrency = resized(self.concurrency, -max(n, 0), "thread(s)")
         for _ in range(n):
             self._queue.put(RETIRE)
 

@@ -22,6 +22,7 @@ import logging
 import threading
 from collections import deque
 
+from celeriac.pools.base import resized
 from celeriac.pools.prefork import ipc
 from celeriac.pools.prefork.supervisor import ChildProc
 
@@ -69,22 +70,15 @@ class PoolResizing:
 
     def grow(self, n: int = 1) -> None:
         """Run ``n`` more children; they are forked by the supervisor thread right away."""
-        if n < 1:
-            raise ValueError(f"cannot grow the pool by {n}")
         with self._lock:
-            self.concurrency += n
+            self.concurrency = resized(self.concurrency, max(n, 0))
         logger.info("Pool grows by %d to %d process(es)", n, self.concurrency)
         self._wake()
 
     def shrink(self, n: int = 1) -> None:
         """Run ``n`` fewer children: idle ones exit now, busy ones after their task."""
-        if n < 1:
-            raise ValueError(f"cannot shrink the pool by {n}")
         with self._lock:
-            if self.concurrency - n < 1:
-                raise ValueError(f"Can't shrink pool by {n}: it has {self.concurrency} "
-                                 "process(es) and keeps at least one")
-            self.concurrency -= n
+            self.concurrency = resized(self.concurrency, -max(n, 0))
             excess = len(serving(self._children)) - self.concurrency
             exit_now = self._drain_locked(surplus(self._children, self._idle, excess))
         logger.info("Pool shrinks by %d to %d process(es)", n, self.concurrency)

@@ -11,6 +11,7 @@ Registered in ``commands.COMMANDS`` when ``commands.py`` imports this module.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from celeriac.worker.control.commands import command, ok
@@ -39,20 +40,20 @@ def _optional_str(value: Any) -> str | None:
 
 @command("pool_grow")
 def pool_grow(node: ControlNode, arguments: dict[str, Any]) -> Any:
-    try:
-        node.view.pool_grow(_count(arguments))
-    except AutoscaleRefused as exc:  # Celery's ``nok``: the bare text, not ``repr``
-        return {"error": str(exc)}
-    return ok("pool will grow")
+    return _resize(node.view.pool_grow, arguments, "pool will grow")
 
 
 @command("pool_shrink")
 def pool_shrink(node: ControlNode, arguments: dict[str, Any]) -> Any:
+    return _resize(node.view.pool_shrink, arguments, "pool will shrink")
+
+
+def _resize(method: Callable[[int], None], arguments: dict[str, Any], done: str) -> Any:
     try:
-        node.view.pool_shrink(_count(arguments))
+        method(_count(arguments))
     except AutoscaleRefused as exc:  # Celery's ``nok``: the bare text, not ``repr``
         return {"error": str(exc)}
-    return ok("pool will shrink")
+    return ok(done)
 
 
 @command("pool_restart")
