@@ -113,6 +113,7 @@ def test_autoscale_grows_under_backlog_and_shrinks_when_idle(
     with project.worker("-P", "prefork", "--autoscale", "3,1", "-n", node, "-l", "info",
                         env={"AUTOSCALE_KEEPALIVE": "1"}) as worker:
         wait_ready(worker)
+        assert "concurrency: {min=1, max=3} (prefork)" in worker.log()
         scaler = ask(project, node, "stats")["autoscaler"]
         assert (scaler["max"], scaler["min"], scaler["current"]) == (3, 1, 1)
         assert ask(project, node, "pool_grow", n=1) == {

@@ -126,3 +126,19 @@ def test_pool_command_replies(node: tuple[ControlNode, FakeWorker]) -> None:
                           ("pool_restart", (["a"], True)),
                           ("add_consumer", ("q1", "ex", "topic", "k.#")),
                           ("cancel_consumer", "q1")]
+
+
+def test_autoscale_needs_a_pool_that_resizes() -> None:
+    from celeriac.worker.worker import Worker, WorkerOptions
+
+    app = Celery("autoscale_solo", broker="memory://autoscale-solo", set_as_current=False)
+    try:
+        with pytest.raises(ImproperlyConfigured, match="--autoscale needs a pool"):
+            Worker(app, WorkerOptions(pool="solo", autoscale=(3, 1)))
+        worker = Worker(app, WorkerOptions(pool="threads", autoscale=(3, 2)))
+        assert worker.concurrency == 2 and worker.pool.concurrency == 2
+        assert worker.scaling.autoscaler is not None
+        assert worker.scaling.autoscaler.max_concurrency == 3
+        worker.pool.stop(graceful=False, timeout=0)
+    finally:
+        app.close()
