@@ -87,7 +87,7 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
         instance = Worker(app, options)
     except ImproperlyConfigured as exc:  # e.g. a result store that cannot be built
         raise click.ClickException(f"Cannot start the worker: {exc}") from None
-    notes = inert_flag_notes({**flags, "concurrency": concurrency,
+    notes = inert_flag_notes({**flags, "concurrency": concurrency, "autoscale": autoscale,
                               "max_tasks_per_child": max_tasks_per_child,
                               "max_memory_per_child": max_memory_per_child}, options.pool,
                              conf)
