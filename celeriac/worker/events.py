@@ -81,7 +81,9 @@ class WorkerEvents:
 
     # -- worker events -----------------------------------------------------------------------
     def start(self) -> None:
-        """``worker-online``, then a heartbeat every ``freq`` seconds on a thread of its own."""
+        """``worker-online``, then a heartbeat every ``freq`` seconds on a thread of its own;
+        task events are sent by the dispatcher's sender thread."""
+        self.dispatcher.start_sender()
         if not self.heartbeat:
             return
         self._send_worker("worker-online")
@@ -104,7 +106,7 @@ class WorkerEvents:
         if self._thread is not None:
             self._thread.join(timeout=5.0)
         try:
-            self.dispatcher.flush()
+            self.dispatcher.stop_sender()
         finally:
             if self.heartbeat:
                 self._send_worker("worker-offline")
