@@ -10,9 +10,7 @@ Batching, as Celery's worker does it: events of a *buffered* group (the worker b
 the buffer; it also goes out by itself once ``buffer_limit`` events wait. The worker's consumer
 flushes at the end of each loop round, so an event waits at most one round (≤ 50 ms idle).
 Celery flushes every loop iteration or at 24 events; one broadcast per round instead of per 24
-events is what keeps ``-E`` cheap for short tasks (see ``bench/``), and so does the sender
-thread the worker starts (``start_sender``): a flush only hands the list over, and the
-encoding and the broker round trip happen beside the consumer loop.
+events is what keeps ``-E`` cheap for short tasks (see ``bench/``).
 
 Events are volatile, as in kombu: a broadcast that fails is logged and dropped (the worker
 never stops for a monitor), unless the caller asks for ``retry`` with a policy.
@@ -22,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -86,8 +83,6 @@ class EventDispatcher:
         self._failing = False
         self._offset = utcoffset()
         self._offset_until = time.monotonic() + OFFSET_TTL
-        self._outbox: queue.SimpleQueue[list[dict[str, Any]] | None] | None = None
-        self._sender: threading.Thread | None = None
 
     # -- sending ---------------------------------------------------------------------------
     def wants(self, type_: str) -> bool:
@@ -143,61 +138,22 @@ class EventDispatcher:
         return self._offset
 
     def flush(self) -> None:
-        """Send the buffered events now, as one ``task.multi`` list (through the sender
-        thread, when started: then the caller only hands the list over)."""
+        """Send the buffered events now, as one ``task.multi`` list."""
         if not self._buffer:
             return
         with self._lock:
             pending, self._buffer = self._buffer, []
-        if self._outbox is not None:
-            self._outbox.put(pending)
-            return
-        self._send_batch(pending)
-
-    def _send_batch(self, pending: list[dict[str, Any]]) -> None:
         for start in range(0, len(pending), self.buffer_limit):
             self._broadcast(pending[start:start + self.buffer_limit], MULTI_ROUTING_KEY, None)
-
-    # -- the sender thread -----------------------------------------------------------------
-    def start_sender(self) -> None:
-        """Encode and broadcast flushed batches on a thread of their own, in order.
-
-        The worker's consumer flushes every loop round; with the sender the round no longer
-        waits for the broker's reply to the broadcast (the socket wait frees the GIL).
-        """
-        if self._sender is not None or self.fanout is None:
-            return
-        outbox: queue.SimpleQueue[list[dict[str, Any]] | None] = queue.SimpleQueue()
-        self._outbox = outbox
-        self._sender = threading.Thread(target=self._send_loop, args=(outbox,),
-                                        name="celeriac-event-sender", daemon=True)
-        self._sender.start()
-
-    def _send_loop(self, outbox: queue.SimpleQueue[list[dict[str, Any]] | None]) -> None:
-        while (pending := outbox.get()) is not None:
-            try:
-                self._send_batch(pending)
-            except Exception:  # encoding failed: drop this batch, keep the thread
-                logger.warning("Could not send %d task events", len(pending), exc_info=True)
-
-    def stop_sender(self) -> None:
-        """Flush, send what the sender holds, and end it (sending goes back to the caller)."""
-        self.flush()
-        sender, outbox = self._sender, self._outbox
-        if sender is None or outbox is None:
-            return
-        outbox.put(None)
-        sender.join(timeout=10.0)
-        self._sender = self._outbox = None
 
     @property
     def buffered(self) -> int:
         return len(self._buffer)
 
     def close(self) -> None:
-        """Flush (and stop the sender), then close the channel if this dispatcher opened it."""
+        """Flush, then close the channel if this dispatcher opened it."""
         try:
-            self.stop_sender()
+            self.flush()
         finally:
             if self.owns_channel and self.channel is not None:
                 self.channel.close()

@@ -81,9 +81,7 @@ class WorkerEvents:
 
     # -- worker events -----------------------------------------------------------------------
     def start(self) -> None:
-        """``worker-online``, then a heartbeat every ``freq`` seconds on a thread of its own;
-        task events are sent by the dispatcher's sender thread."""
-        self.dispatcher.start_sender()
+        """``worker-online``, then a heartbeat every ``freq`` seconds on a thread of its own."""
         if not self.heartbeat:
             return
         self._send_worker("worker-online")
@@ -106,7 +104,7 @@ class WorkerEvents:
         if self._thread is not None:
             self._thread.join(timeout=5.0)
         try:
-            self.dispatcher.stop_sender()
+            self.dispatcher.flush()
         finally:
             if self.heartbeat:
                 self._send_worker("worker-offline")

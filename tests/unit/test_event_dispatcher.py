@@ -188,18 +188,3 @@ def test_app_events_dispatcher_shapes() -> None:
             ("me@host", "worker-custom", 1), ("other@host", "task-custom", 2)]
     finally:
         app.close()
-
-
-def test_the_sender_thread_sends_flushed_batches_in_order(channel: Channel) -> None:
-    subscription = channel.subscribe("celeryev", "task.multi")  # type: ignore[attr-defined]
-    dispatcher = EventDispatcher(channel, "w", buffer_group={"task"}, buffer_limit=3)
-    dispatcher.start_sender()
-    for index in range(7):  # two full buffers go by themselves, one waits for the flush
-        dispatcher.send("task-started", uuid=str(index))
-    dispatcher.stop_sender()  # flushes and waits for the sender
-    batches = _bodies(subscription)
-    assert [[event["uuid"] for event in batch] for batch in batches] == [
-        ["0", "1", "2"], ["3", "4", "5"], ["6"]]
-    dispatcher.send("task-started", uuid="7")
-    dispatcher.flush()  # no sender any more: sent by the caller
-    assert [event["uuid"] for event in _bodies(subscription)[0]] == ["7"]
