@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -94,8 +95,10 @@ def events_cost(comparison: Comparison, systems: tuple[System, System],
         with_events = dataclasses.replace(system, worker_cmd=[*system.worker_cmd, "-E"])
         plain = evented = 0.0
         for _ in range(repeat):
-            plain = max(plain, count / drain(system, count, "noop"))
-            evented = max(evented, count / drain(with_events, count, "noop"))
+            runs = count / drain(system, count, "noop"), count / drain(with_events, count, "noop")
+            print(f"  {system.label}: no -E {runs[0]:,.0f}/s, -E {runs[1]:,.0f}/s",
+                  file=sys.stderr, flush=True)
+            plain, evented = max(plain, runs[0]), max(evented, runs[1])
         rates.append((plain, evented))
     (ours, ours_e), (theirs, theirs_e) = rates
     comparison.row("drain, results ignored, no -E (tasks/s)", ours, theirs)

@@ -103,7 +103,7 @@ class Consumer:
         try:
             while not self.stop_fetching.is_set():
                 self.step()
-                if (events := self.dispatcher.events) is not None:  # one task.multi a round
+                if (events := self.dispatcher.events) is not None:  # batched task events
                     events.flush()
         finally:
             leftovers = self.prefetcher.stop()

@@ -177,7 +177,8 @@ class WorkerEvents:
                 "exception": f"NotRegistered({message.task_name or ''!r})"})
 
     def flush(self) -> None:
-        self.dispatcher.flush()
+        """What the consumer calls every round: send task events that waited long enough."""
+        self.dispatcher.flush_due()
 
 
 def outcome_event(outcome: Outcome) -> tuple[str, dict[str, Any]] | None:
