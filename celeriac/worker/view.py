@@ -47,7 +47,12 @@ class WorkerInspector:
         return {key: getattr(task, key, None) for key in _TASK_OPTIONS} if task else {}
 
     def active(self) -> Sequence[TaskInfo]:
-        return [TaskInfo(request, True, started, os.getpid())
+        """``worker_pid`` is the process running the task: a prefork child's pid (None while
+        the request waits for a free child), this process's for the solo and threads pools."""
+        pid_of = getattr(self.pool, "worker_pid", None)
+        own = os.getpid()
+        return [TaskInfo(request, True, started,
+                         pid_of(request.task_id) if callable(pid_of) else own)
                 for request, started in list(self.consumer.active.values())]
 
     def reserved(self) -> Sequence[TaskInfo]:
@@ -96,3 +101,11 @@ class WorkerInspector:
 
     def shutdown(self) -> None:
         self._shutdown()
+
+    def send_heartbeat(self) -> bool:
+        """No event dispatcher in this worker yet: nothing is sent (the command says so)."""
+        return False
+
+    def set_task_events(self, enabled: bool) -> bool | None:
+        """No event dispatcher in this worker yet (``enable_events`` answers an error)."""
+        return None

@@ -131,6 +131,12 @@ class PreforkPool:
         signal_child(child, signum)
         return True
 
+    def worker_pid(self, task_id: str) -> int | None:
+        """The pid of the child running ``task_id`` (``inspect active``); None if none does."""
+        with self._lock:
+            return next((c.pid for c in self._children
+                         if c.job is not None and c.job.task_id == task_id), None)
+
     def child_pids(self) -> list[int]:  # for stats and tests
         with self._lock:
             return [c.pid for c in self._children]
