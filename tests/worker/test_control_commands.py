@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -151,8 +151,9 @@ def test_debugging_commands(control: Control, node: ControlNode) -> None:
 def test_client_methods_send_celerys_arguments(app: Celery, control: Control) -> None:
     RecordingNode.asked = []
     node = _start(app, "w1@test", RecordingNode)
+    assert isinstance(node, RecordingNode)
     try:
-        calls = [
+        calls: list[tuple[Callable[[], Any], tuple[str, dict[str, Any]]]] = [
             (lambda: control.pool_grow(2, destination="w1@test", reply=True),
              ("pool_grow", {"n": 2})),
             (lambda: control.pool_shrink(destination="w1@test", reply=True),
@@ -173,10 +174,10 @@ def test_client_methods_send_celerys_arguments(app: Celery, control: Control) ->
         ]
         for call, expected in calls:
             assert call() == [{"w1@test": {"ok": "recorded"}}]
-            assert node.asked[-1] == expected  # type: ignore[attr-defined]
+            assert node.asked[-1] == expected
         control.election("e1", "task", "act")
         control.ping(destination=["w1@test"], timeout=3.0)  # processed after the election
-        assert ("election", {"id": "e1", "topic": "task", "action": "act"}) in node.asked  # type: ignore[attr-defined]
+        assert ("election", {"id": "e1", "topic": "task", "action": "act"}) in node.asked
     finally:
         node.stop()
         node.channel.close()
