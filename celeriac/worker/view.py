@@ -72,10 +72,11 @@ class WorkerInspector:
             "prefetch_count": self.consumer.window(),
         }
 
-    def conf(self) -> dict[str, Any]:
+    def conf(self, with_defaults: bool = False) -> dict[str, Any]:
         """JSON-safe settings with secrets masked (the Settings table knows which are)."""
         out: dict[str, Any] = {}
-        for key, value in self.app.conf.table(with_defaults=False, censored=True).items():
+        table = self.app.conf.table(with_defaults=with_defaults, censored=True)
+        for key, value in table.items():
             try:
                 json.dumps(value)
             except (TypeError, ValueError):

@@ -157,6 +157,9 @@ def test_new_commands_reply_shapes(setup: Setup) -> None:
     assert "- rss (end): " in inspect.memdump()
     assert "objgraph library" in inspect.objgraph()["error"]
     assert inspect.registered() == ["ctl.sleepy"]
+    conf = inspect.conf()
+    assert conf["task_default_queue"].startswith("q-") and "worker_concurrency" not in conf
+    assert "worker_concurrency" in inspect.conf(with_defaults=True)
 
 
 def test_destination_and_timeout(setup: Setup) -> None:

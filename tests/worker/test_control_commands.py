@@ -137,6 +137,12 @@ def test_event_commands_reply_shapes(control: Control, node: ControlNode) -> Non
     assert "no gossip" in _ask(control, "election", id="e1", topic="task")["error"]
 
 
+def test_conf_with_defaults(control: Control, node: ControlNode) -> None:
+    inspect = control.inspect(destination="w1@test", timeout=3.0)
+    assert inspect.conf() == {"task_default_queue": "celery"}
+    assert inspect.conf(with_defaults=True)["defaults"] is True
+
+
 def test_debugging_commands(control: Control, node: ControlNode) -> None:
     inspect = control.inspect(destination="w1@test", timeout=3.0)
     sample = inspect.memsample()

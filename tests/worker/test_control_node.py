@@ -55,8 +55,8 @@ class FakeWorker:
         return {"total": {"proj.add": 3}, "pool": {"max-concurrency": 2},
                 "broker": {"transport": "memory"}, "prefetch_count": 8}
 
-    def conf(self) -> dict[str, Any]:
-        return {"task_default_queue": "celery"}
+    def conf(self, with_defaults: bool = False) -> dict[str, Any]:
+        return {"task_default_queue": "celery", **({"defaults": True} if with_defaults else {})}
 
     def terminate(self, task_id: str, signum: int) -> bool:
         self.calls.append(("terminate", (task_id, signum)))

@@ -193,7 +193,7 @@ def stats(node: ControlNode, arguments: dict[str, Any]) -> Any:
 @command("conf", type="inspect", alias="dump_conf", signature="[include_defaults=False]",
          args=(("with_defaults", strtobool),), help="List configuration.")
 def conf(node: ControlNode, arguments: dict[str, Any]) -> Any:
-    return node.view.conf()
+    return node.view.conf(with_defaults=bool(arguments.get("with_defaults")))
 
 
 @command("report", type="inspect",
