@@ -119,7 +119,7 @@ class Inspect:
         return self._request("hello", from_node=from_node, revoked=revoked)
 
     def memsample(self) -> Any:
-        """The workers' resident memory now (``"31.2MB"``); needs psutil on the worker."""
+        """The workers' resident memory now (``"31.2MB"``), remembered for ``memdump``."""
         return self._request("memsample")
 
     def memdump(self, samples: int = 10) -> Any:

@@ -1,11 +1,12 @@
 """Memory-debugging inspect commands, as Celery's: ``memsample``, ``memdump``, ``objgraph``.
 
-``memsample`` records the worker's resident memory (RSS, read through psutil as Celery does)
-and answers it humanized (``"31.2MB"``); ``memdump`` answers the text report of the samples
-taken since the last dump plus the RSS after a garbage collection, and starts a new series.
-``objgraph`` draws the back-references of the objects of one type into a PNG and answers its
-file name; it needs the objgraph library (and graphviz). A worker without psutil or objgraph
-answers an error saying which library to install.
+``memsample`` records the worker's resident memory and answers it humanized (``"31.2MB"``);
+``memdump`` answers the text report of the samples taken since the last dump plus the RSS
+after a garbage collection, and starts a new series. Celery reads the RSS through psutil;
+celeriac reads the same number from ``/proc/self/statm`` (what psutil reads on Linux), so it
+needs no extra package, and answers an error where there is no ``/proc``. ``objgraph`` draws
+the back-references of the objects of one type into a PNG and answers its file name; it
+needs the objgraph library (and graphviz), else it answers an error saying so.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ logger = logging.getLogger(__name__)
 _UNITS = ((2 ** 40.0, "TB"), (2 ** 30.0, "GB"), (2 ** 20.0, "MB"), (2 ** 10.0, "KB"),
           (0.0, "b"))
 _samples: list[str] = []
-NO_PSUTIL = "memsample/memdump need the psutil library: pip install psutil"
+NO_PROC = "memsample/memdump read /proc/self/statm, which this system does not have"
 NO_OBJGRAPH = "objgraph needs the objgraph library: pip install objgraph"
 
 
@@ -42,19 +43,20 @@ def humanbytes(size: float) -> str:
 
 
 def rss() -> str | None:
-    """This process's resident memory, humanized; None without psutil."""
+    """This process's resident memory, humanized; None where there is no ``/proc``."""
     try:
-        import psutil
-    except ImportError:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
         return None
-    return humanbytes(psutil.Process(os.getpid()).memory_info().rss)
+    return humanbytes(pages * os.sysconf("SC_PAGE_SIZE"))
 
 
 @command("memsample", type="inspect", help="Sample current RSS memory usage.")
 def memsample(node: ControlNode, arguments: dict[str, Any]) -> Any:
     current = rss()
     if current is None:
-        return {"error": NO_PSUTIL}
+        return {"error": NO_PROC}
     _samples.append(current)
     return current
 
@@ -71,7 +73,7 @@ def _spread(values: list[str], count: int) -> list[str]:
          help="Dump statistics of previous memsample requests.")
 def memdump(node: ControlNode, arguments: dict[str, Any]) -> Any:
     if rss() is None:
-        return {"error": NO_PSUTIL}
+        return {"error": NO_PROC}
     count = max(1, int(arguments.get("samples") or 10))
     previous = _spread(_samples, count)
     _samples.clear()
@@ -104,4 +106,4 @@ def objgraph(node: ControlNode, arguments: dict[str, Any]) -> Any:
         return {"filename": handle.name}
 
 
-__all__ = ["humanbytes", "memdump", "memsample", "objgraph", "rss"]
+__all__ = ["NO_OBJGRAPH", "NO_PROC", "humanbytes", "memdump", "memsample", "objgraph", "rss"]
