@@ -166,38 +166,24 @@ def _list_option(kind: CommandType) -> Callable[[F], F]:
 
 
 # -- commands ----------------------------------------------------------------------------------
-@click.command(context_settings={"allow_extra_args": True})
-@app_options
-@click.argument("command", required=False)
-@_list_option("inspect")
-@_remote_options
-@click.pass_context
-def inspect(ctx: click.Context, command: str | None, list_commands: bool, timeout: float,
-            destination: str | None, as_json: bool) -> None:
-    """Inspect the workers by sending them the COMMAND inspect command (--list: which)."""
-    state: CliState = ctx.obj
-    state.load_app()  # the app module's own commands register on import
-    if list_commands:
-        _print_list("inspect")
-        return
-    name = _verify("inspect", command)
-    arguments = compile_arguments(name, list(ctx.args))
-    callback = None if as_json else partial(_say_reply, show_reply=True)
-    with _control(state) as ctl:
-        inspector = ctl.inspect(timeout=timeout, destination=_destination(destination),
-                                callback=callback)
-        replies = _remote(f"inspect {name}", lambda: inspector._request(name, **arguments))
-    if not replies:
-        raise RemoteCommandError(NO_REPLY)
-    if as_json:
-        click.echo(json.dumps(replies, default=str))
-        return
-    _online(len(replies))
+Sender = Callable[[Control, str, dict[str, Any], "list[str] | None", float,
+                   "Callable[[dict[str, Any]], None] | None"], Any]
 
 
-def _broadcast(ctl: Control, name: str, arguments: dict[str, Any], **options: Any) -> Any:
+def _send_inspect(ctl: Control, name: str, arguments: dict[str, Any],
+                  destination: list[str] | None, timeout: float,
+                  callback: Callable[[dict[str, Any]], None] | None) -> Any:
+    inspector = ctl.inspect(timeout=timeout, destination=destination, callback=callback)
+    return inspector._request(name, **arguments)
+
+
+def _send_control(ctl: Control, name: str, arguments: dict[str, Any],
+                  destination: list[str] | None, timeout: float,
+                  callback: Callable[[dict[str, Any]], None] | None) -> Any:
     """``revoke``/``terminate`` go through ``Control.revoke``: it also writes the durable
     revocation store that workers started later read."""
+    options: dict[str, Any] = {"destination": destination, "reply": True, "timeout": timeout,
+                               "callback": callback}
     if name in ("revoke", "terminate"):
         return ctl.revoke(arguments.get("task_id") or [],
                           terminate=name == "terminate" or bool(arguments.get("terminate")),
@@ -205,31 +191,44 @@ def _broadcast(ctl: Control, name: str, arguments: dict[str, Any], **options: An
     return ctl.broadcast(name, arguments=arguments, **options)
 
 
-@click.command(context_settings={"allow_extra_args": True})
-@app_options
-@click.argument("command", required=False)
-@_list_option("control")
-@_remote_options
-@click.pass_context
-def control(ctx: click.Context, command: str | None, list_commands: bool, timeout: float,
+def _remote_command(kind: CommandType, send: Sender, doc: str) -> click.Command:
+    """``celeriac inspect`` or ``celeriac control``: the same flow, as in Celery."""
+
+    @click.command(name=kind, help=doc, context_settings={"allow_extra_args": True})
+    @app_options
+    @click.argument("command", required=False)
+    @_list_option(kind)
+    @_remote_options
+    @click.pass_context
+    def run(ctx: click.Context, command: str | None, list_commands: bool, timeout: float,
             destination: str | None, as_json: bool) -> None:
-    """Send the COMMAND control command to the workers (--list: which)."""
-    state: CliState = ctx.obj
-    state.load_app()
-    if list_commands:
-        _print_list("control")
-        return
-    name = _verify("control", command)
-    arguments = compile_arguments(name, list(ctx.args))
-    callback = None if as_json else partial(_say_reply, show_reply=True)
-    with _control(state) as ctl:
-        replies = _remote(f"control {name}", lambda: _broadcast(
-            ctl, name, arguments, destination=_destination(destination), reply=True,
-            timeout=timeout, callback=callback))
-    if not replies:
-        raise RemoteCommandError(NO_REPLY)
-    if as_json:
-        click.echo(json.dumps(replies, default=str))
+        state: CliState = ctx.obj
+        state.load_app()  # the app module's own commands register on import
+        if list_commands:
+            _print_list(kind)
+            return
+        name = _verify(kind, command)
+        arguments = compile_arguments(name, list(ctx.args))
+        callback = None if as_json else partial(_say_reply, show_reply=True)
+        with _control(state) as ctl:
+            replies = _remote(f"{kind} {name}", lambda: send(
+                ctl, name, arguments, _destination(destination), timeout, callback))
+        if not replies:
+            raise RemoteCommandError(NO_REPLY)
+        if as_json:
+            click.echo(json.dumps(replies, default=str))
+        elif kind == "inspect":
+            _online(len(replies))
+
+    return run
+
+
+inspect = _remote_command(
+    "inspect", _send_inspect,
+    "Inspect the workers by sending them the COMMAND inspect command (--list: which).")
+control = _remote_command(
+    "control", _send_control,
+    "Send the COMMAND control command to the workers (--list: which).")
 
 
 @click.command()

@@ -83,26 +83,29 @@ def _first_line(doc: str | None) -> str:
     return (doc or "").strip().split("\n")[0]
 
 
-def command(name: str, *, type: CommandType | None = None, alias: str | None = None,
-            visible: bool = True, default_timeout: float = 1.0, help: str | None = None,
-            signature: str | None = None, args: ArgSpec | None = None,
-            variadic: str | None = None) -> Callable[[Handler], Handler]:
+def _info(kind: CommandType, doc: str | None, *, alias: str | None = None,
+          visible: bool = True, default_timeout: float = 1.0, help: str | None = None,
+          signature: str | None = None, args: ArgSpec | None = None,
+          variadic: str | None = None) -> CommandInfo:
+    """The meta of a command; the options are Celery's ``Panel.register`` keywords."""
+    return CommandInfo(type=kind, alias=alias, visible=visible, default_timeout=default_timeout,
+                       help=help or _first_line(doc), signature=signature,
+                       args=tuple(args) if args else None, variadic=variadic)
+
+
+def command(name: str, *, type: CommandType | None = None,
+            **options: Any) -> Callable[[Handler], Handler]:
     """Register a celeriac handler ``handler(node, arguments)`` under ``name`` (and ``alias``).
 
-    Without ``type``, a Celery command listed in ``CELERY_SHAPES`` gets Celery's shape and
-    any other is a control command.
+    ``options`` are those of ``_info``. Without ``type`` or options, a Celery command listed
+    in ``CELERY_SHAPES`` gets Celery's shape; any other is a control command.
     """
     def register(handler: Handler) -> Handler:
         known = CELERY_SHAPES.get(name)
-        explicit = type is not None or signature is not None or args is not None
-        if known is not None and not explicit and help is None:
+        if known is not None and type is None and not options:
             info = known
         else:
-            info = CommandInfo(type=type or "control", alias=alias, visible=visible,
-                               default_timeout=default_timeout,
-                               help=help or _first_line(handler.__doc__),
-                               signature=signature, args=tuple(args) if args else None,
-                               variadic=variadic)
+            info = _info(type or "control", handler.__doc__, **options)
         _add(name, handler, info)
         return handler
 
@@ -145,43 +148,33 @@ def state_of(node: ControlNode) -> ControlState:
                         consumer=ConsumerState(app, node.hostname, view), view=view, node=node)
 
 
-def _register_celery_style(kind: CommandType, name: str | None, alias: str | None,
-                           visible: bool, default_timeout: float, help: str | None,
-                           signature: str | None, args: ArgSpec | None,
-                           variadic: str | None) -> Callable[[Callable[..., Any]], Any]:
+def _celery_style(kind: CommandType, name: str | None = None,
+                  **options: Any) -> Callable[[Callable[..., Any]], Any]:
     def register(fun: Callable[..., Any]) -> Callable[..., Any]:
         def call(node: ControlNode, arguments: dict[str, Any]) -> Any:
             return fun(state_of(node), **arguments)
 
         call.__doc__ = fun.__doc__
-        info = CommandInfo(type=kind, alias=alias, visible=visible,
-                           default_timeout=default_timeout,
-                           help=help or _first_line(fun.__doc__), signature=signature,
-                           args=tuple(args) if args else None, variadic=variadic)
-        _add(name or fun.__name__, call, info)
+        _add(name or fun.__name__, call, _info(kind, fun.__doc__, **options))
         return fun
 
     return register
 
 
-def control_command(*, name: str | None = None, alias: str | None = None,
-                    visible: bool = True, default_timeout: float = 1.0,
-                    help: str | None = None, signature: str | None = None,
-                    args: ArgSpec | None = None,
-                    variadic: str | None = None) -> Callable[[Callable[..., Any]], Any]:
-    """Celery's ``@control_command``: a command that changes something, ``fun(state, **kw)``."""
-    return _register_celery_style("control", name, alias, visible, default_timeout, help,
-                                  signature, args, variadic)
+def control_command(**options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """Celery's ``@control_command``: a command that changes something, ``fun(state, **kw)``.
+
+    Options as Celery's: ``name`` (default: the function's), ``alias``, ``visible``,
+    ``default_timeout``, ``help`` (default: the docstring's first line), ``signature``,
+    ``args`` (``[(name, type), ...]`` for the CLI's words), ``variadic``.
+    """
+    return _celery_style("control", **options)
 
 
-def inspect_command(*, name: str | None = None, alias: str | None = None,
-                    visible: bool = True, default_timeout: float = 1.0,
-                    help: str | None = None, signature: str | None = None,
-                    args: ArgSpec | None = None,
-                    variadic: str | None = None) -> Callable[[Callable[..., Any]], Any]:
-    """Celery's ``@inspect_command``: a read-only question, ``fun(state, **kw)``."""
-    return _register_celery_style("inspect", name, alias, visible, default_timeout, help,
-                                  signature, args, variadic)
+def inspect_command(**options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """Celery's ``@inspect_command``: a read-only question, ``fun(state, **kw)``; options
+    as ``control_command``'s."""
+    return _celery_style("inspect", **options)
 
 
 def commands_of_type(kind: CommandType) -> dict[str, CommandInfo]:
