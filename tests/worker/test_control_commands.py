@@ -19,7 +19,7 @@ from celeriac.cli.main import CliState, cli
 from celeriac.control import Control
 from celeriac.control.revocations import open_revocation_store
 from celeriac.worker.control import ControlNode, ControlState, control_command, inspect_command
-from celeriac.worker.control.registry import COMMANDS, META, commands_of_type
+from celeriac.worker.control.registry import CELERY_SHAPES, COMMANDS, META, commands_of_type
 from celeriac.worker.revoked import RevokedRegistry
 from tests.worker.test_control_node import FakeWorker
 
@@ -260,3 +260,23 @@ def test_pretty_matches_celerys_layout() -> None:
     assert pretty([]) == ("OK", "- empty -")
     assert pretty({"b": 1, "a": 2}) == ("OK", '{\n    "a": 2,\n    "b": 1\n}')
     assert pretty(None) == ("OK", "None")
+
+
+def test_builtin_commands_have_celerys_names_and_meta() -> None:
+    """Every command of Celery 5.7's ``Panel`` is here with Celery's type, signature,
+    argument names, variadic and alias (what ``celery inspect/control`` rely on)."""
+    from celery.worker.control import Panel
+
+    not_here = {"revoke_by_stamped_headers"}  # stamping is not implemented
+    pool_side = {"pool_grow", "pool_shrink", "pool_restart", "autoscale", "add_consumer",
+                 "cancel_consumer"}  # handlers: worker/control/pool_commands.py
+    for name, theirs in Panel.meta.items():
+        if name in not_here or name.startswith("ctest_"):
+            continue
+        if name not in pool_side:
+            assert name in COMMANDS, name
+        ours = META[name] if name in META else CELERY_SHAPES[name]
+        assert (ours.type, ours.visible, ours.signature, ours.variadic, ours.alias) == (
+            theirs.type, theirs.visible, theirs.signature, theirs.variadic,
+            theirs.alias), name
+        assert [arg for arg, _ in ours.args or ()] == [arg for arg, _ in theirs.args or ()], name

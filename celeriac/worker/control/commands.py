@@ -31,10 +31,6 @@ def ok(text: str) -> dict[str, str]:
     return {"ok": text}
 
 
-def nok(text: str) -> dict[str, str]:
-    return {"error": text}
-
-
 def signum_of(value: Any) -> int:
     """``SIGTERM``, ``TERM``, ``15`` or None (SIGTERM) as a signal number."""
     if value is None or value == "":
@@ -284,5 +280,5 @@ def _now() -> float:
 # Registered by import: events, election and debugging commands (module docstring).
 from celeriac.worker.control import debug_commands, event_commands  # noqa: E402
 
-__all__ = ["COMMANDS", "Handler", "command", "debug_commands", "event_commands", "nok", "ok",
+__all__ = ["COMMANDS", "Handler", "command", "debug_commands", "event_commands", "ok",
            "request_info", "signum_of"]
