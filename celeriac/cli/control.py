@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import click
 
+from celeriac.app import base as app_base
 from celeriac.cli.main import CliState, app_options
 from celeriac.control.control import Control
 from celeriac.exceptions import OperationalError
@@ -34,8 +35,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: ``EX_UNAVAILABLE`` (sysexits.h), what Celery exits with when nobody answers.
 EX_UNAVAILABLE = 69
 NO_REPLY = "No nodes replied within time constraint"
-#: Imported for its side effect: it registers every built-in command.
-_BUILTINS = builtin_commands
+#: Imported for their side effects: every built-in command registers, and without ``-A``
+#: the default app can be built (as Celery's CLI falls back to its default app).
+_IMPORTED = (builtin_commands, app_base)
 
 
 class RemoteCommandError(click.ClickException):

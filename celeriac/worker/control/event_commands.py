@@ -58,7 +58,7 @@ def disable_events(node: ControlNode, arguments: dict[str, Any]) -> Any:
     return _task_events(node, False)
 
 
-@command("election", help="Hold election.")
+@command("election", help="Hold election (refused: celeriac workers run no gossip).")
 def election(node: ControlNode, arguments: dict[str, Any]) -> Any:
     logger.warning("Remote control: election %r (topic %r) ignored: %s",
                    arguments.get("id"), arguments.get("topic"), NO_GOSSIP)
