@@ -280,3 +280,17 @@ def test_builtin_commands_have_celerys_names_and_meta() -> None:
             theirs.type, theirs.visible, theirs.signature, theirs.variadic,
             theirs.alias), name
         assert [arg for arg, _ in ours.args or ()] == [arg for arg, _ in theirs.args or ()], name
+
+
+def test_cli_terminate_signals_and_stores_the_revocation(app: Celery, node: ControlNode) -> None:
+    import signal
+
+    view = node.view
+    assert isinstance(view, FakeWorker)
+    result = _cli(app, "control", "terminate", "KILL", "t-7", "-d", "w1@test", "-t", "3")
+    assert result.exit_code == 0, result.output
+    assert result.output == "->  w1@test: OK\n        terminate: tasks unknown\n"
+    assert ("terminate", ("t-7", signal.SIGKILL)) in view.calls
+    late = RevokedRegistry(open_revocation_store(app.transport))  # a worker started later
+    late.refresh()
+    assert "t-7" in late
