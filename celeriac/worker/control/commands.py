@@ -277,8 +277,12 @@ def _now() -> float:
     return time.time()
 
 
-# Registered by import: events, election and debugging commands (module docstring).
-from celeriac.worker.control import debug_commands, event_commands  # noqa: E402
+# Registered by import: events, election, debugging and pool commands (module docstring).
+from celeriac.worker.control import (  # noqa: E402
+    debug_commands,
+    event_commands,
+    pool_commands,
+)
 
 __all__ = ["COMMANDS", "Handler", "command", "debug_commands", "event_commands", "ok",
-           "request_info", "signum_of"]
+           "pool_commands", "request_info", "signum_of"]
