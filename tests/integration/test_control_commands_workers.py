@@ -205,3 +205,14 @@ def test_celery_inspect_against_celeriac_worker(setup: Setup) -> None:
                               check=False, env=env)
         assert done.returncode == 0, done.stdout + done.stderr
         assert expected in done.stdout, done.stdout
+
+
+def test_pool_commands_from_the_cli_and_the_client(setup: Setup) -> None:
+    done = setup.cli("control", "pool_grow", "1", "-d", setup.hostname, "-t", "10", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [{setup.hostname: {"ok": "pool will grow"}}]
+    assert setup.control.pool_shrink(1, destination=[setup.hostname], reply=True,
+                                     timeout=10.0) == [
+        {setup.hostname: {"ok": "pool will shrink"}}]
+    done = setup.cli("control", "--list")
+    assert "pool_grow [N=1]" in done.stdout and "autoscale [max [min]]" in done.stdout
