@@ -50,7 +50,12 @@ class WorkerInspector:
         return {key: getattr(task, key, None) for key in _TASK_OPTIONS} if task else {}
 
     def active(self) -> Sequence[TaskInfo]:
-        return [TaskInfo(request, True, started, os.getpid())
+        """``worker_pid`` is the process running the task: a prefork child's pid (None while
+        the request waits for a free child), this process's for the solo and threads pools."""
+        pids_of = getattr(self.pool, "child_pids", None)
+        own = os.getpid()
+        return [TaskInfo(request, True, started,
+                         next(iter(pids_of(request.task_id)), None) if callable(pids_of) else own)
                 for request, started in list(self.consumer.active.values())]
 
     def reserved(self) -> Sequence[TaskInfo]:
@@ -79,10 +84,11 @@ class WorkerInspector:
             out["autoscaler"] = autoscaler
         return out
 
-    def conf(self) -> dict[str, Any]:
+    def conf(self, with_defaults: bool = False) -> dict[str, Any]:
         """JSON-safe settings with secrets masked (the Settings table knows which are)."""
         out: dict[str, Any] = {}
-        for key, value in self.app.conf.table(with_defaults=False, censored=True).items():
+        table = self.app.conf.table(with_defaults=with_defaults, censored=True)
+        for key, value in table.items():
             try:
                 json.dumps(value)
             except (TypeError, ValueError):
@@ -108,6 +114,14 @@ class WorkerInspector:
 
     def shutdown(self) -> None:
         self._shutdown()
+
+    def send_heartbeat(self) -> bool:
+        """No event dispatcher in this worker yet: nothing is sent (the command says so)."""
+        return False
+
+    def set_task_events(self, enabled: bool) -> bool | None:
+        """No event dispatcher in this worker yet (``enable_events`` answers an error)."""
+        return None
 
     # -- pool size, restarts and consumed queues (pool_commands.py) ---------------------------
     def _scaling(self) -> Scaling:

@@ -9,7 +9,9 @@ routing_key, message)`` when it has one (Redis: an LPUSH exactly as kombu does),
 ``publish`` to the queue of that name, which every broker routes the same way.
 
 Handlers never touch worker internals: they see a read-only ``WorkerView`` (below) that the
-worker implements, plus four callables for the actions that change something.
+worker implements, plus the few methods for the actions that change something. Commands
+written for Celery (``@control_command``/``@inspect_command``, ``registry.py``) get a
+Celery-shaped ``state`` built around the same view.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class WorkerView(Protocol):
 
     def stats(self) -> dict[str, Any]: ...
 
-    def conf(self) -> dict[str, Any]: ...
+    def conf(self, with_defaults: bool = False) -> dict[str, Any]: ...
 
     def terminate(self, task_id: str, signum: int) -> bool:
         """Kill the running task ``task_id`` with ``signum``; False if it is not running here."""
@@ -89,6 +91,18 @@ class WorkerView(Protocol):
 
     def shutdown(self) -> None:
         """Begin a warm shutdown (returns at once)."""
+        ...
+
+    def send_heartbeat(self) -> bool:
+        """Send a ``worker-heartbeat`` event now; False when this worker sends no events."""
+        ...
+
+    def set_task_events(self, enabled: bool) -> bool | None:
+        """Turn ``task-*`` events on or off (``-E``) at run time.
+
+        True when that changed something, False when they already were, None when this
+        worker has no event dispatcher at all.
+        """
         ...
 
     # -- pool size, restarts and consumed queues (``pool_commands.py``) -----------------------
