@@ -107,9 +107,17 @@ BACKEND_FACTORIES: dict[str, StoreFactory] = {
 HIGHER_PRIORITY_FIRST: set[str] = {"memory", "sqlite"}
 
 
-from tests.contract import redis_factories, rpc_factories  # noqa: E402 - after the base table
+from tests.contract import (  # noqa: E402 - after the base table
+    amqp_factories,
+    redis_factories,
+    rpc_factories,
+)
 
 TRANSPORT_FACTORIES.update(redis_factories.TRANSPORT_FACTORIES)
+#: Transports of the fanout contract (``test_fanout_contract.py``): every transport above,
+#: plus RabbitMQ, whose queue contract lives in its own integration tests.
+FANOUT_FACTORIES: dict[str, TransportFactory] = {
+    **TRANSPORT_FACTORIES, **amqp_factories.FANOUT_FACTORIES}
 for _factories in (redis_factories.BACKEND_FACTORIES, rpc_factories.BACKEND_FACTORIES):
     for _kind, (_cls, _build, _general) in _factories.items():
         BACKEND_FACTORIES[_kind] = StoreFactory(_cls, _build, _general)
@@ -137,6 +145,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(params=sorted(TRANSPORT_FACTORIES))
 def transport_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture(params=sorted(FANOUT_FACTORIES))
+def fanout_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_fanout_transport(
+    fanout_kind: str, tmp_path: Path, namespace: str
+) -> Iterator[Callable[..., Transport]]:
+    """Like ``make_transport``, over ``FANOUT_FACTORIES``."""
+    made: list[Transport] = []
+
+    def make(**overrides: Any) -> Transport:
+        options = dataclasses.replace(TransportOptions(), **overrides)
+        env = ContractEnv(tmp_path, namespace, transport_options=options)
+        transport = FANOUT_FACTORIES[fanout_kind](env)
+        made.append(transport)
+        return transport
+
+    yield make
+    for transport in made:
+        transport.close()
 
 
 @pytest.fixture
