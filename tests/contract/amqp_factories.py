@@ -13,7 +13,6 @@ from typing import Any
 from celeriac.transport.amqp import AmqpTransport
 from tests.integration.amqp_vhost import Vhost, _require_rabbitmqctl, rabbitmqctl
 
-
 #: Vhosts made by this process and not deleted yet -> transports open on each (every
 #: rabbitmqctl call costs ~0.6 s, so one call makes a vhost and the last close deletes it).
 _live: dict[str, int] = {}
