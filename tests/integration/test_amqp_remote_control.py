@@ -1,0 +1,145 @@
+"""Remote control on RabbitMQ between celeriac clients and real ``celeriac worker`` processes.
+
+In a vhost of this module's own (deleted afterwards):
+
+* ``inspect ping/active/stats/registered`` and ``control rate_limit`` reach a running worker;
+  the entities are Celery's (``celery.pidbox`` fanout, the exclusive ``<nodename>.celery.pidbox``
+  queue with the control_queue_* arguments, the reply queue bound to ``reply.celery.pidbox``);
+* ``app.control.revoke`` and ``AsyncResult.revoke()`` of tasks the worker holds (countdown)
+  make it refuse them: REVOKED;
+* a revoke while **no** worker runs is kept in the stream ``celeriac.revoked``: a worker started
+  afterwards refuses the task (REVOKED), with no broadcast to hear.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import WorkerProcess, import_app_module, running_worker, unique_name, wait_until
+from tests.integration.amqp_vhost import Vhost, rabbitmq_vhost
+
+pytestmark = [pytest.mark.amqp]
+TIMEOUT = 30.0
+
+APP = """
+import time
+from celeriac import Celery
+
+app = Celery({name!r}, broker={broker!r}, backend="rpc://")
+app.conf.task_default_queue = {queue!r}
+app.conf.control_queue_ttl = 120
+app.conf.control_queue_expires = 20
+
+
+@app.task(name="rc.add")
+def add(x, y):
+    return x + y
+
+
+@app.task(name="rc.sleepy")
+def sleepy(seconds):
+    time.sleep(seconds)
+    return seconds
+"""
+
+
+@pytest.fixture(scope="module")
+def vhost() -> Iterator[Vhost]:
+    with rabbitmq_vhost("remote_control") as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("amqp_remote_control")
+
+
+def _module(vhost: Vhost, workdir: Path, queue: str) -> str:
+    name = unique_name("amqp_rc")
+    (workdir / f"{name}.py").write_text(APP.format(name=name, broker=vhost.url, queue=queue))
+    return name
+
+
+def _worker(workdir: Path, module: str, queue: str, node: str) -> Any:
+    return running_worker(workdir, "-A", module, "worker", "-P", "threads", "-c", "2", "-Q",
+                          queue, "-n", node, "-l", "info", name=f"celeriac-{node}")
+
+
+def _pong(client: Any, node: str) -> None:
+    wait_until(lambda: client.app.control.ping(destination=[node], timeout=1.0),
+               TIMEOUT, message=f"a pong from {node}")
+
+
+@pytest.fixture(scope="module")
+def running(vhost: Vhost, workdir: Path) -> Iterator[tuple[Any, str, WorkerProcess]]:
+    """A celeriac worker process and a celeriac client module of the same app."""
+    queue = f"rc-{uuid.uuid4().hex[:8]}"
+    module = _module(vhost, workdir, queue)
+    node = f"rc-{uuid.uuid4().hex[:6]}@test"
+    client: Any = import_app_module(workdir, module)
+    try:
+        with _worker(workdir, module, queue, node) as worker:
+            _pong(client, node)
+            yield client, node, worker
+    finally:
+        client.app.close()
+
+
+def test_inspect_and_control_reach_the_worker(running: tuple[Any, str, WorkerProcess],
+                                              vhost: Vhost) -> None:
+    client, node, _ = running
+    inspect = client.app.control.inspect(destination=[node], timeout=5.0)
+    assert inspect.ping() == {node: {"ok": "pong"}}
+    assert {"rc.add", "rc.sleepy"} <= set(inspect.registered()[node])
+    stats = inspect.stats()[node]
+    assert stats["pid"] == running[2].pid and "broker" in stats
+    running_task = client.sleepy.delay(3)
+    wait_until(lambda: [t["id"] for t in (inspect.active() or {}).get(node, [])]
+               == [running_task.id], TIMEOUT, message="the sleepy task in inspect active")
+    assert client.app.control.rate_limit("rc.add", "100/m", destination=[node], reply=True,
+                                         timeout=5.0) == [
+        {node: {"ok": "new rate limit set successfully"}}]
+    assert running_task.get(timeout=TIMEOUT) == 3
+    queues = vhost.ctl("list_queues", "-q", "--no-table-headers", "name", "exclusive",
+                       "auto_delete", "durable", "arguments")
+    [line] = [row for row in queues.splitlines() if row.startswith(f"{node}.celery.pidbox")]
+    assert "\ttrue\ttrue\tfalse\t" in line
+    assert "x-message-ttl" in line and "120000" in line
+    assert "x-expires" in line and "20000" in line
+    exchanges = vhost.ctl("list_exchanges", "-q", "--no-table-headers", "name", "type",
+                          "durable").splitlines()
+    assert "celery.pidbox\tfanout\tfalse" in exchanges
+    assert "reply.celery.pidbox\tdirect\tfalse" in exchanges
+
+
+def test_revoke_refuses_tasks_the_worker_holds(running: tuple[Any, str, WorkerProcess]) -> None:
+    client, _, _ = running
+    by_control = client.add.apply_async((1, 2), countdown=3)
+    by_result = client.add.apply_async((3, 4), countdown=3)
+    client.app.control.revoke(by_control.id)
+    by_result.revoke()
+    for result in (by_control, by_result):
+        wait_until(lambda r=result: r.state == "REVOKED", TIMEOUT,
+                   message=f"{result.id} REVOKED")
+
+
+def test_a_revoke_before_the_worker_starts_is_kept(vhost: Vhost, workdir: Path) -> None:
+    queue = f"rc-late-{uuid.uuid4().hex[:8]}"
+    module = _module(vhost, workdir, queue)
+    client: Any = import_app_module(workdir, module)
+    try:
+        refused = client.add.delay(5, 6)
+        kept = client.add.delay(7, 8)
+        refused.revoke()  # no worker listens: only the stream celeriac.revoked keeps it
+        node = f"rc-late-{uuid.uuid4().hex[:6]}@test"
+        with _worker(workdir, module, queue, node):
+            assert kept.get(timeout=TIMEOUT) == 15
+            wait_until(lambda: refused.state == "REVOKED", TIMEOUT,
+                       message="the task revoked before the worker started is REVOKED")
+    finally:
+        client.app.close()
