@@ -159,9 +159,8 @@ def test_celeriac_control_reaches_a_celery_worker_on_rabbitmq(vhost: Vhost,
     module = _write(workdir, CELERY_APP, vhost.url, queue, WAKEUP)
     app = CeleriacApp("rc-client", broker=vhost.url, set_as_current=False)
     try:
-        with celery_worker(workdir, module, queue) as worker:
-            node = f"{module}@{worker_host()}"
-            _exercise_celery_worker(app, node)
+        with celery_worker(workdir, module, queue):
+            _exercise_celery_worker(app, f"{module}@{worker_host()}")
     finally:
         app.close()
 
