@@ -29,28 +29,16 @@ class BroadcastOptions:
     through real queues (RabbitMQ declares them with these names and arguments; Redis, SQLite
     and memory have no such queues, and kombu ignores these settings on Redis too).
 
-    ``control_exchange`` names the pidbox exchanges (``<name>.pidbox``,
-    ``reply.<name>.pidbox``), ``event_exchange`` the events' topic exchange. Times are
-    seconds (None: no such argument), as in Celery's settings of the same names.
+    Times are seconds (None: no such argument), as in Celery's settings of the same names.
     """
 
-    control_exchange: str = "celery"
     control_queue_ttl: float | None = 300.0
     control_queue_expires: float | None = 10.0
-    event_exchange: str = "celeryev"
     event_queue_ttl: float | None = 5.0
     event_queue_expires: float | None = 60.0
     event_queue_prefix: str = "celeryev"
     event_queue_exclusive: bool = True
     event_queue_durable: bool = False
-
-    @property
-    def pidbox_exchange(self) -> str:
-        return f"{self.control_exchange}.pidbox"
-
-    @property
-    def reply_exchange(self) -> str:
-        return f"reply.{self.control_exchange}.pidbox"
 
 
 @dataclass(frozen=True, slots=True)

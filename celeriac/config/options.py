@@ -90,10 +90,8 @@ def transport_options(conf: Any, broker_url: str | None = None) -> TransportOpti
 def broadcast_options(conf: Any) -> BroadcastOptions:
     """The pidbox and event queue settings (``control_*``, ``event_queue_*``)."""
     return BroadcastOptions(
-        control_exchange=str(conf.get("control_exchange") or "celery"),
         control_queue_ttl=_seconds(conf.get("control_queue_ttl")),
         control_queue_expires=_seconds(conf.get("control_queue_expires")),
-        event_exchange=str(conf.get("event_exchange") or "celeryev"),
         event_queue_ttl=_seconds(conf.get("event_queue_ttl")),
         event_queue_expires=_seconds(conf.get("event_queue_expires")),
         event_queue_prefix=str(conf.get("event_queue_prefix") or "celeryev"),

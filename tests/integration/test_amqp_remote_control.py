@@ -143,3 +143,31 @@ def test_a_revoke_before_the_worker_starts_is_kept(vhost: Vhost, workdir: Path) 
                        message="the task revoked before the worker started is REVOKED")
     finally:
         client.app.close()
+
+
+def test_event_subscriber_queues_follow_the_settings(vhost: Vhost) -> None:
+    from celeriac import Celery
+
+    app = Celery("ev-settings", broker=vhost.url, set_as_current=False)
+    app.conf.event_queue_ttl = 7
+    app.conf.event_queue_expires = 30
+    app.conf.event_queue_prefix = f"mon{uuid.uuid4().hex[:6]}"
+    channel: Any = app.transport.channel()
+    subscription = channel.subscribe("celeryev", "worker.#")
+    try:
+        rows = vhost.ctl("list_queues", "-q", "--no-table-headers", "name", "exclusive",
+                         "auto_delete", "durable", "arguments").splitlines()
+        [line] = [row for row in rows if row.startswith(app.conf.event_queue_prefix + ".")]
+        assert "\ttrue\ttrue\tfalse\t" in line
+        assert "7000" in line and "30000" in line
+        bindings = vhost.ctl("list_bindings", "-q", "--no-table-headers", "source_name",
+                             "destination_name", "routing_key").splitlines()
+        assert any(b.startswith("celeryev\t" + app.conf.event_queue_prefix)
+                   and b.endswith("\tworker.#") for b in bindings)
+        exchanges = vhost.ctl("list_exchanges", "-q", "--no-table-headers", "name", "type",
+                              "durable").splitlines()
+        assert "celeryev\ttopic\ttrue" in exchanges
+    finally:
+        subscription.close()
+        channel.close()
+        app.close()

@@ -18,9 +18,10 @@ wire-protocol.md §3.1 and §6, what Celery 5.7 declares with default settings:
 ===============================  ==============================================================
 
 The ``FanoutChannel`` methods only name an exchange, so ``BroadcastEntities`` decides its kind
-from the name, using the settings in ``TransportOptions.broadcast``: ``<control>.pidbox`` is the
-fanout, ``reply.<control>.pidbox`` the direct reply exchange, ``event_exchange`` (and any other
-name) a durable topic exchange, which routes on the subscription's pattern. A subscriber queue
+from the name as kombu's pidbox names them: ``<namespace>.pidbox`` is the fanout,
+``reply.<namespace>.pidbox`` the direct reply exchange, and any other name (``celeryev``, or
+whatever ``event_exchange`` says) a durable topic exchange, which routes on the subscription's
+pattern. Queue arguments and names come from ``TransportOptions.broadcast``. A subscriber queue
 is named after the node when the caller gives a name (``subscribe_named``: the worker's
 ``<nodename>.celery.pidbox``, whose exclusive declaration also keeps a second worker of the
 same name from listening), else ``<uuid4>.<exchange>`` on the pidbox and
