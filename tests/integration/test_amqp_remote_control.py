@@ -171,3 +171,55 @@ def test_event_subscriber_queues_follow_the_settings(vhost: Vhost) -> None:
         subscription.close()
         channel.close()
         app.close()
+
+
+def test_commands_and_replies_carry_celerys_properties(
+        running: tuple[Any, str, WorkerProcess]) -> None:
+    """Copies of a ping and its reply, taken from the pidbox exchanges as RabbitMQ routes them."""
+    client, node, _ = running
+    channel: Any = client.app.transport.channel()
+    commands = channel.subscribe("celery.pidbox", "#")
+    replies = channel.subscribe("reply.celery.pidbox", client.app.oid)
+    try:
+        assert client.app.control.ping(destination=[node], timeout=5.0) == [
+            {node: {"ok": "pong"}}]
+        seen: list[Any] = []
+        wait_until(lambda: seen.extend(commands.get(0.2)) or seen, TIMEOUT,
+                   message="a copy of the command")
+        command = seen[0]
+        assert command.properties["delivery_mode"] == 2
+        assert set(command.headers) == {"clock", "expires"}
+        answers: list[Any] = []
+        wait_until(lambda: answers.extend(replies.get(0.2)) or answers, TIMEOUT,
+                   message="a copy of the reply")
+        reply = answers[0]
+        assert reply.properties["delivery_mode"] == 1
+        assert set(reply.headers) == {"ticket", "clock"}
+        assert reply.extra["routing_key"] == client.app.oid
+    finally:
+        commands.close()
+        replies.close()
+        channel.close()
+
+
+def test_a_second_node_of_the_same_name_cannot_listen(
+        vhost: Vhost, caplog: pytest.LogCaptureFixture) -> None:
+    """``<nodename>.celery.pidbox`` is exclusive: the second node logs why and stays deaf."""
+    from celeriac.config.frozen import TransportOptions
+    from celeriac.transport.amqp import AmqpTransport
+    from celeriac.worker.control import ControlNode
+    from celeriac.worker.revoked import RevokedRegistry
+    from tests.worker.test_control_node import FakeWorker
+
+    transport = AmqpTransport.from_url(vhost.url, TransportOptions())
+    name = f"twin-{uuid.uuid4().hex[:6]}@test"
+    first = ControlNode(transport.channel(), FakeWorker(name, RevokedRegistry()))
+    second = ControlNode(transport.channel(), FakeWorker(name, RevokedRegistry()))
+    try:
+        assert first.start()
+        assert not second.start()
+        assert "another node with this name is already listening" in caplog.text
+    finally:
+        first.stop()
+        second.stop()
+        transport.close()
