@@ -223,3 +223,28 @@ def test_a_second_node_of_the_same_name_cannot_listen(
         first.stop()
         second.stop()
         transport.close()
+
+
+def test_celeriac_cli_reaches_the_worker(running: tuple[Any, str, WorkerProcess],
+                                         workdir: Path) -> None:
+    import json
+    import os
+    import subprocess
+
+    from tests.helpers import CELERIAC
+
+    client, node, _ = running
+    module = client.__name__
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([CELERIAC, "-A", module, *args, "-d", node, "-t", "10"],
+                              cwd=workdir, capture_output=True, text=True, timeout=60,
+                              check=False, env={**os.environ, "PYTHONPATH": str(workdir)})
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    assert json.loads(cli("inspect", "ping", "--json")) == {node: {"ok": "pong"}}
+    assert "rc.add" in json.loads(cli("inspect", "registered", "--json"))[node]
+    assert "pid" in json.loads(cli("inspect", "stats", "--json"))[node]
+    assert json.loads(cli("inspect", "active", "--json")) == {node: []}
+    assert "new rate limit set successfully" in cli("control", "rate_limit", "rc.add", "50/m")
