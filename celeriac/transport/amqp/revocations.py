@@ -45,9 +45,9 @@ from typing import Any, Final
 
 import amqp  # type: ignore[import-untyped]
 
-from celeriac.clients.amqp import AMQP_ERRORS, AmqpParams, Link
+from celeriac.clients.amqp import AMQP_ERRORS, REFUSALS, AmqpParams, Link
 from celeriac.clients.retry import RetryPolicy
-from celeriac.exceptions import OperationalError
+from celeriac.exceptions import BrokerRefusedError, OperationalError
 from celeriac.transport.amqp.publisher import Publisher
 from celeriac.transport.amqp.topology import Declared
 
@@ -85,12 +85,24 @@ class AmqpRevocationStore:
         self._last_tag = 0
         self._synced = False
         self._seen: set[str] = set()
+        #: Why the broker refused the stream (no ``stream_queue`` feature, an older
+        #: declaration with other arguments, no permission); revocation then works as in
+        #: Celery, for running workers only, and this is logged once.
+        self.refused: str | None = None
 
     # -- writing ------------------------------------------------------------------------------
     def add(self, task_ids: Sequence[str], expires: float = 10800.0) -> None:
-        if not task_ids:
+        if not task_ids or self.refused is not None:
             return
-        self._append({"revoked": list(task_ids), "expires": time.time() + expires})
+        try:
+            self._append({"revoked": list(task_ids), "expires": time.time() + expires})
+        except BrokerRefusedError as exc:
+            self._refuse(str(exc))
+
+    def _refuse(self, reason: str) -> None:
+        self.refused = reason
+        logger.warning("Durable revocations unavailable on RabbitMQ (%s): a revoke reaches "
+                       "running workers only, as in Celery", reason)
 
     def _append(self, record: dict[str, Any]) -> None:
         message = amqp.Message(json.dumps(record).encode(), content_type="application/json",
@@ -164,11 +176,16 @@ class AmqpRevocationStore:
         self._synced = True
 
     def _refresh(self) -> None:
+        if self.refused is not None:
+            return
         try:
             if self._synced:
                 self._read()
             else:
                 self._sync()
+        except (*REFUSALS, BrokerRefusedError) as exc:
+            self.reader.reset()
+            self._refuse(str(exc))
         except AMQP_ERRORS as exc:
             self.reader.reset()
             raise OperationalError(
