@@ -64,6 +64,7 @@ STREAM_ARGUMENTS: Final = {
 PREFETCH: Final = 1000
 ACK_EVERY: Final = PREFETCH // 4
 SYNC_TIMEOUT: Final = 10.0
+_REFUSED: tuple[type[BaseException], ...] = (*REFUSALS, BrokerRefusedError)
 
 
 def declare_stream(channel: Any) -> None:
@@ -183,7 +184,7 @@ class AmqpRevocationStore:
                 self._read()
             else:
                 self._sync()
-        except (*REFUSALS, BrokerRefusedError) as exc:
+        except _REFUSED as exc:
             self.reader.reset()
             self._refuse(str(exc))
         except AMQP_ERRORS as exc:
