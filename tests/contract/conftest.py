@@ -157,18 +157,7 @@ def make_fanout_transport(
     fanout_kind: str, tmp_path: Path, namespace: str
 ) -> Iterator[Callable[..., Transport]]:
     """Like ``make_transport``, over ``FANOUT_FACTORIES``."""
-    made: list[Transport] = []
-
-    def make(**overrides: Any) -> Transport:
-        options = dataclasses.replace(TransportOptions(), **overrides)
-        env = ContractEnv(tmp_path, namespace, transport_options=options)
-        transport = FANOUT_FACTORIES[fanout_kind](env)
-        made.append(transport)
-        return transport
-
-    yield make
-    for transport in made:
-        transport.close()
+    yield from _transports(FANOUT_FACTORIES[fanout_kind], tmp_path, namespace)
 
 
 @pytest.fixture
@@ -186,12 +175,17 @@ def make_transport(
     transport_kind: str, tmp_path: Path, namespace: str
 ) -> Iterator[Callable[..., Transport]]:
     """``make_transport(**TransportOptions fields)``: transports sharing one namespace."""
+    yield from _transports(TRANSPORT_FACTORIES[transport_kind], tmp_path, namespace)
+
+
+def _transports(factory: TransportFactory, tmp_path: Path,
+                namespace: str) -> Iterator[Callable[..., Transport]]:
+    """Yield a maker of ``factory``'s transports; close them all afterwards."""
     made: list[Transport] = []
 
     def make(**overrides: Any) -> Transport:
         options = dataclasses.replace(TransportOptions(), **overrides)
-        env = ContractEnv(tmp_path, namespace, transport_options=options)
-        transport = TRANSPORT_FACTORIES[transport_kind](env)
+        transport = factory(ContractEnv(tmp_path, namespace, transport_options=options))
         made.append(transport)
         return transport
 

@@ -26,15 +26,8 @@ from tests.integration.amqp_vhost import Vhost, rabbitmq_vhost
 pytestmark = [pytest.mark.amqp]
 TIMEOUT = 30.0
 
-APP = """
-import time
-from celeriac import Celery
-
-app = Celery({name!r}, broker={broker!r}, backend="rpc://")
-app.conf.task_default_queue = {queue!r}
-app.conf.control_queue_ttl = 120
-app.conf.control_queue_expires = 20
-
+#: The tasks of the app modules here and in tests/interop/test_amqp_remote_control_interop.py.
+RC_TASKS = """
 
 @app.task(name="rc.add")
 def add(x, y):
@@ -46,6 +39,15 @@ def sleepy(seconds):
     time.sleep(seconds)
     return seconds
 """
+APP = """
+import time
+from celeriac import Celery
+
+app = Celery({name!r}, broker={broker!r}, backend="rpc://")
+app.conf.task_default_queue = {queue!r}
+app.conf.control_queue_ttl = 120
+app.conf.control_queue_expires = 20
+""" + RC_TASKS
 
 
 @pytest.fixture(scope="module")

@@ -38,6 +38,7 @@ from tests.helpers import (
 )
 from tests.integration.amqp_vhost import Vhost, rabbitmq_vhost
 from tests.integration.celery_worker import WAKEUP, celery_worker
+from tests.integration.test_amqp_remote_control import RC_TASKS
 from tests.suite_redis import suite_redis_url
 
 pytest.importorskip("celery")
@@ -53,18 +54,7 @@ from celery import Celery
 app = Celery({name!r}, broker={broker!r}, backend="rpc://")
 app.conf.task_default_queue = {queue!r}
 app.conf.broker_connection_retry_on_startup = True
-
-
-@app.task(name="rc.add")
-def add(x, y):
-    return x + y
-
-
-@app.task(name="rc.sleepy")
-def sleepy(seconds):
-    time.sleep(seconds)
-    return seconds
-"""
+""" + RC_TASKS
 CELERIAC_APP = CELERY_APP.replace("from celery import", "from celeriac import")
 
 
