@@ -250,3 +250,39 @@ def test_celeriac_cli_reaches_the_worker(running: tuple[Any, str, WorkerProcess]
     assert "pid" in json.loads(cli("inspect", "stats", "--json"))[node]
     assert json.loads(cli("inspect", "active", "--json")) == {node: []}
     assert "new rate limit set successfully" in cli("control", "rate_limit", "rc.add", "50/m")
+
+
+def test_listening_connections_send_heartbeats(vhost: Vhost) -> None:
+    """A subscription and the revocation reader only listen; with a 1 s heartbeat RabbitMQ
+    would close them after ~2 s of silence from us. Polled as the worker polls them, they
+    keep their first connection."""
+    import time
+
+    from celeriac.config.frozen import TransportOptions
+    from celeriac.control.mailbox import ControlRequest
+    from celeriac.control.revocations import open_revocation_store
+    from celeriac.transport.amqp import AmqpTransport
+
+    transport = AmqpTransport.from_url(vhost.url + "?heartbeat=1", TransportOptions())
+    channel: Any = transport.channel()
+    subscription = channel.subscribe("celery.pidbox", "#")
+    reader: Any = open_revocation_store(transport)
+    writer = open_revocation_store(transport)
+    try:
+        reader.version()
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            assert subscription.get(0.2) == []
+            reader.version()
+        channel.broadcast("celery.pidbox", ControlRequest("ping").to_message())
+        got: list[Any] = []
+        wait_until(lambda: got.extend(subscription.get(0.2)) or got, TIMEOUT,
+                   message="the broadcast after the idle time")
+        writer.add(["late-id"], 60)
+        wait_until(lambda: "late-id" in reader.load(), TIMEOUT, message="the late record")
+        assert subscription.link.generation == 1 and reader.reader.generation == 1
+    finally:
+        subscription.close()
+        reader.close()
+        writer.close()
+        transport.close()

@@ -126,6 +126,7 @@ class AmqpSubscription:
         self.topology = topology
         self.lock = threading.Lock()
         self.buffer: deque[Any] = deque()
+        self.closed = False
         self.link = Link(params, f"subscriber {queue.name}", on_open=self._on_open)
         try:
             with self.lock:
@@ -151,8 +152,11 @@ class AmqpSubscription:
         deadline = time.monotonic() + max(timeout, 0.0)
         while True:
             with self.lock:
+                if self.closed:
+                    return []
                 try:
                     self.link.channel()
+                    self.link.keep_alive()
                     self.link.drain_ready()
                 except AMQP_ERRORS as exc:
                     self.link.reset()
@@ -176,6 +180,7 @@ class AmqpSubscription:
 
     def close(self) -> None:
         with self.lock:
+            self.closed = True
             self.buffer.clear()
             self.link.close()
 

@@ -154,6 +154,7 @@ class AmqpRevocationStore:
     def _read(self) -> None:
         """Take what has arrived (lock held) and acknowledge it, so more flows."""
         channel = self.reader.channel()
+        self.reader.keep_alive()
         self.reader.drain_ready()
         if self._last_tag:
             channel.basic_ack(self._last_tag, multiple=True)
