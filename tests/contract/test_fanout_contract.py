@@ -55,6 +55,7 @@ def test_every_subscriber_receives_a_broadcast(
             assert message.headers["hostname"] == "w1@test"
             assert message.body == _event("worker-online").body
             assert message.content_type == "application/json"
+            assert message.properties["delivery_mode"] == 1  # events are transient
     finally:
         first.close()
         second.close()
