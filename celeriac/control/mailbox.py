@@ -46,6 +46,12 @@ JSON = "application/json"
 Reply = dict[str, Any]
 
 
+def pidbox_exchanges(control_exchange: str = "celery") -> tuple[str, str]:
+    """The command and reply exchanges of ``control_exchange``, named as kombu's ``Mailbox``
+    names them: ``<name>.pidbox`` and ``reply.<name>.pidbox``."""
+    return f"{control_exchange}.pidbox", f"reply.{control_exchange}.pidbox"
+
+
 def reply_queue_name(routing_key: str, exchange: str = REPLY_EXCHANGE) -> str:
     """kombu's reply queue name: ``<oid>.reply.celery.pidbox``."""
     return f"{routing_key}.{exchange}"
@@ -314,6 +320,7 @@ __all__ = [
     "fanout_channel",
     "node_queue_name",
     "parse_reply",
+    "pidbox_exchanges",
     "remote_control_unavailable",
     "reply_queue_name",
     "subscribe_node",

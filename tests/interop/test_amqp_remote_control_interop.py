@@ -234,3 +234,31 @@ def test_subscribers_receive_a_celery_workers_events(vhost: Vhost, workdir: Path
         workers_only.close()
         client.close()
         transport.close()
+
+
+def test_control_exchange_names_the_pidbox_on_both_sides(vhost: Vhost) -> None:
+    """``control_exchange = "ops"``: Celery's client and a celeriac worker meet on
+    ``ops.pidbox`` / ``reply.ops.pidbox``; nothing is declared under ``celery.pidbox``."""
+    from celery import Celery as CeleryApp
+
+    from tests.helpers import in_process_worker
+
+    worker_app = CeleriacApp("ops-worker", broker=vhost.url, set_as_current=False)
+    worker_app.conf.control_exchange = "ops"
+    worker_app.conf.task_default_queue = f"q-{uuid.uuid4().hex[:8]}"
+    celery_app = CeleryApp("ops-client", broker=vhost.url, set_as_current=False)
+    celery_app.conf.control_exchange = "ops"
+    node = f"ops-{uuid.uuid4().hex[:6]}@test"
+    try:
+        with in_process_worker(worker_app, pool="solo", hostname=node):
+            wait_until(lambda: celery_app.control.inspect(destination=[node], timeout=1.0)
+                       .ping() == {node: {"ok": "pong"}}, TIMEOUT,
+                       message="Celery's ping on ops.pidbox")
+            exchanges = vhost.ctl("list_exchanges", "-q", "--no-table-headers", "name",
+                                  "type").splitlines()
+            assert "ops.pidbox\tfanout" in exchanges
+            assert "reply.ops.pidbox\tdirect" in exchanges
+            assert not any(line.startswith("celery.pidbox") for line in exchanges)
+    finally:
+        celery_app.close()
+        worker_app.close()

@@ -19,9 +19,6 @@ from celeriac.config.schema.option import (
 
 _BEAT_CONTROL: Final = "beat does not answer remote control commands"
 _BEAT_SYNC: Final = "beat saves its state after every task it sends; there is nothing to batch"
-_PIDBOX_NAMES: Final = (
-    "the pidbox exchanges always have Celery's default names, celery.pidbox and reply.celery.pidbox"
-)
 _CONTROL_QUEUES: Final = (
     "celeriac declares the pidbox queues as Celery does by default (non-durable, exclusive)"
 )
@@ -167,8 +164,8 @@ CONTROL: Final[tuple[Option, ...]] = (
         "celery",
         STR,
         ("CONTROL_EXCHANGE",),
-        doc="Name prefix of the pidbox exchanges (<name>.pidbox, <name>.reply.pidbox).",
-        unsupported=_PIDBOX_NAMES,
+        doc="Name prefix of the pidbox exchanges (<name>.pidbox, reply.<name>.pidbox); "
+        "clients and workers must agree on it, as in Celery.",
     ),
 )
 
