@@ -31,6 +31,7 @@ from tests.helpers import (
     WorkerProcess,
     flushed_redis,
     import_app_module,
+    in_process_worker,
     running_worker,
     supervised,
     unique_name,
@@ -236,12 +237,15 @@ def test_subscribers_receive_a_celery_workers_events(vhost: Vhost, workdir: Path
         transport.close()
 
 
-def test_control_exchange_names_the_pidbox_on_both_sides(vhost: Vhost) -> None:
+def test_control_exchange_names_the_pidbox_on_both_sides() -> None:
     """``control_exchange = "ops"``: Celery's client and a celeriac worker meet on
     ``ops.pidbox`` / ``reply.ops.pidbox``; nothing is declared under ``celery.pidbox``."""
-    from celery import Celery as CeleryApp
+    with rabbitmq_vhost("rc_ops") as vhost:  # its own: no other test's celery.pidbox
+        _meet_on_ops(vhost)
 
-    from tests.helpers import in_process_worker
+
+def _meet_on_ops(vhost: Vhost) -> None:
+    from celery import Celery as CeleryApp
 
     worker_app = CeleriacApp("ops-worker", broker=vhost.url, set_as_current=False)
     worker_app.conf.control_exchange = "ops"
