@@ -368,6 +368,7 @@ class Worker:
         if self.control_node is not None:
             self.control_node.stop()
         self.revoked.save_state()
+        self.revoked.store.close()  # RabbitMQ's holds connections of its own
         signals.worker_shutdown.send(sender=self)
         assert self.channel is not None
         self.channel.close()
