@@ -134,6 +134,23 @@ class Consumer:
                 self._allow_fetch(unhandled=len(deliveries) - index)
         self._allow_fetch()
 
+    # -- remote control: queues and pool size (control/autoscaler thread) -------------------
+    def set_queues(self, names: Sequence[str]) -> None:
+        """Fetch from ``names`` from now on (``add_consumer``/``cancel_consumer``).
+
+        A new list is assigned, never one changed in place, so threads reading it need no
+        lock; the prefetcher returns once its fetch under way (with the old list) is over.
+        What was fetched before runs as usual.
+        """
+        queues = list(dict.fromkeys(names))
+        self.queues = queues
+        self.prefetcher.use_queues(queues)
+
+    def demand(self) -> int:
+        """Requests this worker wants a pool slot for now (running or waiting for one): what
+        the autoscaler compares with the pool's size, as Celery's ``reserved_requests``."""
+        return self._in_pool + len(self._backlog)
+
     def room(self) -> int:
         """How many more messages may be leased now: the window minus everything held."""
         if self.pool.free_slots() <= 0 and self._backlog:

@@ -22,7 +22,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,9 +48,10 @@ from celeriac.worker.consumer import Consumer
 from celeriac.worker.control.duplicates import start_duplicate_check
 from celeriac.worker.control.node import ControlNode
 from celeriac.worker.dispatch import Dispatcher
-from celeriac.worker.nodenames import node_format
+from celeriac.worker.nodenames import expand_hostname, node_format
 from celeriac.worker.rate_limit import RateLimits
 from celeriac.worker.revoked import RevokedRegistry
+from celeriac.worker.scaling import Scaling, initial_concurrency
 from celeriac.worker.soft_shutdown import SoftShutdown
 from celeriac.worker.view import WorkerInspector
 
@@ -83,20 +83,12 @@ class WorkerOptions:
     schedule_filename: str | None = None
     #: ``--statedb`` (else ``worker_state_db``): where revoked ids survive a restart.
     statedb: str | None = None
+    #: ``--autoscale max,min``: the autoscaler resizes the pool between them.
+    autoscale: tuple[int, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The options as one flat dict (``celeryd_init``'s ``options``, as Celery's CLI's)."""
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
-
-def expand_hostname(template: str) -> str:
-    """Expand ``%h`` (full host), ``%n`` (short name), ``%d`` (domain), as Celery does."""
-    full = socket.gethostname()
-    name, _, domain = full.partition(".")
-    if not template:
-        return f"celeriac@{full}"
-    return (template.replace("%h", full).replace("%n", name).replace("%d", domain)
-            .replace("%%", "%"))
 
 
 class Worker:
@@ -113,7 +105,8 @@ class Worker:
                                   options=options.as_dict())
         self.queues = list(options.queues) or [str(conf.task_default_queue)]
         self.accept = normalize_accept(conf.accept_content or ["json"])
-        self.concurrency = options.concurrency or os.cpu_count() or 1
+        self.concurrency = initial_concurrency(options.concurrency or os.cpu_count() or 1,
+                                               options.autoscale)
         # Built now, before the banner and the broker: a store that cannot be built (unknown
         # scheme, missing driver) stops the worker at start-up instead of losing results.
         self.backend = app.backend if app.result_backend_url else None
@@ -121,6 +114,8 @@ class Worker:
             concurrency=self.concurrency, hostname=self.hostname,
             max_tasks_per_child=options.max_tasks_per_child or None,
             max_memory_per_child=options.max_memory_per_child or None))
+        self.scaling = Scaling(app, self.pool, options.autoscale,
+                               prefetch_for=lambda size: self.prefetch_window(size)[0])
         self.soft_shutdown = SoftShutdown(conf, self.pool)
         self._runners: dict[str, TaskRunner] = {}
         self._acks_late_cache: dict[str, bool] = {}
@@ -154,7 +149,7 @@ class Worker:
                 self.app.conf.task_acks_late if value is None else value)
         return cached
 
-    def prefetch_window(self) -> tuple[int, bool]:
+    def prefetch_window(self, concurrency: int | None = None) -> tuple[int, bool]:
         """How many messages may be leased at once, and whether the window may widen.
 
         A multiplier the user chose (``--prefetch-multiplier``, ``worker_prefetch_multiplier``
@@ -167,7 +162,8 @@ class Worker:
         chosen = multiplier is not None or conf.value_set_for("worker_prefetch_multiplier")
         if multiplier is None:
             multiplier = int(conf.worker_prefetch_multiplier)
-        limit = self.concurrency * multiplier if multiplier > 0 else UNLIMITED_PREFETCH
+        size = concurrency or self.concurrency  # the pool's size once resized
+        limit = size * multiplier if multiplier > 0 else UNLIMITED_PREFETCH
         return limit, not chosen
 
     def setup(self) -> Consumer:
@@ -192,8 +188,9 @@ class Worker:
                                  store_retry=store_retry_policy(self.app.conf),
                                  runners=self.runner_for)
         self.pool.start(self.runner_for, self.consumer.on_outcome)
+        self.scaling.start(self.consumer)
         view = WorkerInspector(self.app, self.hostname, self.consumer, self.pool, self.queues,
-                               self.revoked, self.stop)
+                               self.revoked, self.stop, scaling=self.scaling)
         self.control_node = ControlNode(
             channel, view, broker=f"{scheme_of(self.app.broker_url)}://",
             exchange=pidbox_exchanges(self.app.conf.control_exchange)[0])
@@ -352,6 +349,7 @@ class Worker:
             stop_retrying()
         consumer.stop_fetching.set()
         threads[0].join()
+        self.scaling.stop()  # no resizing while the pool stops
         graceful, timeout = self.soft_shutdown.pool_wait(cold, len(consumer.active),
                                                          self.options.shutdown_timeout)
         unstarted = self.pool.stop(graceful=graceful, timeout=timeout)
