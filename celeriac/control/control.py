@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeriac.control.inspect import Inspect
-from celeriac.control.mailbox import Mailbox, Reply
+from celeriac.control.mailbox import Mailbox, Reply, pidbox_exchanges
 from celeriac.control.revocations import (
     DEFAULT_EXPIRES,
     RevocationStore,
@@ -55,8 +55,9 @@ class Control:
 
                 url = self.app.broker_url
                 channel = self._channel or self.app.transport.channel()
-                self._mailbox = Mailbox(channel, self.app.oid,
-                                        broker=f"{scheme_of(url)}://")
+                exchange, reply = pidbox_exchanges(self.app.conf.control_exchange)
+                self._mailbox = Mailbox(channel, self.app.oid, broker=f"{scheme_of(url)}://",
+                                        exchange=exchange, reply_exchange=reply)
             return self._mailbox
 
     @property

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from celeriac import signals
 from celeriac.config.options import store_retry_policy
 from celeriac.config.urls import scheme_of
+from celeriac.control.mailbox import pidbox_exchanges
 from celeriac.control.revocations import open_revocation_store
 from celeriac.exceptions import OperationalError
 from celeriac.execution.runner import TaskRunner
@@ -190,8 +191,9 @@ class Worker:
         self.scaling.start(self.consumer)
         view = WorkerInspector(self.app, self.hostname, self.consumer, self.pool, self.queues,
                                self.revoked, self.stop, scaling=self.scaling)
-        self.control_node = ControlNode(channel, view,
-                                        broker=f"{scheme_of(self.app.broker_url)}://")
+        self.control_node = ControlNode(
+            channel, view, broker=f"{scheme_of(self.app.broker_url)}://",
+            exchange=pidbox_exchanges(self.app.conf.control_exchange)[0])
         return self.consumer
 
     def statedb_path(self) -> str | None:
@@ -249,7 +251,9 @@ class Worker:
             listening = self.control_node.start()
         else:  # as Celery: no inspect/control/broadcast revoke (the revocation store still works)
             logger.info("Remote control is disabled (worker_enable_remote_control=False)")
-        self.nodename_check = start_duplicate_check(self.app.transport, self.hostname, listening)
+        self.nodename_check = start_duplicate_check(
+            self.app.transport, self.hostname, listening,
+            pidbox_exchanges(self.app.conf.control_exchange))
         # Ready before the first task runs, as in Celery: handlers may prepare for tasks.
         logger.info("%s ready.", self.hostname)
         signals.worker_ready.send(sender=self)
@@ -362,6 +366,7 @@ class Worker:
         if self.control_node is not None:
             self.control_node.stop()
         self.revoked.save_state()
+        self.revoked.store.close()  # RabbitMQ's holds connections of its own
         signals.worker_shutdown.send(sender=self)
         assert self.channel is not None
         self.channel.close()

@@ -30,8 +30,9 @@ from celeriac.control.mailbox import (
     build_reply,
     remote_control_unavailable,
     reply_queue_name,
+    subscribe_node,
 )
-from celeriac.exceptions import InvalidMessage
+from celeriac.exceptions import InvalidMessage, OperationalError
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import Channel, FanoutChannel, Outbound, Subscription
 
@@ -151,7 +152,11 @@ class ControlNode:
         if not isinstance(self.channel, FanoutChannel):
             logger.warning("%s", remote_control_unavailable(self.broker))
             return False
-        self._subscription = self.channel.subscribe(self.exchange, "#")
+        try:
+            self._subscription = subscribe_node(self.channel, self.hostname, self.exchange)
+        except OperationalError as exc:  # RabbitMQ: another node of this name holds the queue
+            logger.warning("Remote control unavailable for %s: %s", self.hostname, exc)
+            return False
         self._thread = threading.Thread(target=self._run, name="celeriac-control", daemon=True)
         self._thread.start()
         return True
