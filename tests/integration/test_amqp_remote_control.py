@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,16 @@ def _worker(workdir: Path, module: str, queue: str, node: str) -> Any:
                           queue, "-n", node, "-l", "info", name=f"celeriac-{node}")
 
 
+def _state_is(result: Any, state: str) -> bool:
+    return bool(result.state == state)
+
+
+def _gather(into: list[Any], source: Any) -> bool:
+    """Add what ``source`` (a subscription) holds now to ``into``; true once anything came."""
+    into.extend(source.get(0.2))
+    return bool(into)
+
+
 def _pong(client: Any, node: str) -> None:
     wait_until(lambda: client.app.control.ping(destination=[node], timeout=1.0),
                TIMEOUT, message=f"a pong from {node}")
@@ -126,7 +137,7 @@ def test_revoke_refuses_tasks_the_worker_holds(running: tuple[Any, str, WorkerPr
     client.app.control.revoke(by_control.id)
     by_result.revoke()
     for result in (by_control, by_result):
-        wait_until(lambda r=result: r.state == "REVOKED", TIMEOUT,
+        wait_until(partial(_state_is, result, "REVOKED"), TIMEOUT,
                    message=f"{result.id} REVOKED")
 
 
@@ -186,13 +197,13 @@ def test_commands_and_replies_carry_celerys_properties(
         assert client.app.control.ping(destination=[node], timeout=5.0) == [
             {node: {"ok": "pong"}}]
         seen: list[Any] = []
-        wait_until(lambda: seen.extend(commands.get(0.2)) or seen, TIMEOUT,
+        wait_until(partial(_gather, seen, commands), TIMEOUT,
                    message="a copy of the command")
         command = seen[0]
         assert command.properties["delivery_mode"] == 2
         assert set(command.headers) == {"clock", "expires"}
         answers: list[Any] = []
-        wait_until(lambda: answers.extend(replies.get(0.2)) or answers, TIMEOUT,
+        wait_until(partial(_gather, answers, replies), TIMEOUT,
                    message="a copy of the reply")
         reply = answers[0]
         assert reply.properties["delivery_mode"] == 1
@@ -276,7 +287,7 @@ def test_listening_connections_send_heartbeats(vhost: Vhost) -> None:
             reader.version()
         channel.broadcast("celery.pidbox", ControlRequest("ping").to_message())
         got: list[Any] = []
-        wait_until(lambda: got.extend(subscription.get(0.2)) or got, TIMEOUT,
+        wait_until(partial(_gather, got, subscription), TIMEOUT,
                    message="the broadcast after the idle time")
         writer.add(["late-id"], 60)
         wait_until(lambda: "late-id" in reader.load(), TIMEOUT, message="the late record")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-import amqp
+import amqp  # type: ignore[import-untyped]
 import pytest
 
 from celeriac.config.frozen import TransportOptions
