@@ -38,12 +38,11 @@ def queue_line(app: Celery, name: str) -> str:
     return f"{line} {extra}" if extra else line
 
 
-def _task_events(app: Celery, worker: Worker) -> str:
-    """Celery's wording for whether ``task-*`` events are sent."""
-    enabled = worker.options.task_events
-    if enabled is None:
-        enabled = bool(app.conf.worker_send_task_events)
-    return "ON" if enabled else "OFF (enable -E to monitor tasks in this worker)"
+def _task_events(app: Celery) -> str:
+    """Celery's wording for whether ``task-*`` events are sent (``-E`` sets the setting)."""
+    if app.conf.worker_send_task_events:
+        return "ON"
+    return "OFF (enable -E to monitor tasks in this worker)"
 
 
 def startup_banner(app: Celery, worker: Worker, ignored: Sequence[str] = ()) -> str:
@@ -61,7 +60,7 @@ def startup_banner(app: Celery, worker: Worker, ignored: Sequence[str] = ()) -> 
         f"- ** ---------- .> transport:   {redact_url(app.broker_url)}",
         f"- ** ---------- .> results:     {redact_url(backend) if backend else 'disabled://'}",
         f"- *** --- * --- .> concurrency: {_concurrency(worker)} ({worker.pool.name}){pool_note}",
-        f"-- ******* ---- .> task events: {_task_events(app, worker)}",
+        f"-- ******* ---- .> task events: {_task_events(app)}",
         "--- ***** ----- ",
         " -------------- [queues]",
         *(f"                .> {queue_line(app, queue)}" for queue in worker.queues),

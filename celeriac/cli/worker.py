@@ -66,6 +66,8 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
     configure_logging(loglevel, logfile, conf)
     _redirect_stdouts(conf)
     app.loader_import_modules()
+    if flags.get("task_events"):  # -E is Celery's worker_send_task_events
+        conf.worker_send_task_events = True
     from celeriac.routing.queues import queue_set
 
     excluded = set(_split(exclude_queues))
@@ -85,7 +87,6 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
         max_memory_per_child=max_memory_per_child or conf.worker_max_memory_per_child,
         beat=bool(flags.get("beat")), schedule_filename=flags.get("schedule_filename"),
         statedb=flags.get("statedb"), autoscale=scale,
-        task_events=True if flags.get("task_events") else None,
         heartbeat_interval=0 if flags.get("without_heartbeat") else flags.get(
             "heartbeat_interval"),
     )

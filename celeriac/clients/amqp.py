@@ -257,6 +257,12 @@ class Link:
         while self.pump(0):
             pass
 
+    def keep_alive(self) -> None:
+        """Send our heartbeat if due (reading is the caller's): a connection that only
+        listens sends nothing else, and RabbitMQ closes it after two silent intervals."""
+        if self.connection is not None:
+            self.connection.heartbeat_tick()
+
     @contextlib.contextmanager
     def corked(self) -> Iterator[None]:
         """Collect every frame written inside the block and send them in one write.

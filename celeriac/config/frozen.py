@@ -24,6 +24,24 @@ from celeriac.routing.entities import Queue
 
 
 @dataclass(frozen=True, slots=True)
+class BroadcastOptions:
+    """Celery's remote-control and event queue settings, for brokers whose broadcasts go
+    through real queues (RabbitMQ declares them with these names and arguments; Redis, SQLite
+    and memory have no such queues, and kombu ignores these settings on Redis too).
+
+    Times are seconds (None: no such argument), as in Celery's settings of the same names.
+    """
+
+    control_queue_ttl: float | None = 300.0
+    control_queue_expires: float | None = 10.0
+    event_queue_ttl: float | None = 5.0
+    event_queue_expires: float | None = 60.0
+    event_queue_prefix: str = "celeryev"
+    event_queue_exclusive: bool = True
+    event_queue_durable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class TransportOptions:
     """Settings a transport needs, frozen from ``broker_*`` settings.
 
@@ -32,6 +50,7 @@ class TransportOptions:
     ``task_queues`` are the user's ``Queue`` entities (exchanges, bindings, arguments).
     ``redis``, ``amqp`` and ``sqlite`` are the typed ``broker_transport_options`` of each
     broker (``transport_keys.py``); only the one the broker URL names is built from them.
+    ``broadcast`` holds the pidbox and event queue settings (``BroadcastOptions``).
     """
 
     heartbeat_interval: float = 1.0
@@ -43,7 +62,7 @@ class TransportOptions:
     redis: RedisTransportOptions = field(default_factory=RedisTransportOptions)
     amqp: AmqpTransportOptions = field(default_factory=AmqpTransportOptions)
     sqlite: SqliteTransportOptions = field(default_factory=SqliteTransportOptions)
-
+    broadcast: BroadcastOptions = field(default_factory=BroadcastOptions)
 
 
 @dataclass(frozen=True, slots=True)

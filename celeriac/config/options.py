@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from celeriac.config.frozen import BackendOptions, StoreRetryPolicy, TransportOptions
+from celeriac.config.frozen import (
+    BackendOptions,
+    BroadcastOptions,
+    StoreRetryPolicy,
+    TransportOptions,
+)
 from celeriac.config.keyed import KeyedOptions
 from celeriac.config.transport_keys import (
     AmqpTransportOptions,
@@ -77,7 +82,21 @@ def transport_options(conf: Any, broker_url: str | None = None) -> TransportOpti
         connect_timeout=float(conf.broker_connection_timeout),
         connection_retry=bool(conf.broker_connection_retry),
         connection_max_retries=conf.broker_connection_max_retries,
+        broadcast=broadcast_options(conf),
         **typed,
+    )
+
+
+def broadcast_options(conf: Any) -> BroadcastOptions:
+    """The pidbox and event queue settings (``control_*``, ``event_queue_*``)."""
+    return BroadcastOptions(
+        control_queue_ttl=_seconds(conf.get("control_queue_ttl")),
+        control_queue_expires=_seconds(conf.get("control_queue_expires")),
+        event_queue_ttl=_seconds(conf.get("event_queue_ttl")),
+        event_queue_expires=_seconds(conf.get("event_queue_expires")),
+        event_queue_prefix=str(conf.get("event_queue_prefix") or "celeryev"),
+        event_queue_exclusive=bool(conf.get("event_queue_exclusive")),
+        event_queue_durable=bool(conf.get("event_queue_durable")),
     )
 
 

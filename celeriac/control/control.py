@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeriac.control.inspect import Inspect
-from celeriac.control.mailbox import Mailbox, Reply
+from celeriac.control.mailbox import Mailbox, Reply, pidbox_exchanges
 from celeriac.control.revocations import (
     DEFAULT_EXPIRES,
     RevocationStore,
@@ -55,8 +55,9 @@ class Control:
 
                 url = self.app.broker_url
                 channel = self._channel or self.app.transport.channel()
-                self._mailbox = Mailbox(channel, self.app.oid,
-                                        broker=f"{scheme_of(url)}://")
+                exchange, reply = pidbox_exchanges(self.app.conf.control_exchange)
+                self._mailbox = Mailbox(channel, self.app.oid, broker=f"{scheme_of(url)}://",
+                                        exchange=exchange, reply_exchange=reply)
             return self._mailbox
 
     @property
@@ -117,6 +118,78 @@ class Control:
     def shutdown(self, destination: Destination = None, **kwargs: Any) -> list[Reply] | None:
         """Ask workers for a warm shutdown."""
         return self.broadcast("shutdown", destination=destination, **kwargs)
+
+    def election(self, id: str, topic: str, action: Any = None,
+                 connection: Any = None) -> None:
+        """Celery's gossip election; celeriac workers run no gossip and refuse it (logged)."""
+        self.broadcast("election", {"id": id, "topic": topic, "action": action})
+
+    def enable_events(self, destination: Destination = None,
+                      **kwargs: Any) -> list[Reply] | None:
+        """Ask workers to send ``task-*`` events (``-E``)."""
+        return self.broadcast("enable_events", destination=destination, **kwargs)
+
+    def disable_events(self, destination: Destination = None,
+                       **kwargs: Any) -> list[Reply] | None:
+        return self.broadcast("disable_events", destination=destination, **kwargs)
+
+    def heartbeat(self, destination: Destination = None, **kwargs: Any) -> list[Reply] | None:
+        """Ask workers to send a ``worker-heartbeat`` event now."""
+        return self.broadcast("heartbeat", destination=destination, **kwargs)
+
+    # -- pool and queues (the worker side is ``worker/control/pool_commands.py``) -----------
+    def pool_grow(self, n: int = 1, destination: Destination = None,
+                  **kwargs: Any) -> list[Reply] | None:
+        return self.broadcast("pool_grow", {"n": n}, destination=destination, **kwargs)
+
+    def pool_shrink(self, n: int = 1, destination: Destination = None,
+                    **kwargs: Any) -> list[Reply] | None:
+        return self.broadcast("pool_shrink", {"n": n}, destination=destination, **kwargs)
+
+    def autoscale(self, max: int, min: int, destination: Destination = None,
+                  **kwargs: Any) -> list[Reply] | None:
+        return self.broadcast("autoscale", {"max": max, "min": min}, destination=destination,
+                              **kwargs)
+
+    def pool_restart(self, modules: Sequence[str] | None = None, reload: bool = False,
+                     reloader: Any = None, destination: Destination = None,
+                     **kwargs: Any) -> list[Reply] | None:
+        return self.broadcast("pool_restart",
+                              {"modules": list(modules) if modules else modules,
+                               "reload": reload, "reloader": reloader},
+                              destination=destination, **kwargs)
+
+    def add_consumer(self, queue: str, exchange: str | None = None,
+                     exchange_type: str = "direct", routing_key: str | None = None,
+                     options: dict[str, Any] | None = None, destination: Destination = None,
+                     **kwargs: Any) -> list[Reply] | None:
+        """Ask workers to consume from ``queue`` too (``options``: more queue arguments)."""
+        arguments = {"queue": queue, "exchange": exchange, "exchange_type": exchange_type,
+                     "routing_key": routing_key, **(options or {})}
+        return self.broadcast("add_consumer", arguments, destination=destination, **kwargs)
+
+    def cancel_consumer(self, queue: str, destination: Destination = None,
+                        **kwargs: Any) -> list[Reply] | None:
+        return self.broadcast("cancel_consumer", {"queue": queue}, destination=destination,
+                              **kwargs)
+
+    def purge(self, connection: Any = None) -> int:
+        """Delete every waiting message of the app's task queues; returns how many.
+
+        The queues are ``task_queues`` (else ``task_default_queue``), as Celery's.
+        ``connection`` is accepted for Celery compatibility and ignored.
+        """
+        from celeriac.routing.queues import queue_set
+
+        names = list(queue_set(self.app.conf)) if self.app.conf.get("task_queues") else [
+            str(self.app.conf.task_default_queue)]
+        channel = self.app.transport.channel()
+        try:
+            return sum(channel.purge(name) for name in names)
+        finally:
+            channel.close()
+
+    discard_all = purge
 
     def ping(self, destination: Destination = None, timeout: float = 1.0,
              **kwargs: Any) -> list[Reply]:

@@ -118,5 +118,17 @@ class Inspect:
     def hello(self, from_node: str, revoked: dict[str, float] | None = None) -> Any:
         return self._request("hello", from_node=from_node, revoked=revoked)
 
+    def memsample(self) -> Any:
+        """The workers' resident memory now (``"31.2MB"``), remembered for ``memdump``."""
+        return self._request("memsample")
+
+    def memdump(self, samples: int = 10) -> Any:
+        """A report of the ``memsample`` series (at most ``samples`` values) so far."""
+        return self._request("memdump", samples=samples)
+
+    def objgraph(self, type: str = "Request", n: int = 200, max_depth: int = 10) -> Any:
+        """``{"filename": png}`` graphing objects of ``type``; needs objgraph on the worker."""
+        return self._request("objgraph", num=n, max_depth=max_depth, type=type)
+
 
 __all__ = ["W_DUPNODE", "Inspect", "duplicate_node_message", "flatten_replies"]

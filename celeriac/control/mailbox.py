@@ -13,8 +13,10 @@ Wire shapes (wire-protocol.md §6.1), shared by the client here and the worker's
 Replies are read with the ordinary ``fetch``/``ack`` of the channel, so every broker that
 implements ``FanoutChannel`` gets remote control with no more code. Two optional channel hooks
 let a broker match kombu's layout more closely: ``bind_reply_queue(exchange, routing_key,
-queue)`` (Redis: the binding row a Celery worker routes its reply through) and
-``unbind_reply_queue(...)`` (called by ``close``).
+queue)`` (Redis: the binding row a Celery worker routes its reply through; RabbitMQ: the
+exclusive reply queue and its binding, declared on the connection that reads it) and
+``unbind_reply_queue(...)`` (called by ``close``). A worker subscribes through
+``subscribe_node``, which names its queue where the broker has one (``subscribe_named``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any, cast
 from celeriac.exceptions import ImproperlyConfigured, InvalidMessage
 from celeriac.protocol.message import TaskMessage
 from celeriac.serialization.json_codec import json_dumps, json_loads
-from celeriac.transport.base import Channel, FanoutChannel
+from celeriac.transport.base import Channel, FanoutChannel, Subscription
 from celeriac.utils.lamport import LamportClock  # re-exported: moved down for events
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,12 @@ REPLY_EXCHANGE = "reply.celery.pidbox"
 JSON = "application/json"
 
 Reply = dict[str, Any]
+
+
+def pidbox_exchanges(control_exchange: str = "celery") -> tuple[str, str]:
+    """The command and reply exchanges of ``control_exchange``, named as kombu's ``Mailbox``
+    names them: ``<name>.pidbox`` and ``reply.<name>.pidbox``."""
+    return f"{control_exchange}.pidbox", f"reply.{control_exchange}.pidbox"
 
 
 def reply_queue_name(routing_key: str, exchange: str = REPLY_EXCHANGE) -> str:
@@ -156,9 +164,26 @@ def remote_control_unavailable(broker: str) -> str:
     """Why remote control cannot work on ``broker``, and on which brokers it does."""
     return (
         f"Remote control (inspect, control, revoke) is not available on the {broker} broker: "
-        "it works with Redis (redis://, rediss://, sentinel://), SQLite (sqlite://) and "
-        "memory:// brokers; on RabbitMQ (amqp://) it is not implemented yet"
+        "it has no broadcast (fanout). It works with RabbitMQ (amqp://, amqps://), Redis "
+        "(redis://, rediss://, sentinel://), SQLite (sqlite://) and memory:// brokers"
     )
+
+
+def node_queue_name(hostname: str, exchange: str = PIDBOX_EXCHANGE) -> str:
+    """kombu's per-node pidbox queue: ``<nodename>.celery.pidbox``."""
+    return f"{hostname}.{exchange}"
+
+
+def subscribe_node(channel: FanoutChannel, hostname: str,
+                   exchange: str = PIDBOX_EXCHANGE) -> Subscription:
+    """A worker's subscription to the pidbox, through ``<nodename>.celery.pidbox`` where the
+    broker has subscriber queues (RabbitMQ: the channel's optional ``subscribe_named``; that
+    queue is exclusive, so a second worker of the same name cannot listen). Brokers without
+    subscriber queues (Redis, SQLite, memory) have no queue to name: plain ``subscribe``."""
+    named = getattr(channel, "subscribe_named", None)
+    if callable(named):
+        return cast(Subscription, named(exchange, "#", node_queue_name(hostname, exchange)))
+    return channel.subscribe(exchange, "#")
 
 
 def fanout_channel(channel: Channel, broker: str) -> FanoutChannel:
@@ -270,7 +295,10 @@ __all__ = [
     "Reply",
     "build_reply",
     "fanout_channel",
+    "node_queue_name",
     "parse_reply",
+    "pidbox_exchanges",
     "remote_control_unavailable",
     "reply_queue_name",
+    "subscribe_node",
 ]

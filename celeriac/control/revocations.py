@@ -9,14 +9,17 @@ next to the broker:
 Redis      zset ``<global_keyprefix>celeriac.revoked`` (member = task id, score = expiry, epoch
            s) and the counter ``<global_keyprefix>celeriac.revoked.version``
 SQLite     table ``revoked`` (task_id, expires_at) in the broker file, version in ``meta``
+RabbitMQ   the stream queue ``celeriac.revoked``, one record per revoke, read from offset
+           ``first`` by every worker (``celeriac/transport/amqp/revocations.py`` says why a
+           stream, and what it costs)
 memory://  a side table of the in-process namespace
 =========  =====================================================================================
 
 Workers ``load`` the live entries at start and on each heartbeat compare ``version`` (one
 cheap read) to reload only when something changed. Entries expire after ``DEFAULT_EXPIRES``
 (Celery's REVOKE_EXPIRES, 3 hours) and at most ``MAX_ENTRIES`` (Celery's REVOKES_MAX) are kept.
-Brokers without a store here (AMQP, SQS) get ``NullRevocationStore``: revocation then works
-as in Celery, for running workers only.
+Brokers without a store here (SQS) get ``NullRevocationStore``: revocation then works as in
+Celery, for running workers only.
 """
 
 from __future__ import annotations
@@ -177,6 +180,15 @@ class RedisRevocationStore:
         return None  # the client belongs to the transport
 
 
+def _amqp_store(transport: Any) -> RevocationStore:
+    from celeriac.clients.retry import PUBLISH_RETRY, RetryPolicy
+    from celeriac.transport.amqp.revocations import AmqpRevocationStore
+
+    typed = transport.options.amqp
+    policy = RetryPolicy.from_mapping(typed.publish_retry_policy, PUBLISH_RETRY)
+    return AmqpRevocationStore(transport.params, policy, MAX_ENTRIES)
+
+
 def open_revocation_store(transport: Transport) -> RevocationStore:
     """The store that fits ``transport`` (see the module docstring); never raises."""
     kind = type(transport).__name__
@@ -189,6 +201,8 @@ def open_revocation_store(transport: Transport) -> RevocationStore:
             layout = getattr(transport, "layout", None)
             prefix = str(getattr(layout, "prefix", "") or "")
             return RedisRevocationStore(getattr(transport, "client"), prefix)  # noqa: B009
+        if kind == "AmqpTransport":
+            return _amqp_store(transport)
     except Exception as exc:
         logger.warning("Durable revocations unavailable on %r: %s", transport, exc)
         return NullRevocationStore()

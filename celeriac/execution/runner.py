@@ -101,8 +101,8 @@ class TaskRunner:
         #: Requeue (rather than fail) an ``acks_late`` request whose prefork child died.
         self.reject_on_worker_lost = bool(
             conf.task_reject_on_worker_lost if lost is None else lost)
-        #: Keep a repr of ignored results for ``task-succeeded`` (set by the worker with -E).
-        self.result_reprs = False
+        #: Keep a repr of ignored results for ``task-succeeded`` (task events on: -E).
+        self.result_reprs = bool(conf.worker_send_task_events)
 
     def limits(self, request: Request) -> TimeLimits:
         """The hard and soft limits of ``request`` (header, then task, then settings)."""

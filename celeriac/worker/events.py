@@ -93,10 +93,12 @@ class WorkerEvents:
         while not self._stop.wait(self.freq):
             self.send_heartbeat()
 
-    def send_heartbeat(self) -> None:
-        """One ``worker-heartbeat`` now (also what the ``heartbeat`` control command does)."""
+    def send_heartbeat(self) -> bool:
+        """One ``worker-heartbeat`` now (also what the ``heartbeat`` control command does);
+        False when this worker sends no worker events."""
         if self.heartbeat:
             self._send_worker("worker-heartbeat")
+        return self.heartbeat
 
     def stop(self) -> None:
         """Warm shutdown: send what task events wait, then ``worker-offline``."""
@@ -115,12 +117,15 @@ class WorkerEvents:
                              loadavg=load_average(), **self._software)
 
     # -- switching task events -----------------------------------------------------------------
-    def set_task_events(self, enabled: bool) -> None:
-        """Turn ``task-*`` events on or off now (``enable_events``/``disable_events``)."""
+    def set_task_events(self, enabled: bool) -> bool | None:
+        """Turn ``task-*`` events on or off now (``enable_events``/``disable_events``): True
+        when that changed something, False when already so, None when nothing can be sent
+        (a broker without broadcast)."""
         dispatcher = self.dispatcher
-        if dispatcher.fanout is None:  # a broker without broadcast: nothing can be sent
+        if dispatcher.fanout is None:
             self.tasks = False
-            return
+            return None
+        changed = enabled != self.tasks
         groups = dispatcher.groups if dispatcher.groups is not None else set()
         if enabled:
             groups.add(TASK_GROUP)
@@ -129,6 +134,7 @@ class WorkerEvents:
         dispatcher.groups = groups
         dispatcher.enabled = bool(groups)
         self.tasks = enabled
+        return changed
 
     # -- task events (consumer thread; call only when ``tasks``) -----------------------------
     def task_received(self, request: Request) -> None:
@@ -223,9 +229,7 @@ def worker_events(worker: Worker, channel: Channel) -> WorkerEvents:
     conf = worker.app.conf
     options = worker.options
     consumer = worker.consumer
-    task_events = options.task_events
-    if task_events is None:
-        task_events = bool(conf.worker_send_task_events)
+    task_events = bool(conf.worker_send_task_events)  # -E sets it
 
     def counts() -> tuple[int, int]:
         return (len(consumer.active), consumer.total_processed) if consumer else (0, 0)

@@ -53,7 +53,12 @@ class WorkerInspector:
         return {key: getattr(task, key, None) for key in _TASK_OPTIONS} if task else {}
 
     def active(self) -> Sequence[TaskInfo]:
-        return [TaskInfo(request, True, started, os.getpid())
+        """``worker_pid`` is the process running the task: a prefork child's pid (None while
+        the request waits for a free child), this process's for the solo and threads pools."""
+        pids_of = getattr(self.pool, "child_pids", None)
+        own = os.getpid()
+        return [TaskInfo(request, True, started,
+                         next(iter(pids_of(request.task_id)), None) if callable(pids_of) else own)
                 for request, started in list(self.consumer.active.values())]
 
     def reserved(self) -> Sequence[TaskInfo]:
@@ -82,10 +87,11 @@ class WorkerInspector:
             out["autoscaler"] = autoscaler
         return out
 
-    def conf(self) -> dict[str, Any]:
+    def conf(self, with_defaults: bool = False) -> dict[str, Any]:
         """JSON-safe settings with secrets masked (the Settings table knows which are)."""
         out: dict[str, Any] = {}
-        for key, value in self.app.conf.table(with_defaults=False, censored=True).items():
+        table = self.app.conf.table(with_defaults=with_defaults, censored=True)
+        for key, value in table.items():
             try:
                 json.dumps(value)
             except (TypeError, ValueError):
@@ -140,12 +146,12 @@ class WorkerInspector:
     def cancel_consumer(self, queue: str) -> None:
         queue_changes.cancel_consumer(self.consumer, queue)
 
-    def set_task_events(self, enabled: bool) -> None:
-        """Switch ``task-*`` events on or off (``enable_events``/``disable_events``)."""
-        if self.events is not None:
-            self.events.set_task_events(enabled)
+    def set_task_events(self, enabled: bool) -> bool | None:
+        """Switch ``task-*`` events on or off (``enable_events``/``disable_events``): True
+        when that changed something, False when already so, None without events."""
+        return self.events.set_task_events(enabled) if self.events is not None else None
 
-    def send_heartbeat(self) -> None:
-        """Send a ``worker-heartbeat`` now (the ``heartbeat`` control command)."""
-        if self.events is not None:
-            self.events.send_heartbeat()
+    def send_heartbeat(self) -> bool:
+        """Send a ``worker-heartbeat`` now (the ``heartbeat`` control command); False when
+        this worker sends no worker events."""
+        return self.events.send_heartbeat() if self.events is not None else False

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from celeriac import signals
 from celeriac.config.options import store_retry_policy
 from celeriac.config.urls import scheme_of
+from celeriac.control.mailbox import pidbox_exchanges
 from celeriac.control.revocations import open_revocation_store
 from celeriac.exceptions import OperationalError
 from celeriac.execution.runner import TaskRunner
@@ -47,7 +48,7 @@ from celeriac.worker.consumer import Consumer
 from celeriac.worker.control.duplicates import start_duplicate_check
 from celeriac.worker.control.node import ControlNode
 from celeriac.worker.dispatch import Dispatcher
-from celeriac.worker.events import WorkerEvents, worker_events
+from celeriac.worker.events import worker_events
 from celeriac.worker.nodenames import expand_hostname, node_format
 from celeriac.worker.rate_limit import RateLimits
 from celeriac.worker.revoked import RevokedRegistry
@@ -85,7 +86,6 @@ class WorkerOptions:
     statedb: str | None = None
     #: ``--autoscale max,min``: the autoscaler resizes the pool between them.
     autoscale: tuple[int, int] | None = None
-    task_events: bool | None = None  # -E; None: worker_send_task_events
     heartbeat_interval: float | None = None  # None: 2 s; 0: --without-heartbeat (no events)
 
     def as_dict(self) -> dict[str, Any]:
@@ -135,14 +135,12 @@ class Worker:
         self.revoked = RevokedRegistry()
         self.nodename_check: threading.Thread | None = None
         self.lease_keeper: LeaseKeeper | None = None
-        self.events = WorkerEvents(None, self.hostname)  # the real one is built in setup
 
     # -- assembly -------------------------------------------------------------------------
     def runner_for(self, name: str) -> TaskRunner:
         runner = self._runners.get(name)
         if runner is None:
             runner = self._runners[name] = TaskRunner(self.app, self.app.tasks[name], self.accept)
-            runner.result_reprs = self.events.tasks  # prefork: as it was when the child forked
         return runner
 
     def _acks_late(self, name: str) -> bool:
@@ -196,8 +194,9 @@ class Worker:
         dispatcher.events = self.events = worker_events(self, channel)
         view = WorkerInspector(self.app, self.hostname, self.consumer, self.pool, self.queues,
                                self.revoked, self.stop, scaling=self.scaling, events=self.events)
-        self.control_node = ControlNode(channel, view,
-                                        broker=f"{scheme_of(self.app.broker_url)}://")
+        self.control_node = ControlNode(
+            channel, view, broker=f"{scheme_of(self.app.broker_url)}://",
+            exchange=pidbox_exchanges(self.app.conf.control_exchange)[0])
         return self.consumer
 
     def statedb_path(self) -> str | None:
@@ -255,7 +254,9 @@ class Worker:
             listening = self.control_node.start()
         else:  # as Celery: no inspect/control/broadcast revoke (the revocation store still works)
             logger.info("Remote control is disabled (worker_enable_remote_control=False)")
-        self.nodename_check = start_duplicate_check(self.app.transport, self.hostname, listening)
+        self.nodename_check = start_duplicate_check(
+            self.app.transport, self.hostname, listening,
+            pidbox_exchanges(self.app.conf.control_exchange))
         # Ready before the first task runs, as in Celery: handlers may prepare for tasks.
         logger.info("%s ready.", self.hostname)
         signals.worker_ready.send(sender=self)
@@ -370,6 +371,7 @@ class Worker:
         if self.control_node is not None:
             self.control_node.stop()
         self.revoked.save_state()
+        self.revoked.store.close()  # RabbitMQ's holds connections of its own
         signals.worker_shutdown.send(sender=self)
         assert self.channel is not None
         self.channel.close()

@@ -107,9 +107,17 @@ BACKEND_FACTORIES: dict[str, StoreFactory] = {
 HIGHER_PRIORITY_FIRST: set[str] = {"memory", "sqlite"}
 
 
-from tests.contract import redis_factories, rpc_factories  # noqa: E402 - after the base table
+from tests.contract import (  # noqa: E402 - after the base table
+    amqp_factories,
+    redis_factories,
+    rpc_factories,
+)
 
 TRANSPORT_FACTORIES.update(redis_factories.TRANSPORT_FACTORIES)
+#: Transports of the fanout contract (``test_fanout_contract.py``): every transport above,
+#: plus RabbitMQ, whose queue contract lives in its own integration tests.
+FANOUT_FACTORIES: dict[str, TransportFactory] = {
+    **TRANSPORT_FACTORIES, **amqp_factories.FANOUT_FACTORIES}
 for _factories in (redis_factories.BACKEND_FACTORIES, rpc_factories.BACKEND_FACTORIES):
     for _kind, (_cls, _build, _general) in _factories.items():
         BACKEND_FACTORIES[_kind] = StoreFactory(_cls, _build, _general)
@@ -139,6 +147,19 @@ def transport_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(params=sorted(FANOUT_FACTORIES))
+def fanout_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_fanout_transport(
+    fanout_kind: str, tmp_path: Path, namespace: str
+) -> Iterator[Callable[..., Transport]]:
+    """Like ``make_transport``, over ``FANOUT_FACTORIES``."""
+    yield from _transports(FANOUT_FACTORIES[fanout_kind], tmp_path, namespace)
+
+
 @pytest.fixture
 def higher_priority_first(transport_kind: str) -> bool:
     return transport_kind in HIGHER_PRIORITY_FIRST
@@ -154,12 +175,17 @@ def make_transport(
     transport_kind: str, tmp_path: Path, namespace: str
 ) -> Iterator[Callable[..., Transport]]:
     """``make_transport(**TransportOptions fields)``: transports sharing one namespace."""
+    yield from _transports(TRANSPORT_FACTORIES[transport_kind], tmp_path, namespace)
+
+
+def _transports(factory: TransportFactory, tmp_path: Path,
+                namespace: str) -> Iterator[Callable[..., Transport]]:
+    """Yield a maker of ``factory``'s transports; close them all afterwards."""
     made: list[Transport] = []
 
     def make(**overrides: Any) -> Transport:
         options = dataclasses.replace(TransportOptions(), **overrides)
-        env = ContractEnv(tmp_path, namespace, transport_options=options)
-        transport = TRANSPORT_FACTORIES[transport_kind](env)
+        transport = factory(ContractEnv(tmp_path, namespace, transport_options=options))
         made.append(transport)
         return transport
 

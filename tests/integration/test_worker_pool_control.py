@@ -192,7 +192,7 @@ def test_pool_restart_needs_the_setting_and_replaces_children(
 
 
 def test_add_consumer_declares_a_topic_binding_on_rabbitmq(tmp_path: Path) -> None:
-    """Through the control node's own dispatch (the amqp:// pidbox is not wired here yet)."""
+    """Through the control node's own dispatch: this checks the binding, not the pidbox path."""
     with rabbitmq_vhost("addconsumer") as vhost:
         app = Celery("addconsumer", broker=vhost.url,
                      backend=f"sqlite:///{tmp_path / 'results.db'}", set_as_current=False)

@@ -31,6 +31,7 @@ class FakeWorker:
     revoked: RevokedRegistry
     running: list[TaskInfo] = field(default_factory=list)
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    task_events: bool = False
 
     def registered(self) -> Sequence[str]:
         return ["proj.add", "proj.sleepy", "celery.chord_unlock"]
@@ -54,8 +55,8 @@ class FakeWorker:
         return {"total": {"proj.add": 3}, "pool": {"max-concurrency": 2},
                 "broker": {"transport": "memory"}, "prefetch_count": 8}
 
-    def conf(self) -> dict[str, Any]:
-        return {"task_default_queue": "celery"}
+    def conf(self, with_defaults: bool = False) -> dict[str, Any]:
+        return {"task_default_queue": "celery", **({"defaults": True} if with_defaults else {})}
 
     def terminate(self, task_id: str, signum: int) -> bool:
         self.calls.append(("terminate", (task_id, signum)))
@@ -69,6 +70,14 @@ class FakeWorker:
 
     def shutdown(self) -> None:
         self.calls.append(("shutdown", None))
+
+    def send_heartbeat(self) -> bool:
+        self.calls.append(("heartbeat", None))
+        return True
+
+    def set_task_events(self, enabled: bool) -> bool | None:
+        changed, self.task_events = self.task_events != enabled, enabled
+        return changed
 
     def pool_grow(self, n: int) -> None:
         self.calls.append(("pool_grow", n))
@@ -267,7 +276,7 @@ def test_cli_inspect_status_and_control(app: Celery, nodes: list[Any]) -> None:
     assert result.exit_code == 0 and "flagged as revoked" in result.output, result.output
     assert "id-2" in nodes[0][1].revoked
     result = _cli(app, "inspect", "ping", "-d", "nobody@test", "-t", "0.3")
-    assert result.exit_code == 1 and "No nodes replied" in result.output
+    assert result.exit_code == 69 and "No nodes replied" in result.output  # EX_UNAVAILABLE
 
 
 def test_sqlite_control_across_processes(tmp_path: Path) -> None:

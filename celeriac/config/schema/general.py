@@ -8,7 +8,6 @@ from celeriac.config.schema.option import (
     BOOL,
     CLASS_OR_PATH,
     DICT,
-    EVENTS_NOT_IMPLEMENTED,
     FLOAT,
     INT,
     SEQ,
@@ -19,12 +18,12 @@ from celeriac.config.schema.option import (
 
 _BEAT_CONTROL: Final = "beat does not answer remote control commands"
 _BEAT_SYNC: Final = "beat saves its state after every task it sends; there is nothing to batch"
-_PIDBOX_NAMES: Final = (
-    "the pidbox exchanges always have Celery's default names, celery.pidbox and reply.celery.pidbox"
-)
 _CONTROL_QUEUES: Final = (
-    "the Redis, SQLite and memory mailboxes have no queue arguments to set, and remote control "
-    "on RabbitMQ is not implemented yet"
+    "celeriac declares the pidbox queues as Celery does by default (non-durable, exclusive)"
+)
+_RABBITMQ_ONLY: Final = (
+    " RabbitMQ only: Redis, SQLite and memory brokers have no such queues (kombu ignores it on"
+    " Redis too)."
 )
 _SIGNING: Final = "message signing (the 'auth' serializer, app.setup_security()) is not implemented"
 
@@ -130,13 +129,20 @@ BEAT: Final[tuple[Option, ...]] = (
 )
 
 CONTROL: Final[tuple[Option, ...]] = (
-    Option("control_queue_ttl", 300.0, FLOAT, ("CONTROL_QUEUE_TTL",), unsupported=_CONTROL_QUEUES),
+    Option(
+        "control_queue_ttl",
+        300.0,
+        FLOAT,
+        ("CONTROL_QUEUE_TTL",),
+        doc="Seconds a remote-control command or reply waits in a pidbox queue (x-message-ttl)."
+        + _RABBITMQ_ONLY,
+    ),
     Option(
         "control_queue_expires",
         10.0,
         FLOAT,
         ("CONTROL_QUEUE_EXPIRES",),
-        unsupported=_CONTROL_QUEUES,
+        doc="Seconds an unused pidbox queue outlives its consumer (x-expires)." + _RABBITMQ_ONLY,
     ),
     Option(
         "control_queue_exclusive",
@@ -157,8 +163,8 @@ CONTROL: Final[tuple[Option, ...]] = (
         "celery",
         STR,
         ("CONTROL_EXCHANGE",),
-        doc="Name prefix of the pidbox exchanges (<name>.pidbox, <name>.reply.pidbox).",
-        unsupported=_PIDBOX_NAMES,
+        doc="Name prefix of the pidbox exchanges (<name>.pidbox, reply.<name>.pidbox); "
+        "clients and workers must agree on it, as in Celery.",
     ),
 )
 
@@ -168,35 +174,37 @@ EVENTS: Final[tuple[Option, ...]] = (
         60.0,
         FLOAT,
         ("CELERY_EVENT_QUEUE_EXPIRES",),
-        unsupported=EVENTS_NOT_IMPLEMENTED,
+        doc="Seconds an unused event subscriber queue outlives its consumer (x-expires)."
+        + _RABBITMQ_ONLY,
     ),
     Option(
         "event_queue_ttl",
         5.0,
         FLOAT,
         ("CELERY_EVENT_QUEUE_TTL",),
-        unsupported=EVENTS_NOT_IMPLEMENTED,
+        doc="Seconds an event waits in a subscriber queue (x-message-ttl)." + _RABBITMQ_ONLY,
     ),
     Option(
         "event_queue_prefix",
         "celeryev",
         STR,
         ("CELERY_EVENT_QUEUE_PREFIX",),
-        unsupported=EVENTS_NOT_IMPLEMENTED,
+        doc="Name prefix of event subscriber queues (<prefix>.<uuid>)." + _RABBITMQ_ONLY,
     ),
     Option(
         "event_queue_exclusive",
         True,
         BOOL,
         ("CELERY_EVENT_QUEUE_EXCLUSIVE",),
-        unsupported=EVENTS_NOT_IMPLEMENTED,
+        doc="Event subscriber queues are exclusive to their connection." + _RABBITMQ_ONLY,
     ),
     Option(
         "event_queue_durable",
         False,
         BOOL,
         ("CELERY_EVENT_QUEUE_DURABLE",),
-        unsupported=EVENTS_NOT_IMPLEMENTED,
+        doc="Event subscriber queues are durable (then not exclusive, not auto-delete)."
+        + _RABBITMQ_ONLY,
     ),
     Option(
         "event_serializer",

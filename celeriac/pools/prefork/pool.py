@@ -132,9 +132,11 @@ class PreforkPool(PoolResizing):
         signal_child(child, signum)
         return True
 
-    def child_pids(self) -> list[int]:  # for stats and tests
+    def child_pids(self, task_id: str | None = None) -> list[int]:
+        """Every child's pid (stats), or that of the one running ``task_id`` (inspect active)."""
         with self._lock:
-            return [c.pid for c in self._children]
+            return [c.pid for c in self._children
+                    if task_id is None or (c.job is not None and c.job.task_id == task_id)]
 
     def stop(self, *, graceful: bool, timeout: float | None) -> list[Request]:
         with self._lock:

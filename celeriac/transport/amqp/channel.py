@@ -32,6 +32,7 @@ from celeriac.routing.entities import Queue
 from celeriac.transport.amqp import deadletter
 from celeriac.transport.amqp.codec import to_amqp
 from celeriac.transport.amqp.consumer import ConsumerLink
+from celeriac.transport.amqp.fanout import BroadcastEntities, FanoutMethods
 from celeriac.transport.amqp.publisher import Item, Publisher
 from celeriac.transport.amqp.topology import (
     DEAD_LETTER_EXCHANGE,
@@ -46,14 +47,19 @@ from celeriac.transport.set_aside import log_set_aside
 logger = logging.getLogger(__name__)
 
 
-class AmqpChannel:
-    """A thread-safe RabbitMQ session; see the module docstring."""
+class AmqpChannel(FanoutMethods):
+    """A thread-safe RabbitMQ session; see the module docstring.
+
+    It is a ``FanoutChannel`` too (remote control and events, ``fanout.py``).
+    """
 
     def __init__(self, params: AmqpParams, options: TransportOptions, topology: Topology) -> None:
         typed = options.amqp
         retries = ReconnectPolicy(options.connection_retry, options.connection_max_retries).limit
         self.options = options
+        self.params = params
         self.topology = topology
+        self.broadcasts = BroadcastEntities(options.broadcast)
         self.publish_policy = RetryPolicy.from_mapping(typed.publish_retry_policy, PUBLISH_RETRY)
         self.publisher = Publisher(params, self.publish_policy, typed.confirm_timeout)
         self.consumer = ConsumerLink(params, topology, typed.prefetch_count, retries)

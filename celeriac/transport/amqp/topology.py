@@ -97,6 +97,9 @@ class Topology:
         self.arguments: dict[str, dict[str, Any]] = {
             name: dict(args) for name, args in options.queue_arguments.items()
         }
+        #: Pidbox reply queues (``fanout.py``): declared exactly as Celery does, never with
+        #: the task queues' defaults (priority, queue type).
+        self.broadcast_queues: dict[str, Queue] = {}
         self._warned: set[str] = set()
 
     # -- rules --------------------------------------------------------------------------------
@@ -130,6 +133,10 @@ class Topology:
         """Celery's declaration of queue ``name`` (or of its ``routing.Queue`` entity)."""
         if name in cache:
             return
+        private = self.broadcast_queues.get(name)
+        if private is not None:
+            self.declare_exact(channel, cache, private)
+            return
         entity = self.entities.get(name) or Queue.missing(name)
         self._declare_queue(channel, cache, entity, self.queue_arguments(name))
         cache.add(name)
@@ -139,6 +146,11 @@ class Topology:
         self.entities[queue.name] = queue
         cache.discard(queue.name)
         self.declare_task_queue(channel, cache, queue.name)
+
+    def declare_exact(self, channel: Any, cache: Declared, queue: Queue) -> None:
+        """Declare ``queue`` with its own arguments only (the broadcast queues, ``fanout.py``)."""
+        self._declare_queue(channel, cache, queue, queue.declare_arguments())
+        cache.add(queue.name)
 
     def declare_routes_of(self, channel: Any, cache: Declared, exchange: str) -> None:
         """Before publishing to ``exchange``: declare the known queues bound to it.

@@ -2,7 +2,10 @@
 
 Every handler is ``handler(node, arguments) -> answer``; the answer is what the node sends back
 under its hostname (wire-protocol.md §6.1 lists the captured shapes). Arguments a newer Celery
-client adds are ignored rather than refused, as Celery's ``**kwargs`` handlers do.
+client adds are ignored rather than refused, as Celery's ``**kwargs`` handlers do. Each
+``@command`` carries Celery's meta (type, signature, argument types), which the CLI reads
+(``registry.py``); the events, election and debugging commands live in modules of their own,
+imported at the end so that importing this module registers every built-in command.
 """
 
 from __future__ import annotations
@@ -12,25 +15,16 @@ import re
 import resource
 import signal as signal_module
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from celeriac.worker.control.registry import COMMANDS, Handler, command, strtobool
 
 if TYPE_CHECKING:
     from celeriac.worker.control.node import ControlNode, TaskInfo
 
-Handler = Callable[["ControlNode", dict[str, Any]], Any]
-COMMANDS: dict[str, Handler] = {}
-
 _RATE = re.compile(r"^\s*\d+(\.\d+)?\s*(/\s*[smh])?\s*$")
-
-
-def command(name: str) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        COMMANDS[name] = handler
-        return handler
-
-    return register
+_IDS = "[id1 [id2 [... [idN]]]]"
 
 
 def ok(text: str) -> dict[str, str]:
@@ -85,29 +79,32 @@ def request_info(info: TaskInfo, safe: bool = False) -> dict[str, Any]:
 
 
 # -- inspect -----------------------------------------------------------------------------------
-@command("ping")
+@command("ping", type="inspect", help="Ping worker(s).")
 def ping(node: ControlNode, arguments: dict[str, Any]) -> Any:
     return ok("pong")
 
 
-@command("clock")
+@command("clock", type="inspect", help="Get current logical clock value.")
 def clock(node: ControlNode, arguments: dict[str, Any]) -> Any:
     return {"clock": node.clock.forward()}
 
 
-@command("active")
+@command("active", type="inspect", alias="dump_active",
+         help="List of tasks currently being executed.")
 def active(node: ControlNode, arguments: dict[str, Any]) -> Any:
     safe = bool(arguments.get("safe"))
     return [request_info(info, safe) for info in node.view.active()]
 
 
-@command("reserved")
+@command("reserved", type="inspect", alias="dump_reserved",
+         help="List of currently reserved tasks, not including scheduled/active.")
 def reserved(node: ControlNode, arguments: dict[str, Any]) -> Any:
     safe = bool(arguments.get("safe"))
     return [request_info(info, safe) for info in node.view.reserved()]
 
 
-@command("scheduled")
+@command("scheduled", type="inspect", alias="dump_schedule",
+         help="List of currently scheduled ETA/countdown tasks.")
 def scheduled(node: ControlNode, arguments: dict[str, Any]) -> Any:
     entries = []
     for info in node.view.scheduled():
@@ -118,7 +115,8 @@ def scheduled(node: ControlNode, arguments: dict[str, Any]) -> Any:
     return entries
 
 
-@command("query_task")
+@command("query_task", type="inspect", variadic="ids", signature=_IDS,
+         help="Query for task information by id.")
 def query_task(node: ControlNode, arguments: dict[str, Any]) -> Any:
     wanted = arguments.get("ids") or []
     ids = {wanted} if isinstance(wanted, str) else set(wanted)
@@ -132,7 +130,8 @@ def query_task(node: ControlNode, arguments: dict[str, Any]) -> Any:
     return found
 
 
-@command("registered")
+@command("registered", type="inspect", alias="dump_tasks", variadic="taskinfoitems",
+         signature="[attr1 [attr2 [... [attrN]]]]", help="List of registered tasks.")
 def registered(node: ControlNode, arguments: dict[str, Any]) -> Any:
     items = arguments.get("taskinfoitems") or []
     builtins = bool(arguments.get("builtins"))
@@ -147,12 +146,14 @@ def registered(node: ControlNode, arguments: dict[str, Any]) -> Any:
     return out
 
 
-@command("revoked")
+@command("revoked", type="inspect", alias="dump_revoked",
+         help="List of revoked task-ids.")
 def revoked(node: ControlNode, arguments: dict[str, Any]) -> Any:
     return node.view.revoked.ids()
 
 
-@command("active_queues")
+@command("active_queues", type="inspect",
+         help="List the task queues a worker is currently consuming from.")
 def active_queues(node: ControlNode, arguments: dict[str, Any]) -> Any:
     return [_queue_info(name) for name in node.view.queues()]
 
@@ -168,7 +169,7 @@ def _queue_info(name: str) -> dict[str, Any]:
             "max_length": None, "max_length_bytes": None, "max_priority": None}
 
 
-@command("stats")
+@command("stats", type="inspect", help="Request worker statistics/information.")
 def stats(node: ControlNode, arguments: dict[str, Any]) -> Any:
     out = dict(node.view.stats())
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -185,12 +186,14 @@ def stats(node: ControlNode, arguments: dict[str, Any]) -> Any:
     return out
 
 
-@command("conf")
+@command("conf", type="inspect", alias="dump_conf", signature="[include_defaults=False]",
+         args=(("with_defaults", strtobool),), help="List configuration.")
 def conf(node: ControlNode, arguments: dict[str, Any]) -> Any:
-    return node.view.conf()
+    return node.view.conf(with_defaults=bool(arguments.get("with_defaults")))
 
 
-@command("report")
+@command("report", type="inspect",
+         help="Information about the installation, for bug reports.")
 def report(node: ControlNode, arguments: dict[str, Any]) -> Any:
     view = node.view
     lines = [f"hostname: {view.hostname}", f"pid: {os.getpid()}",
@@ -200,7 +203,7 @@ def report(node: ControlNode, arguments: dict[str, Any]) -> Any:
     return ok("\n".join(lines))
 
 
-@command("hello")
+@command("hello", type="inspect", visible=False, help="Request mingle sync-data.")
 def hello(node: ControlNode, arguments: dict[str, Any]) -> Any:
     """Celery's mingle: share revoked ids with a starting peer (and learn its own)."""
     if arguments.get("from_node") == node.hostname:
@@ -213,7 +216,8 @@ def hello(node: ControlNode, arguments: dict[str, Any]) -> Any:
 
 
 # -- actions -------------------------------------------------------------------------------------
-@command("revoke")
+@command("revoke", variadic="task_id", signature=_IDS,
+         help="Revoke task by task id (or list of ids).")
 def revoke(node: ControlNode, arguments: dict[str, Any]) -> Any:
     raw = arguments.get("task_id") or []
     ids = [raw] if isinstance(raw, str) else [str(t) for t in raw]
@@ -227,12 +231,15 @@ def revoke(node: ControlNode, arguments: dict[str, Any]) -> Any:
     return ok(f"terminate: {', '.join(terminated)}")
 
 
-@command("terminate")
+@command("terminate", variadic="task_id", args=(("signal", str),),
+         signature=f"<signal> {_IDS}", help="Terminate task by task id (or list of ids).")
 def terminate(node: ControlNode, arguments: dict[str, Any]) -> Any:
     return revoke(node, {**arguments, "terminate": True})
 
 
-@command("rate_limit")
+@command("rate_limit", args=(("task_name", str), ("rate_limit", str)),
+         signature="<task_name> <rate_limit (e.g., 5/s | 5/m | 5/h)>",
+         help="Tell worker(s) to modify the rate limit for a task by type.")
 def rate_limit(node: ControlNode, arguments: dict[str, Any]) -> Any:
     name = str(arguments.get("task_name") or "")
     rate = arguments.get("rate_limit")
@@ -247,7 +254,9 @@ def rate_limit(node: ControlNode, arguments: dict[str, Any]) -> Any:
     return ok("new rate limit set successfully")
 
 
-@command("time_limit")
+@command("time_limit", args=(("task_name", str), ("soft", float), ("hard", float)),
+         signature="<task_name> <soft_secs> [hard_secs]",
+         help="Tell worker(s) to modify the time limit for task by type.")
 def time_limit(node: ControlNode, arguments: dict[str, Any]) -> Any:
     name = str(arguments.get("task_name") or "")
     if name not in node.view.registered():
@@ -258,7 +267,7 @@ def time_limit(node: ControlNode, arguments: dict[str, Any]) -> Any:
     return ok("time limits set successfully")
 
 
-@command("shutdown")
+@command("shutdown", help="Shutdown worker(s).")
 def shutdown(node: ControlNode, arguments: dict[str, Any]) -> Any:
     node.view.shutdown()
     return ok("shutting down")
@@ -268,7 +277,12 @@ def _now() -> float:
     return time.time()
 
 
-__all__ = ["COMMANDS", "command", "request_info", "signum_of"]
+# Registered by import: events, election, debugging and pool commands (module docstring).
+from celeriac.worker.control import (  # noqa: E402
+    debug_commands,
+    event_commands,
+    pool_commands,
+)
 
-
-from celeriac.worker.control import pool_commands  # noqa: E402, F401 - registers its commands
+__all__ = ["COMMANDS", "Handler", "command", "debug_commands", "event_commands", "ok",
+           "pool_commands", "request_info", "signum_of"]

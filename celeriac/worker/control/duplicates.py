@@ -16,7 +16,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from celeriac.control.inspect import duplicate_node_message
-from celeriac.control.mailbox import Mailbox
+from celeriac.control.mailbox import Mailbox, pidbox_exchanges
 from celeriac.utils.ids import new_id
 
 if TYPE_CHECKING:
@@ -29,11 +29,13 @@ CHECK_TIMEOUT = 1.0
 
 
 def count_answers(transport: Transport, hostname: str, limit: int,
-                  timeout: float = CHECK_TIMEOUT) -> int:
-    """How many nodes answer a ping addressed to ``hostname`` (stops counting at ``limit``)."""
+                  timeout: float = CHECK_TIMEOUT,
+                  exchanges: tuple[str, str] = pidbox_exchanges()) -> int:
+    """How many nodes answer a ping addressed to ``hostname`` (stops counting at ``limit``);
+    ``exchanges`` are the pidbox's (command, reply) exchanges (``control_exchange``)."""
     channel = transport.channel()
     try:
-        mailbox = Mailbox(channel, new_id())
+        mailbox = Mailbox(channel, new_id(), exchange=exchanges[0], reply_exchange=exchanges[1])
     except Exception:  # no broadcast on this broker: nothing to ask with
         channel.close()
         raise
@@ -45,11 +47,12 @@ def count_answers(transport: Transport, hostname: str, limit: int,
 
 
 def check_duplicate_nodename(transport: Transport, hostname: str, self_answers: bool,
-                             timeout: float = CHECK_TIMEOUT) -> bool:
+                             timeout: float = CHECK_TIMEOUT,
+                             exchanges: tuple[str, str] = pidbox_exchanges()) -> bool:
     """Warn (log) and return True when another live worker answers to ``hostname``."""
     expected = 1 if self_answers else 0
     try:
-        answers = count_answers(transport, hostname, expected + 1, timeout)
+        answers = count_answers(transport, hostname, expected + 1, timeout, exchanges)
     except Exception as exc:  # best effort: never stop a worker over a courtesy check
         logger.debug("Duplicate node name check skipped: %r", exc)
         return False
@@ -59,11 +62,11 @@ def check_duplicate_nodename(transport: Transport, hostname: str, self_answers: 
     return True
 
 
-def start_duplicate_check(transport: Transport, hostname: str,
-                          self_answers: bool) -> threading.Thread:
+def start_duplicate_check(transport: Transport, hostname: str, self_answers: bool,
+                          exchanges: tuple[str, str] = pidbox_exchanges()) -> threading.Thread:
     """Run ``check_duplicate_nodename`` on a daemon thread; return it (tests join it)."""
     thread = threading.Thread(target=check_duplicate_nodename,
-                              args=(transport, hostname, self_answers),
+                              args=(transport, hostname, self_answers, CHECK_TIMEOUT, exchanges),
                               name="celeriac-nodename-check", daemon=True)
     thread.start()
     return thread

@@ -9,7 +9,9 @@ routing_key, message)`` when it has one (Redis: an LPUSH exactly as kombu does),
 ``publish`` to the queue of that name, which every broker routes the same way.
 
 Handlers never touch worker internals: they see a read-only ``WorkerView`` (below) that the
-worker implements, plus four callables for the actions that change something.
+worker implements, plus the few methods for the actions that change something. Commands
+written for Celery (``@control_command``/``@inspect_command``, ``registry.py``) get a
+Celery-shaped ``state`` built around the same view.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from celeriac.control.mailbox import (
     build_reply,
     remote_control_unavailable,
     reply_queue_name,
+    subscribe_node,
 )
-from celeriac.exceptions import InvalidMessage
+from celeriac.exceptions import InvalidMessage, OperationalError
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import Channel, FanoutChannel, Outbound, Subscription
 
@@ -77,7 +80,7 @@ class WorkerView(Protocol):
 
     def stats(self) -> dict[str, Any]: ...
 
-    def conf(self) -> dict[str, Any]: ...
+    def conf(self, with_defaults: bool = False) -> dict[str, Any]: ...
 
     def terminate(self, task_id: str, signum: int) -> bool:
         """Kill the running task ``task_id`` with ``signum``; False if it is not running here."""
@@ -89,6 +92,18 @@ class WorkerView(Protocol):
 
     def shutdown(self) -> None:
         """Begin a warm shutdown (returns at once)."""
+        ...
+
+    def send_heartbeat(self) -> bool:
+        """Send a ``worker-heartbeat`` event now; False when this worker sends no events."""
+        ...
+
+    def set_task_events(self, enabled: bool) -> bool | None:
+        """Turn ``task-*`` events on or off (``-E``) at run time.
+
+        True when that changed something, False when they already were, None when this
+        worker has no event dispatcher at all.
+        """
         ...
 
     # -- pool size, restarts and consumed queues (``pool_commands.py``) -----------------------
@@ -137,7 +152,11 @@ class ControlNode:
         if not isinstance(self.channel, FanoutChannel):
             logger.warning("%s", remote_control_unavailable(self.broker))
             return False
-        self._subscription = self.channel.subscribe(self.exchange, "#")
+        try:
+            self._subscription = subscribe_node(self.channel, self.hostname, self.exchange)
+        except OperationalError as exc:  # RabbitMQ: another node of this name holds the queue
+            logger.warning("Remote control unavailable for %s: %s", self.hostname, exc)
+            return False
         self._thread = threading.Thread(target=self._run, name="celeriac-control", daemon=True)
         self._thread.start()
         return True
