@@ -6,6 +6,7 @@ Worker events without ``-E``; task events only with it, or after ``set_task_even
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -29,6 +30,7 @@ _AMQP = pytest.param("amqp", marks=[pytest.mark.amqp, pytest.mark.filterwarnings
 def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Celery]:
     name = unique_name("wevents")
     with ExitStack() as stack:
+        stack.callback(gc.collect)  # last: what leaked is collected under this test's filter
         if request.param == "sqlite":
             app = Celery(name, broker=f"sqlite:///{tmp_path}/b.db",
                          backend=f"sqlite:///{tmp_path}/r.db")
