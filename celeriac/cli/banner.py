@@ -38,6 +38,13 @@ def queue_line(app: Celery, name: str) -> str:
     return f"{line} {extra}" if extra else line
 
 
+def _task_events(app: Celery) -> str:
+    """Celery's wording for whether ``task-*`` events are sent (``-E`` sets the setting)."""
+    if app.conf.worker_send_task_events:
+        return "ON"
+    return "OFF (enable -E to monitor tasks in this worker)"
+
+
 def startup_banner(app: Celery, worker: Worker, ignored: Sequence[str] = ()) -> str:
     """Celery's banner; ``ignored`` lists accepted flags that have no effect, one a line."""
     limits = worker.pool.limits
@@ -53,7 +60,7 @@ def startup_banner(app: Celery, worker: Worker, ignored: Sequence[str] = ()) -> 
         f"- ** ---------- .> transport:   {redact_url(app.broker_url)}",
         f"- ** ---------- .> results:     {redact_url(backend) if backend else 'disabled://'}",
         f"- *** --- * --- .> concurrency: {_concurrency(worker)} ({worker.pool.name}){pool_note}",
-        "-- ******* ---- .> task events: OFF (celeriac sends no events yet)",
+        f"-- ******* ---- .> task events: {_task_events(app)}",
         "--- ***** ----- ",
         " -------------- [queues]",
         *(f"                .> {queue_line(app, queue)}" for queue in worker.queues),

@@ -1,7 +1,7 @@
 """Worker flags that celeriac accepts for Celery compatibility but that change nothing.
 
-A Celery deployment's command line must start a celeriac worker unchanged, so ``-E``,
-``-O fair`` and ``--without-gossip|mingle|heartbeat`` are accepted. Accepting a flag and
+A Celery deployment's command line must start a celeriac worker unchanged, so ``-O fair``
+and ``--without-gossip|mingle`` are accepted. Accepting a flag and
 silently ignoring it would let a user believe, say, that task events are on. So each one that
 has no effect is named, with the reason, in the start-up banner and as a log warning.
 """
@@ -23,23 +23,15 @@ def inert_flag_notes(flags: Mapping[str, Any], pool: str, conf: Any = None) -> l
     Args:
         flags: the ``celeriac worker`` parameters as click passed them.
         pool: the pool the worker will run (after the settings were applied).
-        conf: the app's settings, for ``worker_send_task_events`` (the setting behind -E).
+        conf: the app's settings (unused today; kept for notes that depend on them).
     """
     notes: list[str] = []
-    if flags.get("task_events"):
-        notes.append("-E/--task-events: celeriac does not send task events yet; "
-                     "nothing is sent")
-    elif conf is not None and conf.worker_send_task_events:
-        notes.append("worker_send_task_events: celeriac does not send task events yet; "
-                     "nothing is sent")
     optimization = flags.get("optimization")
     if optimization:
         notes.append(f"-O {optimization}: celeriac has no scheduling profiles; a task always "
                      "goes to a free pool slot, as with Celery's -O fair")
     for name, what in (("without_gossip", "gossip with other workers"),
-                       ("without_mingle", "synchronize with other workers at start-up"),
-                       ("without_heartbeat", "send event heartbeats (its lease renewal "
-                                             "always runs)")):
+                       ("without_mingle", "synchronize with other workers at start-up")):
         if flags.get(name):
             flag = "--" + name.replace("_", "-")
             notes.append(f"{flag}: celeriac workers do not {what}; the flag changes nothing")

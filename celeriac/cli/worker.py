@@ -37,7 +37,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--max-tasks-per-child", type=int)
 @click.option("--max-memory-per-child", type=int, help="kB of resident memory.")
 @click.option("-E", "--task-events", is_flag=True,
-              help="Accepted for compatibility; celeriac sends no task events yet (warns).")
+              help="Send task events for monitors [default: worker_send_task_events].")
 @click.option("-B", "--beat", is_flag=True, help="Also run the periodic task scheduler.")
 @click.option("-s", "--schedule-filename", help="Beat schedule file (with -B).")
 @click.option("-O", "--optimization", "optimization",
@@ -47,7 +47,10 @@ def _split(values: tuple[str, ...]) -> list[str]:
               "%n, %h, %d expand as in Celery.")
 @click.option("--without-gossip", is_flag=True, hidden=True)
 @click.option("--without-mingle", is_flag=True, hidden=True)
-@click.option("--without-heartbeat", is_flag=True, hidden=True)
+@click.option("--without-heartbeat", is_flag=True,
+              help="Send no worker events (online, heartbeat, offline), as Celery's flag.")
+@click.option("--heartbeat-interval", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds between worker-heartbeat events [default: 2.0].")
 @click.pass_obj
 def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple[str, ...],
            exclude_queues: tuple[str, ...], concurrency: int | None, pool: str | None,
@@ -63,6 +66,8 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
     configure_logging(loglevel, logfile, conf)
     _redirect_stdouts(conf)
     app.loader_import_modules()
+    if flags.get("task_events"):  # -E is Celery's worker_send_task_events
+        conf.worker_send_task_events = True
     from celeriac.routing.queues import queue_set
 
     excluded = set(_split(exclude_queues))
@@ -82,6 +87,8 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
         max_memory_per_child=max_memory_per_child or conf.worker_max_memory_per_child,
         beat=bool(flags.get("beat")), schedule_filename=flags.get("schedule_filename"),
         statedb=flags.get("statedb"), autoscale=scale,
+        heartbeat_interval=0 if flags.get("without_heartbeat") else flags.get(
+            "heartbeat_interval"),
     )
     try:
         instance = Worker(app, options)

@@ -36,6 +36,7 @@ from celeriac.exceptions import ImproperlyConfigured, InvalidMessage
 from celeriac.protocol.message import TaskMessage
 from celeriac.serialization.json_codec import json_dumps, json_loads
 from celeriac.transport.base import Channel, FanoutChannel, Subscription
+from celeriac.utils.lamport import LamportClock  # re-exported: moved down for events
 
 logger = logging.getLogger(__name__)
 
@@ -55,30 +56,6 @@ def pidbox_exchanges(control_exchange: str = "celery") -> tuple[str, str]:
 def reply_queue_name(routing_key: str, exchange: str = REPLY_EXCHANGE) -> str:
     """kombu's reply queue name: ``<oid>.reply.celery.pidbox``."""
     return f"{routing_key}.{exchange}"
-
-
-class LamportClock:
-    """Celery's logical clock, carried in every pidbox header; thread-safe."""
-
-    def __init__(self) -> None:
-        self._value = 0
-        self._lock = threading.Lock()
-
-    def forward(self) -> int:
-        with self._lock:
-            self._value += 1
-            return self._value
-
-    def adjust(self, other: Any) -> int:
-        with self._lock:
-            if isinstance(other, int) and other > self._value:
-                self._value = other
-            self._value += 1
-            return self._value
-
-    @property
-    def value(self) -> int:
-        return self._value
 
 
 @dataclass(frozen=True, slots=True)

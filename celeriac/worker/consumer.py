@@ -103,6 +103,8 @@ class Consumer:
         try:
             while not self.stop_fetching.is_set():
                 self.step()
+                if (events := self.dispatcher.events) is not None:  # batched task events
+                    events.flush()
         finally:
             leftovers = self.prefetcher.stop()
             if leftovers:
@@ -264,6 +266,8 @@ class Consumer:
             return
         self._in_pool += 1
         self.active[request.task_id] = (request, time.time())
+        if (events := self.dispatcher.events) is not None and events.tasks:
+            events.task_started(request)
         self.pool.submit(request)
 
     def _hold(self, request: Request, until: float) -> None:
@@ -285,6 +289,8 @@ class Consumer:
     def _signal_revoked(self, message: TaskMessage, *, expired: bool = False,
                         terminated: bool = False) -> None:
         """``task_revoked`` as Celery sends it: the task as sender, its request context."""
+        if (events := self.dispatcher.events) is not None and events.tasks:  # task-revoked
+            events.task_revoked(message, terminated=terminated, expired=expired)
         if not signals.task_revoked.has_receivers:
             return
         name = str(message.headers.get("task"))
@@ -325,6 +331,8 @@ class Consumer:
                 self._announce(request, outcome)
             name = request.task_name
             self.processed_by_task[name] = self.processed_by_task.get(name, 0) + 1
+        if (events := self.dispatcher.events) is not None and events.tasks:
+            events.task_finished(finished)
         batch_average = sum(o.runtime for _, o in finished) / len(finished)
         previous = self._average_runtime
         self._average_runtime = batch_average if previous is None else (

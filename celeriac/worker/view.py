@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.pools.base import Pool
     from celeriac.worker.consumer import Consumer
+    from celeriac.worker.events import WorkerEvents
     from celeriac.worker.scaling import Scaling
 
 _TASK_OPTIONS = ("rate_limit", "time_limit", "soft_time_limit", "acks_late", "ignore_result",
@@ -32,7 +33,8 @@ class WorkerInspector:
 
     def __init__(self, app: Celery, hostname: str, consumer: Consumer, pool: Pool,
                  queues: Sequence[str], revoked: RevokedRegistry,
-                 shutdown: Callable[[], None], *, scaling: Scaling | None = None) -> None:
+                 shutdown: Callable[[], None], *, scaling: Scaling | None = None,
+                 events: WorkerEvents | None = None) -> None:
         self.app = app
         self.hostname = hostname
         self.consumer = consumer
@@ -41,6 +43,7 @@ class WorkerInspector:
         self.revoked = revoked
         self._shutdown = shutdown
         self.scaling = scaling
+        self.events = events
 
     def registered(self) -> Sequence[str]:
         return self.app.tasks.user_tasks()
@@ -98,6 +101,8 @@ class WorkerInspector:
 
     def terminate(self, task_id: str, signum: int) -> bool:
         terminate = getattr(self.pool, "terminate", None)
+        if self.events is not None:  # task-revoked will carry the signal
+            self.events.terminating(task_id, signum)
         return bool(terminate(task_id, signum)) if callable(terminate) else False
 
     def set_rate_limit(self, task_name: str, rate: str | None) -> None:
@@ -114,14 +119,6 @@ class WorkerInspector:
 
     def shutdown(self) -> None:
         self._shutdown()
-
-    def send_heartbeat(self) -> bool:
-        """No event dispatcher in this worker yet: nothing is sent (the command says so)."""
-        return False
-
-    def set_task_events(self, enabled: bool) -> bool | None:
-        """No event dispatcher in this worker yet (``enable_events`` answers an error)."""
-        return None
 
     # -- pool size, restarts and consumed queues (pool_commands.py) ---------------------------
     def _scaling(self) -> Scaling:
@@ -148,3 +145,13 @@ class WorkerInspector:
 
     def cancel_consumer(self, queue: str) -> None:
         queue_changes.cancel_consumer(self.consumer, queue)
+
+    def set_task_events(self, enabled: bool) -> bool | None:
+        """Switch ``task-*`` events on or off (``enable_events``/``disable_events``): True
+        when that changed something, False when already so, None without events."""
+        return self.events.set_task_events(enabled) if self.events is not None else None
+
+    def send_heartbeat(self) -> bool:
+        """Send a ``worker-heartbeat`` now (the ``heartbeat`` control command); False when
+        this worker sends no worker events."""
+        return self.events.send_heartbeat() if self.events is not None else False

@@ -48,6 +48,7 @@ from celeriac.worker.consumer import Consumer
 from celeriac.worker.control.duplicates import start_duplicate_check
 from celeriac.worker.control.node import ControlNode
 from celeriac.worker.dispatch import Dispatcher
+from celeriac.worker.events import worker_events
 from celeriac.worker.nodenames import expand_hostname, node_format
 from celeriac.worker.rate_limit import RateLimits
 from celeriac.worker.revoked import RevokedRegistry
@@ -85,6 +86,7 @@ class WorkerOptions:
     statedb: str | None = None
     #: ``--autoscale max,min``: the autoscaler resizes the pool between them.
     autoscale: tuple[int, int] | None = None
+    heartbeat_interval: float | None = None  # None: 2 s; 0: --without-heartbeat (no events)
 
     def as_dict(self) -> dict[str, Any]:
         """The options as one flat dict (``celeryd_init``'s ``options``, as Celery's CLI's)."""
@@ -189,8 +191,9 @@ class Worker:
                                  runners=self.runner_for)
         self.pool.start(self.runner_for, self.consumer.on_outcome)
         self.scaling.start(self.consumer)
+        dispatcher.events = self.events = worker_events(self, channel)
         view = WorkerInspector(self.app, self.hostname, self.consumer, self.pool, self.queues,
-                               self.revoked, self.stop, scaling=self.scaling)
+                               self.revoked, self.stop, scaling=self.scaling, events=self.events)
         self.control_node = ControlNode(
             channel, view, broker=f"{scheme_of(self.app.broker_url)}://",
             exchange=pidbox_exchanges(self.app.conf.control_exchange)[0])
@@ -257,6 +260,7 @@ class Worker:
         # Ready before the first task runs, as in Celery: handlers may prepare for tasks.
         logger.info("%s ready.", self.hostname)
         signals.worker_ready.send(sender=self)
+        self.events.start()  # worker-online, then a heartbeat every freq s
         threads[0].start()
         self._start_embedded_beat()
         while not self._stop.wait(1.0):
@@ -361,6 +365,7 @@ class Worker:
         if self._cold.is_set():
             self.abandoned = consumer.release_in_flight()
         threads[1].join()
+        self.events.stop()  # the last task events, then worker-offline
         if self.lease_keeper is not None:  # before the channel deregisters on close
             self.lease_keeper.stop()
         if self.control_node is not None:

@@ -147,10 +147,10 @@ def test_user_commands_through_the_cli(setup: Setup) -> None:
 
 
 def test_new_commands_reply_shapes(setup: Setup) -> None:
-    # No event dispatcher in the worker yet: said, not pretended.
-    assert setup.ask("heartbeat") == {"error": "event dispatcher unavailable"}
-    assert setup.ask("enable_events") == {"error": "event dispatcher unavailable"}
-    assert setup.ask("disable_events") == {"error": "event dispatcher unavailable"}
+    assert setup.ask("heartbeat") is None  # sent, as Celery answers
+    assert setup.ask("enable_events") == {"ok": "task events enabled"}
+    assert setup.ask("enable_events") == {"ok": "task events already enabled"}
+    assert setup.ask("disable_events") == {"ok": "task events disabled"}
     assert "no gossip" in setup.ask("election", id="e", topic="task", action=None)["error"]
     inspect = setup.control.inspect(destination=setup.hostname, timeout=10.0)
     assert str(inspect.memsample()).endswith("MB")

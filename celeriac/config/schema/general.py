@@ -8,7 +8,6 @@ from celeriac.config.schema.option import (
     BOOL,
     CLASS_OR_PATH,
     DICT,
-    EVENTS_NOT_IMPLEMENTED,
     FLOAT,
     INT,
     SEQ,
@@ -212,14 +211,14 @@ EVENTS: Final[tuple[Option, ...]] = (
         "json",
         STR,
         ("CELERY_EVENT_SERIALIZER",),
-        unsupported=EVENTS_NOT_IMPLEMENTED,
+        doc="How event bodies are encoded (Celery: json).",
     ),
     Option(
         "event_exchange",
         "celeryev",
         STR,
         ("CELERY_EVENT_EXCHANGE",),
-        unsupported=EVENTS_NOT_IMPLEMENTED,
+        doc="The exchange events are broadcast on (Celery: celeryev).",
     ),
 )
 

@@ -69,5 +69,4 @@ class Option:
 
 
 #: Reasons shared by several unsupported options (see ``Option.unsupported``).
-EVENTS_NOT_IMPLEMENTED: Final = "events are not implemented yet (issue 13)"
 NOT_IMPLEMENTED: Final = "not implemented"

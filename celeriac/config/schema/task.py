@@ -14,7 +14,6 @@ from celeriac.config.schema.option import (
     ANY,
     BOOL,
     DICT,
-    EVENTS_NOT_IMPLEMENTED,
     FLOAT,
     INT,
     STR,
@@ -202,7 +201,7 @@ ALL: Final[tuple[Option, ...]] = (
         False,
         BOOL,
         ("CELERY_SEND_TASK_SENT_EVENT", "CELERY_SEND_SENT_EVENT"),
-        unsupported=EVENTS_NOT_IMPLEMENTED,
+        doc="Clients send a task-sent event for every task they publish.",
     ),
     Option("task_serializer", "json", STR, ("CELERY_TASK_SERIALIZER",)),
     Option(

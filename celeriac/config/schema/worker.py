@@ -184,8 +184,7 @@ ALL: Final[tuple[Option, ...]] = (
         False,
         BOOL,
         ("CELERY_SEND_EVENTS",),
-        doc="Celery's task-* events for monitors (worker -E); celeriac sends none yet, and "
-        "the worker says so in its banner and log.",
+        doc="Send Celery's task-* events for monitors (what worker -E turns on).",
     ),
     Option(
         "worker_state_db",
