@@ -114,7 +114,7 @@ def _register_commands() -> None:
     cli.add_command(worker.worker)
     for command in misc.COMMANDS:
         cli.add_command(command)
-    for module_name in ("celeriac.cli.beat", "celeriac.cli.control"):
+    for module_name in ("celeriac.cli.beat", "celeriac.cli.control", "celeriac.cli.events"):
         try:
             module = importlib.import_module(module_name)
         except ImportError:
