@@ -137,7 +137,8 @@ class EventReceiver:
             raise ImproperlyConfigured(events_unavailable(f"{scheme_of(self.app.broker_url)}://"))
         return channel, owned
 
-    def _subscribe(self) -> Subscription:
+    def subscribe(self) -> Subscription:
+        """Start listening now (``capture`` does it too): events sent from here on are seen."""
         if self._subscription is None:
             named = getattr(self.channel, "subscribe_named", None)
             if callable(named):  # a broker that queues events (RabbitMQ): name the queue
@@ -160,9 +161,9 @@ class EventReceiver:
         if type_ == "task-sent":
             body["clock"] = (self.clock.value or 1) + CLIENT_CLOCK_SKEW
             self.clock.adjust(body["clock"])
-        elif "clock" in body:
+        elif body.get("clock") is not None:
             self.clock.adjust(body["clock"])
-        else:
+        else:  # none sent (or ``blind``, null): ordered as received
             body["clock"] = self.clock.forward()
         if localize and "utcoffset" in body and "timestamp" in body:
             with suppress(TypeError, ValueError):  # an odd timestamp stays as sent
@@ -195,7 +196,7 @@ class EventReceiver:
     def itercapture(self, limit: int | None = None, timeout: float | None = None,
                     wakeup: bool = True) -> Iterator[list[Event]]:
         """Yield the events of each message as it arrives (see the module docstring)."""
-        subscription = self._subscribe()
+        subscription = self.subscribe()
         if wakeup:
             self.wakeup_workers()
         taken = 0

@@ -197,10 +197,12 @@ class State:
             self.task_count += 1
         task.event(subject, timestamp, local_received, event)
         if task.name is not None:
+            # Indexed once the name is known, which for events arriving out of order is
+            # not always the first one (Celery indexes only a task created by a named event).
             self._seen_types.add(task.name)
-            if created:
-                self.tasks_by_type[task.name].add(task)
-                self.tasks_by_worker[str(hostname)].add(task)
+            self.tasks_by_type[task.name].add(task)
+        if subject != "sent":
+            self.tasks_by_worker[str(hostname)].add(task)
         self._link_family(task, uuid)
         return (task, created), subject
 
