@@ -95,6 +95,7 @@ def _run_dump(app: Any) -> None:
 
     dumper = Dumper(out=sys.stdout)
     receiver = _receiver(app, {"*": dumper.on_event})
+    receiver.subscribe()  # before the banner: what happens after it is printed is seen
     dumper.say("-> evdump: starting capture...")
     _capture(receiver)
 
