@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from celeriac.cli.main import CliState, app_options
+from celeriac.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
     from celeriac.events.receiver import EventReceiver
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL"]
 CLEAR = "\x1b[H\x1b[2J"
+RECONNECT_DELAY = 1.0
 
 
 @click.command()
@@ -75,15 +77,31 @@ def _receiver(app: Any, handlers: dict[str, Callable[[dict[str, Any]], Any]]) ->
     return EventReceiver(None, handlers=handlers, app=app)
 
 
-def _capture(receiver: EventReceiver) -> None:
-    """Receive until SIGTERM (warm: the current message finishes) or Ctrl-C."""
+def _capture(receiver: EventReceiver, say: Callable[[str], None] = click.echo) -> None:
+    """Receive until SIGTERM (warm: the current message finishes) or Ctrl-C.
+
+    A monitor outlives broker restarts, as Celery's does: a lost connection is said, and the
+    subscription is made again after ``RECONNECT_DELAY`` seconds (events broadcast meanwhile
+    are lost: fanout delivery is volatile).
+    """
 
     def stop(signum: int, frame: FrameType | None) -> None:
         receiver.should_stop = True
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        receiver.capture(limit=None, timeout=None, wakeup=True)
+        while True:
+            try:
+                receiver.capture(limit=None, timeout=None, wakeup=True)
+                return  # should_stop
+            except ImproperlyConfigured:
+                raise
+            except Exception as exc:  # whatever the broker's client raises for a lost link
+                if receiver.should_stop:
+                    return
+                say(f"-> Connection lost ({exc}), reconnecting in {RECONNECT_DELAY:g} s")
+                receiver.unsubscribe()
+                time.sleep(RECONNECT_DELAY)
     except KeyboardInterrupt:
         pass
     finally:
@@ -97,12 +115,11 @@ def _run_dump(app: Any) -> None:
     receiver = _receiver(app, {"*": dumper.on_event})
     receiver.subscribe()  # before the banner: what happens after it is printed is seen
     dumper.say("-> evdump: starting capture...")
-    _capture(receiver)
+    _capture(receiver, dumper.say)
 
 
 def _load_camera(path: str) -> type:
     from celeriac.events.snapshot import Polaroid
-    from celeriac.exceptions import ImproperlyConfigured
     from celeriac.utils.imports import import_symbol
 
     try:
@@ -118,7 +135,6 @@ def _load_camera(path: str) -> type:
 
 def _run_camera(app: Any, path: str, frequency: float, maxrate: str | None) -> None:
     from celeriac.events.state import State
-    from celeriac.exceptions import ImproperlyConfigured
 
     camera_class = _load_camera(path)
     click.echo(f"-> evcam: Taking snapshots with {path} (every {frequency} secs.)")

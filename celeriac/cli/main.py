@@ -44,6 +44,7 @@ class CliState:
             except ImproperlyConfigured as exc:  # a usage error, as Celery reports it
                 raise click.BadParameter(str(exc), param_hint="'-A' / '--app'") from exc
         else:
+            import celeriac.app.base  # noqa: F401  (registers the default-app factory)
             from celeriac import _state
 
             app = _state.get_current_app()

@@ -220,11 +220,18 @@ class EventReceiver:
         for _ in self.itercapture(limit=limit, timeout=timeout, wakeup=wakeup):
             pass
 
-    def close(self) -> None:
-        """End the subscription, and the channel if this receiver opened it."""
+    def unsubscribe(self) -> None:
+        """Drop the subscription (a lost connection's, too); the next capture makes a new one."""
         subscription, self._subscription = self._subscription, None
         if subscription is not None:
-            subscription.close()
+            try:
+                subscription.close()
+            except Exception:  # closing what a broker restart already broke
+                logger.debug("Closing the event subscription failed", exc_info=True)
+
+    def close(self) -> None:
+        """End the subscription, and the channel if this receiver opened it."""
+        self.unsubscribe()
         if self._owns_channel:
             self.channel.close()  # type: ignore[attr-defined]
 

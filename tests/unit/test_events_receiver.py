@@ -203,3 +203,56 @@ def test_queue_options_differing_from_settings_are_said(app: Celery,
     receiver = EventReceiver(None, app=app, node_id="n1", queue_prefix="mon")
     assert receiver.queue_name == "mon.n1"
     receiver.close()
+
+
+class FlakyChannel:
+    """A memory channel whose first subscription breaks on its first read, as a dropped
+    broker connection does."""
+
+    def __init__(self, channel: Any) -> None:
+        self.inner = channel
+        self.subscriptions = 0
+        self.resubscribed = threading.Event()
+
+    def broadcast(self, exchange: str, message: TaskMessage, routing_key: str = "") -> None:
+        self.inner.broadcast(exchange, message, routing_key)
+
+    def subscribe(self, exchange: str, pattern: str = "#") -> Any:
+        self.subscriptions += 1
+        subscription = self.inner.subscribe(exchange, pattern)
+        if self.subscriptions == 1:
+            def broken(timeout: float) -> list[TaskMessage]:
+                raise ConnectionError("connection reset by peer")
+            subscription.get = broken
+        else:
+            self.resubscribed.set()
+        return subscription
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_the_events_command_subscribes_again_after_a_lost_connection(
+        app: Celery, channel: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from celeriac.cli import events as command
+
+    monkeypatch.setattr(command, "RECONNECT_DELAY", 0.05)
+    flaky = FlakyChannel(channel)
+    seen: list[str] = []
+    said: list[str] = []
+    receiver = EventReceiver(flaky, app=app, handlers={"*": lambda e: seen.append(e["uuid"])})
+
+    def send_then_stop() -> None:
+        wait = time.monotonic() + 10
+        flaky.resubscribed.wait(10)
+        broadcast(channel, celery_event("task-started", uuid="after"), "task.started")
+        while not seen and time.monotonic() < wait:
+            time.sleep(0.01)
+        receiver.should_stop = True
+
+    helper = threading.Thread(target=send_then_stop)
+    helper.start()
+    command._capture(receiver, said.append)
+    helper.join()
+    assert seen == ["after"] and flaky.subscriptions == 2
+    assert said == ["-> Connection lost (connection reset by peer), reconnecting in 0.05 s"]
