@@ -253,13 +253,15 @@ class Celery(AppConnections):
         from celeriac.app.send import build_outbound
 
         task = _task if _task is not None else self.tasks.get(name)
-        outbound, task_id = build_outbound(self, name, args, kwargs, options, task)
+        outbound, task_id, plan = build_outbound(self, name, args, kwargs, options, task)
         if self._backend is None and str(self.conf.result_backend or "").startswith("rpc"):
             self.backend  # noqa: B018 - builds the rpc store, which must see every send
         if self._before_publish is not None and not outbound.message.headers.get(
                 "ignore_result"):
             self._before_publish(task_id)  # rpc://: the reply queue must exist first
         self.producer.publish(outbound)
+        if plan.sent_event:
+            self.events.task_sent(outbound, plan.queue)
         return self.AsyncResult(task_id, task_name=name)
 
     def send_many(
@@ -291,6 +293,9 @@ class Celery(AppConnections):
                 self._before_publish(task_id)
         with self.producer.batch() as pending:
             pending.extend(batch)
+        if plan.sent_event:
+            for outbound in batch:
+                self.events.task_sent(outbound, plan.queue)
         return [self.AsyncResult(task_id, task_name=name) for task_id in ids]
 
     def publish_raw(self, batch: Sequence[Outbound]) -> None:

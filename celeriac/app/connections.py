@@ -17,6 +17,7 @@ from celeriac.app.routing import TaskRouter
 from celeriac.config.options import backend_options, transport_options
 
 if TYPE_CHECKING:
+    from celeriac.app.events import Events
     from celeriac.app.producer import Producer
     from celeriac.backends.base import ResultBackend
     from celeriac.config import Settings
@@ -38,6 +39,7 @@ class AppConnections:
     _backend: ResultBackend | None
     _router: TaskRouter | None
     _control: Control | None
+    _events: Events | None = None
     _before_publish: Callable[[str], None] | None
 
     @property
@@ -136,7 +138,19 @@ class AppConnections:
                     self._control = Control(self)  # type: ignore[arg-type]  # self is a Celery
         return self._control
 
+    @property
+    def events(self) -> Events:
+        """Celery's ``app.events``: event dispatchers, the client's ``task-sent``."""
+        if self._events is None:
+            with self._lock:
+                if self._events is None:
+                    from celeriac.app.events import Events
+
+                    self._events = Events(self)  # type: ignore[arg-type]  # self is a Celery
+        return self._events
+
     def _reset_lazy(self) -> None:
+        self._events = None
         self._before_publish = None
         self._control = None
         self._transport = None
@@ -150,6 +164,8 @@ class AppConnections:
         self._reset_lazy()
 
     def close(self) -> None:
+        if self._events is not None:
+            self._events.close()
         if self._control is not None:
             self._control.close()
         if self._producer is not None:

@@ -71,6 +71,7 @@ class SendDefaults:
     timezone: tzinfo
     delivery_mode: int
     inherit_parent_priority: bool
+    sent_event: bool
 
 
 def send_defaults(app: Celery) -> SendDefaults:
@@ -83,7 +84,8 @@ def send_defaults(app: Celery) -> SendDefaults:
                          conf.task_compression, conf.task_default_priority,
                          bool(conf.task_ignore_result), app.timezone,
                          delivery_mode_of(conf.task_default_delivery_mode),
-                         bool(conf.task_inherit_parent_priority))
+                         bool(conf.task_inherit_parent_priority),
+                         bool(conf.task_send_sent_event))
     app._send_defaults = fresh
     return fresh
 
@@ -119,6 +121,10 @@ class SendPlan:
     exchange: str
     not_before: float | None
     root_id: str | None
+    #: ``task_send_sent_event``: the sender broadcasts ``task-sent`` for each message, naming
+    #: ``queue``. Decided with the plan, so a send with it off pays nothing.
+    sent_event: bool = False
+    queue: str = ""
 
 
 def plan_send(app: Celery, name: str, options: dict[str, Any], task: Task[Any, Any] | None,
@@ -203,7 +209,8 @@ def _merge(app: Celery, name: str, options: dict[str, Any], task: Task[Any, Any]
                           else defaults.delivery_mode),
     }
     return SendPlan(message_options, route.routing_key or route.queue, route.exchange,
-                    eta.timestamp() if eta is not None and eta > now else None, root_id)
+                    eta.timestamp() if eta is not None and eta > now else None, root_id,
+                    defaults.sent_event, route.queue)
 
 
 def outbound_for(plan: SendPlan, name: str, task_id: str, args: Sequence[Any] | None,
@@ -223,8 +230,8 @@ def build_outbound(
     kwargs: Mapping[str, Any] | None,
     options: dict[str, Any],
     task: Task[Any, Any] | None = None,
-) -> tuple[Outbound, str]:
-    """Build the message for one call; return it with the task id."""
+) -> tuple[Outbound, str, SendPlan]:
+    """Build the message for one call; return it with the task id and its plan."""
     task_id = options.get("task_id") or new_id()
     plan = plan_send(app, name, options, task, args or (), kwargs)
-    return outbound_for(plan, name, task_id, args, kwargs), task_id
+    return outbound_for(plan, name, task_id, args, kwargs), task_id, plan

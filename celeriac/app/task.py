@@ -233,6 +233,18 @@ class Task(Generic[P, R]):
         delay = min(factor * (2 ** (retries - 1)), float(self.retry_backoff_max))
         return random.uniform(0, delay) if self.retry_jitter else delay
 
+    def send_event(self, type_: str, retry: bool = True,
+                   retry_policy: Mapping[str, Any] | None = None, **fields: Any) -> None:
+        """Send a custom event (``task-progress``, say) about the running task, as Celery:
+        ``uuid`` and the sender's hostname are the current request's; a failing broadcast is
+        retried per ``retry_policy`` (default ``task_publish_retry_policy``)."""
+        request = self.request
+        if retry_policy is None:
+            retry_policy = self.app.conf.task_publish_retry_policy
+        with self.app.events.default_dispatcher(hostname=request.hostname) as dispatcher:
+            dispatcher.send(type_, uuid=request.id, retry=retry, retry_policy=retry_policy,
+                            **fields)
+
     # -- canvas ---------------------------------------------------------------------
     def signature(
         self,

@@ -21,23 +21,26 @@ from celeriac import Celery
 app = Celery({name!r}, broker="sqlite:///" + os.path.join(os.path.dirname(__file__), "b.db"))
 """
 
-INERT = ("-E", "-O", "fair", "--without-gossip", "--without-mingle", "--without-heartbeat",
-         "--max-tasks-per-child", "5", "-s", "schedule.db")
+INERT = ("-O", "fair", "--without-gossip", "--without-mingle", "--max-tasks-per-child", "5",
+         "-s", "schedule.db")
 
 
 def test_every_inert_flag_is_named_in_the_banner_and_warned_in_the_log(tmp_path: Path) -> None:
     name = unique_name("inert")
     (tmp_path / f"{name}.py").write_text(APP_SOURCE.format(name=name))
-    args = ("-A", name, "worker", "-P", "threads", "-l", "INFO", *INERT)
+    args = ("-A", name, "worker", "-P", "threads", "-l", "INFO", "-E", "--without-heartbeat",
+            *INERT)
     with running_worker(tmp_path, *args) as worker:
         wait_until(lambda: "ready." in worker.log(), 30, message="the worker to start")
         log = worker.log()
     banner, _, rest = log.partition("[ignored options]")
-    assert "task events: OFF (celeriac sends no events yet)" in banner
-    for flag in ("-E/--task-events", "-O fair", "--without-gossip", "--without-mingle",
-                 "--without-heartbeat", "--max-tasks-per-child", "-s/--schedule-filename"):
+    assert "task events: ON" in banner
+    for flag in ("-O fair", "--without-gossip", "--without-mingle", "--max-tasks-per-child",
+                 "-s/--schedule-filename"):
         assert f"  ! {flag}:" in rest, flag
         assert f"WARNING/MainProcess] Ignored option {flag}:" in rest, flag
+    for acted_on in ("-E", "--without-heartbeat"):  # they work now: not listed
+        assert f"Ignored option {acted_on}" not in rest
 
 
 def test_a_plain_worker_has_no_ignored_options(tmp_path: Path) -> None:
@@ -46,6 +49,7 @@ def test_a_plain_worker_has_no_ignored_options(tmp_path: Path) -> None:
     with running_worker(tmp_path, "-A", name, "worker", "-P", "solo", "-l", "INFO") as worker:
         wait_until(lambda: "ready." in worker.log(), 30, message="the worker to start")
         assert "ignored options" not in worker.log().lower()
+        assert "task events: OFF (enable -E to monitor tasks in this worker)" in worker.log()
 
 
 @pytest.mark.parametrize(("flags", "pool", "expected"), [
@@ -73,9 +77,8 @@ def test_revoke_says_that_signal_needs_terminate(tmp_path: Path) -> None:
     assert "Ignored option --signal SIGKILL: only used with --terminate" in done.stderr
 
 
-def test_the_task_events_setting_is_inert_too() -> None:
+def test_task_events_and_heartbeat_flags_are_not_inert() -> None:
     app = Celery("inert_setting", broker="memory://")
     app.conf.worker_send_task_events = True
-    notes = inert_flag_notes({}, "prefork", app.conf)
-    assert [note.partition(":")[0] for note in notes] == ["worker_send_task_events"]
-    assert inert_flag_notes({"task_events": True}, "prefork", app.conf)[0].startswith("-E")
+    flags = {"task_events": True, "without_heartbeat": True, "heartbeat_interval": 1.0}
+    assert inert_flag_notes(flags, "prefork", app.conf) == []
