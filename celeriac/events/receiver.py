@@ -115,8 +115,7 @@ class EventReceiver:
         if accept is None:
             accept = {conf.event_serializer or "json", "json"}
         self.accept = normalize_accept(accept)
-        clock = getattr(app, "clock", None)  # Celery's app.clock, where the app has one
-        self.clock: LamportClock = clock if isinstance(clock, LamportClock) else LamportClock()
+        self.clock = _app_clock(app)
         self.channel, self._owns_channel = self._resolve_channel(channel_or_connection)
         self.should_stop = False
         self._subscription: Subscription | None = None
@@ -240,6 +239,16 @@ class EventReceiver:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _app_clock(app: Any) -> LamportClock:
+    """The app's Lamport clock (Celery's ``app.clock``; celeriac's ``app.events.clock``), so
+    what this process sends and receives is ordered on one clock; else a clock of its own."""
+    for owner in (app, getattr(app, "events", None)):
+        clock = getattr(owner, "clock", None)
+        if isinstance(clock, LamportClock):
+            return clock
+    return LamportClock()
 
 
 def _check_queue_options(conf: Any, **given: Any) -> None:

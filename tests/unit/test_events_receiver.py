@@ -256,3 +256,10 @@ def test_the_events_command_subscribes_again_after_a_lost_connection(
     helper.join()
     assert seen == ["after"] and flaky.subscriptions == 2
     assert said == ["-> Connection lost (connection reset by peer), reconnecting in 0.05 s"]
+
+
+def test_the_receiver_shares_the_apps_clock(app: Celery) -> None:
+    with EventReceiver(None, app=app) as receiver:
+        assert receiver.clock is app.events.clock
+        receiver.event_from_message(celery_event("worker-heartbeat", clock=500))
+    assert app.events.clock.value == 501
