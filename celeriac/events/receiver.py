@@ -45,8 +45,8 @@ Handler = Callable[[Event], Any]
 def events_unavailable(broker: str) -> str:
     """Why events cannot be received on ``broker``, and where they can."""
     return (f"Events are not available on the {broker} broker: its channel has no fanout "
-            "(broadcast) support. They work with Redis (redis://, rediss://, sentinel://), "
-            "SQLite (sqlite://) and memory:// brokers")
+            "(broadcast) support, which events travel by (Redis, SQLite and memory:// "
+            "brokers have it)")
 
 
 def decode_events(message: TaskMessage, accept: frozenset[str]) -> list[Event]:
