@@ -71,7 +71,11 @@ def test_live_view_without_a_terminal(tmp_path: Path) -> None:
     app = import_app_module(tmp_path, module).app  # type: ignore[attr-defined]
     try:
         with running_worker(tmp_path, "-A", module, "events", "--frequency", "0.2",
+                            "--pidfile", str(tmp_path / "events.pid"),
                             name="top") as top, _worker(tmp_path, module):
+            pidfile = tmp_path / "events.pid"
+            wait_until(lambda: pidfile.exists() and pidfile.read_text().strip() == str(top.pid),
+                       timeout=30, message="the pid file")
             wait_until(lambda: f"{module}@evcli" in top.log() and "ONLINE" in top.log(),
                        timeout=30, message="the worker ONLINE in the live view")
             app.send_task("evcli.add", (1, 2))
@@ -88,12 +92,14 @@ def test_live_view_without_a_terminal(tmp_path: Path) -> None:
 def test_camera_gets_pictures_of_the_state(tmp_path: Path) -> None:
     module = _project(tmp_path, f"sqlite:///{tmp_path / 'broker.db'}")
     pictures = tmp_path / "pictures.txt"
+    log = tmp_path / "events.log"
     camera = unique_name("evcam")
     (tmp_path / f"{camera}.py").write_text(CAMERA.format(path=pictures))
     app = import_app_module(tmp_path, module).app  # type: ignore[attr-defined]
     try:
         with running_worker(tmp_path, "-A", module, "events", "--camera", f"{camera}.Camera",
-                            "--frequency", "0.2", name="cam") as cam, _worker(tmp_path, module):
+                            "--frequency", "0.2", "-l", "DEBUG", "--logfile", str(log),
+                            name="cam") as cam, _worker(tmp_path, module):
             wait_until(lambda: "Taking snapshots with" in cam.log(), timeout=30,
                        message="the camera's banner")
             wait_until(lambda: pictures.exists() and f"{module}@evcli|" in pictures.read_text(),
@@ -104,6 +110,7 @@ def test_camera_gets_pictures_of_the_state(tmp_path: Path) -> None:
             assert cam.stop() == 0
     finally:
         app.close()
+    assert "Shutter: <State: events=" in log.read_text()  # --loglevel and --logfile act
 
 
 @pytest.mark.parametrize(("args", "message"), [
