@@ -85,9 +85,10 @@ class EventReceiver:
             ``'worker.*'``); ``'#'`` is all.
         node_id, queue_prefix: name this receiver's queue ``<prefix>.<node_id>`` on brokers
             that queue events (RabbitMQ); PUB/SUB brokers (Redis) have no queue to name.
+            Without either, such a broker names it from ``event_queue_prefix``.
             queue_ttl, queue_expires, queue_exclusive, queue_durable: the queue's options
-            come from the ``event_queue_*`` settings; a different value here is logged as
-            not applied.
+            come from the ``event_queue_*`` settings; a value given here is logged as not
+            applied.
         accept: content types (or serializer names) to decode; default ``{event_serializer,
             'json'}``.
     """
@@ -107,10 +108,13 @@ class EventReceiver:
         self.handlers: dict[str, Handler] = dict(handlers or {})
         self.routing_key = routing_key
         self.node_id = node_id or str(uuid.uuid4())
-        self.queue_prefix = queue_prefix or conf.event_queue_prefix or "celeryev"
-        self.queue_name = f"{self.queue_prefix}.{self.node_id}"
+        self.queue_prefix = queue_prefix
+        # Named only when asked: otherwise a broker that queues events names the queue from
+        # ``event_queue_prefix`` itself, as every other subscriber's.
+        self._named = node_id is not None or queue_prefix is not None
+        self.queue_name = f"{queue_prefix or 'celeryev'}.{self.node_id}"
         self.exchange = str(conf.event_exchange or "celeryev")
-        _check_queue_options(conf, queue_ttl=queue_ttl, queue_expires=queue_expires,
+        _check_queue_options(queue_ttl=queue_ttl, queue_expires=queue_expires,
                              queue_exclusive=queue_exclusive, queue_durable=queue_durable)
         if accept is None:
             accept = {conf.event_serializer or "json", "json"}
@@ -139,7 +143,7 @@ class EventReceiver:
     def subscribe(self) -> Subscription:
         """Start listening now (``capture`` does it too): events sent from here on are seen."""
         if self._subscription is None:
-            named = getattr(self.channel, "subscribe_named", None)
+            named = getattr(self.channel, "subscribe_named", None) if self._named else None
             if callable(named):  # a broker that queues events (RabbitMQ): name the queue
                 self._subscription = named(self.exchange, self.routing_key, self.queue_name)
             else:
@@ -251,19 +255,15 @@ def _app_clock(app: Any) -> LamportClock:
     return LamportClock()
 
 
-def _check_queue_options(conf: Any, **given: Any) -> None:
+def _check_queue_options(**given: Any) -> None:
     """Celery's receiver takes the event queue's options per call; celeriac's brokers take
-    them from the settings (``event_queue_ttl``...), the same for every subscriber. A value
-    given here that differs is said, not silently dropped."""
+    them from the settings (``event_queue_ttl``...), the same for every subscriber. One given
+    here is said not to apply rather than silently dropped."""
     for name, value in given.items():
-        setting = f"event_{name}"
-        if value is not None and value != conf.get(setting):
+        if value is not None:
             logger.warning("EventReceiver(%s=%r) is not applied: the event queue takes its "
-                           "options from the %s setting (%r)", name, value, setting,
-                           conf.get(setting))
-    exclusive = given["queue_exclusive"]
-    durable = given["queue_durable"]
-    if exclusive and durable:
+                           "options from the event_%s setting", name, value, name)
+    if given["queue_exclusive"] and given["queue_durable"]:
         raise ImproperlyConfigured(
             "Queue cannot be both exclusive and durable, choose one or the other.")
 
