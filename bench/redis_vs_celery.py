@@ -1,6 +1,6 @@
 """celeriac against Celery 5 on the same Redis, in one run: drain, publish, latency, memory.
 
-    .venv/bin/python -m bench.redis_vs_celery [--tasks 50000] [--redis URL]
+    .venv/bin/python -m bench.redis_vs_celery [--tasks 50000] [--redis URL] [--events-only]
 
 Both systems run with their default settings (solo pool, one process; pass --prefetch to
 force a multiplier on both). By default the run starts its own redis-server (free port, no
@@ -9,11 +9,16 @@ databases 12-15 (celeriac 14/15, Celery 12/13) between phases. Drain is
 timed from a pre-filled queue: N trivial tasks, then a sentinel whose result marks the end
 (one worker process, solo pool; FIFO means everything before it is done). Ratios are
 celeriac / Celery for throughput and Celery / celeriac for latency, so > 1 means celeriac wins.
+
+Task events (``-E``): each system drains the same results-ignored queue with and without
+``-E``, in one run, and the cost of ``-E`` (1 - drain rate with / without) is printed for
+both; ``--events-only`` runs just that part.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import tempfile
 import time
@@ -77,12 +82,39 @@ def memory(system: System, count: int) -> tuple[float, float]:
     return idle, after
 
 
+def events_cost(comparison: Comparison, systems: tuple[System, System],
+                counts: tuple[int, int], repeat: int) -> None:
+    """Drain rate with ``-E`` against without, per system; the cost is the rate lost.
+
+    The two drains alternate ``repeat`` times and the best rate of each counts, so a burst
+    of load on the machine does not land on one side only.
+    """
+    rates: list[tuple[float, float]] = []  # (without, with) per system
+    for system, count in zip(systems, counts, strict=True):
+        with_events = dataclasses.replace(system, worker_cmd=[*system.worker_cmd, "-E"])
+        plain = evented = 0.0
+        for _ in range(repeat):
+            plain = max(plain, count / drain(system, count, "noop"))
+            evented = max(evented, count / drain(with_events, count, "noop"))
+        rates.append((plain, evented))
+    (ours, ours_e), (theirs, theirs_e) = rates
+    comparison.row("drain, results ignored, no -E (tasks/s)", ours, theirs)
+    comparison.row("drain, results ignored, -E (tasks/s)", ours_e, theirs_e)
+    comparison.note("-E cost (1 - rate with -E / without)", f"{1 - ours_e / ours:.1%}",
+                    f"{1 - theirs_e / theirs:.1%}", "celeriac target: <= 15%")
+
+
 def main() -> None:
-    args = comparison_parser(
+    parser = comparison_parser(
         __doc__, "--redis", None,
         "a Redis you own, e.g. redis://127.0.0.1:6379: its databases 12-15 are FLUSHED "
         "(default: a private redis-server, started and stopped by this run)",
-    ).parse_args()
+    )
+    parser.add_argument("--events-only", action="store_true",
+                        help="only the -E cost: drains with and without task events")
+    parser.add_argument("--events-repeat", type=int, default=3,
+                        help="alternating drains with and without -E; the best of each counts")
+    args = parser.parse_args()
     with bench_redis(args.redis) as url:
         compare(args, url)
 
@@ -94,10 +126,12 @@ def compare(args: argparse.Namespace, url: str) -> None:
     celery_sys = make_system("celery", "celery", url, (12, 13), args.prefetch)
     comparison = Comparison()
     row = comparison.row
+    version = importlib.import_module("celery").__version__
+    events_cost(comparison, (celeriac_sys, celery_sys), (n, nc), args.events_repeat)
+    if args.events_only:
+        comparison.table(f"Redis: celeriac vs Celery {version}, -E cost, solo pool")
+        return
 
-    ours = n / drain(celeriac_sys, n, "noop")
-    theirs = nc / drain(celery_sys, nc, "noop")
-    row("drain, results ignored (tasks/s)", ours, theirs)
     ours = n / drain(celeriac_sys, n, "echo")
     theirs = nc / drain(celery_sys, nc, "echo")
     row("drain, results stored (tasks/s)", ours, theirs)
@@ -120,7 +154,6 @@ def compare(args: argparse.Namespace, url: str) -> None:
     comparison.note("worker RSS idle (MiB)", idle_ours, idle_theirs, "")
     comparison.note(f"worker RSS after draining (MiB; celeriac {n:,}, celery {nc:,})",
                     after_ours, after_theirs, f"growth {after_ours - idle_ours:.1f} MiB")
-    version = importlib.import_module("celery").__version__
     comparison.table(f"Redis: celeriac vs Celery {version}, one worker process, solo pool")
 
 

@@ -29,7 +29,11 @@ if TYPE_CHECKING:
 
 
 class Events:
-    """What ``app.events`` is; built on first use, dropped with the app's connections."""
+    """What ``app.events`` is; built on first use, dropped with the app's connections.
+
+    ``Receiver`` and ``State`` (the reading side, ``events/receiver.py`` and ``state.py``)
+    join ``Dispatcher`` here as attributes of the same names, as on Celery's ``app.events``.
+    """
 
     def __init__(self, app: Celery) -> None:
         self.app = app

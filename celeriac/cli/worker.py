@@ -47,7 +47,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--without-mingle", is_flag=True, hidden=True)
 @click.option("--without-heartbeat", is_flag=True,
               help="Send no worker events (online, heartbeat, offline), as Celery's flag.")
-@click.option("--heartbeat-interval", type=float,
+@click.option("--heartbeat-interval", type=click.FloatRange(min=0, min_open=True),
               help="Seconds between worker-heartbeat events [default: 2.0].")
 @click.pass_obj
 def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple[str, ...],
@@ -79,8 +79,8 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
         beat=bool(flags.get("beat")), schedule_filename=flags.get("schedule_filename"),
         statedb=flags.get("statedb"),
         task_events=True if flags.get("task_events") else None,
-        heartbeat_interval=flags.get("heartbeat_interval"),
-        without_heartbeat=bool(flags.get("without_heartbeat")),
+        heartbeat_interval=0 if flags.get("without_heartbeat") else flags.get(
+            "heartbeat_interval"),
     )
     try:
         instance = Worker(app, options)

@@ -23,6 +23,7 @@ import math
 import os
 import platform
 import time
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import metadata
 from typing import Any, Final
@@ -78,15 +79,13 @@ def routing_key_of(type_: str) -> str:
 
 
 def event(type_: str, hostname: str, pid: int, clock: int | None, offset: float,
-          fields: dict[str, Any], timestamp: float | None = None) -> dict[str, Any]:
+          fields: Mapping[str, Any], now: Callable[[], float] = time.time) -> dict[str, Any]:
     """One event dict, keys in Celery's order; ``fields`` may carry its own ``timestamp``."""
-    built: dict[str, Any] = {"hostname": hostname, "utcoffset": offset, "pid": pid,
-                             "clock": clock}
-    built.update(fields)
-    if "timestamp" not in built:
-        built["timestamp"] = time.time() if timestamp is None else timestamp
-    built["type"] = type_
-    return built
+    if "timestamp" in fields:
+        return {"hostname": hostname, "utcoffset": offset, "pid": pid, "clock": clock,
+                **fields, "type": type_}
+    return {"hostname": hostname, "utcoffset": offset, "pid": pid, "clock": clock, **fields,
+            "timestamp": now(), "type": type_}
 
 
 __all__ = [

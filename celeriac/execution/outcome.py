@@ -34,6 +34,9 @@ class Outcome:
     disposition: Disposition = Disposition.ACK
     runtime: float = 0.0
     reason: str = ""
+    #: The result's repr for ``task-succeeded`` when ``meta`` holds none (results ignored);
+    #: only computed while task events are on (``TaskRunner.result_reprs``).
+    result_repr: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,6 +101,8 @@ class TaskRunner:
         #: Requeue (rather than fail) an ``acks_late`` request whose prefork child died.
         self.reject_on_worker_lost = bool(
             conf.task_reject_on_worker_lost if lost is None else lost)
+        #: Keep a repr of ignored results for ``task-succeeded`` (set by the worker with -E).
+        self.result_reprs = False
 
     def limits(self, request: Request) -> TimeLimits:
         """The hard and soft limits of ``request`` (header, then task, then settings)."""
@@ -253,8 +255,10 @@ class TaskRunner:
         if "after_return" in self.hooks:
             self.task.after_return(states.SUCCESS, retval, task_id, context.args,
                                    context.kwargs, None)
+        shown = saferepr(retval, self.task.resultrepr_maxsize) if (
+            meta is None and self.result_reprs) else None
         return Outcome(task_id, states.SUCCESS, meta, Disposition.ACK,
-                       time.monotonic() - running.started)
+                       time.monotonic() - running.started, result_repr=shown)
 
     def _failed(self, running: Running, exc: Exception) -> Outcome:
         context = running.context

@@ -235,6 +235,8 @@ class Consumer:
                          delivery.message.headers.get("id"), delivery.queue, decision.set_aside)
             self.channel.set_aside(delivery, decision.set_aside)
             send_refusal_signal(self, delivery.message, decision)
+            if (events := self.events) is not None and events.tasks:
+                events.task_refused(delivery.message, decision.error)
         elif decision.defer_until is not None:
             self.channel.defer(delivery, decision.defer_until)
         else:

@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 from celeriac import states
 from celeriac.events.dispatcher import EventDispatcher
 from celeriac.events.event import TASK_GROUP, WORKER_GROUP, load_average, software_info
+from celeriac.exceptions import NotRegistered
 from celeriac.execution.outcome import Disposition, Outcome
 from celeriac.execution.request import Request
+from celeriac.transport.base import FanoutChannel
 from celeriac.utils.saferepr import saferepr
 
 if TYPE_CHECKING:
@@ -58,6 +60,11 @@ class WorkerEvents:
         groups = set() if not heartbeat else {WORKER_GROUP}
         if task_events:
             groups.add(TASK_GROUP)
+        if channel is not None and not isinstance(channel, FanoutChannel) and not task_events:
+            # Worker events are on by default: a broker that cannot broadcast is no error
+            # unless -E asked for task events (then the dispatcher warns).
+            logger.info("Worker events are not sent: this broker channel cannot broadcast")
+            groups = set()
         self.dispatcher = EventDispatcher(
             channel, hostname, enabled=bool(groups), groups=groups, exchange=exchange,
             serializer=serializer, buffer_group={TASK_GROUP})
@@ -69,6 +76,8 @@ class WorkerEvents:
         self._thread: threading.Thread | None = None
         self.tasks = False
         self.set_task_events(task_events)
+        #: Signals sent by ``revoke(terminate=True)``, for the ``task-revoked`` that follows.
+        self._terminating: dict[str, int] = {}
 
     # -- worker events -----------------------------------------------------------------------
     def start(self) -> None:
@@ -124,30 +133,48 @@ class WorkerEvents:
     # -- task events (consumer thread; call only when ``tasks``) -----------------------------
     def task_received(self, request: Request) -> None:
         headers = request.headers
-        self.dispatcher.send(
-            "task-received", uuid=request.task_id, name=request.task_name,
-            args=_repr_header(headers.get("argsrepr"), request.args),
-            kwargs=_repr_header(headers.get("kwargsrepr"), request.kwargs),
-            root_id=headers.get("root_id"), parent_id=headers.get("parent_id"),
-            retries=headers.get("retries") or 0, eta=headers.get("eta"),
-            expires=headers.get("expires"))
+        self.dispatcher.buffer("task-received", {
+            "uuid": request.task_id, "name": request.task_name,
+            "args": _repr_header(headers.get("argsrepr"), request.args),
+            "kwargs": _repr_header(headers.get("kwargsrepr"), request.kwargs),
+            "root_id": headers.get("root_id"), "parent_id": headers.get("parent_id"),
+            "retries": headers.get("retries") or 0, "eta": headers.get("eta"),
+            "expires": headers.get("expires")})
 
     def task_started(self, request: Request) -> None:
-        self.dispatcher.send("task-started", uuid=request.task_id)
+        self.dispatcher.buffer("task-started", {"uuid": request.task_id})
 
     def task_finished(self, finished: Iterable[tuple[Request, Outcome]]) -> None:
         """The outcome events of a batch: succeeded, failed, retried or rejected.
 
         A terminated task's ``task-revoked`` comes through ``task_revoked``.
         """
-        self.dispatcher.send_many(
-            event for event in (outcome_event(outcome) for _, outcome in finished)
-            if event is not None)
+        buffer = self.dispatcher.buffer
+        for _, outcome in finished:
+            event = outcome_event(outcome)
+            if event is not None:
+                buffer(*event)
+
+    def terminating(self, task_id: str, signum: int) -> None:
+        """``task_id`` is being terminated with ``signum`` (any thread)."""
+        if self.tasks:
+            self._terminating[task_id] = signum
 
     def task_revoked(self, message: TaskMessage, *, terminated: bool = False,
                      signum: int | None = None, expired: bool = False) -> None:
-        self.dispatcher.send("task-revoked", uuid=message.task_id, terminated=terminated,
-                             signum=signum, expired=expired)
+        if terminated and signum is None:
+            signum = self._terminating.pop(message.task_id or "", None)
+        self.dispatcher.buffer("task-revoked", {"uuid": message.task_id,
+                                                "terminated": terminated, "signum": signum,
+                                                "expired": expired})
+
+    def task_refused(self, message: TaskMessage, error: Exception | None) -> None:
+        """An unknown task: ``task-failed`` with ``NotRegistered(<name>)``, as Celery's
+        consumer sends it (other refused messages send no event there either)."""
+        if isinstance(error, NotRegistered):
+            self.dispatcher.buffer("task-failed", {
+                "uuid": message.task_id,
+                "exception": f"NotRegistered({message.task_name or ''!r})"})
 
     def flush(self) -> None:
         self.dispatcher.flush()
@@ -158,7 +185,8 @@ def outcome_event(outcome: Outcome) -> tuple[str, dict[str, Any]] | None:
     state = outcome.state
     meta = outcome.meta
     if state == states.SUCCESS:
-        result = saferepr(meta.result, RESULT_REPR_MAXSIZE) if meta is not None else "None"
+        result = (saferepr(meta.result, RESULT_REPR_MAXSIZE) if meta is not None
+                  else outcome.result_repr or "None")
         return "task-succeeded", {"uuid": outcome.task_id, "result": result,
                                   "runtime": outcome.runtime}
     if state in (states.FAILURE, states.RETRY):
@@ -202,7 +230,7 @@ def worker_events(worker: Worker, channel: Channel) -> WorkerEvents:
         return (len(consumer.active), consumer.total_processed) if consumer else (0, 0)
 
     return WorkerEvents(channel, worker.hostname, counts, task_events=task_events,
-                        heartbeat=not options.without_heartbeat,
+                        heartbeat=options.heartbeat_interval != 0,
                         freq=options.heartbeat_interval or DEFAULT_HEARTBEAT_INTERVAL,
                         exchange=str(conf.event_exchange or "celeryev"),
                         serializer=str(conf.event_serializer or "json"))

@@ -82,6 +82,8 @@ class WorkerInspector:
 
     def terminate(self, task_id: str, signum: int) -> bool:
         terminate = getattr(self.pool, "terminate", None)
+        if self.events is not None:  # task-revoked will carry the signal
+            self.events.terminating(task_id, signum)
         return bool(terminate(task_id, signum)) if callable(terminate) else False
 
     def set_rate_limit(self, task_name: str, rate: str | None) -> None:

@@ -84,8 +84,7 @@ class WorkerOptions:
     #: ``--statedb`` (else ``worker_state_db``): where revoked ids survive a restart.
     statedb: str | None = None
     task_events: bool | None = None  # -E; None: worker_send_task_events
-    heartbeat_interval: float | None = None  # event heartbeats; None: 2 s
-    without_heartbeat: bool = False  # no worker events at all, as in Celery
+    heartbeat_interval: float | None = None  # None: 2 s; 0: --without-heartbeat (no events)
 
     def as_dict(self) -> dict[str, Any]:
         """The options as one flat dict (``celeryd_init``'s ``options``, as Celery's CLI's)."""
@@ -148,6 +147,7 @@ class Worker:
         runner = self._runners.get(name)
         if runner is None:
             runner = self._runners[name] = TaskRunner(self.app, self.app.tasks[name], self.accept)
+            runner.result_reprs = self.events.tasks  # prefork: as it was when the child forked
         return runner
 
     def _acks_late(self, name: str) -> bool:

@@ -34,6 +34,8 @@ BROKER = suite_redis_url(11)
 RESULTS = suite_redis_url(15)
 
 APP_SOURCE = """
+import time
+
 from celeriac import Celery
 from celeriac.exceptions import Reject
 
@@ -58,6 +60,11 @@ def flaky(self):
     return "ok after retry"
 
 
+@app.task(name="ev.sleepy")
+def sleepy():
+    time.sleep(30)
+
+
 @app.task(name="ev.refuse")
 def refuse():
     raise Reject("no", requeue=False)
@@ -80,7 +87,8 @@ EXPECTED: dict[str, dict[str, type | tuple[type, ...]]] = {
     "task-succeeded": {"uuid": str, "result": str, "runtime": float},
     "task-failed": {"uuid": str, "exception": str, "traceback": str},
     "task-retried": {"uuid": str, "exception": str, "traceback": str},
-    "task-revoked": {"uuid": str, "terminated": bool, "signum": type(None), "expired": bool},
+    "task-revoked": {"uuid": str, "terminated": bool, "signum": (int, type(None)),
+                     "expired": bool},
     "task-rejected": {"uuid": str, "requeue": bool},
 }
 EXPECTED["worker-heartbeat"] = EXPECTED["worker-offline"] = EXPECTED["worker-online"]
@@ -126,11 +134,18 @@ def monitoring(redis: Any) -> Iterator[CeleryMonitor]:
 
 
 @contextmanager
-def closing_app(app: Any) -> Iterator[None]:
+def event_project(tmp_path: Path) -> Iterator[tuple[str, Any, CeleryMonitor]]:
+    """The tasks' module (a celeriac client too), empty databases, Celery listening."""
+    name = unique_name("events")
+    (tmp_path / f"{name}.py").write_text(
+        APP_SOURCE.format(name=name, broker=BROKER, results=RESULTS))
+    module: Any = import_app_module(tmp_path, name)
     try:
-        yield
+        with flushed_redis(BROKER) as redis, flushed_redis(RESULTS), \
+                monitoring(redis) as monitor:
+            yield name, module, monitor
     finally:
-        app.close()
+        module.app.close()
 
 
 def _check_fields(event: dict[str, Any]) -> None:
@@ -140,12 +155,7 @@ def _check_fields(event: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("pool", ["prefork", "threads", "solo"])
 def test_celery_receiver_sees_every_event_type(tmp_path: Path, pool: str) -> None:
-    name = unique_name("events")
-    (tmp_path / f"{name}.py").write_text(
-        APP_SOURCE.format(name=name, broker=BROKER, results=RESULTS))
-    module: Any = import_app_module(tmp_path, name)
-    with flushed_redis(BROKER) as redis, flushed_redis(RESULTS), monitoring(redis) as monitor, \
-            closing_app(module.app):
+    with event_project(tmp_path) as (name, module, monitor):
         args = ("-A", name, "worker", "-P", pool, "-c", "2", "-E", "-l", "INFO",
                 "--heartbeat-interval", "0.5", "-n", f"{name}@host")
         with running_worker(tmp_path, *args) as worker:
@@ -163,6 +173,15 @@ def test_celery_receiver_sees_every_event_type(tmp_path: Path, pool: str) -> Non
             wait_until(lambda: monitor.of_type("task-revoked", expired.id)
                        and monitor.of_type("task-rejected", refused.id), 20,
                        message="task-revoked and task-rejected")
+            if pool == "prefork":  # terminate: the event names the signal
+                running = module.sleepy.delay()
+                wait_until(lambda: monitor.of_type("task-started", running.id), 20,
+                           message="the sleepy task to start")
+                module.app.control.revoke(running.id, terminate=True, signal="SIGTERM")
+                wait_until(lambda: monitor.of_type("task-revoked", running.id), 20,
+                           message="task-revoked after terminate")
+                killed = monitor.of_type("task-revoked", running.id)[0]
+                assert (killed["terminated"], killed["signum"]) == (True, 15)
             worker.stop()
             assert worker.process.returncode == 0, worker.log()
         wait_until(lambda: monitor.of_type("worker-offline"), 10, message="worker-offline")
@@ -208,12 +227,7 @@ def test_celery_receiver_sees_every_event_type(tmp_path: Path, pool: str) -> Non
 
 
 def test_without_heartbeat_sends_no_worker_events(tmp_path: Path) -> None:
-    name = unique_name("events")
-    (tmp_path / f"{name}.py").write_text(
-        APP_SOURCE.format(name=name, broker=BROKER, results=RESULTS))
-    module: Any = import_app_module(tmp_path, name)
-    with flushed_redis(BROKER) as redis, flushed_redis(RESULTS), monitoring(redis) as monitor, \
-            closing_app(module.app):
+    with event_project(tmp_path) as (name, module, monitor):
         args = ("-A", name, "worker", "-P", "solo", "--without-heartbeat", "-l", "INFO")
         with running_worker(tmp_path, *args) as worker:
             wait_until(lambda: "ready." in worker.log(), 30, message="the worker to start")

@@ -148,12 +148,12 @@ def test_the_warning_is_logged_once_per_name_per_process(
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, "celeriac.config.settings")
     for value in (10.0, 20.0):
-        Settings({UNSUPPORTED: value, "event_serializer": "msgpack"})
+        Settings({UNSUPPORTED: value, "security_certificate": f"cert{value}.pem"})
         Celery("t", broker="memory://", result_chord_join_timeout=value)
     messages = _warnings(caplog)
     assert len(messages) == 2
     assert sum(UNSUPPORTED in message for message in messages) == 1
-    assert sum("event_serializer" in message for message in messages) == 1
+    assert sum("security_certificate" in message for message in messages) == 1
 
 
 def test_the_default_value_or_none_changes_nothing_and_logs_nothing(

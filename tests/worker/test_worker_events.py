@@ -32,6 +32,10 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Celery]:
     def add(x: int, y: int) -> int:
         return x + y
 
+    @app.task(name="wev.forty_two", ignore_result=True)
+    def forty_two() -> int:
+        return 42
+
     yield app
     app.close()
 
@@ -94,5 +98,14 @@ def test_task_events_setting_turns_them_on(app: Celery) -> None:
     with in_process_worker(app, pool="threads", concurrency=2):
         result = app.tasks["wev.add"].delay(4, 4)
         assert result.get(timeout=10) == 8
-        wait_until(lambda: "task-succeeded" in collector.types(), 10, message="task events")
+        ignored = app.tasks["wev.forty_two"].delay()
+        unknown = app.send_task("wev.nobody_has_it")
+        wait_until(lambda: collector.types().count("task-succeeded") == 2
+                   and "task-failed" in collector.types(), 10, message="task events")
     assert "worker-online" not in collector.types()  # task.# only
+    [succeeded] = [e for e in collector.events
+                   if e["type"] == "task-succeeded" and e["uuid"] == ignored.id]
+    assert succeeded["result"] == "42"  # a result not stored is still shown
+    [failed] = [e for e in collector.events if e["type"] == "task-failed"]
+    assert (failed["uuid"], failed["exception"]) == (unknown.id,
+                                                      "NotRegistered('wev.nobody_has_it')")

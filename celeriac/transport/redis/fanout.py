@@ -152,7 +152,7 @@ class FanoutMethods:
 
     def broadcast(self, exchange: str, message: TaskMessage, routing_key: str = "") -> None:
         self._call(lambda: self.fanout.broadcast(exchange, message, routing_key),
-                   "broadcast a control message", retry=False)
+                   "broadcast a message", retry=False)
 
     def subscribe(self, exchange: str, pattern: str = "#") -> RedisSubscription:
         return self.fanout.subscribe(exchange, pattern)
