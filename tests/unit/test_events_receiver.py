@@ -193,7 +193,7 @@ def test_a_channel_without_fanout_is_an_honest_error(app: Celery) -> None:
         EventReceiver(QueueOnly(), app=app)
 
 
-def test_queue_options_differing_from_settings_are_said(app: Celery,
+def test_queue_options_given_per_call_are_said_not_to_apply(app: Celery,
                                                        caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, "celeriac.events.receiver"):
         EventReceiver(None, app=app, queue_ttl=99.0).close()
