@@ -44,7 +44,7 @@ class Events:
 
     def Dispatcher(self, connection: Channel | None = None,  # Celery's name and shape
                    hostname: str | None = None, enabled: bool = True,
-                   channel: Channel | None = None, serializer: str | None = None,
+                   channel: Channel | None = None, *, serializer: str | None = None,
                    groups: Iterable[str] | None = None,
                    buffer_group: Iterable[str] | None = None,
                    buffer_limit: int = BUFFER_LIMIT) -> EventDispatcher:

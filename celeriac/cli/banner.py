@@ -60,7 +60,7 @@ def startup_banner(app: Celery, worker: Worker, ignored: Sequence[str] = ()) -> 
         f"- *** --- * --- .> app:         {app.main or '__main__'}:{id(app):#x}",
         f"- ** ---------- .> transport:   {redact_url(app.broker_url)}",
         f"- ** ---------- .> results:     {redact_url(backend) if backend else 'disabled://'}",
-        f"- *** --- * --- .> concurrency: {worker.concurrency} ({worker.pool.name}){pool_note}",
+        f"- *** --- * --- .> concurrency: {_concurrency(worker)} ({worker.pool.name}){pool_note}",
         f"-- ******* ---- .> task events: {_task_events(app, worker)}",
         "--- ***** ----- ",
         " -------------- [queues]",
@@ -73,3 +73,9 @@ def startup_banner(app: Celery, worker: Worker, ignored: Sequence[str] = ()) -> 
     if ignored:
         lines += ["[ignored options]", *(f"  ! {note}" for note in ignored), ""]
     return "\n".join(lines)
+
+
+def _concurrency(worker: Worker) -> str:
+    """``4``, or with ``--autoscale 10,3`` Celery's ``{min=3, max=10}``."""
+    autoscale = worker.options.autoscale
+    return f"{{min={autoscale[1]}, max={autoscale[0]}}}" if autoscale else str(worker.concurrency)

@@ -44,6 +44,9 @@ def inert_flag_notes(flags: Mapping[str, Any], pool: str, conf: Any = None) -> l
             if flags.get(name):
                 notes.append(f"{flag}: only the prefork pool replaces its children; "
                              f"ignored with -P {pool_name}")
+    if flags.get("autoscale") and flags.get("concurrency"):
+        notes.append(f"-c/--concurrency {flags['concurrency']}: --autoscale "
+                     f"{flags['autoscale']} sizes the pool (it starts at MIN)")
     if pool_name == "solo" and (flags.get("concurrency") or 0) > 1:
         notes.append(f"-c/--concurrency {flags['concurrency']}: the solo pool runs one task "
                      "at a time")

@@ -31,6 +31,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("-P", "--pool", type=click.Choice(["prefork", "threads", "solo", "processes"],
                                                 case_sensitive=False))
 @click.option("-n", "--hostname", help="Node name; %h, %n and %d are expanded.")
+@click.option("--autoscale", help="MAX,MIN: grow the pool up to MAX processes under load, "
+              "shrink it to MIN (at least 1) when idle.")
 @click.option("--prefetch-multiplier", type=int)
 @click.option("--max-tasks-per-child", type=int)
 @click.option("--max-memory-per-child", type=int, help="kB of resident memory.")
@@ -52,10 +54,11 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.pass_obj
 def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple[str, ...],
            exclude_queues: tuple[str, ...], concurrency: int | None, pool: str | None,
-           hostname: str | None, prefetch_multiplier: int | None,
+           hostname: str | None, autoscale: str | None, prefetch_multiplier: int | None,
            max_tasks_per_child: int | None, max_memory_per_child: int | None,
            **flags: Any) -> None:
     """Start a worker that consumes tasks and executes them."""
+    from celeriac.worker.autoscale import parse_autoscale
     from celeriac.worker.worker import Worker, WorkerOptions
 
     app = state.load_app()
@@ -68,6 +71,10 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
     excluded = set(_split(exclude_queues))
     wanted = _split(queues) or list(queue_set(conf).configured)  # no -Q: every task_queues entry
     selected = [q for q in wanted if q not in excluded]
+    try:
+        scale = parse_autoscale(autoscale) if autoscale else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--autoscale") from None
     options = WorkerOptions(
         queues=selected,
         concurrency=concurrency or int(conf.worker_concurrency or 0) or (os.cpu_count() or 1),
@@ -77,7 +84,7 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
         max_tasks_per_child=max_tasks_per_child or conf.worker_max_tasks_per_child,
         max_memory_per_child=max_memory_per_child or conf.worker_max_memory_per_child,
         beat=bool(flags.get("beat")), schedule_filename=flags.get("schedule_filename"),
-        statedb=flags.get("statedb"),
+        statedb=flags.get("statedb"), autoscale=scale,
         task_events=True if flags.get("task_events") else None,
         heartbeat_interval=0 if flags.get("without_heartbeat") else flags.get(
             "heartbeat_interval"),
@@ -86,7 +93,7 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
         instance = Worker(app, options)
     except ImproperlyConfigured as exc:  # e.g. a result store that cannot be built
         raise click.ClickException(f"Cannot start the worker: {exc}") from None
-    notes = inert_flag_notes({**flags, "concurrency": concurrency,
+    notes = inert_flag_notes({**flags, "concurrency": concurrency, "autoscale": autoscale,
                               "max_tasks_per_child": max_tasks_per_child,
                               "max_memory_per_child": max_memory_per_child}, options.pool,
                              conf)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from celeriac.execution.outcome import Outcome
@@ -73,3 +73,37 @@ class Pool(Protocol):
         Returns the requests that were accepted but never started, so the worker can hand
         them back to the broker.
         """
+
+
+def resized(concurrency: int, by: int, unit: str = "process(es)") -> int:
+    """The pool's size after growing by ``by`` (shrinking when negative); ``ValueError`` for
+    no change or a size below one (the pools run no fewer than one worker)."""
+    if by == 0:
+        raise ValueError("cannot resize the pool by 0")
+    if concurrency + by < 1:
+        raise ValueError(f"Can't shrink pool by {-by}: it has {concurrency} {unit} and keeps "
+                         "at least one")
+    return concurrency + by
+
+
+@runtime_checkable
+class ResizablePool(Protocol):
+    """A pool whose size changes while it runs (``pool_grow``/``pool_shrink``, autoscaling).
+
+    ``concurrency`` is the target size from the call on; the pool gets there on its own
+    (prefork forks on its supervisor thread and retires a busy child only after its task).
+    Both raise ``ValueError`` for a size they cannot take (below one, say).
+    """
+
+    concurrency: int
+
+    def grow(self, n: int = 1) -> None: ...
+
+    def shrink(self, n: int = 1) -> None: ...
+
+
+@runtime_checkable
+class RestartablePool(Protocol):
+    """A pool that can replace its workers with fresh ones (``pool_restart``)."""
+
+    def restart(self) -> None: ...

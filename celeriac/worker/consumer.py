@@ -38,7 +38,6 @@ from celeriac.pools.base import Pool, RunnerLookup
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import Channel, Delivery
 from celeriac.worker.dispatch import Decision, Dispatcher, revoked_meta
-from celeriac.worker.events import WorkerEvents
 from celeriac.worker.prefetcher import InlineFetcher, Prefetcher
 from celeriac.worker.rate_limit import RateLimits
 from celeriac.worker.refusal_signals import send_refusal_signal
@@ -88,8 +87,6 @@ class Consumer:
         self.prefetcher: Prefetcher | InlineFetcher = (
             InlineFetcher(channel, self.queues) if inline_fetch
             else Prefetcher(channel, self.queues, self._wakeup))
-        #: The worker's events (set by ``Worker.setup``); task events only while ``.tasks``.
-        self.events: WorkerEvents | None = None
 
     # -- pool callback (any thread) ------------------------------------------------------
     def on_outcome(self, request: Request, outcome: Outcome) -> None:
@@ -106,8 +103,8 @@ class Consumer:
         try:
             while not self.stop_fetching.is_set():
                 self.step()
-                if self.events is not None:  # task events: one task.multi per round
-                    self.events.flush()
+                if (events := self.dispatcher.events) is not None:  # one task.multi a round
+                    events.flush()
         finally:
             leftovers = self.prefetcher.stop()
             if leftovers:
@@ -138,6 +135,23 @@ class Consumer:
                 self.drain_completed()
                 self._allow_fetch(unhandled=len(deliveries) - index)
         self._allow_fetch()
+
+    # -- remote control: queues and pool size (control/autoscaler thread) -------------------
+    def set_queues(self, names: Sequence[str]) -> None:
+        """Fetch from ``names`` from now on (``add_consumer``/``cancel_consumer``).
+
+        A new list is assigned, never one changed in place, so threads reading it need no
+        lock; the prefetcher returns once its fetch under way (with the old list) is over.
+        What was fetched before runs as usual.
+        """
+        queues = list(dict.fromkeys(names))
+        self.queues = queues
+        self.prefetcher.use_queues(queues)
+
+    def demand(self) -> int:
+        """Requests this worker wants a pool slot for now (running or waiting for one): what
+        the autoscaler compares with the pool's size, as Celery's ``reserved_requests``."""
+        return self._in_pool + len(self._backlog)
 
     def room(self) -> int:
         """How many more messages may be leased now: the window minus everything held."""
@@ -192,8 +206,6 @@ class Consumer:
     def _handle(self, delivery: Delivery) -> None:
         decision = self.dispatcher.decide(delivery)
         if decision.request is not None:
-            if (events := self.events) is not None and events.tasks:
-                events.task_received(decision.request)
             if signals.task_received.has_receivers:
                 signals.task_received.send(sender=self, request=decision.request)
             if decision.hold_until is not None:
@@ -235,8 +247,6 @@ class Consumer:
                          delivery.message.headers.get("id"), delivery.queue, decision.set_aside)
             self.channel.set_aside(delivery, decision.set_aside)
             send_refusal_signal(self, delivery.message, decision)
-            if (events := self.events) is not None and events.tasks:
-                events.task_refused(delivery.message, decision.error)
         elif decision.defer_until is not None:
             self.channel.defer(delivery, decision.defer_until)
         else:
@@ -256,7 +266,7 @@ class Consumer:
             return
         self._in_pool += 1
         self.active[request.task_id] = (request, time.time())
-        if (events := self.events) is not None and events.tasks:
+        if (events := self.dispatcher.events) is not None and events.tasks:
             events.task_started(request)
         self.pool.submit(request)
 
@@ -278,9 +288,8 @@ class Consumer:
 
     def _signal_revoked(self, message: TaskMessage, *, expired: bool = False,
                         terminated: bool = False) -> None:
-        """``task_revoked`` as Celery sends it: the task as sender, its request context
-        (and the ``task-revoked`` event, with task events on)."""
-        if (events := self.events) is not None and events.tasks:
+        """``task_revoked`` as Celery sends it: the task as sender, its request context."""
+        if (events := self.dispatcher.events) is not None and events.tasks:  # task-revoked
             events.task_revoked(message, terminated=terminated, expired=expired)
         if not signals.task_revoked.has_receivers:
             return
@@ -322,7 +331,7 @@ class Consumer:
                 self._announce(request, outcome)
             name = request.task_name
             self.processed_by_task[name] = self.processed_by_task.get(name, 0) + 1
-        if (events := self.events) is not None and events.tasks:
+        if (events := self.dispatcher.events) is not None and events.tasks:
             events.task_finished(finished)
         batch_average = sum(o.runtime for _, o in finished) / len(finished)
         previous = self._average_runtime

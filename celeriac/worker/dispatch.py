@@ -24,6 +24,7 @@ from celeriac.transport.base import Delivery
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
+    from celeriac.worker.events import WorkerEvents
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class Dispatcher:
         self.accept = accept
         self.can_defer = can_defer
         self.acks_late_for = acks_late_for
+        #: The worker's events (``Worker.setup`` sets them); the consumer uses them too.
+        self.events: WorkerEvents | None = None
 
     def decide(self, delivery: Delivery) -> Decision:
         """The verdict on one delivery; never raises.
@@ -98,9 +101,15 @@ class Dispatcher:
             logger.debug("Deciding about message %s failed", delivery.tag, exc_info=True)
             return Decision(set_aside=f"could not be read: {type(exc).__name__}: {exc}"[:500],
                             error=exc)
+        self._received(request)
         if eta is not None and eta > now:
             return Decision(request=request, hold_until=eta)
         return Decision(request=request)
+
+    def _received(self, request: Request) -> None:
+        """``task-received``, with task events on (Celery: once the request is accepted)."""
+        if (events := self.events) is not None and events.tasks:
+            events.task_received(request)
 
     def _unknown(self, name: str, task_id: str) -> Decision:
         reason = self.app.tasks.describe_unknown(name)

@@ -1,8 +1,20 @@
-"""Celery's node-name codes in paths (``--statedb=/var/run/celeriac/%n.state``)."""
+"""Celery's node-name codes: in the node name itself (``-n w1@%h``) and in paths
+(``--statedb=/var/run/celeriac/%n.state``)."""
 
 from __future__ import annotations
 
 import re
+import socket
+
+
+def expand_hostname(template: str) -> str:
+    """Expand ``%h`` (full host), ``%n`` (short name), ``%d`` (domain), as Celery does."""
+    full = socket.gethostname()
+    name, _, domain = full.partition(".")
+    if not template:
+        return f"celeriac@{full}"
+    return (template.replace("%h", full).replace("%n", name).replace("%d", domain)
+            .replace("%%", "%"))
 
 
 def node_format(template: str, nodename: str) -> str:

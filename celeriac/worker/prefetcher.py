@@ -42,6 +42,8 @@ class Prefetcher:
         self._cond = threading.Condition()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        #: The queue list of the fetch under way (None: none is), for ``use_queues``.
+        self._fetching: list[str] | None = None
 
     def start(self) -> None:
         self._stopping.clear()
@@ -65,6 +67,21 @@ class Prefetcher:
             self._allowance = allowance
             self._cond.notify()
 
+    def use_queues(self, queues: list[str]) -> None:
+        """Fetch from ``queues`` from now on (``add_consumer``/``cancel_consumer``).
+
+        Returns once no fetch with the old list is under way, so nothing is fetched from a
+        cancelled queue after this returns. The list is replaced, never changed in place.
+        """
+        with self._cond:
+            old, self.queues = self.queues, queues
+            deadline = time.monotonic() + 10 * FETCH_TIMEOUT
+            while self._fetching is old and self._thread is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+
     def stop(self) -> list[Delivery]:
         """Stop fetching; return what was fetched but never taken, for the caller to requeue."""
         self._stopping.set()
@@ -77,22 +94,26 @@ class Prefetcher:
     def _run(self) -> None:
         while not self._stopping.is_set():
             with self._cond:
+                queues = self.queues  # replaced, never changed, by ``use_queues``
                 room = self._allowance - len(self._buffer)
-                if room <= 0 or self._buffer:
+                if room <= 0 or self._buffer or not queues:
                     # Also wait while a batch is untaken: the consumer thread, just woken,
                     # gets the interpreter now instead of after this thread's next request.
                     self._cond.wait(IDLE_WAIT)
                     continue
+                self._fetching = queues
             try:
-                batch = self.channel.fetch(self.queues, room, FETCH_TIMEOUT)
+                batch = self.channel.fetch(queues, room, FETCH_TIMEOUT)
             except Exception as exc:
-                logger.error("Fetching from %s failed, retrying in 1s: %r", self.queues, exc,
+                logger.error("Fetching from %s failed, retrying in 1s: %r", queues, exc,
                              exc_info=True)
+                batch = []
                 self._stopping.wait(1.0)
-                continue
+            with self._cond:
+                self._buffer.extend(batch)
+                self._fetching = None
+                self._cond.notify_all()
             if batch:
-                with self._cond:
-                    self._buffer.extend(batch)
                 self._on_arrival.set()
 
 
@@ -115,13 +136,13 @@ class InlineFetcher:
         """Nothing runs in the background."""
 
     def take(self, wait: float = 0.0) -> list[Delivery]:
-        room = self._allowance
-        if room <= 0:  # the window is full (running, held or unstored): don't spin
+        room, queues = self._allowance, self.queues
+        if room <= 0 or not queues:  # the window is full, or every queue was cancelled
             if wait > 0:
                 time.sleep(wait)
             return []
         try:
-            batch = self.channel.fetch(self.queues, room, wait)
+            batch = self.channel.fetch(queues, room, wait)
         except Exception as exc:
             logger.error("Fetching from %s failed, retrying in 1s: %r", self.queues, exc,
                          exc_info=True)
@@ -133,6 +154,10 @@ class InlineFetcher:
     def allow(self, allowance: int) -> None:
         """The next ``take`` may fetch this many."""
         self._allowance = allowance
+
+    def use_queues(self, queues: list[str]) -> None:
+        """Fetch from ``queues`` from the consumer thread's next fetch on."""
+        self.queues = queues
 
     def stop(self) -> list[Delivery]:
         return []

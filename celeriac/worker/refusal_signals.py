@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 
 
 def send_refusal_signal(consumer: Any, message: TaskMessage, decision: Decision) -> None:
-    """Tell receivers why ``message`` was set aside instead of run."""
+    """Tell receivers why ``message`` was set aside instead of run (and monitors, with task
+    events on: ``task-failed`` for an unknown task)."""
+    if (events := consumer.dispatcher.events) is not None and events.tasks:
+        events.task_refused(message, decision.error)
     if isinstance(decision.error, NotRegistered):
         if signals.task_unknown.has_receivers:
             signals.task_unknown.send(sender=consumer, message=message, exc=decision.error,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeriac.config.urls import redact_url
+from celeriac.worker import queue_changes
 from celeriac.worker.control.node import TaskInfo
 from celeriac.worker.revoked import RevokedRegistry
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from celeriac.pools.base import Pool
     from celeriac.worker.consumer import Consumer
     from celeriac.worker.events import WorkerEvents
+    from celeriac.worker.scaling import Scaling
 
 _TASK_OPTIONS = ("rate_limit", "time_limit", "soft_time_limit", "acks_late", "ignore_result",
                  "max_retries", "queue", "serializer")
@@ -31,7 +33,8 @@ class WorkerInspector:
 
     def __init__(self, app: Celery, hostname: str, consumer: Consumer, pool: Pool,
                  queues: Sequence[str], revoked: RevokedRegistry,
-                 shutdown: Callable[[], None], *, events: WorkerEvents | None = None) -> None:
+                 shutdown: Callable[[], None], *, scaling: Scaling | None = None,
+                 events: WorkerEvents | None = None) -> None:
         self.app = app
         self.hostname = hostname
         self.consumer = consumer
@@ -39,6 +42,7 @@ class WorkerInspector:
         self._queues = list(queues)
         self.revoked = revoked
         self._shutdown = shutdown
+        self.scaling = scaling
         self.events = events
 
     def registered(self) -> Sequence[str]:
@@ -59,15 +63,24 @@ class WorkerInspector:
         return [TaskInfo(request, eta=when) for when, request in self.consumer.held()]
 
     def queues(self) -> Sequence[str]:
-        return list(self._queues)
+        return list(self.consumer.queues)  # as add_consumer/cancel_consumer left them
 
     def stats(self) -> dict[str, Any]:
-        return {
+        pool: dict[str, Any] = {"implementation": self.pool.name,
+                                "max-concurrency": self.pool.concurrency}
+        out = {
             "total": dict(self.consumer.processed_by_task),
-            "pool": {"implementation": self.pool.name, "max-concurrency": self.pool.concurrency},
+            "pool": pool,
             "broker": {"url": redact_url(self.app.broker_url)},
             "prefetch_count": self.consumer.window(),
         }
+        child_pids = getattr(self.pool, "child_pids", None)
+        if callable(child_pids):  # prefork: Celery lists its processes' pids
+            pool["processes"] = child_pids()
+        autoscaler = self.scaling.autoscaler_info() if self.scaling is not None else None
+        if autoscaler is not None:
+            out["autoscaler"] = autoscaler
+        return out
 
     def conf(self) -> dict[str, Any]:
         """JSON-safe settings with secrets masked (the Settings table knows which are)."""
@@ -100,6 +113,32 @@ class WorkerInspector:
 
     def shutdown(self) -> None:
         self._shutdown()
+
+    # -- pool size, restarts and consumed queues (pool_commands.py) ---------------------------
+    def _scaling(self) -> Scaling:
+        if self.scaling is None:
+            raise RuntimeError("this worker cannot change its pool at run time")
+        return self.scaling
+
+    def pool_grow(self, n: int) -> None:
+        self._scaling().grow(n)
+
+    def pool_shrink(self, n: int) -> None:
+        self._scaling().shrink(n)
+
+    def pool_restart(self, modules: Sequence[str] | None, reload: bool) -> None:
+        self._scaling().restart(modules, reload)
+
+    def autoscale(self, maximum: int | None, minimum: int | None) -> tuple[int, int]:
+        return self._scaling().autoscale(maximum, minimum)
+
+    def add_consumer(self, queue: str, exchange: str | None, exchange_type: str | None,
+                     routing_key: str | None, options: Mapping[str, Any]) -> None:
+        queue_changes.add_consumer(self.app.conf, self.consumer, queue, exchange,
+                                   exchange_type, routing_key, options)
+
+    def cancel_consumer(self, queue: str) -> None:
+        queue_changes.cancel_consumer(self.consumer, queue)
 
     def set_task_events(self, enabled: bool) -> None:
         """Switch ``task-*`` events on or off (``enable_events``/``disable_events``)."""

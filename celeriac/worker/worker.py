@@ -22,7 +22,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,9 +48,10 @@ from celeriac.worker.control.duplicates import start_duplicate_check
 from celeriac.worker.control.node import ControlNode
 from celeriac.worker.dispatch import Dispatcher
 from celeriac.worker.events import WorkerEvents, worker_events
-from celeriac.worker.nodenames import node_format
+from celeriac.worker.nodenames import expand_hostname, node_format
 from celeriac.worker.rate_limit import RateLimits
 from celeriac.worker.revoked import RevokedRegistry
+from celeriac.worker.scaling import Scaling, initial_concurrency
 from celeriac.worker.soft_shutdown import SoftShutdown
 from celeriac.worker.view import WorkerInspector
 
@@ -83,22 +83,14 @@ class WorkerOptions:
     schedule_filename: str | None = None
     #: ``--statedb`` (else ``worker_state_db``): where revoked ids survive a restart.
     statedb: str | None = None
+    #: ``--autoscale max,min``: the autoscaler resizes the pool between them.
+    autoscale: tuple[int, int] | None = None
     task_events: bool | None = None  # -E; None: worker_send_task_events
     heartbeat_interval: float | None = None  # None: 2 s; 0: --without-heartbeat (no events)
 
     def as_dict(self) -> dict[str, Any]:
         """The options as one flat dict (``celeryd_init``'s ``options``, as Celery's CLI's)."""
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
-
-def expand_hostname(template: str) -> str:
-    """Expand ``%h`` (full host), ``%n`` (short name), ``%d`` (domain), as Celery does."""
-    full = socket.gethostname()
-    name, _, domain = full.partition(".")
-    if not template:
-        return f"celeriac@{full}"
-    return (template.replace("%h", full).replace("%n", name).replace("%d", domain)
-            .replace("%%", "%"))
 
 
 class Worker:
@@ -115,7 +107,8 @@ class Worker:
                                   options=options.as_dict())
         self.queues = list(options.queues) or [str(conf.task_default_queue)]
         self.accept = normalize_accept(conf.accept_content or ["json"])
-        self.concurrency = options.concurrency or os.cpu_count() or 1
+        self.concurrency = initial_concurrency(options.concurrency or os.cpu_count() or 1,
+                                               options.autoscale)
         # Built now, before the banner and the broker: a store that cannot be built (unknown
         # scheme, missing driver) stops the worker at start-up instead of losing results.
         self.backend = app.backend if app.result_backend_url else None
@@ -123,6 +116,8 @@ class Worker:
             concurrency=self.concurrency, hostname=self.hostname,
             max_tasks_per_child=options.max_tasks_per_child or None,
             max_memory_per_child=options.max_memory_per_child or None))
+        self.scaling = Scaling(app, self.pool, options.autoscale,
+                               prefetch_for=lambda size: self.prefetch_window(size)[0])
         self.soft_shutdown = SoftShutdown(conf, self.pool)
         self._runners: dict[str, TaskRunner] = {}
         self._acks_late_cache: dict[str, bool] = {}
@@ -158,7 +153,7 @@ class Worker:
                 self.app.conf.task_acks_late if value is None else value)
         return cached
 
-    def prefetch_window(self) -> tuple[int, bool]:
+    def prefetch_window(self, concurrency: int | None = None) -> tuple[int, bool]:
         """How many messages may be leased at once, and whether the window may widen.
 
         A multiplier the user chose (``--prefetch-multiplier``, ``worker_prefetch_multiplier``
@@ -171,7 +166,8 @@ class Worker:
         chosen = multiplier is not None or conf.value_set_for("worker_prefetch_multiplier")
         if multiplier is None:
             multiplier = int(conf.worker_prefetch_multiplier)
-        limit = self.concurrency * multiplier if multiplier > 0 else UNLIMITED_PREFETCH
+        size = concurrency or self.concurrency  # the pool's size once resized
+        limit = size * multiplier if multiplier > 0 else UNLIMITED_PREFETCH
         return limit, not chosen
 
     def setup(self) -> Consumer:
@@ -196,9 +192,10 @@ class Worker:
                                  store_retry=store_retry_policy(self.app.conf),
                                  runners=self.runner_for)
         self.pool.start(self.runner_for, self.consumer.on_outcome)
-        self.consumer.events = self.events = worker_events(self, channel)
+        self.scaling.start(self.consumer)
+        dispatcher.events = self.events = worker_events(self, channel)
         view = WorkerInspector(self.app, self.hostname, self.consumer, self.pool, self.queues,
-                               self.revoked, self.stop, events=self.events)
+                               self.revoked, self.stop, scaling=self.scaling, events=self.events)
         self.control_node = ControlNode(channel, view,
                                         broker=f"{scheme_of(self.app.broker_url)}://")
         return self.consumer
@@ -355,6 +352,7 @@ class Worker:
             stop_retrying()
         consumer.stop_fetching.set()
         threads[0].join()
+        self.scaling.stop()  # no resizing while the pool stops
         graceful, timeout = self.soft_shutdown.pool_wait(cold, len(consumer.active),
                                                          self.options.shutdown_timeout)
         unstarted = self.pool.stop(graceful=graceful, timeout=timeout)

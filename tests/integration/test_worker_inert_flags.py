@@ -59,6 +59,8 @@ def test_a_plain_worker_has_no_ignored_options(tmp_path: Path) -> None:
     ({"concurrency": 4}, "threads", []),
     ({"schedule_filename": "s.db", "beat": True}, "prefork", []),
     ({"optimization": "default"}, "prefork", ["-O default"]),
+    ({"concurrency": 4, "autoscale": "6,2"}, "prefork", ["-c/--concurrency 4"]),
+    ({"autoscale": "6,2"}, "prefork", []),
 ])
 def test_flags_are_inert_only_where_they_do_nothing(flags: dict[str, object], pool: str,
                                                     expected: list[str]) -> None:

@@ -150,3 +150,41 @@ def test_routing_keys_and_exception_reprs() -> None:
     assert exception_repr({"exc_type": "KeyError", "exc_message": []}) == "KeyError()"
     assert exception_repr({"exc_type": "X", "exc_message": ["a", 1]}) == "X('a', 1)"
     assert exception_repr("not a record") is None
+
+
+def test_task_sent_only_when_the_setting_says_and_nothing_built_otherwise() -> None:
+    app = Celery("sent_events", broker=f"memory://{unique_name('sent')}")
+    try:
+        subscription = app.transport.channel().subscribe("celeryev", "#")  # type: ignore[attr-defined]
+        task = app.task(name="sent.add")(lambda x, y: x + y)
+        task.delay(1, 2)
+        assert app._events is None  # off: the hot path never touched the events facade
+        app.conf.task_send_sent_event = True
+        result = task.apply_async((3, 4), queue="other")
+        task.delay_many([(5, 6)])
+        sent = _bodies(subscription)
+        assert sent[0]["uuid"] == result.id
+        assert len(sent) == 2
+        assert sent[0]["type"] == "task-sent"
+        assert (sent[0]["name"], sent[0]["queue"], sent[0]["routing_key"]) == (
+            "sent.add", "other", "other")
+        assert sent[0]["hostname"].startswith("gen")
+    finally:
+        app.close()
+
+
+def test_app_events_dispatcher_shapes() -> None:
+    app = Celery("app_events", broker=f"memory://{unique_name('appev')}")
+    try:
+        subscription = app.transport.channel().subscribe("celeryev", "#")  # type: ignore[attr-defined]
+        with app.events.default_dispatcher(hostname="me@host") as dispatcher:
+            dispatcher.send("worker-custom", value=1)
+        own = app.events.Dispatcher(hostname="other@host", groups=["task"])
+        assert own.owns_channel and own.clock is app.events.clock
+        own.send("worker-custom")  # filtered out by groups
+        own.send("task-custom", uuid="u")
+        own.close()
+        assert [(e["hostname"], e["type"], e["clock"]) for e in _bodies(subscription)] == [
+            ("me@host", "worker-custom", 1), ("other@host", "task-custom", 2)]
+    finally:
+        app.close()

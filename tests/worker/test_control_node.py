@@ -70,6 +70,26 @@ class FakeWorker:
     def shutdown(self) -> None:
         self.calls.append(("shutdown", None))
 
+    def pool_grow(self, n: int) -> None:
+        self.calls.append(("pool_grow", n))
+
+    def pool_shrink(self, n: int) -> None:
+        self.calls.append(("pool_shrink", n))
+
+    def pool_restart(self, modules: Sequence[str] | None, reload: bool) -> None:
+        self.calls.append(("pool_restart", (modules, reload)))
+
+    def autoscale(self, maximum: int | None, minimum: int | None) -> tuple[int, int]:
+        self.calls.append(("autoscale", (maximum, minimum)))
+        return (maximum or 4, minimum or 1)
+
+    def add_consumer(self, queue: str, exchange: str | None, exchange_type: str | None,
+                     routing_key: str | None, options: Mapping[str, Any]) -> None:
+        self.calls.append(("add_consumer", (queue, exchange, exchange_type, routing_key)))
+
+    def cancel_consumer(self, queue: str) -> None:
+        self.calls.append(("cancel_consumer", queue))
+
 
 def _running(task_id: str) -> TaskInfo:
     message = TaskMessage(headers={"id": task_id, "task": "proj.sleepy", "argsrepr": "(3,)",

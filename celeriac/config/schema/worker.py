@@ -7,7 +7,6 @@ from typing import Final
 from celeriac.config.schema.option import BOOL, CLASS_OR_PATH, FLOAT, INT, STR, Option
 
 _CUSTOM_CLASS: Final = "custom worker component classes are not supported"
-_AUTOSCALE: Final = "autoscaling is not implemented"
 _TIMER_PRECISION: Final = "ETA tasks and timeouts use celeriac's own scheduler"
 _CANCEL_ON_LOSS: Final = "running tasks are not cancelled when the broker connection is lost"
 _DEDUP: Final = "redelivered tasks are not checked against stored SUCCESS results"
@@ -20,7 +19,6 @@ _PREFORK_INTERNALS: Final = (
     "celeriac's prefork pool has no such knob: it always forks, starts children without a "
     "deadline and fails a lost child's task at once"
 )
-_POOL_RESTART: Final = "the pool_restart remote control command is not implemented"
 
 
 #: Celery's default log formats, verbatim (log parsers in the wild match them).
@@ -36,7 +34,8 @@ ALL: Final[tuple[Option, ...]] = (
         "celery.worker.autoscale:Autoscaler",
         CLASS_OR_PATH,
         ("CELERYD_AUTOSCALER",),
-        unsupported=_AUTOSCALE,
+        doc="The autoscaler class --autoscale runs: Celery's default means celeriac's "
+        "(celeriac.worker.autoscale:Autoscaler); others must subclass it.",
     ),
     Option(
         "worker_cancel_long_running_tasks_on_connection_loss",
@@ -135,7 +134,12 @@ ALL: Final[tuple[Option, ...]] = (
         unsupported=_PREFORK_INTERNALS,
     ),
     Option(
-        "worker_pool_restarts", False, BOOL, ("CELERYD_POOL_RESTARTS",), unsupported=_POOL_RESTART
+        "worker_pool_restarts",
+        False,
+        BOOL,
+        ("CELERYD_POOL_RESTARTS",),
+        doc="Allow the pool_restart remote control command (re-import modules, fresh "
+        "prefork children).",
     ),
     Option(
         "worker_pool_start_method",

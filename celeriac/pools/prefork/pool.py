@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from celeriac.exceptions import EncodeError, TimeLimitExceeded
 from celeriac.pools.base import OutcomeCallback, PoolLimits, PoolOptions, RunnerLookup
 from celeriac.pools.prefork import ipc
+from celeriac.pools.prefork.resize import PoolResizing, serving, tell_to_exit
 from celeriac.pools.prefork.supervisor import (
     FORK,
     KILLED_SHUTDOWN,
@@ -58,8 +59,8 @@ logger = logging.getLogger(__name__)
 START_TIMEOUT = 30.0
 
 
-class PreforkPool:
-    """Child processes execute tasks. See the module docstring."""
+class PreforkPool(PoolResizing):
+    """Child processes execute tasks. See the module docstring; resizing: ``resize.py``."""
 
     name = "prefork"
     limits = PoolLimits(soft_time_limit=True, hard_time_limit=True, terminate=True)
@@ -176,10 +177,7 @@ class PreforkPool:
             busy = [c for c in self._children if c not in idle]
             for child in busy:
                 child.killed = child.killed or KILLED_SHUTDOWN
-        exit_message = ipc.encode(None)
-        for child in idle:
-            with contextlib.suppress(OSError):
-                ipc.send(child.conn, exit_message)
+        tell_to_exit(idle)
         for child in busy:
             signal_child(child, signal.SIGTERM)
 
@@ -285,7 +283,7 @@ class PreforkPool:
         now = time.monotonic()
         times = [t for c in self._children if c.job is not None
                  for t in (c.soft_at, c.hard_at) if t is not None]
-        if len(self._children) < self.concurrency and not self._stopping:
+        if len(serving(self._children)) < self.concurrency and not self._stopping:
             times.append(self._backoff.respawn_at)
         return max(0.0, min([*times, now + 2.0]) - now)
 
@@ -305,13 +303,17 @@ class PreforkPool:
             child.completed += 1
             if child.killed == KILLED_TERMINATE:  # it finished before the signal landed
                 child.killed = ""
+            # Decided under the lock: once in ``_idle`` another thread may give it work.
+            drained = child.draining and not (done.retiring or child.killed)
             if done.retiring:
                 child.retiring = True
-            elif not child.killed:
+            elif not (child.killed or child.draining):
                 self._idle.append(child)
             pairs = self._take_work_locked()
             self._changed.notify_all()
         self._send_jobs(pairs)  # the next job first: the child works while we report
+        if drained:
+            tell_to_exit([child])
         if request is not None:
             self._report(request, done.outcome)
         return True
@@ -320,11 +322,14 @@ class PreforkPool:
         with self._lock:
             child.ready = True
             self._backoff.child_ready()
-            if not child.killed:
+            drained = child.draining and not child.killed
+            if not (child.killed or child.draining):
                 self._idle.append(child)
             pairs = self._take_work_locked()
             self._changed.notify_all()
         self._send_jobs(pairs)
+        if drained:
+            tell_to_exit([child])
 
     def _on_exit(self, child: ChildProc) -> None:
         while not child.eof and child.conn.poll() and self._on_done(child):
@@ -344,7 +349,7 @@ class PreforkPool:
         if request is not None:
             lost = self._runners(request.task_name).reject_on_worker_lost
             self._report(request, exit_outcome(child, request, exitcode, lost))
-        elif not (child.retiring or child.killed or self._stopping):
+        elif not (child.retiring or child.killed or child.draining or self._stopping):
             logger.warning("Child process %d exited with %s while idle; replacing it",
                            child.pid, describe_exit(exitcode))
 
@@ -374,7 +379,7 @@ class PreforkPool:
     def _replace_missing(self) -> None:
         while True:
             with self._lock:
-                if (self._stopping or len(self._children) >= self.concurrency
+                if (self._stopping or len(serving(self._children)) >= self.concurrency
                         or time.monotonic() < self._backoff.respawn_at):
                     return
             self._spawn()

@@ -62,6 +62,9 @@ class ChildProc:
     completed: int = 0
     eof: bool = False
     ready: bool = False
+    #: The pool shrank or restarts: this child gets no more work and is told to exit once
+    #: idle (never while it runs a task); it is not replaced.
+    draining: bool = False
 
     @property
     def pid(self) -> int:

@@ -269,3 +269,6 @@ def _now() -> float:
 
 
 __all__ = ["COMMANDS", "command", "request_info", "signum_of"]
+
+
+from celeriac.worker.control import pool_commands  # noqa: E402, F401 - registers its commands

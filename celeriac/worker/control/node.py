@@ -91,6 +91,25 @@ class WorkerView(Protocol):
         """Begin a warm shutdown (returns at once)."""
         ...
 
+    # -- pool size, restarts and consumed queues (``pool_commands.py``) -----------------------
+    # Each raises with Celery's error (ValueError, AttributeError) when it cannot be done.
+    def pool_grow(self, n: int) -> None: ...
+
+    def pool_shrink(self, n: int) -> None: ...
+
+    def pool_restart(self, modules: Sequence[str] | None, reload: bool) -> None: ...
+
+    def autoscale(self, maximum: int | None, minimum: int | None) -> tuple[int, int]:
+        """Set the autoscaler's bounds; returns the (max, min) now in force."""
+        ...
+
+    def add_consumer(self, queue: str, exchange: str | None, exchange_type: str | None,
+                     routing_key: str | None, options: Mapping[str, Any]) -> None:
+        """Declare ``queue`` and consume from it too."""
+        ...
+
+    def cancel_consumer(self, queue: str) -> None: ...
+
 
 class ControlNode:
     """The ``celeriac-control`` thread; ``start`` subscribes before returning."""
