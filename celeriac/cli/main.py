@@ -44,6 +44,7 @@ class CliState:
             except ImproperlyConfigured as exc:  # a usage error, as Celery reports it
                 raise click.BadParameter(str(exc), param_hint="'-A' / '--app'") from exc
         else:
+            import celeriac.app.base  # noqa: F401  (registers the default-app factory)
             from celeriac import _state
 
             app = _state.get_current_app()
@@ -114,7 +115,7 @@ def _register_commands() -> None:
     cli.add_command(worker.worker)
     for command in misc.COMMANDS:
         cli.add_command(command)
-    for module_name in ("celeriac.cli.beat", "celeriac.cli.control"):
+    for module_name in ("celeriac.cli.beat", "celeriac.cli.control", "celeriac.cli.events"):
         try:
             module = importlib.import_module(module_name)
         except ImportError:
