@@ -8,19 +8,21 @@
 * ``task_sent(outbound)``: the client's ``task-sent`` event (``task_send_sent_event``).
 
 Every dispatcher of an app shares its Lamport clock (Celery's ``app.clock``). The receiving
-side (``Receiver``, ``State``) lives in ``celeriac/events/receiver.py`` and ``state.py``
-and is wired here as attributes of this facade.
+side is here too: ``app.events.Receiver(connection, handlers={...})`` (an ``EventReceiver``
+bound to this app and its clock) and ``app.events.State()``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from celeriac.app.send import origin_nodename
 from celeriac.events.dispatcher import BUFFER_LIMIT, EventDispatcher
+from celeriac.events.receiver import EventReceiver, Handler
+from celeriac.events.state import State
 from celeriac.utils.lamport import LamportClock
 
 if TYPE_CHECKING:
@@ -31,8 +33,8 @@ if TYPE_CHECKING:
 class Events:
     """What ``app.events`` is; built on first use, dropped with the app's connections.
 
-    ``Receiver`` and ``State`` (the reading side, ``events/receiver.py`` and ``state.py``)
-    join ``Dispatcher`` here as attributes of the same names, as on Celery's ``app.events``.
+    ``Dispatcher``, ``Receiver`` and ``State`` have the names and shapes of Celery's
+    ``app.events`` attributes.
     """
 
     def __init__(self, app: Celery) -> None:
@@ -58,6 +60,16 @@ class Events:
             serializer=serializer or str(conf.event_serializer or "json"),
             buffer_group=buffer_group, buffer_limit=buffer_limit, clock=self.clock,
             owns_channel=given is None)
+
+    def Receiver(self, channel: Any = None,  # Celery's name and shape
+                 handlers: Mapping[str, Handler] | None = None, routing_key: str = "#",
+                 node_id: str | None = None, **options: Any) -> EventReceiver:
+        """An event receiver on ``channel`` (a channel or transport), else the app's broker."""
+        return EventReceiver(channel, handlers, routing_key, node_id, app=self.app, **options)
+
+    def State(self, **options: Any) -> State:  # Celery's name
+        """A fresh in-memory cluster ``State`` (feed it with ``state.event`` from a receiver)."""
+        return State(**options)
 
     @contextmanager
     def default_dispatcher(self, hostname: str | None = None,

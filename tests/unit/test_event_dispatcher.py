@@ -188,3 +188,30 @@ def test_app_events_dispatcher_shapes() -> None:
             ("me@host", "worker-custom", 1), ("other@host", "task-custom", 2)]
     finally:
         app.close()
+
+
+def test_app_events_receiver_and_state_as_celerys() -> None:
+    """``app.events.Receiver(channel, handlers=...)`` and ``app.events.State()`` as Celery's."""
+    app = Celery("app_events_rx", broker=f"memory://{unique_name('apprx')}")
+    try:
+        state = app.events.State()
+        seen: list[str] = []
+
+        def on_event(event: dict[str, Any]) -> None:
+            seen.append(event["type"])
+            state.event(event)
+
+        receiver = app.events.Receiver(app.transport.channel(), handlers={"*": on_event})
+        receiver.subscribe()
+        with app.events.default_dispatcher(hostname="w1@host") as dispatcher:
+            dispatcher.send("worker-online", freq=2.0, active=0, processed=0)
+            dispatcher.send("task-received", uuid="t1", name="proj.add", args="(1, 2)",
+                            kwargs="{}", retries=0)
+            dispatcher.send("task-succeeded", uuid="t1", result="3", runtime=0.01)
+        receiver.capture(limit=3, timeout=5)
+        receiver.close()
+        assert seen == ["worker-online", "task-received", "task-succeeded"]
+        assert state.tasks["t1"].state == "SUCCESS" and state.tasks["t1"].name == "proj.add"
+        assert "w1@host" in state.workers and state.workers["w1@host"].alive
+    finally:
+        app.close()
