@@ -109,8 +109,7 @@ class Worker:
         self.accept = normalize_accept(conf.accept_content or ["json"])
         self.concurrency = initial_concurrency(options.concurrency or os.cpu_count() or 1,
                                                options.autoscale)
-        # Built now, before the banner and the broker: a store that cannot be built (unknown
-        # scheme, missing driver) stops the worker at start-up instead of losing results.
+        # Built now: a store that cannot be built stops the worker before it takes a task.
         self.backend = app.backend if app.result_backend_url else None
         self.pool = create_pool(options.pool, PoolOptions(
             concurrency=self.concurrency, hostname=self.hostname,
@@ -346,8 +345,7 @@ class Worker:
         if self.beat is not None:
             self.beat.stop()
         # During an outage the consumer and heartbeat threads sit in the broker's reconnect
-        # backoff: end it, so that shutdown is prompt (channels that reconnect on their own
-        # offer ``stop_retrying``).
+        # backoff: end it, so shutdown is prompt (``stop_retrying``, where channels have it).
         stop_retrying = getattr(self.channel, "stop_retrying", None)
         if stop_retrying is not None:
             stop_retrying()
@@ -370,6 +368,8 @@ class Worker:
             self.lease_keeper.stop()
         if self.control_node is not None:
             self.control_node.stop()
+        if self.nodename_check is not None:  # its connection closes before the app's
+            self.nodename_check.join(timeout=3.0)
         self.revoked.save_state()
         self.revoked.store.close()  # RabbitMQ's holds connections of its own
         signals.worker_shutdown.send(sender=self)

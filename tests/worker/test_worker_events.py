@@ -20,10 +20,7 @@ from celeriac.transport.base import Subscription
 from celeriac.worker.view import WorkerInspector
 from tests.helpers import in_process_worker, unique_name, wait_until
 
-# On RabbitMQ the worker's duplicate-nodename check (worker/control/duplicates.py) leaves its
-# mailbox's consumer socket to the garbage collector; that leak is not this test's subject.
-_AMQP = pytest.param("amqp", marks=[pytest.mark.amqp, pytest.mark.filterwarnings(
-    "ignore::pytest.PytestUnraisableExceptionWarning")])
+_AMQP = pytest.param("amqp", marks=[pytest.mark.amqp])
 
 
 @pytest.fixture(params=["sqlite", "memory", _AMQP])
