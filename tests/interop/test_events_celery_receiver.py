@@ -97,8 +97,8 @@ EXPECTED["worker-heartbeat"] = EXPECTED["worker-offline"] = EXPECTED["worker-onl
 class CeleryMonitor:
     """Real Celery's ``Receiver.capture`` on a thread, collecting every event it sees."""
 
-    def __init__(self) -> None:
-        self.app = celery.Celery("monitor", broker=BROKER)
+    def __init__(self, broker: str = BROKER) -> None:
+        self.app = celery.Celery("monitor", broker=broker)
         self.events: list[dict[str, Any]] = []
         self.receiver: Any = None
         self.thread = threading.Thread(target=self._run, daemon=True)
