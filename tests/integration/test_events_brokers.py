@@ -85,7 +85,8 @@ def test_a_celeriac_workers_events_build_the_state(broker: str) -> None:
     capture.start()
     hostname = f"evb-{uuid.uuid4().hex[:6]}@test"
     try:
-        with in_process_worker(app, pool="solo", hostname=hostname, task_events=True,
+        app.conf.worker_send_task_events = True  # what -E sets
+        with in_process_worker(app, pool="solo", hostname=hostname,
                                heartbeat_interval=0.5, queues=["events.brokers"]):
             wait_until(lambda: hostname in cluster.workers
                        and len(cluster.workers[hostname].heartbeats) >= 2, timeout=20,
