@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 PIDBOX_EXCHANGE = "celery.pidbox"
 REPLY_EXCHANGE = "reply.celery.pidbox"
 JSON = "application/json"
+#: How often a collection with a ``stop`` event looks at it (seconds).
+STOP_SLICE = 0.1
 
 Reply = dict[str, Any]
 
@@ -224,11 +226,13 @@ class Mailbox:
              destination: Sequence[str] | None = None, pattern: str | None = None,
              matcher: str | None = None, reply: bool = True, timeout: float = 1.0,
              limit: int | None = None,
-             callback: Callable[[Reply], None] | None = None) -> list[Reply]:
+             callback: Callable[[Reply], None] | None = None,
+             stop: threading.Event | None = None) -> list[Reply]:
         """Broadcast ``method``; with ``reply``, return the replies received within ``timeout``.
 
         Collection stops early once ``limit`` replies came (default: one per named
-        destination, as Celery does).
+        destination, as Celery does), or within a tenth of a second once ``stop`` is set
+        (a worker shutting down ends its start-up check so).
         """
         request = ControlRequest(
             method=method, arguments=dict(arguments or {}),
@@ -246,18 +250,20 @@ class Mailbox:
                 return []
             if limit is None and destination:
                 limit = len(destination)
-            return self._collect(request.ticket, timeout, limit, callback)
+            return self._collect(request.ticket, timeout, limit, callback, stop)
 
     def _collect(self, ticket: str, timeout: float, limit: int | None,
-                 callback: Callable[[Reply], None] | None) -> list[Reply]:
+                 callback: Callable[[Reply], None] | None,
+                 stop: threading.Event | None = None) -> list[Reply]:
         replies: list[Reply] = []
         deadline = time.monotonic() + timeout
         while limit is None or len(replies) < limit:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or (stop is not None and stop.is_set()):
                 break
             want = 100 if limit is None else limit - len(replies)
-            deliveries = self.channel.fetch([self.reply_queue], want, remaining)
+            wait = remaining if stop is None else min(remaining, STOP_SLICE)
+            deliveries = self.channel.fetch([self.reply_queue], want, wait)
             if deliveries:
                 self.channel.ack(deliveries)
             for delivery in deliveries:

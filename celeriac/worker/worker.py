@@ -45,7 +45,7 @@ from celeriac.worker.broker_wait import (
     startup_policy,
 )
 from celeriac.worker.consumer import Consumer
-from celeriac.worker.control.duplicates import start_duplicate_check
+from celeriac.worker.control.duplicates import DuplicateCheck, start_duplicate_check
 from celeriac.worker.control.node import ControlNode
 from celeriac.worker.dispatch import Dispatcher
 from celeriac.worker.events import worker_events
@@ -132,7 +132,7 @@ class Worker:
         self.abandoned = 0
         self.control_node: ControlNode | None = None
         self.revoked = RevokedRegistry()
-        self.nodename_check: threading.Thread | None = None
+        self.nodename_check: DuplicateCheck | None = None
         self.lease_keeper: LeaseKeeper | None = None
 
     # -- assembly -------------------------------------------------------------------------
@@ -369,7 +369,7 @@ class Worker:
         if self.control_node is not None:
             self.control_node.stop()
         if self.nodename_check is not None:  # its connection closes before the app's
-            self.nodename_check.join(timeout=3.0)
+            self.nodename_check.finish(timeout=3.0)
         self.revoked.save_state()
         self.revoked.store.close()  # RabbitMQ's holds connections of its own
         signals.worker_shutdown.send(sender=self)

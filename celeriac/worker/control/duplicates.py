@@ -30,9 +30,11 @@ CHECK_TIMEOUT = 1.0
 
 def count_answers(transport: Transport, hostname: str, limit: int,
                   timeout: float = CHECK_TIMEOUT,
-                  exchanges: tuple[str, str] = pidbox_exchanges()) -> int:
-    """How many nodes answer a ping addressed to ``hostname`` (stops counting at ``limit``);
-    ``exchanges`` are the pidbox's (command, reply) exchanges (``control_exchange``)."""
+                  exchanges: tuple[str, str] = pidbox_exchanges(),
+                  stop: threading.Event | None = None) -> int:
+    """How many nodes answer a ping addressed to ``hostname`` (stops counting at ``limit``,
+    or when ``stop`` is set); ``exchanges`` are the pidbox's (command, reply) exchanges
+    (``control_exchange``)."""
     channel = transport.channel()
     try:
         mailbox = Mailbox(channel, new_id(), exchange=exchanges[0], reply_exchange=exchanges[1])
@@ -40,7 +42,8 @@ def count_answers(transport: Transport, hostname: str, limit: int,
         channel.close()
         raise
     try:
-        replies = mailbox.call("ping", destination=[hostname], timeout=timeout, limit=limit)
+        replies = mailbox.call("ping", destination=[hostname], timeout=timeout, limit=limit,
+                               stop=stop)
     finally:
         mailbox.close()
     return sum(hostname in reply for reply in replies)
@@ -48,11 +51,12 @@ def count_answers(transport: Transport, hostname: str, limit: int,
 
 def check_duplicate_nodename(transport: Transport, hostname: str, self_answers: bool,
                              timeout: float = CHECK_TIMEOUT,
-                             exchanges: tuple[str, str] = pidbox_exchanges()) -> bool:
+                             exchanges: tuple[str, str] = pidbox_exchanges(),
+                             stop: threading.Event | None = None) -> bool:
     """Warn (log) and return True when another live worker answers to ``hostname``."""
     expected = 1 if self_answers else 0
     try:
-        answers = count_answers(transport, hostname, expected + 1, timeout, exchanges)
+        answers = count_answers(transport, hostname, expected + 1, timeout, exchanges, stop)
     except Exception as exc:  # best effort: never stop a worker over a courtesy check
         logger.debug("Duplicate node name check skipped: %r", exc)
         return False
@@ -62,14 +66,34 @@ def check_duplicate_nodename(transport: Transport, hostname: str, self_answers: 
     return True
 
 
+class DuplicateCheck(threading.Thread):
+    """``check_duplicate_nodename`` on a daemon thread that a shutting-down worker can end.
+
+    The worker ends it (``finish``) before closing its app, so the check's broker connection
+    never outlives the worker (on RabbitMQ it is a connection of its own).
+    """
+
+    def __init__(self, transport: Transport, hostname: str, self_answers: bool,
+                 exchanges: tuple[str, str]) -> None:
+        self.stop = threading.Event()
+        super().__init__(target=check_duplicate_nodename,
+                         args=(transport, hostname, self_answers, CHECK_TIMEOUT, exchanges,
+                               self.stop),
+                         name="celeriac-nodename-check", daemon=True)
+
+    def finish(self, timeout: float) -> None:
+        """Stop collecting answers and wait (at most ``timeout`` s) for the thread to end."""
+        self.stop.set()
+        self.join(timeout)
+
+
 def start_duplicate_check(transport: Transport, hostname: str, self_answers: bool,
-                          exchanges: tuple[str, str] = pidbox_exchanges()) -> threading.Thread:
-    """Run ``check_duplicate_nodename`` on a daemon thread; return it (tests join it)."""
-    thread = threading.Thread(target=check_duplicate_nodename,
-                              args=(transport, hostname, self_answers, CHECK_TIMEOUT, exchanges),
-                              name="celeriac-nodename-check", daemon=True)
-    thread.start()
-    return thread
+                          exchanges: tuple[str, str] = pidbox_exchanges()) -> DuplicateCheck:
+    """Start a ``DuplicateCheck``; return it (the worker finishes it, tests join it)."""
+    check = DuplicateCheck(transport, hostname, self_answers, exchanges)
+    check.start()
+    return check
 
 
-__all__ = ["check_duplicate_nodename", "count_answers", "start_duplicate_check"]
+__all__ = ["DuplicateCheck", "check_duplicate_nodename", "count_answers",
+           "start_duplicate_check"]
