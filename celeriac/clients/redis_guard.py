@@ -95,7 +95,10 @@ class GuardedCalls:
                 continue
             except redis.ResponseError as exc:
                 raise BrokerRefusedError(refusal(self.where, what, exc)) from exc
-            if self._failing:
+            # Only retrying calls log the outage, so only they end it: a one-shot call (an
+            # event broadcast) on a fresh connection must not make the retrying loops, whose
+            # pooled connections are still dead, log the same outage again.
+            if self._failing and retry:
                 self._failing = False
                 self.connection_lost = None
                 self._recoveries += 1
