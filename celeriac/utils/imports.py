@@ -18,6 +18,9 @@ EXTRA_FOR_MODULE: Final[dict[str, str]] = {
     "msgpack": "msgpack",
     "yaml": "yaml",
     "orjson": "fast",
+    "sqlalchemy": "sql",
+    "pymemcache": "memcached",
+    "django": "django",
 }
 
 
