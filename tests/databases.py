@@ -5,7 +5,7 @@ created here and dropped afterwards, so tests never see each other's tables and 
 the shared ``test`` database others use. Unreachable server: skipped, or failed under ``CI``
 (``tests.helpers.require_service``).
 
-The admin connections use the drivers of the test extra (psycopg2, PyMySQL) directly, so this
+The admin connections use the drivers of the test extra (psycopg 3, PyMySQL) directly, so this
 module does not depend on the code under test.
 """
 
@@ -31,7 +31,7 @@ class Database:
 
     @property
     def url(self) -> str:
-        """SQLAlchemy's URL: ``postgresql://…`` (psycopg2) or ``mysql+pymysql://…``."""
+        """SQLAlchemy's URL: ``postgresql://…`` (psycopg 3, SQLAlchemy 2.1's default) or ``mysql+pymysql://…``."""
         if self.kind == "postgresql":
             return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{self.name}"
         return f"mysql+pymysql://{MARIADB_USER}@{MARIADB_HOST}:{MARIADB_PORT}/{self.name}"
@@ -54,11 +54,11 @@ def _new_name(tag: str) -> str:
 def postgres_database(tag: str = "test") -> Iterator[Database]:
     """A new PostgreSQL database, dropped (its connections ended first) on exit."""
     require_service("PostgreSQL", PG_HOST, PG_PORT)
-    import psycopg2
+    import psycopg
 
     name = _new_name(tag)
-    admin = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres")
-    admin.autocommit = True
+    admin = psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres",
+                            autocommit=True)
     try:
         with admin.cursor() as cursor:
             cursor.execute(f'CREATE DATABASE "{name}"')
