@@ -1,0 +1,6 @@
+"""Integrations with web frameworks, as Celery's ``celery.contrib`` and ``celery.fixups``.
+
+Nothing below this package imports it: the app, the stores and beat reach it by name (a
+``result_backend`` scheme, a ``beat_scheduler`` path, the Django fix-up), so ``import
+celeriac`` never loads a framework.
+"""
