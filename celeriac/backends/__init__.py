@@ -3,7 +3,8 @@
 Like ``transport/__init__.py``, heavy clients are imported only when their scheme is used.
 Every store class offers ``from_url(url, options)``. A SQLite URL without a path
 (``sqlite://``, ``db+sqlite://``) means "the broker's file" when the broker is SQLite, so the
-zero-configuration setup keeps messages and results in one file. A class that needs to know
+zero-configuration setup keeps messages and results in one file. ``result_backend='cache'``
+means the store ``cache_backend`` names, as in Celery. A class that needs to know
 the broker (``rpc://`` replies travel on it) sets ``uses_broker_url = True`` and is built
 with ``from_url(url, options, broker_url=...)``.
 """
@@ -15,6 +16,7 @@ from typing import Final, cast
 from celeriac.backends.base import ResultBackend
 from celeriac.config.frozen import BackendOptions
 from celeriac.config.urls import scheme_of
+from celeriac.exceptions import ImproperlyConfigured
 from celeriac.utils.imports import import_alias
 
 BACKEND_ALIASES: Final[dict[str, str]] = {
@@ -28,6 +30,9 @@ BACKEND_ALIASES: Final[dict[str, str]] = {
     "sentinel": "celeriac.backends.redis:RedisBackend",
     "rpc": "celeriac.backends.rpc:RpcBackend",
     "disabled": "celeriac.backends.disabled:DisabledBackend",
+    **dict.fromkeys(("cache+memcached", "cache+memcache", "cache+pymemcache", "cache+pylibmc"),
+                    "celeriac.backends.memcached:MemcachedBackend"),
+    "file": "celeriac.backends.filesystem:FilesystemBackend",
 }
 
 _SQLITE_SCHEMES: Final = frozenset({"sqlite", "db+sqlite"})
@@ -38,6 +43,15 @@ def _broker_file(broker_url: str | None) -> str | None:
     if broker_url and scheme_of(broker_url) in ("sqlite", "sqla+sqlite"):
         return broker_url
     return None
+
+
+def _cache_backend_url(options: BackendOptions) -> str:
+    """``result_backend='cache'``: Celery's older spelling, the store named by
+    ``cache_backend`` (``memcached://h:11211/`` or ``memory://``)."""
+    if not options.cache_backend:
+        raise ImproperlyConfigured(
+            "result_backend='cache' needs cache_backend, e.g. 'memcached://127.0.0.1:11211/'")
+    return "cache+" + options.cache_backend
 
 
 def resolve_backend(
@@ -51,6 +65,8 @@ def resolve_backend(
     """
     if not url:
         url = "disabled://"
+    if scheme_of(url) == "cache":
+        url = _cache_backend_url(options)
     scheme = scheme_of(url)
     cls = import_alias(scheme, BACKEND_ALIASES, "Result backend scheme")
     if scheme in _SQLITE_SCHEMES and url.split("://", 1)[1] in ("", "/"):

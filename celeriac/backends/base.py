@@ -27,6 +27,13 @@ TASK_KEY_PREFIX = "celery-task-meta-"
 GROUP_KEY_PREFIX = "celery-taskset-meta-"
 
 
+def celery_keyprefix(global_keyprefix: str | None) -> str:
+    """Celery's rule for ``global_keyprefix`` on result keys (``celery.backends.base``)."""
+    if not global_keyprefix:
+        return ""
+    return global_keyprefix if global_keyprefix[-1] in ":_-." else global_keyprefix + "_"
+
+
 class ResultBackend(Protocol):
     """Where task outcomes are written by workers and read by clients."""
 

@@ -17,6 +17,7 @@ from celeriac.config.frozen import (
 from celeriac.config.keyed import KeyedOptions
 from celeriac.config.transport_keys import (
     AmqpTransportOptions,
+    KeyValueStoreOptions,
     NoKeys,
     RedisStoreOptions,
     RedisTransportOptions,
@@ -115,9 +116,12 @@ _BACKEND_KEYS: dict[str, str] = {
     **dict.fromkeys(("sqlite", "db+sqlite"), "sqlite"),
     "rpc": "rpc",
     **dict.fromkeys(("memory", "cache+memory", "disabled", ""), ""),
+    **dict.fromkeys(("cache", "cache+memcached", "cache+memcache", "cache+pymemcache",
+                     "cache+pylibmc", "file"), "keyvalue"),
 }
 _STORE_KEYS: dict[str, type[KeyedOptions]] = {
     "redis": RedisStoreOptions, "rpc": RpcStoreOptions, "sqlite": SqliteStoreOptions,
+    "keyvalue": KeyValueStoreOptions,
     "": NoKeys,
 }
 
@@ -147,6 +151,8 @@ def backend_options(conf: Any, oid: str | None = None,
         accept=tuple(accept),
         persistent=bool(conf.get("result_persistent")),
         oid=oid,
+        cache_backend=conf.get("cache_backend") or None,
+        cache_backend_options=dict(conf.get("cache_backend_options") or {}),
         **typed,
     )
 

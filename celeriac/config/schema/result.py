@@ -25,7 +25,6 @@ _SQLALCHEMY: Final = (
     "the SQLAlchemy result store (db+postgresql://, db+mysql://) is not implemented; "
     "db+sqlite:// uses celeriac's own SQLite store"
 )
-_CACHE: Final = "cache result stores other than cache+memory:// (memcached) are not implemented"
 _RESULT_CACHE: Final = (
     "results are not cached across AsyncResult objects; each caches its own ready result"
 )
@@ -49,7 +48,8 @@ RESULT: Final[tuple[Option, ...]] = (
         None,
         CLASS_OR_PATH,
         ("CELERY_RESULT_BACKEND",),
-        doc="Where results are stored: db+sqlite://, redis://, rpc://, cache+memory://.",
+        doc="Where results are stored: db+sqlite://, redis://, rpc://, cache+memory://, "
+        "cache+memcached://host:11211/, file:///directory.",
     ),
     Option("result_cache_max", -1, INT, ("CELERY_MAX_CACHED_RESULTS",), unsupported=_RESULT_CACHE),
     Option("result_compression", None, STR, ("CELERY_RESULT_COMPRESSION",)),
@@ -219,9 +219,20 @@ DATABASE: Final[tuple[Option, ...]] = (
 )
 
 CACHE: Final[tuple[Option, ...]] = (
-    Option("cache_backend", None, STR, ("CELERY_CACHE_BACKEND",), unsupported=_CACHE),
     Option(
-        "cache_backend_options", {}, DICT, ("CELERY_CACHE_BACKEND_OPTIONS",), unsupported=_CACHE
+        "cache_backend",
+        None,
+        STR,
+        ("CELERY_CACHE_BACKEND",),
+        doc="The cache store of result_backend='cache': memcached://h1:11211;h2:11211/ "
+        "or memory://.",
+    ),
+    Option(
+        "cache_backend_options",
+        {},
+        DICT,
+        ("CELERY_CACHE_BACKEND_OPTIONS",),
+        doc="Keyword arguments of the memcached store's pymemcache client.",
     ),
 )
 
