@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
 
 import pytest
 
+from tests.helpers import stop_by_pid
 from tests.integration.redis_server import _free_port
 
 
@@ -76,17 +76,10 @@ class MemcachedServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM by PID; SIGKILL if it does not exit."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        if process.stderr is not None:
-            process.stderr.close()
+        if self.process is not None:
+            stop_by_pid(self.process, timeout=timeout)
+            if self.process.stderr is not None:
+                self.process.stderr.close()
 
 
 _SUITE = MemcachedServer()

@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any, Final, Self
 
+from celeriac.backends import chords
 from celeriac.backends.base import (
     GROUP_KEY_PREFIX,
     TASK_KEY_PREFIX,
@@ -33,15 +34,7 @@ from celeriac.backends.base import (
     celery_keyprefix,
 )
 from celeriac.backends.capabilities import Capability
-from celeriac.backends.chords import (
-    ChordJoin,
-    ChordPart,
-    ClaimedChord,
-    LazyJoin,
-    distinct_members,
-    ordered_results,
-    part_row,
-)
+from celeriac.backends.chords import ChordJoin, ChordPart, ClaimedChord, LazyJoin
 from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.protocol.result_meta import ResultMeta
@@ -218,11 +211,11 @@ class FileChordJoin:
                 chord = self._load(part.group_id)
                 if chord["done"]:
                     continue  # fired already: a late copy of a part
-                chord["parts"].append(part_row(part))
+                chord["parts"].append(chords.part_row(part))
                 size = chord["size"]
-                if size is not None and distinct_members(chord["parts"]) >= size:
+                if size is not None and chords.distinct_members(chord["parts"]) >= size:
                     chord["done"] = True
-                    claimed.append(ClaimedChord(part, ordered_results(chord["parts"])))
+                    claimed.append(ClaimedChord(part, chords.ordered_results(chord["parts"])))
                 self._save(part.group_id, chord)
         return claimed
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Final, Self, TypeVar
 
 from celeriac.backends.base import (
@@ -122,7 +123,7 @@ class MemcachedBackend(KeyValueBackend):
     def store(self, metas: Sequence[ResultMeta]) -> None:
         """Write each record unless it would replace a final state; see the module docstring."""
         for meta in metas:
-            self.call("store a result", lambda meta=meta: self._store_one(meta))  # type: ignore[misc]
+            self.call("store a result", partial(self._store_one, meta))
 
     def _store_one(self, meta: ResultMeta) -> None:
         key = self.keyprefix + TASK_KEY_PREFIX + meta.task_id
@@ -177,7 +178,7 @@ class MemcachedChordJoin:
     def add_parts(self, parts: Sequence[ChordPart]) -> list[ClaimedChord]:
         claimed: list[ClaimedChord] = []
         for part in parts:
-            chord = self.store.call("join a chord part", lambda part=part: self._add(part))  # type: ignore[misc]
+            chord = self.store.call("join a chord part", partial(self._add, part))
             if chord is not None:
                 claimed.append(chord)
         return claimed

@@ -192,9 +192,9 @@ class NoKeys(KeyedOptions):
 __all__ = [
     "DEFAULT_PRIORITY_STEPS",
     "DEFAULT_SEP",
-    "KeyValueStoreOptions",
     "AmqpConnectionOptions",
     "AmqpTransportOptions",
+    "KeyValueStoreOptions",
     "NoKeys",
     "RedisClientOptions",
     "RedisStoreOptions",

@@ -91,8 +91,8 @@ def test_tasks_groups_and_chords_on_two_workers(kind: str, serializer: str,
             mod.boom.delay().get(timeout=30)
         saved = group(mod.add.s(i, i) for i in range(4)).apply_async()
         saved.save()
-        restored = GroupResult.restore(saved.id, app=mod.app)
-        assert restored.get(timeout=30) == [0, 2, 4, 6]
+        restored = GroupResult.restore(str(saved.id), app=mod.app)
+        assert restored is not None and restored.get(timeout=30) == [0, 2, 4, 6]
         tags = [uuid.uuid4().hex for _ in range(20)]
         chords = [chord([mod.add.s(i, j) for j in range(4)], mod.body.s(tag))()
                   for i, tag in enumerate(tags)]
