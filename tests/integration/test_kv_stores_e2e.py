@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +54,24 @@ def body(values, tag):
 """
 
 
-def _project(tmp_path: Path, results: str, settings: dict[str, Any]) -> tuple[str, Any]:
-    name = unique_name("kv_e2e")
-    broker = f"sqlite:///{tmp_path / 'broker.db'}"
-    (tmp_path / f"{name}.py").write_text(APP_SOURCE.format(
-        name=name, broker=broker, results=results, settings=settings))
-    return name, import_app_module(tmp_path, name)
+@pytest.fixture
+def make_project(tmp_path: Path) -> Iterator[Callable[[str, dict[str, Any]], tuple[str, Any]]]:
+    """``make_project(results, settings)``: a project module; its client app is closed after
+    the test (the memcached store's pooled socket with it)."""
+    apps: list[Any] = []
+
+    def make(results: str, settings: dict[str, Any]) -> tuple[str, Any]:
+        name = unique_name("kv_e2e")
+        broker = f"sqlite:///{tmp_path / 'broker.db'}"
+        (tmp_path / f"{name}.py").write_text(APP_SOURCE.format(
+            name=name, broker=broker, results=results, settings=settings))
+        module: Any = import_app_module(tmp_path, name)
+        apps.append(module.app)
+        return name, module
+
+    yield make
+    for app in apps:
+        app.close()
 
 
 def _store(kind: str, tmp_path: Path) -> tuple[str, dict[str, Any]]:
@@ -72,15 +85,16 @@ def _store(kind: str, tmp_path: Path) -> tuple[str, dict[str, Any]]:
 
 @pytest.mark.parametrize("kind", ["memcached", "file"])
 @pytest.mark.parametrize("serializer", ["json", "msgpack"])
-def test_tasks_groups_and_chords_on_two_workers(kind: str, serializer: str,
-                                                tmp_path: Path) -> None:
+def test_tasks_groups_and_chords_on_two_workers(
+        kind: str, serializer: str, tmp_path: Path,
+        make_project: Callable[[str, dict[str, Any]], tuple[str, Any]]) -> None:
     from celeriac.canvas import chord, group
 
     results, settings = _store(kind, tmp_path)
     settings.update(result_serializer=serializer, result_extended=True,
                     result_compression="gzip" if serializer == "json" else None,
                     result_accept_content=["json", "msgpack"])
-    name, mod = _project(tmp_path, results, settings)
+    name, mod = make_project(results, settings)
     args = ("-A", name, "worker", "-P", "threads", "-c", "3")
     with running_worker(tmp_path, *args, "-n", "a@%h", name="a"), \
             running_worker(tmp_path, *args, "-n", "b@%h", name="b"):
@@ -109,13 +123,13 @@ def test_tasks_groups_and_chords_on_two_workers(kind: str, serializer: str,
 
 
 def test_results_finished_while_memcached_is_down_are_stored_once_it_is_up(
-        tmp_path: Path) -> None:
+        tmp_path: Path, make_project: Callable[[str, dict[str, Any]], tuple[str, Any]]) -> None:
     server = MemcachedServer()  # not started yet: the worker meets a store that is down
     settings = {"result_backend_always_retry": True,
                 "result_backend_base_sleep_between_retries_ms": 10,
                 "result_backend_max_sleep_between_retries_ms": 200,
                 "cache_backend_options": {"connect_timeout": 0.5}}
-    name, mod = _project(tmp_path, server.url(), settings)
+    name, mod = make_project(server.url(), settings)
     try:
         with mod.app.publish_batch():
             results = [mod.add.delay(i, i) for i in range(20)]
