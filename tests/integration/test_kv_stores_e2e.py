@@ -1,7 +1,8 @@
 """The memcached and ``file://`` result stores under real ``celeriac worker`` processes.
 
 The broker is a SQLite file of the test's own. Each store gets tasks, failures, a group and
-chords whose header tasks run on two workers at once (every body exactly once); memcached is
+chords whose header tasks run on two workers at once, one threaded and one prefork (every
+body exactly once); memcached is
 the suite's private server with a key prefix per test, the file store a fresh directory.
 With ``result_backend_always_retry``, results a worker finishes while memcached is down are
 stored once it is up (the same retry path as the Redis store's, see
@@ -95,9 +96,9 @@ def test_tasks_groups_and_chords_on_two_workers(
                     result_compression="gzip" if serializer == "json" else None,
                     result_accept_content=["json", "msgpack"])
     name, mod = make_project(results, settings)
-    args = ("-A", name, "worker", "-P", "threads", "-c", "3")
-    with running_worker(tmp_path, *args, "-n", "a@%h", name="a"), \
-            running_worker(tmp_path, *args, "-n", "b@%h", name="b"):
+    args = ("-A", name, "worker", "-c", "3")
+    with running_worker(tmp_path, *args, "-P", "threads", "-n", "a@%h", name="a"), \
+            running_worker(tmp_path, *args, "-P", "prefork", "-n", "b@%h", name="b"):
         single = mod.add.delay(2, 3)
         assert single.get(timeout=30) == 5
         assert single.name == "proj.add" and single.args == [2, 3]  # result_extended
