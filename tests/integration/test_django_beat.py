@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -31,8 +32,8 @@ def project(tmp_path: Path) -> Iterator[BeatProject]:
         yield proj
 
 
-def _beat(proj: BeatProject, name: str) -> Iterator[WorkerProcess]:
-    return running_worker(  # type: ignore[return-value]
+def _beat(proj: BeatProject, name: str) -> AbstractContextManager[WorkerProcess]:
+    return running_worker(
         proj.root, "-A", proj.package, "beat", "--scheduler", ALIAS, "-s",
         str(proj.root / f"{name}-schedule"), "--loglevel", "INFO", name=name, env=proj.env)
 
@@ -56,9 +57,9 @@ def test_tasks_created_disabled_and_one_off_while_beat_runs(project: BeatProject
         project.run_django("""
             from celeriac.contrib.django.beat.models import IntervalSchedule, PeriodicTask
             every = IntervalSchedule.objects.create(every=1, period="seconds")
-            PeriodicTask.objects.create(name="db-interval", task=%r, interval=every,
+            PeriodicTask.objects.create(name="db-interval", task=TASK, interval=every,
                                         args='["interval"]')
-        """ % f"{project.package}.record")
+        """.replace("TASK", repr(f"{project.package}.record")))
         wait_until(lambda: project.runs().count("interval") >= 2, timeout=60)
 
         project.run_django("""
@@ -76,13 +77,13 @@ def test_tasks_created_disabled_and_one_off_while_beat_runs(project: BeatProject
             from celeriac.contrib.django.beat.models import (
                 ClockedSchedule, IntervalSchedule, PeriodicTask)
             every = IntervalSchedule.objects.get(every=1, period="seconds")
-            PeriodicTask.objects.create(name="db-once", task=%(task)r, interval=every,
+            PeriodicTask.objects.create(name="db-once", task=TASK, interval=every,
                                         one_off=True, args='["once"]')
             moment = ClockedSchedule.objects.create(
                 clocked_time=timezone.now() - timedelta(seconds=1))
-            PeriodicTask.objects.create(name="db-clocked", task=%(task)r, clocked=moment,
+            PeriodicTask.objects.create(name="db-clocked", task=TASK, clocked=moment,
                                         one_off=True, args='["clocked"]')
-        """ % {"task": f"{project.package}.record"})
+        """.replace("TASK", repr(f"{project.package}.record")))
         wait_until(lambda: {"once", "clocked"} <= set(project.runs()), timeout=60)
         wait_until(lambda: not _rows(project)["db-once"]["enabled"], timeout=60)
         wait_until(lambda: not _rows(project)["db-clocked"]["enabled"], timeout=60)
@@ -176,6 +177,7 @@ def test_database_migrated_by_django_celery_beat_works_unchanged(tmp_path: Path)
 
         fresh = write_project(tmp_path / "fresh", unique_name("beatnew"), new_db)
         fresh.manage("migrate", "-v", "0")
+        fresh.manage("makemigrations", "django_celery_beat", "--check", "--dry-run")
         assert fresh.run_django(schema) == legacy_schema
         assert "0019_alter_periodictasks_options" in fresh.run_django("""
             from django.db.migrations.recorder import MigrationRecorder

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="misc, untyped-decorator"
+# (Django ships no type information here, so its base classes are Any to mypy.)
 """Admin pages for the schedule, as django-celery-beat has them.
 
 Periodic tasks: list with enabled flag, schedule, start time, last run and one-off; actions to
@@ -27,7 +29,7 @@ from celeriac.contrib.django.beat.models import (
 )
 
 
-class PeriodicTaskForm(forms.ModelForm):  # type: ignore[type-arg]
+class PeriodicTaskForm(forms.ModelForm):
     """The task form: ``args``/``kwargs``/``headers`` must be JSON."""
 
     class Meta:
@@ -53,13 +55,13 @@ class PeriodicTaskForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(PeriodicTask)
-class PeriodicTaskAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class PeriodicTaskAdmin(admin.ModelAdmin):
     form = PeriodicTaskForm
     date_hierarchy = "start_time"
     list_display = ("name", "enabled", "scheduler", "interval", "start_time", "last_run_at",
                     "one_off")
-    list_filter = ["enabled", "one_off", "task", "start_time", "last_run_at"]
-    actions = ["enable_tasks", "disable_tasks", "toggle_tasks", "run_tasks"]
+    list_filter = ("enabled", "one_off", "task", "start_time", "last_run_at")
+    actions = ("enable_tasks", "disable_tasks", "toggle_tasks", "run_tasks")
     search_fields = ("name", "task")
     readonly_fields = ("last_run_at", "total_run_count")
     fieldsets = (
@@ -114,7 +116,7 @@ class PeriodicTaskAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         self.message_user(request, f"{sent} {noun} successfully run", level=messages.SUCCESS)
 
 
-class PeriodicTaskInline(admin.TabularInline):  # type: ignore[type-arg]
+class PeriodicTaskInline(admin.TabularInline):
     """The tasks using a schedule, on that schedule's page."""
 
     model = PeriodicTask
@@ -130,8 +132,8 @@ class PeriodicTaskInline(admin.TabularInline):  # type: ignore[type-arg]
         return False
 
 
-class ScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    inlines = [PeriodicTaskInline]
+class ScheduleAdmin(admin.ModelAdmin):
+    inlines = (PeriodicTaskInline,)
 
 
 @admin.register(ClockedSchedule)

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="misc"
+# (Django ships no type information here, so its base classes are Any to mypy.)
 """The Django app config: label ``django_celery_beat``, the label of the package it replaces."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from celeriac.beat.timeutils import make_aware
 NEVER_CHECK_TIMEOUT = 24 * 3600.0
 
 
-class clocked(BaseSchedule):  # noqa: N801  (Celery's lowercase schedule names)
+class clocked(BaseSchedule):
     """Due once ``clocked_time`` has passed; naive times are UTC."""
 
     def __init__(self, clocked_time: datetime, nowfun: NowFun | None = None,

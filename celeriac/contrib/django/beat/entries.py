@@ -142,7 +142,7 @@ def schedule_row(value: Schedule) -> tuple[str, Any]:
     raise ValueError(f"cannot store schedule {value!r} in the database")
 
 
-def save_entry(entry: ScheduleEntry) -> PeriodicTask:
+def save_entry(entry: ScheduleEntry) -> Any:
     """Create or update the row named ``entry.name`` from a ``beat_schedule`` entry."""
     field, row = schedule_row(entry.schedule)
     options = dict(entry.options)

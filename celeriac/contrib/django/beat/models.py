@@ -1,3 +1,5 @@
+# mypy: disable-error-code="misc"
+# (Django ships no type information here, so its base classes are Any to mypy.)
 """django-celery-beat's models, column for column, with celeriac's schedule classes behind them.
 
 Each schedule model's ``schedule`` property gives the celeriac schedule beat evaluates
@@ -48,7 +50,7 @@ def crontab_schedule_celery_timezone() -> str:
 
 
 def cronexp(field: Any) -> str:
-    return field and str(field).replace(" ", "") or "*"
+    return (field and str(field).replace(" ", "")) or "*"
 
 
 class SolarSchedule(models.Model):
@@ -95,7 +97,7 @@ class IntervalSchedule(models.Model):
     class Meta:
         verbose_name = "interval"
         verbose_name_plural = "intervals"
-        ordering = ["period", "every"]
+        ordering = ("period", "every")
 
     @property
     def schedule(self) -> BaseSchedule:
@@ -103,7 +105,7 @@ class IntervalSchedule(models.Model):
 
     @property
     def period_singular(self) -> str:
-        return self.period[:-1]
+        return str(self.period)[:-1]
 
     def __str__(self) -> str:
         if self.every == 1:
@@ -120,7 +122,7 @@ class ClockedSchedule(models.Model):
     class Meta:
         verbose_name = "clocked"
         verbose_name_plural = "clocked"
-        ordering = ["clocked_time"]
+        ordering = ("clocked_time",)
 
     @property
     def schedule(self) -> BaseSchedule:
@@ -161,8 +163,8 @@ class CrontabSchedule(models.Model):
     class Meta:
         verbose_name = "crontab"
         verbose_name_plural = "crontabs"
-        ordering = ["month_of_year", "day_of_month", "day_of_week", "hour", "minute",
-                    "timezone"]
+        ordering = ("month_of_year", "day_of_month", "day_of_week", "hour", "minute",
+                    "timezone")
 
     @property
     def schedule(self) -> BaseSchedule:
@@ -211,8 +213,8 @@ class PeriodicTasks(models.Model):
         return row
 
 
-class PeriodicTaskQuerySet(models.QuerySet["PeriodicTask"]):
-    def enabled(self) -> PeriodicTaskQuerySet:
+class PeriodicTaskQuerySet(models.QuerySet):
+    def enabled(self) -> Any:
         return self.filter(enabled=True).select_related(
             "interval", "crontab", "solar", "clocked")
 
@@ -320,7 +322,7 @@ class PeriodicTask(models.Model):
         self.exchange = self.exchange or None
         self.routing_key = self.routing_key or None
         self.queue = self.queue or None
-        self.headers = self.headers or None  # type: ignore[assignment]
+        self.headers = self.headers or None
         if not self.enabled:
             self.last_run_at = None
         if self.expire_seconds is not None and self.expires:
