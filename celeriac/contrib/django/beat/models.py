@@ -132,30 +132,32 @@ class ClockedSchedule(models.Model):
         return f"{self.clocked_time}"
 
 
+def _cron_field(max_length: int, label: str, help_text: str, validator: Any) -> Any:
+    """One of the five cron columns (django-celery-beat's lengths fit every value listed)."""
+    return models.CharField(max_length=max_length, default="*", verbose_name=label,
+                            help_text=f"Cron {help_text}", validators=[validator])
+
+
 class CrontabSchedule(models.Model):
     """A cron line with its own time zone."""
 
-    minute = models.CharField(
-        max_length=240, default="*", verbose_name="Minute(s)",
-        help_text='Cron Minutes to Run. Use "*" for "all". (Example: "0,30")',
-        validators=[validators.minute_validator])
-    hour = models.CharField(
-        max_length=96, default="*", verbose_name="Hour(s)",
-        help_text='Cron Hours to Run. Use "*" for "all". (Example: "8,20")',
-        validators=[validators.hour_validator])
-    day_of_month = models.CharField(
-        max_length=124, default="*", verbose_name="Day(s) Of The Month",
-        help_text='Cron Days Of The Month to Run. Use "*" for "all". (Example: "1,15")',
-        validators=[validators.day_of_month_validator])
-    month_of_year = models.CharField(
-        max_length=64, default="*", verbose_name="Month(s) Of The Year",
-        help_text='Cron Months (1-12) Of The Year to Run. Use "*" for "all". (Example: "1,12")',
-        validators=[validators.month_of_year_validator])
-    day_of_week = models.CharField(
-        max_length=64, default="*", verbose_name="Day(s) Of The Week",
-        help_text='Cron Days Of The Week to Run. Use "*" for "all", Sunday is 0 or 7, '
-                  'Monday is 1. (Example: "0,5")',
-        validators=[validators.day_of_week_validator])
+    minute = _cron_field(240, "Minute(s)", 'Minutes to Run. Use "*" for "all". (Example: "0,30")',
+                         validators.minute_validator)
+    hour = _cron_field(96, "Hour(s)", 'Hours to Run. Use "*" for "all". (Example: "8,20")',
+                       validators.hour_validator)
+    day_of_month = _cron_field(
+        124, "Day(s) Of The Month",
+        'Days Of The Month to Run. Use "*" for "all". (Example: "1,15")',
+        validators.day_of_month_validator)
+    month_of_year = _cron_field(
+        64, "Month(s) Of The Year",
+        'Months (1-12) Of The Year to Run. Use "*" for "all". (Example: "1,12")',
+        validators.month_of_year_validator)
+    day_of_week = _cron_field(
+        64, "Day(s) Of The Week",
+        'Days Of The Week to Run. Use "*" for "all", Sunday is 0 or 7, Monday is 1. '
+        '(Example: "0,5")',
+        validators.day_of_week_validator)
     timezone = TimeZoneField(default=crontab_schedule_celery_timezone,
                              verbose_name="Cron Timezone",
                              help_text="Timezone to Run the Cron Schedule on. Default is UTC.")
@@ -222,6 +224,14 @@ class PeriodicTaskQuerySet(models.QuerySet):
 SCHEDULE_FIELDS = ("interval", "crontab", "solar", "clocked")
 
 
+def _schedule_link(model: Any, kind: str) -> Any:
+    """A task's optional link to one schedule kind (a task sets exactly one)."""
+    return models.ForeignKey(
+        model, on_delete=models.CASCADE, null=True, blank=True,
+        verbose_name=f"{kind} Schedule",
+        help_text=f"{kind} Schedule to run the task on.  {ONE_SCHEDULE}")
+
+
 class PeriodicTask(models.Model):
     """A task beat sends on one of the four schedules; beat keeps ``last_run_at`` and
     ``total_run_count`` up to date."""
@@ -232,22 +242,10 @@ class PeriodicTask(models.Model):
         max_length=200, verbose_name="Task Name",
         help_text='The Name of the Celery Task that Should be Run.  '
                   '(Example: "proj.tasks.import_contacts")')
-    interval = models.ForeignKey(
-        IntervalSchedule, on_delete=models.CASCADE, null=True, blank=True,
-        verbose_name="Interval Schedule",
-        help_text=f"Interval Schedule to run the task on.  {ONE_SCHEDULE}")
-    crontab = models.ForeignKey(
-        CrontabSchedule, on_delete=models.CASCADE, null=True, blank=True,
-        verbose_name="Crontab Schedule",
-        help_text=f"Crontab Schedule to run the task on.  {ONE_SCHEDULE}")
-    solar = models.ForeignKey(
-        SolarSchedule, on_delete=models.CASCADE, null=True, blank=True,
-        verbose_name="Solar Schedule",
-        help_text=f"Solar Schedule to run the task on.  {ONE_SCHEDULE}")
-    clocked = models.ForeignKey(
-        ClockedSchedule, on_delete=models.CASCADE, null=True, blank=True,
-        verbose_name="Clocked Schedule",
-        help_text=f"Clocked Schedule to run the task on.  {ONE_SCHEDULE}")
+    interval = _schedule_link(IntervalSchedule, "Interval")
+    crontab = _schedule_link(CrontabSchedule, "Crontab")
+    solar = _schedule_link(SolarSchedule, "Solar")
+    clocked = _schedule_link(ClockedSchedule, "Clocked")
     args = models.TextField(
         blank=True, default="[]", verbose_name="Positional Arguments",
         help_text='JSON encoded positional arguments (Example: ["arg1", "arg2"])')
