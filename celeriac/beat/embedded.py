@@ -87,7 +87,9 @@ def build_scheduler(
         cls = scheduler_class(scheduler)
     else:
         cls = scheduler_class(app.conf.get("beat_scheduler"), from_config=True)
-    options = BeatOptions.from_conf(app.conf, schedule_filename, max_interval)
+    options = BeatOptions.from_conf(
+        app.conf, schedule_filename, max_interval, cls.default_max_interval
+    )
     return cls(app, options)
 
 

@@ -95,6 +95,7 @@ def test_tasks_created_disabled_and_one_off_while_beat_runs(project: BeatProject
     assert logs.count("Sending due task db-interval") == sent_before, "disabled task still sent"
     assert not rows["db-interval"]["enabled"]
     assert logs.count("is now the active scheduler") == 1, "two beats sent at once"
+    assert "max interval 5.0 s" in logs, "not django-celery-beat's 5 s loop"
     assert rows["from-settings"]["enabled"] and rows["from-settings"]["runs"] == 0
 
 

@@ -1,16 +1,21 @@
-"""The parts of the database beat that need no Django: the ``clocked`` schedule and the
-``django_celery_beat`` scheduler path resolving to celeriac's scheduler."""
+"""The parts of the database beat that need no Django: the ``clocked`` schedule, the
+``django_celery_beat`` scheduler path resolving to celeriac's scheduler, and a scheduler
+class's own default loop interval."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from celeriac.beat.embedded import scheduler_class
+from celeriac import Celery
+from celeriac.beat.embedded import build_scheduler, scheduler_class
+from celeriac.beat.scheduler import Scheduler
 from celeriac.beat.timeutils import UTC
 from celeriac.contrib.django.beat.clocked import NEVER_CHECK_TIMEOUT, clocked
 from celeriac.contrib.django.beat.schedulers import DatabaseScheduler
+from tests.helpers import unique_name
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -37,3 +42,25 @@ def test_clocked_naive_time_is_utc() -> None:
     assert naive.clocked_time == AT
     assert naive == clocked(AT)
     assert naive.remaining_estimate(None) == timedelta(0)
+
+
+class _QuickScheduler(Scheduler):
+    default_max_interval = 7.0
+
+
+@pytest.mark.parametrize(("flag", "setting", "expected"), [
+    (None, None, 7.0), (None, 30, 30.0), (60.0, 30, 60.0),
+])
+def test_a_scheduler_class_sets_the_default_loop_interval(
+        tmp_path: Path, flag: float | None, setting: int | None, expected: float) -> None:
+    """DatabaseScheduler looks every 5 s by default (django-celery-beat's), through this hook;
+    the flag and ``beat_max_loop_interval`` still win."""
+    app = Celery("t", broker=f"memory://{unique_name('quick')}")
+    if setting is not None:
+        app.conf.beat_max_loop_interval = setting
+    scheduler = build_scheduler(app, _QuickScheduler, str(tmp_path / "schedule"), flag)
+    try:
+        assert scheduler.options.max_interval == expected
+    finally:
+        scheduler.close()
+    assert DatabaseScheduler.default_max_interval == 5.0

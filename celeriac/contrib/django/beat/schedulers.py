@@ -29,7 +29,7 @@ import time
 from collections.abc import Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from celeriac.beat.scheduler import DEFAULT_MAX_INTERVAL, BeatOptions, Scheduler
+from celeriac.beat.scheduler import BeatOptions, Scheduler
 from celeriac.beat.sources import ScheduleSource, StaticConfigSource
 from celeriac.beat.store import EntryState
 
@@ -129,12 +129,12 @@ class DatabaseScheduler(Scheduler):
     ``django_celery_beat.schedulers:DatabaseScheduler``.
     """
 
+    default_max_interval = DATABASE_MAX_INTERVAL
+
     def __init__(self, app: Celery, options: BeatOptions | None = None, **kwargs: Any) -> None:
         ensure_django_ready()
-        options = options or BeatOptions.from_conf(app.conf)
-        if options.max_interval == DEFAULT_MAX_INTERVAL and not app.conf.get(
-                "beat_max_loop_interval"):
-            options = BeatOptions(DATABASE_MAX_INTERVAL, options.schedule_filename)
+        options = options or BeatOptions.from_conf(
+            app.conf, default_max_interval=self.default_max_interval)
         kwargs.setdefault("store", DatabaseRunStateStore(options.schedule_filename))
         super().__init__(app, options, **kwargs)
         self.sync_config_entries()
