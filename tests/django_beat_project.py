@@ -109,13 +109,16 @@ class BeatProject:
 
 
 def write_project(root: Path, package: str, database: Database,
-                  beat_app: str = "celeriac.contrib.django.beat") -> BeatProject:
-    """Write ``<root>/<package>/`` (settings, celery app with task ``record``, admin urls)."""
+                  beat_app: str = "celeriac.contrib.django.beat",
+                  extra_settings: str = "") -> BeatProject:
+    """Write ``<root>/<package>/`` (settings, celery app with task ``record``, admin urls);
+    ``extra_settings`` is appended to the settings module."""
     folder = root / package
     folder.mkdir(parents=True)
     (folder / "__init__.py").write_text("from .celery import app as celery_app\n")
     (folder / "settings.py").write_text(
-        SETTINGS.format(package=package, database=database.django, beat_app=beat_app))
+        SETTINGS.format(package=package, database=database.django, beat_app=beat_app)
+        + textwrap.dedent(extra_settings))
     (folder / "celery.py").write_text(CELERY.format(package=package))
     (folder / "urls.py").write_text(URLS)
     return BeatProject(root, package, database)

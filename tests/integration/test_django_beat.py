@@ -87,6 +87,20 @@ def test_tasks_created_disabled_and_one_off_while_beat_runs(project: BeatProject
         wait_until(lambda: {"once", "clocked"} <= set(project.runs()), timeout=60)
         wait_until(lambda: not _rows(project)["db-once"]["enabled"], timeout=60)
         wait_until(lambda: not _rows(project)["db-clocked"]["enabled"], timeout=60)
+        project.run_django("""
+            from django.contrib.auth.models import User
+            from django.test import Client
+            from celeriac.contrib.django.beat.models import PeriodicTask
+            task = PeriodicTask.objects.get(name="db-interval")
+            task.args = '["manual"]'
+            task.save()
+            client = Client()
+            client.force_login(User.objects.create_superuser("root", "r@example.com", "pw"))
+            response = client.post("/admin/django_celery_beat/periodictask/", {
+                "action": "run_tasks", "_selected_action": [str(task.pk)]})
+            assert response.status_code == 302, response.status_code
+        """)
+        wait_until(lambda: "manual" in project.runs(), timeout=60)  # admin's "run now"
         rows = _rows(project)
         logs = beat.log() + standby.log()
 
@@ -241,3 +255,52 @@ def test_rows_become_entries_with_the_right_times(project: BeatProject) -> None:
         print("TIMES OK")
     """)
     assert "TIMES OK" in out
+
+
+def test_run_state_round_trips_without_use_tz(tmp_path: Path) -> None:
+    """``USE_TZ = False``: beat's aware times go in as naive ``TIME_ZONE`` times and come back."""
+    with postgres_database("beatnaive") as database:
+        proj = write_project(tmp_path, unique_name("beatnaive"), database,
+                             extra_settings='USE_TZ = False\nTIME_ZONE = "Asia/Tokyo"\n')
+        proj.manage("migrate", "-v", "0")
+        out = proj.run_django("""
+            from datetime import datetime, timezone
+            from celeriac.beat.store import EntryState
+            from celeriac.contrib.django.beat.entries import entry_from_row
+            from celeriac.contrib.django.beat.models import IntervalSchedule, PeriodicTask
+            from celeriac.contrib.django.beat.schedulers import DatabaseRunStateStore
+
+            every = IntervalSchedule.objects.create(every=10, period="seconds")
+            PeriodicTask.objects.create(name="naive", task="t", interval=every)
+            ran = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+            store = DatabaseRunStateStore()
+            store.save({"naive": EntryState(ran, 4)})
+            assert store.load()["naive"] == EntryState(ran, 4), store.load()
+            row = PeriodicTask.objects.get(name="naive")
+            assert row.last_run_at == datetime(2026, 5, 1, 21, 0), row.last_run_at
+            assert entry_from_row(row).last_run_at == ran
+            print("NAIVE OK")
+        """)
+        assert "NAIVE OK" in out
+
+
+def test_worker_beat_takes_the_scheduler_from_the_setting(tmp_path: Path) -> None:
+    """``CELERY_BEAT_SCHEDULER`` with django-celery-beat's path, beat embedded in a worker."""
+    with postgres_database("beatembed") as database:
+        proj = write_project(
+            tmp_path, unique_name("beatembed"), database,
+            extra_settings='CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:'
+                           'DatabaseScheduler"\n')
+        proj.manage("migrate", "-v", "0")
+        with running_worker(proj.root, "-A", proj.package, "worker", "-B", "--pool", "solo",
+                            "-s", str(tmp_path / "schedule"), "--loglevel", "INFO",
+                            env=proj.env) as worker:
+            wait_until(lambda: "is now the active scheduler" in worker.log(), timeout=60)
+            proj.run_django("""
+                from celeriac.contrib.django.beat.models import IntervalSchedule, PeriodicTask
+                every = IntervalSchedule.objects.create(every=1, period="seconds")
+                PeriodicTask.objects.create(name="embedded", task=TASK, interval=every,
+                                            args='["embedded"]')
+            """.replace("TASK", repr(f"{proj.package}.record")))
+            wait_until(lambda: "embedded" in proj.runs(), timeout=60)
+            assert "ignoring beat_scheduler" not in worker.log()

@@ -14,14 +14,13 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from celeriac.beat.base import BaseSchedule, Schedule
 from celeriac.beat.crontab import crontab
 from celeriac.beat.entry import ScheduleEntry, utc_now
 from celeriac.beat.interval import schedule as interval_schedule
 from celeriac.beat.solar import solar
-from celeriac.beat.timeutils import make_aware
 from celeriac.contrib.django.beat.clocked import NEVER_CHECK_TIMEOUT, clocked
 from celeriac.contrib.django.beat.models import (
     SCHEDULE_FIELDS,
@@ -102,17 +101,45 @@ def entry_from_row(row: PeriodicTask) -> ModelEntry:
         total_run_count=row.total_run_count,
         row_id=row.pk,
         one_off=row.one_off,
-        start_time=make_aware(row.start_time) if row.start_time else None,
-        expires_at=make_aware(row.expires) if row.expires else None,
+        start_time=from_db_time(row.start_time),
+        expires_at=from_db_time(row.expires),
     )
+
+
+@overload
+def from_db_time(value: datetime) -> datetime: ...
+@overload
+def from_db_time(value: None) -> None: ...
+def from_db_time(value: datetime | None) -> datetime | None:
+    """A column's time as beat needs it: aware. Naive values (``USE_TZ = False``) are in
+    Django's ``TIME_ZONE``, as Django reads them."""
+    if value is None or value.tzinfo is not None:
+        return value
+    from django.utils import timezone
+
+    aware: datetime = timezone.make_aware(value)
+    return aware
+
+
+def to_db_time(value: datetime) -> datetime:
+    """Beat's aware time as the column takes it: naive in ``TIME_ZONE`` when ``USE_TZ`` is off
+    (Django refuses aware times then)."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    if settings.USE_TZ:
+        return value
+    naive: datetime = timezone.make_naive(value)
+    return naive
 
 
 def last_run_of(row: PeriodicTask) -> datetime:
     """The run to count from: the last one; for a row never run, when it was last changed
     (30 years earlier with a ``start_time``, so it runs at that time), as django-celery-beat."""
-    if row.last_run_at is not None:
-        return make_aware(row.last_run_at)
-    changed = make_aware(row.date_changed) if row.date_changed else utc_now()
+    last: datetime | None = row.last_run_at
+    if last is not None:
+        return from_db_time(last)
+    changed: datetime = from_db_time(row.date_changed) or utc_now()
     return changed - _LONG_AGO if row.start_time is not None else changed
 
 

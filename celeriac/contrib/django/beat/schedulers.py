@@ -108,6 +108,7 @@ class DatabaseRunStateStore:
         """Write ``states``; ``forget`` needs nothing (disabling a row already clears it)."""
         from django.db import transaction
 
+        from celeriac.contrib.django.beat.entries import to_db_time
         from celeriac.contrib.django.beat.models import PeriodicTask
 
         if not states:
@@ -115,7 +116,8 @@ class DatabaseRunStateStore:
         with transaction.atomic():
             for name, state in states.items():
                 PeriodicTask.objects.filter(name=name).update(
-                    last_run_at=state.last_run_at, total_run_count=state.total_run_count)
+                    last_run_at=to_db_time(state.last_run_at),
+                    total_run_count=state.total_run_count)
 
     def close(self) -> None:
         return None
@@ -138,6 +140,11 @@ class DatabaseScheduler(Scheduler):
         kwargs.setdefault("store", DatabaseRunStateStore(options.schedule_filename))
         super().__init__(app, options, **kwargs)
         self.sync_config_entries()
+        # Built on the caller's thread; ``worker -B`` then ticks on another one, with its own
+        # connection: do not leave this one open for the worker's lifetime.
+        from django.db import connection
+
+        connection.close()
 
     def default_sources(self) -> list[ScheduleSource]:
         return [DatabaseScheduleSource()]
