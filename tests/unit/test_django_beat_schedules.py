@@ -11,10 +11,11 @@ import pytest
 
 from celeriac import Celery
 from celeriac.beat.embedded import build_scheduler, scheduler_class
+from celeriac.beat.lock import SqliteLock, lock_for
 from celeriac.beat.scheduler import Scheduler
 from celeriac.beat.timeutils import UTC
 from celeriac.contrib.django.beat.clocked import NEVER_CHECK_TIMEOUT, clocked
-from celeriac.contrib.django.beat.schedulers import DatabaseScheduler
+from celeriac.contrib.django.beat.schedulers import DatabaseRunStateStore, DatabaseScheduler
 from tests.helpers import unique_name
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -64,3 +65,15 @@ def test_a_scheduler_class_sets_the_default_loop_interval(
     finally:
         scheduler.close()
     assert DatabaseScheduler.default_max_interval == 5.0
+
+
+def test_without_a_broker_lease_the_database_scheduler_uses_the_schedule_file(
+        tmp_path: Path) -> None:
+    amqp = Celery("t", broker="amqp://guest:guest@127.0.0.1//")
+    store = DatabaseRunStateStore(str(tmp_path / "celerybeat-schedule"))
+    lock = lock_for(amqp, "me", lambda: 0.0, store)
+    try:
+        assert isinstance(lock, SqliteLock) and lock.db.path == store.path
+    finally:
+        lock.close()
+    assert DatabaseRunStateStore("redis://localhost/0").path is None

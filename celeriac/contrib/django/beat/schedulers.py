@@ -88,11 +88,12 @@ class DatabaseRunStateStore:
     """Run state in the ``PeriodicTask`` rows (see the module docstring).
 
     Args:
-        path: the ``-s`` schedule file; it only hosts the lease for brokers without one.
+        path: the ``-s`` schedule file; it only hosts the lease for brokers without one (a
+            ``-s`` URL hosts none here: such a beat warns that it cannot see other beats).
     """
 
     def __init__(self, path: str | None = None) -> None:
-        self.path = path
+        self.path = path if path and "://" not in path else None
 
     def load(self) -> dict[str, EntryState]:
         from celeriac.contrib.django.beat.entries import last_run_of
