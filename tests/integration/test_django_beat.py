@@ -136,6 +136,16 @@ def test_admin_changelist_and_actions(project: BeatProject) -> None:
             assert response.status_code == 200, (page, response.status_code)
         listing = client.get(base + "periodictask/").content.decode()
         assert "nightly-report" in listing and "cron-report" in listing, listing
+        assert TASK in client.get(base + "periodictask/add/").content.decode()
+        response = client.post(base + "periodictask/add/", {
+            "name": "from-form", "regtask": TASK, "task": "", "enabled": "on",
+            "interval": str(every.pk), "args": '[1]', "kwargs": "{}", "headers": "{}"})
+        assert response.status_code == 302, response.content.decode()
+        assert PeriodicTask.objects.get(name="from-form").task == TASK
+        response = client.post(base + "periodictask/add/", {
+            "name": "no-task", "interval": str(every.pk), "args": "[", "kwargs": "{}"})
+        assert response.status_code == 200 and "Need name of task" in response.content.decode()
+        assert "Unable to parse JSON" in response.content.decode()
         marker = PeriodicTasks.last_change()
         response = client.post(base + "periodictask/", {
             "action": "disable_tasks", "_selected_action": [str(task.pk)]})
@@ -143,7 +153,7 @@ def test_admin_changelist_and_actions(project: BeatProject) -> None:
         assert not PeriodicTask.objects.get(pk=task.pk).enabled
         assert PeriodicTasks.last_change() > marker
         print("ADMIN OK")
-    """)
+    """.replace("TASK", repr(f"{project.package}.record")))
     assert "ADMIN OK" in out
 
 

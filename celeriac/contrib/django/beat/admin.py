@@ -29,12 +29,35 @@ from celeriac.contrib.django.beat.models import (
 )
 
 
+def registered_task_choices() -> list[tuple[str, str]]:
+    """The task names of celeriac's current app (after importing its task modules), for the
+    "Task (registered)" select; Celery's own ``celery.*`` tasks are left out."""
+    from celeriac import current_app
+
+    current_app.loader_import_modules()
+    names = sorted(name for name in current_app.tasks if not name.startswith("celery."))
+    return [("", ""), *((name, name) for name in names)]
+
+
 class PeriodicTaskForm(forms.ModelForm):
-    """The task form: ``args``/``kwargs``/``headers`` must be JSON."""
+    """The task form: a registered task picked from a list or a name typed in, and
+    ``args``/``kwargs``/``headers`` that must be JSON."""
+
+    regtask = forms.ChoiceField(label="Task (registered)", required=False,
+                                choices=registered_task_choices)
+    task = forms.CharField(label="Task (custom)", required=False, max_length=200)
 
     class Meta:
         model = PeriodicTask
         exclude = ()
+
+    def clean(self) -> Any:
+        data = super().clean()
+        if data.get("regtask"):
+            data["task"] = data["regtask"]
+        if not data.get("task"):
+            self.add_error("task", "Need name of task")
+        return data
 
     def _clean_json(self, field: str) -> Any:
         value = self.cleaned_data[field]
@@ -65,7 +88,7 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
     search_fields = ("name", "task")
     readonly_fields = ("last_run_at", "total_run_count")
     fieldsets = (
-        (None, {"fields": ("name", "task", "enabled", "description"),
+        (None, {"fields": ("name", "regtask", "task", "enabled", "description"),
                 "classes": ("extrapretty", "wide")}),
         ("Schedule", {"fields": ("interval", "crontab", "solar", "clocked", "start_time",
                                  "last_run_at", "total_run_count", "one_off"),
