@@ -255,8 +255,8 @@ class TaskRunner:
         if "after_return" in self.hooks:
             self.task.after_return(states.SUCCESS, retval, task_id, context.args,
                                    context.kwargs, None)
-        shown = saferepr(retval, self.task.resultrepr_maxsize) if (
-            meta is None and self.result_reprs) else None
+        shown = saferepr(retval, self.task.resultrepr_maxsize) if (  # None: events say "None"
+            meta is None and self.result_reprs and retval is not None) else None
         return Outcome(task_id, states.SUCCESS, meta, Disposition.ACK,
                        time.monotonic() - running.started, result_repr=shown)
 
