@@ -19,7 +19,7 @@ def _allow_edits() -> bool:
 
 
 @admin.register(TaskResult)
-class TaskResultAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class TaskResultAdmin(admin.ModelAdmin):  # type: ignore[misc]
     """Task results: searchable, filtered by state, date, task and worker."""
 
     model = TaskResult
@@ -47,7 +47,7 @@ class TaskResultAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(GroupResult)
-class GroupResultAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class GroupResultAdmin(admin.ModelAdmin):  # type: ignore[misc]
     """Saved groups."""
 
     model = GroupResult

@@ -7,7 +7,7 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 
-class CeleriacResultsConfig(AppConfig):
+class CeleriacResultsConfig(AppConfig):  # type: ignore[misc]
     """``celeriac.contrib.django.results`` under the app label ``django_celery_results``."""
 
     name = "celeriac.contrib.django.results"

@@ -15,6 +15,7 @@ celeriac alone (a Celery-written counter is left alone, with an error in the log
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Any, Final
@@ -53,7 +54,7 @@ class DjangoChordJoin:
         claimed: list[ClaimedChord] = []
         for group_id, group_parts in by_group.items():
             chord = on_connection(self._using, "count a chord's parts",
-                                  lambda g=group_id, p=group_parts: self._add(g, p))
+                                  functools.partial(self._add, group_id, group_parts))
             if chord is not None:
                 claimed.append(chord)
         return claimed

@@ -227,8 +227,8 @@ class DjangoDbBackend(StoreCapabilities):
         self._last_cleanup = now
         cutoff = _now() - timedelta(seconds=self.options.expires)
         for model in (self._models.TaskResult, self._models.GroupResult):
-            on_connection(using, "delete expired results", lambda m=model: m.objects.using(
-                using).filter(date_done__lt=cutoff).delete())
+            expired = model.objects.using(using).filter(date_done__lt=cutoff)
+            on_connection(using, "delete expired results", expired.delete)
 
     def close(self) -> None:
         """Close this thread's connection unless a transaction of the caller's holds it."""

@@ -17,7 +17,7 @@ _RESULT_HELP = _("The data returned by the task.  "
                  "Use content_encoding and content_type fields to read.")
 
 
-class TaskResult(models.Model):
+class TaskResult(models.Model):  # type: ignore[misc]
     """One task's stored state (a row per task id)."""
 
     task_id = models.CharField(
@@ -67,11 +67,11 @@ class TaskResult(models.Model):
         help_text=_("JSON meta information about the task, such as information on child tasks"))
 
     class Meta:
-        ordering = ["-date_done"]
+        ordering = ("-date_done",)
         verbose_name = _("task result")
         verbose_name_plural = _("task results")
         # The names django-celery-results gave them (Django ticket 33483).
-        indexes = [
+        indexes = [  # noqa: RUF012 - Django reads Meta, never mutates it
             models.Index(fields=["task_name"], name="django_cele_task_na_08aec9_idx"),
             models.Index(fields=["status"], name="django_cele_status_9b6201_idx"),
             models.Index(fields=["worker"], name="django_cele_worker_d54dd8_idx"),
@@ -84,7 +84,7 @@ class TaskResult(models.Model):
         return f"<Task: {self.task_id} ({self.status})>"
 
 
-class ChordCounter(models.Model):
+class ChordCounter(models.Model):  # type: ignore[misc]
     """A chord waiting for its header: ``count`` header tasks still to finish."""
 
     group_id = models.CharField(
@@ -100,7 +100,7 @@ class ChordCounter(models.Model):
         return f"<ChordCounter: {self.group_id} ({self.count} to go)>"
 
 
-class GroupResult(models.Model):
+class GroupResult(models.Model):  # type: ignore[misc]
     """A saved group: its members' ids (``GroupResult.save()``)."""
 
     group_id = models.CharField(
@@ -123,10 +123,10 @@ class GroupResult(models.Model):
         help_text=_RESULT_HELP)
 
     class Meta:
-        ordering = ["-date_done"]
+        ordering = ("-date_done",)
         verbose_name = _("group result")
         verbose_name_plural = _("group results")
-        indexes = [
+        indexes = [  # noqa: RUF012 - Django reads Meta, never mutates it
             models.Index(fields=["date_created"], name="django_cele_date_cr_bd6c1d_idx"),
             models.Index(fields=["date_done"], name="django_cele_date_do_caae0e_idx"),
         ]

@@ -7,10 +7,13 @@ only part way by an older ``django-celery-results`` must first be migrated to it
 migration with that package installed.
 """
 
+# Django's generated layout, kept as generated.
+# ruff: noqa: E501, RUF012
+
 from django.db import migrations, models
 
 
-class Migration(migrations.Migration):
+class Migration(migrations.Migration):  # type: ignore[misc]
 
     initial = True
 
@@ -31,8 +34,7 @@ class Migration(migrations.Migration):
         ("django_celery_results", "0014_alter_taskresult_status"),
     ]
 
-    dependencies = [
-    ]
+    dependencies: list[tuple[str, str]] = []
 
     operations = [
         migrations.CreateModel(
