@@ -67,7 +67,7 @@ class TaskResult(models.Model):  # type: ignore[misc]
         help_text=_("JSON meta information about the task, such as information on child tasks"))
 
     class Meta:
-        ordering = ("-date_done",)
+        ordering = ["-date_done"]  # noqa: RUF012 - a list, as in the migration state
         verbose_name = _("task result")
         verbose_name_plural = _("task results")
         # The names django-celery-results gave them (Django ticket 33483).
@@ -123,7 +123,7 @@ class GroupResult(models.Model):  # type: ignore[misc]
         help_text=_RESULT_HELP)
 
     class Meta:
-        ordering = ("-date_done",)
+        ordering = ["-date_done"]  # noqa: RUF012 - a list, as in the migration state
         verbose_name = _("group result")
         verbose_name_plural = _("group results")
         indexes = [  # noqa: RUF012 - Django reads Meta, never mutates it
