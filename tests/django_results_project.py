@@ -82,9 +82,10 @@ class DjangoResultsProject:
         """``django-admin <args>`` under ``settings``; its output (fails the test on error)."""
         return self._run(settings, [sys.executable, "-m", "django", *args])
 
-    def run(self, settings: str, source: str) -> str:
-        """Run a script under ``settings`` (it calls ``django.setup()`` if it needs Django)."""
-        return self._run(settings, [sys.executable, "-c", textwrap.dedent(source)])
+    def run(self, settings: str, source: str, *args: str) -> str:
+        """Run a script (with ``sys.argv[1:]`` = ``args``) under ``settings``; it calls
+        ``django.setup()`` if it needs Django."""
+        return self._run(settings, [sys.executable, "-c", textwrap.dedent(source), *args])
 
     def _run(self, settings: str, argv: list[str]) -> str:
         done = subprocess.run(argv, cwd=self.root, env=self.env(settings), capture_output=True,
