@@ -47,8 +47,12 @@ TEMPLATES = [{{
 }}]
 ROOT_URLCONF = "results_urls"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
-CACHES = {{"default": {{"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-                        "LOCATION": {cache_dir!r}}}}}
+CACHES = {{
+    "default": {{"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                 "LOCATION": {cache_dir!r} + "/default"}},
+    "results": {{"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                 "LOCATION": {cache_dir!r} + "/results"}},
+}}
 """
 
 _URLS = """\

@@ -276,7 +276,7 @@ def test_records_are_stored_in_the_result_serializer_and_read_back(
     assert writer.get_many(["t"]) == [record]
     assert writer.wait("t", timeout=DEADLINE) == record
     if isinstance(writer, KeyValueBackend):  # a record is one value (django-db: columns,
-        raw = writer._kv_get(TASK_KEY_PREFIX + "t")  # tests/integration/test_django_results)
+        raw = writer._kv_get(TASK_KEY_PREFIX + "t")  # test_django_results_stores)
         assert raw is not None
         if compression:
             assert raw.startswith(COMPRESSED_MAGIC)
