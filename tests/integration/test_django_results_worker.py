@@ -45,6 +45,7 @@ CLIENT = """
     from celeriac import chord
     from {name} import add, boom, xsum
     single = add.delay(2, 3)
+    periodic = add.apply_async((1, 1), headers={{"periodic_task_name": "nightly"}})
     joined = chord([add.s(i, i) for i in range(5)])(xsum.s())
     failed = boom.delay()
     try:
@@ -53,7 +54,8 @@ CLIENT = """
         failure = repr(exc)
     print(json.dumps({{"single": single.get(timeout=60), "chord": joined.get(timeout=60),
                       "failure": failure, "name": single.name, "worker": single.worker,
-                      "ids": [single.id, failed.id]}}))
+                      "periodic": periodic.get(timeout=60),
+                      "ids": [single.id, failed.id, periodic.id]}}))
 """
 
 #: Celery's own django-db backend (django-celery-results installed) reads celeriac's rows.
@@ -63,10 +65,12 @@ CELERY_READS = """
     from celery import Celery
     from django_celery_results.models import ChordCounter, TaskResult
     app = Celery("reader", broker="memory://", backend="django-db")
-    ok, bad = (app.backend.get_task_meta(tid) for tid in json.loads(sys.argv[1]))
+    ok, bad, periodic = (app.backend.get_task_meta(tid) for tid in json.loads(sys.argv[1]))
     print(json.dumps({"ok": [ok["status"], ok["result"], ok["task_name"], ok["task_args"]],
                       "bad": [bad["status"], type(bad["result"]).__name__],
-                      "counters": ChordCounter.objects.count()}))
+                      "counters": ChordCounter.objects.count(),
+                      "periodic": TaskResult.objects.get(task_id=periodic["task_id"])
+                      .periodic_task_name}))
 """
 
 
@@ -93,4 +97,4 @@ def test_a_worker_stores_results_and_chords_a_client_and_celery_read(
     old = project.settings(CELERY_RESULTS, "old")
     seen = json.loads(project.run(old, CELERY_READS, json.dumps(read["ids"])))
     assert seen == {"ok": ["SUCCESS", 5, "djtasks.add", [2, 3]],
-                    "bad": ["FAILURE", "KeyError"], "counters": 0}
+                    "bad": ["FAILURE", "KeyError"], "counters": 0, "periodic": "nightly"}
