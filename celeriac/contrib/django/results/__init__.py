@@ -14,6 +14,8 @@ migration state and its admin pages.
 * ``columns``: how a value becomes the ``content_type``/``content_encoding``/text columns;
 * ``connections``: stale-connection handling shared by both stores.
 
-Importing this package loads nothing from Django; the stores call ``django.setup()`` when the
-process has ``DJANGO_SETTINGS_MODULE`` but nobody set Django up yet.
+The stores import Django's lazy handles (``django.db``, ``django.core.cache``) when their
+``result_backend`` name is resolved (without Django, that fails with the ``pip install
+'celeriac[django]'`` hint) and call ``django.setup()`` when the process has
+``DJANGO_SETTINGS_MODULE`` but nobody set Django up yet. Models load only after set-up.
 """

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Self
 
+from django.core.cache import caches
+
 from celeriac.backends.base import KeyValueBackend
 from celeriac.backends.capabilities import Capability
 from celeriac.config.frozen import BackendOptions
@@ -38,8 +40,6 @@ class DjangoCacheBackend(KeyValueBackend):
     def __init__(self, options: BackendOptions | None = None) -> None:
         super().__init__(options)
         ensure_django()
-        from django.core.cache import caches
-
         self.alias = self.options.cache_backend or "default"
         self.cache: Any = caches[self.alias]
 

@@ -25,6 +25,13 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import django
+from django.apps import apps
+from django.conf import settings
+from django.db import connections
+from django.db.utils import InterfaceError
+from django.db.utils import OperationalError as DjangoOperationalError
+
 from celeriac.exceptions import ImproperlyConfigured, OperationalError
 
 T = TypeVar("T")
@@ -37,16 +44,11 @@ def ensure_django() -> None:
         ImproperlyConfigured: no Django settings at all (neither configured nor
             ``DJANGO_SETTINGS_MODULE``), or the app is not in ``INSTALLED_APPS``.
     """
-    from django.apps import apps
-    from django.conf import settings
-
     if not apps.ready:
         if not settings.configured and not os.environ.get("DJANGO_SETTINGS_MODULE"):
             raise ImproperlyConfigured(
                 "result_backend 'django-db'/'django-cache' needs Django settings: set "
                 "DJANGO_SETTINGS_MODULE (or call settings.configure()) before the worker starts")
-        import django
-
         django.setup()
     if not apps.is_installed("celeriac.contrib.django.results"):
         raise ImproperlyConfigured(
@@ -62,10 +64,6 @@ def on_connection(using: str, what: str, operation: Callable[[], T]) -> T:
     Raises:
         OperationalError: the database is unreachable (the message names ``what``).
     """
-    from django.db import connections
-    from django.db.utils import InterfaceError
-    from django.db.utils import OperationalError as DjangoOperationalError
-
     errors = (InterfaceError, DjangoOperationalError)
     connection: Any = connections[using]
     _close_at_thread_exit(using, connection)

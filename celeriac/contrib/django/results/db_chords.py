@@ -20,6 +20,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Final
 
+from django.db import router, transaction
+
 from celeriac.backends.chords import ChordPart, ClaimedChord
 from celeriac.contrib.django.results.connections import on_connection
 from celeriac.serialization.json_codec import json_dumps, json_loads
@@ -34,8 +36,6 @@ class DjangoChordJoin:
     """Chord counters in the ``ChordCounter`` table (see the module docstring)."""
 
     def __init__(self) -> None:
-        from django.db import router
-
         from celeriac.contrib.django.results.models import ChordCounter
 
         self._model: Any = ChordCounter
@@ -60,8 +60,6 @@ class DjangoChordJoin:
         return claimed
 
     def _add(self, group_id: str, parts: list[ChordPart]) -> ClaimedChord | None:
-        from django.db import transaction
-
         with transaction.atomic(using=self._using):
             row = (self._model.objects.using(self._using).select_for_update()
                    .filter(group_id=group_id).first())

@@ -23,6 +23,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Self
 
+from django.conf import settings
+from django.db import connections, router, transaction
+from django.utils import timezone
+
 from celeriac import states
 from celeriac.backends.base import poll_until_ready
 from celeriac.backends.capabilities import Capability, StoreCapabilities
@@ -65,8 +69,6 @@ class DjangoDbBackend(StoreCapabilities):
 
     # -- helpers ---------------------------------------------------------------------------
     def _write_db(self, model: Any) -> str:
-        from django.db import router
-
         return str(router.db_for_write(model))
 
     def _live(self, model: Any, using: str) -> Any:
@@ -77,8 +79,6 @@ class DjangoDbBackend(StoreCapabilities):
         return rows
 
     def _read_db(self, model: Any) -> str:
-        from django.db import router
-
         return str(router.db_for_read(model))
 
     # -- the ResultBackend interface -------------------------------------------------------
@@ -91,8 +91,6 @@ class DjangoDbBackend(StoreCapabilities):
         self._cleanup(using)
 
     def _store(self, metas: Sequence[ResultMeta], using: str) -> None:
-        from django.db import transaction
-
         task_model = self._models.TaskResult
         ids = sorted({meta.task_id for meta in metas})
         with transaction.atomic(using=using):
@@ -232,8 +230,6 @@ class DjangoDbBackend(StoreCapabilities):
 
     def close(self) -> None:
         """Close this thread's connection unless a transaction of the caller's holds it."""
-        from django.db import connections
-
         connection = connections[self._write_db(self._models.TaskResult)]
         if not connection.in_atomic_block:
             connection.close()
@@ -244,16 +240,11 @@ class DjangoDbBackend(StoreCapabilities):
 
 def _now() -> datetime:
     """Now, as Django wants it (aware with ``USE_TZ``, naive local time without)."""
-    from django.utils import timezone
-
     return timezone.now()  # type: ignore[no-any-return]
 
 
 def _column_time(date_done: str | None) -> datetime:
     """``date_done`` (ISO-8601) for the column; now when the record has none."""
-    from django.conf import settings
-    from django.utils import timezone
-
     if not date_done:
         return _now()
     parsed = datetime.fromisoformat(date_done)
@@ -266,8 +257,6 @@ def _column_time(date_done: str | None) -> datetime:
 
 def _iso(value: datetime | None) -> str | None:
     """A column's time as Celery 5.5+ writes ``date_done``: aware UTC ISO-8601."""
-    from django.utils import timezone
-
     if value is None:
         return None
     if timezone.is_naive(value):
