@@ -6,6 +6,8 @@ help texts), so the migration state of the two apps is one and the same.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -13,16 +15,42 @@ from django.utils.translation import gettext_lazy as _
 from celeriac import states
 
 _ID_LENGTH = getattr(settings, "DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH", 255)
-_RESULT_HELP = _("The data returned by the task.  "
-                 "Use content_encoding and content_type fields to read.")
+
+
+def _id_field(what: str) -> Any:
+    return models.CharField(max_length=_ID_LENGTH, unique=True, verbose_name=_(f"{what} ID"),
+                            help_text=_(f"Celery ID for the {what} that was run"))
+
+
+def _created_field(what: str) -> Any:
+    return models.DateTimeField(
+        auto_now_add=True, verbose_name=_("Created DateTime"),
+        help_text=_(f"Datetime field when the {what} result was created in UTC"))
+
+
+def _done_field(what: str) -> Any:
+    return models.DateTimeField(
+        auto_now=True, verbose_name=_("Completed DateTime"),
+        help_text=_(f"Datetime field when the {what} was completed in UTC"))
+
+
+def _content_fields() -> tuple[Any, Any, Any]:
+    """``content_type``, ``content_encoding`` and ``result``, alike in both result tables."""
+    return (
+        models.CharField(max_length=128, verbose_name=_("Result Content Type"),
+                         help_text=_("Content type of the result data")),
+        models.CharField(max_length=64, verbose_name=_("Result Encoding"),
+                         help_text=_("The encoding used to save the task result data")),
+        models.TextField(null=True, default=None, editable=False, verbose_name=_("Result Data"),
+                         help_text=_("The data returned by the task.  "
+                                     "Use content_encoding and content_type fields to read.")),
+    )
 
 
 class TaskResult(models.Model):  # type: ignore[misc]
     """One task's stored state (a row per task id)."""
 
-    task_id = models.CharField(
-        max_length=_ID_LENGTH, unique=True, verbose_name=_("Task ID"),
-        help_text=_("Celery ID for the Task that was run"))
+    task_id = _id_field("Task")
     periodic_task_name = models.CharField(
         null=True, max_length=255, verbose_name=_("Periodic Task Name"),
         help_text=_("Name of the Periodic Task which was run"))
@@ -41,24 +69,12 @@ class TaskResult(models.Model):  # type: ignore[misc]
     worker = models.CharField(
         max_length=100, default=None, null=True, verbose_name=_("Worker"),
         help_text=_("Worker that executes the task"))
-    content_type = models.CharField(
-        max_length=128, verbose_name=_("Result Content Type"),
-        help_text=_("Content type of the result data"))
-    content_encoding = models.CharField(
-        max_length=64, verbose_name=_("Result Encoding"),
-        help_text=_("The encoding used to save the task result data"))
-    result = models.TextField(
-        null=True, default=None, editable=False, verbose_name=_("Result Data"),
-        help_text=_RESULT_HELP)
-    date_created = models.DateTimeField(
-        auto_now_add=True, verbose_name=_("Created DateTime"),
-        help_text=_("Datetime field when the task result was created in UTC"))
+    content_type, content_encoding, result = _content_fields()
+    date_created = _created_field("task")
     date_started = models.DateTimeField(
         null=True, default=None, verbose_name=_("Started DateTime"),
         help_text=_("Datetime field when the task was started in UTC"))
-    date_done = models.DateTimeField(
-        auto_now=True, verbose_name=_("Completed DateTime"),
-        help_text=_("Datetime field when the task was completed in UTC"))
+    date_done = _done_field("task")
     traceback = models.TextField(
         blank=True, null=True, verbose_name=_("Traceback"),
         help_text=_("Text of the traceback if the task generated one"))
@@ -103,24 +119,10 @@ class ChordCounter(models.Model):  # type: ignore[misc]
 class GroupResult(models.Model):  # type: ignore[misc]
     """A saved group: its members' ids (``GroupResult.save()``)."""
 
-    group_id = models.CharField(
-        max_length=_ID_LENGTH, unique=True, verbose_name=_("Group ID"),
-        help_text=_("Celery ID for the Group that was run"))
-    date_created = models.DateTimeField(
-        auto_now_add=True, verbose_name=_("Created DateTime"),
-        help_text=_("Datetime field when the group result was created in UTC"))
-    date_done = models.DateTimeField(
-        auto_now=True, verbose_name=_("Completed DateTime"),
-        help_text=_("Datetime field when the group was completed in UTC"))
-    content_type = models.CharField(
-        max_length=128, verbose_name=_("Result Content Type"),
-        help_text=_("Content type of the result data"))
-    content_encoding = models.CharField(
-        max_length=64, verbose_name=_("Result Encoding"),
-        help_text=_("The encoding used to save the task result data"))
-    result = models.TextField(
-        null=True, default=None, editable=False, verbose_name=_("Result Data"),
-        help_text=_RESULT_HELP)
+    group_id = _id_field("Group")
+    date_created = _created_field("group")
+    date_done = _done_field("group")
+    content_type, content_encoding, result = _content_fields()
 
     class Meta:
         ordering = ["-date_done"]  # noqa: RUF012 - a list, as in the migration state
