@@ -19,6 +19,7 @@ DROPPED_CONNECTION = """
     import json, psycopg
     from django.db import connection
     from celeriac import Celery
+    from celeriac.config.frozen import StoreRetryPolicy
     from celeriac.exceptions import OperationalError
     from celeriac.protocol.result_meta import ResultMeta, now_iso
     app = Celery("proj", broker="memory://", backend="django-db")
@@ -37,10 +38,11 @@ DROPPED_CONNECTION = """
         store.store([ResultMeta("c", "SUCCESS", 3, date_done=now_iso())])
     except OperationalError as exc:
         refused = str(exc)
+        retried = StoreRetryPolicy(always_retry=True).may_retry(exc, 0)
     connection.close()
     connection.settings_dict["PORT"] = settings["PORT"]
     print(json.dumps({"results": [m.result for m in store.get_many(["a", "b", "c"])],
-                      "reconnected": after != pid, "refused": refused}))
+                      "reconnected": after != pid, "refused": refused, "retried": retried}))
 """
 
 RACING_WRITERS = """
@@ -130,6 +132,7 @@ def test_a_dropped_connection_costs_no_write_and_an_unreachable_one_is_an_operat
         project: DjangoResultsProject) -> None:
     seen = json.loads(project.run("settings_new", DROPPED_CONNECTION))
     assert seen["results"] == [1, 2, None] and seen["reconnected"]
+    assert seen["retried"]  # result_backend_always_retry retries it
     assert seen["refused"].startswith(
         "Django database 'default' failed while trying to store results")
 
