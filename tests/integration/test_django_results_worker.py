@@ -80,14 +80,15 @@ def project(tmp_path: Path) -> Iterator[DjangoResultsProject]:
         yield DjangoResultsProject(tmp_path, database)
 
 
+@pytest.mark.parametrize("pool", ["threads", "prefork"])
 def test_a_worker_stores_results_and_chords_a_client_and_celery_read(
-        project: DjangoResultsProject) -> None:
+        project: DjangoResultsProject, pool: str) -> None:
     name = unique_name("djtasks")
     settings = project.settings(CELERIAC_RESULTS, "new")
     project.manage(settings, "migrate", "-v", "0")
     broker = f"sqlite:///{project.root / 'broker.db'}"
     (project.root / f"{name}.py").write_text(APP.format(name=name, broker=broker))
-    with running_worker(project.root, "-A", name, "worker", "-P", "threads", "-c", "3",
+    with running_worker(project.root, "-A", name, "worker", "-P", pool, "-c", "3",
                         env={"DJANGO_SETTINGS_MODULE": settings}):
         read = json.loads(project.run(settings, CLIENT.format(name=name)))
     assert (read["single"], read["chord"]) == (5, 20)
