@@ -26,7 +26,7 @@ from django.core.cache import caches
 from celeriac.backends.base import KeyValueBackend
 from celeriac.backends.capabilities import Capability
 from celeriac.config.frozen import BackendOptions
-from celeriac.contrib.django.results.connections import ensure_django
+from celeriac.contrib.django.results.connections import ensure_django, refuse_url_parts
 from celeriac.protocol.exception_codec import encode_exception
 from celeriac.serialization.json_codec import json_dumps
 
@@ -46,6 +46,7 @@ class DjangoCacheBackend(KeyValueBackend):
     @classmethod
     def from_url(cls, url: str, options: BackendOptions) -> Self:
         """``django-cache`` (``django-cache://`` too); ``cache_backend`` names the cache."""
+        refuse_url_parts(url, "the cache_backend setting names the Django cache")
         return cls(options)
 
     # -- key-value primitives ------------------------------------------------------------

@@ -56,6 +56,20 @@ def ensure_django() -> None:
             " in INSTALLED_APPS (in place of 'django_celery_results', whose tables it uses)")
 
 
+def refuse_url_parts(url: str, chooser: str) -> None:
+    """The stores' ``result_backend`` is a bare name (``django-db``, or ``django-db://``):
+    Django's settings choose the database or cache, so anything more would be ignored.
+
+    Raises:
+        ImproperlyConfigured: ``url`` has a host, path or query.
+    """
+    scheme, _, rest = url.partition("://")
+    if rest:
+        raise ImproperlyConfigured(
+            f"result_backend {scheme!r} takes no host, path or options ({scheme}://...): "
+            f"{chooser}")
+
+
 def on_connection(using: str, what: str, operation: Callable[[], T]) -> T:
     """Run ``operation`` on database ``using``; after a connection error, close the broken
     connection and run it once more (outside a transaction only: inside one, the caller's
@@ -112,4 +126,4 @@ def _unreachable(using: str, what: str, exc: BaseException) -> OperationalError:
     return OperationalError(f"Django database {using!r} failed while trying to {what}: {exc}")
 
 
-__all__ = ["ensure_django", "on_connection"]
+__all__ = ["ensure_django", "on_connection", "refuse_url_parts"]

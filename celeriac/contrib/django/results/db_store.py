@@ -34,7 +34,11 @@ from celeriac.backends.chords import ChordJoin, LazyJoin
 from celeriac.backends.final_state import may_replace
 from celeriac.config.frozen import BackendOptions
 from celeriac.contrib.django.results.columns import ColumnCodec
-from celeriac.contrib.django.results.connections import ensure_django, on_connection
+from celeriac.contrib.django.results.connections import (
+    ensure_django,
+    on_connection,
+    refuse_url_parts,
+)
 from celeriac.protocol.result_meta import ResultMeta
 
 _CLEANUP_EVERY: Final = 60.0
@@ -65,6 +69,7 @@ class DjangoDbBackend(StoreCapabilities):
     @classmethod
     def from_url(cls, url: str, options: BackendOptions) -> Self:
         """``django-db`` (``django-db://`` too): the database router picks the database."""
+        refuse_url_parts(url, "Django's DATABASES and database routers choose the database")
         return cls(options)
 
     # -- helpers ---------------------------------------------------------------------------
