@@ -315,6 +315,10 @@ class TaskRunner:
                 "retries": context.retries,
                 "queue": context.delivery_info.get("routing_key"),
             }
+            # django-celery-beat's header; the django-db store keeps it in its own column.
+            periodic = (context.headers or {}).get("periodic_task_name")
+            if periodic is not None:
+                extended["periodic_task_name"] = periodic
         return ResultMeta(
             task_id=context.id or "",
             status=state,
