@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -25,8 +25,8 @@ class MarkedTask(Task[Any, Any]):
 class Recording:
     """A fix-up of the test's own: records the app, lists packages for autodiscovery."""
 
-    made: list[Celery] = []
-    packages: list[str] = []
+    made: ClassVar[list[Celery]] = []
+    packages: ClassVar[list[str]] = []
 
     def __init__(self, app: Celery) -> None:
         self.made.append(app)
@@ -73,6 +73,7 @@ def test_with_django_settings_tasks_are_django_tasks(django_env: None) -> None:
     def add(x: int, y: int) -> int:
         return x + y
 
+    assert isinstance(add, DjangoTask)
     assert callable(add.delay_on_commit) and callable(add.apply_async_on_commit)
 
 
