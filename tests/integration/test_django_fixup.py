@@ -91,7 +91,7 @@ def _worker(project: DjangoProject, pool: str, *extra: str) -> Any:
                           "-l", "info", *extra, env=project.env)
 
 
-@pytest.mark.parametrize("pool", ["solo", "prefork"])
+@pytest.mark.parametrize("pool", ["solo", "prefork", "threads"])
 def test_autodiscovered_tasks_of_every_app_run_with_the_orm(database: Database, tmp_path: Path,
                                                              pool: str) -> None:
     project = write_django_project(tmp_path, database)

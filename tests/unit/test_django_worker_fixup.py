@@ -63,3 +63,19 @@ def test_pool_enabled_reads_django_51_pool_option() -> None:
     assert not _pool_enabled(Wrapper({"pool": True}, False))  # Django < 5.1
     assert not _pool_enabled(Wrapper({}, True))
     assert not _pool_enabled(Wrapper(None, True))
+
+
+def test_db_reuse_max_closes_every_n_tasks_instead() -> None:
+    from celeriac import Celery
+    from celeriac.contrib.django.worker_fixup import DjangoWorkerFixup
+
+    app = Celery("reuse", broker="memory://", set_as_current=False, fixups=())
+    app.conf.update(db_reuse_max=2)
+    fixup = DjangoWorkerFixup(app)
+    calls: list[int] = []
+    fixup.close_all_connections = lambda: calls.append(1)  # type: ignore[method-assign]
+    closed = []
+    for _ in range(9):  # prerun and postrun of each task
+        fixup.close_database()
+        closed.append(len(calls))
+    assert closed == [0, 0, 0, 0, 1, 1, 1, 1, 2]

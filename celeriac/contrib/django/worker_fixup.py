@@ -42,6 +42,11 @@ class DjangoWorkerFixup:
         self.app = app
         self.prefork = False
         self._installed = False
+        #: Celery's ``CELERY_DB_REUSE_MAX``: keep connections for this many tasks, then close
+        #: them all (0: Django's ``close_old_connections`` around every task).
+        conf = app.conf
+        self.db_reuse_max = int(conf.get("db_reuse_max") or conf.get("CELERY_DB_REUSE_MAX") or 0)
+        self._db_recycles = 0
 
     @staticmethod
     def django_setup() -> None:
@@ -106,7 +111,14 @@ class DjangoWorkerFixup:
     # -- the work ----------------------------------------------------------------------------
     def close_database(self, **kwargs: Any) -> None:
         """Close the connections that are broken or past ``CONN_MAX_AGE``, as Django does
-        around a request (``close_old_connections``)."""
+        around a request (``close_old_connections``); with ``db_reuse_max``, close them all
+        every that many tasks instead (each task calls this twice), as Celery does."""
+        if self.db_reuse_max:
+            if self._db_recycles >= self.db_reuse_max * 2:
+                self._db_recycles = 0
+                self.close_all_connections()
+            self._db_recycles += 1
+            return
         from django.db import close_old_connections
 
         close_old_connections()
