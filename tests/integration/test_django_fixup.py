@@ -11,7 +11,7 @@ import pytest
 
 from celeriac import Celery
 from tests.databases import PG_HOST, PG_PORT, PG_USER, Database, postgres_database
-from tests.django_project import DjangoProject, write_django_project
+from tests.django_project import CELERY_PY, DjangoProject, write_django_project
 from tests.helpers import running_worker, wait_until
 
 pytestmark = pytest.mark.slow
@@ -107,6 +107,22 @@ def test_autodiscovered_tasks_of_every_app_run_with_the_orm(database: Database, 
     for name in ("demoapp.tasks.add", "otherapp.tasks.shout", "proj.celery.debug_task"):
         assert f". {name}" in log
     assert "memory leak" not in log  # DEBUG is off
+
+
+@pytest.mark.parametrize("packages", ["lambda: settings.INSTALLED_APPS",
+                                      "['demoapp', 'otherapp']"])
+def test_apps_listed_explicitly_are_imported_once_django_is_set_up(
+        database: Database, tmp_path: Path, packages: str) -> None:
+    """Older Celery docs list the apps; their task modules import models, which needs the
+    app registry ready (today's failure was AppRegistryNotReady)."""
+    celery_py = CELERY_PY.replace(
+        "app.autodiscover_tasks()",
+        f"from django.conf import settings\napp.autodiscover_tasks({packages})")
+    project = write_django_project(tmp_path, database, extra_files={"proj/celery.py": celery_py})
+    with _worker(project, "solo"):
+        client = _client(project)
+        assert _call(client, "demoapp.tasks.count_widgets") >= 0
+        assert _call(client, "otherapp.tasks.shout", "ok") == "OK"
 
 
 @pytest.mark.parametrize("pool", ["solo", "prefork"])
