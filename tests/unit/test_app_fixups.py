@@ -15,6 +15,8 @@ from celeriac.app.fixups import BUILTIN_FIXUPS
 from celeriac.contrib.django.fixup import DJANGO_TASK_CLS, DjangoFixup
 from celeriac.contrib.django.task import DjangoTask
 from celeriac.exceptions import FixupWarning
+from celeriac.pools.prefork import PreforkPool
+from celeriac.pools.solo import SoloPool
 from tests.helpers import unique_name, write_module
 
 
@@ -142,8 +144,8 @@ class _WorkerFixupRecorder:
     def validate_models(self) -> None:
         self.calls.append("validate_models")
 
-    def install(self, pool: str = "") -> None:
-        self.calls.append(f"install:{pool}")
+    def install(self, prefork: bool = False) -> None:
+        self.calls.append(f"install:prefork={prefork}")
 
 
 def test_django_setup_runs_when_its_own_app_imports_task_modules(django_env: None) -> None:
@@ -161,11 +163,12 @@ def test_worker_fixup_installs_only_for_a_worker_of_its_app(django_env: None) ->
     fixup._worker_fixup = recorder = _WorkerFixupRecorder()
 
     class FakeWorker:  # what the receiver reads of celeriac.worker.Worker
-        def __init__(self, app: Celery) -> None:
+        def __init__(self, app: Celery, pool: object) -> None:
             self.app = app
-            self.options = type("Options", (), {"pool": "prefork"})()
+            self.pool = pool
 
-    fixup.on_worker_init(sender=FakeWorker(other))
+    fixup.on_worker_init(sender=FakeWorker(other, SoloPool.__new__(SoloPool)))
     assert recorder.calls == []
-    fixup.on_worker_init(sender=FakeWorker(app))
-    assert recorder.calls == ["install:prefork"]
+    fixup.on_worker_init(sender=FakeWorker(app, PreforkPool.__new__(PreforkPool)))
+    fixup.on_worker_init(sender=FakeWorker(app, SoloPool.__new__(SoloPool)))
+    assert recorder.calls == ["install:prefork=True", "install:prefork=False"]

@@ -98,7 +98,10 @@ class DjangoFixup:
         if worker_app is not None and worker_app is not self.app:
             logger.debug("Django fix-up of %r ignores the worker of %r", self.app, worker_app)
             return
-        self.worker_fixup.install(pool=getattr(getattr(sender, "options", None), "pool", ""))
+        # Celery's test: the pool's module (a prefork child must let go of the worker's
+        # sockets; the solo pool sends worker_process_init in the worker itself).
+        pool_module = type(getattr(sender, "pool", None)).__module__
+        self.worker_fixup.install(prefork="prefork" in pool_module)
 
     def autodiscover_tasks(self) -> list[str]:
         """Every installed Django app (``app.autodiscover_tasks()`` without arguments).

@@ -63,10 +63,10 @@ class DjangoWorkerFixup:
 
             run_checks()
 
-    def install(self, pool: str = "") -> DjangoWorkerFixup:
+    def install(self, prefork: bool = False) -> DjangoWorkerFixup:
         """Connect the per-task and per-process receivers (once) and drop what the start-up
-        opened."""
-        self.prefork = pool in {"prefork", "processes"}
+        opened. ``prefork``: tasks run in forked children of the worker."""
+        self.prefork = prefork
         if not self._installed:
             self._installed = True
             signals.beat_embedded_init.connect(self.close_database)
