@@ -162,11 +162,15 @@ def test_prefork_child_lets_go_of_sessions_inherited_from_the_worker(database: D
         assert parent_session in _sessions(database), worker.log()
 
 
-def test_debug_setting_warns_at_worker_start(database: Database, tmp_path: Path) -> None:
-    project = write_django_project(tmp_path, database, debug=True)
+def test_debug_setting_and_system_checks_are_reported_at_worker_start(
+        database: Database, tmp_path: Path) -> None:
+    # Without DEFAULT_AUTO_FIELD, Django's checks warn about Widget's implicit primary key.
+    project = write_django_project(tmp_path, database, debug=True,
+                                   extra_settings="del DEFAULT_AUTO_FIELD\n")
     with _worker(project, "solo") as worker:
         assert _call(_client(project), "demoapp.tasks.add", 1, 1) == 2
         wait_until(lambda: "memory leak" in worker.log(), message="the DEBUG warning")
+        assert "Django system check: demoapp.Widget: (models.W042)" in worker.log()
 
 
 DELAY_ON_COMMIT = """\

@@ -56,12 +56,17 @@ class DjangoWorkerFixup:
 
     def validate_models(self) -> None:
         """``django.setup()``, then Django's system checks (``CELERY_SKIP_CHECKS`` skips
-        them, the variable Celery reads): a broken project fails at start, not in a task."""
+        them, the variable Celery reads). What they find is logged; as in Celery, it does
+        not stop the worker (Django's ``manage.py check`` is the place to enforce it)."""
         self.django_setup()
         if not os.environ.get("CELERY_SKIP_CHECKS"):
             from django.core.checks import run_checks
 
-            run_checks()
+            for message in run_checks():
+                if message.is_silenced():  # SILENCED_SYSTEM_CHECKS
+                    continue
+                level = logging.ERROR if message.is_serious() else logging.WARNING
+                logger.log(level, "Django system check: %s", message)
 
     def install(self, prefork: bool = False) -> DjangoWorkerFixup:
         """Connect the per-task and per-process receivers (once) and drop what the start-up
