@@ -9,7 +9,7 @@ store only implements ``get/mget/set/delete``; record layout, the replace rule
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from celeriac.backends.capabilities import Capability, StoreCapabilities
@@ -112,20 +112,7 @@ class KeyValueBackend(StoreCapabilities):
         return [self.decode(tid, data) for tid, data in zip(task_ids, raw, strict=True)]
 
     def wait(self, task_id: str, timeout: float | None, interval: float = 0.5) -> ResultMeta:
-        """Poll with backoff from 5 ms up to ``interval``: cheap for quick tasks, calm for slow."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.005
-        while True:
-            meta = self.get(task_id)
-            if meta.ready:
-                return meta
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"The operation timed out waiting for task {task_id}.")
-                delay = min(delay, remaining)
-            time.sleep(delay)
-            delay = min(delay * 2, interval)
+        return poll_until_ready(self.get, task_id, timeout, interval)
 
     def forget(self, task_id: str) -> None:
         self._kv_delete(TASK_KEY_PREFIX + task_id)
@@ -155,6 +142,28 @@ class KeyValueBackend(StoreCapabilities):
             return ResultMeta(task_id)
         return decode_record(data, task_id, self.codec.loads)
 
+
+def poll_until_ready(get: Callable[[str], ResultMeta], task_id: str, timeout: float | None,
+                     interval: float = 0.5) -> ResultMeta:
+    """``get(task_id)`` until ready, with a backoff from 5 ms up to ``interval``: cheap for
+    quick tasks, calm for slow ones (the ``wait`` of stores that cannot be woken).
+
+    Raises:
+        TimeoutError: not ready after ``timeout`` seconds.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        meta = get(task_id)
+        if meta.ready:
+            return meta
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"The operation timed out waiting for task {task_id}.")
+            delay = min(delay, remaining)
+        time.sleep(delay)
+        delay = min(delay * 2, interval)
 
 def store_with_reply_to(backend: ResultBackend,
                         records: Sequence[tuple[str | None, ResultMeta]]) -> None:

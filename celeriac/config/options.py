@@ -11,6 +11,7 @@ from typing import Any
 from celeriac.config.frozen import (
     BackendOptions,
     BroadcastOptions,
+    DatabaseStoreOptions,
     StoreRetryPolicy,
     TransportOptions,
 )
@@ -112,7 +113,7 @@ _BACKEND_EXTRA_FROM_SETTINGS = {
 #: Result store scheme -> the ``BackendOptions`` field its store reads.
 _BACKEND_KEYS: dict[str, str] = {
     **dict.fromkeys(("redis", "rediss", "redis+socket", "sentinel"), "redis"),
-    **dict.fromkeys(("sqlite", "db+sqlite"), "sqlite"),
+    "sqlite": "sqlite",
     "rpc": "rpc",
     **dict.fromkeys(("memory", "cache+memory", "disabled", ""), ""),
 }
@@ -147,7 +148,21 @@ def backend_options(conf: Any, oid: str | None = None,
         accept=tuple(accept),
         persistent=bool(conf.get("result_persistent")),
         oid=oid,
+        database=database_options(conf),
         **typed,
+    )
+
+
+def database_options(conf: Any) -> DatabaseStoreOptions:
+    """Celery's ``database_*`` settings, for the SQL result store."""
+    return DatabaseStoreOptions(
+        url=conf.get("database_url") or None,
+        engine_options=dict(conf.get("database_engine_options") or {}),
+        engine_callback=conf.get("database_engine_callback"),
+        short_lived_sessions=bool(conf.get("database_short_lived_sessions")),
+        table_schemas=dict(conf.get("database_table_schemas") or {}),
+        table_names=dict(conf.get("database_table_names") or {}),
+        create_tables_at_setup=bool(conf.get("database_create_tables_at_setup")),
     )
 
 

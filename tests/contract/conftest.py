@@ -89,7 +89,7 @@ def _memory_backend(env: ContractEnv) -> ResultBackend:
 
 
 def _sqlite_backend(env: ContractEnv) -> ResultBackend:
-    url = f"db+sqlite:///{env.tmp_path / 'results.db'}"
+    url = f"sqlite:///{env.tmp_path / 'results.db'}"
     return SqliteBackend.from_url(url, env.backend_options)
 
 
@@ -111,6 +111,7 @@ from tests.contract import (  # noqa: E402 - after the base table
     amqp_factories,
     redis_factories,
     rpc_factories,
+    sql_factories,
 )
 
 TRANSPORT_FACTORIES.update(redis_factories.TRANSPORT_FACTORIES)
@@ -118,7 +119,8 @@ TRANSPORT_FACTORIES.update(redis_factories.TRANSPORT_FACTORIES)
 #: plus RabbitMQ, whose queue contract lives in its own integration tests.
 FANOUT_FACTORIES: dict[str, TransportFactory] = {
     **TRANSPORT_FACTORIES, **amqp_factories.FANOUT_FACTORIES}
-for _factories in (redis_factories.BACKEND_FACTORIES, rpc_factories.BACKEND_FACTORIES):
+for _factories in (redis_factories.BACKEND_FACTORIES, rpc_factories.BACKEND_FACTORIES,
+                   sql_factories.BACKEND_FACTORIES):
     for _kind, (_cls, _build, _general) in _factories.items():
         BACKEND_FACTORIES[_kind] = StoreFactory(_cls, _build, _general)
 
