@@ -21,7 +21,7 @@ import sqlalchemy as sa
 logger = logging.getLogger(__name__)
 
 DEFAULT_NAMES: Final = {"task": "celery_taskmeta", "group": "celery_tasksetmeta",
-                        "chord": "celeriac_chords"}
+                        "chord": "celeriac_chord"}
 
 #: Celery's id column: BIGINT on SQL Server, INTEGER elsewhere.
 _ID_TYPE: Final = sa.Integer().with_variant(sa.BigInteger, "mssql")
