@@ -4,9 +4,9 @@ Like ``transport/__init__.py``, heavy clients are imported only when their schem
 Every store class offers ``from_url(url, options)``. ``sqlite://`` without a path means "the
 broker's file" when the broker is SQLite, so the zero-configuration setup keeps messages and
 results in one file. Every ``db+<SQLAlchemy URL>`` (and Celery's ``database`` alias, with
-``database_url``) is Celery's SQL store on Celery's tables (``backends/sql``). A class that needs to know
-the broker (``rpc://`` replies travel on it) sets ``uses_broker_url = True`` and is built
-with ``from_url(url, options, broker_url=...)``.
+``database_url``) is Celery's SQL store on Celery's tables (``backends/sql``). A class that
+needs to know the broker (``rpc://`` replies travel on it) sets ``uses_broker_url = True``
+and is built with ``from_url(url, options, broker_url=...)``.
 """
 
 from __future__ import annotations

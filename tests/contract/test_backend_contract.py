@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import threading
 import time
-from fractions import Fraction
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -292,7 +293,7 @@ def test_records_are_stored_in_the_result_serializer_and_read_back(
     assert writer.wait("t", timeout=DEADLINE) == record
     # The bytes of the record (key-value stores) or of its result column (SQL stores).
     raw = (writer._kv_get(TASK_KEY_PREFIX + "t") if isinstance(writer, KeyValueBackend)
-           else getattr(writer, "raw_result")("t"))
+           else cast(Any, writer).raw_result("t"))
     assert raw is not None
     if compression:
         assert raw.startswith(COMPRESSED_MAGIC)

@@ -4,6 +4,7 @@ PostgreSQL, MariaDB and SQLite): Celery's settings, safe errors, legacy rows, Ce
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 import threading
 import uuid
@@ -55,12 +56,8 @@ def _done(task_id: str, result: Any = 1, status: str = states.SUCCESS) -> Result
 
 # -- URLs and errors ------------------------------------------------------------------------
 def test_mysql_without_mysqlclient_names_the_driver_and_hides_the_password() -> None:
-    pytest.importorskip("pymysql")
-    try:
-        import MySQLdb  # noqa: F401
+    if importlib.util.find_spec("MySQLdb") is not None:
         pytest.skip("mysqlclient is installed here")
-    except ImportError:
-        pass
     with pytest.raises(ImproperlyConfigured) as info:
         resolve_backend(f"db+mysql://root:{SECRET}@127.0.0.1/x", BackendOptions())
     message = str(info.value)
@@ -110,7 +107,7 @@ def test_engine_options_and_callback(tmp_path: Path) -> None:
     CALLED.clear()
     store = _sqlite(tmp_path, engine_callback=f"{__name__}.record_engine",
                     engine_options={"echo": False})
-    assert CALLED == [store.holder.engine]
+    assert [store.holder.engine] == CALLED
     store.close()
     with pytest.raises(ImproperlyConfigured, match="callable"):
         _sqlite(tmp_path, engine_callback=42)
@@ -168,7 +165,7 @@ def test_rows_hold_celerys_encoding(tmp_path: Path) -> None:
             "SELECT status, result, children, date_done FROM celery_taskmeta")).one()
         group = conn.execute(sa.text("SELECT result FROM celery_tasksetmeta")).scalar()
     assert (row[0], bytes(row[1]), bytes(row[2])) == ("SUCCESS", json_dumps({"a": [1]}), b"[]")
-    assert row[3] is not None
+    assert row[3] is not None and group is not None
     assert bytes(group) == json_dumps([["g", None], [[["t", None], None]]])
     store.close()
 
@@ -186,7 +183,7 @@ def test_legacy_pickled_rows_are_read_as_plain_values_only(tmp_path: Path) -> No
     _write_raw(store, "plain", pickle.dumps({"n": [1, 2.5, "x", None, True, b"raw"]}))
     _write_raw(store, "object", pickle.dumps({"ratio": Fraction(1, 3)}))
     assert store.get("plain").result == {"n": [1, 2.5, "x", None, True, b"raw"]}
-    with pytest.raises(ContentDisallowed, match="fractions.Fraction"):
+    with pytest.raises(ContentDisallowed, match=r"fractions\.Fraction"):
         store.get("object")
     store.close()
     trusting = SqlBackend.from_url(f"db+sqlite:///{tmp_path / 'r.db'}",
@@ -205,7 +202,8 @@ def test_racing_writers_never_overwrite_a_success(pg: Database) -> None:
             store.store([_done(task_id, status, status)])
 
     statuses = [states.SUCCESS, states.STARTED, states.RETRY, states.FAILURE]
-    threads = [threading.Thread(target=write, args=(s, st)) for s, st in zip(stores, statuses)]
+    threads = [threading.Thread(target=write, args=pair)
+               for pair in zip(stores, statuses, strict=True)]
     for thread in threads:
         thread.start()
     for thread in threads:

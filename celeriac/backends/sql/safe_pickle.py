@@ -54,4 +54,4 @@ def loads_plain(data: bytes) -> Any:
     return _PlainUnpickler(io.BytesIO(data)).load()
 
 
-__all__ = ["looks_pickled", "loads_plain"]
+__all__ = ["loads_plain", "looks_pickled"]

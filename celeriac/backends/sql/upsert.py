@@ -1,6 +1,7 @@
 """Insert a row unless its key exists, in one statement on every dialect we know.
 
-PostgreSQL and SQLite: ``INSERT … ON CONFLICT DO NOTHING RETURNING``; MySQL/MariaDB: ``INSERT IGNORE``.
+PostgreSQL and SQLite: ``INSERT … ON CONFLICT DO NOTHING RETURNING``; MySQL/MariaDB:
+``INSERT IGNORE``.
 A statement that finds the key taken by a transaction still running waits for it, so two
 writers never both believe they inserted. Other dialects insert in a savepoint and take an
 ``IntegrityError`` for "already there".

@@ -32,7 +32,11 @@ class ValueCodec(RecordCodec):
         super().__init__(serializer, compression, accept)
         self.content_type = registry.get_codec(self.serializer).content_type
 
-    def loads(self, data: bytes | memoryview | None) -> Any:  # type: ignore[override]
+    def dumps(self, value: Any) -> bytes:
+        """Any value, not only a record: ``result``, ``children``, ``args``..."""
+        return super().dumps(value)
+
+    def loads(self, data: bytes | memoryview | None) -> Any:
         """Decode a stored value (None stays None).
 
         Raises:
