@@ -7,7 +7,6 @@ own (``tests/databases.py``), in Celery's tables.
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,30 +18,12 @@ from celeriac.canvas import chord, group
 from celeriac.exceptions import ChordError
 from tests.databases import Database, postgres_database
 from tests.helpers import import_app_module, running_worker, unique_name
+from tests.integration.test_canvas_redis import APP_SOURCE
 
 pytestmark = [pytest.mark.slow]
 
-TASKS = """
-from celeriac import Celery
-
-app = Celery({name!r}, broker={broker!r}, backend={backend!r})
-app.conf.result_extended = True
-
-
-@app.task
-def add(x, y):
-    return x + y
-
-
-@app.task
-def xsum(values):
-    return sum(values)
-
-
-@app.task
-def boom():
-    raise ValueError("no luck")
-"""
+#: The canvas tests' task module (add, xsum, boom...), with ``result_extended`` on.
+TASKS = APP_SOURCE + "\napp.conf.result_extended = True\n"
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +38,8 @@ def project(database: Database, tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     name = unique_name("sqlproj")
     source = TASKS.format(name=name, broker=f"sqlite:///{tmp_path / 'broker.db'}",
-                          backend="db+" + database.url)
-    (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+                          results="db+" + database.url)
+    (tmp_path / f"{name}.py").write_text(source)
     mod: Any = import_app_module(tmp_path, name)
     yield tmp_path, name, mod
     mod.app.close()
@@ -70,9 +51,9 @@ def test_a_worker_stores_results_groups_and_chords_in_postgresql(
     with running_worker(workdir, "-A", name, "worker", "-P", "threads", "-c", "4"):
         result = mod.add.delay(2, 3)
         assert result.get(timeout=30) == 5
-        assert (result.name, result.args, result.kwargs) == (f"{name}.add", [2, 3], {})
+        assert (result.name, result.args, result.kwargs) == ("proj.add", [2, 3], {})
         failed = mod.boom.delay()
-        with pytest.raises(ValueError, match="no luck"):
+        with pytest.raises(ValueError, match="boom"):
             failed.get(timeout=30)
         grp = group(mod.add.s(i, i) for i in range(4)).apply_async()
         assert grp.get(timeout=30) == [0, 2, 4, 6]
@@ -89,7 +70,7 @@ def test_a_worker_stores_results_groups_and_chords_in_postgresql(
             row = conn.execute(sa.text(
                 "SELECT status, name, worker FROM celery_taskmeta WHERE task_id = :id"),
                 {"id": result.id}).one()
-            assert row[0] == "SUCCESS" and row[1] == f"{name}.add" and row[2]
+            assert row[0] == "SUCCESS" and row[1] == "proj.add" and row[2]
             assert conn.execute(sa.text(
                 "SELECT count(*) FROM celery_tasksetmeta WHERE taskset_id = :id"),
                 {"id": str(grp.id)}).scalar() == 1

@@ -12,7 +12,6 @@ Each test gets its own PostgreSQL database (``tests/databases.py``).
 
 from __future__ import annotations
 
-import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,26 +26,13 @@ from celeriac.config.frozen import BackendOptions
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from tests.databases import Database, postgres_database
 from tests.helpers import close_celery_app, import_app_module, running_worker, unique_name
+from tests.interop.test_redis_celery_interop import TASKS_SOURCE
 
 celery = pytest.importorskip("celery")
 pytestmark = [pytest.mark.slow]
 
-TASKS = """
-from celeriac import Celery
-
-app = Celery({name!r}, broker={broker!r}, backend={backend!r})
-app.conf.result_extended = True
-
-
-@app.task(name="interop.add")
-def add(x, y):
-    return x + y
-
-
-@app.task(name="interop.boom")
-def boom(message):
-    raise ValueError(message)
-"""
+#: The Redis interop tests' task module (interop.add, interop.boom...), result_extended on.
+TASKS = TASKS_SOURCE + "\napp.conf.result_extended = True\n"
 
 
 @pytest.fixture
@@ -74,8 +60,9 @@ def test_celery_reads_what_a_celeriac_worker_stored(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     name = unique_name("sqlinterop")
-    (tmp_path / f"{name}.py").write_text(textwrap.dedent(TASKS.format(
-        name=name, broker=f"sqlite:///{tmp_path / 'broker.db'}", backend="db+" + database.url)))
+    (tmp_path / f"{name}.py").write_text(TASKS.format(
+        import_line="from celeriac import Celery", name=name,
+        broker=f"sqlite:///{tmp_path / 'broker.db'}", results="db+" + database.url))
     mod: Any = import_app_module(tmp_path, name)
     try:
         with running_worker(tmp_path, "-A", name, "worker", "-P", "solo", "-Q", "sqlq"):
