@@ -220,6 +220,10 @@ def test_an_app_resolves_db_urls_with_its_database_settings(tmp_path: Path) -> N
     store = app.backend
     assert isinstance(store, SqlBackend) and store.tables.task.name == "app_tasks"
     app.close()
+    by_alias = Celery("sqlalias", broker="memory://", backend="database", set_as_current=False)
+    by_alias.conf.database_url = f"sqlite:///{tmp_path / 'alias.db'}"
+    assert isinstance(by_alias.backend, SqlBackend)
+    by_alias.close()
 
 
 def test_default_table_names_are_celerys() -> None:

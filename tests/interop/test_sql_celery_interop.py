@@ -145,3 +145,17 @@ def test_celeriac_works_in_a_database_celery_created(
     assert (theirs.result, theirs.name, theirs.args) == ([1, "two"], "x.y", [1])
     restored = celery_app.GroupResult.restore("g-" + mine)
     assert [r.id for r in restored.results] == [mine]
+
+
+def test_celery_reads_compressed_values_celeriac_wrote(
+        database: Database, celery_app: Any) -> None:
+    store = _celeriac_store(database, compression="gzip")
+    try:
+        task_id = uuid.uuid4().hex
+        store.store([ResultMeta(task_id, states.SUCCESS, {"big": "x" * 1000},
+                                date_done=now_iso())])
+        raw = store.raw_result(task_id)
+        assert raw is not None and raw.startswith(b"\x00celery-compressed\x00")
+    finally:
+        store.close()
+    assert celery_app.AsyncResult(task_id).result == {"big": "x" * 1000}
