@@ -115,7 +115,7 @@ _BACKEND_KEYS: dict[str, str] = {
     **dict.fromkeys(("redis", "rediss", "redis+socket", "sentinel"), "redis"),
     "sqlite": "sqlite",
     "rpc": "rpc",
-    **dict.fromkeys(("memory", "cache+memory", "disabled", ""), ""),
+    **dict.fromkeys(("memory", "cache+memory", "disabled", "", "db", "database"), ""),
 }
 _STORE_KEYS: dict[str, type[KeyedOptions]] = {
     "redis": RedisStoreOptions, "rpc": RpcStoreOptions, "sqlite": SqliteStoreOptions,
@@ -129,7 +129,9 @@ def backend_options(conf: Any, oid: str | None = None,
     ``result_backend_transport_options`` keys the store of ``backend_url`` (else
     ``conf.result_backend``) does not read are logged."""
     typed: dict[str, Any] = {}
-    kind = _BACKEND_KEYS.get(scheme_of(backend_url or conf.get("result_backend") or ""))
+    scheme = scheme_of(backend_url or conf.get("result_backend") or "")
+    # Every db+<SQLAlchemy URL> is the SQL store, which reads the database_* settings only.
+    kind = _BACKEND_KEYS.get("db" if scheme.startswith("db+") else scheme)
     if kind is not None:
         typed[kind] = _STORE_KEYS[kind].build(
             conf.get("result_backend_transport_options"),

@@ -5,6 +5,7 @@ PostgreSQL, MariaDB and SQLite): Celery's settings, safe errors, legacy rows, Ce
 from __future__ import annotations
 
 import importlib.util
+import logging
 import pickle
 import threading
 import uuid
@@ -229,3 +230,23 @@ def test_an_app_resolves_db_urls_with_its_database_settings(tmp_path: Path) -> N
 def test_default_table_names_are_celerys() -> None:
     tables = sql_tables.define()
     assert (tables.task.name, tables.group.name) == ("celery_taskmeta", "celery_tasksetmeta")
+
+
+def test_transport_options_are_reported_as_unused_by_the_sql_store(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Celery's database backend reads no ``result_backend_transport_options``: saying so."""
+    from celeriac.config.options import backend_options
+
+    caplog.set_level(logging.WARNING, "celeriac.config.keyed")
+    conf = {"result_backend_transport_options": {"sql_only_key": 1},
+            "database_table_names": {"task": "t"}}
+    options = backend_options(_Conf(conf), None, "db+postgresql://h/db")
+    assert options.database.table_names == {"task": "t"}
+    assert any("sql_only_key" in r.getMessage() for r in caplog.records)
+
+
+class _Conf(dict[str, Any]):
+    """The ``conf.get`` that ``backend_options`` reads."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key, default)

@@ -45,10 +45,12 @@ def project(database: Database, tmp_path: Path,
     mod.app.close()
 
 
+@pytest.mark.parametrize("pool", ["threads", "prefork"])
 def test_a_worker_stores_results_groups_and_chords_in_postgresql(
-        project: tuple[Path, str, Any], database: Database) -> None:
+        project: tuple[Path, str, Any], database: Database, pool: str) -> None:
+    """With prefork, each child makes its own engine after the fork (``sql/engine.py``)."""
     workdir, name, mod = project
-    with running_worker(workdir, "-A", name, "worker", "-P", "threads", "-c", "4"):
+    with running_worker(workdir, "-A", name, "worker", "-P", pool, "-c", "4"):
         result = mod.add.delay(2, 3)
         assert result.get(timeout=30) == 5
         assert (result.name, result.args, result.kwargs) == ("proj.add", [2, 3], {})
