@@ -6,12 +6,14 @@ until the task is finished), ``traceback``; with ``result_extended`` also ``name
 and ``kwargs`` (encoded), ``worker``, ``retries``, ``queue``. Celery's tables have no column
 for ``group_id`` or ``parent_id``: they are not kept (``kept`` says what a record reads back as).
 
-Never overwrite SUCCESS, atomically and without reading first: each record is one conditional
-``UPDATE … WHERE task_id = ? AND status <> 'SUCCESS'`` (and, for a RETRY, ``AND status NOT
-IN`` the finished states: ``final_state.may_replace`` as SQL); a missing row is inserted
-with insert-if-absent, and a row another writer inserted meanwhile gets the conditional
-``UPDATE`` again. ``result_expires``: an older ``date_done`` reads as missing, and a writer
-deletes expired rows at most once a minute (as Celery's ``backend_cleanup`` task would).
+Never overwrite SUCCESS, atomically and without reading first: a batch's new tasks are one
+``INSERT … ON CONFLICT DO NOTHING RETURNING`` (PostgreSQL, SQLite); every other record is one
+conditional ``UPDATE … WHERE task_id = ? AND status <> 'SUCCESS'`` (and, for a RETRY, ``AND
+status NOT IN`` the finished states: ``final_state.may_replace`` as SQL); a row still missing
+is inserted with insert-if-absent, and a row another writer inserted meanwhile gets the
+conditional ``UPDATE`` again. ``result_expires``: an older ``date_done`` reads as missing,
+and a writer deletes expired rows at most once a minute (as Celery's ``backend_cleanup``
+task would).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from celeriac.backends.chords import ChordJoin, LazyJoin
 from celeriac.backends.sql import tables as sql_tables
 from celeriac.backends.sql.chords import SqlChordJoin, utcnow
 from celeriac.backends.sql.engine import EngineHolder, engine_url
-from celeriac.backends.sql.upsert import insert_if_absent
+from celeriac.backends.sql.upsert import insert_if_absent, insert_many_if_absent
 from celeriac.backends.sql.values import ValueCodec
 from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import DecodeError, ImproperlyConfigured
@@ -89,15 +91,22 @@ class SqlBackend(StoreCapabilities):
         if not metas:
             return
         task = self.tables.task
+        rows = [{"task_id": meta.task_id, **self._columns(meta)} for meta in metas]
         with self._ready().begin() as conn:
-            for meta in metas:
-                values = self._columns(meta)
+            # New tasks' records in one INSERT where the dialect says which it inserted (the
+            # first record of each task: later ones in the batch are judged against it).
+            firsts = {row["task_id"]: index for index, row in reversed(list(enumerate(rows)))}
+            inserted = insert_many_if_absent(conn, task, [rows[i] for i in firsts.values()],
+                                             "task_id") or set()
+            for index, (meta, row) in enumerate(zip(metas, rows, strict=True)):
+                if meta.task_id in inserted and firsts[meta.task_id] == index:
+                    continue
                 guard = sa.update(task).where(task.c.task_id == meta.task_id,
                                               _may_replace(task.c.status, meta.status))
-                if conn.execute(guard.values(values)).rowcount:
+                if conn.execute(guard.values(row)).rowcount:
                     continue
-                if not insert_if_absent(conn, task, {"task_id": meta.task_id, **values}):
-                    conn.execute(guard.values(values))  # inserted by a racing writer
+                if not insert_if_absent(conn, task, row):
+                    conn.execute(guard.values(row))  # inserted by a racing writer
             self._maybe_cleanup(conn)
 
     def _columns(self, meta: ResultMeta) -> dict[str, Any]:

@@ -36,4 +36,19 @@ def insert_if_absent(conn: sa.Connection, table: sa.Table, row: dict[str, Any]) 
         return True
 
 
-__all__ = ["insert_if_absent"]
+
+
+def insert_many_if_absent(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]],
+                          key: str) -> set[Any] | None:
+    """Insert ``rows`` (distinct ``key`` values) in one statement, skipping taken keys; the
+    keys inserted. None where the dialect cannot say which (the caller goes row by row)."""
+    name = conn.dialect.name
+    if not rows or name not in ("postgresql", "sqlite"):
+        return None
+    dialect_insert = postgresql.insert if name == "postgresql" else sqlite.insert
+    statement = (dialect_insert(table).values(rows).on_conflict_do_nothing()
+                 .returning(table.c[key]))
+    return set(conn.execute(statement).scalars())
+
+
+__all__ = ["insert_if_absent", "insert_many_if_absent"]
