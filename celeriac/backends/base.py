@@ -145,12 +145,8 @@ class KeyValueBackend(StoreCapabilities):
 
 def poll_until_ready(get: Callable[[str], ResultMeta], task_id: str, timeout: float | None,
                      interval: float = 0.5) -> ResultMeta:
-    """``get(task_id)`` until ready, with a backoff from 5 ms up to ``interval``: cheap for
-    quick tasks, calm for slow ones (the ``wait`` of stores that cannot be woken).
-
-    Raises:
-        TimeoutError: not ready after ``timeout`` seconds.
-    """
+    """``ResultBackend.wait`` for a store without notifications: poll ``get`` with backoff
+    from 5 ms up to ``interval``, cheap for quick tasks, calm for slow ones."""
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = 0.005
     while True:
@@ -164,6 +160,7 @@ def poll_until_ready(get: Callable[[str], ResultMeta], task_id: str, timeout: fl
             delay = min(delay, remaining)
         time.sleep(delay)
         delay = min(delay * 2, interval)
+
 
 def store_with_reply_to(backend: ResultBackend,
                         records: Sequence[tuple[str | None, ResultMeta]]) -> None:

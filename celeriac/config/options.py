@@ -115,7 +115,8 @@ _BACKEND_KEYS: dict[str, str] = {
     **dict.fromkeys(("redis", "rediss", "redis+socket", "sentinel"), "redis"),
     "sqlite": "sqlite",
     "rpc": "rpc",
-    **dict.fromkeys(("memory", "cache+memory", "disabled", "", "db", "database"), ""),
+    **dict.fromkeys(("memory", "cache+memory", "disabled", "django-db", "django-cache", ""), ""),
+    **dict.fromkeys(("db", "database"), ""),
 }
 _STORE_KEYS: dict[str, type[KeyedOptions]] = {
     "redis": RedisStoreOptions, "rpc": RpcStoreOptions, "sqlite": SqliteStoreOptions,
@@ -150,6 +151,7 @@ def backend_options(conf: Any, oid: str | None = None,
         accept=tuple(accept),
         persistent=bool(conf.get("result_persistent")),
         oid=oid,
+        cache_backend=conf.get("cache_backend") or None,
         database=database_options(conf),
         **typed,
     )

@@ -89,11 +89,12 @@ def test_an_unimplemented_result_scheme_says_what_is_supported(url: str) -> None
 #: Each scheme with a driver, and the extra whose absence the hint must name.
 DRIVER_OF = {scheme: "redis" for scheme in ("redis", "rediss", "redis+socket", "sentinel")}
 DRIVER_OF.update({scheme: "amqp" for scheme in ("amqp", "amqps", "pyamqp", "rpc")})
+DRIVER_OF.update({scheme: "django" for scheme in ("django-db", "django-cache")})
 DRIVER_OF.update({scheme: "sql" for scheme in ("db", "database")})
 
 _RESOLVE_WITHOUT_DRIVERS = """
 import sys
-for module in ("redis", "amqp", "sqlalchemy"):
+for module in ("redis", "amqp", "django", "sqlalchemy"):
     sys.modules[module] = None  # what a missing package looks like to an import
 from celeriac.backends import BACKEND_ALIASES, resolve_backend
 from celeriac.config.frozen import BackendOptions
