@@ -1,4 +1,5 @@
-"""Interop with real Celery 5.7's database backend (``db+postgresql://``), both ways.
+"""Interop with real Celery 5.7's database backend (``db+postgresql://``,
+``db+mysql+pymysql://``), both ways.
 
 * Real Celery reads what a ``celeriac worker`` process stored: a result, a failure (as its
   exception type) and an extended record (name, args, kwargs, worker, queue).
@@ -7,7 +8,7 @@
 * A database whose tables Celery created first: celeriac writes and reads in them, and
   Celery reads that back.
 
-Each test gets its own PostgreSQL database (``tests/databases.py``).
+Each test runs on a PostgreSQL and a MariaDB database of its own (``tests/databases.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from celeriac import states
 from celeriac.backends import resolve_backend
 from celeriac.config.frozen import BackendOptions
 from celeriac.protocol.result_meta import ResultMeta, now_iso
-from tests.databases import Database, postgres_database
+from tests.databases import Database, mariadb_database, postgres_database
 from tests.helpers import close_celery_app, import_app_module, running_worker, unique_name
 from tests.interop.test_redis_celery_interop import TASKS_SOURCE
 
@@ -35,9 +36,11 @@ pytestmark = [pytest.mark.slow]
 TASKS = TASKS_SOURCE + "\napp.conf.result_extended = True\n"
 
 
-@pytest.fixture
-def database() -> Iterator[Database]:
-    with postgres_database("sqlinterop") as db:
+@pytest.fixture(params=["postgresql", "mariadb"])
+def database(request: pytest.FixtureRequest) -> Iterator[Database]:
+    """A database of the test's own, on PostgreSQL and on MariaDB (``mysql+pymysql``)."""
+    make = postgres_database if request.param == "postgresql" else mariadb_database
+    with make("sqlinterop") as db:
         yield db
 
 
