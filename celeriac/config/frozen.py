@@ -66,6 +66,24 @@ class TransportOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class DatabaseStoreOptions:
+    """Celery's ``database_*`` settings, read by the SQL result store (``backends/sql``).
+
+    ``table_names``/``table_schemas`` map ``'task'``, ``'group'`` (and celeriac's ``'chord'``)
+    to a table name/schema; ``engine_callback`` is a callable or its dotted path.
+    """
+
+    url: str | None = None
+    engine_options: dict[str, object] = field(
+        default_factory=lambda: {"pool_pre_ping": True, "pool_recycle": 3600})
+    engine_callback: object = None
+    short_lived_sessions: bool = False
+    table_schemas: dict[str, str] = field(default_factory=dict)
+    table_names: dict[str, str] = field(default_factory=dict)
+    create_tables_at_setup: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class BackendOptions:
     """Settings a result store needs, frozen from ``result_*`` settings.
 
@@ -74,7 +92,8 @@ class BackendOptions:
     ``result_accept_content`` (else ``accept_content``): see ``record_codec``.
     ``persistent`` is ``result_persistent`` and ``oid`` the app's id (``rpc://`` names its
     reply queue after it). ``redis``, ``rpc`` and ``sqlite`` are the typed
-    ``result_backend_transport_options`` of each store.
+    ``result_backend_transport_options`` of each store; ``database`` the ``database_*``
+    settings of the SQL store.
     """
 
     expires: float | None = 86400.0
@@ -89,6 +108,7 @@ class BackendOptions:
     redis: RedisStoreOptions = field(default_factory=RedisStoreOptions)
     rpc: RpcStoreOptions = field(default_factory=RpcStoreOptions)
     sqlite: SqliteStoreOptions = field(default_factory=SqliteStoreOptions)
+    database: DatabaseStoreOptions = field(default_factory=DatabaseStoreOptions)
 
 
 #: Errors that mean "the store cannot be reached (or is busy) now", not "this record is bad":
