@@ -135,10 +135,10 @@ def test_a_group_is_kept_in_celerys_layout(backend: ResultBackend) -> None:
     app = Celery("capabilities", broker="memory://", backend="cache+memory://")
     group_result = GroupResult(gid, [app.AsyncResult(f"{gid}-{i}") for i in range(2)], app=app)
     backend.save_group(gid, group_result)
-    assert isinstance(backend, KeyValueBackend)
-    raw = backend._kv_get(GROUP_KEY_PREFIX + gid)
-    assert raw == json_dumps({"result": [[gid, None], [[[f"{gid}-0", None], None],
-                                                       [[f"{gid}-1", None], None]]]})
+    if isinstance(backend, KeyValueBackend):  # django-db, SQL stores: their own tests
+        raw = backend._kv_get(GROUP_KEY_PREFIX + gid)
+        assert raw == json_dumps({"result": [[gid, None], [[[f"{gid}-0", None], None],
+                                                           [[f"{gid}-1", None], None]]]})
     restored = GroupResult.restore(gid, backend=backend, app=app)
     assert restored == group_result
 
@@ -146,14 +146,14 @@ def test_a_group_is_kept_in_celerys_layout(backend: ResultBackend) -> None:
 @GROUPS
 def test_a_group_is_encoded_like_the_records(make_backend: Callable[..., ResultBackend]) -> None:
     """As Celery's ``_save_group``: ``result_serializer`` and ``result_compression`` apply, so
-    Celery peers configured alike restore it."""
+    Celery peers configured alike restore it (a key-value store's value is checked as such)."""
     options = {"serializer": "msgpack", "accept": ("json", "msgpack")}
     writer = make_backend(compression="gzip", **options)
     gid = uuid.uuid4().hex
     writer.save_group(gid, _group_tuple(gid, 2))
-    assert isinstance(writer, KeyValueBackend)
-    raw = writer._kv_get(GROUP_KEY_PREFIX + gid)
-    assert raw is not None and raw.startswith(COMPRESSED_MAGIC + b"application/x-gzip")
+    if isinstance(writer, KeyValueBackend):
+        raw = writer._kv_get(GROUP_KEY_PREFIX + gid)
+        assert raw is not None and raw.startswith(COMPRESSED_MAGIC + b"application/x-gzip")
     assert make_backend(**options).restore_group(gid) == [
         [gid, None], [[[f"{gid}-{i}", None], None] for i in range(2)]]
 
