@@ -102,10 +102,9 @@ class Celery(AppConnections):
         self._pending_autodiscover: list[tuple[PackageSource, str]] = []
         self._import_modules_sent = False
         self.periodic_tasks: dict[str, dict[str, Any]] = {}
-        from celeriac.canvas import register_builtins
+        from celeriac.app.builtins import register_builtins
 
         register_builtins(self)
-        _register_backend_cleanup(self)
         _state.register_app(self)
         if set_as_current and _state.is_fallback_default():
             _state.set_default_app(self)
@@ -392,17 +391,3 @@ def _make_default_app() -> Celery:
 
 _state.set_app_factory(_make_default_app)
 os.register_at_fork(after_in_child=_reset_apps_after_fork)
-
-
-def _register_backend_cleanup(app: Celery) -> None:
-    """Celery's ``celery.backend_cleanup`` (Celery's beat sends it daily when results expire):
-    delete the expired records of a store that keeps files past their lifetime (``file://``);
-    other stores expire records themselves, and the task does nothing on them."""
-
-    def backend_cleanup() -> None:
-        cleanup = getattr(app.backend, "cleanup", None)
-        if callable(cleanup):
-            cleanup()
-
-    if "celery.backend_cleanup" not in app.tasks:
-        app.task(name="celery.backend_cleanup", shared=False)(backend_cleanup)
