@@ -54,6 +54,7 @@ from celeriac.worker.rate_limit import RateLimits
 from celeriac.worker.revoked import RevokedRegistry
 from celeriac.worker.scaling import Scaling, initial_concurrency
 from celeriac.worker.soft_shutdown import SoftShutdown
+from celeriac.worker.user_steps import UserSteps
 from celeriac.worker.view import WorkerInspector
 
 if TYPE_CHECKING:
@@ -134,6 +135,7 @@ class Worker:
         self.revoked = RevokedRegistry()
         self.nodename_check: DuplicateCheck | None = None
         self.lease_keeper: LeaseKeeper | None = None
+        self.user_steps = UserSteps(self)  # app.steps: bound now, as Celery binds them
 
     # -- assembly -------------------------------------------------------------------------
     def runner_for(self, name: str) -> TaskRunner:
@@ -168,7 +170,7 @@ class Worker:
         return limit, not chosen
 
     def setup(self) -> Consumer:
-        self.app.loader_import_modules()
+        self.app.loader.init_worker()  # imports, autodiscovery, loader.on_worker_init
         signals.worker_init.send(sender=self)
         signals.celeryd_after_setup.send(sender=self.hostname, instance=self, conf=self.app.conf)
         transport = self.app.transport
@@ -210,11 +212,8 @@ class Worker:
     def _declare_until_reachable(self, channel: Channel) -> None:
         """Declare the queues, waiting for the broker as ``broker_connection_*`` say.
 
-        Raises:
-            StartupInterrupted: a stop was requested meanwhile.
-            OperationalError: the broker stayed unreachable (``BrokerUnreachableAtStart``)
-                or refused.
-        """
+        Raises ``StartupInterrupted`` (a stop was requested meanwhile) or
+        ``OperationalError`` (the broker stayed unreachable, or refused)."""
         if not declare_until_reachable(channel, self.queues, startup_policy(self.app.conf),
                                        self._stop):
             raise StartupInterrupted()
@@ -256,6 +255,7 @@ class Worker:
         self.nodename_check = start_duplicate_check(
             self.app.transport, self.hostname, listening,
             pidbox_exchanges(self.app.conf.control_exchange))
+        self.user_steps.start()
         # Ready before the first task runs, as in Celery: handlers may prepare for tasks.
         logger.info("%s ready.", self.hostname)
         signals.worker_ready.send(sender=self)
@@ -351,6 +351,7 @@ class Worker:
             stop_retrying()
         consumer.stop_fetching.set()
         threads[0].join()
+        self.user_steps.stop()
         self.scaling.stop()  # no resizing while the pool stops
         graceful, timeout = self.soft_shutdown.pool_wait(cold, len(consumer.active),
                                                          self.options.shutdown_timeout)
@@ -394,7 +395,6 @@ class Worker:
             os._exit(1)
 
         handlers: dict[int, Callable[[int, FrameType | None], None]] = {
-            signal.SIGTERM: on_term, signal.SIGINT: on_term, signal.SIGQUIT: on_quit,
-        }
+            signal.SIGTERM: on_term, signal.SIGINT: on_term, signal.SIGQUIT: on_quit}
         for signum, handler in handlers.items():
             signal.signal(signum, handler)

@@ -1,0 +1,160 @@
+"""The app's component objects as Celery exposes them: ``loader``, ``log``, ``Worker``,
+``steps``/``user_options``, ``subclass_with_self`` and ``bugreport()``.
+
+A mixin of ``Celery``, split out of ``app/base.py``; each object is built on first use.
+"""
+
+from __future__ import annotations
+
+import platform
+import threading
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from celeriac.utils.imports import import_symbol
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+    from celeriac.app.loader import Loader
+    from celeriac.app.log import Logging
+    from celeriac.config import Settings
+
+
+def _resolve(cls: type[Any] | str) -> type[Any]:
+    return import_symbol(cls) if isinstance(cls, str) else cls
+
+
+def make_worker_class(app: Celery) -> type[Any]:
+    """``app.Worker``: a worker for this app built from Celery's keyword arguments."""
+    from celeriac.worker.worker import Worker, WorkerOptions
+
+    class AppWorker(Worker):
+        """``app.Worker(hostname=..., pool_cls='solo', concurrency=1, queues=[...]).start()``.
+
+        Celery's keywords map to ``celeriac worker``'s options; ``loglevel``/``logfile``
+        set logging up through ``app.log``. Others raise ``TypeError``.
+        """
+
+        def __init__(self, hostname: str | None = None, pool_cls: str | None = None,
+                     pool: str | None = None, concurrency: int | None = None,
+                     queues: str | Sequence[str] | None = None, beat: bool = False,
+                     schedule_filename: str | None = None, statedb: str | None = None,
+                     autoscale: tuple[int, int] | None = None,
+                     prefetch_multiplier: int | None = None,
+                     max_tasks_per_child: int | None = None,
+                     max_memory_per_child: int | None = None,
+                     loglevel: str | int | None = None, logfile: str | None = None,
+                     without_heartbeat: bool = False, **unsupported: Any) -> None:
+            if unsupported:
+                raise TypeError(f"app.Worker() does not support {sorted(unsupported)}")
+            conf = app.conf
+            if loglevel is not None or logfile is not None:
+                app.log.setup(loglevel, logfile, hostname=hostname)
+            names = queues.split(",") if isinstance(queues, str) else list(queues or ())
+            super().__init__(app, WorkerOptions(
+                queues=[name.strip() for name in names if name.strip()],
+                concurrency=concurrency or int(conf.worker_concurrency or 0),
+                pool=str(pool_cls or pool or conf.worker_pool or "prefork"),
+                hostname=hostname or "", prefetch_multiplier=prefetch_multiplier,
+                max_tasks_per_child=max_tasks_per_child or conf.worker_max_tasks_per_child,
+                max_memory_per_child=(max_memory_per_child
+                                      or conf.worker_max_memory_per_child),
+                beat=beat, schedule_filename=schedule_filename, statedb=statedb,
+                autoscale=autoscale, heartbeat_interval=0 if without_heartbeat else None))
+
+        def start(self) -> int:
+            """Run until shutdown; returns the exit status (signals only on the main thread)."""
+            return self.run(install_signals=threading.current_thread()
+                            is threading.main_thread())
+
+    AppWorker.__module__ = Worker.__module__
+    AppWorker.__name__ = AppWorker.__qualname__ = "Worker"
+    return AppWorker
+
+
+class AppComponents:
+    """Mixin of ``Celery``: Celery's component attributes."""
+
+    conf: Settings
+    main: str | None
+    #: ``Celery(loader=...)``/``Celery(log=...)``, or a subclass's: class or import string.
+    loader_cls: type[Any] | str = "celeriac.app.loader:Loader"
+    log_cls: type[Any] | str = "celeriac.app.log:Logging"
+    _loader: Loader | None = None
+    _log: Logging | None = None
+    _worker_cls: type[Any] | None = None
+
+    def _init_components(self) -> None:
+        #: Custom bootsteps: ``app.steps['worker'].add(Step)``, ``['consumer']`` likewise.
+        self.steps: defaultdict[str, set[type[Any]]] = defaultdict(set)
+        #: Celery's extra command-line options per command (``app.user_options['worker']``).
+        #: celeriac's commands do not read them: adding one raises (see ``_UserOptions``).
+        self.user_options = _UserOptions()
+
+    @property
+    def loader(self) -> Loader:
+        if self._loader is None:
+            self._loader = _resolve(self.loader_cls)(app=self)
+        return self._loader
+
+    @property
+    def log(self) -> Logging:
+        if self._log is None:
+            self._log = _resolve(self.log_cls)(self)
+        return self._log
+
+    @property
+    def Worker(self) -> type[Any]:  # noqa: N802 - Celery's name
+        if self._worker_cls is None:
+            self._worker_cls = make_worker_class(self)  # type: ignore[arg-type]  # a Celery
+        return self._worker_cls
+
+    WorkController = Worker
+
+    def subclass_with_self(self, Class: type[Any] | str, name: str | None = None,  # noqa: N803
+                           attribute: str = "app", reverse: str | None = None,
+                           keep_reduce: bool = False, **kw: Any) -> type[Any]:
+        """A subclass of ``Class`` whose ``attribute`` (default ``app``) is this app."""
+        base = _resolve(Class)
+        attrs = {attribute: self, "__module__": base.__module__, "__doc__": base.__doc__,
+                 **kw}
+        return type(name or base.__name__, (base,), attrs)
+
+    def bugreport(self) -> str:
+        """Versions, platform, transport, result store and settings (secrets masked)."""
+        from celeriac import __version__
+        from celeriac.config import redact_url
+
+        app: Celery = self  # type: ignore[assignment]  # the mixin is only used by Celery
+        backend = app.result_backend_url
+        return (f"software -> celeriac:{__version__} py:{platform.python_version()}\n"
+                f"            platform -> system:{platform.system()} "
+                f"arch:{platform.machine()} kernel version:{platform.release()}\n"
+                f"            loader   -> {type(self.loader).__module__}."
+                f"{type(self.loader).__qualname__}\n"
+                f"settings -> transport:{app.broker_url.split(':', 1)[0]} "
+                f"results:{redact_url(backend) if backend else 'disabled'}\n\n"
+                f"{self.conf.humanize()}\n")
+
+
+class _UserOptions(defaultdict[str, set[Any]]):
+    """``app.user_options``: celeriac's CLI does not add Celery's click options, so adding
+    one fails loudly instead of being silently ignored."""
+
+    def __init__(self) -> None:
+        super().__init__(_RefusingSet)
+
+
+class _RefusingSet(set[Any]):
+    def add(self, option: Any) -> None:
+        raise NotImplementedError(
+            "app.user_options is not supported: celeriac's command line does not take extra "
+            "options. Read your own environment variable or setting instead.")
+
+    def update(self, *others: Any) -> None:
+        if any(others):
+            self.add(None)
+
+
+__all__ = ["AppComponents", "make_worker_class"]
