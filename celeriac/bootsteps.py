@@ -144,7 +144,7 @@ class ConsumerStep(StartStopStep):
         for channel in channels:
             try:
                 channel.close()
-            except Exception:  # noqa: BLE001 - shutting down: as kombu's ignore_errors
+            except Exception:
                 logger.debug("closing a step consumer's channel failed", exc_info=True)
 
 
@@ -247,7 +247,7 @@ class Consumer:
                     channel.heartbeat()
                     renewed = time.monotonic()
                 deliveries = channel.fetch(self.queues, self.prefetch_count, 1.0)
-            except Exception:  # noqa: BLE001 - a broker outage: retry, as the worker does
+            except Exception:
                 logger.warning("step consumer of %s: fetch failed", self.queues, exc_info=True)
                 self._stop.wait(1.0)
                 continue

@@ -45,7 +45,7 @@ class AMQP:
     def router(self) -> TaskRouter:
         return self.app.router
 
-    def Connection(self, url: str | None = None, **kwargs: Any) -> BrokerConnection:  # noqa: N802
+    def Connection(self, url: str | None = None, **kwargs: Any) -> BrokerConnection:
         return self.app.connection(url, **kwargs)
 
     @property

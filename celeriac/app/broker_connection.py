@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from celeriac.exceptions import OperationalError
@@ -137,17 +137,15 @@ class BrokerConnection:
                 retries += 1
                 interval = min(interval + interval_step, interval_max)
 
-    def Producer(self, serializer: str | None = None) -> RawProducer:  # noqa: N802 - kombu's
+    def Producer(self, serializer: str | None = None) -> RawProducer:
         return RawProducer(self, serializer=serializer)
 
     def _forget_channel(self) -> None:
         with self._lock:
             channel, self._channel = self._channel, None
         if channel is not None:
-            try:
+            with suppress(Exception):  # a broken channel may fail to close; forget it
                 channel.close()
-            except Exception:  # noqa: BLE001 - a broken channel may fail to close; forget it
-                pass
 
     def release(self) -> None:
         """Close this connection's channel (and its own transport, for another URL)."""

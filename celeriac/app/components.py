@@ -105,14 +105,14 @@ class AppComponents:
         return self._log
 
     @property
-    def Worker(self) -> type[Any]:  # noqa: N802 - Celery's name
+    def Worker(self) -> type[Any]:
         if self._worker_cls is None:
             self._worker_cls = make_worker_class(self)  # type: ignore[arg-type]  # a Celery
         return self._worker_cls
 
     WorkController = Worker
 
-    def subclass_with_self(self, Class: type[Any] | str, name: str | None = None,  # noqa: N803
+    def subclass_with_self(self, Class: type[Any] | str, name: str | None = None,
                            attribute: str = "app", reverse: str | None = None,
                            keep_reduce: bool = False, **kw: Any) -> type[Any]:
         """A subclass of ``Class`` whose ``attribute`` (default ``app``) is this app."""

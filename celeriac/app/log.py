@@ -71,9 +71,9 @@ class Logging:
                                    stderr: bool = True) -> LoggingProxy:
         proxy = LoggingProxy(logger, _level(loglevel))
         if stdout:
-            sys.stdout = proxy  # type: ignore[assignment]  # a file-like logger proxy
+            sys.stdout = proxy  # a file-like logger proxy
         if stderr:
-            sys.stderr = proxy  # type: ignore[assignment]
+            sys.stderr = proxy
         return proxy
 
     def supports_color(self, colorize: bool | None = None, logfile: str | None = None) -> bool:

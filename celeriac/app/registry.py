@@ -34,7 +34,7 @@ class TaskRegistry(dict[str, Task[Any, Any]]):
 
     def unregister(self, name: str | Task[Any, Any]) -> None:
         """Remove a task by name (or the task itself); ``NotRegistered`` if it is not here."""
-        key = getattr(name, "name", name)
+        key = str(getattr(name, "name", name))
         try:
             self.pop(key)
         except KeyError:
