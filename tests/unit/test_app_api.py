@@ -241,3 +241,17 @@ def test_now_is_aware_in_the_app_timezone(app: Celery) -> None:
     app.conf.timezone = "Europe/Paris"
     assert str(app.timezone) == "Europe/Paris"
     assert app.now().utcoffset() == app.now().astimezone(app.timezone).utcoffset()
+
+
+# -- control ---------------------------------------------------------------------------------
+def test_control_takes_a_connection_only_to_the_apps_broker(app: Celery) -> None:
+    app.send_task("api.anything")
+    with app.connection() as conn:
+        assert app.control.purge(connection=conn) == 1
+    elsewhere = BrokerConnection(app, "redis://:pw@127.0.0.1:1/0")
+    with pytest.raises(ValueError, match="own broker"):
+        app.control.purge(connection=elsewhere)
+    with pytest.raises(ValueError, match="own broker"):
+        app.control.broadcast("ping", connection=elsewhere)
+    with pytest.raises(ValueError, match="own broker"):
+        app.control.election("id", "topic", connection=elsewhere)
