@@ -88,8 +88,7 @@ class AppComponents:
     def _init_components(self) -> None:
         #: Custom bootsteps: ``app.steps['worker'].add(Step)``, ``['consumer']`` likewise.
         self.steps: defaultdict[str, set[type[Any]]] = defaultdict(set)
-        #: Celery's extra command-line options per command (``app.user_options['worker']``).
-        #: celeriac's commands do not read them: adding one raises (see ``_UserOptions``).
+        #: Extra click options per command: ``'worker'`` ones reach bootsteps' ``__init__``.
         self.user_options = _UserOptions()
 
     @property
@@ -139,18 +138,28 @@ class AppComponents:
 
 
 class _UserOptions(defaultdict[str, set[Any]]):
-    """``app.user_options``: celeriac's CLI does not add Celery's click options, so adding
-    one fails loudly instead of being silently ignored."""
+    """``app.user_options``: click options ``celeriac worker`` adds (``cli/user_options.py``)
+    and passes to bootsteps. Other commands (``preload`` too) do not read them, so adding one
+    there fails loudly instead of being silently ignored."""
 
     def __init__(self) -> None:
-        super().__init__(_RefusingSet)
+        super().__init__(set)
+
+    def __missing__(self, command: str) -> set[Any]:
+        self[command] = options = set() if command == "worker" else _RefusingSet(command)
+        return options
 
 
 class _RefusingSet(set[Any]):
+    def __init__(self, command: str) -> None:
+        super().__init__()
+        self.command = command
+
     def add(self, option: Any) -> None:
         raise NotImplementedError(
-            "app.user_options is not supported: celeriac's command line does not take extra "
-            "options. Read your own environment variable or setting instead.")
+            f"app.user_options[{self.command!r}] is not supported: only 'worker' options "
+            "are read (by celeriac worker, for bootsteps). Read your own environment "
+            "variable or setting instead.")
 
     def update(self, *others: Any) -> None:
         if any(others):

@@ -39,7 +39,15 @@ class UserSteps:
         self.worker_blueprint = Blueprint(steps.get("worker", ()), name="Worker")
         self.consumer_blueprint = Blueprint(steps.get("consumer", ()), name="Consumer")
         self.consumer_parent: ConsumerParent | None = None
-        self.worker_blueprint.apply(worker)
+        self.worker_blueprint.apply(worker, **self.step_kwargs())
+
+    def step_kwargs(self) -> dict[str, Any]:
+        """What a step's ``__init__(parent, **kwargs)`` gets, as in Celery: the worker's
+        options, and the values of the command-line options in ``app.user_options``."""
+        options = self.worker.options
+        values = {name: getattr(options, name) for name in options.__dataclass_fields__
+                  if name != "user_options"}
+        return {**values, **options.user_options}
 
     def start(self) -> None:
         worker = self.worker
@@ -48,7 +56,7 @@ class UserSteps:
             self.consumer_parent = parent = ConsumerParent(
                 worker.app, worker.hostname, worker, ChannelSource(worker.app.transport),
                 worker.pool)
-            self.consumer_blueprint.apply(parent)
+            self.consumer_blueprint.apply(parent, **self.step_kwargs())
             parent.steps = list(self.consumer_blueprint.steps)
             self.consumer_blueprint.start(parent)
 

@@ -4,8 +4,8 @@ Threads: the consumer loop (``celeriac-consumer``), the heartbeat (``celeriac-he
 and the pool's own. The main thread waits for signals, and once a second checks whether the
 broker connection was given up (``broker_connection_max_retries`` spent: exit status 1).
 When tasks run in this process (solo, threads pools) a lease keeper process
-(``transport/lease_keeper.py``) renews the channel's liveness too, so a task holding the GIL
-cannot make peers take this worker for dead.
+(``transport/lease_keeper.py``) renews the channel's liveness too (a task holding the GIL
+must not make peers take this worker for dead). User bootsteps: ``worker/user_steps.py``.
 
 * SIGTERM/SIGINT while starting (e.g. waiting for an unreachable broker): stop at once, exit 0.
 * first SIGTERM/SIGINT: warm shutdown. Stop fetching, let running tasks finish (bounded by
@@ -23,8 +23,8 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +88,7 @@ class WorkerOptions:
     #: ``--autoscale max,min``: the autoscaler resizes the pool between them.
     autoscale: tuple[int, int] | None = None
     heartbeat_interval: float | None = None  # None: 2 s; 0: --without-heartbeat (no events)
+    user_options: Mapping[str, Any] = field(default_factory=dict)  # app.user_options' values
 
     def as_dict(self) -> dict[str, Any]:
         """The options as one flat dict (``celeryd_init``'s ``options``, as Celery's CLI's)."""
@@ -210,10 +211,8 @@ class Worker:
         return self.pool.name == "solo" and bool(transport.capabilities.pushes)
 
     def _declare_until_reachable(self, channel: Channel) -> None:
-        """Declare the queues, waiting for the broker as ``broker_connection_*`` say.
-
-        Raises ``StartupInterrupted`` (a stop was requested meanwhile) or
-        ``OperationalError`` (the broker stayed unreachable, or refused)."""
+        """Declare the queues, waiting for the broker as ``broker_connection_*`` say. Raises
+        ``StartupInterrupted`` (stop requested) or ``OperationalError`` (unreachable, refused)."""
         if not declare_until_reachable(channel, self.queues, startup_policy(self.app.conf),
                                        self._stop):
             raise StartupInterrupted()

@@ -23,6 +23,7 @@ URL = suite_redis_url(12)
 
 APP_SOURCE = """
 import json, os
+import click
 from celeriac import Celery, bootsteps
 
 app = Celery({name!r}, broker={url!r})
@@ -35,11 +36,14 @@ def note(line):
         fh.write(line + "\\n")
 
 
+app.user_options["worker"].add(click.Option(["--greeting"], default="none"))
+
+
 class Recorder(bootsteps.StartStopStep):
     requires = {{"celery.worker.components:Pool"}}
 
-    def __init__(self, parent, **kwargs):
-        note("init " + type(parent).__name__)
+    def __init__(self, parent, greeting="unset", **kwargs):
+        note("init " + type(parent).__name__ + " " + greeting + " " + kwargs["pool"])
 
     def start(self, parent):
         note("worker-start " + parent.hostname)
@@ -89,7 +93,7 @@ def test_worker_and_consumer_steps_run_in_a_real_worker(
     client.conf.task_default_queue = queue
     try:
         with running_worker(workdir, "-A", name, "worker", "-P", "solo", "-c", "1",
-                            "-n", f"{name}@host") as worker:
+                            "-n", f"{name}@host", "--greeting", "hello") as worker:
             wait_until(lambda: f"worker-start {name}@host" in _lines(workdir), timeout=30)
             with client.connection() as conn:
                 conn.ensure_connection(max_retries=3)
@@ -98,7 +102,7 @@ def test_worker_and_consumer_steps_run_in_a_real_worker(
                        timeout=30)
             assert worker.stop() == 0
         lines = _lines(workdir)
-        assert lines[0] == "init Worker"
+        assert lines[0] == "init Worker hello solo"  # user option and worker options
         assert "got " + json.dumps({"hello": "step", "n": 1}, sort_keys=True) in lines
         assert lines[-1] == "worker-stop"
         with client.connection() as conn:  # acknowledged: nothing left on the custom queue

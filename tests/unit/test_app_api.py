@@ -231,8 +231,19 @@ def test_app_worker_maps_celerys_keywords(app: Celery) -> None:
 
 
 def test_user_options_refuse_what_the_cli_would_ignore(app: Celery) -> None:
-    with pytest.raises(NotImplementedError, match="user_options"):
-        app.user_options["worker"].add(object())
+    with pytest.raises(NotImplementedError, match="preload"):
+        app.user_options["preload"].add(object())
+    import click
+
+    from celeriac.cli.user_options import parse_user_options
+
+    with pytest.raises(click.UsageError, match="--nope"):
+        parse_user_options(app, "worker", ["--nope"])
+    app.user_options["worker"].add(click.Option(["--greeting"], default="hi"))
+    assert parse_user_options(app, "worker", []) == {"greeting": "hi"}
+    assert parse_user_options(app, "worker", ["--greeting", "yo"]) == {"greeting": "yo"}
+    with pytest.raises(click.UsageError, match="--nope"):
+        parse_user_options(app, "worker", ["--nope"])
     app.steps["worker"].add(Loader)  # plain sets: read by the worker
     assert Loader in app.steps["worker"]
 
