@@ -119,6 +119,16 @@ class Celery(AppConnections, AppConfiguration, AppBrokerAccess, AppComponents):
         _state.register_app(self)
         if set_as_current and _state.is_fallback_default():
             _state.set_default_app(self)
+        self.set_as_current, self.autofinalize = set_as_current, autofinalize
+        if not autofinalize:
+            import warnings
+
+            from celeriac.exceptions import CeleriacWarning
+
+            warnings.warn("autofinalize=False is not supported: app.tasks is usable at once "
+                          "and no RuntimeError is raised before finalize()", CeleriacWarning,
+                          stacklevel=2)
+        self.on_init()
 
     def _make_base_task(self, task_cls: type[Task[Any, Any]] | str) -> type[Task[Any, Any]]:
         base: type[Task[Any, Any]]

@@ -17,8 +17,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager, contextmanager, suppress
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from celeriac.exceptions import OperationalError
 from celeriac.protocol.message import TaskMessage
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from celeriac.transport.base import Channel, Transport
 
 ErrBack = Callable[[Exception, float], Any]
+T = TypeVar("T")
 
 
 def _masked(url: str) -> str:
@@ -225,25 +226,24 @@ class ConnectionPool:
 
 
 @contextmanager
-def connection_or_acquire(app: Celery, connection: BrokerConnection | None = None
-                          ) -> Iterator[BrokerConnection]:
-    """Yield ``connection``, or a new one released at the end of the block."""
-    if connection is not None:
-        yield connection
-        return
-    with BrokerConnection(app) as acquired:
-        yield acquired
-
-
-@contextmanager
-def producer_or_acquire(app: Celery, producer: RawProducer | None = None
-                        ) -> Iterator[RawProducer]:
-    """Yield ``producer``, or a producer on a connection released at the end of the block."""
-    if producer is not None:
-        yield producer
+def _given_or_fresh(app: Celery, given: T | None,
+                    make: Callable[[BrokerConnection], T]) -> Iterator[T]:
+    """Yield ``given``, or ``make(connection)`` on a connection released after the block."""
+    if given is not None:
+        yield given
         return
     with BrokerConnection(app) as connection:
-        yield connection.Producer()
+        yield make(connection)
+
+
+def connection_or_acquire(app: Celery, connection: BrokerConnection | None = None
+                          ) -> AbstractContextManager[BrokerConnection]:
+    return _given_or_fresh(app, connection, lambda fresh: fresh)
+
+
+def producer_or_acquire(app: Celery, producer: RawProducer | None = None
+                        ) -> AbstractContextManager[RawProducer]:
+    return _given_or_fresh(app, producer, lambda fresh: fresh.Producer())
 
 
 __all__ = ["BrokerConnection", "ConnectionPool", "RawProducer", "connection_or_acquire",

@@ -10,8 +10,10 @@ import platform
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
+from celeriac import _state
 from celeriac.utils.imports import import_symbol
 
 if TYPE_CHECKING:
@@ -120,12 +122,85 @@ class AppComponents:
                  **kw}
         return type(name or base.__name__, (base,), attrs)
 
+    # -- smaller parts of Celery's app API -----------------------------------------------
+    SYSTEM = platform.system()
+    IS_macOS = SYSTEM == "Darwin"
+    IS_WINDOWS = SYSTEM == "Windows"
+    #: celeriac reads settings eagerly: the app is configured from the start.
+    configured = True
+
+    def on_init(self) -> None:
+        """Called at the end of ``__init__``, for subclasses (Celery's hook)."""
+
+    @property
+    def current_task(self) -> Any:
+        """The task running in this thread (or asyncio task), or None."""
+        return _state.get_current_task()
+
+    @property
+    def current_worker_task(self) -> Any:
+        """The running task when a worker started it (not called directly or eagerly)."""
+        request = _state.request_var.get()
+        if request is None or request.called_directly or request.is_eager:
+            return None
+        return _state.get_current_task()
+
+    @property
+    def clock(self) -> Any:
+        """The app's Lamport clock (shared with ``app.events``' dispatchers)."""
+        return self._app_self.events.clock
+
+    @property
+    def thread_oid(self) -> str:
+        """An id of this app in this thread (Celery's, used to name reply queues)."""
+        local = self.__dict__.setdefault("_thread_oids", threading.local())
+        if not hasattr(local, "oid"):
+            from celeriac.utils.ids import new_id
+
+            local.oid = new_id()
+        return str(local.oid)
+
+    @property
+    def annotations(self) -> Any:
+        from celeriac.app.annotations import prepare
+
+        return prepare(self.conf.task_annotations)
+
+    def either(self, default_key: str, *defaults: Any) -> Any:
+        """The first of ``defaults`` that is not None, else the setting ``default_key``."""
+        return next((value for value in defaults if value is not None),
+                    self.conf.get(default_key))
+
+    def uses_utc_timezone(self) -> bool:
+        return bool(self._app_self.timezone == UTC)
+
+    def prepare_config(self, c: Any) -> Any:
+        return c
+
+    def create_task_cls(self) -> type[Any]:
+        """A new base task class bound to this app (``app.Task`` is one)."""
+        return self._app_self._make_base_task(self._app_self.task_cls)
+
+    def ResultSet(self, results: Any, **kwargs: Any) -> Any:
+        from celeriac.results.group_result import ResultSet
+
+        return ResultSet(results, app=self._app_self, **kwargs)
+
+    def setup_security(self, *args: Any, **kwargs: Any) -> None:
+        """Celery's message signing (the ``auth`` serializer) is not supported."""
+        raise NotImplementedError("celeriac does not support message signing "
+                                  "(setup_security, the 'auth' serializer)")
+
+    @property
+    def _app_self(self) -> Celery:
+        return self  # type: ignore[return-value]  # the mixin is only used by Celery
+
     def bugreport(self) -> str:
         """Versions, platform, transport, result store and settings (secrets masked)."""
         from celeriac import __version__
         from celeriac.config import redact_url
 
-        app: Celery = self  # type: ignore[assignment]  # the mixin is only used by Celery
+        app = self._app_self
         backend = app.result_backend_url
         return (f"software -> celeriac:{__version__} py:{platform.python_version()}\n"
                 f"            platform -> system:{platform.system()} "

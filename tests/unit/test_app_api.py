@@ -266,3 +266,28 @@ def test_control_takes_a_connection_only_to_the_apps_broker(app: Celery) -> None
         app.control.broadcast("ping", connection=elsewhere)
     with pytest.raises(ValueError, match="own broker"):
         app.control.election("id", "topic", connection=elsewhere)
+
+
+def test_smaller_app_api(app: Celery) -> None:
+    assert app.configured and app.uses_utc_timezone()
+    assert app.either("task_default_queue") == "celery"
+    assert app.either("task_default_queue", None, "q") == "q"
+    assert app.current_task is None and app.current_worker_task is None
+    assert app.clock.forward() == app.clock.value
+    assert app.thread_oid == app.thread_oid
+    assert issubclass(app.create_task_cls(), Task)
+    assert app.ResultSet([]).results == []
+    with pytest.raises(NotImplementedError, match="signing"):
+        app.setup_security()
+    inits: list[str] = []
+
+    class Sub(Celery):
+        def on_init(self) -> None:
+            inits.append(self.main or "")
+
+    Sub("sub", broker="memory://", set_as_current=False).close()
+    assert inits == ["sub"]
+    from celeriac.exceptions import CeleriacWarning
+
+    with pytest.warns(CeleriacWarning, match="autofinalize"):
+        Celery("nofinal", broker="memory://", set_as_current=False, autofinalize=False).close()
