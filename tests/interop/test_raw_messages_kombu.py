@@ -1,0 +1,66 @@
+"""Raw (non-task) messages cross between celeriac and kombu on Redis (db 12): what
+``app.connection().Producer().publish`` sends, a kombu consumer reads as the same body, and a
+``bootsteps.Consumer`` reads what a kombu producer sent."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import kombu
+import pytest
+
+from celeriac import Celery, bootsteps
+from tests.helpers import flushed_redis, unique_name
+from tests.suite_redis import suite_redis_url
+
+pytestmark = pytest.mark.redis
+URL = suite_redis_url(12)
+
+
+@pytest.fixture
+def app() -> Iterator[Celery]:
+    with flushed_redis(URL):
+        app = Celery("raw", broker=URL, set_as_current=False)
+        yield app
+        app.close()
+
+
+def test_kombu_reads_what_celeriac_published(app: Celery) -> None:
+    queue = unique_name("raw")
+    with app.connection() as conn:
+        conn.Producer().publish({"n": [1, "two"]}, routing_key=queue, headers={"k": "v"})
+    with kombu.Connection(URL) as kconn:
+        simple = kconn.SimpleQueue(queue)
+        try:
+            message = simple.get(timeout=5)
+            assert message.payload == {"n": [1, "two"]}
+            assert message.headers["k"] == "v"
+            message.ack()
+        finally:
+            simple.close()
+
+
+def test_celeriac_step_consumer_reads_what_kombu_published(app: Celery) -> None:
+    queue = unique_name("raw")
+    got: list[Any] = []
+    done = threading.Event()
+
+    def on_body(body: Any, message: bootsteps.Message) -> None:
+        got.append(body)
+        message.ack()
+        done.set()
+
+    channel = app.transport.channel()
+    consumer = bootsteps.Consumer(channel, queues=[kombu.Queue(queue)], callbacks=[on_body])
+    with kombu.Connection(URL) as kconn:
+        kconn.Producer().publish({"from": "kombu"}, routing_key=queue,
+                                 declare=[kombu.Queue(queue)], serializer="json")
+    consumer.consume()
+    try:
+        assert done.wait(10)
+    finally:
+        consumer.cancel()
+        channel.close()
+    assert got == [{"from": "kombu"}]
