@@ -102,7 +102,7 @@ class AppComponents:
     @property
     def log(self) -> Logging:
         if self._log is None:
-            self._log = _resolve(self.log_cls)(self)
+            self._log = _resolve(self.log_cls)(app=self)
         return self._log
 
     @property
