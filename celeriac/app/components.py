@@ -75,6 +75,42 @@ def make_worker_class(app: Celery) -> type[Any]:
     return AppWorker
 
 
+class AppBeat:
+    """``app.Beat(scheduler=..., schedule=..., max_interval=...).run()``: beat in this
+    process, blocking until ``stop()`` (or SIGTERM/SIGINT when run on the main thread)."""
+
+    app: Celery
+
+    def __init__(self, max_interval: float | None = None, scheduler: str | None = None,
+                 scheduler_cls: str | None = None, schedule: str | None = None,
+                 loglevel: str | int | None = None, logfile: str | None = None,
+                 **unsupported: Any) -> None:
+        if unsupported:
+            raise TypeError(f"app.Beat() does not support {sorted(unsupported)}")
+        self.max_interval, self.schedule = max_interval, schedule
+        self.scheduler_cls = scheduler or scheduler_cls
+        self.loglevel, self.logfile = loglevel, logfile
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        import signal
+
+        from celeriac.beat.embedded import build_scheduler, send_beat_init
+
+        if self.loglevel is not None or self.logfile is not None:
+            self.app.log.setup(self.loglevel, self.logfile)
+        scheduler = build_scheduler(self.app, self.scheduler_cls, self.schedule,
+                                    self.max_interval)
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda *_: self._stop.set())
+        send_beat_init(scheduler, embedded=False)
+        scheduler.run(self._stop)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 class AppComponents:
     """Mixin of ``Celery``: Celery's component attributes."""
 
@@ -112,6 +148,10 @@ class AppComponents:
         return self._worker_cls
 
     WorkController = Worker
+
+    @property
+    def Beat(self) -> type[AppBeat]:
+        return self.subclass_with_self(AppBeat, name="Beat")
 
     def subclass_with_self(self, Class: type[Any] | str, name: str | None = None,
                            attribute: str = "app", reverse: str | None = None,

@@ -291,3 +291,26 @@ def test_smaller_app_api(app: Celery) -> None:
 
     with pytest.warns(CeleriacWarning, match="autofinalize"):
         Celery("nofinal", broker="memory://", set_as_current=False, autofinalize=False).close()
+
+
+def test_app_beat_runs_the_schedule_until_stopped(tmp_path: Any) -> None:
+    import threading
+
+    from tests.helpers import wait_until
+
+    app = Celery("beaty", broker=f"sqlite:///{tmp_path / 'b.db'}", set_as_current=False)
+    app.conf.beat_schedule = {"tick": {"task": "beaty.tick", "schedule": 0.2}}
+    beat = app.Beat(schedule=str(tmp_path / "schedule"), max_interval=0.2)
+    assert beat.app is app
+    runner = threading.Thread(target=beat.run)
+    runner.start()
+    try:
+        with app.connection() as conn:
+            wait_until(lambda: conn.default_channel.size("celery") > 0, timeout=20)
+    finally:
+        beat.stop()
+        runner.join(20)
+        app.close()
+    assert not runner.is_alive()
+    with pytest.raises(TypeError, match="pidfile"):
+        app.Beat(pidfile="x")
