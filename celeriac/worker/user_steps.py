@@ -9,6 +9,7 @@ the loader's ``on_worker_shutdown`` hook runs (``on_worker_init`` ran in the wor
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,8 @@ from celeriac.bootsteps import Blueprint, ChannelSource
 
 if TYPE_CHECKING:
     from celeriac.worker.worker import Worker
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,6 +53,17 @@ class UserSteps:
         return {**values, **options.user_options}
 
     def start(self) -> None:
+        """Start the steps; one that fails stops the worker with status 1, as Celery's
+        "Unrecoverable error" does (the worker's own threads then shut down cleanly)."""
+        try:
+            self._start()
+        except Exception:
+            logger.critical("Unrecoverable error starting a bootstep; stopping the worker",
+                            exc_info=True)
+            self.worker._exit_code = 1
+            self.worker.stop()
+
+    def _start(self) -> None:
         worker = self.worker
         self.worker_blueprint.start(worker)
         if self.consumer_blueprint.types:

@@ -21,7 +21,8 @@ SAME_SIGNATURE = [
 ]
 #: Attributes Celery's app has that celeriac's must have too.
 ATTRIBUTES = [
-    "Worker", "WorkController", "Beat", "ResultSet", "events", "log", "loader", "amqp", "pool", "producer_pool",
+    "Worker", "WorkController", "Beat", "ResultSet", "events", "log", "loader", "amqp",
+    "pool", "producer_pool",
     "connection", "broker_connection", "default_connection", "default_producer", "timezone",
     "user_options", "steps", "on_configure", "on_after_configure", "on_after_finalize",
     "on_after_fork", "Task", "tasks", "control", "finalized", "set_current", "set_default",

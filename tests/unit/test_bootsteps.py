@@ -152,3 +152,36 @@ def test_consumer_refuses_content_it_does_not_accept(app: Celery) -> None:
         consumer.cancel()
         channel.close()
     assert seen == []  # ContentDisallowed: logged, rejected, never unpickled
+
+
+def test_worker_steps_in_a_worker_and_a_failing_start_stops_it(app: Celery) -> None:
+    from tests.helpers import in_process_worker
+
+    events: list[str] = []
+
+    class Good(bootsteps.StartStopStep):
+        def __init__(self, parent: Any, pool: str = "", **kwargs: Any) -> None:
+            events.append(f"init {pool}")
+
+        def start(self, parent: Any) -> None:
+            events.append("start")
+
+        def stop(self, parent: Any) -> None:
+            events.append("stop")
+
+    app.steps["worker"].add(Good)
+    with in_process_worker(app, pool="solo", concurrency=1):
+        wait_until(lambda: "start" in events)
+    assert events == ["init solo", "start", "stop"]
+
+    class Broken(bootsteps.StartStopStep):
+        requires = (Good,)
+
+        def start(self, parent: Any) -> None:
+            raise RuntimeError("cannot start")
+
+    app.steps["worker"].add(Broken)
+    with in_process_worker(app, pool="solo", concurrency=1) as worker:
+        wait_until(lambda: worker._stop.is_set())  # stopped by the failing step
+    assert worker._exit_code == 1
+    assert events[-2:] == ["start", "stop"]  # Good started, then stopped at shutdown
