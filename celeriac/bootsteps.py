@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
+from celeriac.serialization.compression import decompress
 from celeriac.serialization.registry import loads, normalize_accept
 from celeriac.transport.base import Channel, Delivery, Transport
 
@@ -165,8 +166,12 @@ class Message:
         self._accept = accept
 
     def decode(self) -> Any:
-        """The body deserialized; ``ContentDisallowed`` for a content type not accepted."""
-        return loads(self.body, self.content_type, self.content_encoding, self._accept)
+        """The body, decompressed (``compression`` header) and deserialized;
+        ``ContentDisallowed`` for a content type not accepted."""
+        body = self.body
+        if self.headers.get("compression"):
+            body = decompress(body, str(self.headers["compression"]))
+        return loads(body, self.content_type, self.content_encoding, self._accept)
 
     @property
     def payload(self) -> Any:

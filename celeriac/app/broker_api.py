@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 from celeriac.app.broker_connection import (
     BrokerConnection,
     ConnectionPool,
-    RawProducer,
     connection_or_acquire,
     producer_or_acquire,
 )
+from celeriac.app.raw_producer import RawProducer
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery

@@ -16,18 +16,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from celeriac.exceptions import OperationalError
-from celeriac.protocol.message import TaskMessage
-from celeriac.serialization.registry import dumps
-from celeriac.transport.base import DEFAULT_EXCHANGE, Outbound
-from celeriac.utils.ids import new_id
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
+    from celeriac.app.raw_producer import RawProducer
     from celeriac.transport.base import Channel, Transport
 
 ErrBack = Callable[[Exception, float], Any]
@@ -43,6 +40,32 @@ def _masked(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":**@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def retrying(action: Callable[[], T], max_retries: int | None = None,
+             interval_start: float = 2, interval_step: float = 2, interval_max: float = 30,
+             errback: ErrBack | None = None, callback: Callable[[], Any] | None = None,
+             timeout: float | None = None) -> T:
+    """``action()``, retried on ``OperationalError`` as kombu's ``ensure`` retries: at most
+    ``max_retries`` times (None: forever), waiting ``interval_start`` seconds, then
+    ``interval_step`` more each time up to ``interval_max``, within ``timeout`` overall.
+    ``errback(exc, interval)`` runs before each wait, ``callback()`` after it."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    interval, retries = float(interval_start), 0
+    while True:
+        try:
+            return action()
+        except OperationalError as exc:
+            out_of_time = deadline is not None and time.monotonic() + interval > deadline
+            if (max_retries is not None and retries >= max_retries) or out_of_time:
+                raise
+            if errback is not None:
+                errback(exc, interval)
+            time.sleep(interval)
+            if callback is not None:
+                callback()
+            retries += 1
+            interval = min(interval + interval_step, interval_max)
 
 
 class BrokerConnection:
@@ -110,35 +133,27 @@ class BrokerConnection:
                           interval_max: float = 30, callback: Callable[[], Any] | None = None,
                           reraise_as_library_errors: bool = True,
                           timeout: float | None = None) -> BrokerConnection:
-        """Connect, retrying as kombu's ``ensure_connection`` does.
-
-        ``max_retries`` retries after the first attempt (None: forever), waiting
-        ``interval_start`` seconds, then ``interval_step`` more each time, at most
-        ``interval_max``; ``timeout`` bounds the whole wait. ``errback(exc, interval)`` is
-        called before each wait, ``callback()`` after it.
+        """Connect, retrying as kombu's ``ensure_connection`` does (see ``retrying``).
 
         Raises:
             OperationalError: the broker stayed unreachable.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        interval, retries = float(interval_start), 0
-        while True:
-            try:
-                return self.connect()
-            except OperationalError as exc:
-                self._forget_channel()
-                out_of_time = deadline is not None and time.monotonic() + interval > deadline
-                if (max_retries is not None and retries >= max_retries) or out_of_time:
-                    raise
-                if errback is not None:
-                    errback(exc, interval)
-                time.sleep(interval)
-                if callback is not None:
-                    callback()
-                retries += 1
-                interval = min(interval + interval_step, interval_max)
+        def errback_and_reset(exc: Exception, interval: float) -> None:
+            self._forget_channel()
+            if errback is not None:
+                errback(exc, interval)
+
+        try:
+            return retrying(self.connect, max_retries, interval_start, interval_step,
+                            interval_max, errback=errback_and_reset, callback=callback,
+                            timeout=timeout)
+        except OperationalError:
+            self._forget_channel()
+            raise
 
     def Producer(self, serializer: str | None = None) -> RawProducer:
+        from celeriac.app.raw_producer import RawProducer
+
         return RawProducer(self, serializer=serializer)
 
     def _forget_channel(self) -> None:
@@ -157,54 +172,6 @@ class BrokerConnection:
             transport.close()
 
     close = release
-
-
-class RawProducer:
-    """``conn.Producer()``: publishes any payload (not only tasks) to a queue by name.
-
-    The message travels as kombu lays messages out on each broker, so a kombu consumer (and
-    a celeriac ``ConsumerStep``) reads ``body`` back as the same value.
-    """
-
-    def __init__(self, connection: BrokerConnection, serializer: str | None = None) -> None:
-        self.connection = connection
-        self.serializer = serializer or str(connection.app.conf.task_serializer or "json")
-
-    def __enter__(self) -> RawProducer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-    def publish(self, body: Any, routing_key: str | None = None,
-                exchange: str | Any = DEFAULT_EXCHANGE, serializer: str | None = None,
-                headers: Mapping[str, Any] | None = None, content_type: str | None = None,
-                content_encoding: str | None = None, declare: Sequence[Any] = (),
-                **properties: Any) -> None:
-        """Publish ``body`` to the queue ``routing_key`` (or through ``exchange``).
-
-        ``body`` is serialized with ``serializer`` unless ``content_type`` is given, in
-        which case it must already be ``bytes`` or ``str``. ``declare``: queues (names or
-        objects with ``.name``) to declare first. Other keywords become message properties
-        (``priority``, ``correlation_id``, ``reply_to``, ...).
-        """
-        if content_type is None:
-            content_type, content_encoding, data = dumps(body, serializer or self.serializer)
-        else:
-            data = body.encode(content_encoding or "utf-8") if isinstance(body, str) else body
-        exchange_name = str(getattr(exchange, "name", exchange) or "")
-        key = str(routing_key or "")
-        channel = self.connection.default_channel
-        names = [str(getattr(queue, "name", queue)) for queue in declare]
-        if not exchange_name and key:
-            names.append(key)
-        if names:
-            channel.declare(names)
-        message = TaskMessage(headers=dict(headers or {}),
-                              properties={"correlation_id": new_id(), **properties},
-                              body=bytes(data), content_type=content_type,
-                              content_encoding=content_encoding or "utf-8")
-        channel.publish([Outbound(message, routing_key=key, exchange=exchange_name)])
 
 
 class ConnectionPool:
@@ -246,5 +213,5 @@ def producer_or_acquire(app: Celery, producer: RawProducer | None = None
     return _given_or_fresh(app, producer, lambda fresh: fresh.Producer())
 
 
-__all__ = ["BrokerConnection", "ConnectionPool", "RawProducer", "connection_or_acquire",
-           "producer_or_acquire"]
+__all__ = ["BrokerConnection", "ConnectionPool", "connection_or_acquire", "producer_or_acquire",
+           "retrying"]

@@ -1,8 +1,10 @@
 """User bootsteps, raw publishing and ``app.control.purge()`` with a real worker on Redis (db 12).
 
 A worker step (``app.steps['worker']``) and a consumer step (``app.steps['consumer']``) are
-declared as Celery's documentation shows; the consumer step consumes a queue of its own on
-the worker's broker, fed by ``app.connection().Producer().publish`` from this process.
+declared as Celery's "Extensions and Bootsteps" guide shows (kombu's ``Consumer``, ``Queue``
+and ``Exchange`` imported from celeriac instead); the consumer step consumes a queue of its
+own on the worker's broker, fed from this process the guide's way
+(``app.producer_or_acquire()``, ``exchange=my_queue.exchange``, ``declare=[my_queue]``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from celeriac import Celery
+from celeriac import Celery, Exchange, Queue
 from tests.helpers import flushed_redis, running_worker, unique_name, wait_until, write_module
 from tests.suite_redis import suite_redis_url
 
@@ -24,7 +26,8 @@ URL = suite_redis_url(12)
 APP_SOURCE = """
 import json, os
 import click
-from celeriac import Celery, bootsteps
+from celeriac import Celery, Exchange, Queue, bootsteps
+from celeriac.bootsteps import Consumer
 
 app = Celery({name!r}, broker={url!r})
 app.conf.task_default_queue = {queue!r}
@@ -52,10 +55,13 @@ class Recorder(bootsteps.StartStopStep):
         note("worker-stop")
 
 
+my_queue = Queue({custom!r}, Exchange({custom!r}), "routing_key")
+
+
 class CustomConsumer(bootsteps.ConsumerStep):
     def get_consumers(self, channel):
-        return [bootsteps.Consumer(channel, queues=[{custom!r}],
-                                   callbacks=[self.handle_message], accept=["json"])]
+        return [Consumer(channel, queues=[my_queue], callbacks=[self.handle_message],
+                         accept=["json"])]
 
     def handle_message(self, body, message):
         note("got " + json.dumps(body, sort_keys=True))
@@ -97,7 +103,11 @@ def test_worker_and_consumer_steps_run_in_a_real_worker(
             wait_until(lambda: f"worker-start {name}@host" in _lines(workdir), timeout=30)
             with client.connection() as conn:
                 conn.ensure_connection(max_retries=3)
-                conn.Producer().publish({"hello": "step", "n": 1}, routing_key=custom)
+            my_queue = Queue(custom, Exchange(custom), "routing_key")
+            with client.producer_or_acquire() as producer:
+                producer.publish({"hello": "step", "n": 1}, serializer="json",
+                                 exchange=my_queue.exchange, routing_key="routing_key",
+                                 declare=[my_queue], retry=True)
             wait_until(lambda: any(line.startswith("got") for line in _lines(workdir)),
                        timeout=30)
             assert worker.stop() == 0

@@ -65,3 +65,29 @@ def test_celeriac_step_consumer_reads_what_kombu_published(app: Celery) -> None:
         consumer.cancel()
         channel.close()
     assert got == [{"from": "kombu"}]
+
+
+@pytest.mark.amqp
+def test_amqp_publish_through_an_exchange_reaches_a_kombu_consumer() -> None:
+    """On RabbitMQ the exchange and binding are declared for real, so the broker routes."""
+    from tests.integration.amqp_vhost import rabbitmq_vhost
+
+    with rabbitmq_vhost("raw") as vhost:
+        app = Celery("raw_amqp", broker=vhost.url, set_as_current=False)
+        exchange = _kombu.Exchange("custom_x", type="direct")
+        queue = _kombu.Queue("custom_q", exchange, "routing_key")
+        try:
+            with app.producer_or_acquire() as producer:
+                producer.publish({"hello": "amqp"}, exchange=exchange,
+                                 routing_key="routing_key", declare=[queue], retry=True)
+            with _kombu.Connection(vhost.url) as kconn:
+                simple = kconn.SimpleQueue(queue)
+                try:
+                    message = simple.get(timeout=5)
+                    assert message.payload == {"hello": "amqp"}
+                    assert message.delivery_info["exchange"] == "custom_x"
+                    message.ack()
+                finally:
+                    simple.close()
+        finally:
+            app.close()

@@ -11,8 +11,9 @@ from typing import Any, ClassVar
 import pytest
 
 from celeriac import Celery, Task
-from celeriac.app.broker_connection import BrokerConnection, RawProducer
+from celeriac.app.broker_connection import BrokerConnection
 from celeriac.app.loader import Loader
+from celeriac.app.raw_producer import RawProducer
 from celeriac.exceptions import (
     ImproperlyConfigured,
     InvalidTaskError,
@@ -314,3 +315,26 @@ def test_app_beat_runs_the_schedule_until_stopped(tmp_path: Any) -> None:
     assert not runner.is_alive()
     with pytest.raises(TypeError, match="pidfile"):
         app.Beat(pidfile="x")
+
+
+def test_publish_to_an_exchange_reaches_the_declared_queues_bound_to_it(app: Celery) -> None:
+    from celeriac import Exchange, Queue
+
+    topic = Exchange("news", type="topic")
+    sports, weather = Queue("sports", topic, "news.sports.#"), Queue("weather", topic, "*.w")
+    with app.producer_or_acquire() as producer:
+        producer.publish({"goal": 1}, exchange=topic, routing_key="news.sports.football",
+                         declare=[sports, weather], compression="zlib", expiration=5,
+                         retry=True, retry_policy={"max_retries": 1})
+        with pytest.raises(TypeError, match="mandatory"):
+            producer.publish({}, routing_key="sports", mandatory=True)
+    with app.connection() as conn:
+        channel = conn.default_channel
+        assert channel.size("weather") == 0
+        [delivery] = channel.fetch(["sports"], 10, 1.0)
+    message = delivery.message
+    assert message.headers["compression"] == "application/x-gzip"
+    assert message.properties["expiration"] == "5000"
+    from celeriac.bootsteps import Message
+
+    assert Message(channel, delivery, frozenset({"application/json"})).decode() == {"goal": 1}
