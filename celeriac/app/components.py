@@ -131,8 +131,12 @@ class AppComponents:
 
     @property
     def loader(self) -> Loader:
+        """The app's loader; ``loader_cls`` may be Celery's aliases ``'app'``/``'default'``."""
         if self._loader is None:
-            self._loader = _resolve(self.loader_cls)(app=self)
+            cls = self.loader_cls
+            if cls in ("app", "default"):
+                cls = AppComponents.loader_cls
+            self._loader = _resolve(cls)(app=self)
         return self._loader
 
     @property

@@ -338,3 +338,12 @@ def test_publish_to_an_exchange_reaches_the_declared_queues_bound_to_it(app: Cel
     from celeriac.bootsteps import Message
 
     assert Message(channel, delivery, frozenset({"application/json"})).decode() == {"goal": 1}
+
+
+def test_loader_aliases_of_celery() -> None:
+    for alias in ("app", "default"):
+        app = Celery("alias", broker="memory://", set_as_current=False, loader=alias)
+        try:
+            assert type(app.loader) is Loader
+        finally:
+            app.close()
