@@ -347,3 +347,19 @@ def test_loader_aliases_of_celery() -> None:
             assert type(app.loader) is Loader
         finally:
             app.close()
+
+
+def test_on_after_fork_fires_in_the_child(app: Celery) -> None:
+    import os
+
+    read_end, write_end = os.pipe()
+    app.on_after_fork.connect(lambda sender, **kw: os.write(write_end, b"forked"), weak=False)
+    pid = os.fork()
+    if pid == 0:  # the child: the receiver ran at fork; leave at once
+        os._exit(0)
+    os.waitpid(pid, 0)
+    os.close(write_end)
+    try:
+        assert os.read(read_end, 16) == b"forked"
+    finally:
+        os.close(read_end)
