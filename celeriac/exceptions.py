@@ -95,6 +95,10 @@ class TaskError(CeleriacError):
     """Base of errors recorded as a task's outcome."""
 
 
+class InvalidTaskError(TaskError):
+    """The task has invalid data or is not properly constructed (e.g. a class without name)."""
+
+
 class WorkerLostError(TaskError):
     """The process running the task died before reporting an outcome."""
 
@@ -206,6 +210,7 @@ __all__ = [
     "Ignore",
     "ImproperlyConfigured",
     "InvalidMessage",
+    "InvalidTaskError",
     "MaxRetriesExceededError",
     "NotRegistered",
     "OperationalError",
