@@ -1,0 +1,70 @@
+"""``Task.replace`` and ``add_to_chord`` with real ``celeriac worker`` processes, on Redis (the
+suite's own server) and on SQLite (broker and results in ``tmp_path``).
+
+The replacement takes the replaced task's place in every position (alone, in a chain, in a
+group, in a chord header; replaced by a task, a group or a chain), and ``add_to_chord`` grows
+a running chord, as in Celery 5.7; ``tests/interop/test_replace_celery_interop.py`` runs the
+same scenarios against a real Celery worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from celeriac.exceptions import ChordError
+from tests.helpers import flushed_redis, import_app_module, running_worker, unique_name
+from tests.integration.replace_project import (
+    CHORD_FAILURE,
+    EXPECTED,
+    SOURCE,
+    T,
+    chord_failure,
+    scenarios,
+)
+from tests.suite_redis import suite_redis_url
+
+pytestmark = [pytest.mark.slow]
+BROKER = suite_redis_url(12)
+RESULTS = suite_redis_url(13)
+
+
+@pytest.fixture(params=["redis", "sqlite"])
+def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, str, Any]]:
+    name = unique_name("replace")
+    if request.param == "redis":
+        with flushed_redis(BROKER), flushed_redis(RESULTS):
+            source = SOURCE.format(lib="celeriac", name=name, broker=BROKER, results=RESULTS,
+                                   extra="")
+            (tmp_path / f"{name}.py").write_text(source)
+            yield tmp_path, name, import_app_module(tmp_path, name)
+        return
+    source = SOURCE.format(lib="celeriac", name=name, broker=f"sqlite:///{tmp_path}/broker.db",
+                           results=f"sqlite:///{tmp_path}/results.db", extra="")
+    (tmp_path / f"{name}.py").write_text(source)
+    yield tmp_path, name, import_app_module(tmp_path, name)
+
+
+def test_replace_and_add_to_chord(project: tuple[Path, str, Any]) -> None:
+    import celeriac.canvas as canvas
+
+    workdir, name, mod = project
+    with running_worker(workdir, "-A", name, "worker", "-P", "threads", "-c", "4"):
+        assert scenarios(mod.app, canvas) == EXPECTED
+
+
+def test_chord_header_failure_raises_the_task_exception(project: tuple[Path, str, Any]) -> None:
+    """As Celery 5.7: ``get()`` follows the body's parents and raises the failed header
+    task's own exception; the body itself holds ``ChordError`` (seen without the parents)."""
+    import celeriac.canvas as canvas
+
+    workdir, name, mod = project
+    with running_worker(workdir, "-A", name, "worker", "-P", "threads", "-c", "4"):
+        assert chord_failure(mod.app, canvas) == CHORD_FAILURE
+        failing = canvas.chord([mod.add.s(1, 1), mod.boom.s()], mod.xsum.s())()
+        with pytest.raises(ChordError, match=r"Dependency .* raised ZeroDivisionError"):
+            failing.get(timeout=T, follow_parents=False)
+        assert isinstance(failing.get(timeout=T, propagate=False), ChordError)
