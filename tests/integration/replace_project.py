@@ -151,3 +151,56 @@ CHORD_FAILURE: dict[str, str] = {
     "by_id": "ChordError",
     "chain": "ZeroDivisionError",
 }
+
+
+def frozen_ids(app: Any, canvas: Any) -> dict[str, Any]:
+    """Results read through what ``freeze()`` returned, before the canvas was sent: the ids
+    it fixed must be the ones the workers store under, wherever the signature sits."""
+    sig = app.signature
+    out: dict[str, Any] = {}
+    step = sig("rp.add", (1, 1))
+    step_res = step.freeze()
+    canvas.chain(step, sig("rp.add", (2,))).apply_async()
+    out["step_in_chain"] = step_res.get(timeout=T)
+    whole = canvas.chain(sig("rp.add", (1, 1)), sig("rp.add", (2,)))
+    whole_res = whole.freeze()
+    whole.apply_async()
+    out["chain"] = [whole_res.parent.get(timeout=T), whole_res.get(timeout=T)]
+    member = sig("rp.add", (3, 3))
+    member_res = member.freeze()
+    canvas.group(member, sig("rp.add", (4, 4))).apply_async()
+    out["member_in_group"] = member_res.get(timeout=T)
+    grp = canvas.group(sig("rp.add", (1, 1)), sig("rp.add", (2, 2)))
+    grp_res = grp.freeze()
+    grp.apply_async()
+    out["group"] = grp_res.get(timeout=T)
+    body = sig("rp.xsum")
+    body_res = body.freeze()
+    header = sig("rp.add", (5, 5))
+    header_res = header.freeze()
+    canvas.chord([header, sig("rp.add", (1, 1))], body).apply_async()
+    out["chord_parts"] = [header_res.get(timeout=T), body_res.get(timeout=T)]
+    whole_chord = canvas.chord([sig("rp.add", (1, 1)), sig("rp.add", (2, 2))],
+                               sig("rp.xsum"))
+    chord_res = whole_chord.freeze()
+    whole_chord.apply_async()
+    out["chord"] = [chord_res.parent.get(timeout=T), chord_res.get(timeout=T)]
+    nested = canvas.chain(sig("rp.add", (0, 0)),
+                          canvas.chord([sig("rp.add", (1,)), sig("rp.add", (2,))],
+                                       sig("rp.xsum")),
+                          sig("rp.add", (5,)))
+    nested_res = nested.freeze()
+    nested.apply_async()
+    out["chord_in_chain"] = [nested_res.parent.get(timeout=T), nested_res.get(timeout=T)]
+    return out
+
+
+FROZEN_IDS: dict[str, Any] = {
+    "step_in_chain": 2,
+    "chain": [2, 4],
+    "member_in_group": 6,
+    "group": [2, 4],
+    "chord_parts": [10, 12],
+    "chord": [[2, 4], 6],
+    "chord_in_chain": [3, 8],
+}

@@ -20,9 +20,11 @@ from tests.helpers import flushed_redis, import_app_module, running_worker, uniq
 from tests.integration.replace_project import (
     CHORD_FAILURE,
     EXPECTED,
+    FROZEN_IDS,
     SOURCE,
     T,
     chord_failure,
+    frozen_ids,
     scenarios,
 )
 from tests.suite_redis import suite_redis_url
@@ -68,3 +70,11 @@ def test_chord_header_failure_raises_the_task_exception(project: tuple[Path, str
         with pytest.raises(ChordError, match=r"Dependency .* raised ZeroDivisionError"):
             failing.get(timeout=T, follow_parents=False)
         assert isinstance(failing.get(timeout=T, propagate=False), ChordError)
+
+
+def test_frozen_ids_are_kept(project: tuple[Path, str, Any]) -> None:
+    import celeriac.canvas as canvas
+
+    workdir, name, mod = project
+    with running_worker(workdir, "-A", name, "worker", "-P", "threads", "-c", "4"):
+        assert frozen_ids(mod.app, canvas) == FROZEN_IDS

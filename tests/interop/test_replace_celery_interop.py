@@ -25,8 +25,10 @@ from tests.integration.celery_worker import WAKEUP, celery_worker
 from tests.integration.replace_project import (
     CHORD_FAILURE,
     EXPECTED,
+    FROZEN_IDS,
     SOURCE,
     chord_failure,
+    frozen_ids,
     scenarios,
 )
 from tests.suite_redis import suite_redis_url
@@ -66,6 +68,7 @@ def test_celery_reference(workdir: Path) -> None:
         with celery_worker(workdir, worker_module, "celery"):
             assert scenarios(client, celery) == EXPECTED
             assert chord_failure(client, celery) == CHORD_FAILURE
+            assert frozen_ids(client, celery) == FROZEN_IDS
     finally:
         close_celery_app(client)
 
@@ -76,6 +79,8 @@ def test_celery_client_celeriac_worker(workdir: Path) -> None:
     try:
         with running_worker(workdir, "-A", worker_module, "worker", "-P", "threads", "-c", "4"):
             assert scenarios(client, celery) == EXPECTED
+            assert chord_failure(client, celery) == CHORD_FAILURE
+            assert frozen_ids(client, celery) == FROZEN_IDS
     finally:
         close_celery_app(client)
 
@@ -88,3 +93,4 @@ def test_celeriac_client_celery_worker(workdir: Path) -> None:
     with celery_worker(workdir, worker_module, "celery"):
         assert scenarios(mod.app, canvas) == EXPECTED
         assert chord_failure(mod.app, canvas) == CHORD_FAILURE
+        assert frozen_ids(mod.app, canvas) == FROZEN_IDS
