@@ -88,7 +88,7 @@ def run_replacement(task: Task[Any, Any], sig: Signature) -> Any:
     """Celery's ``on_replace``: eager, run ``sig`` here and return its value; otherwise send
     it and end the task with ``Ignore``."""
     if task.request.is_eager:
-        return sig.apply().get(disable_sync_subtasks=False)
+        return sig.apply().get()
     sig.delay()
     raise Ignore("Replaced by new task")
 
