@@ -55,6 +55,12 @@ class chord(Signature):
     def body(self) -> Any:
         return self["kwargs"].get("body")
 
+    @property
+    def app(self) -> Celery:
+        if self._app is None:
+            self._app = app_of(self.tasks, self.body, read=True)
+        return super().app
+
     def __call__(self, body: Any = None, **options: Any) -> Any:
         return self.apply_async((), {"body": body} if body is not None else None, **options)
 

@@ -44,10 +44,13 @@ def _as_task_list(tasks: tuple[Any, ...], app: Celery | None) -> Any:
     return [maybe_signature(item, app=app) for item in items]
 
 
-def app_of(members: Any, *others: Any) -> Celery | None:
-    """The app of the first of ``members`` and ``others`` that has one; of a generator-fed
-    header only the first member is read."""
-    head = ([members[0]] if members else []) if isinstance(members, LazyTasks) else members
+def app_of(members: Any, *others: Any, read: bool = False) -> Celery | None:
+    """The app of the first of ``members`` and ``others`` that has one. A generator-fed
+    header is not read unless ``read`` (then only its first member), as Celery's group
+    finds its app only when asked."""
+    head: Any = members
+    if isinstance(members, LazyTasks):
+        head = ([members[0]] if members else []) if read else []
     return next((m._app for m in [*head, *others] if isinstance(m, Signature) and m._app),
                 None)
 
@@ -75,6 +78,12 @@ class group(Signature):
     def tasks(self) -> list[Any]:
         members: list[Any] = self["kwargs"]["tasks"]
         return members
+
+    @property
+    def app(self) -> Celery:
+        if self._app is None:
+            self._app = app_of(self.tasks, read=True)
+        return super().app
 
     def __len__(self) -> int:
         return len(self.tasks)
@@ -142,7 +151,8 @@ class group(Signature):
         first = list(itertools.islice(members, STREAM_BATCH))
         rest = list(itertools.islice(members, STREAM_BATCH))
         if rest and join is not None and not join.counts_unsized_parts:
-            rest.extend(members)  # this store must know the size before any part arrives
+            # this store must know the size before any part arrives: read it all first
+            first, rest = [*first, *rest, *members], []
         results: list[Any] = []
         size = 0
         batch, following = first, rest

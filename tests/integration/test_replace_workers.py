@@ -78,3 +78,19 @@ def test_frozen_ids_are_kept(project: tuple[Path, str, Any]) -> None:
     workdir, name, mod = project
     with running_worker(workdir, "-A", name, "worker", "-P", "threads", "-c", "4"):
         assert frozen_ids(mod.app, canvas) == FROZEN_IDS
+
+
+def test_generator_header_streams_to_workers(project: tuple[Path, str, Any],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A generator-fed chord header is sent in batches (3 here) while it is read; parts that
+    finish before the chord is sized (before its last batch) still count."""
+    import importlib
+
+    from celeriac.canvas import chord
+
+    monkeypatch.setattr(importlib.import_module("celeriac.canvas.group"), "STREAM_BATCH", 3)
+    workdir, name, mod = project
+    with running_worker(workdir, "-A", name, "worker", "-P", "threads", "-c", "4"):
+        result = chord((mod.add.s(i, i) for i in range(10)), mod.xsum.s()).apply_async()
+        assert result.get(timeout=T) == 90
+        assert result.parent.get(timeout=T) == [i * 2 for i in range(10)]
