@@ -255,7 +255,10 @@ class EagerResult(AsyncResult):
         self._exception = exception
 
     def get(self, timeout: float | None = None, propagate: bool = True,
-            interval: float = 0.5, disable_sync_subtasks: bool = True, **_: Any) -> Any:
+            interval: float = 0.5, disable_sync_subtasks: bool = True,
+            follow_parents: bool = True, **_: Any) -> Any:
+        """The eager outcome. ``follow_parents`` has nothing to do (as in Celery's): an eager
+        chain stops at its first failure, so no later result exists to hide it."""
         if disable_sync_subtasks:
             assert_will_not_block()
         if self._exception is not None:

@@ -89,6 +89,7 @@ def test_a_join_that_needs_the_size_first_gets_the_whole_header(
     monkeypatch.setattr(MemoryChordJoin, "counts_unsized_parts", False)
     events: list[str] = []
     join = app.backend.chord_join()
+    assert isinstance(join, MemoryChordJoin)
 
     def published(headers: dict[str, Any] | None = None, **_: Any) -> None:
         events.append("publish sized" if join._chords.get(str((headers or {}).get("group")),
