@@ -204,3 +204,10 @@ FROZEN_IDS: dict[str, Any] = {
     "chord": [[2, 4], 6],
     "chord_in_chain": [3, 8],
 }
+
+
+def check_all(app: Any, canvas: Any) -> None:
+    """Every scenario of this module, sent by ``app`` (with ``canvas``), as Celery gives it."""
+    assert scenarios(app, canvas) == EXPECTED
+    assert chord_failure(app, canvas) == CHORD_FAILURE
+    assert frozen_ids(app, canvas) == FROZEN_IDS

@@ -9,6 +9,7 @@ same scenarios against a real Celery worker.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,16 +18,7 @@ import pytest
 
 from celeriac.exceptions import ChordError
 from tests.helpers import flushed_redis, import_app_module, running_worker, unique_name
-from tests.integration.replace_project import (
-    CHORD_FAILURE,
-    EXPECTED,
-    FROZEN_IDS,
-    SOURCE,
-    T,
-    chord_failure,
-    frozen_ids,
-    scenarios,
-)
+from tests.integration import replace_project as rp
 from tests.suite_redis import suite_redis_url
 
 pytestmark = [pytest.mark.slow]
@@ -34,20 +26,20 @@ BROKER = suite_redis_url(12)
 RESULTS = suite_redis_url(13)
 
 
-@pytest.fixture(params=["redis", "sqlite"])
+@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "sqlite"])
 def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, str, Any]]:
     name = unique_name("replace")
-    if request.param == "redis":
-        with flushed_redis(BROKER), flushed_redis(RESULTS):
-            source = SOURCE.format(lib="celeriac", name=name, broker=BROKER, results=RESULTS,
-                                   extra="")
-            (tmp_path / f"{name}.py").write_text(source)
-            yield tmp_path, name, import_app_module(tmp_path, name)
-        return
-    source = SOURCE.format(lib="celeriac", name=name, broker=f"sqlite:///{tmp_path}/broker.db",
-                           results=f"sqlite:///{tmp_path}/results.db", extra="")
+    on_redis = request.param == "redis"
+    broker = BROKER if on_redis else f"sqlite:///{tmp_path}/broker.db"
+    results = RESULTS if on_redis else f"sqlite:///{tmp_path}/results.db"
+    source = rp.SOURCE.format(lib="celeriac", name=name, broker=broker, results=results,
+                              extra="")
     (tmp_path / f"{name}.py").write_text(source)
-    yield tmp_path, name, import_app_module(tmp_path, name)
+    with contextlib.ExitStack() as stack:
+        if on_redis:
+            stack.enter_context(flushed_redis(BROKER))
+            stack.enter_context(flushed_redis(RESULTS))
+        yield tmp_path, name, import_app_module(tmp_path, name)
 
 
 def test_replace_and_add_to_chord(project: tuple[Path, str, Any]) -> None:
@@ -55,7 +47,7 @@ def test_replace_and_add_to_chord(project: tuple[Path, str, Any]) -> None:
 
     workdir, name, mod = project
     with running_worker(workdir, "-A", name, "worker", "-P", "threads", "-c", "4"):
-        assert scenarios(mod.app, canvas) == EXPECTED
+        assert rp.scenarios(mod.app, canvas) == rp.EXPECTED
 
 
 def test_chord_header_failure_raises_the_task_exception(project: tuple[Path, str, Any]) -> None:
@@ -65,11 +57,11 @@ def test_chord_header_failure_raises_the_task_exception(project: tuple[Path, str
 
     workdir, name, mod = project
     with running_worker(workdir, "-A", name, "worker", "-P", "threads", "-c", "4"):
-        assert chord_failure(mod.app, canvas) == CHORD_FAILURE
+        assert rp.chord_failure(mod.app, canvas) == rp.CHORD_FAILURE
         failing = canvas.chord([mod.add.s(1, 1), mod.boom.s()], mod.xsum.s())()
         with pytest.raises(ChordError, match=r"Dependency .* raised ZeroDivisionError"):
-            failing.get(timeout=T, follow_parents=False)
-        assert isinstance(failing.get(timeout=T, propagate=False), ChordError)
+            failing.get(timeout=rp.T, follow_parents=False)
+        assert isinstance(failing.get(timeout=rp.T, propagate=False), ChordError)
 
 
 def test_frozen_ids_are_kept(project: tuple[Path, str, Any]) -> None:
@@ -77,7 +69,7 @@ def test_frozen_ids_are_kept(project: tuple[Path, str, Any]) -> None:
 
     workdir, name, mod = project
     with running_worker(workdir, "-A", name, "worker", "-P", "threads", "-c", "4"):
-        assert frozen_ids(mod.app, canvas) == FROZEN_IDS
+        assert rp.frozen_ids(mod.app, canvas) == rp.FROZEN_IDS
 
 
 def test_generator_header_streams_to_workers(project: tuple[Path, str, Any],
@@ -92,5 +84,5 @@ def test_generator_header_streams_to_workers(project: tuple[Path, str, Any],
     workdir, name, mod = project
     with running_worker(workdir, "-A", name, "worker", "-P", "threads", "-c", "4"):
         result = chord((mod.add.s(i, i) for i in range(10)), mod.xsum.s()).apply_async()
-        assert result.get(timeout=T) == 90
-        assert result.parent.get(timeout=T) == [i * 2 for i in range(10)]
+        assert result.get(timeout=rp.T) == 90
+        assert result.parent.get(timeout=rp.T) == [i * 2 for i in range(10)]

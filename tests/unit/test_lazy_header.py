@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import importlib
 import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from celeriac.backends.chords import MemoryChordJoin
 from celeriac.canvas import chord, group
 from celeriac.canvas.lazy import LazyTasks
 from celeriac.signals import before_task_publish
+from tests.unit.canvas_apps import memory_canvas_app
 
 #: the module (``celeriac.canvas.group`` as an attribute is the class of that name)
 group_module = importlib.import_module("celeriac.canvas.group")
@@ -28,17 +28,7 @@ group_module = importlib.import_module("celeriac.canvas.group")
 
 @pytest.fixture
 def app() -> Iterator[Celery]:
-    made = Celery("proj", broker=f"memory://{uuid.uuid4().hex}",
-                  backend=f"cache+memory://{uuid.uuid4().hex}", set_as_current=False)
-
-    @made.task(name="proj.add")
-    def add(x: int, y: int) -> int:
-        return x + y
-
-    @made.task(name="proj.xsum")
-    def xsum(values: list[int]) -> int:
-        return sum(values)
-
+    made = memory_canvas_app()
     yield made
     made.close()
 

@@ -8,7 +8,6 @@ across real workers is in ``tests/integration/test_replace_workers.py``.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from celeriac.canvas import chain, group
 from celeriac.canvas.chord import chord
 from celeriac.exceptions import Ignore, ImproperlyConfigured
 from celeriac.execution.context import Context
+from tests.unit.canvas_apps import memory_canvas_app
 
 celery = pytest.importorskip("celery")
 
@@ -37,12 +37,7 @@ class Capturing(Task[Any, Any]):
 
 @pytest.fixture
 def app() -> Iterator[Celery]:
-    made = Celery("proj", broker=f"memory://{uuid.uuid4().hex}",
-                  backend=f"cache+memory://{uuid.uuid4().hex}", set_as_current=False)
-
-    @made.task(name="proj.add")
-    def add(x: int, y: int) -> int:
-        return x + y
+    made = memory_canvas_app()
 
     @made.task(name="proj.host", bind=True, base=Capturing)
     def host(self: Task[Any, Any]) -> None:
