@@ -3,8 +3,10 @@
 On the wire a group is nothing but its members' messages, each with the shared ``group``
 header and its ``group_index`` (wire-protocol.md §1.7). When the group is a chord header, the
 chord size is written to the result store before any member message leaves (§4.4, pitfall
-§7.13), and members carry the body in ``embed.chord``. All member messages are published in
-one batch, so a 10,000-task group costs one broker round trip, not 10,000.
+§7.13; for a generator, before its last batch), and members carry the body in ``embed.chord``. All member messages are published in
+one batch, so a 10,000-task group costs one broker round trip, not 10,000; a group read from
+a generator is published as it is read, ``STREAM_BATCH`` members a round trip
+(``canvas.lazy``).
 """
 
 from __future__ import annotations
@@ -148,14 +150,15 @@ class group(Signature):
         root_id, parent_id = merged.pop("root_id", None), merged.pop("parent_id", None)
         join = app.backend.chord_join() if chord_body is not None else None
         members = _iter_flat(self.tasks, self._app)
-        first = list(itertools.islice(members, STREAM_BATCH))
-        rest = list(itertools.islice(members, STREAM_BATCH))
-        if rest and join is not None and not join.counts_unsized_parts:
-            # this store must know the size before any part arrives: read it all first
-            first, rest = [*first, *rest, *members], []
+        # Only a generator is streamed (a list goes in one round trip), and not to a store
+        # that must know the chord's size before any part arrives.
+        stream = (isinstance(self.tasks, LazyTasks) and not self.tasks.consumed
+                  and (join is None or join.counts_unsized_parts))
+        per_batch = STREAM_BATCH if stream else None
         results: list[Any] = []
         size = 0
-        batch, following = first, rest
+        batch = list(itertools.islice(members, per_batch))
+        following = list(itertools.islice(members, per_batch))
         while batch:
             # A generator is read one batch ahead: the chord is sized before its last batch.
             frozen = [(sig, sig.freeze(group_id=gid, root_id=root_id, chord=chord_body,
@@ -168,7 +171,7 @@ class group(Signature):
                 for sig, _ in frozen:
                     sig.apply_async(args, kwargs, **merged)
             results.extend(res for _, res in frozen)
-            batch, following = following, list(itertools.islice(members, STREAM_BATCH))
+            batch, following = following, list(itertools.islice(members, per_batch))
         return GroupResult(gid, results, app=app)
 
     def apply(self, args: Sequence[Any] | None = None,

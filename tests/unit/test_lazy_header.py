@@ -73,10 +73,12 @@ def test_sending_reads_while_publishing_and_sizes_before_the_last_batch(
         d.message.headers["id"] for d in app.transport.channel().fetch(["celery"], 6, 1.0)]
 
 
-def test_a_join_that_needs_the_size_first_gets_the_whole_header(
-        app: Celery, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("needs_size_first", [True, False])
+def test_a_list_header_or_a_join_that_needs_the_size_first_is_sent_whole(
+        app: Celery, monkeypatch: pytest.MonkeyPatch, needs_size_first: bool) -> None:
+    """A list is never streamed (one round trip); nor is a generator to such a join."""
     monkeypatch.setattr(group_module, "STREAM_BATCH", 2)
-    monkeypatch.setattr(MemoryChordJoin, "counts_unsized_parts", False)
+    monkeypatch.setattr(MemoryChordJoin, "counts_unsized_parts", not needs_size_first)
     events: list[str] = []
     join = app.backend.chord_join()
     assert isinstance(join, MemoryChordJoin)
@@ -87,7 +89,9 @@ def test_a_join_that_needs_the_size_first_gets_the_whole_header(
 
     before_task_publish.connect(published)
     try:
-        chord(_generator(app, 5, events), app.tasks["proj.xsum"].s()).apply_async()
+        header = _generator(app, 5, events)
+        chord(header if needs_size_first else list(header),
+              app.tasks["proj.xsum"].s()).apply_async()
     finally:
         before_task_publish.disconnect(published)
     assert events == [f"read {i}" for i in range(5)] + ["publish sized"] * 5
