@@ -3,10 +3,10 @@
 On the wire a group is nothing but its members' messages, each with the shared ``group``
 header and its ``group_index`` (wire-protocol.md §1.7). When the group is a chord header, the
 chord size is written to the result store before any member message leaves (§4.4, pitfall
-§7.13; for a generator, before its last batch), and members carry the body in ``embed.chord``. All member messages are published in
-one batch, so a 10,000-task group costs one broker round trip, not 10,000; a group read from
-a generator is published as it is read, ``STREAM_BATCH`` members a round trip
-(``canvas.lazy``).
+§7.13; for a generator, before its last batch), and members carry the body in
+``embed.chord``. All member messages are published in one batch, so a 10,000-task group
+costs one broker round trip, not 10,000; a group read from a generator is published as it is
+read, ``STREAM_BATCH`` members a round trip (``canvas.lazy``).
 """
 
 from __future__ import annotations
