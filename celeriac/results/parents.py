@@ -4,8 +4,10 @@ Celery's ``AsyncResult.get`` checks the result's parents (root first) before wai
 after every wait, and re-raises the first failure it finds (``_maybe_reraise_parent_error``).
 That is why ``get()`` on a chord whose header task raised ``ValueError`` raises
 ``ValueError``, not the ``ChordError`` stored on the body, and why the last step of a failed
-chain raises the failing step's exception. The same check here, with every parent read in
-one ``get_many`` round trip (a ``GroupResult`` parent counts its members, in order).
+chain raises the failing step's exception. Here the check runs before waiting and once the
+result itself has failed (a failure always ends the wait: the worker fails a chain's later
+steps and a chord's body), reading the parents with ``get_many`` (``BATCH`` ids a round trip;
+a ``GroupResult`` parent counts as its members, in order) and caching the ready ones.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from celeriac import states
 
 if TYPE_CHECKING:
+    from celeriac.protocol.result_meta import ResultMeta
     from celeriac.results.async_result import AsyncResult
 
 
@@ -45,13 +48,16 @@ def parent_leaves(result: Any) -> list[AsyncResult]:
 def reraise_parent_error(result: AsyncResult) -> None:
     """Raise the exception of the first failed parent of ``result`` (root first), if any."""
     from celeriac.results.async_result import exception_from_meta
+    from celeriac.results.group_result import BATCH
 
     leaves = parent_leaves(result)
     if not leaves:
         return
-    unread = [leaf for leaf in leaves if leaf._cache is None]
-    fetched = dict(zip((leaf.id for leaf in unread),
-                       result.backend.get_many([leaf.id for leaf in unread]), strict=True))
+    unread = [leaf.id for leaf in leaves if leaf._cache is None]
+    fetched: dict[str, ResultMeta] = {}
+    for start in range(0, len(unread), BATCH):
+        ids = unread[start:start + BATCH]
+        fetched.update(zip(ids, result.backend.get_many(ids), strict=True))
     for leaf in leaves:
         meta = leaf._cache or fetched[leaf.id]
         if meta.ready:
