@@ -219,3 +219,10 @@ def test_add_to_chord_needs_a_store_that_counts_chords(app: Celery) -> None:
             host.add_to_chord(app.tasks["proj.add"].s(1, 1))
     finally:
         host.pop_request(token)
+
+
+def test_a_retry_keeps_the_replacement_depth(app: Celery) -> None:
+    """As Celery's ``as_execution_options``: a retried replacement is still as deep."""
+    assert Context(headers={"replaced_task_nesting": 2}).as_execution_options()[
+        "replaced_task_nesting"] == 2
+    assert Context().as_execution_options()["replaced_task_nesting"] == 0
