@@ -11,7 +11,7 @@ from celeriac import states
 from celeriac._state import join_will_block_var, task_join_will_block
 from celeriac.protocol.exception_codec import decode_exception
 from celeriac.protocol.result_meta import ResultMeta, parse_date_done
-from celeriac.results.parents import reraise_parent_error
+from celeriac.results.parents import reraise_parent_error, wait_following_parents
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -216,9 +216,14 @@ class AsyncResult:
         if disable_sync_subtasks:
             assert_will_not_block()
         follow = follow_parents and propagate and self.parent is not None
-        if follow:
-            reraise_parent_error(self)
-        meta = self._cache or self.backend.wait(self.id, timeout=timeout, interval=interval)
+        if self._cache is not None:
+            if follow:
+                reraise_parent_error(self)
+            meta = self._cache
+        elif follow:
+            meta = wait_following_parents(self, timeout, interval)
+        else:
+            meta = self.backend.wait(self.id, timeout=timeout, interval=interval)
         self._cache = meta
         if meta.status in states.PROPAGATE_STATES:
             if follow:
