@@ -204,6 +204,7 @@ def _merge(app: Celery, name: str, options: dict[str, Any], task: Task[Any, Any]
         "reply_to": options.get("reply_to") or app.oid,
         "priority": priority,
         "headers": options.get("headers"),
+        "replaced_task_nesting": int(options.get("replaced_task_nesting") or 0),
         "delivery_mode": (delivery_mode_of(options["delivery_mode"])
                           if options.get("delivery_mode") is not None
                           else defaults.delivery_mode),

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from celeriac.canvas.group import _as_task_list, group
+from celeriac.canvas.group import _as_task_list, app_of, group
 from celeriac.canvas.signature import Signature, maybe_signature, register_type
 
 if TYPE_CHECKING:
@@ -33,8 +33,7 @@ class chord(Signature):
         members = _as_task_list((header,), app)
         body_sig = maybe_signature(body, app=app)
         if app is None:
-            app = next((m._app for m in [*members, body_sig]
-                        if isinstance(m, Signature) and m._app), None)
+            app = app_of(members, body_sig)
         super().__init__(task, args, {"kwargs": dict(kwargs or {}), "header": members,
                                       "body": body_sig}, options=options,
                          subtask_type="chord", app=app)
@@ -55,6 +54,12 @@ class chord(Signature):
     @property
     def body(self) -> Any:
         return self["kwargs"].get("body")
+
+    @property
+    def app(self) -> Celery:
+        if self._app is None:
+            self._app = app_of(self.tasks, self.body, read=True)
+        return super().app
 
     def __call__(self, body: Any = None, **options: Any) -> Any:
         return self.apply_async((), {"body": body} if body is not None else None, **options)

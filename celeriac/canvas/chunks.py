@@ -121,7 +121,8 @@ def _split(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
 
 
 def register_builtins(app: Celery) -> None:
-    """Register ``celery.map``, ``celery.starmap`` and ``celery.chunks`` on ``app`` (idempotent).
+    """Register ``celery.map``, ``celery.starmap``, ``celery.chunks`` and ``celery.accumulate``
+    on ``app`` (idempotent).
 
     They run the mapped task's function in this process, as Celery's built-ins do.
     """
@@ -137,8 +138,13 @@ def register_builtins(app: Celery) -> None:
     def _chunks(task: Any, it: Iterable[Any], n: int) -> Any:
         return chunks(task, it, n, app=app).apply_async()
 
+    def _accumulate(*args: Any, **kwargs: Any) -> Any:
+        """``Task.replace`` chords a group into this: its ``index``-th argument, or all."""
+        index = kwargs.get("index")
+        return args[index] if index is not None else args
+
     for name, fun in (("celery.map", _map), ("celery.starmap", _starmap),
-                      ("celery.chunks", _chunks)):
+                      ("celery.chunks", _chunks), ("celery.accumulate", _accumulate)):
         if name not in app.tasks:
             app.task(name=name, shared=False)(fun)
 

@@ -101,6 +101,7 @@ class Context:
             "expires": self.expires,
             "priority": self.priority,
             "headers": custom_headers(self.headers),
+            "replaced_task_nesting": (self.headers or {}).get("replaced_task_nesting") or 0,
         }
         routing_key = self.delivery_info.get("routing_key")
         if routing_key:
