@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeriac.canvas.signature import Signature, maybe_signature, register_type
+from celeriac.canvas.stamping import StampingVisitor, stamp_members
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -66,6 +67,12 @@ class _chain(Signature):
     def set_immutable(self, immutable: bool) -> None:
         for task in self.tasks:
             task.set_immutable(immutable)
+
+    def stamp(self, visitor: StampingVisitor | None = None, append_stamps: bool = False,
+              **headers: Any) -> None:
+        """Stamp every step (and the chain's own links)."""
+        stamp_members(self, self.tasks, visitor, append_stamps, "on_chain_start",
+                      "on_chain_end", **headers)
 
     def link(self, callback: Mapping[str, Any]) -> Any:
         """Links go to the last step: they run when the whole chain has succeeded."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac.canvas.group import _as_task_list, group
 from celeriac.canvas.signature import Signature, maybe_signature, register_type
+from celeriac.canvas.stamping import StampingVisitor, stamp_chord
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -65,6 +66,11 @@ class chord(Signature):
         if isinstance(other, Signature):
             return chain(self, other, app=self._app)
         return NotImplemented
+
+    def stamp(self, visitor: StampingVisitor | None = None, append_stamps: bool = False,
+              **headers: Any) -> None:
+        """Stamp the header members; the body too when a ``visitor`` is given (Celery)."""
+        stamp_chord(self, visitor, append_stamps, **headers)
 
     def link(self, callback: Mapping[str, Any]) -> Any:
         return self.body.link(callback)

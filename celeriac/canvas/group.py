@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeriac.canvas.signature import Signature, maybe_signature, register_type
+from celeriac.canvas.stamping import StampingVisitor, stamp_members
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -77,6 +78,12 @@ class group(Signature):
     def set_immutable(self, immutable: bool) -> None:
         for task in self.tasks:
             task.set_immutable(immutable)
+
+    def stamp(self, visitor: StampingVisitor | None = None, append_stamps: bool = False,
+              **headers: Any) -> None:
+        """Stamp every member (and the group's own links)."""
+        stamp_members(self, self.tasks, visitor, append_stamps, "on_group_start",
+                      "on_group_end", **headers)
 
     def link(self, callback: Mapping[str, Any]) -> Any:
         """As Celery: linked to the first task, made immutable (use a chord to get results)."""

@@ -15,6 +15,14 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from celeriac.canvas.stamping import (
+    StampingVisitor,
+    immutable_options,
+    stamp_headers,
+    stamp_links,
+    stamp_signature,
+)
+
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
 
@@ -39,6 +47,8 @@ class Signature(dict[str, Any]):
     """A task name with (partial) arguments and options."""
 
     _app: Celery | None
+    #: ``subtask_type`` -> class, Celery's ``Signature.TYPES`` (the same dict as SUBTASK_TYPES).
+    TYPES: ClassVar[dict[str, type[Signature]]] = SUBTASK_TYPES
 
     #: options that describe one particular run; ``clone`` keeps them, ``reset`` drops them.
     RUN_OPTIONS: ClassVar[tuple[str, ...]] = ("task_id", "group_id", "group_index", "chord",
@@ -137,6 +147,24 @@ class Signature(dict[str, Any]):
         return self.app.tasks[self.task]
 
     # -- copying and options --------------------------------------------------------------
+    @classmethod
+    def register_type(cls, name: str | None = None) -> Callable[[type[Signature]],
+                                                                 type[Signature]]:
+        """Class decorator: ``from_dict`` rebuilds dicts whose ``subtask_type`` is ``name``
+        (default: the class name) as this class (Celery's ``Signature.register_type``)."""
+
+        def register(subclass: type[Signature]) -> type[Signature]:
+            SUBTASK_TYPES[name or subclass.__name__] = subclass
+            return subclass
+
+        return register
+
+    def merged_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """``options`` over this signature's, except a group id or stamp already set here."""
+        own = self["options"]
+        fixed = immutable_options(own)
+        return {**own, **{k: v for k, v in options.items() if k not in fixed or k not in own}}
+
     def clone(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
               **options: Any) -> Signature:
         """A deep copy with partial ``args`` prepended and ``kwargs``/``options`` merged."""
@@ -145,11 +173,42 @@ class Signature(dict[str, Any]):
             data["args"] = list(args) + list(data["args"])
         if kwargs and not self.immutable:
             data["kwargs"] = {**data["kwargs"], **kwargs}
-        data["options"] = {**data["options"], **options}
+        if options:
+            data["options"] = {**data["options"], **{
+                k: v for k, v in options.items()
+                if k not in immutable_options(data["options"]) or k not in data["options"]}}
         made = type(self).from_dict(data, app=self._app)
         return made
 
     copy = clone
+    partial = clone
+
+    def replace(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
+                options: Mapping[str, Any] | None = None) -> Signature:
+        """A clone with ``args``/``kwargs``/``options`` replaced where not ``None`` (Celery)."""
+        made = self.clone()
+        for key, value in (("args", args), ("kwargs", kwargs), ("options", options)):
+            if value is not None:
+                made[key] = list(value) if key == "args" else dict(value)  # type: ignore[call-overload]
+        return made
+
+    def stamp(self, visitor: StampingVisitor | None = None, append_stamps: bool = False,
+              **headers: Any) -> Any:
+        """Stamp this call (and its links) with ``headers`` and the ``visitor``'s stamps.
+
+        See ``celeriac.canvas.stamping`` for where stamps go and how they merge.
+        """
+        return stamp_signature(self, visitor, append_stamps, **headers)
+
+    def stamp_links(self, visitor: StampingVisitor | None, append_stamps: bool = False,
+                    **headers: Any) -> None:
+        """Stamp the callbacks and errbacks only."""
+        stamp_links(self, visitor, append_stamps, **headers)
+
+    def _stamp_headers(self, visitor_headers: dict[str, Any] | None = None,
+                       append_stamps: bool = False, self_headers: bool = True,
+                       **headers: Any) -> dict[str, Any]:
+        return stamp_headers(self, visitor_headers, append_stamps, self_headers, **headers)
 
     def set(self, immutable: bool | None = None, **options: Any) -> Signature:
         if immutable is not None:
@@ -214,7 +273,7 @@ class Signature(dict[str, Any]):
         else:
             call_args = [*(args or ()), *self["args"]]
             call_kwargs = {**self["kwargs"], **(kwargs or {})}
-        merged = {**self["options"], **{k: v for k, v in options.items() if v is not None}}
+        merged = self.merged_options({k: v for k, v in options.items() if v is not None})
         return call_args, call_kwargs, merged
 
     def apply_async(self, args: Sequence[Any] | None = None,

@@ -98,6 +98,20 @@ class Control:
                      "terminate": terminate, "signal": signal or "SIGTERM"}
         return self.broadcast("revoke", arguments, destination=destination, **kwargs)
 
+    def revoke_by_stamped_headers(self, headers: dict[str, Any],
+                                  destination: Destination = None, terminate: bool = False,
+                                  signal: str | int | None = "SIGTERM",
+                                  **kwargs: Any) -> list[Reply] | None:
+        """Revoke every task stamped with one of ``headers``' values (``{stamp: value(s)}``).
+
+        Workers refuse such tasks from now on and, with ``terminate``, kill the running ones.
+        As in Celery the workers keep these in memory only: no durable record is written, so
+        a worker started later does not know them.
+        """
+        return self.broadcast("revoke_by_stamped_headers",
+                              {"headers": headers, "terminate": terminate, "signal": signal},
+                              destination=destination, **kwargs)
+
     def terminate(self, task_id: str | Sequence[str], destination: Destination = None,
                   signal: str | int = "SIGTERM", **kwargs: Any) -> list[Reply] | None:
         return self.revoke(task_id, destination=destination, terminate=True, signal=signal,

@@ -20,6 +20,7 @@ from celeriac.execution.request import Request
 from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from celeriac.protocol.task_message import decode_body, normalize_v1, parse_iso_timestamp
+from celeriac.worker.revoked_stamps import revoked_by_stamp as revoked_by_stamp
 from celeriac.transport.base import Delivery
 
 if TYPE_CHECKING:
@@ -81,6 +82,10 @@ class Dispatcher:
             body = decode_body(message, self.accept)
             if task_id in self.revoked:
                 logger.warning("Discarding revoked task: %s[%s]", name, task_id)
+                return Decision(revoked_meta=revoked_meta(task_id, "revoked"))
+            if (stamp := revoked_by_stamp(self.revoked, headers)) is not None:
+                logger.warning("Discarding revoked task: %s[%s] (revoked by header: %s)",
+                               name, task_id, stamp)
                 return Decision(revoked_meta=revoked_meta(task_id, "revoked"))
             now = time.time()
             expires = parse_iso_timestamp(headers.get("expires"))

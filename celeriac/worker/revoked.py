@@ -27,6 +27,7 @@ from celeriac.control.revocations import (
     NullRevocationStore,
     RevocationStore,
 )
+from celeriac.worker.revoked_stamps import RevokedStamps
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class RevokedRegistry:
         self._ids: dict[str, float] = {}
         self._lock = threading.Lock()
         self._version: str | None = None
+        #: values revoked by ``revoke_by_stamped_headers`` (memory only, as in Celery).
+        self.stamps = RevokedStamps()
 
     # -- membership --------------------------------------------------------------------
     def add(self, task_ids: str | Iterable[str], expires: float | None = None) -> None:
