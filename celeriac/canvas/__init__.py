@@ -5,16 +5,19 @@ from __future__ import annotations
 from celeriac.canvas.chain import chain
 from celeriac.canvas.chord import chord
 from celeriac.canvas.chunks import chunks, register_builtins, xmap, xstarmap
-from celeriac.canvas.group import group
+from celeriac.canvas.group import group, maybe_unroll_group
 from celeriac.canvas.signature import Signature, maybe_signature, signature, subtask
+from celeriac.canvas.stamping import StampingVisitor
 
 __all__ = [
     "Signature",
+    "StampingVisitor",
     "chain",
     "chord",
     "chunks",
     "group",
     "maybe_signature",
+    "maybe_unroll_group",
     "register_builtins",
     "signature",
     "subtask",

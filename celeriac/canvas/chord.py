@@ -76,7 +76,22 @@ class chord(Signature):
         return self.body.link(callback)
 
     def link_error(self, errback: Mapping[str, Any]) -> Any:
-        return self.body.link_error(errback)
+        """The body gets the errback; so do the header tasks (an immutable copy) when
+        ``task_allow_error_cb_on_chord_header`` is on; nested chords decide for themselves."""
+        sig = maybe_signature(errback, app=self._app)
+        if self.app.conf.task_allow_error_cb_on_chord_header:
+            for task in self.tasks:
+                task.link_error(sig.clone(immutable=True))
+        for task in self.tasks:
+            if isinstance(task, chord):  # as Celery: whatever the setting
+                task.link_error(sig)
+        self.body.link_error(sig)
+        return sig
+
+    def set_immutable(self, immutable: bool) -> None:
+        """The header tasks only; the body keeps its own (Celery)."""
+        for task in self.tasks:
+            task.set_immutable(immutable)
 
     # -- running ------------------------------------------------------------------------
     def _body_for_run(self, body: Any, options: dict[str, Any]) -> Signature:

@@ -85,6 +85,14 @@ class group(Signature):
         stamp_members(self, self.tasks, visitor, append_stamps, "on_group_start",
                       "on_group_end", **headers)
 
+    def skew(self, start: float = 1.0, stop: float | None = None, step: float = 1.0) -> group:
+        """Give the members growing countdowns: ``start``, ``start + step``, ... up to ``stop``
+        (then repeated), so they do not all start at once (Celery's ``group.skew``)."""
+        values = _fxrange(start, stop, step)
+        for task in self.tasks:
+            task.set(countdown=next(values))
+        return self
+
     def link(self, callback: Mapping[str, Any]) -> Any:
         """As Celery: linked to the first task, made immutable (use a chord to get results)."""
         sig = maybe_signature(callback, app=self._app).clone().set(immutable=True)
@@ -179,6 +187,30 @@ class group(Signature):
         return f"group([{', '.join(repr(t) for t in self.tasks)}])"
 
 
+def _fxrange(start: float, stop: float | None, step: float) -> Iterator[float]:
+    """kombu's ``fxrange(repeatlast=True)``: ``start`` by ``step`` to ``stop``, then the last."""
+    current = start * 1.0
+    while True:
+        if not stop or current <= stop:
+            yield current
+            current += step
+        else:
+            yield current - step
+
+
+def maybe_unroll_group(value: Any) -> Any:
+    """A group of exactly one member is that member; anything else is returned as is.
+
+    Celery's helper (issue #1656): lets code treat ``group(sig)`` like ``sig``.
+    """
+    tasks = getattr(value, "tasks", None)
+    try:
+        size = len(tasks)  # type: ignore[arg-type]
+    except TypeError:
+        return value
+    return tasks[0] if size == 1 else value  # type: ignore[index]
+
+
 def _flatten(tasks: Iterable[Any], app: Celery | None, clone: bool = True) -> list[Signature]:
     """Members in order, nested groups spliced in, empty chains dropped (Celery's unrolling)."""
     from celeriac.canvas.chain import _chain
@@ -216,4 +248,4 @@ def descend(sig: Any) -> int:
     return 1
 
 
-__all__ = ["descend", "group"]
+__all__ = ["descend", "group", "maybe_unroll_group"]

@@ -244,26 +244,37 @@ class Signature(dict[str, Any]):
             opts["group_index"] = group_index
         return self.app.AsyncResult(str(tid), task_name=self.task)
 
-    def _extend_option(self, key: str, value: Any) -> None:
-        items = value if isinstance(value, list | tuple) else [value]
+    def _list_option(self, key: str) -> list[Any]:
         current = self["options"].get(key)
         if current is None:
-            current = []
-        elif not isinstance(current, list):
-            current = [current]
-        self["options"][key] = [*current, *items]
+            return []
+        return list(current) if isinstance(current, list | tuple) else [current]
+
+    def append_to_list_option(self, key: str, value: Any) -> Any:
+        """Add ``value`` to the list option ``key`` unless an equal one is there (Celery)."""
+        items = self._list_option(key)
+        if value not in items:
+            items.append(value)
+        self["options"][key] = items  # a new list: copies made by ``from_dict`` share the old
+        return value
+
+    def extend_list_option(self, key: str, value: Any) -> None:
+        """Add ``value`` (or each item of a list) to the list option ``key``."""
+        more = list(value) if isinstance(value, list | tuple) else [value]
+        self["options"][key] = [*self._list_option(key), *more]
 
     def link(self, callback: Mapping[str, Any]) -> Any:
         """Run ``callback`` with this task's result when it succeeds."""
-        self._extend_option("link", callback)
-        return callback
+        return self.append_to_list_option("link", callback)
 
     def link_error(self, errback: Mapping[str, Any]) -> Any:
         """Run ``errback`` when this task fails (see ``execution.callbacks`` for how)."""
-        self._extend_option("link_error", errback)
-        return errback
+        return self.append_to_list_option("link_error", errback)
 
-    on_error = link_error
+    def on_error(self, errback: Mapping[str, Any]) -> Signature:
+        """``link_error`` that returns this signature, for ``sig.on_error(eb).delay()``."""
+        self.link_error(errback)
+        return self
 
     # -- running ------------------------------------------------------------------------
     def _merge(self, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None,
