@@ -60,12 +60,14 @@ class chord(Signature):
     def __call__(self, body: Any = None, **options: Any) -> Any:
         return self.apply_async((), {"body": body} if body is not None else None, **options)
 
-    def __or__(self, other: Any) -> Any:
-        from celeriac.canvas.chain import chain
+    @body.setter
+    def body(self, value: Any) -> None:
+        self["kwargs"]["body"] = maybe_signature(value, app=self._app)
 
-        if isinstance(other, Signature):
-            return chain(self, other, app=self._app)
-        return NotImplemented
+    def __or__(self, other: Any) -> Any:
+        from celeriac.canvas.compose import or_chord
+
+        return or_chord(self, other)
 
     def stamp(self, visitor: StampingVisitor | None = None, append_stamps: bool = False,
               **headers: Any) -> None:

@@ -66,14 +66,9 @@ class group(Signature):
         return iter(self.tasks)
 
     def __or__(self, other: Any) -> Any:
-        from celeriac.canvas.chain import chain
-        from celeriac.canvas.chord import chord
+        from celeriac.canvas.compose import or_group
 
-        if isinstance(other, group):
-            return chain(self, other, app=self._app)
-        if isinstance(other, Signature):
-            return chord(self, body=other, app=self._app)
-        return NotImplemented
+        return or_group(self, other)
 
     def set_immutable(self, immutable: bool) -> None:
         for task in self.tasks:

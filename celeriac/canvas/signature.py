@@ -313,14 +313,14 @@ class Signature(dict[str, Any]):
         return self.type(*call_args, **call_kwargs)
 
     def __or__(self, other: Any) -> Any:
-        from celeriac.canvas.chain import chain
-        from celeriac.canvas.group import group
+        """``self | other``: Celery's composition rules (``canvas.compose``)."""
+        from celeriac.canvas.compose import or_signature
 
-        if isinstance(other, group) and not isinstance(self, group):
-            return chain(self, other, app=self._app)
-        if isinstance(other, Signature):
-            return chain(self, other, app=self._app)
-        return NotImplemented
+        return or_signature(self, other)
+
+    def __ior__(self, other: Any) -> Any:  # type: ignore[override, misc]
+        """``sig |= other`` composes too (a dict would merge keys instead), as in Celery."""
+        return self.__or__(other)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Signature:
         made = type(self).from_dict(copy.deepcopy(dict(self), memo), app=self._app)
