@@ -196,7 +196,8 @@ class chain(_chain):
 
             made = fold_chain(list(tasks[0] if len(tasks) == 1 else tasks))
             if isinstance(made, cls):
-                made._built = True  # __init__, which Python calls next, must not rebuild it
+                # __init__, which Python calls next, must not rebuild it
+                made.__dict__["_built"] = True
             return made
         return super().__new__(cls)
 

@@ -57,12 +57,12 @@ class chord(Signature):
     def body(self) -> Any:
         return self["kwargs"].get("body")
 
-    def __call__(self, body: Any = None, **options: Any) -> Any:
-        return self.apply_async((), {"body": body} if body is not None else None, **options)
-
     @body.setter
     def body(self, value: Any) -> None:
         self["kwargs"]["body"] = maybe_signature(value, app=self._app)
+
+    def __call__(self, body: Any = None, **options: Any) -> Any:
+        return self.apply_async((), {"body": body} if body is not None else None, **options)
 
     def __or__(self, other: Any) -> Any:
         from celeriac.canvas.compose import or_chord

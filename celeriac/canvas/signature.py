@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from celeriac.canvas.stamping import (
     StampingVisitor,
@@ -31,6 +31,10 @@ _BY_TASK_NAME = {"celery.map": "xmap", "celery.starmap": "xstarmap", "celery.chu
 
 #: ``subtask_type`` -> class; filled by ``register_type`` in the canvas modules.
 SUBTASK_TYPES: dict[str, type[Signature]] = {}
+
+
+#: A canvas class (spelled out here: inside ``Signature`` the name ``type`` is its property).
+_SignatureClass: TypeAlias = "type[Signature]"
 
 
 def register_type(name: str) -> Callable[[type[Signature]], type[Signature]]:
@@ -148,12 +152,12 @@ class Signature(dict[str, Any]):
 
     # -- copying and options --------------------------------------------------------------
     @classmethod
-    def register_type(cls, name: str | None = None) -> Callable[[type[Signature]],
-                                                                 type[Signature]]:
+    def register_type(cls, name: str | None = None) -> Callable[[_SignatureClass],
+                                                                 _SignatureClass]:
         """Class decorator: ``from_dict`` rebuilds dicts whose ``subtask_type`` is ``name``
         (default: the class name) as this class (Celery's ``Signature.register_type``)."""
 
-        def register(subclass: type[Signature]) -> type[Signature]:
+        def register(subclass: _SignatureClass) -> _SignatureClass:
             SUBTASK_TYPES[name or subclass.__name__] = subclass
             return subclass
 
@@ -189,7 +193,7 @@ class Signature(dict[str, Any]):
         made = self.clone()
         for key, value in (("args", args), ("kwargs", kwargs), ("options", options)):
             if value is not None:
-                made[key] = list(value) if key == "args" else dict(value)  # type: ignore[call-overload]
+                made[key] = list(value) if key == "args" else dict(value)
         return made
 
     def stamp(self, visitor: StampingVisitor | None = None, append_stamps: bool = False,
@@ -318,7 +322,7 @@ class Signature(dict[str, Any]):
 
         return or_signature(self, other)
 
-    def __ior__(self, other: Any) -> Any:  # type: ignore[override, misc]
+    def __ior__(self, other: Any) -> Any:
         """``sig |= other`` composes too (a dict would merge keys instead), as in Celery."""
         return self.__or__(other)
 

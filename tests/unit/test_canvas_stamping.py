@@ -30,7 +30,7 @@ def apps() -> Iterator[tuple[Any, Celery]]:
 def _visitor(base: type) -> Any:
     """The same visitor written against either library's ``StampingVisitor``."""
 
-    class Visitor(base):  # type: ignore[misc, valid-type]
+    class Visitor(base):  # type: ignore[misc]
         def on_signature(self, sig: Any, **headers: Any) -> dict[str, Any]:
             return {"sig": sig["task"]}
 
@@ -78,7 +78,7 @@ def _normal(value: Any) -> Any:
     """JSON shape with ``stamped_headers`` sorted (Celery dedups through a set) and a chord
     header that Celery's visitor turned into a group shown as its member list."""
     if isinstance(value, dict):
-        kwargs = value.get("kwargs")
+        kwargs: Any = value.get("kwargs")
         if value.get("subtask_type") == "chord" and isinstance(kwargs.get("header"), dict):
             kwargs["header"] = kwargs["header"]["kwargs"]["tasks"]
         return {key: sorted(item) if key == "stamped_headers" else _normal(item)
