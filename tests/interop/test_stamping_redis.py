@@ -157,7 +157,8 @@ def test_chain_step_stamp_travels_through_the_worker(
     app, record = celeriac_client.app, celeriac_client.record
     stamp = f"step-{uuid.uuid4().hex[:6]}"
     _revoke(app, hostname, {"step": stamp})
-    second = record.si("second")
+    # the worker publishes the second step with that step's own options: its queue too
+    second = record.si("second").set(queue=TO_CELERIAC)
     second.stamp(step=stamp)
     res = chain(record.si("first"), second).apply_async(queue=TO_CELERIAC)
     assert _states([res.parent, res]) == ["SUCCESS", "REVOKED"]
