@@ -31,6 +31,8 @@ def is_empty_group(task: Any) -> bool:
 
 def unchain_tasks(chain_sig: Any) -> list[Signature]:
     """Clones of the chain's steps, its links on the last, its errbacks on every step."""
+    from celeriac.canvas.chain import _as_list
+
     tasks: list[Signature] = [maybe_signature(t, app=chain_sig._app).clone()
                               for t in chain_sig.tasks]
     for callback in _as_list(chain_sig.options.get("link")):
@@ -39,12 +41,6 @@ def unchain_tasks(chain_sig: Any) -> list[Signature]:
         for task in tasks:
             task.link_error(errback)
     return tasks
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def _merge_step(steps: list[Signature], other: Signature, clone_other: bool) -> Any:

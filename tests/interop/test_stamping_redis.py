@@ -118,10 +118,35 @@ def _revoke(app: Any, hostname: str, headers: dict[str, Any]) -> None:
     assert "flagged as revoked" in replies[0][hostname]["ok"]
 
 
+def _revoke_new(client: Any, hostname: str, name: str) -> str:
+    """Revoke a fresh value of stamp ``name`` on ``hostname``; return the value."""
+    value = f"{name}-{uuid.uuid4().hex[:6]}"
+    _revoke(client.app, hostname, {name: value})
+    return value
+
+
 def _states(results: list[Any]) -> list[str]:
     wait_until(lambda: all(r.state in ("SUCCESS", "REVOKED", "FAILURE") for r in results),
                timeout=60, interval=0.1, message="every task to finish or be revoked")
     return [r.state for r in results]
+
+
+def _doomed_and_kept(group_cls: Any, record: Any, name: str, batch: str,
+                     queue: str) -> tuple[list[str], Any]:
+    """Send a group stamped ``{name: batch}`` (revoked) and one stamped ``{name: "fine"}``;
+    return every member's final state and the second group's result."""
+    doomed = group_cls(record.s(f"b{i}") for i in range(3))
+    doomed.stamp(**{name: batch})
+    kept = group_cls(record.s(f"g{i}") for i in range(2))
+    kept.stamp(**{name: "fine"})
+    doomed_res = doomed.apply_async(queue=queue)
+    kept_res = kept.apply_async(queue=queue)
+    return _states([*doomed_res.results, *kept_res.results]), kept_res
+
+
+def _ping(app: Any, hostname: str) -> None:
+    wait_until(lambda: app.control.ping(destination=[hostname], timeout=0.5), timeout=60,
+               message=f"{hostname} to answer a ping")
 
 
 def test_group_revoked_by_stamp_on_celeriac_worker(
@@ -131,21 +156,13 @@ def test_group_revoked_by_stamp_on_celeriac_worker(
     _, hostname = celeriac_worker
     batch = f"bad-{uuid.uuid4().hex[:6]}"
     app, record = celeriac_client.app, celeriac_client.record
-    wait_until(lambda: app.control.ping(destination=[hostname], timeout=0.5), timeout=60,
-               message="the worker to answer a ping")
+    _ping(app, hostname)
     _revoke(app, hostname, {"batch": [batch, "other"]})
-    doomed_group = group(record.s(f"b{i}") for i in range(3))
-    doomed_group.stamp(batch=batch)
-    kept_group = group(record.s(f"g{i}") for i in range(2))
-    kept_group.stamp(batch="good")
-    doomed_res = doomed_group.apply_async(queue=TO_CELERIAC)
-    kept_res = kept_group.apply_async(queue=TO_CELERIAC)
+    states, kept = _doomed_and_kept(group, record, "batch", batch, TO_CELERIAC)
+    assert states == ["REVOKED"] * 3 + ["SUCCESS"] * 2
+    assert kept.get(timeout=10) == [{"label": "g0", "stamps": {"batch": "fine"}},
+                                    {"label": "g1", "stamps": {"batch": "fine"}}]
     plain = record.apply_async(("plain",), queue=TO_CELERIAC)
-    assert _states([*doomed_res.results, *kept_res.results, plain]) == (
-        ["REVOKED"] * 3 + ["SUCCESS"] * 3)
-    assert kept_res.get(timeout=10) == [
-        {"label": "g0", "stamps": {"batch": "good"}},
-        {"label": "g1", "stamps": {"batch": "good"}}]
     assert plain.get(timeout=10) == {"label": "plain", "stamps": {}}
 
 
@@ -153,10 +170,8 @@ def test_chain_step_stamp_travels_through_the_worker(
         celeriac_worker: tuple[WorkerProcess, str], celeriac_client: Any) -> None:
     from celeriac.canvas import chain
 
-    _, hostname = celeriac_worker
-    app, record = celeriac_client.app, celeriac_client.record
-    stamp = f"step-{uuid.uuid4().hex[:6]}"
-    _revoke(app, hostname, {"step": stamp})
+    stamp = _revoke_new(celeriac_client, celeriac_worker[1], "step")
+    record = celeriac_client.record
     # the worker publishes the second step with that step's own options: its queue too
     second = record.si("second").set(queue=TO_CELERIAC)
     second.stamp(step=stamp)
@@ -174,37 +189,19 @@ def test_retry_keeps_stamps(celeriac_worker: tuple[WorkerProcess, str],
 
 def test_celery_client_stamps_read_by_celeriac_worker(
         celeriac_worker: tuple[WorkerProcess, str], celery_client: Any) -> None:
-    _, hostname = celeriac_worker
-    app, record = celery_client.app, celery_client.record
-    batch = f"cbad-{uuid.uuid4().hex[:6]}"
-    _revoke(app, hostname, {"cbatch": batch})
-    doomed = celery.group(record.s(f"b{i}") for i in range(2))
-    doomed.stamp(cbatch=batch)
-    kept = celery.group(record.s(f"g{i}") for i in range(2))
-    kept.stamp(cbatch="fine")
-    doomed_res = doomed.apply_async(queue=TO_CELERIAC)
-    kept_res = kept.apply_async(queue=TO_CELERIAC)
-    assert _states([*doomed_res.results, *kept_res.results]) == ["REVOKED"] * 2 + ["SUCCESS"] * 2
-    assert [r["stamps"] for r in kept_res.get(timeout=10)] == [{"cbatch": "fine"}] * 2
+    batch = _revoke_new(celery_client, celeriac_worker[1], "cbatch")
+    states, kept = _doomed_and_kept(celery.group, celery_client.record, "cbatch", batch,
+                                    TO_CELERIAC)
+    assert states == ["REVOKED"] * 3 + ["SUCCESS"] * 2
+    assert [r["stamps"] for r in kept.get(timeout=10)] == [{"cbatch": "fine"}] * 2
 
 
 def test_celeriac_client_stamps_read_by_celery_worker(
         celery_worker: tuple[WorkerProcess, str], celeriac_client: Any) -> None:
     from celeriac.canvas import group
 
-    _, hostname = celery_worker
-    app, record = celeriac_client.app, celeriac_client.record
-    wait_until(lambda: app.control.ping(destination=[hostname], timeout=0.5), timeout=60,
-               message="the Celery worker to answer a ping")
-    batch = f"kbad-{uuid.uuid4().hex[:6]}"
-    _revoke(app, hostname, {"kbatch": batch})
-    doomed = group(record.s(f"b{i}") for i in range(2))
-    doomed.stamp(kbatch=batch)
-    kept = group(record.s(f"g{i}") for i in range(2))
-    kept.stamp(kbatch="fine")
-    doomed_res = doomed.apply_async(queue=TO_CELERY)
-    kept_res = kept.apply_async(queue=TO_CELERY)
-    assert _states([*doomed_res.results, *kept_res.results]) == ["REVOKED"] * 2 + ["SUCCESS"] * 2
-    # Celery's request.stamps gives every stamp as a list (maybe_list on the worker side).
-    assert [r["stamps"] for r in kept_res.get(timeout=10)] in (
-        [{"kbatch": "fine"}] * 2, [{"kbatch": ["fine"]}] * 2)
+    _ping(celeriac_client.app, celery_worker[1])
+    batch = _revoke_new(celeriac_client, celery_worker[1], "kbatch")
+    states, kept = _doomed_and_kept(group, celeriac_client.record, "kbatch", batch, TO_CELERY)
+    assert states == ["REVOKED"] * 3 + ["SUCCESS"] * 2
+    assert [r["stamps"] for r in kept.get(timeout=10)] == [{"kbatch": "fine"}] * 2
