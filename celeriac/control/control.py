@@ -18,6 +18,7 @@ from celeriac.control.revocations import (
     DEFAULT_EXPIRES,
     RevocationStore,
     open_revocation_store,
+    stamp_entries,
 )
 
 if TYPE_CHECKING:
@@ -98,16 +99,18 @@ class Control:
                      "terminate": terminate, "signal": signal or "SIGTERM"}
         return self.broadcast("revoke", arguments, destination=destination, **kwargs)
 
-    def revoke_by_stamped_headers(self, headers: dict[str, Any],
+    def revoke_by_stamped_headers(self, headers: dict[str, Any] | list[str],
                                   destination: Destination = None, terminate: bool = False,
                                   signal: str | int | None = "SIGTERM",
+                                  expires: float = DEFAULT_EXPIRES,
                                   **kwargs: Any) -> list[Reply] | None:
         """Revoke every task stamped with one of ``headers``' values (``{stamp: value(s)}``).
 
         Workers refuse such tasks from now on and, with ``terminate``, kill the running ones.
-        As in Celery the workers keep these in memory only: no durable record is written, so
-        a worker started later does not know them.
+        Like ``revoke``, a durable record (for ``expires`` seconds) reaches workers started
+        later too (``worker/revoked_stamps.py``).
         """
+        self.revocations.add(stamp_entries(headers), expires)
         return self.broadcast("revoke_by_stamped_headers",
                               {"headers": headers, "terminate": terminate, "signal": signal},
                               destination=destination, **kwargs)

@@ -5,17 +5,23 @@
 ``stamped_headers: ["mystamp"]`` and ``stamps: {"mystamp": "v1"}`` (or a list holding ``v1``) is
 discarded and recorded REVOKED, as Celery's ``Request.revoked`` does it (same matching rule).
 
-Like Celery's ``worker_state.revoked_stamps`` these live in the worker's memory only: they
-neither expire nor go to the durable revocation store or the ``--statedb`` file, so a worker
-started after the broadcast does not know them (unlike revocations by id, see
-``control/revocations.py``).
+Like Celery's ``worker_state.revoked_stamps``, what a worker hears in the broadcast stays in
+its memory for good (``RevokedStamps``). Beyond Celery, revocations by stamp also last the way
+celeriac's revocations by id do: ``Control.revoke_by_stamped_headers`` writes each
+``(stamp, value)`` to the durable revocation store and the command adds it to the worker's
+``RevokedRegistry`` (hence ``--statedb``), as a pseudo task id ``celeriac.stamp:["name",
+value]`` (``stamp_entries``) that no real task id (a UUID) can equal. A worker started after
+the broadcast loads them like revoked ids, for the same ``expires`` window (3 hours by
+default); ``inspect revoked`` leaves them out.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Container, Mapping
+from collections.abc import Container, Iterator, Mapping
 from typing import Any
+
+from celeriac.control.revocations import stamp_entry
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -49,18 +55,10 @@ class RevokedStamps:
         """The ``{stamp: value}`` of the message ``headers`` that is revoked, else ``None``."""
         if not self._values:
             return None
-        names = headers.get("stamped_headers") or []
-        stamps = headers.get("stamps") or {}
-        if not isinstance(stamps, Mapping):
-            return None
-        for name in _as_list(names):
+        for name, value in _message_stamps(headers):
             revoked = self._values.get(name)
-            value = stamps.get(name)
-            if revoked is None or value is None:
-                continue
-            for candidate in _as_list(value):
-                if _contains(revoked, candidate):
-                    return {name: candidate}
+            if revoked is not None and _contains(revoked, value):
+                return {name: value}
         return None
 
 
@@ -94,25 +92,28 @@ def matching_stamps(headers: Mapping[str, Any], revoke: Mapping[str, Any]) -> di
     return found
 
 
+def _message_stamps(headers: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    names = headers.get("stamped_headers") or []
+    stamps = headers.get("stamps") or {}
+    if isinstance(stamps, Mapping):
+        for name in _as_list(names):
+            for value in _as_list(stamps.get(name)):
+                yield str(name), value
+
+
 def revoked_by_stamp(revoked: Container[str], headers: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The revoking stamp when ``revoked`` (a worker's ``RevokedRegistry``) holds stamps."""
+    """The revoking ``{stamp: value}`` of a message, from what ``revoked`` (a worker's
+    ``RevokedRegistry``) heard in broadcasts or holds as durable entries; else ``None``."""
+    if not headers.get("stamped_headers"):
+        return None
     stamps = getattr(revoked, "stamps", None)
-    if isinstance(stamps, RevokedStamps):
-        return stamps.match(headers)
+    if isinstance(stamps, RevokedStamps) and (found := stamps.match(headers)) is not None:
+        return found
+    if getattr(revoked, "has_stamp_entries", False):
+        for name, value in _message_stamps(headers):
+            if stamp_entry(name, value) in revoked:
+                return {name: value}
     return None
 
 
-def parse_headers(raw: Any) -> dict[str, Any]:
-    """The ``headers`` argument: a dict, or the shell's ``["key=value", ...]`` (Celery)."""
-    if isinstance(raw, Mapping):
-        return dict(raw)
-    if isinstance(raw, str):
-        raw = [raw]
-    out: dict[str, Any] = {}
-    for item in raw or ():
-        key, _, value = str(item).partition("=")
-        out[key] = value
-    return out
-
-
-__all__ = ["RevokedStamps", "matching_stamps", "parse_headers", "revoked_by_stamp"]
+__all__ = ["RevokedStamps", "matching_stamps", "revoked_by_stamp"]

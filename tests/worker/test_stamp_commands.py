@@ -8,16 +8,23 @@ from __future__ import annotations
 import signal
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from celeriac import Celery
+from celeriac.control.revocations import parse_headers, stamp_entries
 from celeriac.execution.request import Request
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import Delivery
 from celeriac.worker.control import ControlNode, TaskInfo
-from celeriac.worker.revoked_stamps import RevokedStamps, matching_stamps, parse_headers
+from celeriac.worker.revoked import RevokedRegistry
+from celeriac.worker.revoked_stamps import (
+    RevokedStamps,
+    matching_stamps,
+    revoked_by_stamp,
+)
 from tests.worker.test_control_node import FakeWorker, _node
 
 HOST = "w1@test"
@@ -96,3 +103,16 @@ def test_helpers() -> None:
     assert matching_stamps({"stamps": {"a": ["1", "2"]}}, {"a": ["2", "3"], "b": "x"}) == {
         "a": {"2"}}
     assert not RevokedStamps()
+
+
+def test_statedb_keeps_stamp_revocations(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.json")
+    before = RevokedRegistry(statedb=path)
+    before.add(stamp_entries({"batch": ["a", 2]}))
+    before.save_state()
+    after = RevokedRegistry(statedb=path)
+    assert after.load_state() == 2
+    message = {"stamped_headers": ["batch"], "stamps": {"batch": 2}}
+    assert revoked_by_stamp(after, message) == {"batch": 2}
+    assert revoked_by_stamp(after, {**message, "stamps": {"batch": "b"}}) is None
+    assert after.ids() == []

@@ -33,9 +33,7 @@ class ByTask(StampingVisitor):
         return {"part": "body"}
 
 
-@pytest.fixture
-def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Celery]:
-    monkeypatch.setattr(prefetcher, "FETCH_TIMEOUT", 0.05)
+def _make_app() -> Celery:
     made = Celery(f"stampw_{uuid.uuid4().hex[:6]}", broker=f"memory://{uuid.uuid4().hex}",
                   backend=f"cache+memory://{uuid.uuid4().hex}", set_as_current=False)
 
@@ -45,6 +43,13 @@ def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Celery]:
             SEEN.setdefault(key, []).append((self.name, dict(self.request.stamps or {})))
         return str(args[-1]) if args else ""
 
+    return made
+
+
+@pytest.fixture
+def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Celery]:
+    monkeypatch.setattr(prefetcher, "FETCH_TIMEOUT", 0.05)
+    made = _make_app()
     with in_process_worker(made, pool="threads", concurrency=2, hostname="stampw@test"):
         wait_until(lambda: made.control.ping(destination=["stampw@test"], timeout=0.5),
                    timeout=T, message="the worker to answer a ping")
@@ -85,3 +90,22 @@ def test_stamps_reach_every_task_of_a_chord_of_chains(app: Celery) -> None:
     assert len(seen) == 5
     assert all(stamps["flow"] == "f1" and stamps["who"] == "s.record" for _, stamps in seen)
     assert sum(stamps.get("part") == "body" for _, stamps in seen) == 1
+
+
+def test_a_worker_started_later_refuses_revoked_stamps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beyond Celery: the revocation by stamp is also in the broker's revocation store."""
+    monkeypatch.setattr(prefetcher, "FETCH_TIMEOUT", 0.05)
+    made = _make_app()
+    assert made.control.revoke_by_stamped_headers({"batch": "late"}) is None  # nobody there
+    record = made.tasks["s.record"]
+    doomed, kept = record.s("d"), record.s("k")
+    doomed.stamp(batch="late")
+    kept.stamp(batch="fine")
+    results = [doomed.apply_async(), kept.apply_async()]
+    with in_process_worker(made, pool="threads", concurrency=2, hostname="late@test"):
+        wait_until(lambda: all(r.state in ("SUCCESS", "REVOKED") for r in results), timeout=T,
+                   message="every task to run or be revoked")
+        assert [r.state for r in results] == ["REVOKED", "SUCCESS"]
+        assert made.control.inspect(destination=["late@test"], timeout=T).revoked() == {
+            "late@test": []}  # stamp entries are not task ids
+    made.close()
