@@ -6,7 +6,13 @@ from celeriac.canvas.chain import chain
 from celeriac.canvas.chord import chord
 from celeriac.canvas.chunks import chunks, register_builtins, xmap, xstarmap
 from celeriac.canvas.group import group, maybe_unroll_group
-from celeriac.canvas.signature import Signature, maybe_signature, signature, subtask
+from celeriac.canvas.signature import (
+    Signature,
+    maybe_signature,
+    maybe_subtask,
+    signature,
+    subtask,
+)
 from celeriac.canvas.stamping import StampingVisitor
 
 __all__ = [
@@ -17,6 +23,7 @@ __all__ = [
     "chunks",
     "group",
     "maybe_signature",
+    "maybe_subtask",
     "maybe_unroll_group",
     "register_builtins",
     "signature",

@@ -15,13 +15,8 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
-from celeriac.canvas.stamping import (
-    StampingVisitor,
-    immutable_options,
-    stamp_headers,
-    stamp_links,
-    stamp_signature,
-)
+from celeriac.canvas.signature_extras import SignatureExtras
+from celeriac.canvas.stamping import IMMUTABLE_OPTIONS, immutable_options
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -47,12 +42,14 @@ def register_type(name: str) -> Callable[[type[Signature]], type[Signature]]:
     return register
 
 
-class Signature(dict[str, Any]):
-    """A task name with (partial) arguments and options."""
+class Signature(SignatureExtras):
+    """A task name with (partial) arguments and options (``SignatureExtras``: stamping and
+    Celery's introspection helpers)."""
 
     _app: Celery | None
     #: ``subtask_type`` -> class, Celery's ``Signature.TYPES`` (the same dict as SUBTASK_TYPES).
     TYPES: ClassVar[dict[str, type[Signature]]] = SUBTASK_TYPES
+    _IMMUTABLE_OPTIONS: ClassVar[frozenset[str]] = IMMUTABLE_OPTIONS
 
     #: options that describe one particular run; ``clone`` keeps them, ``reset`` drops them.
     RUN_OPTIONS: ClassVar[tuple[str, ...]] = ("task_id", "group_id", "group_index", "chord",
@@ -196,24 +193,6 @@ class Signature(dict[str, Any]):
                 made[key] = list(value) if key == "args" else dict(value)
         return made
 
-    def stamp(self, visitor: StampingVisitor | None = None, append_stamps: bool = False,
-              **headers: Any) -> Any:
-        """Stamp this call (and its links) with ``headers`` and the ``visitor``'s stamps.
-
-        See ``celeriac.canvas.stamping`` for where stamps go and how they merge.
-        """
-        return stamp_signature(self, visitor, append_stamps, **headers)
-
-    def stamp_links(self, visitor: StampingVisitor | None, append_stamps: bool = False,
-                    **headers: Any) -> None:
-        """Stamp the callbacks and errbacks only."""
-        stamp_links(self, visitor, append_stamps, **headers)
-
-    def _stamp_headers(self, visitor_headers: dict[str, Any] | None = None,
-                       append_stamps: bool = False, self_headers: bool = True,
-                       **headers: Any) -> dict[str, Any]:
-        return stamp_headers(self, visitor_headers, append_stamps, self_headers, **headers)
-
     def set(self, immutable: bool | None = None, **options: Any) -> Signature:
         if immutable is not None:
             self["immutable"] = immutable
@@ -281,14 +260,18 @@ class Signature(dict[str, Any]):
         return self
 
     # -- running ------------------------------------------------------------------------
-    def _merge(self, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None,
-               options: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
-        if self.immutable:
+    def _merge(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
+               options: Mapping[str, Any] | None = None, force: bool = False,
+               ) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+        """Partial ``args`` first, ``kwargs`` and ``options`` over the stored ones, unless this
+        signature is immutable (and not ``force``); a group id or stamp set here stays."""
+        if self.immutable and not force:
             call_args, call_kwargs = list(self["args"]), dict(self["kwargs"])
         else:
             call_args = [*(args or ()), *self["args"]]
             call_kwargs = {**self["kwargs"], **(kwargs or {})}
-        merged = self.merged_options({k: v for k, v in options.items() if v is not None})
+        merged = self.merged_options(
+            {k: v for k, v in (options or {}).items() if v is not None})
         return call_args, call_kwargs, merged
 
     def apply_async(self, args: Sequence[Any] | None = None,
@@ -356,12 +339,14 @@ def signature(varies: Any, *args: Any, **kwargs: Any) -> Signature:
 subtask = signature
 
 
-def maybe_signature(value: Any, app: Celery | None = None) -> Any:
-    """A ``Signature`` (of the right class) for a dict, the same object for a signature, and
-    ``None``/lists passed through, as Celery's helper."""
+def maybe_signature(value: Any, app: Celery | None = None, clone: bool = False) -> Any:
+    """A ``Signature`` (of the right class) for a dict, the same object for a signature (a
+    clone with ``clone``), and ``None``/lists passed through, as Celery's helper."""
     if value is None:
         return None
     if isinstance(value, Signature):
+        if clone:
+            value = value.clone()
         if app is not None and value._app is None:
             value._app = app
         return value
@@ -370,3 +355,6 @@ def maybe_signature(value: Any, app: Celery | None = None) -> Any:
     if isinstance(value, list | tuple):
         return [maybe_signature(item, app) for item in value]
     return value
+
+
+maybe_subtask = maybe_signature

@@ -213,3 +213,25 @@ def test_maybe_unroll_group_like_celery(app: Celery, capp: Any) -> None:
     assert maybe_unroll_group(two) is two
     theirs = cc.maybe_unroll_group(cc.group(capp.tasks["t.add"].s(1)))
     assert json.loads(json.dumps(maybe_unroll_group(one))) == json.loads(json.dumps(theirs))
+
+
+def test_introspection_helpers_like_celery(app: Celery, capp: Any) -> None:
+    shapes = []
+    for mod, made_app in ((kc, app), (cc, capp)):
+        add = made_app.tasks["t.add"]
+        sig = add.si(1, y=2)
+        inner = add.s(3)
+        inner.link(add.s(4))
+        sig.link(inner)
+        sig.root_id = "r"
+        sig.parent_id = "p"
+        copy = mod.maybe_signature(sig, clone=True)
+        assert copy is not sig and copy == sig
+        assert mod.maybe_subtask(sig) is sig
+        assert sig.AsyncResult("x").id == "x"
+        shapes.append((
+            [s.task + repr(list(s.args)) for s in sig.flatten_links()],
+            sig.reprcall(5, z=6), add.s(1).reprcall(), sig.root_id, sig.parent_id,
+            [list(part) if isinstance(part, tuple) else part
+             for part in sig._merge((7,), {"k": 1}, None, force=True)[:2]]))
+    assert shapes[0] == shapes[1]
