@@ -291,8 +291,7 @@ class Signature(SignatureExtras):
               **options: Any) -> Any:
         """Run here and now (``Task.apply``) with the merged arguments."""
         call_args, call_kwargs, merged = self._merge(args, kwargs, options)
-        task_id = merged.get("task_id")
-        return self.type.apply(call_args, call_kwargs, task_id=task_id)
+        return self.type.apply(call_args, call_kwargs, **merged)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the task function in this process; partial args go first, as in Celery."""

@@ -109,3 +109,14 @@ def test_a_worker_started_later_refuses_revoked_stamps(monkeypatch: pytest.Monke
         assert made.control.inspect(destination=["late@test"], timeout=T).revoked() == {
             "late@test": []}  # stamp entries are not task ids
     made.close()
+
+
+def test_eager_apply_sees_stamps_as_lists() -> None:
+    """Celery's ``Task.apply`` gives each stamp as a list (its ``maybe_list``)."""
+    made = _make_app()
+    key = uuid.uuid4().hex
+    sig = made.tasks["s.record"].s(1, key=key)
+    sig.stamp(flow="f", tags=["a", "b"])
+    sig.apply()
+    assert SEEN[key] == [("s.record", {"flow": ["f"], "tags": ["a", "b"]})]
+    made.close()
