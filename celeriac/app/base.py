@@ -102,7 +102,7 @@ class Celery(AppConnections):
         self._pending_autodiscover: list[tuple[PackageSource, str]] = []
         self._import_modules_sent = False
         self.periodic_tasks: dict[str, dict[str, Any]] = {}
-        from celeriac.canvas import register_builtins
+        from celeriac.app.builtins import register_builtins
 
         register_builtins(self)
         _state.register_app(self)
