@@ -116,3 +116,9 @@ def test_statedb_keeps_stamp_revocations(tmp_path: Path) -> None:
     assert revoked_by_stamp(after, message) == {"batch": 2}
     assert revoked_by_stamp(after, {**message, "stamps": {"batch": "b"}}) is None
     assert after.ids() == []
+
+
+def test_async_result_shortcut(setup: tuple[Celery, ControlNode, FakeWorker]) -> None:
+    app, _, view = setup
+    app.AsyncResult("any").revoke_by_stamped_headers({"batch": "r"}, wait=True, timeout=5.0)
+    assert view.revoked.stamps.as_dict() == {"batch": ["r"]}
