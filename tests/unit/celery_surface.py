@@ -95,7 +95,8 @@ def provided(celeriac_path: str) -> bool:
 
 def survey() -> tuple[list[str], list[str]]:
     """``(provided keys, missing keys)`` of Celery's surface in celeriac as it is now."""
-    have, lack = [], []
+    have: list[str] = []
+    lack: list[str] = []
     for key, path in celery_keys():
         (have if provided(path) else lack).append(key)
     return have, lack
