@@ -19,6 +19,19 @@ def _as_sig(value: Any) -> Signature:
     return cast("Signature", value)
 
 
+def _option_property(name: str) -> Any:
+    """Celery's ``getitem_property('options.<name>')``: read and set one option."""
+
+    def get(self: dict[str, Any]) -> str | None:
+        value = self["options"].get(name)
+        return None if value is None else str(value)
+
+    def put(self: dict[str, Any], value: str | None) -> None:
+        self["options"][name] = value
+
+    return property(get, put, doc=f"The ``{name}`` option.")
+
+
 class SignatureExtras(dict[str, Any]):
     """Mixed into ``Signature`` (which provides ``task``, ``app``, ``options``...)."""
 
@@ -50,23 +63,8 @@ class SignatureExtras(dict[str, Any]):
         task = sig.app.tasks.get(sig.task)
         return task.AsyncResult if task is not None else sig.app.AsyncResult
 
-    @property
-    def root_id(self) -> str | None:
-        value = self["options"].get("root_id")
-        return None if value is None else str(value)
-
-    @root_id.setter
-    def root_id(self, value: str | None) -> None:
-        self["options"]["root_id"] = value
-
-    @property
-    def parent_id(self) -> str | None:
-        value = self["options"].get("parent_id")
-        return None if value is None else str(value)
-
-    @parent_id.setter
-    def parent_id(self, value: str | None) -> None:
-        self["options"]["parent_id"] = value
+    root_id = _option_property("root_id")
+    parent_id = _option_property("parent_id")
 
     def flatten_links(self) -> list[Signature]:
         """This signature and every callback linked to it, depth first (errbacks left out)."""
