@@ -97,6 +97,12 @@ class chunks(Signature):
         return cls(kw["task"], kw.get("it") or [], kw["n"], app=app,
                    **dict(data.get("options") or {}))
 
+    @classmethod
+    def apply_chunks(cls, task: Any, it: Iterable[Any], n: int,
+                     app: Celery | None = None) -> GroupResult:
+        """Send ``chunks(task, it, n)`` now (Celery's helper)."""
+        return cls(task, it, n, app=app)()
+
     def group(self) -> group:
         kw = self["kwargs"]
         parts = [xstarmap(kw["task"], part, app=self._app) for part in _split(kw["it"], kw["n"])]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from celeriac.canvas.lazy import LazyTasks
 from celeriac.canvas.signature import Signature, maybe_signature, register_type
+from celeriac.canvas.stamping import StampingVisitor, stamp_members
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -94,18 +95,27 @@ class group(Signature):
         return iter(self.tasks)
 
     def __or__(self, other: Any) -> Any:
-        from celeriac.canvas.chain import chain
-        from celeriac.canvas.chord import chord
+        from celeriac.canvas.compose import or_group
 
-        if isinstance(other, group):
-            return chain(self, other, app=self._app)
-        if isinstance(other, Signature):
-            return chord(self, body=other, app=self._app)
-        return NotImplemented
+        return or_group(self, other)
 
     def set_immutable(self, immutable: bool) -> None:
         for task in self.tasks:
             task.set_immutable(immutable)
+
+    def stamp(self, visitor: StampingVisitor | None = None, append_stamps: bool = False,
+              **headers: Any) -> None:
+        """Stamp every member (and the group's own links)."""
+        stamp_members(self, self.tasks, visitor, append_stamps, "on_group_start",
+                      "on_group_end", **headers)
+
+    def skew(self, start: float = 1.0, stop: float | None = None, step: float = 1.0) -> group:
+        """Give the members growing countdowns: ``start``, ``start + step``, ... up to ``stop``
+        (then repeated), so they do not all start at once (Celery's ``group.skew``)."""
+        values = _fxrange(start, stop, step)
+        for task in self.tasks:
+            task.set(countdown=next(values))
+        return self
 
     def link(self, callback: Mapping[str, Any]) -> Any:
         """As Celery: linked to the first task, made immutable (use a chord to get results)."""
@@ -209,6 +219,30 @@ class group(Signature):
         return f"group([{', '.join(repr(t) for t in self.tasks)}])"
 
 
+def _fxrange(start: float, stop: float | None, step: float) -> Iterator[float]:
+    """kombu's ``fxrange(repeatlast=True)``: ``start`` by ``step`` to ``stop``, then the last."""
+    current = start * 1.0
+    while True:
+        if not stop or current <= stop:
+            yield current
+            current += step
+        else:
+            yield current - step
+
+
+def maybe_unroll_group(value: Any) -> Any:
+    """A group of exactly one member is that member; anything else is returned as is.
+
+    Celery's helper (issue #1656): lets code treat ``group(sig)`` like ``sig``.
+    """
+    tasks = getattr(value, "tasks", None)
+    try:
+        size = len(tasks)  # type: ignore[arg-type]
+    except TypeError:
+        return value
+    return tasks[0] if size == 1 else value  # type: ignore[index]
+
+
 def _flatten(tasks: Iterable[Any], app: Celery | None, clone: bool = True) -> list[Signature]:
     """Members in order, nested groups spliced in, empty chains dropped (Celery's unrolling)."""
     return list(_iter_flat(tasks, app, clone))
@@ -250,4 +284,4 @@ def descend(sig: Any) -> int:
     return 1
 
 
-__all__ = ["descend", "group"]
+__all__ = ["descend", "group", "maybe_unroll_group"]

@@ -18,6 +18,7 @@ from celeriac.control.revocations import (
     DEFAULT_EXPIRES,
     RevocationStore,
     open_revocation_store,
+    stamp_entries,
 )
 
 if TYPE_CHECKING:
@@ -110,6 +111,22 @@ class Control:
         arguments = {"task_id": task_id if isinstance(task_id, str) else ids,
                      "terminate": terminate, "signal": signal or "SIGTERM"}
         return self.broadcast("revoke", arguments, destination=destination, **kwargs)
+
+    def revoke_by_stamped_headers(self, headers: dict[str, Any] | list[str],
+                                  destination: Destination = None, terminate: bool = False,
+                                  signal: str | int | None = "SIGTERM",
+                                  expires: float = DEFAULT_EXPIRES,
+                                  **kwargs: Any) -> list[Reply] | None:
+        """Revoke every task stamped with one of ``headers``' values (``{stamp: value(s)}``).
+
+        Workers refuse such tasks from now on and, with ``terminate``, kill the running ones.
+        Like ``revoke``, a durable record (for ``expires`` seconds) reaches workers started
+        later too (``worker/revoked_stamps.py``).
+        """
+        self.revocations.add(stamp_entries(headers), expires)
+        return self.broadcast("revoke_by_stamped_headers",
+                              {"headers": headers, "terminate": terminate, "signal": signal},
+                              destination=destination, **kwargs)
 
     def terminate(self, task_id: str | Sequence[str], destination: Destination = None,
                   signal: str | int = "SIGTERM", **kwargs: Any) -> list[Reply] | None:

@@ -246,6 +246,15 @@ class AsyncResult:
             raise NotImplementedError("Remote control is not available in this version.")
         control.revoke(self.id, terminate=terminate, signal=signal, **kwargs)
 
+    def revoke_by_stamped_headers(self, headers: dict[str, Any], connection: Any = None,
+                                  terminate: bool = False, signal: str | None = None,
+                                  wait: bool = False, timeout: float | None = None) -> None:
+        """``app.control.revoke_by_stamped_headers`` (Celery's shortcut; not about this id)."""
+        waiting: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        self.app.control.revoke_by_stamped_headers(headers, connection=connection,
+                                                   terminate=terminate, signal=signal,
+                                                   reply=wait, **waiting)
+
     def as_tuple(self) -> tuple[Any, Any]:
         return ((self.id, self.parent.as_tuple() if self.parent else None), None)
 
