@@ -56,15 +56,15 @@ class chord(Signature):
     def body(self) -> Any:
         return self["kwargs"].get("body")
 
+    @body.setter
+    def body(self, value: Any) -> None:
+        self["kwargs"]["body"] = maybe_signature(value, app=self._app)
+
     @property
     def app(self) -> Celery:
         if self._app is None:
             self._app = app_of(self.tasks, self.body, read=True)
         return super().app
-
-    @body.setter
-    def body(self, value: Any) -> None:
-        self["kwargs"]["body"] = maybe_signature(value, app=self._app)
 
     def __call__(self, body: Any = None, **options: Any) -> Any:
         return self.apply_async((), {"body": body} if body is not None else None, **options)
