@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from celeriac.beat.timeutils import UTC, get_timezone, make_aware
+from celeriac.utils.time import UTC, get_timezone, make_aware
 
 NowFun = Callable[[], datetime]
 

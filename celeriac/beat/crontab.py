@@ -25,7 +25,7 @@ from typing import Any
 
 from celeriac.beat.base import BaseSchedule, NowFun, schedstate
 from celeriac.beat.crontab_schedule import CronFields, next_run_at
-from celeriac.beat.timeutils import get_timezone, to_utc
+from celeriac.utils.time import get_timezone, to_utc
 from celeriac.exceptions import CeleriacError
 
 Cronspec = int | str | Iterable[int]

@@ -20,7 +20,7 @@ from typing import Any
 
 from celeriac.beat.base import BaseSchedule, Schedule
 from celeriac.beat.interval import schedule as interval_schedule
-from celeriac.beat.timeutils import UTC, get_timezone
+from celeriac.utils.time import UTC, get_timezone
 from celeriac.exceptions import ImproperlyConfigured
 
 Clock = Callable[[], datetime]

@@ -13,7 +13,7 @@ from celeriac import Celery
 from celeriac.beat.embedded import build_scheduler, scheduler_class
 from celeriac.beat.lock import SqliteLock, lock_for
 from celeriac.beat.scheduler import Scheduler
-from celeriac.beat.timeutils import UTC
+from celeriac.utils.time import UTC
 from celeriac.contrib.django.beat.clocked import NEVER_CHECK_TIMEOUT, clocked
 from celeriac.contrib.django.beat.schedulers import DatabaseRunStateStore, DatabaseScheduler
 from tests.helpers import unique_name

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celeriac.beat.base import BaseSchedule, NowFun, schedstate
-from celeriac.beat.timeutils import make_aware
+from celeriac.utils.time import make_aware
 
 #: "Do not look again for this entry" (django-celery-beat's NEVER_CHECK_TIMEOUT): a day.
 NEVER_CHECK_TIMEOUT = 24 * 3600.0
