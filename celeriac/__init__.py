@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from celeriac.results.async_result import AsyncResult
     from celeriac.results.group_result import GroupResult, ResultSet
     from celeriac.routing import Exchange, Queue
+    from celeriac.utils import uuid
 
 _LAZY = {
     "Celery": "celeriac.app.base",
@@ -44,6 +45,7 @@ _LAZY = {
     "Exchange": "celeriac.routing",
     "Queue": "celeriac.routing",
     "current_task": "celeriac.app.shared",
+    "uuid": "celeriac.utils",
 }
 
 
@@ -79,6 +81,7 @@ __all__ = [
     "maybe_signature",
     "shared_task",
     "signature",
+    "uuid",
     "xmap",
     "xstarmap",
 ]

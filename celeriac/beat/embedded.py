@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from celeriac.beat.scheduler import BeatOptions, Scheduler
+from celeriac.beat.scheduler import Scheduler
 from celeriac.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
@@ -87,10 +88,8 @@ def build_scheduler(
         cls = scheduler_class(scheduler)
     else:
         cls = scheduler_class(app.conf.get("beat_scheduler"), from_config=True)
-    options = BeatOptions.from_conf(
-        app.conf, schedule_filename, max_interval, cls.default_max_interval
-    )
-    return cls(app, options)
+    # Celery's ``Service.get_scheduler`` call, so subclasses written for Celery construct.
+    return cls(app=app, schedule_filename=schedule_filename, max_interval=max_interval)
 
 
 def send_beat_init(scheduler: Scheduler, *, embedded: bool) -> None:
@@ -160,3 +159,57 @@ class BeatService:
     @property
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+
+class Service:
+    """Celery's ``celery.beat.Service``: runs a scheduler in the calling thread.
+
+    ``start()`` ticks until ``stop()`` (from another thread or a signal handler); ``sync()``
+    saves the run state and releases the lease. ``celeriac beat`` and ``worker -B`` build on
+    the same scheduler; this class is for code that drives beat itself, as with Celery.
+    """
+
+    scheduler_cls: type[Scheduler] = Scheduler
+
+    def __init__(self, app: Celery, max_interval: float | None = None,
+                 schedule_filename: str | None = None,
+                 scheduler_cls: str | type[Any] | None = None) -> None:
+        self.app = app
+        self.max_interval = max_interval
+        self.schedule_filename = schedule_filename
+        self.scheduler_cls = scheduler_class(scheduler_cls) if scheduler_cls else self.scheduler_cls
+        self._is_shutdown = threading.Event()
+        self._is_stopped = threading.Event()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.__class__, (self.max_interval, self.schedule_filename, self.scheduler_cls,
+                                self.app)
+
+    def start(self, embedded_process: bool = False) -> None:
+        logger.info("beat: Starting...")
+        send_beat_init(self.scheduler, embedded=embedded_process)
+        try:
+            while not self._is_shutdown.is_set():
+                self._is_shutdown.wait(self.scheduler._safe_tick())
+        finally:
+            self.sync()
+
+    def sync(self) -> None:
+        self.scheduler.close()
+        self._is_stopped.set()
+
+    def stop(self, wait: bool = False) -> None:
+        logger.info("beat: Shutting down...")
+        self._is_shutdown.set()
+        if wait:
+            self._is_stopped.wait()
+
+    def get_scheduler(self, lazy: bool = False) -> Scheduler:
+        """A scheduler of ``scheduler_cls`` built as Celery builds it."""
+        self.app.loader_import_modules()
+        return self.scheduler_cls(app=self.app, schedule_filename=self.schedule_filename,
+                                  max_interval=self.max_interval, lazy=lazy)
+
+    @cached_property
+    def scheduler(self) -> Scheduler:
+        return self.get_scheduler()

@@ -15,11 +15,16 @@ from typing import Any, Final
 
 from celeriac._state import request_var
 
+BASE_LOGGER_NAME: Final = "celeriac"
 TASK_LOGGER_NAME: Final = "celeriac.task"
 DEFAULT_LOG_FORMAT: Final = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
 DEFAULT_TASK_LOG_FORMAT: Final = (
     "[%(asctime)s: %(levelname)s/%(processName)s] %(task_name)s[%(task_id)s]: %(message)s"
 )
+#: The ``celeriac`` logger (Celery's ``base_logger``/``logger`` are the ``celery`` logger).
+base_logger = logger = logging.getLogger(BASE_LOGGER_NAME)
+#: The parent of every :func:`get_task_logger` logger (Celery's ``celery.task``).
+task_logger = logging.getLogger(TASK_LOGGER_NAME)
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?P<at>@)",
                            re.IGNORECASE)
 _COLORS: Final = {"DEBUG": "\033[34m", "INFO": "", "WARNING": "\033[33m",
@@ -32,7 +37,20 @@ def redact_secrets(text: str) -> str:
 
 
 def get_logger(name: str) -> logging.Logger:
-    return logging.getLogger(name)
+    """The logger ``name``, re-parented under the ``celeriac`` logger as Celery re-parents
+    under ``celery``: its records reach the worker's handler even when the root logger is not
+    hijacked (``worker_hijack_root_logger=False``)."""
+    logger = logging.getLogger(name)
+    if logging.root not in (logger, logger.parent) and logger is not base_logger:
+        _reparent(logger, base_logger)
+    return logger
+
+
+def mlevel(level: str | int) -> int:
+    """A level name (``"info"``) or number as the number (Celery's helper)."""
+    if level and not isinstance(level, int):
+        return int(logging.getLevelName(str(level).upper()))
+    return int(level)
 
 
 def get_task_logger(name: str) -> logging.Logger:
@@ -45,13 +63,17 @@ def get_task_logger(name: str) -> logging.Logger:
     if name in {"celery", "celery.task", "celeriac", TASK_LOGGER_NAME}:
         raise RuntimeError(f"Logger name {name!r} is reserved!")
     logger = logging.getLogger(name)
-    task_logger = logging.getLogger(TASK_LOGGER_NAME)
-    # Re-parent unless already below it, or above it (the root, say): that would loop.
-    if not _descends_from(logger, task_logger) and not _descends_from(task_logger, logger):
-        logger.parent = task_logger
+    _reparent(logger, task_logger)
     if not any(isinstance(f, _TaskMarker) for f in logger.filters):
         logger.addFilter(_TaskMarker())
     return logger
+
+
+def _reparent(logger: logging.Logger, parent: logging.Logger) -> None:
+    """Make ``parent`` the parent of ``logger`` unless already below it, or above it (the
+    root, say): that would loop."""
+    if not _descends_from(logger, parent) and not _descends_from(parent, logger):
+        logger.parent = parent
 
 
 def _descends_from(logger: logging.Logger, ancestor: logging.Logger) -> bool:

@@ -1,4 +1,5 @@
-"""Time-zone arithmetic the schedules share, written on :mod:`zoneinfo` alone.
+"""Time-zone arithmetic the schedules share, written on :mod:`zoneinfo` alone; also the
+``celery.utils.time`` import path (its public names are at the end of the module).
 
 Celery leans on ``dateutil`` for gap/fold detection; celeriac keeps the dependency list short, so
 the three primitives it needs (does a wall time exist, is it ambiguous, push an imaginary time
@@ -11,8 +12,13 @@ rule), and real elapsed time is always computed in UTC, never by subtracting two
 
 from __future__ import annotations
 
+import numbers
+import random
+import time as _time
 from datetime import UTC as FIXED_UTC
 from datetime import datetime, timedelta, tzinfo
+from functools import cached_property
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 UTC = ZoneInfo("UTC")
@@ -34,17 +40,42 @@ def is_naive(dt: datetime) -> bool:
     return dt.tzinfo is None or dt.tzinfo.utcoffset(dt) is None
 
 
-def make_aware(dt: datetime, tz: tzinfo | None = None) -> datetime:
-    """Return ``dt`` as an aware datetime: naive means UTC, shown in ``tz``; aware is unchanged."""
+def maybe_make_aware(dt: datetime, tz: tzinfo | None = None, naive_as_utc: bool = True) -> datetime:
+    """Return ``dt`` as an aware datetime; aware is unchanged. Naive means UTC (shown in ``tz``),
+    or, with ``naive_as_utc=False``, a wall time in ``tz`` (Celery's function)."""
+    if not is_naive(dt):
+        return dt
+    if not naive_as_utc:
+        return localize(dt, tz if tz is not None else UTC)
+    dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(tz) if tz is not None else dt
+
+
+def make_aware(dt: datetime, tz: tzinfo) -> datetime:
+    """``dt`` with its wall time read in ``tz`` (Celery's: the earlier reading of a repeated
+    hour)."""
+    dt = dt.replace(tzinfo=tz)
+    if is_ambiguous(dt, tz):
+        dt = min(dt.replace(fold=0), dt.replace(fold=1))
+    return dt
+
+
+def localize(dt: datetime, tz: tzinfo) -> datetime:
+    """``dt`` in ``tz``: a naive wall time is read in ``tz``, a UTC one converted to it."""
     if is_naive(dt):
-        dt = dt.replace(tzinfo=UTC)
-        return dt.astimezone(tz) if tz is not None else dt
+        dt = make_aware(dt, tz)
+    if dt.utcoffset() == timedelta(0) and dt.tzinfo in (UTC, FIXED_UTC):
+        dt = dt.astimezone(tz)
     return dt
 
 
 def to_utc(dt: datetime) -> datetime:
-    """The same instant in UTC (naive ``dt`` is taken as UTC)."""
-    return make_aware(dt).astimezone(FIXED_UTC)
+    """The same instant in UTC (naive ``dt`` is taken as UTC).
+
+    Celery's ``to_utc`` stamps UTC on an aware value without converting it; this one converts,
+    which is the same for the naive and UTC values Celery passes it.
+    """
+    return maybe_make_aware(dt).astimezone(FIXED_UTC)
 
 
 def exists(dt: datetime, tz: tzinfo | None = None) -> bool:
@@ -161,3 +192,143 @@ def remaining(
     if relative:
         end_date = _relative_deadline(start, ends_in, end_date)
     return to_utc(end_date) - to_utc(now)
+
+
+# -- the rest of ``celery.utils.time``, for user code that imports it -------------------------
+
+#: Celery's names for :func:`add_seconds` and :func:`subtract`.
+add_seconds_to_datetime = add_seconds
+subtract_datetimes = subtract
+
+_WEEKDAYS: Final = {name: index for index, name in enumerate(
+    ("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
+_MONTHS: Final = {name: index for index, name in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+_RATE_DIVISORS: Final = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class LocalTimezone(tzinfo):
+    """The system's local time zone, read from :mod:`time` (Celery's ``LocalTimezone``)."""
+
+    def __init__(self) -> None:
+        self.STDOFFSET = timedelta(seconds=-_time.timezone)
+        self.DSTOFFSET = timedelta(seconds=-_time.altzone) if _time.daylight else self.STDOFFSET
+        self.DSTDIFF = self.DSTOFFSET - self.STDOFFSET
+        super().__init__()
+
+    def __repr__(self) -> str:
+        return f"<LocalTimezone: UTC{int(self.DSTOFFSET.total_seconds() / 3600):+03d}>"
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        return self.DSTOFFSET if dt is not None and self._isdst(dt) else self.STDOFFSET
+
+    def dst(self, dt: datetime | None) -> timedelta:
+        return self.DSTDIFF if dt is not None and self._isdst(dt) else timedelta(0)
+
+    def tzname(self, dt: datetime | None) -> str:
+        return _time.tzname[dt is not None and self._isdst(dt)]
+
+    def _isdst(self, dt: datetime) -> bool:
+        stamp = _time.mktime((dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second,
+                              dt.weekday(), 0, 0))
+        return _time.localtime(stamp).tm_isdst > 0
+
+
+class _Zone:
+    """``celery.utils.time.timezone``: the UTC and local zones and conversions between them."""
+
+    utc: tzinfo = UTC
+
+    @cached_property
+    def local(self) -> tzinfo:
+        return LocalTimezone()
+
+    def tz_or_local(self, tzinfo: tzinfo | None = None) -> tzinfo:
+        return self.local if tzinfo is None else self.get_timezone(tzinfo)
+
+    def to_local(self, dt: datetime, local: tzinfo | None = None,
+                 orig: tzinfo | None = None) -> datetime:
+        if is_naive(dt):
+            dt = make_aware(dt, orig or self.utc)
+        return localize(dt, self.tz_or_local(local))
+
+    def to_system(self, dt: datetime) -> datetime:
+        return dt.astimezone(tz=None)
+
+    def to_local_fallback(self, dt: datetime) -> datetime:
+        return make_aware(dt, self.local) if is_naive(dt) else localize(dt, self.local)
+
+    def get_timezone(self, zone: str | tzinfo) -> tzinfo:
+        return get_timezone(zone)
+
+
+timezone = _Zone()
+
+
+def maybe_timedelta(delta: Any) -> Any:
+    """A number of seconds as a :class:`timedelta`; anything else unchanged (Celery's)."""
+    if isinstance(delta, numbers.Real):
+        return timedelta(seconds=float(delta))
+    return delta
+
+
+def rate(r: str | float | None) -> float:
+    """Tasks per second for a rate string: ``"100/m"`` is 1.67; ``"5"`` and ``5`` are 5."""
+    if not r:
+        return 0
+    if isinstance(r, str):
+        count, _, unit = r.partition("/")
+        return float(count) / _RATE_DIVISORS[unit or "s"] or 0
+    return r
+
+
+def weekday(name: str) -> int:
+    """``0`` for ``"sunday"``/``"sun"`` up to ``6`` for Saturday; KeyError otherwise."""
+    try:
+        return _WEEKDAYS[name[:3].lower()]
+    except KeyError:
+        raise KeyError(name) from None
+
+
+def yearmonth(name: str) -> int:
+    """``1`` for ``"january"``/``"jan"`` up to ``12``; KeyError otherwise."""
+    try:
+        return _MONTHS[name[:3].lower()]
+    except KeyError:
+        raise KeyError(name) from None
+
+
+def maybe_iso8601(dt: datetime | str | None) -> datetime | None:
+    """An ISO 8601 string as a datetime; a datetime (or None) unchanged."""
+    if not dt or isinstance(dt, datetime):
+        return dt or None
+    return datetime.fromisoformat(dt)
+
+
+def utcoffset(time: Any = _time, localtime: Any = _time.localtime) -> float:
+    """The local zone's offset from UTC in hours, as Celery reports it (west is positive)."""
+    if localtime().tm_isdst:
+        return float(time.altzone // 3600)
+    return float(time.timezone // 3600)
+
+
+def adjust_timestamp(ts: float, offset: float, here: Any = utcoffset) -> float:
+    """``ts`` moved from the zone ``offset`` hours from UTC to the local one."""
+    return ts - (offset - here()) * 3600
+
+
+def get_exponential_backoff_interval(factor: float, retries: int, maximum: float,
+                                     full_jitter: bool = False) -> float:
+    """``factor * 2 ** retries`` capped at ``maximum``; ``full_jitter`` draws from 0 to it."""
+    countdown = min(maximum, factor * (2 ** retries))
+    if full_jitter:
+        countdown = random.randrange(int(countdown) + 1)
+    return max(0, countdown)
+
+
+__all__ = [
+    "LocalTimezone", "add_seconds_to_datetime", "adjust_timestamp", "delta_resolution",
+    "get_exponential_backoff_interval", "humanize_seconds", "is_naive", "localize",
+    "make_aware", "maybe_iso8601", "maybe_make_aware", "maybe_timedelta", "rate", "remaining",
+    "subtract_datetimes", "timezone", "to_utc", "utcoffset", "weekday",
+]
