@@ -109,19 +109,24 @@ class CelerySchedulerAPI:
         themselves, so there is no default entry to add."""
 
     def add(self, **kwargs: Any) -> ScheduleEntry:
-        entry = self._bound(self.Entry(app=self.app, **kwargs))
+        entry = self._new_entry(kwargs)
         self.schedule[entry.name] = entry
         return entry
 
     def _maybe_entry(self, name: str, entry: Any) -> ScheduleEntry:
         if isinstance(entry, self.Entry):
             entry.app = self.app
-            return self._bound(entry)
-        return self._bound(self.Entry(**dict(entry, name=name, app=self.app)))
+            entry.schedule = bind_schedule(entry.schedule, self.context)
+            return entry
+        return self._new_entry(dict(entry, name=name))
 
-    def _bound(self, entry: ScheduleEntry) -> ScheduleEntry:
-        """The entry's schedule read in the app's zone and by the scheduler's clock."""
+    def _new_entry(self, fields: Mapping[str, Any]) -> ScheduleEntry:
+        """An ``Entry`` whose schedule runs by the scheduler's clock and zone; without a
+        ``last_run_at`` it starts now by that clock (a test's fake one too)."""
+        entry = self.Entry(**{**fields, "app": self.app})
         entry.schedule = bind_schedule(entry.schedule, self.context)
+        if fields.get("last_run_at") is None:
+            entry.last_run_at = self.context.now()
         return entry
 
     def update_from_dict(self, dict_: Mapping[str, Any]) -> None:
@@ -135,7 +140,7 @@ class CelerySchedulerAPI:
         for key in set(schedule) ^ set(b):
             schedule.pop(key, None)
         for key in b:
-            entry = self._bound(self.Entry(**dict(b[key], name=key, app=self.app)))
+            entry = self._new_entry(dict(b[key], name=key))
             if schedule.get(key):
                 schedule[key].update(entry)
             else:

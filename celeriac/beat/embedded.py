@@ -92,10 +92,10 @@ def build_scheduler(
     return cls(app=app, schedule_filename=schedule_filename, max_interval=max_interval)
 
 
-def send_beat_init(scheduler: Scheduler, *, embedded: bool) -> None:
+def send_beat_init(scheduler: Scheduler | Service, *, embedded: bool) -> None:
     """``beat_init``, then ``beat_embedded_init`` for ``worker -B``, as Celery's beat sends
-    them when its loop starts. The sender is the scheduler (Celery's is its beat ``Service``;
-    both carry ``.app``)."""
+    them when its loop starts. The sender is the :class:`Service` when one runs the loop, as in
+    Celery, else the scheduler (both carry ``.app``)."""
     from celeriac import signals
 
     signals.beat_init.send(sender=scheduler)
@@ -173,8 +173,15 @@ class Service:
 
     def __init__(self, app: Celery, max_interval: float | None = None,
                  schedule_filename: str | None = None,
-                 scheduler_cls: str | type[Any] | None = None) -> None:
+                 scheduler_cls: str | type[Any] | None = None,
+                 remote_control: bool | None = None, hostname: str | None = None) -> None:
+        if remote_control or (remote_control is None
+                              and app.conf.get("beat_enable_remote_control")):
+            raise ImproperlyConfigured(
+                "beat remote control (beat_enable_remote_control) is not supported by celeriac")
         self.app = app
+        self.remote_control = False
+        self.hostname = hostname
         self.max_interval = max_interval
         self.schedule_filename = schedule_filename
         self.scheduler_cls = scheduler_class(scheduler_cls) if scheduler_cls else self.scheduler_cls
@@ -182,15 +189,17 @@ class Service:
         self._is_stopped = threading.Event()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return self.__class__, (self.max_interval, self.schedule_filename, self.scheduler_cls,
-                                self.app)
+        return self.__class__, (self.app, self.max_interval, self.schedule_filename,
+                                self.scheduler_cls, self.remote_control, self.hostname)
 
     def start(self, embedded_process: bool = False) -> None:
         logger.info("beat: Starting...")
-        send_beat_init(self.scheduler, embedded=embedded_process)
+        send_beat_init(self, embedded=embedded_process)
         try:
             while not self._is_shutdown.is_set():
                 self._is_shutdown.wait(self.scheduler._safe_tick())
+                if self.scheduler.should_sync():
+                    self.scheduler._do_sync()
         finally:
             self.sync()
 

@@ -89,7 +89,10 @@ class ScheduleEntry:
         self.kwargs: dict[str, Any] = kwargs if kwargs else {}
         self.options: dict[str, Any] = options if options else {}
         self.relative = relative
-        self.schedule: Schedule = maybe_schedule(schedule, relative, app=app)  # type: ignore[assignment]
+        # A schedule a scheduler bound to its clock and zone stays bound (``next(entry)``).
+        bound = isinstance(getattr(schedule, "app", None), ScheduleContext)
+        self.schedule: Schedule = maybe_schedule(  # type: ignore[assignment]
+            schedule, relative, app=None if bound else app)
         self.last_run_at: datetime = last_run_at or self.default_now()
         self.total_run_count = total_run_count or 0
 
