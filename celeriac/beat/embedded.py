@@ -175,8 +175,7 @@ class Service:
                  schedule_filename: str | None = None,
                  scheduler_cls: str | type[Any] | None = None,
                  remote_control: bool | None = None, hostname: str | None = None) -> None:
-        if remote_control or (remote_control is None
-                              and app.conf.get("beat_enable_remote_control")):
+        if remote_control:  # the setting is marked unsupported in the schema (it warns)
             raise ImproperlyConfigured(
                 "beat remote control (beat_enable_remote_control) is not supported by celeriac")
         self.app = app
