@@ -167,6 +167,20 @@ def setup_logging(
     return handler
 
 
+_received_logger = logging.getLogger("celeriac.worker.strategy")
+
+
+def log_received(request: Any) -> None:
+    """Celery's ``Task <name>[<id>] received`` line (INFO) for a request the worker accepted;
+    the fields also go in ``extra["data"]``, as Celery passes them, for custom handlers."""
+    if not _received_logger.isEnabledFor(logging.INFO):
+        return
+    headers = request.headers
+    context = {"id": request.id, "name": request.name, "args": headers.get("argsrepr"),
+               "kwargs": headers.get("kwargsrepr"), "eta": request.eta}
+    _received_logger.info("Task %(name)s[%(id)s] received", context, extra={"data": context})
+
+
 class LoggingProxy:
     """A file-like object sending writes to a logger (``worker_redirect_stdouts``)."""
 
