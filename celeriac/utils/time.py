@@ -15,6 +15,7 @@ from __future__ import annotations
 import numbers
 import random
 import time as _time
+from collections.abc import Callable
 from datetime import UTC as FIXED_UTC
 from datetime import datetime, timedelta, tzinfo
 from functools import cached_property
@@ -204,7 +205,8 @@ _WEEKDAYS: Final = {name: index for index, name in enumerate(
     ("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
 _MONTHS: Final = {name: index for index, name in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
-_RATE_DIVISORS: Final = {"s": 1.0, "m": 60.0, "h": 3600.0}
+_RATE_MODIFIERS: Final[dict[str, Callable[[float], float]]] = {
+    "s": lambda n: n, "m": lambda n: n / 60.0, "h": lambda n: n / 60.0 / 60.0}
 
 
 class LocalTimezone(tzinfo):
@@ -278,7 +280,7 @@ def rate(r: str | float | None) -> float:
         return 0
     if isinstance(r, str):
         count, _, unit = r.partition("/")
-        return float(count) / _RATE_DIVISORS[unit or "s"] or 0
+        return _RATE_MODIFIERS[unit or "s"](float(count)) or 0
     return r
 
 
