@@ -319,7 +319,7 @@ __all__ = [
     "CPendingDeprecationWarning",
     "CeleriacError",
     "CeleriacWarning",
-    "CeleryCommandException",
+    "CeleryCommandException",  # noqa: F822 - built on first use (module __getattr__)
     "CeleryError",
     "CeleryWarning",
     "ChordError",

@@ -76,7 +76,7 @@ class Proxy:
         __doc__: the proxy's docstring (else the object's).
     """
 
-    __slots__ = ("_Proxy__local", "_Proxy__args", "_Proxy__kwargs", "__dict__")
+    __slots__ = ("_Proxy__args", "_Proxy__kwargs", "_Proxy__local", "__dict__")
 
     def __init__(self, local: Callable[..., Any], args: Any = None, kwargs: Any = None,
                  name: str | None = None, __doc__: str | None = None) -> None:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("celeriac.beat.scheduler")
 
 
-class event_t(NamedTuple):  # noqa: N801 - Celery's name
+class event_t(NamedTuple):
     """One heap item: when the entry is next looked at (UTC timestamp), priority, entry."""
 
     time: float

@@ -21,8 +21,8 @@ from typing import Any
 from celeriac.beat.base import BaseSchedule, Schedule
 from celeriac.beat.interval import maybe_schedule
 from celeriac.beat.interval import schedule as interval_schedule
-from celeriac.utils.time import UTC, get_timezone
 from celeriac.exceptions import ImproperlyConfigured
+from celeriac.utils.time import UTC, get_timezone
 
 Clock = Callable[[], datetime]
 

@@ -139,7 +139,7 @@ class Scheduler(CelerySchedulerAPI):
         app: Celery,
         schedule: Mapping[str, Any] | BeatOptions | None = None,
         max_interval: float | None = None,
-        Producer: Any = None,  # noqa: N803 - Celery's name
+        Producer: Any = None,
         lazy: bool = False,
         sync_every_tasks: int | None = None,
         *,
@@ -206,7 +206,7 @@ class Scheduler(CelerySchedulerAPI):
         return self.clock().timestamp()
 
     # -- one tick ---------------------------------------------------------------------------
-    def tick(self, event_t: Any = event_t, min: Callable[..., Any] = min,  # noqa: A002
+    def tick(self, event_t: Any = event_t, min: Callable[..., Any] = min,
              heappop: Callable[[list[Any]], Any] = heapq.heappop,
              heappush: Callable[[list[Any], Any], None] = heapq.heappush) -> float:
         """Send every due entry (if this beat holds the lease); return seconds to sleep.

@@ -37,7 +37,6 @@ from celeriac.execution.request import Request
 from celeriac.pools.base import Pool, RunnerLookup
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import Channel, Delivery
-from celeriac.utils.log import log_received
 from celeriac.worker.dispatch import Decision, Dispatcher, revoked_meta
 from celeriac.worker.prefetcher import InlineFetcher, Prefetcher
 from celeriac.worker.rate_limit import RateLimits
@@ -45,7 +44,6 @@ from celeriac.worker.refusal_signals import send_refusal_signal
 from celeriac.worker.result_writer import PendingBatch, ResultWriter
 
 logger = logging.getLogger(__name__)
-
 
 ADAPTIVE_WINDOW_SECONDS = 0.05
 MAX_BATCH = 500
@@ -208,7 +206,6 @@ class Consumer:
     def _handle(self, delivery: Delivery) -> None:
         decision = self.dispatcher.decide(delivery)
         if decision.request is not None:
-            log_received(decision.request)
             if signals.task_received.has_receivers:
                 signals.task_received.send(sender=self, request=decision.request)
             if decision.hold_until is not None:

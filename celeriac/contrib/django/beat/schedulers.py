@@ -34,7 +34,6 @@ from celeriac.beat.sources import ScheduleSource, StaticConfigSource
 from celeriac.beat.store import EntryState
 
 if TYPE_CHECKING:
-    from celeriac.app.base import Celery
     from celeriac.beat.entry import ScheduleEntry
 
 logger = logging.getLogger(__name__)
