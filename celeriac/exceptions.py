@@ -299,7 +299,7 @@ def __getattr__(name: str) -> Any:
 
             def __init__(self, message: str, exit_code: int) -> None:
                 super().__init__(message=message)
-                self.exit_code = exit_code
+                self.exit_code = exit_code  # type: ignore[misc]  # click: a class default
 
         CeleryCommandException.__module__ = __name__
         globals()[name] = CeleryCommandException

@@ -46,14 +46,14 @@ def _reflected(op: Callable[[Any, Any], Any]) -> Callable[[Proxy, Any], Any]:
     return method
 
 
-_BINARY = {
+_BINARY: dict[str, Callable[..., Any]] = {
     "add": operator.add, "sub": operator.sub, "mul": operator.mul,
     "truediv": operator.truediv, "floordiv": operator.floordiv, "mod": operator.mod,
     "pow": operator.pow, "lshift": operator.lshift, "rshift": operator.rshift,
     "and": operator.and_, "xor": operator.xor, "or": operator.or_, "matmul": operator.matmul,
     "divmod": divmod,
 }
-_OTHER = {
+_OTHER: dict[str, Callable[..., Any]] = {
     "__lt__": operator.lt, "__le__": operator.le, "__eq__": operator.eq,
     "__ne__": operator.ne, "__gt__": operator.gt, "__ge__": operator.ge,
     "__hash__": hash, "__len__": len, "__iter__": iter, "__reversed__": reversed,

@@ -7,7 +7,13 @@ types are imported from ``celeriac.schedules`` (the ``celery.schedules`` compat 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from celeriac.beat.celery_api import BeatLazyFunc, SchedulingError, event_t
+    from celeriac.beat.embedded import Service
+    from celeriac.beat.entry import ScheduleEntry
+    from celeriac.beat.scheduler import PersistentScheduler, Scheduler
 
 _LAZY = {
     "BeatLazyFunc": "celeriac.beat.celery_api",

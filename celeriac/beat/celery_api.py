@@ -32,6 +32,7 @@ from celeriac.utils.time import maybe_make_aware
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
+    from celeriac.beat.scheduler import BeatOptions
     from celeriac.results.async_result import AsyncResult
 
 logger = logging.getLogger("celeriac.beat.scheduler")
@@ -54,7 +55,7 @@ class BeatLazyFunc:
 
     def __init__(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self._func = func
-        self._func_params = {"args": args, "kwargs": kwargs}
+        self._func_params: dict[str, Any] = {"args": args, "kwargs": kwargs}
 
     def __call__(self) -> Any:
         return self.delay()
@@ -82,7 +83,7 @@ class CelerySchedulerAPI:
     app: Celery
     context: ScheduleContext
     data: dict[str, Any]
-    options: Any
+    options: BeatOptions
     sync_every_tasks: int | None
     _heap: list[Any] | None
     old_schedulers: dict[str, Any] | None
@@ -201,10 +202,11 @@ class CelerySchedulerAPI:
     def reserve(self, entry: ScheduleEntry) -> ScheduleEntry:
         """Record one more run of ``entry``: ``next(entry)`` replaces it in the schedule."""
         new_entry = self.schedule[entry.name] = next(entry)
-        return new_entry  # type: ignore[no-any-return]
+        return new_entry
 
-    def apply_entry(self, entry: ScheduleEntry, producer: Any = None) -> bool:
-        """Send ``entry`` now; log and return False when that failed (it is retried soon)."""
+    def apply_entry(self, entry: ScheduleEntry, producer: Any = None) -> bool | None:
+        """Send ``entry`` now; log and return False when that failed (it is retried soon).
+        An override returning None (as Celery's does) counts as sent."""
         try:
             result = self.apply_async(entry, producer=producer, advance=False)
         except Exception:  # the broker may be down: log, keep the entry due, retry soon

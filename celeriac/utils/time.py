@@ -316,13 +316,13 @@ def utcoffset(time: Any = _time, localtime: Any = _time.localtime) -> float:
 
 def adjust_timestamp(ts: float, offset: float, here: Any = utcoffset) -> float:
     """``ts`` moved from the zone ``offset`` hours from UTC to the local one."""
-    return ts - (offset - here()) * 3600
+    return float(ts - (offset - here()) * 3600)
 
 
 def get_exponential_backoff_interval(factor: float, retries: int, maximum: float,
                                      full_jitter: bool = False) -> float:
     """``factor * 2 ** retries`` capped at ``maximum``; ``full_jitter`` draws from 0 to it."""
-    countdown = min(maximum, factor * (2 ** retries))
+    countdown: float = min(maximum, factor * float(2 ** retries))
     if full_jitter:
         countdown = random.randrange(int(countdown) + 1)
     return max(0, countdown)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,7 @@ def pattern(fmt: str, **fields: str) -> re.Pattern[str]:
     return re.compile(f"^{regex}$", re.MULTILINE)
 
 
-def run_one_task(tmp_path: Path, settings: dict[str, object]) -> tuple[str, str]:
+def run_one_task(tmp_path: Path, settings: Mapping[str, object]) -> tuple[str, str]:
     """Start a prefork worker logging to a file, run ``add(2, 3)`` once; (log, task id)."""
     name = unique_name("logproj")
     (tmp_path / f"{name}.py").write_text(APP_SOURCE.format(name=name, settings=settings))

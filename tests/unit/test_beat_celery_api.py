@@ -220,7 +220,7 @@ def test_heap_holds_event_t_items(app: Celery) -> None:
 
 def test_max_interval_class_attribute_and_setter(app: Celery) -> None:
     class Quick(Scheduler):
-        max_interval = 2  # type: ignore[assignment]
+        max_interval = 2
 
     assert Quick(app, schedule_filename=None, store=MemoryScheduleStore()).options \
         .max_interval == 2.0

@@ -142,7 +142,11 @@ def test_proxy_forwards_like_celerys() -> None:
 
 def test_promise_proxy_evaluates_once_and_runs_callbacks() -> None:
     calls: list[str] = []
-    promise: Any = PromiseProxy(lambda: calls.append("made") or [1, 2])
+    def make() -> list[int]:
+        calls.append("made")
+        return [1, 2]
+
+    promise: Any = PromiseProxy(make)
     promise.__then__(calls.append, "then")
     assert not promise.__evaluated__()
     assert len(promise) == 2 and promise[0] == 1
@@ -159,7 +163,7 @@ def test_current_app_and_task_are_proxies() -> None:
     app = Celery("proxy-check")
     app.set_current()
     assert isinstance(current_app, Celery)
-    assert current_app._get_current_object() is app
+    assert current_app._get_current_object() is app  # type: ignore[attr-defined]
     assert not current_task
 
 
