@@ -5,7 +5,9 @@ Change one import (``from celeriac import Celery``) and a Celery project runs on
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from celeriac.utils.lazy import lazy_getattr
 
 #: The one version number: pyproject.toml reads it from here (``[tool.setuptools.dynamic]``).
 __version__ = "0.1.0"
@@ -49,16 +51,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the public names on first use: ``import celeriac`` stays cheap for the CLI."""
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'celeriac' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr('celeriac', _LAZY, globals())
 
 
 __all__ = [

@@ -7,7 +7,9 @@ types are imported from ``celeriac.schedules`` (the ``celery.schedules`` compat 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from celeriac.utils.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from celeriac.beat.celery_api import BeatLazyFunc, SchedulingError, event_t
@@ -26,16 +28,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import on first use: the schedule modules load this package without the scheduler."""
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'celeriac.beat' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr('celeriac.beat', _LAZY, globals())
 
 
 __all__ = ["BeatLazyFunc", "PersistentScheduler", "ScheduleEntry", "Scheduler",
