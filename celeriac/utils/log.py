@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Final
 
 from celeriac._state import request_var
@@ -44,6 +46,45 @@ def get_logger(name: str) -> logging.Logger:
     if logging.root not in (logger, logger.parent) and logger is not base_logger:
         _reparent(logger, base_logger)
     return logger
+
+
+#: Level names to numbers and numbers to names, as Celery's ``LOG_LEVELS``.
+LOG_LEVELS: Final[dict[Any, Any]] = {
+    **logging.getLevelNamesMapping(),
+    **{number: name for name, number in logging.getLevelNamesMapping().items()
+       if name not in ("WARN", "FATAL")},
+}
+_in_sighandler = [False]
+
+
+def set_in_sighandler(value: bool) -> None:
+    """Mark that a signal handler runs (Celery avoids logging locks then)."""
+    _in_sighandler[0] = bool(value)
+
+
+@contextmanager
+def in_sighandler() -> Iterator[None]:
+    """A block that runs as a signal handler (:func:`set_in_sighandler` around it)."""
+    set_in_sighandler(True)
+    try:
+        yield
+    finally:
+        set_in_sighandler(False)
+
+
+def get_multiprocessing_logger() -> logging.Logger:
+    """The :mod:`multiprocessing` logger."""
+    import multiprocessing.util
+
+    return multiprocessing.util.get_logger()
+
+
+def reset_multiprocessing_logger() -> None:
+    """Forget the :mod:`multiprocessing` logger, so the next use builds it again."""
+    import multiprocessing.util
+
+    if hasattr(multiprocessing.util, "_logger"):  # private: guarded, skipped if it goes away
+        multiprocessing.util._logger = None
 
 
 def mlevel(level: str | int) -> int:
@@ -107,24 +148,35 @@ class TaskContextFilter(logging.Filter):
         return True
 
 
-class WorkerFormatter(logging.Formatter):
+class ColorFormatter(logging.Formatter):
+    """Celery's ``ColorFormatter``: colours a line by its level (when ``use_color``) and
+    redacts URL passwords."""
+
+    def __init__(self, fmt: str | None = None, use_color: bool = True,
+                 datefmt: str | None = None) -> None:
+        super().__init__(fmt, datefmt)
+        self.use_color = use_color
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.colorize(record, redact_secrets(super().format(record)))
+
+    def colorize(self, record: logging.LogRecord, text: str) -> str:
+        color = _COLORS.get(record.levelname) if self.use_color else None
+        return f"{color}{text}\033[0m" if color else text
+
+
+class WorkerFormatter(ColorFormatter):
     """Uses the task format for task-logger records, redacts URL passwords, colours a TTY."""
 
     def __init__(self, fmt: str, task_fmt: str, color: bool, datefmt: str | None = None,
                  task_datefmt: str | None = None) -> None:
-        super().__init__(fmt, datefmt)
+        super().__init__(fmt, color, datefmt)
         self._task = logging.Formatter(task_fmt, task_datefmt)
-        self._color = color
 
     def format(self, record: logging.LogRecord) -> str:
         if getattr(record, "is_task_record", False) and getattr(record, "task_id", "???") != "???":
-            text = self._task.format(record)
-        else:
-            text = super().format(record)
-        text = redact_secrets(text)
-        if self._color and _COLORS.get(record.levelname):
-            return f"{_COLORS[record.levelname]}{text}\033[0m"
-        return text
+            return self.colorize(record, redact_secrets(self._task.format(record)))
+        return super().format(record)
 
 
 def log_style(conf: Any) -> dict[str, Any]:

@@ -172,3 +172,28 @@ def test_task_context_is_importable_from_app_task() -> None:
 
     ctx = Context(id="x", args=[1])
     assert ctx.id == "x" and ctx.args == [1]
+
+
+def test_celery_utils_helpers() -> None:
+    celery_utils = pytest.importorskip("celery.utils")
+    import celeriac.utils as ours
+
+    assert list(ours.chunks(iter(range(11)), 3)) == list(celery_utils.chunks(iter(range(11)), 3))
+    assert ours.nodename("w", "h") == celery_utils.nodename("w", "h")
+    assert dict(celery_utils.LOG_LEVELS) == ours.LOG_LEVELS
+    ours.noop(1, x=2)
+    assert ours.cached_property.__name__ == "cached_property"
+
+
+def test_log_helpers_match_celerys() -> None:
+    celery_log = pytest.importorskip("celery.utils.log")
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom redis://u:pw@h", None, None)
+    ours_fmt = ours_log.ColorFormatter("%(levelname)s %(message)s", use_color=False)
+    assert ours_fmt.format(record) == "ERROR boom redis://u:**@h"  # passwords never logged
+    assert ours_log.ColorFormatter(use_color=True).format(record).startswith("\033[31m")
+    with ours_log.in_sighandler():
+        assert ours_log._in_sighandler == [True]
+    assert ours_log._in_sighandler == [False]
+    assert ours_log.get_multiprocessing_logger() is celery_log.get_multiprocessing_logger() \
+        or ours_log.get_multiprocessing_logger().name == "multiprocessing"
+    ours_log.reset_multiprocessing_logger()
