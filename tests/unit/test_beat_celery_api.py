@@ -12,6 +12,7 @@ import pickle
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -240,9 +241,9 @@ def test_persistent_scheduler_is_the_default_one() -> None:
     assert issubclass(PersistentScheduler, Scheduler)
 
 
-def test_service_runs_the_scheduler_until_stopped(app: Celery) -> None:
+def test_service_runs_the_scheduler_until_stopped(app: Celery, tmp_path: Path) -> None:
     app.conf.beat_schedule = {"e": {"task": "t.add", "schedule": 0.05, "args": (1, 2)}}
-    service = Service(app, max_interval=0.1, schedule_filename=None)
+    service = Service(app, max_interval=0.1, schedule_filename=str(tmp_path / "beat-state"))
     assert type(service.scheduler) is Scheduler
     thread = threading.Thread(target=service.start)
     thread.start()
