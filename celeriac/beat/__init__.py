@@ -13,7 +13,7 @@ from celeriac.utils.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from celeriac.beat.celery_api import BeatLazyFunc, SchedulingError, event_t
-    from celeriac.beat.embedded import Service
+    from celeriac.beat.embedded import EmbeddedService, Service
     from celeriac.beat.entry import ScheduleEntry
     from celeriac.beat.scheduler import PersistentScheduler, Scheduler
 
@@ -25,11 +25,12 @@ _LAZY = {
     "Scheduler": "celeriac.beat.scheduler",
     "PersistentScheduler": "celeriac.beat.scheduler",
     "Service": "celeriac.beat.embedded",
+    "EmbeddedService": "celeriac.beat.embedded",
 }
 
 
 __getattr__ = lazy_getattr('celeriac.beat', _LAZY, globals())
 
 
-__all__ = ["BeatLazyFunc", "PersistentScheduler", "ScheduleEntry", "Scheduler",
+__all__ = ["BeatLazyFunc", "EmbeddedService", "PersistentScheduler", "ScheduleEntry", "Scheduler",
            "SchedulingError", "Service", "event_t"]

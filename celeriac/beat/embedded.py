@@ -221,3 +221,27 @@ class Service:
     @cached_property
     def scheduler(self) -> Scheduler:
         return self.get_scheduler()
+
+
+class _Threaded(threading.Thread):
+    """Celery's embedded beat thread: a :class:`Service` run by ``start()``, ``stop()`` joins."""
+
+    def __init__(self, app: Celery, **kwargs: Any) -> None:
+        super().__init__(name="Beat", daemon=True)
+        self.app = app
+        self.service = Service(app, **kwargs)
+
+    def run(self) -> None:
+        self.service.start(embedded_process=True)
+
+    def stop(self) -> None:
+        self.service.stop(wait=True)
+
+
+def EmbeddedService(app: Celery, max_interval: float | None = None,
+                    **kwargs: Any) -> _Threaded:
+    """Beat in a thread of this process (Celery's ``EmbeddedService``). Celery may use a child
+    process instead; celeriac always uses a thread (``thread=`` is accepted for that reason),
+    as ``worker -B`` does."""
+    kwargs.pop("thread", None)
+    return _Threaded(app, max_interval=max_interval, **kwargs)

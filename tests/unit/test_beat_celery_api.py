@@ -257,3 +257,20 @@ def test_service_runs_the_scheduler_until_stopped(app: Celery, tmp_path: Path) -
         thread.join(10)
     assert not thread.is_alive()
     assert not service.scheduler.active
+
+
+def test_embedded_service_is_a_beat_thread(app: Celery, tmp_path: Path) -> None:
+    from celeriac.beat import EmbeddedService
+
+    app.conf.beat_schedule = {"e": {"task": "t.add", "schedule": 0.05, "args": (1, 2)}}
+    beat = EmbeddedService(app, max_interval=0.1, schedule_filename=str(tmp_path / "s"),
+                           thread=True)
+    beat.start()
+    try:
+        from tests.helpers import wait_until
+
+        wait_until(lambda: len(sent(app)) > 0, 10)
+    finally:
+        beat.stop()
+    beat.join(10)
+    assert not beat.is_alive() and beat.name == "Beat"
