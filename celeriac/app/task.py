@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, ParamSpec, T
 from celeriac import states
 from celeriac._state import current_task_var, request_var
 from celeriac.exceptions import MaxRetriesExceededError, Retry
-from celeriac.execution.context import Context
+from celeriac.execution.context import Context as Context  # re-exported: celery.app.task
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery

@@ -21,6 +21,7 @@ from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from celeriac.protocol.task_message import decode_body, normalize_v1, parse_iso_timestamp
 from celeriac.transport.base import Delivery
+from celeriac.utils.log import log_received
 from celeriac.worker.revoked_stamps import revoked_by_stamp as revoked_by_stamp
 
 if TYPE_CHECKING:
@@ -107,7 +108,9 @@ class Dispatcher:
         return Decision(request=request)
 
     def _received(self, request: Request) -> None:
-        """``task-received``, with task events on (Celery: once the request is accepted)."""
+        """Celery's ``Task name[id] received`` log line, and ``task-received`` with task events
+        on (Celery: once the request is accepted)."""
+        log_received(request)
         if (events := self.events) is not None and events.tasks:
             events.task_received(request)
 

@@ -39,6 +39,7 @@ from celeriac.pools import create_pool
 from celeriac.pools.base import PoolOptions
 from celeriac.serialization.registry import normalize_accept
 from celeriac.transport.lease_keeper import LeaseKeeper, start_keeper
+from celeriac.utils.nodenames import expand_hostname, node_format
 from celeriac.worker.broker_wait import (
     StartupInterrupted,
     declare_until_reachable,
@@ -49,7 +50,6 @@ from celeriac.worker.control.duplicates import DuplicateCheck, start_duplicate_c
 from celeriac.worker.control.node import ControlNode
 from celeriac.worker.dispatch import Dispatcher
 from celeriac.worker.events import worker_events
-from celeriac.worker.nodenames import expand_hostname, node_format
 from celeriac.worker.rate_limit import RateLimits
 from celeriac.worker.revoked import RevokedRegistry
 from celeriac.worker.scaling import Scaling, initial_concurrency
