@@ -121,7 +121,9 @@ class Control:
 
     def election(self, id: str, topic: str, action: Any = None,
                  connection: Any = None) -> None:
-        """Celery's gossip election; celeriac workers run no gossip and refuse it (logged)."""
+        """Hold gossip election ``id``: the workers that take part in gossip agree on one
+        leader, which runs ``action`` for ``topic`` (``'task'``: ``action`` is a signature, or
+        its dict, to send). Celery's: no reply is asked for; ``connection`` is not used."""
         self.broadcast("election", {"id": id, "topic": topic, "action": action})
 
     def enable_events(self, destination: Destination = None,
