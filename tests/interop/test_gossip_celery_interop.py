@@ -1,0 +1,71 @@
+"""One election among a real Celery worker and a celeriac worker on one Redis.
+
+Both run gossip: each sees the other join (Celery logs it at debug level), both answer
+``election(id, 'task', signature)`` with ``worker-elect``/``worker-elect-ack`` on the
+``celeryev`` exchange, both name the same leader, and the task runs exactly once, whichever
+worker won (each run appends a line to a file).
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import flushed_redis, import_app_module, running_worker, unique_name, wait_until
+from tests.integration.celery_worker import WAKEUP, celery_worker
+from tests.integration.test_gossip_workers import decisions, runs_of
+from tests.suite_redis import suite_redis_url
+
+pytest.importorskip("celery")
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+BROKER = suite_redis_url(6)
+
+TASK = """
+app.conf.task_default_queue = {queue!r}
+
+
+@app.task(name="gossip.record")
+def record(path, tag):
+    import os
+    with open(path, "a") as runs:
+        runs.write(f"{{tag}} {{os.getpid()}}\\n")
+"""
+CELERIAC_APP = "from celeriac import Celery\napp = Celery({name!r}, broker={url!r})\n" + TASK
+CELERY_APP = "from celery import Celery\napp = Celery({name!r}, broker={url!r})\n" + TASK
+
+
+def test_celery_and_celeriac_workers_hold_one_election(tmp_path: Path) -> None:
+    queue = f"gossip-{uuid.uuid4().hex[:6]}"
+    ours, theirs = unique_name("gossip_celeriac"), unique_name("gossip_celery")
+    (tmp_path / f"{ours}.py").write_text(CELERIAC_APP.format(name=ours, url=BROKER, queue=queue))
+    (tmp_path / f"{theirs}.py").write_text(
+        CELERY_APP.format(name=theirs, url=BROKER, queue=queue) + WAKEUP)
+    app: Any = import_app_module(tmp_path, ours).app  # type: ignore[attr-defined]
+    node = f"{ours}@test"
+    with flushed_redis(BROKER), \
+            celery_worker(tmp_path, theirs, queue, "-l", "debug", gossip=True) as celery, \
+            running_worker(tmp_path, "-A", ours, "worker", "-P", "solo", "-Q", queue,
+                           "-n", node, "-l", "info", name=ours) as celeriac:
+        try:
+            wait_until(lambda: f"{theirs}@" in celeriac.log() and "joined the party"
+                       in celeriac.log(), timeout=60, interval=0.2,
+                       message="the celeriac worker to see the Celery worker")
+            wait_until(lambda: f"{node} joined the party" in celery.log(), timeout=60,
+                       interval=0.2, message="the Celery worker to see the celeriac worker")
+            runs = tmp_path / "runs.txt"
+            election = f"election-{uuid.uuid4().hex[:6]}"
+            app.control.election(election, "task",
+                                 dict(app.signature("gossip.record", (str(runs), election))))
+            wait_until(lambda: len(sum(decisions(election, celery, celeriac), [])) == 2,
+                       timeout=60, interval=0.2, message="both workers to decide")
+            won, lost = decisions(election, celery, celeriac)
+            assert len(won) == 1 and len(lost) == 1, (won, lost)
+            wait_until(lambda: runs_of(runs), timeout=60, interval=0.2,
+                       message="the task to run")
+            assert [line.split()[0] for line in runs_of(runs)] == [election]
+        finally:
+            app.close()
