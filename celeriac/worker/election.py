@@ -19,6 +19,11 @@ A worker that is alive but takes no part (``--without-gossip``, a Celery worker 
 gossip, one the broadcast did not reach) would stall that forever, so after ``settle`` quiet
 seconds (no request or ack for that election) it decides with what it has.
 
+A worker that hears another's ``worker-elect`` before its own ``election`` command arrived
+joins at once (the command is on its way to it too), so its request goes out before its ack:
+a Celery worker, which decides on acks, then has it when it decides. A decided election is
+remembered for ``FORGET_AFTER`` seconds, so a late request does not start it again.
+
 This module is the bookkeeping only (no broker, no thread), so it is unit-tested as is;
 ``celeriac.worker.gossip`` feeds it.
 """
@@ -68,7 +73,8 @@ class _Election:
     requests: list[Request] = field(default_factory=list)
     electors: set[str] = field(default_factory=set)  # node names that sent worker-elect
     ackers: set[str] = field(default_factory=set)  # node names that sent worker-elect-ack
-    ours: bool = False  # this worker was asked to hold it (the control command came)
+    ours: bool = False  # this worker takes part (sent its worker-elect)
+    decided: bool = False
     last_heard: float = 0.0
     born: float = 0.0
 
@@ -98,11 +104,20 @@ class Elections:
             election = self._elections[id_] = _Election(last_heard=now, born=now)
         return election
 
-    def hold(self, id_: str) -> None:
-        """This worker was asked to hold election ``id_`` (it sends its ``worker-elect``)."""
+    def hold(self, id_: str) -> bool:
+        """Take part in election ``id_``: True when the caller is to send this worker's
+        ``worker-elect`` now, False when it took part already (or the election is over)."""
         election = self._get(id_)
+        if election.ours or election.decided:
+            return False
         election.ours = True
         election.last_heard = self._now()
+        return True
+
+    def joined(self, id_: str) -> bool:
+        """Whether this worker takes or took part in election ``id_``."""
+        election = self._elections.get(id_)
+        return election is not None and election.ours
 
     def on_elect(self, event: Mapping[str, Any]) -> str:
         """Record a ``worker-elect``; return the id to acknowledge.
@@ -115,15 +130,16 @@ class Elections:
         request = Request(int(event["clock"]), f"{hostname}.{event['pid']}",
                           str(event["topic"]), event["action"])
         election = self._get(id_)
-        election.requests.append(request)
-        election.electors.add(hostname)
-        election.last_heard = self._now()
+        if not election.decided:
+            election.requests.append(request)
+            election.electors.add(hostname)
+            election.last_heard = self._now()
         return id_
 
     def on_ack(self, event: Mapping[str, Any]) -> None:
         """Record a ``worker-elect-ack`` (acks for elections of no interest are dropped)."""
         election = self._elections.get(str(event.get("id")))
-        if election is not None:
+        if election is not None and not election.decided:
             election.ackers.add(str(event.get("hostname")))
             election.last_heard = self._now()
 
@@ -134,24 +150,23 @@ class Elections:
         now = self._now()
         decided: list[Decision] = []
         for id_, election in list(self._elections.items()):
-            if not election.ours:
-                if now - election.born >= FORGET_AFTER:
-                    del self._elections[id_]
+            if now - election.born >= FORGET_AFTER:  # decided, not ours, or never back
+                del self._elections[id_]
                 continue
-            if self.hostname not in election.electors:  # our own request is not back yet
-                if now - election.born >= FORGET_AFTER:  # it never will: sending failed
-                    del self._elections[id_]
+            # Not ours, over, or our own request is not back yet: nothing to decide.
+            if not election.ours or election.decided or self.hostname not in election.electors:
                 continue
             heard_all = everyone <= election.ackers and everyone <= election.electors
             if heard_all or now - election.last_heard >= self.settle:
                 winner = leader_of(election.requests)
                 decided.append(Decision(id_, winner.name, winner.topic, winner.action))
-                del self._elections[id_]
+                election.decided = True
+                election.requests.clear()
         return decided
 
     def pending(self) -> int:
-        """How many elections are remembered (decided ones are not)."""
-        return len(self._elections)
+        """How many elections are remembered and not decided."""
+        return sum(not election.decided for election in self._elections.values())
 
 
 __all__ = ["FORGET_AFTER", "SETTLE_SECONDS", "Decision", "Elections", "Request", "leader_of"]

@@ -58,12 +58,16 @@ class Gossip:
         hostname: the worker's node name.
         enabled: False: ``start`` and ``stop`` do nothing and ``election`` is refused (the
             reason is ``disabled_because``).
+        join_heard: join an election on hearing another worker's ``worker-elect``, before
+            the command arrives (``celeriac.worker.election``); False for a worker that
+            takes no remote control, which Celery's would not vote in.
     """
 
     def __init__(self, app: Any, dispatcher: EventDispatcher, hostname: str, *,
                  interval: float = LOST_CHECK_INTERVAL, enabled: bool = True,
-                 disabled_because: str = "") -> None:
+                 disabled_because: str = "", join_heard: bool = True) -> None:
         self.enabled = enabled
+        self.join_heard = join_heard
         self.disabled_because = disabled_because
         self.app = app
         self.dispatcher = dispatcher
@@ -155,17 +159,21 @@ class Gossip:
         if not self.enabled:
             return False
         with self._lock:
-            self.elections.hold(id)
-        self.dispatcher.send("worker-elect", id=id, topic=topic, action=action, cver=1)
+            first = self.elections.hold(id)
+        if first:  # not yet joined on hearing another worker's request
+            self.dispatcher.send("worker-elect", id=id, topic=topic, action=action, cver=1)
         return True
 
     def on_elect(self, event: Event) -> None:
         try:
             with self._lock:
                 id_ = self.elections.on_elect(event)
+                join = self.join_heard and not self.elections.joined(id_)
         except (KeyError, TypeError, ValueError) as exc:
             logger.error("Gossip: election request missing field %s", exc)
             return
+        if join:  # our request before our ack (module docstring of election.py)
+            self.election(id_, str(event["topic"]), event["action"])
         self.dispatcher.send("worker-elect-ack", id=id_)
 
     def on_elect_ack(self, event: Event) -> None:
@@ -241,7 +249,8 @@ def worker_gossip(app: Any, dispatcher: EventDispatcher, without_gossip: bool) -
     if because:
         logger.info("Gossip with other workers is off: %s", because)
     return Gossip(app, dispatcher, dispatcher.hostname, enabled=not because,
-                  disabled_because=because)
+                  disabled_because=because,
+                  join_heard=bool(app.conf.worker_enable_remote_control))
 
 
 __all__ = ["LOST_CHECK_INTERVAL", "ROUTING_KEY", "Gossip", "worker_gossip"]

@@ -93,7 +93,7 @@ def test_an_election_among_worker_processes(tmp_path: Path, broker_url: str) -> 
         election = f"election-{tag}"
         app.control.election(election, "task",
                              dict(app.signature("gossip.record", (str(runs), election))))
-        wait_until(lambda: len(sum(decisions(election, first, second), [])) == 2, timeout=60,
+        wait_until(lambda: sum(map(len, decisions(election, first, second))) == 2, timeout=60,
                    interval=0.2, message="both gossiping workers to decide")
         won, lost = decisions(election, first, second, quiet)
         assert len(won) == 1 and len(lost) == 1, (won, lost)

@@ -19,6 +19,7 @@ import pytest
 
 from celeriac import Celery
 from celeriac.events.dispatcher import EventDispatcher
+from celeriac.events.receiver import decode_events
 from celeriac.worker.gossip import Gossip, worker_gossip
 from celeriac.worker.worker import Worker
 from tests.helpers import in_process_worker, unique_name, wait_until
@@ -58,10 +59,10 @@ def test_an_election_runs_its_task_once(broker: str, caplog: pytest.LogCaptureFi
                 app, hostname=node, pool="solo", without_gossip=without)))
         voters = workers[:2]
 
-        def everyone_seen() -> bool:  # ``gossip`` is set once the worker's thread set up
-            return all(len(list(getattr(worker, "gossip").state.alive_workers())) == 2
-                       for worker in voters if hasattr(worker, "gossip")) and all(
-                hasattr(worker, "gossip") for worker in voters)
+        def everyone_seen() -> bool:  # ``gossip`` is set once each worker's thread set up
+            gossips = [getattr(worker, "gossip", None) for worker in voters]
+            return all(gossip is not None and len(list(gossip.state.alive_workers())) == 2
+                       for gossip in gossips)
 
         wait_until(everyone_seen, timeout=30, message="the workers to see each other")
         assert not workers[2].gossip.enabled
@@ -73,7 +74,7 @@ def test_an_election_runs_its_task_once(broker: str, caplog: pytest.LogCaptureFi
             return (_messages(caplog, f"I won the election {election!r}"),
                     _messages(caplog, f"elected for {election!r}"))
 
-        wait_until(lambda: len(sum(decisions(), [])) >= 2, timeout=30,
+        wait_until(lambda: sum(map(len, decisions())) >= 2, timeout=30,
                    message="both voters to decide")
         wait_until(lambda: election in RUNS, timeout=30, message="the task to run")
         won, lost = decisions()
@@ -130,6 +131,35 @@ def test_celerys_event_handlers_hook(gossip: tuple[Gossip, EventDispatcher]) -> 
     wait_until(lambda: len(got) == 2, timeout=10, message="both custom events")
     assert [(event["hostname"], event["note"]) for event in got] == [
         ("peer@test", "hi"), ("me@test", "mine")]
+
+
+def test_a_heard_request_is_joined_before_it_is_acknowledged(
+        gossip: tuple[Gossip, EventDispatcher]) -> None:
+    """Our ``worker-elect`` goes out before our ack, so a Celery peer (which decides on acks)
+    has our request when it decides; the election command arriving later sends no second."""
+    component, peer = gossip
+    assert peer.fanout is not None
+    subscription = peer.fanout.subscribe("celeryev", "worker.elect.#")
+    try:
+        peer.send("worker-elect", id="e1", topic="none", action=None, cver=1)
+        sent: list[tuple[str, str]] = []
+
+        def heard() -> bool:
+            for message in subscription.get(0.1):
+                sent.extend((event["hostname"], event["type"]) for event in
+                            decode_events(message, frozenset({"application/json"})))
+            return ("me@test", "worker-elect-ack") in sent
+        wait_until(heard, timeout=10, message="our ack")
+        ours = [type_ for hostname, type_ in sent if hostname == "me@test"]
+        assert ours[:2] == ["worker-elect", "worker-elect-ack"]
+        assert component.election("e1", "none") is True
+        wait_until(lambda: component.elections.pending() == 0, timeout=10,
+                   message="the election to be decided")
+        heard()
+        assert [type_ for hostname, type_ in sent if hostname == "me@test"].count(
+            "worker-elect") == 1
+    finally:
+        subscription.close()
 
 
 def test_without_gossip_or_worker_events_no_gossip(broker: str) -> None:
