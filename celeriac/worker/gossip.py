@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 #: Seconds between checks for workers whose heartbeats stopped (Celery's ``interval``).
 LOST_CHECK_INTERVAL = 5.0
 #: How long one wait for events lasts, so elections are decided and stops seen promptly.
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.5
 ROUTING_KEY = "worker.#"
 
 NodeHandler = Callable[["WorkerState"], Any]
