@@ -28,6 +28,8 @@ BACKEND_ALIASES: Final[dict[str, str]] = {
     "sentinel": "celeriac.backends.redis:RedisBackend",
     "rpc": "celeriac.backends.rpc:RpcBackend",
     "disabled": "celeriac.backends.disabled:DisabledBackend",
+    "django-db": "celeriac.contrib.django.results.db_store:DjangoDbBackend",
+    "django-cache": "celeriac.contrib.django.results.cache_store:DjangoCacheBackend",
 }
 
 _SQLITE_SCHEMES: Final = frozenset({"sqlite", "db+sqlite"})

@@ -9,7 +9,7 @@ store only implements ``get/mget/set/delete``; record layout, the replace rule
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from celeriac.backends.capabilities import Capability, StoreCapabilities
@@ -112,20 +112,7 @@ class KeyValueBackend(StoreCapabilities):
         return [self.decode(tid, data) for tid, data in zip(task_ids, raw, strict=True)]
 
     def wait(self, task_id: str, timeout: float | None, interval: float = 0.5) -> ResultMeta:
-        """Poll with backoff from 5 ms up to ``interval``: cheap for quick tasks, calm for slow."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.005
-        while True:
-            meta = self.get(task_id)
-            if meta.ready:
-                return meta
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"The operation timed out waiting for task {task_id}.")
-                delay = min(delay, remaining)
-            time.sleep(delay)
-            delay = min(delay * 2, interval)
+        return poll_until_ready(self.get, task_id, timeout, interval)
 
     def forget(self, task_id: str) -> None:
         self._kv_delete(TASK_KEY_PREFIX + task_id)
@@ -154,6 +141,25 @@ class KeyValueBackend(StoreCapabilities):
         if data is None:
             return ResultMeta(task_id)
         return decode_record(data, task_id, self.codec.loads)
+
+
+def poll_until_ready(get: Callable[[str], ResultMeta], task_id: str, timeout: float | None,
+                     interval: float = 0.5) -> ResultMeta:
+    """``ResultBackend.wait`` for a store without notifications: poll ``get`` with backoff
+    from 5 ms up to ``interval``, cheap for quick tasks, calm for slow ones."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        meta = get(task_id)
+        if meta.ready:
+            return meta
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"The operation timed out waiting for task {task_id}.")
+            delay = min(delay, remaining)
+        time.sleep(delay)
+        delay = min(delay * 2, interval)
 
 
 def store_with_reply_to(backend: ResultBackend,

@@ -27,14 +27,22 @@ _CELERY_DEFAULTS = (
     "celery.beat:Scheduler",
     "celery.beat.Scheduler",
 )
+#: django-celery-beat's scheduler (it needs Celery's beat) -> celeriac's one on the same tables.
+DATABASE_SCHEDULER = "celeriac.contrib.django.beat.schedulers:DatabaseScheduler"
+_ALIASES = {
+    "django_celery_beat.schedulers:DatabaseScheduler": DATABASE_SCHEDULER,
+    "django_celery_beat.schedulers.DatabaseScheduler": DATABASE_SCHEDULER,
+}
 
 
 def scheduler_class(spec: str | type[Any] | None, *, from_config: bool = False) -> type[Scheduler]:
     """The scheduler class ``spec`` names (``module:Class`` or ``module.Class``), or the default.
 
-    Celery's own default path maps to :class:`Scheduler`. A path from the configuration
-    (``beat_scheduler``) into Celery or django-celery-beat is ignored with a warning, since
-    those classes need Celery itself; a path given on the command line must import.
+    Celery's own default path maps to :class:`Scheduler`, django-celery-beat's
+    ``DatabaseScheduler`` to celeriac's (on the same tables), even when that package is
+    installed. Another path from the configuration (``beat_scheduler``) into Celery or
+    django-celery-beat is ignored with a warning, since those classes need Celery itself; a
+    path given on the command line must import.
 
     Raises:
         ImproperlyConfigured: the path does not import, or is not a ``Scheduler`` subclass.
@@ -42,6 +50,7 @@ def scheduler_class(spec: str | type[Any] | None, *, from_config: bool = False) 
     if spec is None or spec in _CELERY_DEFAULTS or spec is Scheduler:
         return Scheduler
     if isinstance(spec, str):
+        spec = _ALIASES.get(spec, spec)
         if from_config and spec.startswith(("celery.", "django_celery_beat")):
             logger.warning(
                 "beat: ignoring beat_scheduler=%r (a Celery scheduler); using celeriac's Scheduler",
@@ -78,7 +87,9 @@ def build_scheduler(
         cls = scheduler_class(scheduler)
     else:
         cls = scheduler_class(app.conf.get("beat_scheduler"), from_config=True)
-    options = BeatOptions.from_conf(app.conf, schedule_filename, max_interval)
+    options = BeatOptions.from_conf(
+        app.conf, schedule_filename, max_interval, cls.default_max_interval
+    )
     return cls(app, options)
 
 

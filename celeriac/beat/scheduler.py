@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from celeriac.beat.entry import (
     Clock,
@@ -67,10 +67,16 @@ class BeatOptions:
 
     @classmethod
     def from_conf(
-        cls, conf: Any, schedule_filename: str | None = None, max_interval: float | None = None
+        cls,
+        conf: Any,
+        schedule_filename: str | None = None,
+        max_interval: float | None = None,
+        default_max_interval: float = DEFAULT_MAX_INTERVAL,
     ) -> BeatOptions:
-        """Explicit values (CLI flags) first, then ``beat_*`` settings, then the defaults."""
-        interval = max_interval or conf.get("beat_max_loop_interval") or DEFAULT_MAX_INTERVAL
+        """Explicit values (CLI flags) first, then ``beat_*`` settings, then the defaults
+        (``default_max_interval``: the scheduler class's, see
+        :attr:`Scheduler.default_max_interval`)."""
+        interval = max_interval or conf.get("beat_max_loop_interval") or default_max_interval
         filename = (
             schedule_filename or conf.get("beat_schedule_filename") or DEFAULT_SCHEDULE_FILENAME
         )
@@ -109,6 +115,10 @@ class Scheduler:
         sources: entry sources; default :meth:`default_sources`.
     """
 
+    #: The loop interval when neither ``--max-interval`` nor ``beat_max_loop_interval`` is set;
+    #: a scheduler whose entries change at run time sets a shorter one.
+    default_max_interval: ClassVar[float] = DEFAULT_MAX_INTERVAL
+
     def __init__(
         self,
         app: Celery,
@@ -120,7 +130,9 @@ class Scheduler:
         sources: Sequence[ScheduleSource] | None = None,
     ) -> None:
         self.app = app
-        self.options = options or BeatOptions.from_conf(app.conf)
+        self.options = options or BeatOptions.from_conf(
+            app.conf, default_max_interval=self.default_max_interval
+        )
         self.clock = clock or utc_now
         self.context = ScheduleContext(app_timezone(app.conf), self.clock, app.conf)
         holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -84,6 +84,8 @@ class BackendOptions:
     accept: tuple[str, ...] = ("json",)
     persistent: bool = False
     oid: str | None = None
+    #: ``cache_backend``: the Django cache alias of ``django-cache`` (None: ``'default'``).
+    cache_backend: str | None = None
     redis: RedisStoreOptions = field(default_factory=RedisStoreOptions)
     rpc: RpcStoreOptions = field(default_factory=RpcStoreOptions)
     sqlite: SqliteStoreOptions = field(default_factory=SqliteStoreOptions)

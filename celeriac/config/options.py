@@ -114,7 +114,7 @@ _BACKEND_KEYS: dict[str, str] = {
     **dict.fromkeys(("redis", "rediss", "redis+socket", "sentinel"), "redis"),
     **dict.fromkeys(("sqlite", "db+sqlite"), "sqlite"),
     "rpc": "rpc",
-    **dict.fromkeys(("memory", "cache+memory", "disabled", ""), ""),
+    **dict.fromkeys(("memory", "cache+memory", "disabled", "django-db", "django-cache", ""), ""),
 }
 _STORE_KEYS: dict[str, type[KeyedOptions]] = {
     "redis": RedisStoreOptions, "rpc": RpcStoreOptions, "sqlite": SqliteStoreOptions,
@@ -147,6 +147,7 @@ def backend_options(conf: Any, oid: str | None = None,
         accept=tuple(accept),
         persistent=bool(conf.get("result_persistent")),
         oid=oid,
+        cache_backend=conf.get("cache_backend") or None,
         **typed,
     )
 

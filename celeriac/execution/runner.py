@@ -255,8 +255,8 @@ class TaskRunner:
         if "after_return" in self.hooks:
             self.task.after_return(states.SUCCESS, retval, task_id, context.args,
                                    context.kwargs, None)
-        shown = saferepr(retval, self.task.resultrepr_maxsize) if (
-            meta is None and self.result_reprs) else None
+        shown = saferepr(retval, self.task.resultrepr_maxsize) if (  # None: events say "None"
+            meta is None and self.result_reprs and retval is not None) else None
         return Outcome(task_id, states.SUCCESS, meta, Disposition.ACK,
                        time.monotonic() - running.started, result_repr=shown)
 
@@ -315,6 +315,10 @@ class TaskRunner:
                 "retries": context.retries,
                 "queue": context.delivery_info.get("routing_key"),
             }
+            # django-celery-beat's header; the django-db store keeps it in its own column.
+            periodic = (context.headers or {}).get("periodic_task_name")
+            if periodic is not None:
+                extended["periodic_task_name"] = periodic
         return ResultMeta(
             task_id=context.id or "",
             status=state,

@@ -24,6 +24,13 @@ class LamportClock:
             self._value += 1
             return self._value
 
+    def forward_many(self, count: int) -> int:
+        """Move ``count`` ticks at once (one lock for a batch of events); the first of them."""
+        with self._lock:
+            first = self._value + 1
+            self._value += count
+            return first
+
     def adjust(self, other: Any) -> int:
         with self._lock:
             if isinstance(other, int) and other > self._value:

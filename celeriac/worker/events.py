@@ -5,7 +5,7 @@ rely on them), unless ``--without-heartbeat``: then, as in Celery, there is no h
 worker event at all. Task events (``worker_send_task_events`` / ``-E``, or the
 ``enable_events`` control command at run time) are built on the consumer thread, which learns
 every outcome whatever the pool (a prefork child reports its outcome to it), and buffered
-into ``task.multi`` lists that the consumer flushes once per loop round.
+into ``task.multi`` lists that go out every 0.1 s or 500 events (``EventDispatcher``).
 
 The consumer calls the ``task_*`` methods only after testing ``tasks``, a plain attribute:
 with task events off the hot path pays two attribute reads per message.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +77,8 @@ class WorkerEvents:
         self._thread: threading.Thread | None = None
         self.tasks = False
         self.set_task_events(task_events)
+        self._buffer_event = self.dispatcher.buffer_event
+        self._hostname, self._pid = hostname, self.dispatcher.pid
         #: Signals sent by ``revoke(terminate=True)``, for the ``task-revoked`` that follows.
         self._terminating: dict[str, int] = {}
 
@@ -137,29 +140,43 @@ class WorkerEvents:
         return changed
 
     # -- task events (consumer thread; call only when ``tasks``) -----------------------------
+    # The three per task build their event dict whole, in Celery's key order (``event.py``),
+    # with placeholders the dispatcher stamps at flush (``utcoffset``, ``clock``): one dict
+    # per event is what -E costs most (``EventDispatcher.buffer_event``).
     def task_received(self, request: Request) -> None:
         headers = request.headers
-        self.dispatcher.buffer("task-received", {
+        get = headers.get
+        argsrepr, kwargsrepr = get("argsrepr"), get("kwargsrepr")
+        self._buffer_event({
+            "hostname": self._hostname, "utcoffset": 0.0, "pid": self._pid, "clock": 0,
             "uuid": request.task_id, "name": request.task_name,
-            "args": _repr_header(headers.get("argsrepr"), request.args),
-            "kwargs": _repr_header(headers.get("kwargsrepr"), request.kwargs),
-            "root_id": headers.get("root_id"), "parent_id": headers.get("parent_id"),
-            "retries": headers.get("retries") or 0, "eta": headers.get("eta"),
-            "expires": headers.get("expires")})
+            "args": argsrepr if isinstance(argsrepr, str) else saferepr(request.args),
+            "kwargs": kwargsrepr if isinstance(kwargsrepr, str) else saferepr(request.kwargs),
+            "root_id": get("root_id"), "parent_id": get("parent_id"),
+            "retries": get("retries") or 0, "eta": get("eta"), "expires": get("expires"),
+            "timestamp": time.time(), "type": "task-received"})
 
     def task_started(self, request: Request) -> None:
-        self.dispatcher.buffer("task-started", {"uuid": request.task_id})
+        self._buffer_event({"hostname": self._hostname, "utcoffset": 0.0, "pid": self._pid,
+                            "clock": 0, "uuid": request.task_id, "timestamp": time.time(),
+                            "type": "task-started"})
 
     def task_finished(self, finished: Iterable[tuple[Request, Outcome]]) -> None:
         """The outcome events of a batch: succeeded, failed, retried or rejected.
 
         A terminated task's ``task-revoked`` comes through ``task_revoked``.
         """
-        buffer = self.dispatcher.buffer
         for _, outcome in finished:
+            if outcome.state == states.SUCCESS and outcome.meta is None:  # results ignored
+                self._buffer_event({
+                    "hostname": self._hostname, "utcoffset": 0.0, "pid": self._pid,
+                    "clock": 0, "uuid": outcome.task_id,
+                    "result": outcome.result_repr or "None", "runtime": outcome.runtime,
+                    "timestamp": time.time(), "type": "task-succeeded"})
+                continue
             event = outcome_event(outcome)
             if event is not None:
-                buffer(*event)
+                self.dispatcher.buffer(*event)
 
     def terminating(self, task_id: str, signum: int) -> None:
         """``task_id`` is being terminated with ``signum`` (any thread)."""
@@ -216,11 +233,6 @@ def exception_repr(encoded: Any) -> str | None:
     if not isinstance(args, list | tuple):
         args = [] if args is None else [args]
     return f"{encoded['exc_type']}({', '.join(saferepr(arg) for arg in args)})"
-
-
-def _repr_header(value: Any, fallback: Any) -> str:
-    """``argsrepr``/``kwargsrepr`` as the client wrote them, else a repr of our own (v1)."""
-    return value if isinstance(value, str) else saferepr(fallback)
 
 
 def worker_events(worker: Worker, channel: Channel) -> WorkerEvents:

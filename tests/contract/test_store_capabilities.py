@@ -134,10 +134,10 @@ def test_a_group_is_kept_in_celerys_layout(backend: ResultBackend) -> None:
     app = Celery("capabilities", broker="memory://", backend="cache+memory://")
     group_result = GroupResult(gid, [app.AsyncResult(f"{gid}-{i}") for i in range(2)], app=app)
     backend.save_group(gid, group_result)
-    assert isinstance(backend, KeyValueBackend)
-    raw = backend._kv_get(GROUP_KEY_PREFIX + gid)
-    assert raw == json_dumps({"result": [[gid, None], [[[f"{gid}-0", None], None],
-                                                       [[f"{gid}-1", None], None]]]})
+    if isinstance(backend, KeyValueBackend):  # django-db: a GroupResult row (its own tests)
+        raw = backend._kv_get(GROUP_KEY_PREFIX + gid)
+        assert raw == json_dumps({"result": [[gid, None], [[[f"{gid}-0", None], None],
+                                                           [[f"{gid}-1", None], None]]]})
     restored = GroupResult.restore(gid, backend=backend, app=app)
     assert restored == group_result
 

@@ -89,10 +89,11 @@ def test_an_unimplemented_result_scheme_says_what_is_supported(url: str) -> None
 #: Each scheme with a driver, and the extra whose absence the hint must name.
 DRIVER_OF = {scheme: "redis" for scheme in ("redis", "rediss", "redis+socket", "sentinel")}
 DRIVER_OF.update({scheme: "amqp" for scheme in ("amqp", "amqps", "pyamqp", "rpc")})
+DRIVER_OF.update({scheme: "django" for scheme in ("django-db", "django-cache")})
 
 _RESOLVE_WITHOUT_DRIVERS = """
 import sys
-for module in ("redis", "amqp"):
+for module in ("redis", "amqp", "django"):
     sys.modules[module] = None  # what a missing package looks like to an import
 from celeriac.backends import BACKEND_ALIASES, resolve_backend
 from celeriac.config.frozen import BackendOptions

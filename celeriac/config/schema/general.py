@@ -102,7 +102,8 @@ BEAT: Final[tuple[Option, ...]] = (
         "celery.beat:PersistentScheduler",
         CLASS_OR_PATH,
         ("CELERYBEAT_SCHEDULER",),
-        doc="Scheduler class or 'module:Class' path.",
+        doc="Scheduler class or 'module:Class' path; django-celery-beat's "
+        "'django_celery_beat.schedulers:DatabaseScheduler' means celeriac's database scheduler.",
     ),
     Option(
         "beat_schedule_filename",

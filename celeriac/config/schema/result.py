@@ -219,7 +219,8 @@ DATABASE: Final[tuple[Option, ...]] = (
 )
 
 CACHE: Final[tuple[Option, ...]] = (
-    Option("cache_backend", None, STR, ("CELERY_CACHE_BACKEND",), unsupported=_CACHE),
+    # The Django cache alias of result_backend='django-cache' (django-celery-results' use).
+    Option("cache_backend", None, STR, ("CELERY_CACHE_BACKEND",)),
     Option(
         "cache_backend_options", {}, DICT, ("CELERY_CACHE_BACKEND_OPTIONS",), unsupported=_CACHE
     ),

@@ -39,12 +39,7 @@ from typing import Any
 
 import redis
 
-from celeriac.clients.redis import (
-    PinnedClients,
-    RedisParams,
-    oversize_refusal,
-    pipelined,
-)
+from celeriac.clients.redis import PinnedClients, RedisParams, oversize_refusal, pipelined
 from celeriac.clients.redis_guard import CONNECTION_ERRORS as _CONNECTION_ERRORS
 from celeriac.clients.redis_guard import GuardedCalls
 from celeriac.config.frozen import TransportOptions
@@ -389,6 +384,7 @@ class RedisChannel(GuardedCalls, FanoutMethods, deadletter.DeadLetterMethods):
         self._closed = True
         self._watches.close()
         self._pin.close()
+        self.fanout.publisher.close()
         if not self._registered:
             return
         try:

@@ -4,7 +4,8 @@ wire-protocol.md §2.6, as kombu's Redis channel does it (``fanout_prefix`` and
 ``fanout_patterns`` on, their defaults):
 
 * **broadcast**: ``PUBLISH <global_keyprefix>/<db>.<exchange>[/<routing_key>] <envelope>``;
-  the ``/<routing_key>`` suffix only when the key is not empty. The envelope is the same kombu
+  the ``/<routing_key>`` suffix only when the key is not empty. Sent pipelined, replies read
+  later (``publisher.py``). The envelope is the same kombu
   JSON envelope as for tasks, with ``delivery_info.exchange`` = the exchange.
 * **subscribe**: ``PSUBSCRIBE`` with ``#`` turned into ``*``. Pattern ``""`` listens to the bare
   channel (what pidbox uses), ``"#"`` to the bare channel *and* every suffix.
@@ -29,6 +30,7 @@ from celeriac.exceptions import InvalidMessage
 from celeriac.protocol.envelope import decode_envelope, encode_envelope
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.redis.keys import KeyLayout, as_text
+from celeriac.transport.redis.publisher import PipelinedPublisher
 
 T = TypeVar("T")
 
@@ -44,6 +46,7 @@ class RedisFanout:
         if db is None:
             db = int(client.connection_pool.connection_kwargs.get("db", 0) or 0)
         self.db = db
+        self.publisher = PipelinedPublisher(client)
 
     def topic(self, exchange: str, routing_key: str = "") -> str:
         base = f"{self.layout.prefix}/{self.db}.{exchange}"
@@ -51,7 +54,7 @@ class RedisFanout:
 
     def broadcast(self, exchange: str, message: TaskMessage, routing_key: str = "") -> None:
         payload = encode_envelope(message, exchange=exchange, routing_key=routing_key)
-        self.client.publish(self.topic(exchange, routing_key), payload)
+        self.publisher.publish(self.topic(exchange, routing_key), payload)
 
     def subscribe(self, exchange: str, pattern: str = "#") -> RedisSubscription:
         if pattern == "":
