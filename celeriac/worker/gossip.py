@@ -87,6 +87,7 @@ class Gossip:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._receiver: EventReceiver | None = None
+        self._failing = False
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -96,7 +97,10 @@ class Gossip:
         receiver = self._receiver = EventReceiver(self.app.transport, routing_key=ROUTING_KEY,
                                                   app=self.app)
         receiver.clock = self.dispatcher.clock  # one Lamport clock for what we send and hear
-        receiver.subscribe()
+        try:
+            receiver.subscribe()
+        except Exception as exc:  # the broker is away: the thread subscribes when it is back
+            self._receive_failed(receiver, exc)
         self._thread = threading.Thread(target=self._run, name="celeriac-gossip", daemon=True)
         self._thread.start()
 
@@ -115,14 +119,22 @@ class Gossip:
             try:
                 for message in receiver.subscribe().get(POLL_SECONDS):
                     self._receive(receiver, message)
+                self._failing = False
                 self._decide()
             except Exception as exc:  # a broker outage: subscribe again after a pause
-                logger.warning("Gossip: receiving worker events failed: %r", exc)
-                receiver.unsubscribe()
+                self._receive_failed(receiver, exc)
                 self._stop.wait(1.0)
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + self.interval
                 self.periodic()
+
+    def _receive_failed(self, receiver: EventReceiver, exc: Exception) -> None:
+        """Drop the subscription; warn once per outage (then debug: one line a second
+        during a long outage helps nobody)."""
+        log = logger.debug if self._failing else logger.warning
+        log("Gossip: receiving worker events failed, retrying: %r", exc)
+        self._failing = True
+        receiver.unsubscribe()
 
     def _receive(self, receiver: EventReceiver, message: Any) -> None:
         try:
@@ -158,22 +170,25 @@ class Gossip:
         nothing sent) when gossip is off."""
         if not self.enabled:
             return False
-        with self._lock:
-            first = self.elections.hold(id)
-        if first:  # not yet joined on hearing another worker's request
-            self.dispatcher.send("worker-elect", id=id, topic=topic, action=action, cver=1)
+        with self._lock:  # sent under the lock: no ack of ours for ``id`` can precede it
+            if self.elections.hold(id):  # not yet joined on hearing another's request
+                self._send_elect(id, topic, action)
         return True
+
+    def _send_elect(self, id: str, topic: str, action: Any) -> None:
+        self.dispatcher.send("worker-elect", id=id, topic=topic, action=action, cver=1)
 
     def on_elect(self, event: Event) -> None:
         try:
             with self._lock:
                 id_ = self.elections.on_elect(event)
-                join = self.join_heard and not self.elections.joined(id_)
+                # Our request before our ack (election.py's docstring); the lock also holds
+                # the ack back while the control thread is sending our request.
+                if self.join_heard and self.elections.hold(id_):
+                    self._send_elect(id_, str(event["topic"]), event["action"])
         except (KeyError, TypeError, ValueError) as exc:
             logger.error("Gossip: election request missing field %s", exc)
             return
-        if join:  # our request before our ack (module docstring of election.py)
-            self.election(id_, str(event["topic"]), event["action"])
         self.dispatcher.send("worker-elect-ack", id=id_)
 
     def on_elect_ack(self, event: Event) -> None:

@@ -133,6 +133,33 @@ def test_celerys_event_handlers_hook(gossip: tuple[Gossip, EventDispatcher]) -> 
         ("peer@test", "hi"), ("me@test", "mine")]
 
 
+def test_a_failing_subscription_is_warned_once_and_made_again(
+        gossip: tuple[Gossip, EventDispatcher], caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    caplog.set_level(logging.INFO, logger="celeriac.worker.gossip")
+    component, peer = gossip
+    receiver = component._receiver
+    assert receiver is not None
+    real_subscribe = receiver.subscribe
+    failures = [ConnectionError("broker away")] * 3
+
+    def subscribe() -> Any:
+        if failures:
+            receiver.unsubscribe()  # what an outage leaves: no subscription
+            raise failures.pop()
+        return real_subscribe()
+
+    monkeypatch.setattr(receiver, "subscribe", subscribe)
+    wait_until(lambda: not failures, timeout=20, message="three failed rounds")
+
+    def joined() -> bool:  # sent until the subscription made again sees one
+        peer.send("worker-heartbeat", freq=60.0)
+        return bool(_messages(caplog, "peer@test joined the party"))
+
+    wait_until(joined, timeout=20, interval=0.2, message="the join after the outage")
+    assert len(_messages(caplog, "receiving worker events failed")) == 1
+
+
 def test_a_heard_request_is_joined_before_it_is_acknowledged(
         gossip: tuple[Gossip, EventDispatcher]) -> None:
     """Our ``worker-elect`` goes out before our ack, so a Celery peer (which decides on acks)
