@@ -114,11 +114,6 @@ class Elections:
         election.last_heard = self._now()
         return True
 
-    def joined(self, id_: str) -> bool:
-        """Whether this worker takes or took part in election ``id_``."""
-        election = self._elections.get(id_)
-        return election is not None and election.ours
-
     def on_elect(self, event: Mapping[str, Any]) -> str:
         """Record a ``worker-elect``; return the id to acknowledge.
 
@@ -145,7 +140,8 @@ class Elections:
 
     def decide(self, alive: Iterable[str]) -> list[Decision]:
         """The elections this worker holds that can be decided now, given the node names of
-        the other alive workers; each is forgotten once returned."""
+        the other alive workers; each is returned once (then remembered as decided until
+        ``FORGET_AFTER``). Elections older than that are forgotten here too."""
         everyone = set(alive) | {self.hostname}
         now = self._now()
         decided: list[Decision] = []
