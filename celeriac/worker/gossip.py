@@ -104,8 +104,12 @@ class Gossip:
         self._thread = threading.Thread(target=self._run, name="celeriac-gossip", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Stop listening; ``wait=False`` only asks the thread to end (at its next poll, up
+        to ``POLL_SECONDS``), so a shutdown can do other work meanwhile and call again."""
         self._stop.set()
+        if not wait:
+            return
         if self._thread is not None:
             self._thread.join(timeout=5.0)
         if self._receiver is not None:

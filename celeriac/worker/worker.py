@@ -339,6 +339,7 @@ class Worker:
                                           how="Cold" if cold else "Warm", exitcode=0)
         if self.beat is not None:
             self.beat.stop()
+        self.gossip.stop(wait=False)  # its thread ends its last poll while the pool drains
         # During an outage the consumer and heartbeat threads sit in the broker's reconnect
         # backoff: end it, so shutdown is prompt (``stop_retrying``, where channels have it).
         stop_retrying = getattr(self.channel, "stop_retrying", None)
