@@ -182,6 +182,10 @@ class CeleriacWarning(UserWarning):
 CeleryWarning = CeleriacWarning
 
 
+class FixupWarning(CeleriacWarning):
+    """A framework fix-up cannot apply (``DJANGO_SETTINGS_MODULE`` set, Django missing)."""
+
+
 class DuplicateNodenameWarning(CeleriacWarning):
     """Several live workers answer to one node name: remote control cannot tell them apart."""
 
@@ -198,6 +202,7 @@ __all__ = [
     "DecodeError",
     "DuplicateNodenameWarning",
     "EncodeError",
+    "FixupWarning",
     "Ignore",
     "ImproperlyConfigured",
     "InvalidMessage",

@@ -14,6 +14,7 @@ from celeriac.app.annotations import annotate
 from celeriac.app.annotations import prepare as prepare_annotations
 from celeriac.app.autodiscover import autodiscover, import_modules
 from celeriac.app.connections import AppConnections
+from celeriac.app.fixups import BUILTIN_FIXUPS, apply_fixups, discovered_packages
 from celeriac.app.registry import TaskRegistry
 from celeriac.app.routing import TaskRouter
 from celeriac.app.task import Task, make_task_class
@@ -41,7 +42,13 @@ class Celery(AppConnections):
             the working folder is both broker and result store.
         backend: result store URL.
         include: modules to import when a worker starts.
+        task_cls: the base class of the app's tasks (a class or ``'module:Class'``).
+        fixups: the fix-ups to apply (import strings); default ``BUILTIN_FIXUPS`` (Django's).
     """
+
+    #: The base task class when ``task_cls=`` is not given; a subclass may set its own.
+    #: The Django fix-up replaces the default (never a class the user chose) by ``DjangoTask``.
+    task_cls: type[Task[Any, Any]] | str = "celeriac.app.task:Task"
 
     #: Whether ``finalize`` ran (its signals fire once).
     _finalized: bool = False
@@ -58,6 +65,7 @@ class Celery(AppConnections):
         set_as_current: bool = True,
         task_cls: type[Task[Any, Any]] | str | None = None,
         autofinalize: bool = True,
+        fixups: Iterable[str] | None = None,
         **settings: Any,
     ) -> None:
         self.main = main
@@ -73,7 +81,14 @@ class Celery(AppConnections):
         if settings:
             self.conf.update(settings)
         self.tasks = TaskRegistry()
-        self.Task = self._make_base_task(task_cls)
+        self._custom_task_cls_used = task_cls is not None or (
+            type(self).task_cls is not Celery.task_cls)
+        if task_cls is not None:
+            self.task_cls = task_cls
+        self.fixups = set(BUILTIN_FIXUPS if fixups is None else fixups)
+        #: The fix-ups that applied, held here: their signal receivers are weak references.
+        self._fixups = apply_fixups(self, self.fixups)
+        self.Task = self._make_base_task(self.task_cls)
         self.oid = new_id()
         self.on_after_configure = Signal("on_after_configure")
         self.on_after_finalize = Signal("on_after_finalize")
@@ -87,26 +102,39 @@ class Celery(AppConnections):
         self._pending_autodiscover: list[tuple[PackageSource, str]] = []
         self._import_modules_sent = False
         self.periodic_tasks: dict[str, dict[str, Any]] = {}
-        from celeriac.canvas import register_builtins
+        from celeriac.app.builtins import register_builtins
 
         register_builtins(self)
         _state.register_app(self)
         if set_as_current and _state.is_fallback_default():
             _state.set_default_app(self)
 
-    def _make_base_task(self, task_cls: type[Task[Any, Any]] | str | None) -> type[Task[Any, Any]]:
-        base: type[Task[Any, Any]] = Task
+    def _make_base_task(self, task_cls: type[Task[Any, Any]] | str) -> type[Task[Any, Any]]:
+        base: type[Task[Any, Any]]
         if isinstance(task_cls, str):
             from celeriac.utils.imports import import_symbol
 
             base = import_symbol(task_cls)
-        elif task_cls is not None:
+        else:
             base = task_cls
         return type(base.__name__, (base,), {"app": self, "abstract": True,
                                              "__module__": base.__module__})
 
     def __repr__(self) -> str:
         return f"<Celery {self.main or '__main__'} at {id(self):#x}>"
+
+    def set_current(self) -> None:
+        """Make this the current app (``celeriac.current_app``) of this thread or asyncio task.
+
+        Celery keeps it per thread; here it is a context variable, which is per thread too
+        and also follows asyncio tasks. ``set_default`` is the process-wide fallback.
+        """
+        _state.current_app_var.set(self)
+
+    def set_default(self) -> None:
+        """Make this the default app of every thread: what ``current_app`` and
+        ``shared_task`` use where no current app was set (Flask's pattern calls it)."""
+        _state.set_default_app(self)
 
     # -- tasks ----------------------------------------------------------------------
     @overload
@@ -194,14 +222,24 @@ class Celery(AppConnections):
         related_name: str = "tasks",
         force: bool = False,
     ) -> None:
-        """Import ``<package>.tasks`` for each package, now if ``force`` else at worker start."""
+        """Import ``<package>.tasks`` for each package, now if ``force`` else at worker start.
+
+        Without ``packages``: the packages the fix-ups list (with Django, every app of
+        ``INSTALLED_APPS``, asked once Django's app registry is ready), else the
+        ``installed_apps`` setting.
+        """
         if packages is None:
-            packages = list(self.conf.get("installed_apps") or [])
+            packages = self._default_task_packages
         if force:
             resolved = packages() if callable(packages) else packages
             autodiscover(list(resolved), related_name)
         else:
             self._pending_autodiscover.append((packages, related_name))
+
+    def _default_task_packages(self) -> list[str]:
+        if self._fixups:
+            return discovered_packages(self._fixups)
+        return list(self.conf.get("installed_apps") or [])
 
     def loader_import_modules(self) -> None:
         """Import ``include``/``imports`` and pending autodiscovery (worker start-up).

@@ -306,6 +306,29 @@ class MemoryChordJoin:
         self.finish(claimed)
 
 
+# -- key-value stores (memcached, files) --------------------------------------------------------
+def part_row(part: ChordPart) -> list[Any]:
+    """How a key-value store's join keeps one part: ``[member, index, tid, state, result]``
+    (``member`` is ``tid:index``: a redelivered part has the same one)."""
+    return [f"{part.task_id}:{part.group_index}", part.group_index, part.task_id, part.state,
+            part.result]
+
+
+def distinct_members(rows: Sequence[Sequence[Any]]) -> int:
+    return len({row[0] for row in rows})
+
+
+def ordered_results(rows: Sequence[Sequence[Any]]) -> list[tuple[str, str, Any]]:
+    """``part_row`` rows in arrival order -> outcomes in header order, the first copy of each
+    member only (ties keep arrival order, as Redis's zset of equal scores)."""
+    first: dict[str, tuple[float, int, tuple[str, str, Any]]] = {}
+    for seq, (member, index, tid, state, result) in enumerate(rows):
+        if member not in first:
+            first[member] = (_INF if index is None else float(index), seq,
+                             (str(tid), str(state), result))
+    return [item[2] for item in sorted(first.values(), key=lambda item: item[:2])]
+
+
 # -- one per store --------------------------------------------------------------------------
 class LazyJoin:
     """A store's ``ChordJoin``, built on its first use (SQLite creates its tables then), once,
@@ -327,4 +350,5 @@ class LazyJoin:
 
 
 __all__ = ["ChordJoin", "ChordPart", "ClaimedChord", "LazyJoin", "MemoryChordJoin",
-           "RedisChordJoin", "SqliteChordJoin"]
+           "RedisChordJoin", "SqliteChordJoin", "distinct_members", "ordered_results",
+           "part_row"]

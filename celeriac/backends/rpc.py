@@ -119,7 +119,7 @@ class RpcBackend(StoreCapabilities):
             raise ImproperlyConfigured(
                 f"result_backend 'rpc://' sends results over the broker and needs a RabbitMQ "
                 f"broker (amqp://...), but the broker is {target or 'not set'!r}. Use a "
-                "persistent result store (redis://, db+sqlite://) with this broker."
+                "persistent result store (redis://, sqlite://, db+postgresql://) with this broker."
             )
         params = parse_url(target, options.rpc)
         return cls(params, options)
@@ -227,7 +227,7 @@ class RpcBackend(StoreCapabilities):
                 f"No result for task {task_id} through rpc://: results are sent only to the "
                 f"reply queue of the client that sent the task (this client is {self.oid}) and "
                 "are not stored anywhere. AsyncResult(id) from another process cannot read them; "
-                "use a persistent result backend (redis://, db+sqlite://) for that."
+                "use a persistent result backend (redis://, sqlite://, db+postgresql://) for that."
             )
         raise TimeoutError(f"The operation timed out waiting for task {task_id}.")
 

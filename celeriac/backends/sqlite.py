@@ -1,4 +1,5 @@
-"""``sqlite:///path.db`` / ``db+sqlite:///path.db``: the default result store, one table in a file.
+"""``sqlite:///path.db``: celeriac's default result store, one table in a file (``db+`` URLs are
+Celery's SQL store, ``backends/sql``).
 
 Records live in the ``results`` table (``clients/sqlite_schema.py``), so the store can share
 the broker's file. Expired rows are invisible at once and deleted lazily, at most once a minute,

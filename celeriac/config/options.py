@@ -11,12 +11,14 @@ from typing import Any
 from celeriac.config.frozen import (
     BackendOptions,
     BroadcastOptions,
+    DatabaseStoreOptions,
     StoreRetryPolicy,
     TransportOptions,
 )
 from celeriac.config.keyed import KeyedOptions
 from celeriac.config.transport_keys import (
     AmqpTransportOptions,
+    KeyValueStoreOptions,
     NoKeys,
     RedisStoreOptions,
     RedisTransportOptions,
@@ -112,12 +114,16 @@ _BACKEND_EXTRA_FROM_SETTINGS = {
 #: Result store scheme -> the ``BackendOptions`` field its store reads.
 _BACKEND_KEYS: dict[str, str] = {
     **dict.fromkeys(("redis", "rediss", "redis+socket", "sentinel"), "redis"),
-    **dict.fromkeys(("sqlite", "db+sqlite"), "sqlite"),
+    "sqlite": "sqlite",
     "rpc": "rpc",
     **dict.fromkeys(("memory", "cache+memory", "disabled", "django-db", "django-cache", ""), ""),
+    **dict.fromkeys(("db", "database"), ""),
+    **dict.fromkeys(("cache", "cache+memcached", "cache+memcache", "cache+pymemcache",
+                     "cache+pylibmc", "file"), "keyvalue"),
 }
 _STORE_KEYS: dict[str, type[KeyedOptions]] = {
     "redis": RedisStoreOptions, "rpc": RpcStoreOptions, "sqlite": SqliteStoreOptions,
+    "keyvalue": KeyValueStoreOptions,
     "": NoKeys,
 }
 
@@ -128,7 +134,9 @@ def backend_options(conf: Any, oid: str | None = None,
     ``result_backend_transport_options`` keys the store of ``backend_url`` (else
     ``conf.result_backend``) does not read are logged."""
     typed: dict[str, Any] = {}
-    kind = _BACKEND_KEYS.get(scheme_of(backend_url or conf.get("result_backend") or ""))
+    scheme = scheme_of(backend_url or conf.get("result_backend") or "")
+    # Every db+<SQLAlchemy URL> is the SQL store, which reads the database_* settings only.
+    kind = _BACKEND_KEYS.get("db" if scheme.startswith("db+") else scheme)
     if kind is not None:
         typed[kind] = _STORE_KEYS[kind].build(
             conf.get("result_backend_transport_options"),
@@ -148,7 +156,22 @@ def backend_options(conf: Any, oid: str | None = None,
         persistent=bool(conf.get("result_persistent")),
         oid=oid,
         cache_backend=conf.get("cache_backend") or None,
+        cache_backend_options=dict(conf.get("cache_backend_options") or {}),
+        database=database_options(conf),
         **typed,
+    )
+
+
+def database_options(conf: Any) -> DatabaseStoreOptions:
+    """Celery's ``database_*`` settings, for the SQL result store."""
+    return DatabaseStoreOptions(
+        url=conf.get("database_url") or None,
+        engine_options=dict(conf.get("database_engine_options") or {}),
+        engine_callback=conf.get("database_engine_callback"),
+        short_lived_sessions=bool(conf.get("database_short_lived_sessions")),
+        table_schemas=dict(conf.get("database_table_schemas") or {}),
+        table_names=dict(conf.get("database_table_names") or {}),
+        create_tables_at_setup=bool(conf.get("database_create_tables_at_setup")),
     )
 
 

@@ -27,6 +27,7 @@ from celeriac.backends.capabilities import (
     UnsupportedByStore,
 )
 from celeriac.backends.chords import ChordJoin, ChordPart
+from celeriac.backends.record_codec import COMPRESSED_MAGIC
 from celeriac.canvas import chord
 from celeriac.results.group_result import GroupResult
 from celeriac.serialization.json_codec import json_dumps
@@ -134,12 +135,27 @@ def test_a_group_is_kept_in_celerys_layout(backend: ResultBackend) -> None:
     app = Celery("capabilities", broker="memory://", backend="cache+memory://")
     group_result = GroupResult(gid, [app.AsyncResult(f"{gid}-{i}") for i in range(2)], app=app)
     backend.save_group(gid, group_result)
-    if isinstance(backend, KeyValueBackend):  # django-db: a GroupResult row (its own tests)
+    if isinstance(backend, KeyValueBackend):  # django-db, SQL stores: their own tests
         raw = backend._kv_get(GROUP_KEY_PREFIX + gid)
         assert raw == json_dumps({"result": [[gid, None], [[[f"{gid}-0", None], None],
                                                            [[f"{gid}-1", None], None]]]})
     restored = GroupResult.restore(gid, backend=backend, app=app)
     assert restored == group_result
+
+
+@GROUPS
+def test_a_group_is_encoded_like_the_records(make_backend: Callable[..., ResultBackend]) -> None:
+    """As Celery's ``_save_group``: ``result_serializer`` and ``result_compression`` apply, so
+    Celery peers configured alike restore it (a key-value store's value is checked as such)."""
+    options = {"serializer": "msgpack", "accept": ("json", "msgpack")}
+    writer = make_backend(compression="gzip", **options)
+    gid = uuid.uuid4().hex
+    writer.save_group(gid, _group_tuple(gid, 2))
+    if isinstance(writer, KeyValueBackend):
+        raw = writer._kv_get(GROUP_KEY_PREFIX + gid)
+        assert raw is not None and raw.startswith(COMPRESSED_MAGIC + b"application/x-gzip")
+    assert make_backend(**options).restore_group(gid) == [
+        [gid, None], [[[f"{gid}-{i}", None], None] for i in range(2)]]
 
 
 @GROUPS

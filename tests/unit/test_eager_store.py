@@ -13,7 +13,7 @@ from celeriac import Celery
 
 def make_app(tmp_path: Path, **settings: Any) -> Celery:
     app = Celery("eager", broker=f"memory://{uuid.uuid4().hex}",
-                 backend=f"db+sqlite:///{tmp_path / 'results.db'}", set_as_current=False,
+                 backend=f"sqlite:///{tmp_path / 'results.db'}", set_as_current=False,
                  **settings)
 
     @app.task(name="e.add")

@@ -14,7 +14,7 @@ from tests.helpers import in_process_worker
 
 def _failed_message_set_aside(tmp_path: Path, **settings: Any) -> bool:
     app = Celery("acks", broker=f"sqlite:///{tmp_path / 'broker.db'}",
-                 backend=f"db+sqlite:///{tmp_path / 'broker.db'}", **settings)
+                 backend=f"sqlite:///{tmp_path / 'broker.db'}", **settings)
 
     @app.task(name="proj.fail", acks_late=True)
     def fail() -> None:

@@ -13,7 +13,7 @@ from tests.helpers import in_process_worker
 
 def _child_priority(tmp_path: Path, **settings: Any) -> Any:
     app = Celery("prio", broker=f"sqlite:///{tmp_path / 'broker.db'}",
-                 backend=f"db+sqlite:///{tmp_path / 'broker.db'}", **settings)
+                 backend=f"sqlite:///{tmp_path / 'broker.db'}", **settings)
 
     @app.task(name="proj.child", bind=True)
     def child(self: Any) -> Any:

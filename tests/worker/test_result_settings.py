@@ -27,7 +27,7 @@ def make_app(tmp_path: Path) -> Iterator[AppFactory]:
     def make(**settings: Any) -> Celery:
         name = uuid.uuid4().hex
         app = Celery("results", broker=f"memory://{name}",
-                     backend=f"db+sqlite:///{tmp_path / 'results.db'}", **settings)
+                     backend=f"sqlite:///{tmp_path / 'results.db'}", **settings)
 
         @app.task(name="proj.add")
         def add(x: int, y: int = 0) -> int:

@@ -38,7 +38,7 @@ class _LateRetryRecord(Task[Any, Any]):
 
 def _app(tmp_path: Path) -> Celery:
     app = Celery("retry_race", broker=f"memory://{uuid.uuid4().hex}",
-                 backend=f"db+sqlite:///{tmp_path / 'results.db'}")
+                 backend=f"sqlite:///{tmp_path / 'results.db'}")
 
     @app.task(name="race.retry_then_fail", bind=True, base=_LateRetryRecord)
     def retry_then_fail(self: Task[Any, Any]) -> None:

@@ -21,11 +21,6 @@ _REDIS_URL: Final = (
 )
 _REDIS_RETRY: Final = "the Redis clients always retry a timed-out command twice, with backoff"
 _REDIS_KEEPALIVE: Final = "the Redis clients always enable TCP keepalive"
-_SQLALCHEMY: Final = (
-    "the SQLAlchemy result store (db+postgresql://, db+mysql://) is not implemented; "
-    "db+sqlite:// uses celeriac's own SQLite store"
-)
-_CACHE: Final = "cache result stores other than cache+memory:// (memcached) are not implemented"
 _RESULT_CACHE: Final = (
     "results are not cached across AsyncResult objects; each caches its own ready result"
 )
@@ -49,7 +44,8 @@ RESULT: Final[tuple[Option, ...]] = (
         None,
         CLASS_OR_PATH,
         ("CELERY_RESULT_BACKEND",),
-        doc="Where results are stored: db+sqlite://, redis://, rpc://, cache+memory://.",
+        doc="Where results are stored: sqlite://, redis://, rpc://, db+<SQLAlchemy URL>, "
+        "cache+memory://, cache+memcached://host:11211/, file:///directory.",
     ),
     Option("result_cache_max", -1, INT, ("CELERY_MAX_CACHED_RESULTS",), unsupported=_RESULT_CACHE),
     Option("result_compression", None, STR, ("CELERY_RESULT_COMPRESSION",)),
@@ -174,32 +170,29 @@ DATABASE: Final[tuple[Option, ...]] = (
         None,
         STR,
         ("CELERY_RESULT_DBURI",),
-        doc="SQLAlchemy URL of the database result store (result_backend='db+...' sets it).",
-        unsupported=_SQLALCHEMY,
+        doc="SQLAlchemy URL of the SQL result store for result_backend='database' (a "
+        "'db+<url>' result_backend wins).",
     ),
     Option(
         "database_engine_options",
         {"pool_pre_ping": True, "pool_recycle": 3600},
         DICT,
         ("CELERY_RESULT_ENGINE_OPTIONS",),
-        unsupported=_SQLALCHEMY,
     ),
     Option(
         "database_engine_callback",
         None,
         ANY,
         ("DATABASE_ENGINE_CALLBACK",),
-        unsupported=_SQLALCHEMY,
     ),
     Option(
         "database_short_lived_sessions",
         False,
         BOOL,
         ("CELERY_RESULT_DB_SHORT_LIVED_SESSIONS",),
-        unsupported=_SQLALCHEMY,
     ),
     Option(
-        "database_table_schemas", None, DICT, ("DATABASE_TABLE_SCHEMAS",), unsupported=_SQLALCHEMY
+        "database_table_schemas", None, DICT, ("DATABASE_TABLE_SCHEMAS",)
     ),
     # CELERY_RESULT_DB_TABLE_NAMES is the docs table's spelling of the code's TABLENAMES.
     Option(
@@ -207,22 +200,32 @@ DATABASE: Final[tuple[Option, ...]] = (
         None,
         DICT,
         ("CELERY_RESULT_DB_TABLENAMES", "CELERY_RESULT_DB_TABLE_NAMES"),
-        unsupported=_SQLALCHEMY,
+        doc="Table names under 'task', 'group' (Celery's) and 'chord' (celeriac's chord "
+        "counters; its parts table adds '_parts').",
     ),
     Option(
         "database_create_tables_at_setup",
         True,
         BOOL,
         ("DATABASE_CREATE_TABLES_AT_SETUP",),
-        unsupported=_SQLALCHEMY,
     ),
 )
 
 CACHE: Final[tuple[Option, ...]] = (
-    # The Django cache alias of result_backend='django-cache' (django-celery-results' use).
-    Option("cache_backend", None, STR, ("CELERY_CACHE_BACKEND",)),
     Option(
-        "cache_backend_options", {}, DICT, ("CELERY_CACHE_BACKEND_OPTIONS",), unsupported=_CACHE
+        "cache_backend",
+        None,
+        STR,
+        ("CELERY_CACHE_BACKEND",),
+        doc="The store of result_backend='cache' (memcached://h1:11211;h2:11211/ or "
+        "memory://), or the Django cache alias of result_backend='django-cache'.",
+    ),
+    Option(
+        "cache_backend_options",
+        {},
+        DICT,
+        ("CELERY_CACHE_BACKEND_OPTIONS",),
+        doc="Keyword arguments of the memcached store's pymemcache client.",
     ),
 )
 
