@@ -87,7 +87,7 @@ def test_an_election_among_worker_processes(tmp_path: Path, broker_url: str) -> 
         first, second, quiet = workers["first"], workers["second"], workers["quiet"]
         for worker, others in ((first, ("second", "quiet")), (second, ("first", "quiet"))):
             wait_until(lambda w=worker, o=others: all(  # type: ignore[misc]
-                f"{nodes[role]} joined the party" in w.log() for role in o),
+                f"] {nodes[role]} joined the party" in w.log() for role in o),
                 timeout=60, interval=0.2, message="the workers to see each other")
         runs = tmp_path / "runs.txt"
         election = f"election-{tag}"

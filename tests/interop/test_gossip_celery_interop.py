@@ -21,7 +21,14 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import flushed_redis, import_app_module, running_worker, unique_name, wait_until
+from tests.helpers import (
+    WorkerProcess,
+    flushed_redis,
+    import_app_module,
+    running_worker,
+    unique_name,
+    wait_until,
+)
 from tests.integration.celery_worker import WAKEUP, celery_worker
 from tests.integration.test_gossip_workers import decisions, runs_of
 from tests.suite_redis import suite_redis_url
@@ -45,6 +52,13 @@ CELERIAC_APP = "from celeriac import Celery\napp = Celery({name!r}, broker={url!
 CELERY_APP = "from celery import Celery\napp = Celery({name!r}, broker={url!r})\n" + TASK
 
 
+def joined(worker: WorkerProcess, name: str) -> bool:
+    """Whether ``worker`` logged that the node ``name`` (or one starting so) joined; the
+    ``] `` before it keeps ``x@test`` from matching ``y-x@test``."""
+    return any(f"] {name}" in line and "joined the party" in line
+               for line in worker.log().splitlines())
+
+
 def test_celery_and_celeriac_workers_hold_one_election(tmp_path: Path) -> None:
     queue = f"gossip-{uuid.uuid4().hex[:6]}"
     ours, theirs = unique_name("gossip_celeriac"), unique_name("gossip_celery")
@@ -52,21 +66,20 @@ def test_celery_and_celeriac_workers_hold_one_election(tmp_path: Path) -> None:
     (tmp_path / f"{theirs}.py").write_text(
         CELERY_APP.format(name=theirs, url=BROKER, queue=queue) + WAKEUP)
     app: Any = import_app_module(tmp_path, ours).app  # type: ignore[attr-defined]
-    node = f"{ours}@test"
+    node, quiet_node = f"{ours}@test", f"{ours}-quiet@test"
     worker = ("-A", ours, "worker", "-P", "solo", "-Q", queue, "-l", "info")
     with flushed_redis(BROKER), \
             celery_worker(tmp_path, theirs, queue, "-l", "debug", gossip=True) as celery, \
             running_worker(tmp_path, *worker, "-n", node, name=ours) as celeriac, \
-            running_worker(tmp_path, *worker, "-n", f"quiet-{node}", "--without-gossip",
+            running_worker(tmp_path, *worker, "-n", quiet_node, "--without-gossip",
                            name="quiet") as quiet:
         try:
-            wait_until(lambda: f"{theirs}@" in celeriac.log() and "joined the party"
-                       in celeriac.log(), timeout=60, interval=0.2,
+            wait_until(lambda: joined(celeriac, f"{theirs}@"), timeout=60, interval=0.2,
                        message="the celeriac worker to see the Celery worker")
-            for peer in (node, f"quiet-{node}"):
-                wait_until(lambda p=peer: f"{p} joined the party" in celery.log(),  # type: ignore[misc]
-                           timeout=60, interval=0.2,
-                           message="the Celery worker to see the celeriac workers")
+            # Celery must count both celeriac workers alive (module docstring).
+            wait_until(lambda: joined(celery, node) and joined(celery, quiet_node),
+                       timeout=60, interval=0.2,
+                       message="the Celery worker to see the celeriac workers")
             runs = tmp_path / "runs.txt"
             election = f"election-{uuid.uuid4().hex[:6]}"
             app.control.election(election, "task",
