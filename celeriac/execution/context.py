@@ -59,7 +59,38 @@ class Context:
     shadow: str | None = None
     called_directly: bool = True
     stamps: dict[str, Any] = field(default_factory=dict)
+    #: The message's properties (``reply_to``, ``correlation_id``, ``priority``...).
+    properties: dict[str, Any] | None = None
+    #: How many ``Task.replace`` calls led to this request (its header).
+    replaced_task_nesting: int = 0
     _protected: int = 0
+    #: Results of the tasks sent while this request ran (``Task.trail``); see ``children``.
+    _children: list[Any] | None = None
+
+    # Celery's request has ``time_limit``/``soft_time_limit`` beside the ``timelimit`` pair
+    # they are read from; properties here, so a request costs nothing more to build.
+    @property
+    def time_limit(self) -> float | None:
+        return self.timelimit[0]
+
+    @time_limit.setter
+    def time_limit(self, value: float | None) -> None:
+        self.timelimit = (value, self.timelimit[1])
+
+    @property
+    def soft_time_limit(self) -> float | None:
+        return self.timelimit[1]
+
+    @soft_time_limit.setter
+    def soft_time_limit(self, value: float | None) -> None:
+        self.timelimit = (self.timelimit[0], value)
+
+    @property
+    def children(self) -> list[Any]:
+        """The results of the tasks this request sent (``Task.trail``), made on first use."""
+        if self._children is None:
+            self._children = []
+        return self._children
 
     if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any attribute
 
@@ -101,7 +132,10 @@ class Context:
             "expires": self.expires,
             "priority": self.priority,
             "headers": custom_headers(self.headers),
+            "reply_to": self.reply_to,
         }
+        if self.replaced_task_nesting:
+            options["replaced_task_nesting"] = self.replaced_task_nesting
         routing_key = self.delivery_info.get("routing_key")
         if routing_key:
             options["routing_key"] = routing_key

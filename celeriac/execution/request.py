@@ -98,4 +98,6 @@ class Request:
             shadow=headers.get("shadow"),
             called_directly=False,
             stamps=headers.get("stamps") or {},
+            properties=properties,
+            replaced_task_nesting=int(headers.get("replaced_task_nesting") or 0),
         )

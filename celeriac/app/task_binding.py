@@ -1,0 +1,67 @@
+"""How a ``Task`` class meets its app: ``bind``, ``on_bound``, ``annotate``, ``add_around``.
+
+A mixin of ``Task`` (``app/task.py`` stays the task's options and calls). Celery binds a
+task class lazily, on first use of ``task.app``; celeriac binds when the task is created
+(``@app.task``) or registered (``app.register_task``), which is when Celery's own decorator
+binds it too.
+
+Not supported, deliberately: Celery's ``Task.Strategy`` and ``Task.Request`` class
+attributes. They plug classes into Celery's consumer (a strategy receives kombu messages,
+Celery's timer and rate-limit buckets; a ``Request`` subclass is Celery's worker-side
+request). celeriac's worker has no such seam (its dispatch decides per task once, not
+through a per-task strategy object), so a task class that sets either is warned about at
+binding rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+
+
+class BindingMixin:
+    """``bind``/``on_bound``/``annotate``/``add_around`` of ``Task``."""
+
+    app: Any
+    typing: Any
+
+    @classmethod
+    def bind(cls, app: Celery) -> Celery:
+        """Bind this task class to ``app`` (done when the task is created or registered):
+        resolves ``typing`` and calls ``on_bound``, as Celery's ``Task.bind``."""
+        cls.app = app
+        if cls.typing is None:
+            cls.typing = bool(getattr(app, "strict_typing", True))
+        for unsupported in ("Strategy", "Request"):
+            if getattr(cls, unsupported, None) is not None:
+                warnings.warn(f"{cls.__name__}.{unsupported} is not supported by celeriac's "
+                              "worker and has no effect (see celeriac.app.task_binding)",
+                              UserWarning, stacklevel=2)
+        cls.on_bound(app)
+        return app
+
+    @classmethod
+    def on_bound(cls, app: Celery) -> None:
+        """Called when the task class is bound to an app; override to set it up."""
+
+    @classmethod
+    def annotate(cls) -> None:
+        """Apply the app's ``task_annotations`` to this class (the app also does it when
+        the task is registered and when it is finalized)."""
+        from celeriac.app.annotations import annotate, prepare
+
+        annotate(cls, prepare(cls.app.conf.task_annotations))
+
+    @classmethod
+    def add_around(cls, attr: str, around: Callable[[Any], Any]) -> None:
+        """Replace method ``attr`` by ``around(original)`` (the ``'@attr'`` annotation)."""
+        from celeriac.app.annotations import add_around
+
+        add_around(cls, attr, around)
+
+
+__all__ = ["BindingMixin"]
