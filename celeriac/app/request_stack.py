@@ -30,8 +30,10 @@ _FIELDS = frozenset(f.name for f in dataclasses.fields(Context)) | {
 class RequestStack:
     """Celery's ``LocalStack`` of requests: ``push``, ``pop``, ``top``, ``len()``."""
 
-    def push(self, context: Context) -> None:
-        _pushed.set((*_pushed.get(), request_var.set(context)))
+    def push(self, context: Context) -> Token[Context | None]:
+        token = request_var.set(context)
+        _pushed.set((*_pushed.get(), token))
+        return token
 
     def pop(self) -> Context | None:
         """Remove the innermost request pushed here and return it (None if there is none)."""

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
 
 from celeriac import states
 from celeriac._state import current_task_var, request_var
-from celeriac.app.task_binding import BindingMixin
 from celeriac.app.request_stack import REQUEST_STACK, RequestStack, build_context
+from celeriac.app.task_binding import BindingMixin
 from celeriac.app.task_retry import RetryMixin
 from celeriac.app.task_typing import header_from
 from celeriac.exceptions import MaxRetriesExceededError
@@ -356,6 +356,6 @@ def make_task_class(
         "_dump_pydantic_arguments": dump_arguments,
         **options,
     }
-    cls = type(getattr(fun, "__name__", name), (base_cls,), attrs)
+    cls: type[Task[Any, Any]] = type(getattr(fun, "__name__", name), (base_cls,), attrs)
     cls.bind(app)
     return cls

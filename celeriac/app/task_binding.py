@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 class BindingMixin:
     """``bind``/``on_bound``/``annotate``/``add_around`` of ``Task``."""
 
-    app: Any
-    typing: Any
+    app: ClassVar[Any]
+    typing: ClassVar[Any]
 
     @classmethod
     def bind(cls, app: Celery) -> Celery:

@@ -40,6 +40,104 @@ def _is_model_class(annotation: Any, base: type) -> bool:
     return inspect.isclass(annotation) and issubclass(annotation, base)
 
 
+class PydanticModels:
+    """What ``pydantic=True`` knows of one task function: which parameters take models,
+    how to validate them, how to dump them and the result."""
+
+    def __init__(self, app: Any, fun: Callable[..., Any], task_name: str, strict: bool,
+                 context: Mapping[str, Any] | None, dump_kwargs: Mapping[str, Any] | None,
+                 base_model: Any) -> None:
+        self.app, self.fun, self.task_name, self.strict = app, fun, task_name, strict
+        self.base_model = base_model
+        self.context = dict(context or {})
+        self.dump_options = {"mode": "json", **(dump_kwargs or {})}
+        self.signature = inspect.signature(fun)
+        try:
+            self.hints: dict[str, Any] | None = typing.get_type_hints(fun)
+        except (NameError, AttributeError, TypeError):
+            self.hints = None  # string annotations that cannot be resolved: inspect's own
+        parameters = self.signature.parameters.items()
+        self.positional_names = [name for name, p in parameters if p.kind in _POSITIONAL]
+        self.keyword_names = {name for name, p in parameters if p.kind in _KEYWORD}
+
+    def annotation_of(self, name: str) -> Any:
+        if self.hints and name in self.hints:
+            return self.hints[name]
+        if name == "return":
+            return self.signature.return_annotation
+        return self.signature.parameters[name].annotation
+
+    def model_for(self, name: str, value: Any) -> Any:
+        """The model parameter ``name`` is validated with for ``value``, or None."""
+        annotation = self.annotation_of(name)
+        optional = _optional_arg(annotation)
+        if optional is not None and value is not None:
+            annotation = optional
+        return annotation if _is_model_class(annotation, self.base_model) else None
+
+    def validate(self, model: Any, value: Any) -> Any:
+        return model.model_validate(value, strict=self.strict, context={
+            **self.context, "celery_app": self.app, "celery_task_name": self.task_name})
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        """The task body: models in, the returned model dumped when it is the annotated one."""
+        bound = self.signature.bind(*args, **kwargs)
+        for name, value in bound.arguments.items():
+            model = self.model_for(name, value)
+            if model is not None:
+                bound.arguments[name] = self.validate(model, value)
+        returned: Any = self.fun(*bound.args, **bound.kwargs)
+        annotation = self.annotation_of("return")
+        annotation = _optional_arg(annotation) or annotation
+        if (inspect.isclass(annotation) and isinstance(returned, self.base_model)
+                and isinstance(returned, annotation)):
+            dumped: Any = returned  # narrowed to ``annotation``, which mypy sees as object
+            return dumped.model_dump(**self.dump_options)
+        return returned
+
+    def dump_argument(self, name: str | None, value: Any) -> Any:
+        """``value`` dumped if the worker would rebuild an equal model from the dump; any
+        other value is left to the serializer, as for a task without ``pydantic=True``."""
+        if (name is None or not isinstance(value, self.base_model)
+                or hasattr(type(value), "__json__")):
+            return value
+        model = self.model_for(name, value)
+        if model is None:
+            return value
+        try:
+            dumped = value.model_dump(**self.dump_options)
+            if self.validate(model, dumped) == value:
+                return dumped
+        except Exception:  # noqa: S110 - validators that only work on a worker: leave it
+            pass
+        return value
+
+    def dump_arguments(self, args: Any, kwargs: Any, bound: bool = False) -> tuple[Any, Any]:
+        """The caller's half (``Task.apply_async``): ``args``/``kwargs`` with the models
+        dumped, the very objects given when nothing was dumped."""
+        call_args = () if args is None else args
+        call_kwargs = {} if kwargs is None else kwargs
+        if not isinstance(call_args, list | tuple) or not isinstance(call_kwargs, Mapping):
+            return args, kwargs
+        values = (*call_args, *call_kwargs.values())
+        if not any(isinstance(value, self.base_model) for value in values):
+            return args, kwargs
+        try:
+            self.signature.bind(*([None] if bound else []), *call_args, **call_kwargs)
+        except TypeError:
+            return args, kwargs
+        names = self.positional_names[1:] if bound else self.positional_names
+        new_args = [self.dump_argument(names[i] if i < len(names) else None, value)
+                    for i, value in enumerate(call_args)]
+        new_kwargs = {key: self.dump_argument(key if key in self.keyword_names else None, value)
+                      for key, value in call_kwargs.items()}
+        if any(new is not old for new, old in zip(new_args, call_args, strict=True)):
+            args = new_args if isinstance(call_args, list) else tuple(new_args)
+        if any(new_kwargs[key] is not value for key, value in call_kwargs.items()):
+            kwargs = new_kwargs
+        return args, kwargs
+
+
 def pydantic_wrapper(app: Any, fun: Callable[..., Any], task_name: str, strict: bool = False,
                      context: Mapping[str, Any] | None = None,
                      dump_kwargs: Mapping[str, Any] | None = None) -> Callable[..., Any]:
@@ -51,93 +149,15 @@ def pydantic_wrapper(app: Any, fun: Callable[..., Any], task_name: str, strict: 
         raise ImproperlyConfigured(
             "You need to install pydantic to use pydantic model serialization "
             "(pip install 'celeriac[pydantic]').") from exc
-    base_model: type = pydantic.BaseModel
-    validation_context = dict(context or {})
-    dump_options = {"mode": "json", **(dump_kwargs or {})}
-    signature = inspect.signature(fun)
-    try:
-        hints: dict[str, Any] | None = typing.get_type_hints(fun)
-    except (NameError, AttributeError, TypeError):
-        hints = None  # string annotations that cannot be resolved: inspect's raw ones
-
-    def annotation_of(name: str) -> Any:
-        if hints and name in hints:
-            return hints[name]
-        if name == "return":
-            return signature.return_annotation
-        return signature.parameters[name].annotation
-
-    def model_for(name: str, value: Any) -> Any:
-        annotation = annotation_of(name)
-        optional = _optional_arg(annotation)
-        if optional is not None and value is not None:
-            annotation = optional
-        return annotation if _is_model_class(annotation, base_model) else None
-
-    def validate(model: Any, value: Any) -> Any:
-        return model.model_validate(value, strict=strict, context={
-            **validation_context, "celery_app": app, "celery_task_name": task_name})
+    models = PydanticModels(app, fun, task_name, strict, context, dump_kwargs,
+                            pydantic.BaseModel)
 
     @functools.wraps(fun)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        bound = signature.bind(*args, **kwargs)
-        for name, value in bound.arguments.items():
-            model = model_for(name, value)
-            if model is not None:
-                bound.arguments[name] = validate(model, value)
-        returned = fun(*bound.args, **bound.kwargs)
-        annotation = annotation_of("return")
-        annotation = _optional_arg(annotation) or annotation
-        if (inspect.isclass(annotation) and isinstance(returned, base_model)
-                and isinstance(returned, annotation)):
-            return returned.model_dump(**dump_options)
-        return returned
+        return models.call(*args, **kwargs)
 
-    positional_names = [name for name, p in signature.parameters.items()
-                        if p.kind in _POSITIONAL]
-    keyword_names = {name for name, p in signature.parameters.items() if p.kind in _KEYWORD}
-
-    def dump_argument(name: str | None, value: Any) -> Any:
-        # Only a model the worker rebuilds as an equal one is dumped; any other value is
-        # left to the serializer, as for a task without pydantic=True.
-        if (name is None or not isinstance(value, base_model)
-                or hasattr(type(value), "__json__")):
-            return value
-        model = model_for(name, value)
-        if model is None:
-            return value
-        try:
-            dumped = value.model_dump(**dump_options)
-            if validate(model, dumped) == value:
-                return dumped
-        except Exception:  # noqa: S110 - validators that only work on a worker: leave it
-            pass
-        return value
-
-    def dump_arguments(args: Any, kwargs: Any, bound: bool = False) -> tuple[Any, Any]:
-        call_args = () if args is None else args
-        call_kwargs = {} if kwargs is None else kwargs
-        if not isinstance(call_args, list | tuple) or not isinstance(call_kwargs, Mapping):
-            return args, kwargs
-        if not any(isinstance(v, base_model) for v in (*call_args, *call_kwargs.values())):
-            return args, kwargs
-        try:
-            signature.bind(*([None] if bound else []), *call_args, **call_kwargs)
-        except TypeError:
-            return args, kwargs
-        names = positional_names[1:] if bound else positional_names
-        new_args = [dump_argument(names[i] if i < len(names) else None, value)
-                    for i, value in enumerate(call_args)]
-        new_kwargs = {key: dump_argument(key if key in keyword_names else None, value)
-                      for key, value in call_kwargs.items()}
-        if any(new is not old for new, old in zip(new_args, call_args, strict=True)):
-            args = new_args if isinstance(call_args, list) else tuple(new_args)
-        if any(new_kwargs[key] is not value for key, value in call_kwargs.items()):
-            kwargs = new_kwargs
-        return args, kwargs
-
-    wrapper.dump_arguments = dump_arguments  # type: ignore[attr-defined]
+    wrapper.dump_arguments = models.dump_arguments  # type: ignore[attr-defined]
     return wrapper
 
 
-__all__ = ["pydantic_wrapper"]
+__all__ = ["PydanticModels", "pydantic_wrapper"]

@@ -21,7 +21,7 @@ def exponential_backoff(factor: int, retries: int, maximum: int,
                         full_jitter: bool = False) -> int:
     """Celery's ``get_exponential_backoff_interval``: ``factor * 2**retries`` seconds, at most
     ``maximum``, drawn uniformly in ``[0, that]`` with ``full_jitter``."""
-    countdown = min(maximum, factor * (2 ** retries))
+    countdown = int(min(maximum, factor * (2 ** retries)))
     if full_jitter:
         countdown = random.randrange(countdown + 1)
     return max(0, countdown)

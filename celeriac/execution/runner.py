@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 from celeriac import signals, states
 from celeriac._state import current_task_var, join_will_block_var, request_var
 from celeriac.backends.base import store_with_reply_to
-from celeriac.execution.autoretry import autoretry, wants_autoretry
 from celeriac.exceptions import EncodeError, Ignore, Reject, Retry, SoftTimeLimitExceeded
+from celeriac.execution.autoretry import autoretry, wants_autoretry
 from celeriac.execution.callbacks import send_callbacks, send_errbacks, trail_children
 from celeriac.execution.outcome import Disposition, Outcome, UnannouncedFailure
 from celeriac.execution.overrides import has_custom_call, overrides
@@ -370,8 +370,8 @@ class TaskRunner:
         if outcome.state == states.SUCCESS:
             if logger.isEnabledFor(logging.INFO):
                 result = outcome.meta.result if outcome.meta else None
-                logger.info("Task %s[%s] succeeded in %.6fs: %s", self._name(context),
-                            context.id, outcome.runtime,
+                logger.info("Task %s[%s] succeeded in %.6fs: %s",
+                            context.shadow or self.task.name, context.id, outcome.runtime,
                             saferepr(result, self.task.resultrepr_maxsize))
         elif outcome.state == states.FAILURE:
             if self.throws and isinstance(error, self.throws):  # Celery's "expected" policy

@@ -133,7 +133,7 @@ def test_reject_ignore_and_throws_as_celerys_worker(project: tuple[str, Any],
     assert "Traceback" not in log.split("raised expected", 1)[1].split("\n", 2)[1]
     assert f"{ignored.id}] ignored" in log
     channel = mod.app.transport.channel()
-    letters = channel.dead_letters()
+    letters = channel.dead_letters()  # set aside before the worker stopped
     channel.close()
     assert any(rejected.id.encode() in letter.payload for letter in letters)
 

@@ -54,6 +54,12 @@ def app() -> Iterator[Celery]:
     def unexpected() -> None:
         raise ValueError("surprise")
 
+    define_retrying_tasks(app)
+    with in_process_worker(app, pool="threads", concurrency=2):
+        yield app
+
+
+def define_retrying_tasks(app: Celery) -> None:
     @app.task(name="o.errback")
     def errback(request: Any, exc: Any, traceback: Any) -> None:
         RUNS["errback"] = RUNS.get("errback", 0) + 1
@@ -77,9 +83,6 @@ def app() -> Iterator[Celery]:
         child.delay(1)
         child.delay(2)
         return "sent"
-
-    with in_process_worker(app, pool="threads", concurrency=2):
-        yield app
 
 
 def _record(signal: Any) -> tuple[list[dict[str, Any]], Any]:
@@ -108,11 +111,18 @@ def test_reject_without_requeue_stores_failure_as_celery(app: Celery) -> None:
     assert [type(f["exception"]) for f in failures] == [Reject]
     assert postruns[0]["state"] == states.REJECTED  # Celery's tracer state
     wait_until(lambda: RUNS.get("errback") == 1, message="the errback")
+    wait_until(lambda: _dead_letter_of(app, result.id), message="the dead letter")
+
+
+def _dead_letter_of(app: Celery, task_id: str) -> bool:
+    """Whether the message of ``task_id`` is among the dead letters (it is set aside once its
+    result is stored, so a moment after ``get()`` returned)."""
     channel = app.transport.channel()
-    letters = channel.dead_letters()
-    channel.close()
-    assert any(result.id.encode() in letter.payload and "rejected by task" in letter.reason
-               for letter in letters)
+    try:
+        return any(task_id.encode() in letter.payload and "rejected by task" in letter.reason
+                   for letter in channel.dead_letters())
+    finally:
+        channel.close()
 
 
 def test_reject_with_requeue_runs_again(app: Celery) -> None:
