@@ -7,6 +7,7 @@ The same behaviours across a real broker and worker processes are in
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Iterator
@@ -73,6 +74,10 @@ def define_retrying_tasks(app: Celery) -> None:
         if kind == "ignore":
             raise Ignore()
         raise ValueError(kind)
+
+    @app.task(name="o.progress", bind=True)
+    def progress(self: Any) -> None:
+        self.send_event("task-progress", current=1, total=2)
 
     @app.task(name="o.child")
     def child(x: int) -> int:
@@ -178,3 +183,17 @@ def test_trail_lists_the_tasks_sent_as_children(app: Celery) -> None:
     children = result.children or []
     assert len(children) == 2
     assert sorted(c.get(timeout=10) for c in children) == [1, 2]
+
+
+def test_send_event_broadcasts_a_custom_event_about_the_request(app: Celery) -> None:
+    channel = app.transport.channel()
+    subscription = channel.subscribe("celeryev", "task.#")  # type: ignore[attr-defined]
+    try:
+        result = app.tasks["o.progress"].delay()
+        result.get(timeout=10)
+        bodies = [json.loads(message.body) for message in subscription.get(2.0)]
+    finally:
+        channel.close()
+    [event] = [b for b in bodies if isinstance(b, dict) and b["type"] == "task-progress"]
+    assert (event["uuid"], event["current"], event["total"]) == (result.id, 1, 2)
+    assert event["hostname"].startswith("celeriac@")
