@@ -197,3 +197,36 @@ def test_send_event_broadcasts_a_custom_event_about_the_request(app: Celery) -> 
     [event] = [b for b in bodies if isinstance(b, dict) and b["type"] == "task-progress"]
     assert (event["uuid"], event["current"], event["total"]) == (result.id, 1, 2)
     assert event["hostname"].startswith("celeriac@")
+
+
+def test_reject_without_requeue_sends_task_failed_then_task_rejected() -> None:
+    name = uuid.uuid4().hex
+    app = Celery("rejectev", broker=f"memory://{name}", backend=f"cache+memory://{name}")
+    app.conf.worker_send_task_events = True
+
+    @app.task(name="ev.reject")
+    def reject() -> None:
+        raise Reject("no good", requeue=False)
+
+    channel = app.transport.channel()
+    subscription = channel.subscribe("celeryev", "task.#")  # type: ignore[attr-defined]
+    events: list[dict[str, Any]] = []
+
+    def types_of(task_id: str) -> list[str]:
+        for message in subscription.get(0.1):
+            body = json.loads(message.body)
+            events.extend(body if isinstance(body, list) else [body])
+        return [e["type"] for e in events if e.get("uuid") == task_id]
+
+    try:
+        with in_process_worker(app, pool="solo"):
+            result = reject.delay()
+            with pytest.raises(Reject):
+                result.get(timeout=10)
+            wait_until(lambda: "task-rejected" in types_of(result.id), message="task-rejected")
+    finally:
+        channel.close()
+        app.close()
+    assert types_of(result.id)[-2:] == ["task-failed", "task-rejected"]
+    failed = next(e for e in events if e["type"] == "task-failed")
+    assert failed["exception"].startswith("Reject(")
