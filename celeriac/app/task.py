@@ -17,7 +17,7 @@ from celeriac.app.request_stack import REQUEST_STACK, RequestStack, build_contex
 from celeriac.app.task_binding import BindingMixin
 from celeriac.app.task_retry import RetryMixin
 from celeriac.app.task_typing import header_from
-from celeriac.exceptions import MaxRetriesExceededError
+from celeriac.exceptions import MaxRetriesExceededError, OperationalError
 from celeriac.execution.context import Context
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ class Task(BindingMixin, RetryMixin, Generic[P, R]):
     #: signature (TypeError when they cannot bind). None: the app's ``strict_typing``.
     typing: ClassVar[bool | None] = None
     MaxRetriesExceededError: ClassVar[type[MaxRetriesExceededError]] = MaxRetriesExceededError
+    OperationalError: ClassVar[type[OperationalError]] = OperationalError
     #: Celery's per-class stack of requests; here one stack shared by every task (see
     #: ``app/request_stack.py``).
     request_stack: ClassVar[RequestStack] = REQUEST_STACK

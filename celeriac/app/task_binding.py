@@ -10,7 +10,8 @@ attributes. They plug classes into Celery's consumer (a strategy receives kombu 
 Celery's timer and rate-limit buckets; a ``Request`` subclass is Celery's worker-side
 request). celeriac's worker has no such seam (its dispatch decides per task once, not
 through a per-task strategy object), so a task class that sets either is warned about at
-binding rather than silently ignored.
+binding rather than silently ignored; so is one setting ``acks_on_timeout=False`` or
+``retry_on_worker_lost=True`` (see ``_UNSUPPORTED``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
+
+
+#: Task attributes of Celery's that celeriac's worker cannot honour, with the values that
+#: change nothing (Celery's defaults). The settings of the same names are marked unsupported
+#: in ``celeriac/config/schema/task.py`` for the same reasons.
+_UNSUPPORTED: dict[str, tuple[Any, ...]] = {
+    "Strategy": (None,),
+    "Request": (None,),
+    # A task killed at its hard time limit is always acknowledged (Celery's default).
+    "acks_on_timeout": (None, True),
+    # task_reject_on_worker_lost (with acks_late) requeues a task whose process died.
+    "retry_on_worker_lost": (None, False),
+}
 
 
 class BindingMixin:
@@ -36,11 +50,12 @@ class BindingMixin:
         cls.app = app
         if cls.typing is None:
             cls.typing = bool(getattr(app, "strict_typing", True))
-        for unsupported in ("Strategy", "Request"):
-            if getattr(cls, unsupported, None) is not None:
-                warnings.warn(f"{cls.__name__}.{unsupported} is not supported by celeriac's "
-                              "worker and has no effect (see celeriac.app.task_binding)",
-                              UserWarning, stacklevel=2)
+        for attribute, harmless in _UNSUPPORTED.items():
+            value = getattr(cls, attribute, None)
+            if value not in harmless:
+                warnings.warn(f"{cls.__name__}.{attribute} = {value!r} is not supported by "
+                              "celeriac's worker and has no effect (see "
+                              "celeriac.app.task_binding)", UserWarning, stacklevel=2)
         cls.on_bound(app)
         return app
 

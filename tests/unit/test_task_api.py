@@ -271,4 +271,13 @@ def test_strategy_is_refused_loudly(app: Celery) -> None:
         def strategic() -> None:
             return None
 
-    assert any("Strategy is not supported" in str(w.message) for w in caught)
+    assert any("Strategy = 'myproj.strategy:custom' is not supported" in str(w.message)
+               for w in caught)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+
+        @app.task(name="api.lost", retry_on_worker_lost=True, acks_on_timeout=True)
+        def lost() -> None:
+            return None
+
+    assert [str(w.message).split(" =")[0] for w in caught] == ["lost.retry_on_worker_lost"]
