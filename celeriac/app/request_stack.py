@@ -24,7 +24,7 @@ _pushed: ContextVar[tuple[Token[Context | None], ...]] = ContextVar(
     "celeriac_pushed_requests", default=())
 
 _FIELDS = frozenset(f.name for f in dataclasses.fields(Context)) | {
-    "time_limit", "soft_time_limit"}
+    "time_limit", "soft_time_limit", "replaced_task_nesting"}
 
 
 class RequestStack:

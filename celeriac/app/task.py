@@ -18,7 +18,7 @@ from celeriac.app.task_binding import BindingMixin
 from celeriac.app.task_retry import RetryMixin
 from celeriac.app.task_typing import header_from
 from celeriac.exceptions import MaxRetriesExceededError, OperationalError
-from celeriac.execution.context import Context
+from celeriac.execution.context import Context as Context  # re-exported: celery.app.task
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -229,6 +229,29 @@ class Task(BindingMixin, RetryMixin, Generic[P, R]):
         with self.app.events.default_dispatcher(hostname=request.hostname) as dispatcher:
             dispatcher.send(type_, uuid=request.id, retry=retry, retry_policy=retry_policy,
                             **fields)
+
+    def replace(self, sig: Signature) -> Any:
+        """End this task and put ``sig`` in its place, under its id (``app/replace.py``).
+
+        Raises:
+            Ignore: always, outside eager mode, once ``sig`` is sent.
+            ImproperlyConfigured: ``sig`` is part of a chord, or an empty chain.
+        """
+        from celeriac.app.replace import replacement_for
+
+        return self.on_replace(replacement_for(self, sig))
+
+    def on_replace(self, sig: Signature) -> Any:
+        """Send (or, eagerly, run) the replacement; overrides must return ``super()``'s."""
+        from celeriac.app.replace import run_replacement
+
+        return run_replacement(self, sig)
+
+    def add_to_chord(self, sig: Signature, lazy: bool = False) -> Any:
+        """Add ``sig`` to the chord this header task belongs to (``app/replace.py``)."""
+        from celeriac.app.replace import add_to_chord
+
+        return add_to_chord(self, sig, lazy)
 
     # -- canvas ---------------------------------------------------------------------
     def signature(

@@ -61,8 +61,6 @@ class Context:
     stamps: dict[str, Any] = field(default_factory=dict)
     #: The message's properties (``reply_to``, ``correlation_id``, ``priority``...).
     properties: dict[str, Any] | None = None
-    #: How many ``Task.replace`` calls led to this request (its header).
-    replaced_task_nesting: int = 0
     _protected: int = 0
     #: Results of the tasks sent while this request ran (``Task.trail``); see ``children``.
     _children: list[Any] | None = None
@@ -84,6 +82,15 @@ class Context:
     @soft_time_limit.setter
     def soft_time_limit(self, value: float | None) -> None:
         self.timelimit = (self.timelimit[0], value)
+
+    @property
+    def replaced_task_nesting(self) -> int:
+        """How many ``Task.replace`` calls led to this request (its message header)."""
+        return int((self.headers or {}).get("replaced_task_nesting") or 0)
+
+    @replaced_task_nesting.setter
+    def replaced_task_nesting(self, value: int) -> None:
+        self.headers = {**(self.headers or {}), "replaced_task_nesting": value}
 
     @property
     def children(self) -> list[Any]:
@@ -133,9 +140,12 @@ class Context:
             "priority": self.priority,
             "headers": custom_headers(self.headers),
             "reply_to": self.reply_to,
+            "replaced_task_nesting": self.replaced_task_nesting,
         }
-        if self.replaced_task_nesting:
-            options["replaced_task_nesting"] = self.replaced_task_nesting
+        stamped = (self.headers or {}).get("stamped_headers")
+        if stamped and self.stamps:  # a retry keeps its stamps (Celery)
+            options.update({k: v for k, v in self.stamps.items() if k in stamped},
+                           stamped_headers=stamped)
         routing_key = self.delivery_info.get("routing_key")
         if routing_key:
             options["routing_key"] = routing_key

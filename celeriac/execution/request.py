@@ -99,5 +99,4 @@ class Request:
             called_directly=False,
             stamps=headers.get("stamps") or {},
             properties=properties,
-            replaced_task_nesting=headers.get("replaced_task_nesting") or 0,
         )

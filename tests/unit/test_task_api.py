@@ -193,7 +193,7 @@ def test_push_request_as_celery_tests_use_it(any_app: Any) -> None:
 
 def test_request_carries_celerys_attributes() -> None:
     context = Context(timelimit=(10.0, 5.0), properties={"priority": 3},
-                      replaced_task_nesting=2, stamps={"s": "v"})
+                      headers={"replaced_task_nesting": 2}, stamps={"s": "v"})
     assert (context.time_limit, context.soft_time_limit) == (10.0, 5.0)
     context.soft_time_limit = 4.0
     assert context.timelimit == (10.0, 4.0)
