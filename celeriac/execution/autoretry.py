@@ -9,6 +9,7 @@ ported from Celery waits the same.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 from celeriac.exceptions import Ignore, Retry
@@ -51,5 +52,23 @@ def autoretry(task: Any, exc: BaseException) -> None:
     task.retry(exc=exc, **options)
 
 
+def with_autoretry(task: Any, fun: Callable[..., Any]) -> Callable[..., Any]:
+    """``fun`` retrying as ``task.autoretry_for`` says: Celery's wrapped ``run``, for callers
+    without a ``TaskRunner`` (``Task.apply``, eager mode). ``fun`` itself without it."""
+    autoretry_for = tuple(task.autoretry_for)
+    if not autoretry_for:
+        return fun
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fun(*args, **kwargs)
+        except Exception as exc:
+            if wants_autoretry(task, exc, autoretry_for):
+                autoretry(task, exc)
+            raise
+
+    return run
+
+
 __all__ = ["NEVER_AUTORETRIED", "autoretry", "backoff_countdown", "exponential_backoff",
-           "wants_autoretry"]
+           "wants_autoretry", "with_autoretry"]

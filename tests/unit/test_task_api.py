@@ -162,6 +162,21 @@ def test_retry_throw_false_returns_the_retry(app: Celery) -> None:
     assert isinstance(returned[0], celeriac.exceptions.Retry)
 
 
+def test_autoretry_for_in_eager_mode_as_celery(any_app: Any) -> None:
+    any_app.conf.task_always_eager = True
+    runs: list[int] = []
+
+    @task(any_app, name="api.flaky", autoretry_for=(ValueError,), dont_autoretry_for=(
+        UnicodeError,), max_retries=2, default_retry_delay=0)
+    def flaky(kind: str) -> None:
+        runs.append(1)
+        raise (UnicodeError if kind == "unicode" else ValueError)(kind)
+
+    assert flaky.delay("value").state == "FAILURE" and len(runs) == 3  # 1 + max_retries
+    runs.clear()
+    assert flaky.delay("unicode").state == "FAILURE" and len(runs) == 1
+
+
 def test_backoff_is_celerys_integer_formula() -> None:
     assert [exponential_backoff(1, n, 600) for n in range(5)] == [1, 2, 4, 8, 16]
     assert exponential_backoff(3, 10, 600) == 600
