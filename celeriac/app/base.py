@@ -208,8 +208,7 @@ class Celery(AppConnections, AppConfiguration, AppBrokerAccess, AppComponents):
     def register_task(self, task: Task[Any, Any] | type[Task[Any, Any]]) -> Task[Any, Any]:
         """Register a class-based task (a ``Task`` subclass with ``name`` and ``run``)."""
         instance = task() if isinstance(task, type) else task
-        if not getattr(type(instance), "app", None) or type(instance).app is not self:
-            type(instance).app = self
+        type(instance).bind(self)  # sets ``app``, resolves ``typing``, calls ``on_bound``
         self.tasks.register(instance)
         self._annotate([instance])
         return instance

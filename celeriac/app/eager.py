@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from celeriac import states
 from celeriac.backends.base import store_with_reply_to
 from celeriac.exceptions import Retry
+from celeriac.execution.autoretry import with_autoretry
 from celeriac.execution.context import Context
 from celeriac.execution.eager_signals import call_with_signals
 from celeriac.execution.overrides import has_custom_call
@@ -57,8 +58,8 @@ def _apply_once(task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any], t
     token = task.push_request(context)
     try:
         try:
-            retval = call_with_signals(task, context, task if custom_call else task.run, args,
-                                       kwargs)
+            fun = with_autoretry(task, task if custom_call else task.run)  # autoretry_for
+            retval = call_with_signals(task, context, fun, args, kwargs)
         finally:
             task.pop_request(token)
     except Retry:

@@ -21,6 +21,7 @@ EXTRA_FOR_MODULE: Final[dict[str, str]] = {
     "sqlalchemy": "sql",
     "pymemcache": "memcached",
     "django": "django",
+    "pydantic": "pydantic",
 }
 
 
