@@ -25,11 +25,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from celeriac import states
-from celeriac.backends.record_codec import RecordCodec
+from celeriac.backends.record_codec import COMPRESSED_MAGIC, RecordCodec
 from celeriac.config.urls import redact_url
 from celeriac.exceptions import TimeoutError
 from celeriac.protocol.exception_codec import decode_exception, encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
+from celeriac.serialization import registry
+from celeriac.serialization.compression import decompress
 
 if TYPE_CHECKING:
     from celeriac.config.frozen import BackendOptions
@@ -120,8 +122,12 @@ class CeleryBackendAPI:
         """Decode what ``encode`` produced (any accepted serializer, compressed or not)."""
         if payload is None:
             return None
-        return self._record_codec.loads(payload.encode() if isinstance(payload, str)
-                                        else payload)
+        data = payload.encode() if isinstance(payload, str) else payload
+        if data.startswith(COMPRESSED_MAGIC):
+            mime, _, data = data[len(COMPRESSED_MAGIC):].partition(b"\0")
+            data = decompress(data, mime.decode("ascii", "replace"))
+        content_type = registry.get_codec(self.serializer).content_type
+        return registry.loads(data, content_type, "utf-8", self._record_codec.accept)
 
     def prepare_exception(self, exc: BaseException, serializer: str | None = None) -> Any:
         """``exc`` as stored: itself for pickle, else Celery's ``exc_type``/``exc_message``/
