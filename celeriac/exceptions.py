@@ -95,6 +95,11 @@ class TaskError(CeleriacError):
     """Base of errors recorded as a task's outcome."""
 
 
+class IncompleteStream(TaskError):
+    """Found the end of a stream of data, but the data isn't complete
+    (``AsyncResult.collect`` met a result that is not ready)."""
+
+
 class WorkerLostError(TaskError):
     """The process running the task died before reporting an outcome."""
 
@@ -191,6 +196,7 @@ class DuplicateNodenameWarning(CeleriacWarning):
 
 
 __all__ = [
+    "IncompleteStream",
     "BrokerConnectionLost",
     "BrokerRefusedError",
     "CeleriacError",

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from celeriac import states
 from celeriac._state import join_will_block_var, task_join_will_block
+from celeriac.exceptions import TimeoutError
 from celeriac.protocol.exception_codec import decode_exception
 from celeriac.protocol.result_meta import ResultMeta, parse_date_done
+from celeriac.results import graph as _graph
+from celeriac.results.waiting import wait_with_hooks
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -58,9 +61,19 @@ def exception_from_meta(meta: ResultMeta) -> BaseException:
     return TaskError(f"Task {meta.task_id} ended in {meta.status}: {value!r}")
 
 
-class AsyncResult:
+def meta_to_dict(meta: ResultMeta) -> dict[str, Any]:
+    """A record as Celery hands it to ``on_message``: a dict, a failure's exception rebuilt."""
+    record = meta.to_dict()
+    if meta.status in states.EXCEPTION_STATES:
+        record["result"] = exception_from_meta(meta)
+    return record
+
+
+class AsyncResult(_graph.ResultTree):
     """A pending or finished task's result. Every property reads the store (no caching of
     unready states), so a handle can be polled from any process that shares the store."""
+
+    TimeoutError = TimeoutError
 
     def __init__(
         self,
@@ -70,6 +83,8 @@ class AsyncResult:
         app: Celery | None = None,
         parent: AsyncResult | None = None,
     ) -> None:
+        if id is None:
+            raise ValueError(f"AsyncResult requires valid id, not {type(id)}")
         if app is None:
             from celeriac import _state
 
@@ -80,6 +95,9 @@ class AsyncResult:
         self.task_name = task_name
         self.parent = parent
         self._cache: ResultMeta | None = None
+        #: Celery 5.7: the task was sent with ``ignore_result``, so ``get()`` returns None.
+        self.ignored = False
+        self._on_ready: list[tuple[Callable[[AsyncResult], Any], Callable[..., Any] | None]] = []
 
     @property
     def task_id(self) -> str:
@@ -111,8 +129,35 @@ class AsyncResult:
             return self._cache
         meta = self.backend.get(self.id)
         if meta.ready:
-            self._cache = meta
+            self._set_cache(meta)
         return meta
+
+    def _set_cache(self, meta: ResultMeta) -> None:
+        """Keep a ready record and fulfil ``then`` callbacks (once)."""
+        self._cache = meta
+        callbacks, self._on_ready = self._on_ready, []
+        for callback, on_error in callbacks:
+            self._fulfil(callback, on_error)
+
+    def _fulfil(self, callback: Callable[[AsyncResult], Any],
+                on_error: Callable[..., Any] | None) -> None:
+        try:
+            callback(self)
+        except Exception as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+
+    def then(self, callback: Callable[[AsyncResult], Any],
+             on_error: Callable[..., Any] | None = None, weak: bool = False) -> None:
+        """Call ``callback(self)`` once the result is known ready: at once when it already
+        is, else when ``get()`` (or a property read) first sees it ready. ``on_error`` gets
+        what ``callback`` raises. Nothing watches in the background, as with Celery's
+        polling stores."""
+        if self._cache is not None:
+            self._fulfil(callback, on_error)
+        else:
+            self._on_ready.append((callback, on_error))
 
     @property
     def state(self) -> str:
@@ -199,39 +244,121 @@ class AsyncResult:
         timeout: float | None = None,
         propagate: bool = True,
         interval: float = 0.5,
+        no_ack: bool = True,
+        follow_parents: bool = True,
+        callback: Callable[[str, Any], Any] | None = None,
+        on_message: Callable[[dict[str, Any]], Any] | None = None,
+        on_interval: Callable[[], Any] | None = None,
         disable_sync_subtasks: bool = True,
-        **_: Any,
+        EXCEPTION_STATES: frozenset[str] = states.EXCEPTION_STATES,
+        PROPAGATE_STATES: frozenset[str] = states.PROPAGATE_STATES,
     ) -> Any:
-        """Wait for the task and return its value.
+        """Wait for the task and return its value (Celery's ``AsyncResult.get``).
+
+        ``follow_parents`` (with ``propagate``) first raises a failed parent's exception
+        (a chain's earlier step), and keeps checking the parents while waiting.
+        ``callback(task_id, value)`` is called with the value before it is returned;
+        ``on_message`` gets each state seen as a dict; ``on_interval()`` runs between reads.
+        A result sent with ``ignore_result`` (``ignored``) returns None at once. ``no_ack``
+        has no effect: no store here holds results as messages to acknowledge.
 
         Raises:
             celeriac.exceptions.TimeoutError: not ready within ``timeout`` seconds.
             BaseException: the task's own exception (rebuilt as its type when importable)
-                when it failed and ``propagate`` is true.
+                when it ended in one of ``PROPAGATE_STATES`` and ``propagate`` is true.
             RuntimeError: called inside a task (see ``assert_will_not_block``).
         """
+        if self.ignored:
+            return None
         if disable_sync_subtasks:
             assert_will_not_block()
-        meta = self._cache or self.backend.wait(self.id, timeout=timeout, interval=interval)
-        self._cache = meta
-        if meta.status in states.PROPAGATE_STATES:
-            exc = exception_from_meta(meta)
-            if propagate:
-                raise exc
-            return exc
-        return meta.result
+        check_parents = follow_parents and propagate and self.parent is not None
+        if check_parents:
+            self._maybe_reraise_parent_error()
+        meta = self._cache
+        if meta is None:
+            if on_interval is None and on_message is None and not check_parents:
+                meta = self.backend.wait(self.id, timeout=timeout, interval=interval)
+            else:
+                meta = wait_with_hooks(self.backend, self.id, timeout, interval,
+                                       self._interval_hook(check_parents, on_interval),
+                                       on_message, meta_to_dict)
+            self._set_cache(meta)
+        return self._throw_or_value(meta, propagate, callback, PROPAGATE_STATES)
 
     wait = get
 
+    def _interval_hook(self, check_parents: bool,
+                       on_interval: Callable[[], Any] | None) -> Callable[[], Any] | None:
+        if not check_parents:
+            return on_interval
+
+        def hook() -> None:
+            self._maybe_reraise_parent_error()
+            if on_interval is not None:
+                on_interval()
+
+        return hook
+
+    def _throw_or_value(self, meta: ResultMeta, propagate: bool,
+                        callback: Callable[[str, Any], Any] | None,
+                        propagate_states: frozenset[str] = states.PROPAGATE_STATES) -> Any:
+        value = exception_from_meta(meta) if meta.status in states.EXCEPTION_STATES \
+            else meta.result
+        if propagate and meta.status in propagate_states:
+            raise value
+        if callback is not None:
+            callback(self.id, value)
+        return value
+
+    def maybe_throw(self, propagate: bool = True,
+                    callback: Callable[[str, Any], Any] | None = None) -> Any:
+        """Raise the task's exception if it failed (and ``propagate``); else its value."""
+        return self._throw_or_value(self._meta(), propagate, callback)
+
+    maybe_reraise = maybe_throw
+
+    def _parents(self) -> Iterator[AsyncResult]:
+        node = self.parent
+        while node is not None:
+            yield node
+            node = node.parent
+
+    def _maybe_reraise_parent_error(self) -> None:
+        for node in reversed(list(self._parents())):
+            node.maybe_throw()
+
+    def as_list(self) -> list[str]:
+        """This result's id, then its parents' ids."""
+        return [self.id, *(node.id for node in self._parents())]
+
+    def exists(self) -> bool:
+        """Whether the store holds a record for this task (Celery 5.7)."""
+        return self.backend.get(self.id).status != states.PENDING
+
+    @property
+    def supports_native_join(self) -> bool:
+        return True
+
+    def __copy__(self) -> AsyncResult:
+        return type(self)(self.id, self._backend, self.task_name, self.app, self.parent)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.id, None, self.task_name, None, self.parent)
+
     def forget(self) -> None:
+        """Delete the records of this task and of its parents (a chain's earlier steps)."""
         self._cache = None
+        if self.parent is not None:
+            self.parent.forget()
         self.backend.forget(self.id)
 
-    def revoke(self, terminate: bool = False, signal: str | None = None, **kwargs: Any) -> None:
-        control = getattr(self.app, "control", None)
-        if control is None:
-            raise NotImplementedError("Remote control is not available in this version.")
-        control.revoke(self.id, terminate=terminate, signal=signal, **kwargs)
+    def revoke(self, connection: Any = None, terminate: bool = False,
+               signal: str | None = None, wait: bool = False,
+               timeout: float | None = None) -> None:
+        """Ask every worker to skip (or, with ``terminate``, kill) this task."""
+        self.app.control.revoke(self.id, terminate=terminate, signal=signal, reply=wait,
+                                timeout=timeout)
 
     def as_tuple(self) -> tuple[Any, Any]:
         return ((self.id, self.parent.as_tuple() if self.parent else None), None)
