@@ -235,6 +235,9 @@ class TaskRunner:
         context = running.context
         task_id = context.id or ""
         if not isinstance(retval, _PLAIN):
+            # A returned AsyncResult/GroupResult is stored as its tuple form (Celery's
+            # prepare_value), so the caller's ``collect()`` can follow it.
+            retval = self.app.backend.prepare_value(retval)
             try:
                 registry.dumps(retval, self.result_serializer)
             except Exception as exc:
