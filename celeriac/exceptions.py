@@ -196,7 +196,6 @@ class DuplicateNodenameWarning(CeleriacWarning):
 
 
 __all__ = [
-    "IncompleteStream",
     "BrokerConnectionLost",
     "BrokerRefusedError",
     "CeleriacError",
@@ -211,6 +210,7 @@ __all__ = [
     "FixupWarning",
     "Ignore",
     "ImproperlyConfigured",
+    "IncompleteStream",
     "InvalidMessage",
     "MaxRetriesExceededError",
     "NotRegistered",

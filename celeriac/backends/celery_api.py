@@ -54,6 +54,14 @@ def _request_reply_to(request: Any) -> str | None:
     return getattr(request, "reply_to", None) or None
 
 
+def prepare_value(result: Any, serializer: str) -> Any:
+    """A result object (``AsyncResult``/``GroupResult``) is stored as its tuple form unless
+    pickled, as Celery's ``Backend.prepare_value``: a task may return the results it sent."""
+    if serializer != "pickle" and hasattr(result, "as_tuple") and hasattr(result, "id"):
+        return result.as_tuple()
+    return result
+
+
 def meta_dict(meta: ResultMeta, to_python: Any) -> dict[str, Any]:
     """A record as Celery's ``get_task_meta`` returns it: a missing record is
     ``{'status': 'PENDING', 'result': None}``; a failure's result is the exception instance."""
@@ -151,10 +159,7 @@ class CeleryBackendAPI:
 
     def prepare_value(self, result: Any) -> Any:
         """A result object (``AsyncResult``/``GroupResult``) is stored as its tuple form."""
-        if self.serializer != "pickle" and hasattr(result, "as_tuple") \
-                and hasattr(result, "id"):
-            return result.as_tuple()
-        return result
+        return prepare_value(result, self.serializer)
 
     def encode_result(self, result: Any, state: str) -> Any:
         if state in states.EXCEPTION_STATES and isinstance(result, BaseException):
@@ -314,4 +319,4 @@ class KeyValueKeys:
         return f"{self.chord_keyprefix}{group_id}{key}".encode()
 
 
-__all__ = ["CeleryBackendAPI", "KeyValueKeys", "meta_dict"]
+__all__ = ["CeleryBackendAPI", "KeyValueKeys", "meta_dict", "prepare_value"]

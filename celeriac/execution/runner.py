@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from celeriac import signals, states
 from celeriac._state import current_task_var, join_will_block_var
 from celeriac.backends.base import store_with_reply_to
+from celeriac.backends.celery_api import prepare_value
 from celeriac.exceptions import EncodeError, Ignore, Reject, Retry, SoftTimeLimitExceeded
 from celeriac.execution.callbacks import send_callbacks, send_errbacks
 from celeriac.execution.outcome import Disposition, Outcome, UnannouncedFailure
@@ -237,7 +238,7 @@ class TaskRunner:
         if not isinstance(retval, _PLAIN):
             # A returned AsyncResult/GroupResult is stored as its tuple form (Celery's
             # prepare_value), so the caller's ``collect()`` can follow it.
-            retval = self.app.backend.prepare_value(retval)
+            retval = prepare_value(retval, self.result_serializer)
             try:
                 registry.dumps(retval, self.result_serializer)
             except Exception as exc:

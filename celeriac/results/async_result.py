@@ -3,50 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from celeriac import states
-from celeriac._state import join_will_block_var, task_join_will_block
 from celeriac.exceptions import TimeoutError
 from celeriac.protocol.exception_codec import decode_exception
 from celeriac.protocol.result_meta import ResultMeta, parse_date_done
 from celeriac.results import graph as _graph
+from celeriac.results.blocking import E_WOULDBLOCK, allow_join_result, assert_will_not_block
 from celeriac.results.waiting import wait_with_hooks
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.backends.base import ResultBackend
-
-
-#: Celery's message, word for word (``celery.result.E_WOULDBLOCK``).
-E_WOULDBLOCK: Final = """\
-Never call result.get() within a task!
-See https://docs.celeryq.dev/en/latest/userguide/tasks.html\
-#avoid-launching-synchronous-subtasks
-"""
-
-
-def assert_will_not_block() -> None:
-    """Refuse to wait for a result inside a worker's task, as Celery does.
-
-    The waiting task holds the pool slot the awaited task may need: a solo worker (or a
-    full pool) would wait forever. ``get(disable_sync_subtasks=False)`` or
-    ``with allow_join_result():`` opt out.
-    """
-    if task_join_will_block():
-        raise RuntimeError(E_WOULDBLOCK)
-
-
-@contextmanager
-def allow_join_result() -> Iterator[None]:
-    """Allow ``result.get()`` inside a task within this block (Celery's escape hatch)."""
-    token = join_will_block_var.set(False)
-    try:
-        yield
-    finally:
-        join_will_block_var.reset(token)
 
 
 def exception_from_meta(meta: ResultMeta) -> BaseException:
@@ -373,8 +343,14 @@ class EagerResult(AsyncResult):
         self._cache = meta
         self._exception = exception
 
-    def get(self, timeout: float | None = None, propagate: bool = True,
-            interval: float = 0.5, disable_sync_subtasks: bool = True, **_: Any) -> Any:
+    def get(self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5,
+            no_ack: bool = True, follow_parents: bool = True,
+            callback: Callable[[str, Any], Any] | None = None,
+            on_message: Callable[[dict[str, Any]], Any] | None = None,
+            on_interval: Callable[[], Any] | None = None, disable_sync_subtasks: bool = True,
+            EXCEPTION_STATES: frozenset[str] = states.EXCEPTION_STATES,
+            PROPAGATE_STATES: frozenset[str] = states.PROPAGATE_STATES) -> Any:
+        """The value computed in-process (Celery's ``EagerResult.get``: no waiting, no hooks)."""
         if disable_sync_subtasks:
             assert_will_not_block()
         if self._exception is not None:
@@ -395,3 +371,7 @@ class EagerResult(AsyncResult):
 
     def forget(self) -> None:
         """Nothing was stored."""
+
+
+__all__ = ["E_WOULDBLOCK", "AsyncResult", "EagerResult", "allow_join_result",
+           "assert_will_not_block", "exception_from_meta", "meta_to_dict"]
