@@ -31,6 +31,17 @@ def exception_from_meta(meta: ResultMeta) -> BaseException:
     return TaskError(f"Task {meta.task_id} ended in {meta.status}: {value!r}")
 
 
+def call_then(callback: Callable[..., Any], on_error: Callable[..., Any] | None,
+              result: Any) -> None:
+    """Fulfil a ``then`` callback with ``result``; what it raises goes to ``on_error``."""
+    try:
+        callback(result)
+    except Exception as exc:
+        if on_error is None:
+            raise
+        on_error(exc)
+
+
 def meta_to_dict(meta: ResultMeta) -> dict[str, Any]:
     """A record as Celery hands it to ``on_message``: a dict, a failure's exception rebuilt."""
     record = meta.to_dict()
@@ -107,16 +118,8 @@ class AsyncResult(_graph.ResultTree):
         self._cache = meta
         callbacks, self._on_ready = self._on_ready, []
         for callback, on_error in callbacks:
-            self._fulfil(callback, on_error)
+            call_then(callback, on_error, self)
 
-    def _fulfil(self, callback: Callable[[AsyncResult], Any],
-                on_error: Callable[..., Any] | None) -> None:
-        try:
-            callback(self)
-        except Exception as exc:
-            if on_error is None:
-                raise
-            on_error(exc)
 
     def then(self, callback: Callable[[AsyncResult], Any],
              on_error: Callable[..., Any] | None = None, weak: bool = False) -> None:
@@ -125,7 +128,7 @@ class AsyncResult(_graph.ResultTree):
         what ``callback`` raises. Nothing watches in the background, as with Celery's
         polling stores."""
         if self._cache is not None:
-            self._fulfil(callback, on_error)
+            call_then(callback, on_error, self)
         else:
             self._on_ready.append((callback, on_error))
 
@@ -207,7 +210,7 @@ class AsyncResult(_graph.ResultTree):
             return None
         from celeriac.results.group_result import result_from_tuple
 
-        return [result_from_tuple(child, self.app) for child in raw]
+        return [result_from_tuple(child, self.app, self._backend) for child in raw]
 
     def get(
         self,
@@ -374,4 +377,4 @@ class EagerResult(AsyncResult):
 
 
 __all__ = ["E_WOULDBLOCK", "AsyncResult", "EagerResult", "allow_join_result",
-           "assert_will_not_block", "exception_from_meta", "meta_to_dict"]
+           "assert_will_not_block", "call_then", "exception_from_meta", "meta_to_dict"]

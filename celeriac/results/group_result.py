@@ -22,6 +22,7 @@ from celeriac.protocol.result_meta import ResultMeta
 from celeriac.results.async_result import (
     AsyncResult,
     assert_will_not_block,
+    call_then,
     exception_from_meta,
     meta_to_dict,
 )
@@ -40,16 +41,6 @@ def _app_of(app: Celery | None) -> Celery:
     from celeriac import _state
 
     return _state.get_current_app()
-
-
-def _call(callback: Callable[..., Any], on_error: Callable[..., Any] | None,
-          *args: Any) -> None:
-    try:
-        callback(*args)
-    except Exception as exc:
-        if on_error is None:
-            raise
-        on_error(exc)
 
 
 class ResultSet:
@@ -104,7 +95,7 @@ class ResultSet:
         """Call ``callback(self)`` once every member is known ready: at once when they are,
         else when ``join()`` returns. Nothing watches in the background."""
         if self.ready():
-            _call(callback, on_error, self)
+            call_then(callback, on_error, self)
         else:
             self._on_ready.append((callback, on_error))
 
@@ -269,7 +260,7 @@ class ResultSet:
                               propagate, callback)
         callbacks, self._on_ready = self._on_ready, []
         for then_callback, on_error in callbacks:
-            _call(then_callback, on_error, self)
+            call_then(then_callback, on_error, self)
         return values
 
     def _values(self, metas: dict[str, ResultMeta], propagate: bool,
@@ -363,22 +354,24 @@ class GroupResult(ResultSet):
         saved = (backend or app.backend).restore_group(id)
         if saved is None:
             return None
-        restored = result_from_tuple(saved, app)
+        restored = result_from_tuple(saved, app, backend)
         assert isinstance(restored, GroupResult)
         return restored
 
 
-def result_from_tuple(value: Any, app: Celery | None = None) -> Any:
-    """Rebuild a result from its ``as_tuple`` form (as stored in ``children`` or a saved group)."""
+def result_from_tuple(value: Any, app: Celery | None = None,
+                      backend: ResultBackend | None = None) -> Any:
+    """Rebuild a result from its ``as_tuple`` form (as stored in ``children`` or a saved
+    group); the results read ``backend`` when given, else the app's store."""
     if value is None:
         return None
     app = _app_of(app)
     (task_id, parent), nested = value
-    parent_result = result_from_tuple(parent, app) if parent else None
+    parent_result = result_from_tuple(parent, app, backend) if parent else None
     if nested is not None:
-        members = [result_from_tuple(child, app) for child in nested]
-        return GroupResult(task_id, members, parent=parent_result, app=app)
-    return AsyncResult(task_id, app=app, parent=parent_result)
+        members = [result_from_tuple(child, app, backend) for child in nested]
+        return GroupResult(task_id, members, parent=parent_result, app=app, backend=backend)
+    return AsyncResult(task_id, backend=backend, app=app, parent=parent_result)
 
 
 __all__ = ["GroupResult", "ResultSet", "result_from_tuple"]

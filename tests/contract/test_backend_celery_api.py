@@ -11,6 +11,7 @@ import pytest
 
 from celeriac import states
 from celeriac.backends.base import KeyValueBackend, ResultBackend
+from celeriac.backends.capabilities import Capability
 from celeriac.exceptions import TaskRevokedError
 
 
@@ -99,3 +100,31 @@ def test_key_names_are_celerys_on_key_value_stores(backend: ResultBackend) -> No
     assert api.get_key_for_task("t") == b"celery-task-meta-t"
     assert api.get_key_for_group("g", key=".j") == b"celery-taskset-meta-g.j"
     assert api.get_key_for_chord("g") == b"chord-unlock-g"
+
+
+def test_result_handles_over_the_store(backend: ResultBackend) -> None:
+    """``AsyncResult``/``ResultSet`` hooks read the same on every store."""
+    from celeriac.result import AsyncResult, GroupResult, ResultSet
+
+    api = _api(backend)
+    ids = [f"api-h{i}" for i in range(3)]
+    for i, task_id in enumerate(ids):
+        api.mark_as_done(task_id, i)
+    messages: list[dict[str, Any]] = []
+    calls: list[tuple[str, Any]] = []
+    first = AsyncResult(ids[0], backend=backend)
+    assert first.get(on_message=messages.append, on_interval=lambda: None,
+                     callback=lambda tid, value: calls.append((tid, value))) == 0
+    assert messages[0]["status"] == states.SUCCESS and calls == [(ids[0], 0)]
+    assert first.exists() and not AsyncResult("api-none", backend=backend).exists()
+    members = ResultSet([AsyncResult(i, backend=backend) for i in ids], backend=backend)
+    seen: list[tuple[str, Any]] = []
+    assert members.join(callback=lambda tid, value: seen.append((tid, value))) == []
+    assert seen == [(task_id, i) for i, task_id in enumerate(ids)]
+    assert members.join_native() == [0, 1, 2] and members.completed_count() == 3
+    if Capability.GROUPS in backend.capabilities:
+        group = GroupResult("api-grp", list(members), backend=backend)
+        group.save()
+        restored = GroupResult.restore("api-grp", backend=backend)
+        assert restored is not None and restored.join() == [0, 1, 2]
+        group.delete()
