@@ -84,9 +84,17 @@ class AsyncResult(_graph.ResultTree):
     def task_id(self) -> str:
         return self.id
 
+    @task_id.setter
+    def task_id(self, value: str) -> None:
+        self.id = value
+
     @property
     def backend(self) -> ResultBackend:
         return self._backend if self._backend is not None else self.app.backend
+
+    @backend.setter
+    def backend(self, value: ResultBackend) -> None:
+        self._backend = value
 
     def __repr__(self) -> str:
         return f"<AsyncResult: {self.id}>"

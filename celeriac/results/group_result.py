@@ -58,6 +58,10 @@ class ResultSet:
         self._app = _app_of(self._app)
         return self._app
 
+    @app.setter
+    def app(self, app: Celery) -> None:
+        self._app = app
+
     @property
     def backend(self) -> ResultBackend:
         return self._backend if self._backend is not None else self.app.backend

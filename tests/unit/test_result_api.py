@@ -177,3 +177,14 @@ def test_disabled_store_refuses_chords(app: Celery) -> None:
     with pytest.raises(NotImplementedError):
         none.backend.ensure_chords_allowed()  # type: ignore[attr-defined]
     app.backend.ensure_chords_allowed()  # type: ignore[attr-defined]
+
+
+def test_backend_task_id_and_app_are_settable_as_in_celery(app: Celery) -> None:
+    other = Celery("other", broker="memory://", backend="cache+memory://", set_as_current=False)
+    result = AsyncResult("x", app=app)
+    result.backend = other.backend
+    result.task_id = "y"
+    assert result.backend is other.backend and result.id == "y"
+    rs = ResultSet([], app=app)
+    rs.app = other
+    assert rs.backend is other.backend
