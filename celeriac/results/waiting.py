@@ -3,7 +3,8 @@
 Without hooks ``AsyncResult.get`` hands the whole wait to the store (``ResultBackend.wait``:
 a Redis notification, an rpc reply, or polling). With a hook the caller must run between
 reads, so the record is read here, with the same backoff as ``poll_until_ready`` (5 ms up to
-``interval``). ``on_message`` receives each state the wait sees, as Celery's dict (the
+``interval``); ``on_interval`` runs once per ``interval`` of waiting, as on Celery's polling
+stores (and a failed parent is looked for at that pace). ``on_message`` receives each state the wait sees, as Celery's dict (the
 exception instance for a failure), the final one included; a state that comes and goes
 between two reads (a quick ``update_state``) is not seen, as with any polling store.
 """
@@ -34,6 +35,7 @@ def wait_with_hooks(backend: ResultBackend, task_id: str, timeout: float | None,
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = 0.005
     seen: tuple[str, Any] | None = None
+    last_tick = time.monotonic()
     while True:
         meta = backend.get(task_id)
         if on_message is not None and meta.status != states.PENDING \
@@ -42,7 +44,9 @@ def wait_with_hooks(backend: ResultBackend, task_id: str, timeout: float | None,
             on_message(to_dict(meta))
         if meta.ready:
             return meta
-        if on_interval is not None:
+        now = time.monotonic()
+        if on_interval is not None and now - last_tick >= interval:
+            last_tick = now
             on_interval()
         if deadline is not None:
             remaining = deadline - time.monotonic()
