@@ -4,9 +4,10 @@ Without hooks ``AsyncResult.get`` hands the whole wait to the store (``ResultBac
 a Redis notification, an rpc reply, or polling). With a hook the caller must run between
 reads, so the record is read here, with the same backoff as ``poll_until_ready`` (5 ms up to
 ``interval``); ``on_interval`` runs once per ``interval`` of waiting, as on Celery's polling
-stores (and a failed parent is looked for at that pace). ``on_message`` receives each state the wait sees, as Celery's dict (the
-exception instance for a failure), the final one included; a state that comes and goes
-between two reads (a quick ``update_state``) is not seen, as with any polling store.
+stores (a failed parent is looked for at that pace). ``on_message`` receives each state the
+wait sees, as Celery's dict (the exception instance for a failure), the final one included; a
+state that comes and goes between two reads (a quick ``update_state``) is not seen, as with
+any polling store.
 """
 
 from __future__ import annotations
