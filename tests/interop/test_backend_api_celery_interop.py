@@ -28,8 +28,21 @@ def _redis() -> None:
     require_suite_redis()
 
 
+#: How each side reports what its ``app.backend`` reads (run in both processes).
+SUMMARY = """
+def summary(backend, ids):
+    answer = []
+    for task_id in ids:
+        meta = backend.get_task_meta(task_id)
+        result = meta["result"]
+        if isinstance(result, BaseException):
+            result = [type(result).__name__, list(result.args)]
+        answer.append([meta["status"], result, meta.get("traceback"), backend.get_state(task_id)])
+    return answer
+"""
+
 #: argv: results URL, "write" or "read", the ids (JSON).
-CELERY_SIDE = """
+CELERY_SIDE = SUMMARY + """
 import json, os, sys
 from celery import Celery
 app = Celery("api_theirs", broker="memory://", backend=sys.argv[1])
@@ -40,13 +53,7 @@ if command == "write":
     backend.mark_as_failure(ids[1], KeyError("gone"), traceback="Traceback: theirs")
     answer = None
 else:
-    answer = []
-    for task_id in ids:
-        meta = backend.get_task_meta(task_id)
-        result = meta["result"]
-        if isinstance(result, BaseException):
-            result = [type(result).__name__, list(result.args)]
-        answer.append([meta["status"], result, meta.get("traceback"), backend.get_state(task_id)])
+    answer = summary(backend, ids)
 print(json.dumps(answer), flush=True)
 os._exit(0)
 """
@@ -61,17 +68,10 @@ def _celery(command: str, ids: list[str]) -> Any:
 
 def _ours(ids: list[str]) -> list[Any]:
     app = Celery("api_ours", broker="memory://", backend=RESULTS, set_as_current=False)
-    backend: Any = app.backend
+    namespace: dict[str, Any] = {}
+    exec(SUMMARY, namespace)
     try:
-        answer = []
-        for task_id in ids:
-            meta = backend.get_task_meta(task_id)
-            result = meta["result"]
-            if isinstance(result, BaseException):
-                result = [type(result).__name__, list(result.args)]
-            answer.append([meta["status"], result, meta.get("traceback"),
-                           backend.get_state(task_id)])
-        return answer
+        return list(namespace["summary"](app.backend, ids))
     finally:
         app.close()
 
