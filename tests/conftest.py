@@ -8,7 +8,11 @@ import pytest
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Stop the suite's own redis-server (``tests/suite_redis.py``) if a test started it."""
+    """Stop the suite's own redis-server (``tests/suite_redis.py``) and memcached
+    (``tests/memcached_server.py``) if a test started them."""
     suite_redis = sys.modules.get("tests.suite_redis")
     if suite_redis is not None:
         suite_redis.stop_suite_redis()
+    suite_memcached = sys.modules.get("tests.memcached_server")
+    if suite_memcached is not None:
+        suite_memcached.stop_suite_memcached()

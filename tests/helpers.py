@@ -65,6 +65,20 @@ def require_service(name: str, host: str, port: int) -> None:
         pytest.skip(reason)
 
 
+def stop_by_pid(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM,
+                timeout: float = 30) -> int:
+    """Send ``sig`` to ``process`` (by its PID, never by name); SIGKILL it if it outlives
+    ``timeout`` seconds. Returns its exit code."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+    return process.returncode
+
+
 @dataclass
 class WorkerProcess:
     """A ``celeriac worker`` started by a test; stopped by its PID."""
@@ -80,14 +94,7 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        return self.process.returncode
+        return stop_by_pid(self.process, sig, timeout)
 
     def kill(self) -> None:
         """SIGKILL the worker and its children (prefork), like a crash."""

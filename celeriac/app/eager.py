@@ -53,7 +53,7 @@ def _apply_once(task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any], t
     context = Context(id=task_id, task=task.name, args=args, kwargs=kwargs,
                       is_eager=True, called_directly=False, root_id=task_id, retries=retries,
                       ignore_result=bool(options.get("ignore_result", False)),
-                      _protected=0 if custom_call else 1)
+                      stamps=_eager_stamps(options), _protected=0 if custom_call else 1)
     token = task.push_request(context)
     try:
         try:
@@ -74,6 +74,13 @@ def _apply_once(task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any], t
     meta = ResultMeta(task_id, states.SUCCESS, retval, date_done=now_iso())
     _store_if_asked(task, context, meta, errors=False)
     return EagerResult(task_id, meta, task.app)
+
+
+def _eager_stamps(options: dict[str, Any]) -> dict[str, Any]:
+    """Stamps given as options (``Signature.stamp``), each as a list: Celery's eager form."""
+    names = options.get("stamped_headers") or []
+    return {name: value if isinstance(value := options.get(name, []), list) else [value]
+            for name in ([names] if isinstance(names, str) else names)}
 
 
 def _store_if_asked(task: Task[Any, Any], context: Context, meta: ResultMeta,

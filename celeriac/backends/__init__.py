@@ -6,7 +6,8 @@ broker's file" when the broker is SQLite, so the zero-configuration setup keeps 
 results in one file. Every ``db+<SQLAlchemy URL>`` (and Celery's ``database`` alias, with
 ``database_url``) is Celery's SQL store on Celery's tables (``backends/sql``). A class that
 needs to know the broker (``rpc://`` replies travel on it) sets ``uses_broker_url = True``
-and is built with ``from_url(url, options, broker_url=...)``.
+and is built with ``from_url(url, options, broker_url=...)``. ``result_backend='cache'``
+means the store ``cache_backend`` names, as in Celery.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Final, cast
 from celeriac.backends.base import ResultBackend
 from celeriac.config.frozen import BackendOptions
 from celeriac.config.urls import scheme_of
+from celeriac.exceptions import ImproperlyConfigured
 from celeriac.utils.imports import import_alias
 
 BACKEND_ALIASES: Final[dict[str, str]] = {
@@ -32,6 +34,9 @@ BACKEND_ALIASES: Final[dict[str, str]] = {
     "disabled": "celeriac.backends.disabled:DisabledBackend",
     "django-db": "celeriac.contrib.django.results.db_store:DjangoDbBackend",
     "django-cache": "celeriac.contrib.django.results.cache_store:DjangoCacheBackend",
+    **dict.fromkeys(("cache+memcached", "cache+memcache", "cache+pymemcache", "cache+pylibmc"),
+                    "celeriac.backends.memcached:MemcachedBackend"),
+    "file": "celeriac.backends.filesystem:FilesystemBackend",
 }
 
 _SQLITE_SCHEMES: Final = frozenset({"sqlite"})
@@ -42,6 +47,15 @@ def _broker_file(broker_url: str | None) -> str | None:
     if broker_url and scheme_of(broker_url) in ("sqlite", "sqla+sqlite"):
         return broker_url
     return None
+
+
+def _cache_backend_url(options: BackendOptions) -> str:
+    """``result_backend='cache'``: Celery's older spelling, the store named by
+    ``cache_backend`` (``memcached://h:11211/`` or ``memory://``)."""
+    if not options.cache_backend:
+        raise ImproperlyConfigured(
+            "result_backend='cache' needs cache_backend, e.g. 'memcached://127.0.0.1:11211/'")
+    return "cache+" + options.cache_backend
 
 
 def resolve_backend(
@@ -55,6 +69,8 @@ def resolve_backend(
     """
     if not url:
         url = "disabled://"
+    if scheme_of(url) == "cache":
+        url = _cache_backend_url(options)
     scheme = scheme_of(url)
     if scheme.startswith("db+"):  # any SQLAlchemy URL: db+postgresql, db+mysql+pymysql...
         scheme = "db"

@@ -19,13 +19,19 @@ from celeriac.backends.record_codec import RecordCodec
 from celeriac.config.frozen import BackendOptions
 from celeriac.exceptions import TimeoutError
 from celeriac.protocol.result_meta import ResultMeta, decode_record
-from celeriac.serialization.json_codec import json_dumps, json_loads
 
 if TYPE_CHECKING:
     from celeriac.backends.chords import ChordJoin
 
 TASK_KEY_PREFIX = "celery-task-meta-"
 GROUP_KEY_PREFIX = "celery-taskset-meta-"
+
+
+def celery_keyprefix(global_keyprefix: str | None) -> str:
+    """Celery's rule for ``global_keyprefix`` on result keys (``celery.backends.base``)."""
+    if not global_keyprefix:
+        return ""
+    return global_keyprefix if global_keyprefix[-1] in ":_-." else global_keyprefix + "_"
 
 
 class ResultBackend(Protocol):
@@ -120,16 +126,17 @@ class KeyValueBackend(KeyValueKeys, StoreCapabilities):
 
     # -- the GROUPS capability: Celery's layout, wire-protocol.md §4.3 ----------------------
     def save_group(self, group_id: str, result: Any) -> None:
-        """Keep ``{"result": <as_tuple() form>}`` as JSON under ``celery-taskset-meta-<gid>``,
-        with the records' TTL. ``result`` is a ``GroupResult`` (as Celery passes it) or its
+        """Keep ``{"result": <as_tuple() form>}`` under ``celery-taskset-meta-<gid>``, encoded
+        as Celery encodes it (``result_serializer``, ``result_compression``), with the
+        records' TTL. ``result`` is a ``GroupResult`` (as Celery passes it) or its
         ``as_tuple()`` form."""
         tree = result.as_tuple() if hasattr(result, "as_tuple") else result
-        self._kv_set_many([(GROUP_KEY_PREFIX + group_id, json_dumps({"result": tree}))],
+        self._kv_set_many([(GROUP_KEY_PREFIX + group_id, self.codec.dumps({"result": tree}))],
                           self.options.expires)
 
     def restore_group(self, group_id: str) -> Any:
         raw = self._kv_get(GROUP_KEY_PREFIX + group_id)
-        return None if raw is None else json_loads(raw)["result"]
+        return None if raw is None else self.codec.loads(raw)["result"]
 
     def delete_group(self, group_id: str) -> None:
         self._kv_delete(GROUP_KEY_PREFIX + group_id)

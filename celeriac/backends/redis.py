@@ -23,7 +23,7 @@ from typing import Any, Self
 import redis
 from redis.client import PubSub
 
-from celeriac.backends.base import TASK_KEY_PREFIX, KeyValueBackend
+from celeriac.backends.base import TASK_KEY_PREFIX, KeyValueBackend, celery_keyprefix
 from celeriac.backends.capabilities import Capability
 from celeriac.backends.chords import ChordJoin, LazyJoin, RedisChordJoin
 from celeriac.clients.redis import (
@@ -38,13 +38,6 @@ from celeriac.protocol.result_meta import ResultMeta
 
 logger = logging.getLogger(__name__)
 _ERRORS = (redis.ConnectionError, redis.TimeoutError)
-
-
-def celery_keyprefix(global_keyprefix: str | None) -> str:
-    """Celery's rule for ``global_keyprefix`` on result keys (``celery.backends.base``)."""
-    if not global_keyprefix:
-        return ""
-    return global_keyprefix if global_keyprefix[-1] in ":_-." else global_keyprefix + "_"
 
 
 #: KEYS: result keys. ARGV: ttl (0: none), then one encoded record per key. Writes a record

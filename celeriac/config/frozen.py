@@ -10,9 +10,11 @@ import math
 import random
 import sqlite3
 from dataclasses import dataclass, field
+from typing import Any
 
 from celeriac.config.transport_keys import (
     AmqpTransportOptions,
+    KeyValueStoreOptions,
     RedisStoreOptions,
     RedisTransportOptions,
     RpcStoreOptions,
@@ -91,9 +93,10 @@ class BackendOptions:
     ``compression`` and ``accept`` are ``result_serializer``, ``result_compression`` and
     ``result_accept_content`` (else ``accept_content``): see ``record_codec``.
     ``persistent`` is ``result_persistent`` and ``oid`` the app's id (``rpc://`` names its
-    reply queue after it). ``redis``, ``rpc`` and ``sqlite`` are the typed
-    ``result_backend_transport_options`` of each store; ``database`` the ``database_*``
-    settings of the SQL store.
+    reply queue after it). ``redis``, ``rpc``, ``sqlite`` and ``keyvalue`` (memcached, file)
+    are the typed ``result_backend_transport_options`` of each store; ``database`` the
+    ``database_*`` settings of the SQL store. ``cache_backend_options`` are the memcached
+    store's client arguments (Celery's setting).
     """
 
     expires: float | None = 86400.0
@@ -103,12 +106,15 @@ class BackendOptions:
     accept: tuple[str, ...] = ("json",)
     persistent: bool = False
     oid: str | None = None
-    #: ``cache_backend``: the Django cache alias of ``django-cache`` (None: ``'default'``).
+    #: ``cache_backend``: the Django cache alias of ``django-cache`` (None: ``'default'``), or
+    #: the store of ``result_backend='cache'`` (``memcached://...``, ``memory://``).
     cache_backend: str | None = None
     redis: RedisStoreOptions = field(default_factory=RedisStoreOptions)
     rpc: RpcStoreOptions = field(default_factory=RpcStoreOptions)
     sqlite: SqliteStoreOptions = field(default_factory=SqliteStoreOptions)
     database: DatabaseStoreOptions = field(default_factory=DatabaseStoreOptions)
+    keyvalue: KeyValueStoreOptions = field(default_factory=KeyValueStoreOptions)
+    cache_backend_options: dict[str, Any] = field(default_factory=dict)
 
 
 #: Errors that mean "the store cannot be reached (or is busy) now", not "this record is bad":

@@ -18,6 +18,7 @@ from celeriac.config.frozen import (
 from celeriac.config.keyed import KeyedOptions
 from celeriac.config.transport_keys import (
     AmqpTransportOptions,
+    KeyValueStoreOptions,
     NoKeys,
     RedisStoreOptions,
     RedisTransportOptions,
@@ -117,9 +118,12 @@ _BACKEND_KEYS: dict[str, str] = {
     "rpc": "rpc",
     **dict.fromkeys(("memory", "cache+memory", "disabled", "django-db", "django-cache", ""), ""),
     **dict.fromkeys(("db", "database"), ""),
+    **dict.fromkeys(("cache", "cache+memcached", "cache+memcache", "cache+pymemcache",
+                     "cache+pylibmc", "file"), "keyvalue"),
 }
 _STORE_KEYS: dict[str, type[KeyedOptions]] = {
     "redis": RedisStoreOptions, "rpc": RpcStoreOptions, "sqlite": SqliteStoreOptions,
+    "keyvalue": KeyValueStoreOptions,
     "": NoKeys,
 }
 
@@ -152,6 +156,7 @@ def backend_options(conf: Any, oid: str | None = None,
         persistent=bool(conf.get("result_persistent")),
         oid=oid,
         cache_backend=conf.get("cache_backend") or None,
+        cache_backend_options=dict(conf.get("cache_backend_options") or {}),
         database=database_options(conf),
         **typed,
     )

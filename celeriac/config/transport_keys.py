@@ -171,6 +171,17 @@ class SqliteStoreOptions(KeyedOptions):
 
 
 @dataclass(frozen=True, slots=True)
+class KeyValueStoreOptions(KeyedOptions):
+    """The memcached and file result stores: Celery's key-value backends read only
+    ``global_keyprefix`` (put in front of every key, with ``_`` added unless it ends in
+    ``:_-.``, as on Redis)."""
+
+    global_keyprefix: str = option("", lambda value: str(value or ""))
+
+    WHAT: ClassVar[str] = "the memcached or file result store"
+
+
+@dataclass(frozen=True, slots=True)
 class NoKeys(KeyedOptions):
     """A transport or store that reads no key (memory, disabled): every key is reported."""
 
@@ -183,6 +194,7 @@ __all__ = [
     "DEFAULT_SEP",
     "AmqpConnectionOptions",
     "AmqpTransportOptions",
+    "KeyValueStoreOptions",
     "NoKeys",
     "RedisClientOptions",
     "RedisStoreOptions",

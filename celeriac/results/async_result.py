@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +12,7 @@ from celeriac.protocol.exception_codec import decode_exception
 from celeriac.protocol.result_meta import ResultMeta, parse_date_done
 from celeriac.results import graph as _graph
 from celeriac.results.blocking import E_WOULDBLOCK, allow_join_result, assert_will_not_block
+from celeriac.results.parents import reraise_parent_error, wait_following_parents
 from celeriac.results.waiting import wait_with_hooks
 
 if TYPE_CHECKING:
@@ -246,25 +247,31 @@ class AsyncResult(_graph.ResultTree):
         Raises:
             celeriac.exceptions.TimeoutError: not ready within ``timeout`` seconds.
             BaseException: the task's own exception (rebuilt as its type when importable)
-                when it ended in one of ``PROPAGATE_STATES`` and ``propagate`` is true.
+                when it ended in one of ``PROPAGATE_STATES`` and ``propagate`` is true; with
+                ``follow_parents``, a failed parent's exception first (``results.parents``).
             RuntimeError: called inside a task (see ``assert_will_not_block``).
         """
         if self.ignored:
             return None
         if disable_sync_subtasks:
             assert_will_not_block()
-        check_parents = follow_parents and propagate and self.parent is not None
-        if check_parents:
-            self._maybe_reraise_parent_error()
+        follow = follow_parents and propagate and self.parent is not None
         meta = self._cache
-        if meta is None:
-            if on_interval is None and on_message is None and not check_parents:
-                meta = self.backend.wait(self.id, timeout=timeout, interval=interval)
-            else:
-                meta = wait_with_hooks(self.backend, self.id, timeout, interval,
-                                       self._interval_hook(check_parents, on_interval),
-                                       on_message, meta_to_dict)
-            self._set_cache(meta)
+        if meta is not None:
+            if follow:
+                reraise_parent_error(self)
+        elif on_interval is None and on_message is None:
+            meta = (wait_following_parents(self, timeout, interval) if follow
+                    else self.backend.wait(self.id, timeout=timeout, interval=interval))
+        else:
+            if follow:
+                reraise_parent_error(self)
+            meta = wait_with_hooks(self.backend, self.id, timeout, interval,
+                                   self._interval_hook(follow, on_interval),
+                                   on_message, meta_to_dict)
+        self._set_cache(meta)
+        if follow and meta.status in PROPAGATE_STATES:
+            reraise_parent_error(self)
         return self._throw_or_value(meta, propagate, callback, PROPAGATE_STATES)
 
     wait = get
@@ -275,7 +282,7 @@ class AsyncResult(_graph.ResultTree):
             return on_interval
 
         def hook() -> None:
-            self._maybe_reraise_parent_error()
+            reraise_parent_error(self)
             if on_interval is not None:
                 on_interval()
 
@@ -299,19 +306,9 @@ class AsyncResult(_graph.ResultTree):
 
     maybe_reraise = maybe_throw
 
-    def _parents(self) -> Iterator[AsyncResult]:
-        node = self.parent
-        while node is not None:
-            yield node
-            node = node.parent
-
-    def _maybe_reraise_parent_error(self) -> None:
-        for node in reversed(list(self._parents())):
-            node.maybe_throw()
-
     def as_list(self) -> list[str]:
         """This result's id, then its parents' ids."""
-        return [self.id, *(node.id for node in self._parents())]
+        return [self.id, *(self.parent.as_list() if self.parent is not None else ())]
 
     def exists(self) -> bool:
         """Whether the store holds a record for this task (Celery 5.7)."""
@@ -341,6 +338,15 @@ class AsyncResult(_graph.ResultTree):
         self.app.control.revoke(self.id, terminate=terminate, signal=signal, reply=wait,
                                 timeout=timeout)
 
+    def revoke_by_stamped_headers(self, headers: dict[str, Any], connection: Any = None,
+                                  terminate: bool = False, signal: str | None = None,
+                                  wait: bool = False, timeout: float | None = None) -> None:
+        """``app.control.revoke_by_stamped_headers`` (Celery's shortcut; not about this id)."""
+        waiting: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        self.app.control.revoke_by_stamped_headers(headers, connection=connection,
+                                                   terminate=terminate, signal=signal,
+                                                   reply=wait, **waiting)
+
     def as_tuple(self) -> tuple[Any, Any]:
         return ((self.id, self.parent.as_tuple() if self.parent else None), None)
 
@@ -361,7 +367,8 @@ class EagerResult(AsyncResult):
             on_interval: Callable[[], Any] | None = None, disable_sync_subtasks: bool = True,
             EXCEPTION_STATES: frozenset[str] = states.EXCEPTION_STATES,
             PROPAGATE_STATES: frozenset[str] = states.PROPAGATE_STATES) -> Any:
-        """The value computed in-process (Celery's ``EagerResult.get``: no waiting, no hooks)."""
+        """The eager outcome (Celery's ``EagerResult.get``: no waiting, no hooks).
+        ``follow_parents`` has nothing to do: an eager chain stops at its first failure."""
         if disable_sync_subtasks:
             assert_will_not_block()
         if self._exception is not None:

@@ -110,6 +110,7 @@ HIGHER_PRIORITY_FIRST: set[str] = {"memory", "sqlite"}
 from tests.contract import (  # noqa: E402 - after the base table
     amqp_factories,
     django_factories,
+    kv_factories,
     redis_factories,
     rpc_factories,
     sql_factories,
@@ -121,7 +122,8 @@ TRANSPORT_FACTORIES.update(redis_factories.TRANSPORT_FACTORIES)
 FANOUT_FACTORIES: dict[str, TransportFactory] = {
     **TRANSPORT_FACTORIES, **amqp_factories.FANOUT_FACTORIES}
 for _factories in (redis_factories.BACKEND_FACTORIES, rpc_factories.BACKEND_FACTORIES,
-                   django_factories.BACKEND_FACTORIES, sql_factories.BACKEND_FACTORIES):
+                   django_factories.BACKEND_FACTORIES, sql_factories.BACKEND_FACTORIES,
+                   kv_factories.BACKEND_FACTORIES):
     for _kind, (_cls, _build, _general) in _factories.items():
         BACKEND_FACTORIES[_kind] = StoreFactory(_cls, _build, _general)
 

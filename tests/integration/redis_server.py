@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import pytest
 import redis
+
+from tests.helpers import stop_by_pid
 
 
 def _free_port() -> int:
@@ -105,15 +106,8 @@ class RedisServer:
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM by PID: Redis fsyncs its AOF and exits; SIGKILL if it does not."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        if self.process is not None:
+            stop_by_pid(self.process, timeout=timeout)
 
     def restart(self) -> None:
         """Stop, then start again on the same port and directory: the data survives."""

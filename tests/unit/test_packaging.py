@@ -80,7 +80,7 @@ def test_an_unimplemented_broker_scheme_says_what_is_supported(url: str) -> None
         resolve_transport(url)
 
 
-@pytest.mark.parametrize("url", ["mongodb://h", "cache+memcached://h"])
+@pytest.mark.parametrize("url", ["mongodb://h", "couchbase://h"])
 def test_an_unimplemented_result_scheme_says_what_is_supported(url: str) -> None:
     with pytest.raises(ImproperlyConfigured, match=r"not supported by celeriac.*Supported:.*redis"):
         resolve_backend(url, BackendOptions())
@@ -91,10 +91,12 @@ DRIVER_OF = {scheme: "redis" for scheme in ("redis", "rediss", "redis+socket", "
 DRIVER_OF.update({scheme: "amqp" for scheme in ("amqp", "amqps", "pyamqp", "rpc")})
 DRIVER_OF.update({scheme: "django" for scheme in ("django-db", "django-cache")})
 DRIVER_OF.update({scheme: "sql" for scheme in ("db", "database")})
+DRIVER_OF.update({f"cache+{name}": "memcached"
+                  for name in ("memcached", "memcache", "pymemcache", "pylibmc")})
 
 _RESOLVE_WITHOUT_DRIVERS = """
 import sys
-for module in ("redis", "amqp", "django", "sqlalchemy"):
+for module in ("redis", "amqp", "django", "sqlalchemy", "pymemcache"):
     sys.modules[module] = None  # what a missing package looks like to an import
 from celeriac.backends import BACKEND_ALIASES, resolve_backend
 from celeriac.config.frozen import BackendOptions
@@ -119,7 +121,7 @@ def test_a_missing_driver_names_the_extra_to_install(scheme: str) -> None:
 
 
 def test_every_scheme_needing_a_driver_is_covered_above() -> None:
-    driverless = {"memory", "cache+memory", "sqlite", "sqla+sqlite", "disabled"}
+    driverless = {"memory", "cache+memory", "sqlite", "sqla+sqlite", "disabled", "file"}
     assert set(TRANSPORT_ALIASES) | set(BACKEND_ALIASES) == set(DRIVER_OF) | driverless
 
 

@@ -21,7 +21,6 @@ _REDIS_URL: Final = (
 )
 _REDIS_RETRY: Final = "the Redis clients always retry a timed-out command twice, with backoff"
 _REDIS_KEEPALIVE: Final = "the Redis clients always enable TCP keepalive"
-_CACHE: Final = "cache result stores other than cache+memory:// (memcached) are not implemented"
 _RESULT_CACHE: Final = (
     "results are not cached across AsyncResult objects; each caches its own ready result"
 )
@@ -46,7 +45,7 @@ RESULT: Final[tuple[Option, ...]] = (
         CLASS_OR_PATH,
         ("CELERY_RESULT_BACKEND",),
         doc="Where results are stored: sqlite://, redis://, rpc://, db+<SQLAlchemy URL>, "
-        "cache+memory://.",
+        "cache+memory://, cache+memcached://host:11211/, file:///directory.",
     ),
     Option("result_cache_max", -1, INT, ("CELERY_MAX_CACHED_RESULTS",), unsupported=_RESULT_CACHE),
     Option("result_compression", None, STR, ("CELERY_RESULT_COMPRESSION",)),
@@ -213,10 +212,20 @@ DATABASE: Final[tuple[Option, ...]] = (
 )
 
 CACHE: Final[tuple[Option, ...]] = (
-    # The Django cache alias of result_backend='django-cache' (django-celery-results' use).
-    Option("cache_backend", None, STR, ("CELERY_CACHE_BACKEND",)),
     Option(
-        "cache_backend_options", {}, DICT, ("CELERY_CACHE_BACKEND_OPTIONS",), unsupported=_CACHE
+        "cache_backend",
+        None,
+        STR,
+        ("CELERY_CACHE_BACKEND",),
+        doc="The store of result_backend='cache' (memcached://h1:11211;h2:11211/ or "
+        "memory://), or the Django cache alias of result_backend='django-cache'.",
+    ),
+    Option(
+        "cache_backend_options",
+        {},
+        DICT,
+        ("CELERY_CACHE_BACKEND_OPTIONS",),
+        doc="Keyword arguments of the memcached store's pymemcache client.",
     ),
 )
 
