@@ -279,7 +279,9 @@ class Celery(AppConnections, AppConfiguration, AppBrokerAccess, AppComponents):
         self.producer.publish(outbound)
         if plan.sent_event:
             self.events.task_sent(outbound, plan.queue)
-        return self.AsyncResult(task_id, task_name=name)
+        result = self.AsyncResult(task_id, task_name=name)
+        result.ignored = bool(plan.message_options["ignore_result"])  # Celery 5.7: get() -> None
+        return result
 
     def send_many(
         self,

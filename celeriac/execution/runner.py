@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from celeriac import signals, states
 from celeriac._state import current_task_var, join_will_block_var, request_var
 from celeriac.backends.base import store_with_reply_to
+from celeriac.backends.celery_api import prepare_value
 from celeriac.exceptions import EncodeError, Ignore, Reject, Retry, SoftTimeLimitExceeded
 from celeriac.execution.autoretry import autoretry, wants_autoretry
 from celeriac.execution.callbacks import send_callbacks, send_errbacks, trail_children
@@ -235,6 +236,9 @@ class TaskRunner:
         context = running.context
         task_id = context.id or ""
         if not isinstance(retval, _PLAIN):
+            # A returned AsyncResult/GroupResult is stored as its tuple form (Celery's
+            # prepare_value), so the caller's ``collect()`` can follow it.
+            retval = prepare_value(retval, self.result_serializer)
             try:
                 registry.dumps(retval, self.result_serializer)
             except Exception as exc:
