@@ -129,10 +129,14 @@ class Task(Generic[P, R]):
         if self.app.conf.task_always_eager:
             return self.apply(args, kwargs, task_id=task_id, link=link, link_error=link_error,
                               **options)
-        return self.app.send_task(
+        result = self.app.send_task(
             self.name, args, kwargs, task_id=task_id, link=link, link_error=link_error,
             _task=self, **options,
         )
+        # Celery returns the task's own result class (AbortableTask's AbortableAsyncResult).
+        if type(self).AsyncResult is not Task.AsyncResult:
+            return self.AsyncResult(result.id)
+        return result
 
     def delay_many(self, calls: Iterable[Sequence[Any]], **options: Any) -> list[AsyncResult]:
         """Send one task message per argument tuple, all in one broker round trip.
