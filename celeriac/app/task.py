@@ -382,7 +382,7 @@ def make_task_class(
         "__doc__": fun.__doc__,
         "__module__": fun.__module__,
         "__qualname__": getattr(fun, "__qualname__", name),
-        "__wrapped__": fun,
+        "__wrapped__": run,  # as Celery: task.__wrapped__ reads like task.run
         "abstract": False,
         **options,
     }

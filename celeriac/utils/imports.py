@@ -21,6 +21,8 @@ EXTRA_FOR_MODULE: Final[dict[str, str]] = {
     "sqlalchemy": "sql",
     "pymemcache": "memcached",
     "django": "django",
+    "sphinx": "sphinx",
+    "docutils": "sphinx",
 }
 
 
