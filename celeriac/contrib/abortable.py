@@ -51,7 +51,7 @@ class AbortableTask(Task[Any, Any]):
         task_id = kwargs.get("task_id", self.request.id)
         if task_id is None:
             return False
-        result = self.AsyncResult(task_id)
+        result: AsyncResult = self.AsyncResult(task_id)  # a subclass may return another kind
         if not isinstance(result, AbortableAsyncResult):
             return False
         return result.is_aborted()

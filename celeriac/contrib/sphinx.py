@@ -96,7 +96,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_autodocumenter(TaskDocumenter)
     app.add_directive_to_domain("py", "task", TaskDirective)
     app.add_role_to_domain("py", "task", PyXRefRole(fix_parens=True))
-    app.add_config_value("celery_task_prefix", "(task)", True)
+    app.add_config_value("celery_task_prefix", "(task)", "env")  # Celery's True
     app.connect("autodoc-skip-member", autodoc_skip_member_handler)
     return {"parallel_read_safe": True}
 

@@ -65,6 +65,8 @@ def test_abort_stores_the_aborted_state_and_is_aborted_reads_it() -> None:
     def job(self: AbortableTask) -> bool:
         return self.is_aborted()
 
+    assert isinstance(job, AbortableTask)
+
     handle = job.AsyncResult("some-id")
     assert isinstance(handle, AbortableAsyncResult)
     assert not handle.is_aborted()
