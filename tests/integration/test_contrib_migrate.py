@@ -215,3 +215,26 @@ def test_a_filter_may_stop_the_pass_and_undecodable_messages_stay(redis_app: Cel
     move(stop_at_second, app=redis_app)  # the pickle message is not decoded (not accepted)
     assert len(calls) == 2 and all(isinstance(body, list) for body in calls)
     assert sizes(redis_app, "celery") == [4]  # nothing was acked: all handed back
+
+
+def test_the_migrate_command_moves_between_two_sqlite_brokers(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from celeriac.cli.main import cli
+
+    source_url, dest_url = (f"sqlite:///{tmp_path / name}" for name in ("a.db", "b.db"))
+    source, dest = new_app(source_url), new_app(dest_url)
+    try:
+        ids = [source.send_task("proj.a" if i else "proj.b", (i,), queue="work").id
+               for i in range(3)]
+        result = CliRunner().invoke(cli, ["migrate", source_url, dest_url, "-Q", "work:done",
+                                          "-T", "proj.a", "--ack-messages", "-t", "0.2"],
+                                    obj=None, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert result.output.count("Migrating task") == 2
+        assert f"proj.a[{ids[1]}]" in result.output
+        assert task_ids(drain(dest, "done")) == sorted(ids[1:])
+        assert task_ids(drain(source, "work")) == [ids[0]]
+    finally:
+        source.close()
+        dest.close()
