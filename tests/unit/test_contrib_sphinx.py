@@ -98,3 +98,12 @@ def test_setup_turns_on_legacy_autodoc_on_sphinx_9_with_a_warning(tmp_path: Path
         app = Sphinx(str(src), str(src), str(tmp_path / "out"), str(tmp_path / "doctrees"),
                      "text", status=None, warning=None)
     assert app.config.autodoc_use_legacy_class_based is True
+
+
+def test_import_celeriac_loads_no_contrib_tool() -> None:
+    code = ("import sys, celeriac; celeriac.Celery('x', broker='memory://'); "
+            "print(sorted(m for m in sys.modules if m.split('.')[-1] in ('abortable', 'rdb', "
+            "'migrate', 'migrate_filter', 'sphinx', 'docutils', 'pdb')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
