@@ -22,20 +22,23 @@ from celeriac.cli.main import CliState
 @click.option("-Q", "--queues", help="List of queues to migrate (src[:dest],...).")
 @click.option("-F", "--forever", is_flag=True, help="Continually migrate tasks until killed.")
 @click.pass_obj
-def migrate(state: CliState, source: str, destination: str, **kwargs: Any) -> None:
+def migrate(state: CliState, source: str, destination: str, limit: int | None, timeout: float,
+            ack_messages: bool, tasks: str | None, queues: str | None, forever: bool) -> None:
     """Migrate tasks from one broker to another (the app, ``celeriac -A proj migrate``,
     gives the default queues).
 
     Make sure you have a backup of the tasks before you continue.
     """
-    from celeriac.contrib.migrate import migrate_tasks, task_name_of
+    from celeriac.contrib.migrate import migrate_tasks
+    from celeriac.contrib.migrate_filter import task_name_of
 
     def on_migrate_task(progress: Any, body: Any, message: Any) -> None:
         click.echo(f"Migrating task {progress.count}/{progress.strtotal}: "
                    f"{task_name_of(body, message)}[{message.headers.get('id')}]")
 
     migrate_tasks(source, destination, app=state.load_app(), callback=on_migrate_task,
-                  **kwargs)
+                  limit=limit, timeout=timeout, ack_messages=ack_messages, tasks=tasks,
+                  queues=queues, forever=forever)
 
 
 COMMANDS = [migrate]

@@ -29,7 +29,7 @@ from celeriac.contrib.migrate import (
 )
 from celeriac.routing import Queue
 from celeriac.transport.base import Delivery
-from tests.helpers import flushed_redis, in_process_worker
+from tests.helpers import close_celery_app, flushed_redis, in_process_worker
 from tests.suite_redis import suite_redis_url
 
 REDIS = suite_redis_url(14)
@@ -238,3 +238,29 @@ def test_the_migrate_command_moves_between_two_sqlite_brokers(tmp_path: Path) ->
     finally:
         source.close()
         dest.close()
+
+
+def test_a_message_celery_sent_is_moved_and_read_back_by_kombu(redis_app: Celery) -> None:
+    celery = pytest.importorskip("celery")
+
+    theirs = celery.Celery("migrate", broker=REDIS, set_as_current=False)
+    try:
+        sent = theirs.send_task("proj.a", (1, 2), kwargs={"k": "v"}, compression="zlib")
+        theirs.send_task("proj.b", (3,))
+        state = move_by_taskmap({"proj.a": "moved"}, app=redis_app)
+        assert state.filtered == 1
+        with theirs.connection_for_read() as conn:
+            queue = conn.SimpleQueue("moved")
+            try:
+                message = queue.get(timeout=5)
+                assert message.headers["id"] == sent.id
+                assert message.headers["compression"] == "application/x-gzip"
+                assert message.decode() == [[1, 2], {"k": "v"},
+                                            {"callbacks": None, "errbacks": None,
+                                             "chain": None, "chord": None}]
+                message.ack()
+            finally:
+                queue.close()
+        assert [d.message.task_name for d in drain(redis_app, "celery")] == ["proj.b"]
+    finally:
+        close_celery_app(theirs)
