@@ -21,6 +21,8 @@ Where celeriac differs from Celery (and why):
   is logged and left where it was; pass ``accept=['pickle', 'json']`` to move such messages.
 * ``move`` returns the ``State`` it counted moves on (``filtered``); Celery's returns
   another one, whose ``filtered`` stays 0.
+* migrating a queue onto itself (same broker, no rename) raises ``ValueError``; Celery
+  would fetch its own copies again until stopped.
 * ``move_direct*`` are not offered: celeriac has no ``worker_direct`` queues.
 """
 
@@ -38,6 +40,7 @@ from celeriac.contrib.migrate_filter import (
     State,
     StopFiltering,
     prepare_queues,
+    queue_names,
     start_filter,
     task_id_of,
     task_name_of,
@@ -121,12 +124,35 @@ def migrate_tasks(source: BrokerConnection | str, dest: BrokerConnection | str,
     app = _app_or_default(app)
     renames = prepare_queues(queues)
     with _connection(app, source) as src, _connection(app, dest) as dst:
+        _refuse_migrating_into_itself(app, src, dst, renames)
         producer = dst.Producer()
         return start_filter(app, src, partial(migrate, producer, queues=renames),
                             queues=renames,
                             on_declare_queue=lambda name: dst.default_channel.declare(
                                 [renames.get(name, name)]),
                             **kwargs)
+
+
+def _refuse_migrating_into_itself(app: Celery, src: BrokerConnection, dst: BrokerConnection,
+                                  renames: Mapping[str, str]) -> None:
+    """A queue copied onto itself is fetched again and again: refuse instead of looping."""
+    if src.as_uri(include_password=True) != dst.as_uri(include_password=True):
+        return
+    same = [name for name in queue_names(app, list(renames)) if renames.get(name, name) == name]
+    if same:
+        raise ValueError(f"source and destination are the same broker: queue(s) "
+                         f"{', '.join(same)} would be migrated onto themselves; "
+                         f"rename them (queues='{same[0]}:other')")
+
+
+def filter_callback(callback: Callable[[Any, Message], Any],
+                    tasks: Any) -> Callable[[Any, Message], Any]:
+    """``callback`` called only for messages of the task names in ``tasks`` (all if empty)."""
+    def filtered(body: Any, message: Message) -> Any:
+        if tasks and task_name_of(body, message) not in tasks:
+            return None
+        return callback(body, message)
+    return filtered
 
 
 def expand_dest(ret: Any, exchange: str | None, routing_key: str | None) -> tuple[Any, Any]:
@@ -231,7 +257,8 @@ def filter_status(state: State, body: Any, message: Message, **kwargs: Any) -> N
 
 
 __all__ = [
-    "Filterer", "State", "StopFiltering", "expand_dest", "filter_status", "migrate_task",
+    "Filterer", "State", "StopFiltering", "expand_dest", "filter_callback", "filter_status",
+    "migrate_task",
     "migrate_tasks", "move", "move_by_idmap", "move_by_taskmap", "move_task_by_id",
     "prepare_queues", "republish", "start_filter", "task_id_eq", "task_id_in",
 ]

@@ -18,6 +18,7 @@ from celeriac.bootsteps import Message
 from celeriac.contrib.migrate import (
     State,
     StopFiltering,
+    filter_callback,
     filter_status,
     migrate_tasks,
     move,
@@ -264,3 +265,22 @@ def test_a_message_celery_sent_is_moved_and_read_back_by_kombu(redis_app: Celery
         assert [d.message.task_name for d in drain(redis_app, "celery")] == ["proj.b"]
     finally:
         close_celery_app(theirs)
+
+
+def test_migrating_a_queue_onto_itself_is_refused(redis_app: Celery) -> None:
+    redis_app.send_task("proj.add", (1, 1))
+    with pytest.raises(ValueError, match="celery would be migrated onto themselves"):
+        migrate_tasks(REDIS, REDIS, app=redis_app)
+    state = migrate_tasks(REDIS, REDIS, app=redis_app, queues="celery:renamed",
+                          ack_messages=True)
+    assert state.count == 1
+    assert sizes(redis_app, "celery", "renamed") == [0, 1]
+
+
+def test_filter_callback_keeps_the_named_tasks(redis_app: Celery) -> None:
+    redis_app.send_task("proj.a", ())
+    redis_app.send_task("proj.b", ())
+    seen: list[str] = []
+    move(filter_callback(lambda body, message: seen.append(message.headers["task"]),
+                         {"proj.b"}), app=redis_app)
+    assert seen == ["proj.b"]
