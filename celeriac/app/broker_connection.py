@@ -80,7 +80,7 @@ class BrokerConnection:
         self.url = url or app.broker_url
         self._own_transport: Transport | None = None
         self._channel: Channel | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # default_channel takes it, then transport again
 
     def __repr__(self) -> str:
         return f"<BrokerConnection {self.as_uri()} at {id(self):#x}>"

@@ -172,6 +172,9 @@ class Task(BindingMixin, RetryMixin, Generic[P, R]):
         parent = request_var.get()
         if parent is not None and not parent.called_directly:
             self._add_to_parent(parent, result)
+        # Celery returns the task's own result class (AbortableTask's AbortableAsyncResult).
+        if type(self).AsyncResult is not Task.AsyncResult:
+            return self.AsyncResult(result.id)
         return result
 
     @staticmethod
@@ -374,7 +377,7 @@ def make_task_class(
         "__doc__": fun.__doc__,
         "__module__": fun.__module__,
         "__qualname__": getattr(fun, "__qualname__", name),
-        "__wrapped__": fun,
+        "__wrapped__": run,  # as Celery: task.__wrapped__ reads like task.run
         "abstract": False,
         "__header__": None if header is None else staticmethod(header),
         "_dump_pydantic_arguments": dump_arguments,

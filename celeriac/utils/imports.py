@@ -22,6 +22,8 @@ EXTRA_FOR_MODULE: Final[dict[str, str]] = {
     "pymemcache": "memcached",
     "django": "django",
     "pydantic": "pydantic",
+    "sphinx": "sphinx",
+    "docutils": "sphinx",
 }
 
 
