@@ -180,7 +180,8 @@ class ConnectionPool:
 
     def __init__(self, app: Celery) -> None:
         self.app = app
-        self.limit = app.conf.broker_pool_limit
+        #: kombu's pool size; none here (``broker_pool_limit`` is refused as unsupported).
+        self.limit: int | None = None
 
     def acquire(self, block: bool = True, timeout: float | None = None) -> BrokerConnection:
         return BrokerConnection(self.app)
