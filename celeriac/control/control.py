@@ -81,11 +81,12 @@ class Control:
 
     def broadcast(self, command: str, arguments: dict[str, Any] | None = None,
                   destination: Destination = None, connection: Any = None,
-                  reply: bool = False, timeout: float = 1.0, limit: int | None = None,
+                  reply: bool = False, timeout: float | None = 1.0, limit: int | None = None,
                   callback: Callable[[Reply], None] | None = None,
                   channel: Any = None, pattern: str | None = None,
                   matcher: str | None = None, **extra: Any) -> list[Reply] | None:
-        """Send ``command`` to every worker (or ``destination``); replies when ``reply``.
+        """Send ``command`` to every worker (or ``destination``); replies when ``reply``,
+        collected for ``timeout`` seconds (None: Celery's default, 1 s).
 
         ``connection``/``channel`` (Celery's) may be given when they are on the app's own
         broker, which the mailbox uses anyway; another broker raises ``ValueError``.
@@ -93,7 +94,8 @@ class Control:
         _check_same_broker(self.app.broker_url, connection, channel)
         replies = self.mailbox.call(command, {**(arguments or {}), **extra},
                                     destination=_destinations(destination), pattern=pattern,
-                                    matcher=matcher, reply=reply, timeout=timeout,
+                                    matcher=matcher, reply=reply,
+                                    timeout=1.0 if timeout is None else timeout,
                                     limit=limit, callback=callback)
         return replies if reply else None
 

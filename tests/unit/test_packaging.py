@@ -131,4 +131,4 @@ def test_one_version_number() -> None:
     dynamic = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert dynamic["dynamic"]["version"] == {"attr": "celeriac.__version__"}
     assert importlib.metadata.version("celeriac") == celeriac.__version__
-    assert ".".join(map(str, celeriac.VERSION)) == celeriac.__version__
+    assert ".".join(map(str, celeriac.VERSION[:3])) == celeriac.__version__
