@@ -7,13 +7,16 @@ and joins it when the block ends.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import socket
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
+from types import ModuleType
 from typing import Any
 
 from celeriac import signals
@@ -47,6 +50,17 @@ class TestWorkController(Worker):
             signals.worker_ready.disconnect(self._on_ready)
             self._on_started.set()
             test_worker_started.send(sender=self.app, worker=self, consumer=self.consumer)
+
+    def reload(self, modules: Sequence[str] | None = None, reload: bool = False,
+               reloader: Callable[[ModuleType], Any] | None = None) -> None:
+        """Import ``modules`` (re-import them with ``reload=True``), as Celery's
+        ``WorkController.reload``. Tasks defined since the worker started need nothing:
+        the worker finds every task of its app by name when a message arrives."""
+        for name in modules or ():
+            if reload and name in sys.modules:
+                (reloader or importlib.reload)(sys.modules[name])
+            else:
+                importlib.import_module(name)
 
     def ensure_started(self, timeout: float | None = None) -> None:
         """Wait until the worker consumes; the worker must run on another thread."""
@@ -100,7 +114,7 @@ def _start_worker_thread(app: Celery, concurrency: int = 1, pool: str = "solo",
     setup_app_for_worker(app, loglevel, logfile)
     if perform_ping_check:
         assert "celery.ping" in app.tasks
-    options = _worker_options(concurrency, pool, shutdown_timeout, kwargs)
+    options = _worker_options(app, concurrency, pool, shutdown_timeout, kwargs)
     worker = WorkController(app, options)
     failure: list[BaseException] = []
 
@@ -128,10 +142,16 @@ def _start_worker_thread(app: Celery, concurrency: int = 1, pool: str = "solo",
                 "`shutdown_timeout` if your tasks take longer to execute.")
 
 
-def _worker_options(concurrency: int, pool: str, shutdown_timeout: float,
+def _worker_options(app: Celery, concurrency: int, pool: str, shutdown_timeout: float,
                     kwargs: dict[str, Any]) -> WorkerOptions:
     """``WorkerOptions`` from Celery's ``WorkController`` keywords."""
     kwargs = dict(kwargs)
+    if "queues" in kwargs:
+        kwargs["queues"] = _names(kwargs["queues"])
+    excluded = _names(kwargs.pop("exclude_queues", ()))
+    if excluded:  # ``-X``: the queues to consume, less these
+        wanted = _names(kwargs.get("queues", ())) or [str(app.conf.task_default_queue)]
+        kwargs["queues"] = [name for name in wanted if name not in excluded]
     kwargs.setdefault("hostname", anon_nodename())
     # Celery's test worker runs without heartbeats, mingle and gossip: celeriac has no
     # mingle or gossip, so only asking for them is refused.
@@ -147,6 +167,13 @@ def _worker_options(concurrency: int, pool: str, shutdown_timeout: float,
                         f"{', '.join(unknown)}")
     return WorkerOptions(concurrency=concurrency, pool=pool,
                          shutdown_timeout=shutdown_timeout, **kwargs)
+
+
+def _names(value: str | Sequence[str]) -> list[str]:
+    """Queue names from a list or a comma-separated string (Celery's docs pass both)."""
+    if isinstance(value, str):
+        return [name.strip() for name in value.split(",") if name.strip()]
+    return list(value)
 
 
 def setup_app_for_worker(app: Celery, loglevel: str | int, logfile: str | None) -> None:
