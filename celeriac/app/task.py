@@ -127,8 +127,9 @@ class Task(Generic[P, R]):
     ) -> AsyncResult:
         """Send the task with options (countdown, eta, expires, queue, priority, ...)."""
         if self.app.conf.task_always_eager:
-            return self.apply(args, kwargs, task_id=task_id, link=link, link_error=link_error,
-                              **options)
+            from celeriac.app.eager import apply_always_eager
+
+            return apply_always_eager(self, args, kwargs, task_id, link, link_error, options)
         return self.app.send_task(
             self.name, args, kwargs, task_id=task_id, link=link, link_error=link_error,
             _task=self, **options,

@@ -54,6 +54,9 @@ class Context:
     timelimit: tuple[float | None, float | None] = (None, None)
     origin: str | None = None
     hostname: str | None = None
+    #: Celery's request fields for an eager call's ``apply(logfile=, loglevel=)``.
+    logfile: str | None = None
+    loglevel: int | None = None
     ignore_result: bool = False
     priority: int | None = None
     shadow: str | None = None

@@ -236,35 +236,3 @@ class AsyncResult:
     def as_tuple(self) -> tuple[Any, Any]:
         return ((self.id, self.parent.as_tuple() if self.parent else None), None)
 
-
-class EagerResult(AsyncResult):
-    """The outcome of a task run in-process (``apply()`` / ``task_always_eager``)."""
-
-    def __init__(self, id: str, meta: ResultMeta, app: Celery,
-                 exception: BaseException | None = None) -> None:
-        super().__init__(id, app=app, task_name=None)
-        self._cache = meta
-        self._exception = exception
-
-    def get(self, timeout: float | None = None, propagate: bool = True,
-            interval: float = 0.5, disable_sync_subtasks: bool = True, **_: Any) -> Any:
-        if disable_sync_subtasks:
-            assert_will_not_block()
-        if self._exception is not None:
-            if propagate:
-                raise self._exception
-            return self._exception
-        assert self._cache is not None
-        return self._cache.result
-
-    @property
-    def result(self) -> Any:
-        if self._exception is not None:
-            return self._exception
-        assert self._cache is not None
-        return self._cache.result
-
-    info = result
-
-    def forget(self) -> None:
-        """Nothing was stored."""
