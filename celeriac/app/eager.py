@@ -23,11 +23,12 @@ from celeriac.serialization import registry
 
 if TYPE_CHECKING:
     from celeriac.app.task import Task
+    from celeriac.results.async_result import AsyncResult
 
 
 def apply_always_eager(task: Task[Any, Any], args: Sequence[Any] | None,
                        kwargs: Mapping[str, Any] | None, task_id: str | None,
-                       link: Any, link_error: Any, options: dict[str, Any]) -> Any:
+                       link: Any, link_error: Any, options: dict[str, Any]) -> AsyncResult:
     """``apply_async``/``delay`` under ``task_always_eager``, as Celery's: the arguments
     make the round trip through the task's serializer (so a test sees what a worker would
     receive: tuples become lists, an unencodable argument raises ``EncodeError``), and a
@@ -39,10 +40,11 @@ def apply_always_eager(task: Task[Any, Any], args: Sequence[Any] | None,
     args, kwargs = registry.loads(data, content_type, encoding, frozenset({content_type}))
     token = join_will_block_var.set(True)
     try:
-        return task.apply(args, kwargs, task_id=task_id or str(uuid.uuid4()), link=link,
-                          link_error=link_error, **options)
+        result = task.apply(args, kwargs, task_id=task_id or str(uuid.uuid4()), link=link,
+                            link_error=link_error, **options)
     finally:
         join_will_block_var.reset(token)
+    return result
 
 
 def apply_eagerly(task: Task[Any, Any], args: Sequence[Any] | None,

@@ -136,10 +136,10 @@ def _failed(task: Task[Any, Any], context: Context, exc: Exception, trace: str) 
 
 
 def _retried(task: Task[Any, Any], context: Context, retry: Retry, trace: str) -> None:
-    reason = retry.exc if isinstance(retry.exc, BaseException) else None
+    reason = retry.exc if isinstance(retry.exc, BaseException) else retry
     if _stores(task, context, errors=True):
         _store(task, context, ResultMeta(context.id or "", states.RETRY,
-                                         encode_exception(reason or retry), trace, [],
+                                         encode_exception(reason), trace, [],
                                          parent_id=context.parent_id))
     einfo = ExceptionInfo(trace, retry)
     if overrides(task, "on_retry"):

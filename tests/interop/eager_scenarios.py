@@ -1,3 +1,4 @@
+# mypy: disable-error-code="untyped-decorator"
 """Eager-mode scenarios run the same way on real Celery and on celeriac
 (tests/interop/test_eager_vs_celery.py compares what each library reports).
 

@@ -36,7 +36,7 @@ class Trap:
         raise RuntimeError("Test depends on current_app")
 
 
-def TestApp(name: str | None = None, config: dict[str, Any] | None = None,  # noqa: N802
+def TestApp(name: str | None = None, config: dict[str, Any] | None = None,
             enable_logging: bool = False, set_as_current: bool = False,
             log: Any = None, backend: str | None = None, broker: str | None = None,
             **kwargs: Any) -> Celery:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celeriac.app.shared import shared_task
 
 
-@shared_task(name="celery.ping")
-def ping() -> str:
+def _pong() -> str:
     """Simple task that just returns 'pong'."""
     return "pong"
+
+
+#: ``celery.ping``, bound to every app (a shared task, as Celery's).
+ping: Any = shared_task(name="celery.ping")(_pong)

@@ -108,7 +108,7 @@ def start_worker(
 @contextmanager
 def _start_worker_thread(app: Celery, concurrency: int = 1, pool: str = "solo",
                          loglevel: str | int = WORKER_LOGLEVEL, logfile: str | None = None,
-                         WorkController: type[TestWorkController] = TestWorkController,  # noqa: N803
+                         WorkController: type[TestWorkController] = TestWorkController,
                          perform_ping_check: bool = True, shutdown_timeout: float = 10.0,
                          **kwargs: Any) -> Iterator[TestWorkController]:
     setup_app_for_worker(app, loglevel, logfile)

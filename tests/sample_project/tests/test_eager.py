@@ -1,7 +1,6 @@
 """Unit tests that run tasks here and now: apply(), and task_always_eager."""
 
 import pytest
-
 from proj import tasks
 
 

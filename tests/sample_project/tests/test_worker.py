@@ -1,7 +1,6 @@
 """Tests against a real worker on a thread: ``celery_app`` + ``celery_worker``."""
 
 import pytest
-
 from proj import signal_handlers, tasks
 
 
