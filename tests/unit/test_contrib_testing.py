@@ -96,9 +96,9 @@ def test_start_worker_refuses_options_it_does_not_have(option: dict[str, Any]) -
 def test_setup_default_app_restores_the_apps_and_the_trap_raises() -> None:
     before = _state.get_current_app()
     app = _app()
-    with setup_default_app(app, use_trap=True):
-        with pytest.raises(RuntimeError, match="current_app"):
-            _state.get_current_app().tasks  # noqa: B018
+    with setup_default_app(app, use_trap=True), pytest.raises(RuntimeError,
+                                                              match="current_app"):
+        _state.get_current_app().tasks  # noqa: B018
     assert _state.get_current_app() is before
     with setup_default_app(app):
         app.set_default()

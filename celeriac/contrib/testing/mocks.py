@@ -13,7 +13,7 @@ from unittest.mock import Mock
 from celeriac.serialization import registry
 
 
-def TaskMessage(name: str, id: str | None = None, args: Sequence[Any] = (),  # noqa: N802
+def TaskMessage(name: str, id: str | None = None, args: Sequence[Any] = (),
                 kwargs: Mapping[str, Any] | None = None, callbacks: Sequence[Any] | None = None,
                 errbacks: Sequence[Any] | None = None, chain: Sequence[Any] | None = None,
                 shadow: str | None = None, utc: bool | None = None, **options: Any) -> Any:
@@ -31,7 +31,7 @@ def TaskMessage(name: str, id: str | None = None, args: Sequence[Any] = (),  # n
     return message
 
 
-def TaskMessage1(name: str, id: str | None = None, args: Sequence[Any] = (),  # noqa: N802
+def TaskMessage1(name: str, id: str | None = None, args: Sequence[Any] = (),
                  kwargs: Mapping[str, Any] | None = None,
                  callbacks: Sequence[Any] | None = None,
                  errbacks: Sequence[Any] | None = None, **options: Any) -> Any:
@@ -47,7 +47,7 @@ def TaskMessage1(name: str, id: str | None = None, args: Sequence[Any] = (),  # 
 
 
 def task_message_from_sig(app: Any, sig: Any, utc: bool = True,
-                          TaskMessage: Any = TaskMessage) -> Any:  # noqa: N803
+                          TaskMessage: Any = TaskMessage) -> Any:
     """A task message for a signature: its id frozen, links, countdown/eta and expires
     turned into headers as the client would send them."""
     sig.freeze()
@@ -81,7 +81,7 @@ class _ContextMock(Mock):
         pass
 
 
-def ContextMock(*args: Any, **kwargs: Any) -> Any:  # noqa: N802
+def ContextMock(*args: Any, **kwargs: Any) -> Any:
     """A Mock usable as a context manager; ``with`` yields the mock itself."""
     obj = _ContextMock(*args, **kwargs)
     obj.attach_mock(_ContextMock(), "__enter__")
