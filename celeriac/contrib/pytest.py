@@ -49,10 +49,22 @@ def _marked_config(request: pytest.FixtureRequest,
     return dict(celery_config, **(mark.kwargs if mark else {}))
 
 
-def _import_includes(app: Celery, modules: Sequence[str]) -> None:
-    """Import the task modules (Celery's ``app.loader.import_task_module``)."""
-    for module in modules:
+@contextmanager
+def _worker(app: Celery, includes: Sequence[str], pool: str, parameters: Mapping[str, Any],
+            class_tasks: Sequence[Any] = ()) -> Iterator[TestWorkController | None]:
+    """Import the task modules (Celery's ``app.loader.import_task_module``), register the
+    class tasks, and run a worker; None, and no worker, with ``NO_WORKER`` set."""
+    if NO_WORKER:
+        yield None
+        return
+    from celeriac.contrib.testing import worker
+
+    for module in includes:
         importlib.import_module(module)
+    for class_task in class_tasks:
+        app.register_task(class_task)
+    with worker.start_worker(app, pool=pool, **parameters) as started:
+        yield started
 
 
 @pytest.fixture(scope="session")
@@ -82,16 +94,8 @@ def celery_session_worker(request: pytest.FixtureRequest, celery_session_app: Ce
                           celery_worker_parameters: Mapping[str, Any],
                           ) -> Iterator[TestWorkController | None]:
     """Session fixture: a worker that lives throughout the test session."""
-    if NO_WORKER:
-        yield None
-        return
-    from celeriac.contrib.testing import worker
-
-    _import_includes(celery_session_app, celery_includes)
-    for class_task in celery_class_tasks:
-        celery_session_app.register_task(class_task)
-    with worker.start_worker(celery_session_app, pool=celery_worker_pool,
-                             **celery_worker_parameters) as started:
+    with _worker(celery_session_app, celery_includes, celery_worker_pool,
+                 celery_worker_parameters, celery_class_tasks) as started:
         yield started
 
 
@@ -154,14 +158,8 @@ def celery_worker(request: pytest.FixtureRequest, celery_app: Celery,
                   celery_worker_parameters: Mapping[str, Any],
                   ) -> Iterator[TestWorkController | None]:
     """A worker on a thread for this test, stopped when the test returns."""
-    if NO_WORKER:
-        yield None
-        return
-    from celeriac.contrib.testing import worker
-
-    _import_includes(celery_app, celery_includes)
-    with worker.start_worker(celery_app, pool=celery_worker_pool,
-                             **celery_worker_parameters) as started:
+    with _worker(celery_app, celery_includes, celery_worker_pool,
+                 celery_worker_parameters) as started:
         yield started
 
 
