@@ -122,3 +122,44 @@ def test_mocks() -> None:
     assert from_sig.headers["task"] == "t.mul" and from_sig.headers["eta"]
     with ContextMock() as context:
         assert context is not None
+
+
+def test_manager_waits_joins_and_sees_accepted_tasks() -> None:
+    import threading
+
+    from celeriac.contrib.testing.manager import Manager, Sentinel
+
+    app = _app()
+    release = threading.Event()
+
+    @app.task(name="t.blocks")
+    def blocks() -> str:
+        release.wait(10)
+        return "done"
+
+    manager = Manager(app)
+    calls: list[int] = []
+
+    def not_yet() -> int:
+        calls.append(1)
+        if len(calls) < 3:
+            raise Sentinel()
+        return len(calls)
+
+    assert manager.wait_for(not_yet, (Sentinel,), interval_start=0.01, interval_step=0) == 3
+
+    def never() -> None:
+        raise Sentinel()
+
+    manager.ensure_not_for_a_while(never, (Sentinel,), max_retries=2, interval_start=0.01)
+    with pytest.raises(AssertionError, match="Should not"):
+        manager.ensure_not_for_a_while(lambda: None, (Sentinel,), max_retries=2)
+    with setup_default_app(app), start_worker(app, pool="threads", concurrency=2,
+                                               hostname=f"m{uuid.uuid4().hex}@x"):
+        result = blocks.delay()
+        manager.assert_accepted([result.id], interval=0.2, max_retries=50,
+                                interval_start=0.05, interval_step=0.05)
+        release.set()
+        # As Celery's: values go to join's callback, so the returned list is empty.
+        assert manager.join(result, timeout=10) == []
+        assert result.get(timeout=1) == "done"
