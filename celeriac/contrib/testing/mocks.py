@@ -83,7 +83,7 @@ class _ContextMock(Mock):
 
 def ContextMock(*args: Any, **kwargs: Any) -> Any:
     """A Mock usable as a context manager; ``with`` yields the mock itself."""
-    obj = _ContextMock(*args, **kwargs)
+    obj: Any = _ContextMock(*args, **kwargs)
     obj.attach_mock(_ContextMock(), "__enter__")
     obj.attach_mock(_ContextMock(), "__exit__")
     obj.__enter__.return_value = obj
