@@ -5,7 +5,9 @@ Change one import (``from celeriac import Celery``) and a Celery project runs on
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from celeriac.utils.lazy import lazy_getattr
 
 #: The one version number: pyproject.toml reads it from here (``[tool.setuptools.dynamic]``).
 __version__ = "0.1.0"
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from celeriac.results.async_result import AsyncResult
     from celeriac.results.group_result import GroupResult, ResultSet
     from celeriac.routing import Exchange, Queue
+    from celeriac.utils import uuid
 
 _LAZY = {
     "Celery": "celeriac.app.base",
@@ -44,19 +47,11 @@ _LAZY = {
     "Exchange": "celeriac.routing",
     "Queue": "celeriac.routing",
     "current_task": "celeriac.app.shared",
+    "uuid": "celeriac.utils",
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the public names on first use: ``import celeriac`` stays cheap for the CLI."""
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'celeriac' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr('celeriac', _LAZY, globals())
 
 
 __all__ = [
@@ -79,6 +74,7 @@ __all__ = [
     "maybe_signature",
     "shared_task",
     "signature",
+    "uuid",
     "xmap",
     "xstarmap",
 ]

@@ -4,17 +4,15 @@
 
     CeleriacError
      ├── ImproperlyConfigured
-     ├── NotRegistered (also a KeyError)
+     ├── TaskError
+     │    ├── NotRegistered, QueueNotFound (also KeyErrors)
+     │    ├── TimeoutError, IncompleteStream, AlreadyRegistered, InvalidTaskError
      ├── ContentDisallowed
      ├── InvalidMessage
      ├── DecodeError
      ├── OperationalError        (a broker or store could not be reached)
      │    ├── BrokerRefusedError (it answered, and refused: retrying cannot help)
      │    └── BrokerConnectionLost (reconnecting ran out of broker_connection_max_retries)
-     ├── TimeoutError            (AsyncResult.get timed out)
-     ├── TaskError
-     │    ├── WorkerLostError
-     │    ├── TimeLimitExceeded
      │    ├── TaskRevokedError
      │    ├── ChordError
      │    └── MaxRetriesExceededError
@@ -23,12 +21,22 @@
           ├── Retry
           ├── Ignore
           └── Reject
-    SoftTimeLimitExceeded        (an Exception, so a task can catch it)
+    SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError, Terminated
+                                 (plain Exceptions: billiard's in Celery)
+    BackendError -> BackendGetMetaError, BackendStoreError
+    WorkerShutdown, WorkerTerminate (SystemExit)
+    CeleriacWarning (= CeleryWarning) -> AlwaysEagerIgnored, DuplicateNodenameWarning,
+        DuplicateTaskNameWarning, FixupWarning, NotConfigured, SecurityWarning
+
+The names and bases match ``celery.exceptions`` (tests/unit/test_exceptions_compat.py compares
+them), with one deliberate difference: ``OperationalError`` is celeriac's own (Celery re-exports
+kombu's, and celeriac does not depend on kombu), so it descends from ``CeleryError`` here.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from types import TracebackType
+from typing import Any, NoReturn
 
 
 class CeleriacError(Exception):
@@ -42,7 +50,11 @@ class ImproperlyConfigured(CeleriacError):
     """A setting is missing, malformed or names something that does not exist."""
 
 
-class NotRegistered(CeleriacError, KeyError):
+class TaskError(CeleriacError):
+    """Base of errors recorded as a task's outcome."""
+
+
+class NotRegistered(KeyError, TaskError):
     """A task name that no registered task answers to."""
 
     def __str__(self) -> str:
@@ -87,20 +99,32 @@ class BrokerConnectionLost(OperationalError):
     """
 
 
-class TimeoutError(CeleriacError):
+class TimeoutError(TaskError):
     """``AsyncResult.get`` waited longer than its timeout."""
 
 
-class TaskError(CeleriacError):
-    """Base of errors recorded as a task's outcome."""
+class WorkerLostError(Exception):
+    """The process running the task died before reporting an outcome (billiard's, in Celery)."""
 
 
-class WorkerLostError(TaskError):
-    """The process running the task died before reporting an outcome."""
+class TimeLimitExceeded(Exception):
+    """The hard time limit killed the task (billiard's, in Celery: not a ``CeleryError``)."""
 
 
-class TimeLimitExceeded(TaskError):
-    """The hard time limit killed the task."""
+class Terminated(Exception):
+    """The task was terminated (``revoke(terminate=True)``; billiard's, in Celery)."""
+
+
+class IncompleteStream(TaskError):
+    """Found the end of a stream of data, but the data is not complete."""
+
+
+class AlreadyRegistered(TaskError):
+    """The task name is already registered."""
+
+
+class InvalidTaskError(TaskError):
+    """The task has invalid data or is not properly constructed."""
 
 
 class TaskRevokedError(TaskError):
@@ -124,7 +148,7 @@ class SecurityError(CeleriacError):
     """Refused to rebuild something that is not safe to rebuild (e.g. a non-exception class)."""
 
 
-class QueueNotFound(ImproperlyConfigured, KeyError):
+class QueueNotFound(KeyError, TaskError):
     """A task was routed to a queue missing from ``task_queues`` and creating it is off."""
 
 
@@ -156,6 +180,10 @@ class Retry(TaskPredicate):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return self.__class__, (self.message, self.exc, self.when)
+
+
+#: Celery's old name for :class:`Retry`.
+RetryTaskError = Retry
 
 
 class Ignore(TaskPredicate):
@@ -190,34 +218,142 @@ class DuplicateNodenameWarning(CeleriacWarning):
     """Several live workers answer to one node name: remote control cannot tell them apart."""
 
 
+class AlwaysEagerIgnored(CeleriacWarning):
+    """``send_task`` ignores ``task_always_eager``."""
+
+
+class DuplicateTaskNameWarning(CeleriacWarning):
+    """Two tasks were registered under one name."""
+
+
+class NotConfigured(CeleriacWarning):
+    """Celery has not been configured, as no config module has been found."""
+
+
+class SecurityWarning(CeleriacWarning):
+    """Potential security issue found."""
+
+
+class CPendingDeprecationWarning(PendingDeprecationWarning):
+    """Warning of a deprecation in a future version."""
+
+
+class CDeprecationWarning(DeprecationWarning):
+    """Warning of a deprecated feature."""
+
+
+class WorkerTerminate(SystemExit):
+    """Signals that the worker should terminate immediately."""
+
+
+#: Celery's old name for :class:`WorkerTerminate`.
+SystemTerminate = WorkerTerminate
+
+
+class WorkerShutdown(SystemExit):
+    """Signals that the worker should perform a warm shutdown."""
+
+
+class BackendError(Exception):
+    """An issue writing or reading to/from the result store."""
+
+
+class BackendGetMetaError(BackendError):
+    """An issue reading a task's meta from the result store."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.task_id = kwargs.get("task_id", "")
+        super().__init__(*args)
+
+    def __repr__(self) -> str:
+        return f"{super().__repr__()} task_id:{self.task_id}"
+
+
+class BackendStoreError(BackendError):
+    """An issue writing a task's state to the result store."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.state = kwargs.get("state", "")
+        self.task_id = kwargs.get("task_id", "")
+        super().__init__(*args)
+
+    def __repr__(self) -> str:
+        return f"{super().__repr__()} state:{self.state} task_id:{self.task_id}"
+
+
+def reraise(tp: Any, value: BaseException, tb: TracebackType | None = None) -> NoReturn:
+    """Raise ``value`` again with traceback ``tb`` (Celery's helper; ``tp`` is unused there too)."""
+    if value.__traceback__ is not tb:
+        raise value.with_traceback(tb)
+    raise value
+
+
+def __getattr__(name: str) -> Any:
+    """``CeleryCommandException`` subclasses click's exception: built on first use, so that
+    ``import celeriac.exceptions`` (and so ``import celeriac``) never loads click."""
+    if name == "CeleryCommandException":
+        import click
+
+        class CeleryCommandException(click.ClickException):
+            """A general command exception which stores an exit code."""
+
+            def __init__(self, message: str, exit_code: int) -> None:
+                super().__init__(message=message)
+                self.exit_code = exit_code  # type: ignore[misc]  # click: a class default
+
+        CeleryCommandException.__module__ = __name__
+        globals()[name] = CeleryCommandException
+        return CeleryCommandException
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "AlreadyRegistered",
+    "AlwaysEagerIgnored",
+    "BackendError",
+    "BackendGetMetaError",
+    "BackendStoreError",
     "BrokerConnectionLost",
     "BrokerRefusedError",
+    "CDeprecationWarning",
+    "CPendingDeprecationWarning",
     "CeleriacError",
     "CeleriacWarning",
+    "CeleryCommandException",  # noqa: F822 - built on first use (module __getattr__)
     "CeleryError",
     "CeleryWarning",
     "ChordError",
     "ContentDisallowed",
     "DecodeError",
     "DuplicateNodenameWarning",
+    "DuplicateTaskNameWarning",
     "EncodeError",
     "FixupWarning",
     "Ignore",
     "ImproperlyConfigured",
+    "IncompleteStream",
     "InvalidMessage",
+    "InvalidTaskError",
     "MaxRetriesExceededError",
+    "NotConfigured",
     "NotRegistered",
     "OperationalError",
     "QueueNotFound",
     "Reject",
     "Retry",
+    "RetryTaskError",
     "SecurityError",
+    "SecurityWarning",
     "SoftTimeLimitExceeded",
+    "SystemTerminate",
     "TaskError",
     "TaskPredicate",
     "TaskRevokedError",
+    "Terminated",
     "TimeLimitExceeded",
     "TimeoutError",
     "WorkerLostError",
+    "WorkerShutdown",
+    "WorkerTerminate",
+    "reraise",
 ]

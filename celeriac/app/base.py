@@ -13,12 +13,15 @@ from celeriac import _state
 from celeriac.app.annotations import annotate
 from celeriac.app.annotations import prepare as prepare_annotations
 from celeriac.app.autodiscover import autodiscover, import_modules
+from celeriac.app.broker_api import AppBrokerAccess
+from celeriac.app.components import AppComponents
+from celeriac.app.configuration import AppConfiguration, PackageSource
 from celeriac.app.connections import AppConnections
-from celeriac.app.fixups import BUILTIN_FIXUPS, apply_fixups, discovered_packages
+from celeriac.app.fixups import BUILTIN_FIXUPS, apply_fixups
 from celeriac.app.registry import TaskRegistry
 from celeriac.app.routing import TaskRouter
 from celeriac.app.task import Task, make_task_class
-from celeriac.config import Settings, load_object_settings
+from celeriac.config import Settings
 from celeriac.utils.dispatch import Signal
 from celeriac.utils.ids import new_id
 
@@ -30,10 +33,8 @@ if TYPE_CHECKING:
     from celeriac.results.async_result import AsyncResult
     from celeriac.transport.base import Outbound, Transport
 
-PackageSource = Callable[[], Iterable[str]] | Iterable[str]
 
-
-class Celery(AppConnections):
+class Celery(AppConnections, AppConfiguration, AppBrokerAccess, AppComponents):
     """A celeriac application (``Celeriac`` is the same class).
 
     Args:
@@ -66,10 +67,18 @@ class Celery(AppConnections):
         task_cls: type[Task[Any, Any]] | str | None = None,
         autofinalize: bool = True,
         fixups: Iterable[str] | None = None,
+        loader: type[Any] | str | None = None,
+        log: type[Any] | str | None = None,
+        changes: Mapping[str, Any] | None = None,
         **settings: Any,
     ) -> None:
         self.main = main
-        self.conf = Settings()
+        self.conf = Settings(changes)
+        self._init_components()
+        if loader is not None:
+            self.loader_cls = loader
+        if log is not None:
+            self.log_cls = log
         if config_source is not None:
             self.config_from_object(config_source)
         if broker:
@@ -90,8 +99,10 @@ class Celery(AppConnections):
         self._fixups = apply_fixups(self, self.fixups)
         self.Task = self._make_base_task(self.task_cls)
         self.oid = new_id()
-        self.on_after_configure = Signal("on_after_configure")
-        self.on_after_finalize = Signal("on_after_finalize")
+        self.on_configure = Signal("app.on_configure")
+        self.on_after_configure = Signal("app.on_after_configure")
+        self.on_after_finalize = Signal("app.on_after_finalize")
+        self.on_after_fork = Signal("app.on_after_fork")
         self._lock = threading.RLock()
         self._transport: Transport | None = None
         self._producer: Producer | None = None
@@ -102,13 +113,22 @@ class Celery(AppConnections):
         self._pending_autodiscover: list[tuple[PackageSource, str]] = []
         self._import_modules_sent = False
         self.periodic_tasks: dict[str, dict[str, Any]] = {}
-        from celeriac.canvas import register_builtins
+        from celeriac.app.builtins import register_builtins
 
         register_builtins(self)
-        _register_backend_cleanup(self)
         _state.register_app(self)
         if set_as_current and _state.is_fallback_default():
             _state.set_default_app(self)
+        self.set_as_current, self.autofinalize = set_as_current, autofinalize
+        if not autofinalize:
+            import warnings
+
+            from celeriac.exceptions import CeleriacWarning
+
+            warnings.warn("autofinalize=False is not supported: app.tasks is usable at once "
+                          "and no RuntimeError is raised before finalize()", CeleriacWarning,
+                          stacklevel=2)
+        self.on_init()
 
     def _make_base_task(self, task_cls: type[Task[Any, Any]] | str) -> type[Task[Any, Any]]:
         base: type[Task[Any, Any]]
@@ -194,54 +214,7 @@ class Celery(AppConnections):
         self._annotate([instance])
         return instance
 
-    # -- configuration --------------------------------------------------------------
-    def config_from_object(self, obj: Any, namespace: str | None = None,
-                           silent: bool = False, force: bool = False) -> None:
-        """Load settings from a module, an object or an import string (Celery's semantics)."""
-        try:
-            values = load_object_settings(obj, namespace=namespace)
-        except Exception:
-            if silent:
-                return
-            raise
-        self.conf.update(values)
-        self._reset_lazy()
-
-    def config_from_envvar(self, variable_name: str, silent: bool = False) -> None:
-        module = os.environ.get(variable_name)
-        if not module:
-            if silent:
-                return
-            from celeriac.exceptions import ImproperlyConfigured
-
-            raise ImproperlyConfigured(f"Environment variable {variable_name!r} is not set.")
-        self.config_from_object(module)
-
-    def autodiscover_tasks(
-        self,
-        packages: PackageSource | None = None,
-        related_name: str = "tasks",
-        force: bool = False,
-    ) -> None:
-        """Import ``<package>.tasks`` for each package, now if ``force`` else at worker start.
-
-        Without ``packages``: the packages the fix-ups list (with Django, every app of
-        ``INSTALLED_APPS``, asked once Django's app registry is ready), else the
-        ``installed_apps`` setting.
-        """
-        if packages is None:
-            packages = self._default_task_packages
-        if force:
-            resolved = packages() if callable(packages) else packages
-            autodiscover(list(resolved), related_name)
-        else:
-            self._pending_autodiscover.append((packages, related_name))
-
-    def _default_task_packages(self) -> list[str]:
-        if self._fixups:
-            return discovered_packages(self._fixups)
-        return list(self.conf.get("installed_apps") or [])
-
+    # -- configuration (more in app/configuration.py) -------------------------------
     def loader_import_modules(self) -> None:
         """Import ``include``/``imports`` and pending autodiscovery (worker start-up).
 
@@ -262,13 +235,19 @@ class Celery(AppConnections):
             autodiscover(list(resolved), related_name)
         self.finalize()
 
-    def finalize(self) -> None:
-        """Fire ``on_after_configure``/``on_after_finalize`` once (beat entries hook in here)."""
+    @property
+    def finalized(self) -> bool:
+        return self._finalized
+
+    def finalize(self, auto: bool = False) -> None:
+        """Fire ``on_configure``, ``on_after_configure`` (``source``: the settings) and
+        ``on_after_finalize`` once, in Celery's order (beat entries hook in here)."""
         if self._finalized:
             return
         self._finalized = True
         self._annotate(list(self.tasks.values()))  # configured after the tasks were defined
-        self.on_after_configure.send(sender=self)
+        self.on_configure.send(sender=self)
+        self.on_after_configure.send(sender=self, source=self.conf)
         self.on_after_finalize.send(sender=self)
 
     def add_periodic_task(self, schedule: Any, sig: Any, args: Sequence[Any] = (),
@@ -383,6 +362,7 @@ Celeriac = Celery
 def _reset_apps_after_fork() -> None:
     for app in _state.live_apps():
         app._after_fork()
+        app.on_after_fork.send(sender=app)
 
 
 def _make_default_app() -> Celery:
@@ -392,17 +372,3 @@ def _make_default_app() -> Celery:
 
 _state.set_app_factory(_make_default_app)
 os.register_at_fork(after_in_child=_reset_apps_after_fork)
-
-
-def _register_backend_cleanup(app: Celery) -> None:
-    """Celery's ``celery.backend_cleanup`` (Celery's beat sends it daily when results expire):
-    delete the expired records of a store that keeps files past their lifetime (``file://``);
-    other stores expire records themselves, and the task does nothing on them."""
-
-    def backend_cleanup() -> None:
-        cleanup = getattr(app.backend, "cleanup", None)
-        if callable(cleanup):
-            cleanup()
-
-    if "celery.backend_cleanup" not in app.tasks:
-        app.task(name="celery.backend_cleanup", shared=False)(backend_cleanup)

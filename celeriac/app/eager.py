@@ -94,11 +94,18 @@ def _request(task: Task[Any, Any], task_id: str, args: list[Any], kwargs: dict[s
         logfile=logfile, loglevel=loglevel or 0, hostname=socket.gethostname(),
         callbacks=_as_list(link), errbacks=_as_list(link_error), headers=headers,
         timelimit=(None, None) if limits == (None, None) else limits,
-        ignore_result=bool(ignore),
+        ignore_result=bool(ignore), stamps=_eager_stamps(options),
         delivery_info={"is_eager": True, "exchange": options.get("exchange"),
                        "routing_key": options.get("routing_key"),
                        "priority": options.get("priority")},
     )
+
+
+def _eager_stamps(options: dict[str, Any]) -> dict[str, Any]:
+    """Stamps given as options (``Signature.stamp``), each as a list: Celery's eager form."""
+    names = options.get("stamped_headers") or []
+    return {name: value if isinstance(value := options.get(name, []), list) else [value]
+            for name in ([names] if isinstance(names, str) else names)}
 
 
 def _as_list(value: Any) -> list[Any] | None:

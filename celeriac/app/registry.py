@@ -10,16 +10,46 @@ from celeriac.exceptions import NotRegistered
 
 
 class TaskRegistry(dict[str, Task[Any, Any]]):
-    """A dict of registered tasks whose misses raise ``NotRegistered`` naming close matches."""
+    """A dict of registered tasks whose misses raise ``NotRegistered`` naming close matches.
+
+    ``NotRegistered`` is also a ``KeyError``, so ``tasks.get(name)`` and ``name in tasks``
+    behave as on any dict, as with Celery's registry.
+    """
+
+    NotRegistered = NotRegistered
 
     def __missing__(self, name: str) -> Task[Any, Any]:
         raise NotRegistered(self.describe_unknown(name))
 
-    def register(self, task: Task[Any, Any]) -> None:
-        self[task.name] = task
+    def register(self, task: Task[Any, Any] | type[Task[Any, Any]]) -> None:
+        """Register ``task`` (an instance, or a class, instantiated here) under its name."""
+        if getattr(task, "name", None) is None:
+            from celeriac.exceptions import InvalidTaskError
 
-    def unregister(self, name: str) -> None:
-        self.pop(name, None)
+            raise InvalidTaskError(
+                f"Task class {getattr(task, '__name__', type(task).__name__)!r} must specify "
+                ".name attribute")
+        instance = task() if isinstance(task, type) else task
+        self[instance.name] = instance
+
+    def unregister(self, name: str | Task[Any, Any]) -> None:
+        """Remove a task by name (or the task itself); ``NotRegistered`` if it is not here."""
+        key = str(getattr(name, "name", name))
+        try:
+            self.pop(key)
+        except KeyError:
+            raise NotRegistered(key) from None
+
+    def regular(self) -> dict[str, Task[Any, Any]]:
+        return self.filter_types("regular")
+
+    def periodic(self) -> dict[str, Task[Any, Any]]:
+        return self.filter_types("periodic")
+
+    def filter_types(self, type: str) -> dict[str, Task[Any, Any]]:
+        """The tasks whose ``type`` attribute (default ``'regular'``) is ``type``."""
+        return {name: task for name, task in self.items()
+                if getattr(task, "type", "regular") == type}
 
     def user_tasks(self) -> list[str]:
         """Registered names apart from celeriac's own built-ins, sorted for the banner."""

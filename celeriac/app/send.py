@@ -204,6 +204,8 @@ def _merge(app: Celery, name: str, options: dict[str, Any], task: Task[Any, Any]
         "reply_to": options.get("reply_to") or app.oid,
         "priority": priority,
         "headers": options.get("headers"),
+        "replaced_task_nesting": int(options.get("replaced_task_nesting") or 0),
+        **_stamps(options),
         "delivery_mode": (delivery_mode_of(options["delivery_mode"])
                           if options.get("delivery_mode") is not None
                           else defaults.delivery_mode),
@@ -211,6 +213,16 @@ def _merge(app: Celery, name: str, options: dict[str, Any], task: Task[Any, Any]
     return SendPlan(message_options, route.routing_key or route.queue, route.exchange,
                     eta.timestamp() if eta is not None and eta > now else None, root_id,
                     defaults.sent_event, route.queue)
+
+
+def _stamps(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Stamps set by ``Signature.stamp`` (options named in ``stamped_headers``) as the
+    ``stamped_headers``/``stamps`` headers, where Celery's ``as_task_v2`` puts them."""
+    names = options.get("stamped_headers")
+    if not names:
+        return {}
+    names = [names] if isinstance(names, str) else list(names)
+    return {"stamped_headers": names, "stamps": {name: options.get(name) for name in names}}
 
 
 def outbound_for(plan: SendPlan, name: str, task_id: str, args: Sequence[Any] | None,

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celeriac import _state
+from celeriac.local import Proxy
 
 
 def shared_task(*args: Any, **options: Any) -> Any:
@@ -44,19 +45,5 @@ class _SharedTaskProxy:
         return f"<@shared_task: {self._name}>"
 
 
-class _Proxy:
-    def __init__(self, getter: Callable[[], Any]) -> None:
-        object.__setattr__(self, "_getter", getter)
-
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(self._getter(), attr)
-
-    def __bool__(self) -> bool:
-        return self._getter() is not None
-
-    def __repr__(self) -> str:
-        return repr(self._getter())
-
-
-current_app: Any = _Proxy(_state.get_current_app)
-current_task: Any = _Proxy(_state.get_current_task)
+current_app: Any = Proxy(_state.get_current_app)
+current_task: Any = Proxy(_state.get_current_task)

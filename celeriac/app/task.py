@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, ParamSpec, T
 from celeriac import states
 from celeriac._state import current_task_var, request_var
 from celeriac.exceptions import MaxRetriesExceededError, Retry
-from celeriac.execution.context import Context
+from celeriac.execution.context import Context as Context  # re-exported: celery.app.task
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -245,6 +245,29 @@ class Task(Generic[P, R]):
         with self.app.events.default_dispatcher(hostname=request.hostname) as dispatcher:
             dispatcher.send(type_, uuid=request.id, retry=retry, retry_policy=retry_policy,
                             **fields)
+
+    def replace(self, sig: Signature) -> Any:
+        """End this task and put ``sig`` in its place, under its id (``app/replace.py``).
+
+        Raises:
+            Ignore: always, outside eager mode, once ``sig`` is sent.
+            ImproperlyConfigured: ``sig`` is part of a chord, or an empty chain.
+        """
+        from celeriac.app.replace import replacement_for
+
+        return self.on_replace(replacement_for(self, sig))
+
+    def on_replace(self, sig: Signature) -> Any:
+        """Send (or, eagerly, run) the replacement; overrides must return ``super()``'s."""
+        from celeriac.app.replace import run_replacement
+
+        return run_replacement(self, sig)
+
+    def add_to_chord(self, sig: Signature, lazy: bool = False) -> Any:
+        """Add ``sig`` to the chord this header task belongs to (``app/replace.py``)."""
+        from celeriac.app.replace import add_to_chord
+
+        return add_to_chord(self, sig, lazy)
 
     # -- canvas ---------------------------------------------------------------------
     def signature(

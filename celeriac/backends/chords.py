@@ -63,6 +63,10 @@ class ClaimedChord:
 class ChordJoin(Protocol):
     """The counting half of a chord; one per result store."""
 
+    #: Parts that arrive before ``set_size`` are kept and counted once it comes (a header
+    #: read from a generator is sized only before its last batch is sent: ``canvas.lazy``).
+    counts_unsized_parts: bool
+
     def set_size(self, group_id: str, size: int) -> None:
         """Record how many header completions the chord waits for (client, before sending)."""
 
@@ -74,6 +78,10 @@ class ChordJoin(Protocol):
 
     def abandon(self, claimed: ClaimedChord) -> None:
         """A failed chord: drop its size so late copies of parts do not fail it again."""
+
+    def grow(self, group_id: str, count: int) -> None:
+        """Wait for ``count`` more parts (``Task.add_to_chord``); allowed before ``set_size``
+        (a generator header is sized when its last task is sent), which keeps the growth."""
 
 
 # -- Redis ------------------------------------------------------------------------------------
@@ -140,6 +148,8 @@ return 0
 class RedisChordJoin:
     """Celery-compatible chord counters in Redis (see the module docstring)."""
 
+    counts_unsized_parts = True
+
     def __init__(self, client: Any, keyprefix: str = "", expires: float | None = 86400) -> None:
         self.client = client
         self.keyprefix = keyprefix
@@ -156,6 +166,10 @@ class RedisChordJoin:
         pipe.delete(self.key(group_id, ".c"))
         pipe.set(self.key(group_id, ".s"), size, ex=self.expires or None)
         pipe.execute()
+
+    def grow(self, group_id: str, count: int) -> None:
+        """Celery's ``add_to_chord``: ``INCR <gid>.t`` (the part script adds it to the size)."""
+        self.client.incr(self.key(group_id, ".t"), count)
 
     def _keys(self, gid: str) -> list[str]:
         return [self.key(gid, ".j"), self.key(gid, ".t"), self.key(gid, ".s"),
@@ -202,11 +216,16 @@ _SCHEMA: Final = (
     "CREATE TABLE IF NOT EXISTS celeriac_chord_parts (gid TEXT NOT NULL, member TEXT NOT NULL,"
     " idx REAL NOT NULL, tid TEXT NOT NULL, state TEXT NOT NULL, result BLOB,"
     " PRIMARY KEY (gid, member))",
+    # Parts added by ``grow``, kept apart from ``size`` so that a later ``set_size`` keeps them.
+    "CREATE TABLE IF NOT EXISTS celeriac_chord_growth (gid TEXT PRIMARY KEY,"
+    " extra INTEGER NOT NULL)",
 )
 
 
 class SqliteChordJoin:
     """Chord counters as rows in the results file; claimed in the counting transaction."""
+
+    counts_unsized_parts = True
 
     def __init__(self, path: str, expires: float | None = 86400) -> None:
         from celeriac.clients.sqlite import SqliteHandle
@@ -226,7 +245,17 @@ class SqliteChordJoin:
                 "INSERT INTO celeriac_chords (gid, size, done, expires_at) VALUES (?, ?, 0, ?)"
                 " ON CONFLICT (gid) DO UPDATE SET size = excluded.size, done = 0,"
                 " expires_at = excluded.expires_at", (group_id, size, self._expiry()))
-            conn.execute("DELETE FROM celeriac_chords WHERE expires_at < ?", (time.time(),))
+            now = time.time()
+            conn.execute("DELETE FROM celeriac_chord_growth WHERE gid IN"
+                         " (SELECT gid FROM celeriac_chords WHERE expires_at < ?)", (now,))
+            conn.execute("DELETE FROM celeriac_chords WHERE expires_at < ?", (now,))
+
+    def grow(self, group_id: str, count: int) -> None:
+        with self._handle.transaction() as conn:
+            conn.execute(
+                "INSERT INTO celeriac_chord_growth (gid, extra) VALUES (?, ?)"
+                " ON CONFLICT (gid) DO UPDATE SET extra = extra + excluded.extra",
+                (group_id, count))
 
     def add_parts(self, parts: Sequence[ChordPart]) -> list[ClaimedChord]:
         if not parts:
@@ -246,7 +275,10 @@ class SqliteChordJoin:
                     continue
                 (count,) = conn.execute(
                     "SELECT COUNT(*) FROM celeriac_chord_parts WHERE gid = ?", (gid,)).fetchone()
-                if count == int(row[0]):
+                (extra,) = conn.execute(
+                    "SELECT COALESCE(SUM(extra), 0) FROM celeriac_chord_growth WHERE gid = ?",
+                    (gid,)).fetchone()
+                if count == int(row[0]) + int(extra):
                     rows = conn.execute(
                         "SELECT tid, state, result FROM celeriac_chord_parts WHERE gid = ?"
                         " ORDER BY idx, rowid", (gid,)).fetchall()
@@ -259,6 +291,8 @@ class SqliteChordJoin:
         with self._handle.transaction() as conn:
             conn.execute("DELETE FROM celeriac_chord_parts WHERE gid = ?",
                          (claimed.part.group_id,))
+            conn.execute("DELETE FROM celeriac_chord_growth WHERE gid = ?",
+                         (claimed.part.group_id,))
 
     def abandon(self, claimed: ClaimedChord) -> None:
         self.finish(claimed)
@@ -267,6 +301,8 @@ class SqliteChordJoin:
 # -- memory -----------------------------------------------------------------------------------
 class MemoryChordJoin:
     """Chord counters in this process (the ``cache+memory://`` store), under one lock."""
+
+    counts_unsized_parts = True
 
     _tables: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
@@ -290,17 +326,24 @@ class MemoryChordJoin:
                 entry["parts"].setdefault(member, (index, len(entry["parts"]),
                                                    (part.task_id, part.state, part.result)))
                 size = entry.get("size")
-                if size is not None and not entry["done"] and len(entry["parts"]) == size:
+                if size is not None and not entry["done"] and (
+                        len(entry["parts"]) == size + entry.get("extra", 0)):
                     entry["done"] = True
                     ordered = sorted(entry["parts"].values(), key=lambda item: item[:2])
                     claimed.append(ClaimedChord(part, [item[2] for item in ordered]))
         return claimed
+
+    def grow(self, group_id: str, count: int) -> None:
+        with self._lock:
+            entry = self._chords.setdefault(group_id, {"parts": {}, "done": False})
+            entry["extra"] = entry.get("extra", 0) + count
 
     def finish(self, claimed: ClaimedChord) -> None:
         with self._lock:
             entry = self._chords.get(claimed.part.group_id)
             if entry is not None:
                 entry["parts"] = {}
+                entry.pop("extra", None)
 
     def abandon(self, claimed: ClaimedChord) -> None:
         self.finish(claimed)

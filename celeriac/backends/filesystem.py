@@ -183,7 +183,10 @@ class FilesystemBackend(KeyValueBackend):
 
 class FileChordJoin:
     """Chord counters as ``<group key>.chord`` files, counted and claimed under the lock:
-    ``{"size": n, "done": bool, "parts": [part_row, ...]}``."""
+    ``{"size": n, "extra": k, "done": bool, "parts": [part_row, ...]}`` (``extra``: tasks
+    added by ``add_to_chord``). Parts that come before the size are kept and counted."""
+
+    counts_unsized_parts = True
 
     def __init__(self, store: FilesystemBackend) -> None:
         self.store = store
@@ -204,6 +207,13 @@ class FileChordJoin:
             chord.update(size=size, done=False)
             self._save(group_id, chord)
 
+    def grow(self, group_id: str, count: int) -> None:
+        """``add_to_chord``: wait for ``count`` more parts (kept by a later ``set_size``)."""
+        with self.store.locked():
+            chord = self._load(group_id)
+            chord["extra"] = chord.get("extra", 0) + count
+            self._save(group_id, chord)
+
     def add_parts(self, parts: Sequence[ChordPart]) -> list[ClaimedChord]:
         claimed: list[ClaimedChord] = []
         with self.store.locked():
@@ -213,7 +223,8 @@ class FileChordJoin:
                     continue  # fired already: a late copy of a part
                 chord["parts"].append(chords.part_row(part))
                 size = chord["size"]
-                if size is not None and chords.distinct_members(chord["parts"]) >= size:
+                if size is not None and (chords.distinct_members(chord["parts"])
+                                         >= size + chord.get("extra", 0)):
                     chord["done"] = True
                     claimed.append(ClaimedChord(part, chords.ordered_results(chord["parts"])))
                 self._save(part.group_id, chord)

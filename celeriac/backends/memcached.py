@@ -165,7 +165,14 @@ class MemcachedBackend(KeyValueBackend):
 
 class MemcachedChordJoin:
     """Chord counters in memcached (see the module docstring): keys ``<group key>.s`` (size),
-    ``.j`` (the parts, one JSON row a line), ``.n`` (how many were appended), ``.c`` (claim)."""
+    ``.t`` (tasks added by ``add_to_chord``), ``.j`` (the parts, one JSON row a line), ``.n``
+    (how many were appended), ``.c`` (claim).
+
+    ``set_size`` starts the parts afresh, so parts that came before it are not counted
+    (``counts_unsized_parts`` False: the canvas reads a generator header whole first).
+    """
+
+    counts_unsized_parts = False
 
     def __init__(self, store: MemcachedBackend) -> None:
         self.store = store
@@ -186,6 +193,20 @@ class MemcachedChordJoin:
 
         self.store.call("start a chord", run)
 
+    def grow(self, group_id: str, count: int) -> None:
+        """``add_to_chord``: wait for ``count`` more parts (kept by a later ``set_size``)."""
+        key = self.key(group_id, ".t")
+
+        def run() -> None:
+            if (self.client.incr(key, count, noreply=False) is None
+                    and not self.client.add(key, str(count).encode(), expire=self.store.ttl,
+                                            noreply=False)
+                    and self.client.incr(key, count, noreply=False) is None):  # a racing add
+                raise OperationalError(f"Memcached at {self.store.where} did not grow chord "
+                                       f"{group_id}")
+
+        self.store.call("grow a chord", run)
+
     def add_parts(self, parts: Sequence[ChordPart]) -> list[ClaimedChord]:
         claimed: list[ClaimedChord] = []
         for part in parts:
@@ -205,10 +226,11 @@ class MemcachedChordJoin:
             raise OperationalError(f"Memcached at {self.store.where} did not record a part of "
                                    f"chord {gid}")
         count = self.client.incr(self.key(gid, ".n"), 1, noreply=False)
-        raw_size = self.client.get(self.key(gid, ".s"))
+        sizes = self.client.get_many([self.key(gid, ".s"), self.key(gid, ".t")])
+        raw_size = sizes.get(self.key(gid, ".s"))
         if raw_size is None:
             return None  # no size (never set, expired or abandoned): nothing to claim
-        size = int(raw_size)
+        size = int(raw_size) + int(sizes.get(self.key(gid, ".t")) or 0)
         if count is not None and int(count) < size:
             return None
         raw = self.client.get(parts_key) or b""
@@ -222,7 +244,7 @@ class MemcachedChordJoin:
         return ClaimedChord(part, ordered_results(rows), token)
 
     def _drop(self, group_id: str) -> None:
-        keys = [self.key(group_id, suffix) for suffix in (".s", ".j", ".n")]
+        keys = [self.key(group_id, suffix) for suffix in (".s", ".t", ".j", ".n")]
         self.store.call("drop a chord", lambda: self.client.delete_many(keys, noreply=False))
 
     def finish(self, claimed: ClaimedChord) -> None:

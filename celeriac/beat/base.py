@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from celeriac.beat.timeutils import UTC, get_timezone, make_aware
+from celeriac.utils.time import UTC, get_timezone, maybe_make_aware
 
 NowFun = Callable[[], datetime]
 
@@ -81,7 +81,7 @@ class BaseSchedule:
 
     def maybe_make_aware(self, dt: datetime) -> datetime:
         """Aware version of ``dt``; naive means UTC, then shown in the schedule's zone."""
-        return make_aware(dt, self.tz)
+        return maybe_make_aware(dt, self.tz)
 
     def _setting(self, name: str) -> Any:
         """A configuration value from ``app.conf`` (attribute or key), or None without an app."""

@@ -25,8 +25,8 @@ from typing import Any
 
 from celeriac.beat.base import BaseSchedule, NowFun, schedstate
 from celeriac.beat.crontab_schedule import CronFields, next_run_at
-from celeriac.beat.timeutils import get_timezone, to_utc
 from celeriac.exceptions import CeleriacError
+from celeriac.utils.time import get_timezone, to_utc
 
 Cronspec = int | str | Iterable[int]
 

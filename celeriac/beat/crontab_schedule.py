@@ -26,8 +26,8 @@ from collections.abc import Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from celeriac.beat.timeutils import exists, is_ambiguous, to_utc
 from celeriac.exceptions import CeleriacError
+from celeriac.utils.time import exists, is_ambiguous, to_utc
 
 #: Any possible date pattern recurs within a 400-year Gregorian cycle (146097 days = 20871 weeks).
 _SEARCH_YEARS = 400

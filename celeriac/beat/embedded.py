@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from celeriac.beat.scheduler import BeatOptions, Scheduler
+from celeriac.beat.scheduler import Scheduler
 from celeriac.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
@@ -87,16 +88,14 @@ def build_scheduler(
         cls = scheduler_class(scheduler)
     else:
         cls = scheduler_class(app.conf.get("beat_scheduler"), from_config=True)
-    options = BeatOptions.from_conf(
-        app.conf, schedule_filename, max_interval, cls.default_max_interval
-    )
-    return cls(app, options)
+    # Celery's ``Service.get_scheduler`` call, so subclasses written for Celery construct.
+    return cls(app=app, schedule_filename=schedule_filename, max_interval=max_interval)
 
 
-def send_beat_init(scheduler: Scheduler, *, embedded: bool) -> None:
+def send_beat_init(scheduler: Scheduler | Service, *, embedded: bool) -> None:
     """``beat_init``, then ``beat_embedded_init`` for ``worker -B``, as Celery's beat sends
-    them when its loop starts. The sender is the scheduler (Celery's is its beat ``Service``;
-    both carry ``.app``)."""
+    them when its loop starts. The sender is the :class:`Service` when one runs the loop, as in
+    Celery, else the scheduler (both carry ``.app``)."""
     from celeriac import signals
 
     signals.beat_init.send(sender=scheduler)
@@ -160,3 +159,89 @@ class BeatService:
     @property
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+
+class Service:
+    """Celery's ``celery.beat.Service``: runs a scheduler in the calling thread.
+
+    ``start()`` ticks until ``stop()`` (from another thread or a signal handler); ``sync()``
+    saves the run state and releases the lease. ``celeriac beat`` and ``worker -B`` build on
+    the same scheduler; this class is for code that drives beat itself, as with Celery.
+    """
+
+    scheduler_cls: type[Scheduler] = Scheduler
+
+    def __init__(self, app: Celery, max_interval: float | None = None,
+                 schedule_filename: str | None = None,
+                 scheduler_cls: str | type[Any] | None = None,
+                 remote_control: bool | None = None, hostname: str | None = None) -> None:
+        if remote_control:  # the setting is marked unsupported in the schema (it warns)
+            raise ImproperlyConfigured(
+                "beat remote control (beat_enable_remote_control) is not supported by celeriac")
+        self.app = app
+        self.remote_control = False
+        self.hostname = hostname
+        self.max_interval = max_interval
+        self.schedule_filename = schedule_filename
+        self.scheduler_cls = scheduler_class(scheduler_cls) if scheduler_cls else self.scheduler_cls
+        self._is_shutdown = threading.Event()
+        self._is_stopped = threading.Event()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.__class__, (self.app, self.max_interval, self.schedule_filename,
+                                self.scheduler_cls, self.remote_control, self.hostname)
+
+    def start(self, embedded_process: bool = False) -> None:
+        logger.info("beat: Starting...")
+        send_beat_init(self, embedded=embedded_process)
+        try:
+            while not self._is_shutdown.is_set():
+                self._is_shutdown.wait(self.scheduler._safe_tick())
+                if self.scheduler.should_sync():
+                    self.scheduler._do_sync()
+        finally:
+            self.sync()
+
+    def sync(self) -> None:
+        self.scheduler.close()
+        self._is_stopped.set()
+
+    def stop(self, wait: bool = False) -> None:
+        logger.info("beat: Shutting down...")
+        self._is_shutdown.set()
+        if wait:
+            self._is_stopped.wait()
+
+    def get_scheduler(self, lazy: bool = False) -> Scheduler:
+        """A scheduler of ``scheduler_cls`` built as Celery builds it."""
+        self.app.loader_import_modules()
+        return self.scheduler_cls(app=self.app, schedule_filename=self.schedule_filename,
+                                  max_interval=self.max_interval, lazy=lazy)
+
+    @cached_property
+    def scheduler(self) -> Scheduler:
+        return self.get_scheduler()
+
+
+class _Threaded(threading.Thread):
+    """Celery's embedded beat thread: a :class:`Service` run by ``start()``, ``stop()`` joins."""
+
+    def __init__(self, app: Celery, **kwargs: Any) -> None:
+        super().__init__(name="Beat", daemon=True)
+        self.app = app
+        self.service = Service(app, **kwargs)
+
+    def run(self) -> None:
+        self.service.start(embedded_process=True)
+
+    def stop(self) -> None:
+        self.service.stop(wait=True)
+
+
+def EmbeddedService(app: Celery, max_interval: float | None = None,
+                    **kwargs: Any) -> _Threaded:
+    """Beat in a thread of this process (Celery's ``EmbeddedService``). Celery may use a child
+    process instead; celeriac always uses a thread (``thread=`` is accepted for that reason),
+    as ``worker -B`` does."""
+    kwargs.pop("thread", None)
+    return _Threaded(app, max_interval=max_interval, **kwargs)

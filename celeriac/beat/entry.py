@@ -13,15 +13,16 @@ math without monkeypatching.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from celeriac.beat.base import BaseSchedule, Schedule
+from celeriac.beat.interval import maybe_schedule
 from celeriac.beat.interval import schedule as interval_schedule
-from celeriac.beat.timeutils import UTC, get_timezone
 from celeriac.exceptions import ImproperlyConfigured
+from celeriac.utils.time import UTC, get_timezone
 
 Clock = Callable[[], datetime]
 
@@ -58,48 +59,111 @@ class ScheduleContext:
         return self.clock()
 
 
-@dataclass
 class ScheduleEntry:
     """A periodic task: definition plus run state (Celery's ``celery.beat.ScheduleEntry``).
 
-    ``last_run_at`` is None until the scheduler adopts the entry; it then becomes the stored last
-    run, or the adoption time for a new entry (so a new entry first runs one period later, as in
-    Celery, instead of at once).
+    The constructor, ``next(entry)`` (the entry after one more run), ``update``, ``is_due``,
+    ``default_now``, ``dict(entry)`` and equality on the editable fields (``task``, ``args``,
+    ``kwargs``, ``options``, ``schedule``) are Celery's, so ``Entry`` subclasses port unchanged.
+    ``last_run_at`` defaults to now; the scheduler replaces it with the stored last run when it
+    adopts an entry (so a new entry first runs one period after beat starts, as in Celery).
     """
 
-    name: str
-    task: str
-    schedule: Schedule
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    options: dict[str, Any] = field(default_factory=dict)
-    relative: bool = False
-    last_run_at: datetime | None = None
-    total_run_count: int = 0
+    def __init__(
+        self,
+        name: str | None = None,
+        task: str | None = None,
+        last_run_at: datetime | None = None,
+        total_run_count: int | None = None,
+        schedule: Any = None,
+        args: Any = (),
+        kwargs: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+        relative: bool = False,
+        app: Any = None,
+    ) -> None:
+        self.app = app
+        self.name = name or ""
+        self.task = task or ""
+        self.args = args
+        self.kwargs: dict[str, Any] = kwargs if kwargs else {}
+        self.options: dict[str, Any] = options if options else {}
+        self.relative = relative
+        # A schedule a scheduler bound to its clock and zone stays bound (``next(entry)``).
+        bound = isinstance(getattr(schedule, "app", None), ScheduleContext)
+        self.schedule: Schedule = maybe_schedule(  # type: ignore[assignment]
+            schedule, relative, app=None if bound else app)
+        self.last_run_at: datetime = last_run_at or self.default_now()
+        self.total_run_count = total_run_count or 0
+
+    def default_now(self) -> datetime:
+        """Now, by the entry's schedule (its clock and zone), else the app's, else UTC."""
+        now = getattr(self.schedule, "now", None) or getattr(self.app, "now", None)
+        value = now() if callable(now) else None
+        return value if isinstance(value, datetime) else utc_now()
+
+    _default_now = default_now
+
+    def _next_instance(self, last_run_at: datetime | None = None) -> ScheduleEntry:
+        """The entry after one more run: ``last_run_at`` now, ``total_run_count + 1``."""
+        return self.__class__(**dict(
+            self, last_run_at=last_run_at or self.default_now(),
+            total_run_count=self.total_run_count + 1))
+
+    __next__ = next = _next_instance
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.__class__, (
+            self.name, self.task, self.last_run_at, self.total_run_count,
+            self.schedule, self.args, self.kwargs, self.options,
+        )
+
+    def update(self, other: ScheduleEntry) -> None:
+        """Take the editable fields of ``other``; the run state stays."""
+        self.__dict__.update({
+            "task": other.task, "schedule": other.schedule, "args": other.args,
+            "kwargs": other.kwargs, "options": other.options,
+        })
 
     def is_due(self) -> tuple[bool, float]:
         """``(due, seconds until the next check)``; see :class:`~celeriac.beat.base.Schedule`."""
         if self.last_run_at is None:
-            raise RuntimeError(f"beat entry {self.name!r} was never adopted by a scheduler")
+            raise RuntimeError(f"beat entry {self.name!r} has no last run time")
         due, next_check = self.schedule.is_due(self.last_run_at)
         return bool(due), float(next_check)
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        return iter(vars(self).items())
+
+    def editable_fields_equal(self, other: ScheduleEntry) -> bool:
+        return all(getattr(self, attr) == getattr(other, attr)
+                   for attr in ("task", "args", "kwargs", "options", "schedule"))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ScheduleEntry):
+            return self.editable_fields_equal(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # compared by value, like Celery's
+
+    def __lt__(self, other: object) -> bool:
+        """Any stable order (the heap orders by time first, as Celery's)."""
+        if isinstance(other, ScheduleEntry):
+            return id(self) < id(other)
+        return NotImplemented
 
     def same_definition(self, other: ScheduleEntry) -> bool:
         """True when ``other`` would send the same task on the same schedule."""
         return (
-            self.task == other.task
-            and self.args == other.args
-            and self.kwargs == other.kwargs
-            and self.options == other.options
+            self.editable_fields_equal(other)
             and self.relative == other.relative
             and repr(self.schedule) == repr(other.schedule)
-            and self.schedule == other.schedule
         )
 
     def __repr__(self) -> str:
         return (
-            f"<ScheduleEntry: {self.name} {self.task}(*{self.args!r}, **{self.kwargs!r}) "
-            f"{self.schedule!r}>"
+            f"<{type(self).__name__}: {self.name} {self.task}(*{self.args!r}, "
+            f"**{self.kwargs!r}) {self.schedule!r}>"
         )
 
 

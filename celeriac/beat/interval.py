@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from celeriac.beat.base import BaseSchedule, NowFun, schedstate
-from celeriac.beat.timeutils import humanize_seconds, remaining
+from celeriac.utils.time import humanize_seconds, remaining
 
 
 def maybe_timedelta(delta: float | timedelta) -> timedelta:

@@ -17,16 +17,19 @@ which is the one catch-up run, not one per missed interval.
 
 from __future__ import annotations
 
+import copy
+import heapq
 import logging
 import os
 import socket
 import threading
 import uuid
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
+from celeriac.beat.celery_api import CelerySchedulerAPI, event_t
 from celeriac.beat.entry import (
     Clock,
     ScheduleContext,
@@ -39,6 +42,7 @@ from celeriac.beat.lock import BeatLock, lock_for
 from celeriac.beat.sources import ScheduleSource, StaticConfigSource
 from celeriac.beat.store import DEFAULT_SCHEDULE_FILENAME, EntryState, ScheduleStore, open_store
 from celeriac.config.transport_keys import RedisClientOptions
+from celeriac.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -102,12 +106,23 @@ class BeatOptions:
         return min(RETRY_DELAY, self.max_interval)
 
 
-class Scheduler:
+class Scheduler(CelerySchedulerAPI):
     """Sends due periodic tasks; one instance per beat (``celeriac beat`` or ``worker -B``).
+
+    Celery's constructor and overridable methods (:mod:`celeriac.beat.celery_api`), on
+    celeriac's engine: entries from schedule sources, run state in a store, one active beat per
+    broker through a lease.
 
     Args:
         app: the app whose ``send_task`` sends and whose settings and broker are used.
-        options: frozen settings; default from ``app.conf``.
+        schedule: initial entries (name -> entry or ``beat_schedule``-style dict), as Celery's.
+        max_interval: seconds; else ``beat_max_loop_interval``, else the class's default.
+        Producer: Celery's producer class; celeriac sends through the app's producer, so only
+            None is accepted.
+        lazy: do not call ``setup_schedule()`` (Celery's introspection mode).
+        sync_every_tasks: call ``sync()`` after this many sends; else ``beat_sync_every``.
+        schedule_filename: the run-state file or URL (Celery passes it as a keyword too).
+        options: frozen settings; default from the arguments above and ``app.conf``.
         clock: returns the current time as an aware datetime; tests pass a fake one. It also
             drives the schedules and the SQLite/memory lease expiry.
         store: run-state store; default the SQLite ``options.schedule_filename``.
@@ -122,17 +137,28 @@ class Scheduler:
     def __init__(
         self,
         app: Celery,
-        options: BeatOptions | None = None,
+        schedule: Mapping[str, Any] | BeatOptions | None = None,
+        max_interval: float | None = None,
+        Producer: Any = None,
+        lazy: bool = False,
+        sync_every_tasks: int | None = None,
         *,
+        schedule_filename: str | None = None,
+        options: BeatOptions | None = None,
         clock: Clock | None = None,
         store: ScheduleStore | None = None,
         lock: BeatLock | None = None,
         sources: Sequence[ScheduleSource] | None = None,
+        **kwargs: Any,
     ) -> None:
+        if isinstance(schedule, BeatOptions):  # celeriac's own positional form
+            options, schedule = schedule, None
+        if Producer is not None:
+            raise ImproperlyConfigured(
+                "celeriac's beat sends through the app's producer; Producer= is not supported")
         self.app = app
         self.options = options or BeatOptions.from_conf(
-            app.conf, default_max_interval=self.default_max_interval
-        )
+            app.conf, schedule_filename, max_interval, self._class_max_interval())
         self.clock = clock or utc_now
         self.context = ScheduleContext(app_timezone(app.conf), self.clock, app.conf)
         holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -141,10 +167,30 @@ class Scheduler:
             lock if lock is not None else lock_for(app, holder, self._epoch, self.store)
         )
         self.sources = list(sources) if sources is not None else self.default_sources()
-        self.entries: dict[str, ScheduleEntry] = {}
+        self.data = {}
+        self.sync_every_tasks = (app.conf.get("beat_sync_every") or None
+                                 if sync_every_tasks is None else sync_every_tasks)
+        self._heap = None
+        self.old_schedulers = None
+        self._sourced: set[str] = set()
         self.active = False
         self._versions: list[Hashable] | None = None
         self._renewed_at = 0.0
+        if schedule:
+            self.update_from_dict(schedule)
+        if not lazy:
+            self.setup_schedule()
+
+    def _class_max_interval(self) -> float:
+        """A subclass's ``max_interval = N`` class attribute (Celery's spelling), else
+        ``default_max_interval``."""
+        declared = getattr(type(self), "max_interval", None)
+        return float(declared) if isinstance(declared, int | float) else self.default_max_interval
+
+    @property
+    def entries(self) -> dict[str, Any]:
+        """The entries by name (the ``schedule``)."""
+        return self.schedule  # type: ignore[no-any-return]
 
     def default_sources(self) -> list[ScheduleSource]:
         """The app's ``beat_schedule`` and ``add_periodic_task`` entries; extend in a subclass
@@ -160,14 +206,23 @@ class Scheduler:
         return self.clock().timestamp()
 
     # -- one tick ---------------------------------------------------------------------------
-    def tick(self) -> float:
-        """Send every due entry (if this beat holds the lease); return seconds to sleep."""
+    def tick(self, event_t: Any = event_t, min: Callable[..., Any] = min,
+             heappop: Callable[[list[Any]], Any] = heapq.heappop,
+             heappush: Callable[[list[Any], Any], None] = heapq.heappush) -> float:
+        """Send every due entry (if this beat holds the lease); return seconds to sleep.
+
+        The arguments are Celery's (the heap's item type and heap functions, for subclasses).
+        """
         now = self.clock()
         self._refresh(now)
         if not self._hold_lease():
-            return self.options.standby_delay
-        next_check = self._send_due(now)
-        return max(min(next_check, self.options.active_delay), MIN_DELAY)
+            return float(self.options.standby_delay)
+        schedule = self.schedule
+        if self._heap is None or not self.schedules_equal(self.old_schedulers, schedule):
+            self.old_schedulers = copy.copy(schedule)
+            self.populate_heap(event_t)
+        next_check = self._send_due(event_t, heappop, heappush)
+        return float(max(min(next_check, self.options.active_delay), MIN_DELAY))
 
     def _refresh(self, now: datetime) -> None:
         """Reload the entries when any source's change marker moved."""
@@ -181,12 +236,15 @@ class Scheduler:
         self._versions = versions
 
     def _adopt(self, loaded: dict[str, ScheduleEntry], now: datetime) -> None:
-        """Take ``loaded`` as the entries; run state from memory, else the store, else now."""
+        """Merge ``loaded`` into the schedule, replacing what the sources gave before; run
+        state from memory, else the store, else now. Entries added through the Celery API
+        (``add``, ``update_from_dict``, ``setup_schedule``) stay."""
+        data = self.data
         stored = self.store.load()
         fresh: dict[str, EntryState] = {}
         for name, entry in loaded.items():
             entry.schedule = bind_schedule(entry.schedule, self.context)
-            previous = self.entries.get(name)
+            previous = data.get(name)
             state = stored.get(name)
             if previous is not None and previous.last_run_at is not None:
                 entry.last_run_at = previous.last_run_at
@@ -196,16 +254,18 @@ class Scheduler:
             else:
                 entry.last_run_at = now
                 fresh[name] = EntryState(now, 0)
-            if previous is not None and not previous.same_definition(entry):
+            if previous is None:
+                logger.debug("beat: entry %s loaded: %r", name, entry)
+            elif not previous.same_definition(entry):
                 logger.info("beat: entry %s changed: %r", name, entry)
-        for name in set(loaded) - set(self.entries):
-            logger.debug("beat: entry %s loaded: %r", name, loaded[name])
-        gone = (set(self.entries) | set(stored)) - set(loaded)
-        for name in set(self.entries) - set(loaded):
+        for name in self._sourced - set(loaded):
             logger.info("beat: entry %s removed or disabled", name)
-        self.entries = loaded
+            data.pop(name, None)
+        data.update(loaded)
+        self._sourced = set(loaded)
+        self._heap = None
         if self.active:
-            self.store.save(fresh, forget=gone)
+            self.store.save(fresh, forget=set(stored) - set(data))
 
     def _hold_lease(self) -> bool:
         """Take or renew the lease; adopt the stored run state when this beat takes over."""
@@ -232,6 +292,7 @@ class Scheduler:
             state = stored.get(name)
             if state is not None:
                 entry.last_run_at, entry.total_run_count = state.last_run_at, state.total_run_count
+        self._heap = None
         self.store.save(
             {
                 name: EntryState(e.last_run_at, e.total_run_count)
@@ -250,44 +311,45 @@ class Scheduler:
             return True
         return self._hold_lease()
 
-    def _send_due(self, now: datetime) -> float:
-        next_check = self.options.max_interval
+    def _send_due(self, event_t: Any, heappop: Callable[[list[Any]], Any],
+                  heappush: Callable[[list[Any], Any], None]) -> float:
+        """Every entry in heap order: ``is_due``, then ``apply_entry`` and ``reserve`` when
+        due; the store gets the new run state of the entries sent."""
+        next_check = float(self.options.max_interval)
         sent: dict[str, EntryState] = {}
-        for entry in list(self.entries.values()):
+        heap, looked_at = self._heap or [], []
+        while heap:
+            event = heappop(heap)
+            entry = event[2]
             try:
-                due, wait = entry.is_due()
+                due, wait = self.is_due(entry)
             except Exception:  # one broken schedule must not stop the others
-                logger.error("beat: schedule of %s failed", entry.name, exc_info=True)
-                next_check = min(next_check, self.options.retry_delay)
-                continue
+                due, wait = self._is_due_failed(entry)
             if due:
                 if not self._lease_still_valid():
+                    heappush(heap, event)
                     break
-                if self._apply(entry, now):
-                    sent[entry.name] = EntryState(now, entry.total_run_count)
+                if self.apply_entry(entry, producer=self.producer) is not False:
+                    entry = self.reserve(entry)
+                    sent[entry.name] = EntryState(entry.last_run_at, entry.total_run_count)
                 else:
                     wait = min(wait, self.options.retry_delay)
             next_check = min(next_check, wait)
+            looked_at.append(event_t(self._when(entry, wait), event[1], entry))
+        for event in looked_at:
+            heappush(heap, event)
+        self._heap = heap
         if sent:
             self.store.save(sent)
         return next_check
 
-    def _apply(self, entry: ScheduleEntry, now: datetime) -> bool:
-        """Send ``entry`` now; on success advance its run state. Returns whether it went out."""
-        try:
-            result = self.app.send_task(entry.task, entry.args, entry.kwargs, **entry.options)
-        except Exception:  # the broker may be down: log, keep the entry due, retry soon
-            logger.error(
-                "Scheduler: sending due task %s (%s) failed; retrying",
-                entry.name,
-                entry.task,
-                exc_info=True,
-            )
-            return False
-        entry.last_run_at = now
-        entry.total_run_count += 1
-        logger.info("Scheduler: Sending due task %s (%s) id=%s", entry.name, entry.task, result.id)
-        return True
+    def sync(self) -> None:
+        """Save every entry's run state to the store (only the active beat writes)."""
+        if self.active:
+            self.store.save({
+                n: EntryState(e.last_run_at, e.total_run_count)
+                for n, e in self.entries.items() if e.last_run_at
+            })
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -316,14 +378,8 @@ class Scheduler:
     def close(self) -> None:
         """Save run state and release the lease, so a standby takes over at its next try."""
         try:
+            self.sync()
             if self.active:
-                self.store.save(
-                    {
-                        n: EntryState(e.last_run_at, e.total_run_count)
-                        for n, e in self.entries.items()
-                        if e.last_run_at
-                    }
-                )
                 self.lock.release()
         except Exception:  # shutting down: report, and still close what we can
             logger.warning("beat: could not save state or release the lease", exc_info=True)
@@ -335,5 +391,6 @@ class Scheduler:
                 logger.warning("beat: error while closing", exc_info=True)
 
 
-#: Celery's name for the default scheduler (``celery.beat:PersistentScheduler``).
+#: Celery's name for the default scheduler (``celery.beat:PersistentScheduler``): its run
+#: state is the ``-s`` file, SQLite here rather than Celery's shelve (there is no ``_store``).
 PersistentScheduler = Scheduler

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celeriac.beat.base import BaseSchedule, NowFun, schedstate
-from celeriac.beat.timeutils import to_utc
+from celeriac.utils.time import to_utc
 
 _ALTITUDES = {
     "dawn_astronomical": -18.0,

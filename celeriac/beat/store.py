@@ -20,9 +20,9 @@ from datetime import datetime
 from typing import Final, Protocol
 
 from celeriac.beat.sqlite_db import BeatDatabase
-from celeriac.beat.timeutils import UTC
 from celeriac.config.transport_keys import RedisClientOptions
 from celeriac.exceptions import ImproperlyConfigured
+from celeriac.utils.time import UTC
 
 DEFAULT_SCHEDULE_FILENAME: Final = "celerybeat-schedule"
 

@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any, Final
 
 from celeriac.beat.store import EntryState
-from celeriac.beat.timeutils import UTC
 from celeriac.config.transport_keys import RedisClientOptions
+from celeriac.utils.time import UTC
 
 STATE_KEY: Final = "celeriac.beat.state"
 

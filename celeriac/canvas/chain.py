@@ -11,10 +11,11 @@ chord, as in Celery.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeriac.canvas.signature import Signature, maybe_signature, register_type
+from celeriac.canvas.stamping import StampingVisitor, stamp_members
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -54,11 +55,15 @@ class _chain(Signature):
         return iter(self.tasks)
 
     def __or__(self, other: Any) -> Any:
-        if isinstance(other, _chain):
-            return chain(*self.tasks, *other.tasks, app=self._app)
-        if isinstance(other, Signature):
-            return chain(*self.tasks, other, app=self._app)
-        return NotImplemented
+        from celeriac.canvas.compose import or_chain
+
+        return or_chain(self, other)
+
+    def unchain_tasks(self) -> list[Signature]:
+        """Clones of the steps, the chain's links on the last, its errbacks on each."""
+        from celeriac.canvas.compose import unchain_tasks
+
+        return unchain_tasks(self)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.apply_async(args, kwargs)
@@ -66,6 +71,12 @@ class _chain(Signature):
     def set_immutable(self, immutable: bool) -> None:
         for task in self.tasks:
             task.set_immutable(immutable)
+
+    def stamp(self, visitor: StampingVisitor | None = None, append_stamps: bool = False,
+              **headers: Any) -> None:
+        """Stamp every step (and the chain's own links)."""
+        stamp_members(self, self.tasks, visitor, append_stamps, "on_chain_start",
+                      "on_chain_end", **headers)
 
     def link(self, callback: Mapping[str, Any]) -> Any:
         """Links go to the last step: they run when the whole chain has succeeded."""
@@ -173,7 +184,32 @@ class _chain(Signature):
 
 
 class chain(_chain):
-    """``chain(a, b, c)`` (or ``a | b | c``); a chain of one step is just that step's call."""
+    """``chain(a, b, c)`` (or ``a | b | c``); a chain of one step is just that step's call.
+
+    Called with tasks alone it folds them as ``a | b | c`` would (``canvas.compose``), so it
+    may return a chord or a group, as Celery's does.
+    """
+
+    def __new__(cls, *tasks: Any, **options: Any) -> Any:
+        if not options and tasks and (len(tasks) != 1 or _is_list(tasks[0])):
+            from celeriac.canvas.compose import fold_chain
+
+            made = fold_chain(list(tasks[0] if len(tasks) == 1 else tasks))
+            if isinstance(made, cls):
+                # __init__, which Python calls next, must not rebuild it
+                made.__dict__["_built"] = True
+            return made
+        return super().__new__(cls)
+
+    def __init__(self, *tasks: Any, **options: Any) -> None:
+        if self.__dict__.pop("_built", False):
+            return
+        super().__init__(*tasks, **options)
+
+
+def _is_list(value: Any) -> bool:
+    """Celery's ``is_list``: an iterable that is neither a mapping nor a string."""
+    return isinstance(value, Iterable) and not isinstance(value, Mapping | str)
 
 
 def _unroll(tasks: Sequence[Any], app: Celery | None) -> list[Signature]:

@@ -13,8 +13,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from celeriac.canvas.group import _as_task_list, group
+from celeriac.canvas.group import _as_task_list, app_of, group
 from celeriac.canvas.signature import Signature, maybe_signature, register_type
+from celeriac.canvas.stamping import StampingVisitor, stamp_chord
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -33,8 +34,7 @@ class chord(Signature):
         members = _as_task_list((header,), app)
         body_sig = maybe_signature(body, app=app)
         if app is None:
-            app = next((m._app for m in [*members, body_sig]
-                        if isinstance(m, Signature) and m._app), None)
+            app = app_of(members, body_sig)
         super().__init__(task, args, {"kwargs": dict(kwargs or {}), "header": members,
                                       "body": body_sig}, options=options,
                          subtask_type="chord", app=app)
@@ -56,21 +56,49 @@ class chord(Signature):
     def body(self) -> Any:
         return self["kwargs"].get("body")
 
+    @body.setter
+    def body(self, value: Any) -> None:
+        self["kwargs"]["body"] = maybe_signature(value, app=self._app)
+
+    @property
+    def app(self) -> Celery:
+        if self._app is None:
+            self._app = app_of(self.tasks, self.body, read=True)
+        return super().app
+
     def __call__(self, body: Any = None, **options: Any) -> Any:
         return self.apply_async((), {"body": body} if body is not None else None, **options)
 
     def __or__(self, other: Any) -> Any:
-        from celeriac.canvas.chain import chain
+        from celeriac.canvas.compose import or_chord
 
-        if isinstance(other, Signature):
-            return chain(self, other, app=self._app)
-        return NotImplemented
+        return or_chord(self, other)
+
+    def stamp(self, visitor: StampingVisitor | None = None, append_stamps: bool = False,
+              **headers: Any) -> None:
+        """Stamp the header members; the body too when a ``visitor`` is given (Celery)."""
+        stamp_chord(self, visitor, append_stamps, **headers)
 
     def link(self, callback: Mapping[str, Any]) -> Any:
         return self.body.link(callback)
 
     def link_error(self, errback: Mapping[str, Any]) -> Any:
-        return self.body.link_error(errback)
+        """The body gets the errback; so do the header tasks (an immutable copy) when
+        ``task_allow_error_cb_on_chord_header`` is on; nested chords decide for themselves."""
+        sig = maybe_signature(errback, app=self._app)
+        if self.app.conf.task_allow_error_cb_on_chord_header:
+            for task in self.tasks:
+                task.link_error(sig.clone(immutable=True))
+        for task in self.tasks:
+            if isinstance(task, chord):  # as Celery: whatever the setting
+                task.link_error(sig)
+        self.body.link_error(sig)
+        return sig
+
+    def set_immutable(self, immutable: bool) -> None:
+        """The header tasks only; the body keeps its own (Celery)."""
+        for task in self.tasks:
+            task.set_immutable(immutable)
 
     # -- running ------------------------------------------------------------------------
     def _body_for_run(self, body: Any, options: dict[str, Any]) -> Signature:

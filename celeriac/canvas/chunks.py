@@ -97,6 +97,12 @@ class chunks(Signature):
         return cls(kw["task"], kw.get("it") or [], kw["n"], app=app,
                    **dict(data.get("options") or {}))
 
+    @classmethod
+    def apply_chunks(cls, task: Any, it: Iterable[Any], n: int,
+                     app: Celery | None = None) -> GroupResult:
+        """Send ``chunks(task, it, n)`` now (Celery's helper)."""
+        return cls(task, it, n, app=app)()
+
     def group(self) -> group:
         kw = self["kwargs"]
         parts = [xstarmap(kw["task"], part, app=self._app) for part in _split(kw["it"], kw["n"])]
@@ -121,7 +127,8 @@ def _split(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
 
 
 def register_builtins(app: Celery) -> None:
-    """Register ``celery.map``, ``celery.starmap`` and ``celery.chunks`` on ``app`` (idempotent).
+    """Register ``celery.map``, ``celery.starmap``, ``celery.chunks`` and ``celery.accumulate``
+    on ``app`` (idempotent).
 
     They run the mapped task's function in this process, as Celery's built-ins do.
     """
@@ -137,8 +144,13 @@ def register_builtins(app: Celery) -> None:
     def _chunks(task: Any, it: Iterable[Any], n: int) -> Any:
         return chunks(task, it, n, app=app).apply_async()
 
+    def _accumulate(*args: Any, **kwargs: Any) -> Any:
+        """``Task.replace`` chords a group into this: its ``index``-th argument, or all."""
+        index = kwargs.get("index")
+        return args[index] if index is not None else args
+
     for name, fun in (("celery.map", _map), ("celery.starmap", _starmap),
-                      ("celery.chunks", _chunks)):
+                      ("celery.chunks", _chunks), ("celery.accumulate", _accumulate)):
         if name not in app.tasks:
             app.task(name=name, shared=False)(fun)
 

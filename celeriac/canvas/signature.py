@@ -13,7 +13,10 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
+
+from celeriac.canvas.signature_extras import SignatureExtras
+from celeriac.canvas.stamping import IMMUTABLE_OPTIONS, immutable_options
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -23,6 +26,10 @@ _BY_TASK_NAME = {"celery.map": "xmap", "celery.starmap": "xstarmap", "celery.chu
 
 #: ``subtask_type`` -> class; filled by ``register_type`` in the canvas modules.
 SUBTASK_TYPES: dict[str, type[Signature]] = {}
+
+
+#: A canvas class (spelled out here: inside ``Signature`` the name ``type`` is its property).
+_SignatureClass: TypeAlias = "type[Signature]"
 
 
 def register_type(name: str) -> Callable[[type[Signature]], type[Signature]]:
@@ -35,10 +42,14 @@ def register_type(name: str) -> Callable[[type[Signature]], type[Signature]]:
     return register
 
 
-class Signature(dict[str, Any]):
-    """A task name with (partial) arguments and options."""
+class Signature(SignatureExtras):
+    """A task name with (partial) arguments and options (``SignatureExtras``: stamping and
+    Celery's introspection helpers)."""
 
     _app: Celery | None
+    #: ``subtask_type`` -> class, Celery's ``Signature.TYPES`` (the same dict as SUBTASK_TYPES).
+    TYPES: ClassVar[dict[str, type[Signature]]] = SUBTASK_TYPES
+    _IMMUTABLE_OPTIONS: ClassVar[frozenset[str]] = IMMUTABLE_OPTIONS
 
     #: options that describe one particular run; ``clone`` keeps them, ``reset`` drops them.
     RUN_OPTIONS: ClassVar[tuple[str, ...]] = ("task_id", "group_id", "group_index", "chord",
@@ -137,6 +148,24 @@ class Signature(dict[str, Any]):
         return self.app.tasks[self.task]
 
     # -- copying and options --------------------------------------------------------------
+    @classmethod
+    def register_type(cls, name: str | None = None) -> Callable[[_SignatureClass],
+                                                                 _SignatureClass]:
+        """Class decorator: ``from_dict`` rebuilds dicts whose ``subtask_type`` is ``name``
+        (default: the class name) as this class (Celery's ``Signature.register_type``)."""
+
+        def register(subclass: _SignatureClass) -> _SignatureClass:
+            SUBTASK_TYPES[name or subclass.__name__] = subclass
+            return subclass
+
+        return register
+
+    def merged_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """``options`` over this signature's, except a group id or stamp already set here."""
+        own = self["options"]
+        fixed = immutable_options(own)
+        return {**own, **{k: v for k, v in options.items() if k not in fixed or k not in own}}
+
     def clone(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
               **options: Any) -> Signature:
         """A deep copy with partial ``args`` prepended and ``kwargs``/``options`` merged."""
@@ -145,11 +174,24 @@ class Signature(dict[str, Any]):
             data["args"] = list(args) + list(data["args"])
         if kwargs and not self.immutable:
             data["kwargs"] = {**data["kwargs"], **kwargs}
-        data["options"] = {**data["options"], **options}
+        if options:
+            data["options"] = {**data["options"], **{
+                k: v for k, v in options.items()
+                if k not in immutable_options(data["options"]) or k not in data["options"]}}
         made = type(self).from_dict(data, app=self._app)
         return made
 
     copy = clone
+    partial = clone
+
+    def replace(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
+                options: Mapping[str, Any] | None = None) -> Signature:
+        """A clone with ``args``/``kwargs``/``options`` replaced where not ``None`` (Celery)."""
+        made = self.clone()
+        for key, value in (("args", args), ("kwargs", kwargs), ("options", options)):
+            if value is not None:
+                made[key] = list(value) if key == "args" else dict(value)
+        return made
 
     def set(self, immutable: bool | None = None, **options: Any) -> Signature:
         if immutable is not None:
@@ -185,36 +227,51 @@ class Signature(dict[str, Any]):
             opts["group_index"] = group_index
         return self.app.AsyncResult(str(tid), task_name=self.task)
 
-    def _extend_option(self, key: str, value: Any) -> None:
-        items = value if isinstance(value, list | tuple) else [value]
+    def _list_option(self, key: str) -> list[Any]:
         current = self["options"].get(key)
         if current is None:
-            current = []
-        elif not isinstance(current, list):
-            current = [current]
-        self["options"][key] = [*current, *items]
+            return []
+        return list(current) if isinstance(current, list | tuple) else [current]
+
+    def append_to_list_option(self, key: str, value: Any) -> Any:
+        """Add ``value`` to the list option ``key`` unless an equal one is there (Celery)."""
+        items = self._list_option(key)
+        if value not in items:
+            items.append(value)
+        self["options"][key] = items  # a new list: copies made by ``from_dict`` share the old
+        return value
+
+    def extend_list_option(self, key: str, value: Any) -> None:
+        """Add ``value`` (or each item of a list) to the list option ``key``."""
+        more = list(value) if isinstance(value, list | tuple) else [value]
+        self["options"][key] = [*self._list_option(key), *more]
 
     def link(self, callback: Mapping[str, Any]) -> Any:
         """Run ``callback`` with this task's result when it succeeds."""
-        self._extend_option("link", callback)
-        return callback
+        return self.append_to_list_option("link", callback)
 
     def link_error(self, errback: Mapping[str, Any]) -> Any:
         """Run ``errback`` when this task fails (see ``execution.callbacks`` for how)."""
-        self._extend_option("link_error", errback)
-        return errback
+        return self.append_to_list_option("link_error", errback)
 
-    on_error = link_error
+    def on_error(self, errback: Mapping[str, Any]) -> Signature:
+        """``link_error`` that returns this signature, for ``sig.on_error(eb).delay()``."""
+        self.link_error(errback)
+        return self
 
     # -- running ------------------------------------------------------------------------
-    def _merge(self, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None,
-               options: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
-        if self.immutable:
+    def _merge(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
+               options: Mapping[str, Any] | None = None, force: bool = False,
+               ) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+        """Partial ``args`` first, ``kwargs`` and ``options`` over the stored ones, unless this
+        signature is immutable (and not ``force``); a group id or stamp set here stays."""
+        if self.immutable and not force:
             call_args, call_kwargs = list(self["args"]), dict(self["kwargs"])
         else:
             call_args = [*(args or ()), *self["args"]]
             call_kwargs = {**self["kwargs"], **(kwargs or {})}
-        merged = {**self["options"], **{k: v for k, v in options.items() if v is not None}}
+        merged = self.merged_options(
+            {k: v for k, v in (options or {}).items() if v is not None})
         return call_args, call_kwargs, merged
 
     def apply_async(self, args: Sequence[Any] | None = None,
@@ -234,8 +291,7 @@ class Signature(dict[str, Any]):
               **options: Any) -> Any:
         """Run here and now (``Task.apply``) with the merged arguments."""
         call_args, call_kwargs, merged = self._merge(args, kwargs, options)
-        task_id = merged.get("task_id")
-        return self.type.apply(call_args, call_kwargs, task_id=task_id)
+        return self.type.apply(call_args, call_kwargs, **merged)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the task function in this process; partial args go first, as in Celery."""
@@ -243,14 +299,14 @@ class Signature(dict[str, Any]):
         return self.type(*call_args, **call_kwargs)
 
     def __or__(self, other: Any) -> Any:
-        from celeriac.canvas.chain import chain
-        from celeriac.canvas.group import group
+        """``self | other``: Celery's composition rules (``canvas.compose``)."""
+        from celeriac.canvas.compose import or_signature
 
-        if isinstance(other, group) and not isinstance(self, group):
-            return chain(self, other, app=self._app)
-        if isinstance(other, Signature):
-            return chain(self, other, app=self._app)
-        return NotImplemented
+        return or_signature(self, other)
+
+    def __ior__(self, other: Any) -> Any:
+        """``sig |= other`` composes too (a dict would merge keys instead), as in Celery."""
+        return self.__or__(other)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Signature:
         made = type(self).from_dict(copy.deepcopy(dict(self), memo), app=self._app)
@@ -282,12 +338,14 @@ def signature(varies: Any, *args: Any, **kwargs: Any) -> Signature:
 subtask = signature
 
 
-def maybe_signature(value: Any, app: Celery | None = None) -> Any:
-    """A ``Signature`` (of the right class) for a dict, the same object for a signature, and
-    ``None``/lists passed through, as Celery's helper."""
+def maybe_signature(value: Any, app: Celery | None = None, clone: bool = False) -> Any:
+    """A ``Signature`` (of the right class) for a dict, the same object for a signature (a
+    clone with ``clone``), and ``None``/lists passed through, as Celery's helper."""
     if value is None:
         return None
     if isinstance(value, Signature):
+        if clone:
+            value = value.clone()
         if app is not None and value._app is None:
             value._app = app
         return value
@@ -296,3 +354,6 @@ def maybe_signature(value: Any, app: Celery | None = None) -> Any:
     if isinstance(value, list | tuple):
         return [maybe_signature(item, app) for item in value]
     return value
+
+
+maybe_subtask = maybe_signature

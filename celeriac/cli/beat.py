@@ -74,12 +74,14 @@ def beat(
     if pidfile:
         _write_pidfile(pidfile)
     options = instance.options
+    info_line = f"{instance.info}\n" if instance.info else ""  # a subclass's banner line
     click.echo(
         f"celeriac beat v{__version__} is starting.\n"
         f"LocalTime -> {datetime.now():%Y-%m-%d %H:%M:%S}\n"
         "Configuration ->\n"
         f"    . broker -> {redact_url(app.broker_url)}\n"
         f"    . scheduler -> {type(instance).__module__}.{type(instance).__qualname__}\n"
+        f"{info_line}"
         f"    . db -> {options.schedule_filename or '(memory)'}\n"
         f"    . logfile -> {logfile or '[stderr]'}@%{loglevel.upper()}\n"
         f"    . maxinterval -> {options.max_interval:g}s",

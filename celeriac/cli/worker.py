@@ -12,6 +12,7 @@ import click
 from celeriac.cli.banner import startup_banner
 from celeriac.cli.inert_flags import inert_flag_notes, warn_inert_flags
 from celeriac.cli.main import CliState, app_options
+from celeriac.cli.user_options import parse_user_options
 from celeriac.exceptions import ImproperlyConfigured
 
 
@@ -19,7 +20,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
     return [q.strip() for value in values for q in value.split(",") if q.strip()]
 
 
-@click.command()
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @app_options
 @click.option("-l", "--loglevel", default="WARNING", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL"],
@@ -63,6 +64,7 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
 
     app = state.load_app()
     conf = app.conf
+    user_values = parse_user_options(app, "worker", click.get_current_context().args)
     configure_logging(loglevel, logfile, conf)
     _redirect_stdouts(conf)
     app.loader_import_modules()
@@ -89,6 +91,7 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
         statedb=flags.get("statedb"), autoscale=scale,
         heartbeat_interval=0 if flags.get("without_heartbeat") else flags.get(
             "heartbeat_interval"),
+        user_options=user_values,
     )
     try:
         instance = Worker(app, options)

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("celeriac.transport.redis.channel")
 T = TypeVar("T")
 CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+#: Guards every channel's outage bookkeeping: the fetch and ack threads of one channel often
+#: lose (and regain) the server at the same instant, and each must not log the outage alone.
+_OUTAGE_LOCK = threading.Lock()
 
 
 class GuardedCalls:
@@ -86,8 +89,7 @@ class GuardedCalls:
                         raise OperationalError(message) from exc
                     self.connection_lost = BrokerConnectionLost(message)
                     raise self.connection_lost from exc
-                if not self._failing and recoveries == self._recoveries:
-                    self._failing = True
+                if self._outage_began(recoveries):
                     logger.warning("Redis connection lost (%s); retrying with backoff", exc)
                 if self.retry_stopped.wait(wait):
                     waits = iter(())  # one last attempt, then give up
@@ -98,13 +100,29 @@ class GuardedCalls:
             # Only retrying calls log the outage, so only they end it: a one-shot call (an
             # event broadcast) on a fresh connection must not make the retrying loops, whose
             # pooled connections are still dead, log the same outage again.
-            if self._failing and retry:
-                self._failing = False
-                self.connection_lost = None
-                self._recoveries += 1
+            if self._failing and retry and self._outage_ended():
                 logger.info("Redis connection re-established")
             return result
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _outage_began(self, recoveries: int) -> bool:
+        """Mark an outage begun; True for the one call that should log it (none when the
+        failing call began before the last outage ended: it lost a connection to that one)."""
+        with _OUTAGE_LOCK:
+            if self._failing or recoveries != self._recoveries:
+                return False
+            self._failing = True
+            return True
+
+    def _outage_ended(self) -> bool:
+        """Mark the outage over; True for the one call that should log it."""
+        with _OUTAGE_LOCK:
+            if not self._failing:
+                return False
+            self._failing = False
+            self.connection_lost = None
+            self._recoveries += 1
+            return True
 
 
 __all__ = ["CONNECTION_ERRORS", "GuardedCalls"]

@@ -18,6 +18,7 @@ from celeriac.control.revocations import (
     DEFAULT_EXPIRES,
     RevocationStore,
     open_revocation_store,
+    stamp_entries,
 )
 
 if TYPE_CHECKING:
@@ -31,6 +32,17 @@ def _destinations(destination: Destination) -> list[str] | None:
     if destination is None:
         return None
     return [destination] if isinstance(destination, str) else list(destination)
+
+
+def _check_same_broker(broker_url: str, *handles: Any) -> None:
+    """Celery's ``connection=``/``channel=`` arguments pick a broker connection; celeriac's
+    control always talks to the app's broker, so one elsewhere is refused, not ignored."""
+    for handle in handles:
+        url = getattr(handle, "url", None) or getattr(
+            getattr(handle, "connection", None), "url", None)
+        if handle is not None and url != broker_url:
+            raise ValueError("app.control uses the app's own broker; a connection or channel "
+                             "to another broker (or of an unknown kind) cannot be used")
 
 
 class Control:
@@ -71,12 +83,14 @@ class Control:
                   destination: Destination = None, connection: Any = None,
                   reply: bool = False, timeout: float = 1.0, limit: int | None = None,
                   callback: Callable[[Reply], None] | None = None,
-                  pattern: str | None = None, matcher: str | None = None,
-                  **extra: Any) -> list[Reply] | None:
+                  channel: Any = None, pattern: str | None = None,
+                  matcher: str | None = None, **extra: Any) -> list[Reply] | None:
         """Send ``command`` to every worker (or ``destination``); replies when ``reply``.
 
-        ``connection`` is accepted for Celery compatibility and ignored.
+        ``connection``/``channel`` (Celery's) may be given when they are on the app's own
+        broker, which the mailbox uses anyway; another broker raises ``ValueError``.
         """
+        _check_same_broker(self.app.broker_url, connection, channel)
         replies = self.mailbox.call(command, {**(arguments or {}), **extra},
                                     destination=_destinations(destination), pattern=pattern,
                                     matcher=matcher, reply=reply, timeout=timeout,
@@ -97,6 +111,22 @@ class Control:
         arguments = {"task_id": task_id if isinstance(task_id, str) else ids,
                      "terminate": terminate, "signal": signal or "SIGTERM"}
         return self.broadcast("revoke", arguments, destination=destination, **kwargs)
+
+    def revoke_by_stamped_headers(self, headers: dict[str, Any] | list[str],
+                                  destination: Destination = None, terminate: bool = False,
+                                  signal: str | int | None = "SIGTERM",
+                                  expires: float = DEFAULT_EXPIRES,
+                                  **kwargs: Any) -> list[Reply] | None:
+        """Revoke every task stamped with one of ``headers``' values (``{stamp: value(s)}``).
+
+        Workers refuse such tasks from now on and, with ``terminate``, kill the running ones.
+        Like ``revoke``, a durable record (for ``expires`` seconds) reaches workers started
+        later too (``worker/revoked_stamps.py``).
+        """
+        self.revocations.add(stamp_entries(headers), expires)
+        return self.broadcast("revoke_by_stamped_headers",
+                              {"headers": headers, "terminate": terminate, "signal": signal},
+                              destination=destination, **kwargs)
 
     def terminate(self, task_id: str | Sequence[str], destination: Destination = None,
                   signal: str | int = "SIGTERM", **kwargs: Any) -> list[Reply] | None:
@@ -122,7 +152,8 @@ class Control:
     def election(self, id: str, topic: str, action: Any = None,
                  connection: Any = None) -> None:
         """Celery's gossip election; celeriac workers run no gossip and refuse it (logged)."""
-        self.broadcast("election", {"id": id, "topic": topic, "action": action})
+        self.broadcast("election", {"id": id, "topic": topic, "action": action},
+                       connection=connection)
 
     def enable_events(self, destination: Destination = None,
                       **kwargs: Any) -> list[Reply] | None:
@@ -177,9 +208,11 @@ class Control:
         """Delete every waiting message of the app's task queues; returns how many.
 
         The queues are ``task_queues`` (else ``task_default_queue``), as Celery's.
-        ``connection`` is accepted for Celery compatibility and ignored.
+        ``connection`` must be on the app's broker (``ValueError`` otherwise).
         """
         from celeriac.routing.queues import queue_set
+
+        _check_same_broker(self.app.broker_url, connection)
 
         names = list(queue_set(self.app.conf)) if self.app.conf.get("task_queues") else [
             str(self.app.conf.task_default_queue)]

@@ -24,9 +24,10 @@ Celery, for running workers only.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from celeriac.transport.base import Transport
@@ -36,6 +37,40 @@ logger = logging.getLogger(__name__)
 DEFAULT_EXPIRES: Final = 10800.0
 MAX_ENTRIES: Final = 50000
 _MEMORY_KEY: Final = "celeriac.revoked"
+
+
+#: What marks an entry as a revocation by stamp (``revoke_by_stamped_headers``) rather than
+#: a task id: ``celeriac.stamp:["name",value]``, which no task id (a UUID) can equal. Such
+#: entries ride in every store below unchanged (``worker/revoked_stamps.py`` reads them).
+STAMP_PREFIX: Final = "celeriac.stamp:"
+
+
+def stamp_entry(name: str, value: Any) -> str | None:
+    """The registry/store entry revoking ``value`` of stamp ``name`` (None: not JSON)."""
+    try:
+        return STAMP_PREFIX + json.dumps([name, value], sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_headers(raw: Any) -> dict[str, Any]:
+    """The ``headers`` argument: a dict, or the shell's ``["key=value", ...]`` (Celery)."""
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    if isinstance(raw, str):
+        raw = [raw]
+    out: dict[str, Any] = {}
+    for item in raw or ():
+        key, _, value = str(item).partition("=")
+        out[key] = value
+    return out
+
+
+def stamp_entries(headers: Mapping[str, Any] | Sequence[str]) -> list[str]:
+    """One entry per revoked value of ``headers`` (``{stamp: value or [values]}``)."""
+    found = (stamp_entry(name, value) for name, values in parse_headers(headers).items()
+             for value in (values if isinstance(values, list | tuple) else [values]))
+    return [entry for entry in found if entry is not None]
 
 
 class RevocationStore(Protocol):
@@ -214,10 +249,14 @@ def open_revocation_store(transport: Transport) -> RevocationStore:
 __all__ = [
     "DEFAULT_EXPIRES",
     "MAX_ENTRIES",
+    "STAMP_PREFIX",
     "MemoryRevocationStore",
     "NullRevocationStore",
     "RedisRevocationStore",
     "RevocationStore",
     "SqliteRevocationStore",
     "open_revocation_store",
+    "parse_headers",
+    "stamp_entries",
+    "stamp_entry",
 ]

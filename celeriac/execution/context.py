@@ -104,7 +104,12 @@ class Context:
             "expires": self.expires,
             "priority": self.priority,
             "headers": custom_headers(self.headers),
+            "replaced_task_nesting": (self.headers or {}).get("replaced_task_nesting") or 0,
         }
+        stamped = (self.headers or {}).get("stamped_headers")
+        if stamped and self.stamps:  # a retry keeps its stamps (Celery)
+            options.update({k: v for k, v in self.stamps.items() if k in stamped},
+                           stamped_headers=stamped)
         routing_key = self.delivery_info.get("routing_key")
         if routing_key:
             options["routing_key"] = routing_key

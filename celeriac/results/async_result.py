@@ -11,6 +11,7 @@ from celeriac import states
 from celeriac._state import join_will_block_var, task_join_will_block
 from celeriac.protocol.exception_codec import decode_exception
 from celeriac.protocol.result_meta import ResultMeta, parse_date_done
+from celeriac.results.parents import reraise_parent_error, wait_following_parents
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -200,6 +201,7 @@ class AsyncResult:
         propagate: bool = True,
         interval: float = 0.5,
         disable_sync_subtasks: bool = True,
+        follow_parents: bool = True,
         **_: Any,
     ) -> Any:
         """Wait for the task and return its value.
@@ -207,14 +209,25 @@ class AsyncResult:
         Raises:
             celeriac.exceptions.TimeoutError: not ready within ``timeout`` seconds.
             BaseException: the task's own exception (rebuilt as its type when importable)
-                when it failed and ``propagate`` is true.
+                when it failed and ``propagate`` is true; with ``follow_parents``, a failed
+                parent's exception first (``results.parents``), as Celery.
             RuntimeError: called inside a task (see ``assert_will_not_block``).
         """
         if disable_sync_subtasks:
             assert_will_not_block()
-        meta = self._cache or self.backend.wait(self.id, timeout=timeout, interval=interval)
+        follow = follow_parents and propagate and self.parent is not None
+        if self._cache is not None:
+            if follow:
+                reraise_parent_error(self)
+            meta = self._cache
+        elif follow:
+            meta = wait_following_parents(self, timeout, interval)
+        else:
+            meta = self.backend.wait(self.id, timeout=timeout, interval=interval)
         self._cache = meta
         if meta.status in states.PROPAGATE_STATES:
+            if follow:
+                reraise_parent_error(self)
             exc = exception_from_meta(meta)
             if propagate:
                 raise exc
@@ -232,6 +245,15 @@ class AsyncResult:
         if control is None:
             raise NotImplementedError("Remote control is not available in this version.")
         control.revoke(self.id, terminate=terminate, signal=signal, **kwargs)
+
+    def revoke_by_stamped_headers(self, headers: dict[str, Any], connection: Any = None,
+                                  terminate: bool = False, signal: str | None = None,
+                                  wait: bool = False, timeout: float | None = None) -> None:
+        """``app.control.revoke_by_stamped_headers`` (Celery's shortcut; not about this id)."""
+        waiting: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        self.app.control.revoke_by_stamped_headers(headers, connection=connection,
+                                                   terminate=terminate, signal=signal,
+                                                   reply=wait, **waiting)
 
     def as_tuple(self) -> tuple[Any, Any]:
         return ((self.id, self.parent.as_tuple() if self.parent else None), None)

@@ -59,7 +59,10 @@ class EagerResult(AsyncResult):
         return True
 
     def get(self, timeout: float | None = None, propagate: bool = True,
-            interval: float = 0.5, disable_sync_subtasks: bool = True, **kwargs: Any) -> Any:
+            interval: float = 0.5, disable_sync_subtasks: bool = True,
+            follow_parents: bool = True, **kwargs: Any) -> Any:
+        """The eager outcome. ``follow_parents`` has nothing to do (as in Celery's): an eager
+        chain stops at its first failure, so no later result exists to hide it."""
         if disable_sync_subtasks:
             assert_will_not_block()
         if self.successful():

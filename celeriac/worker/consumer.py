@@ -37,7 +37,7 @@ from celeriac.execution.request import Request
 from celeriac.pools.base import Pool, RunnerLookup
 from celeriac.protocol.message import TaskMessage
 from celeriac.transport.base import Channel, Delivery
-from celeriac.worker.dispatch import Decision, Dispatcher, revoked_meta
+from celeriac.worker.dispatch import Decision, Dispatcher, revoked_by_stamp, revoked_meta
 from celeriac.worker.prefetcher import InlineFetcher, Prefetcher
 from celeriac.worker.rate_limit import RateLimits
 from celeriac.worker.refusal_signals import send_refusal_signal
@@ -254,7 +254,7 @@ class Consumer:
 
     def _start(self, request: Request) -> None:
         """Hand ``request`` to the pool, unless revoked meanwhile, rate limited or pool full."""
-        if request.task_id in self.revoked:
+        if request.task_id in self.revoked or revoked_by_stamp(self.revoked, request.headers):
             self._revoke(request)
             return
         if self.pool.free_slots() <= 0:

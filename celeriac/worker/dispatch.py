@@ -21,6 +21,8 @@ from celeriac.protocol.exception_codec import encode_exception
 from celeriac.protocol.result_meta import ResultMeta, now_iso
 from celeriac.protocol.task_message import decode_body, normalize_v1, parse_iso_timestamp
 from celeriac.transport.base import Delivery
+from celeriac.utils.log import log_received
+from celeriac.worker.revoked_stamps import revoked_by_stamp as revoked_by_stamp
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -79,9 +81,8 @@ class Dispatcher:
             if name not in self.app.tasks:
                 return self._unknown(name, task_id)
             body = decode_body(message, self.accept)
-            if task_id in self.revoked:
-                logger.warning("Discarding revoked task: %s[%s]", name, task_id)
-                return Decision(revoked_meta=revoked_meta(task_id, "revoked"))
+            if (refused := self._revoked(task_id, name, headers)) is not None:
+                return refused
             now = time.time()
             expires = parse_iso_timestamp(headers.get("expires"))
             if expires is not None and expires <= now:
@@ -107,9 +108,22 @@ class Dispatcher:
         return Decision(request=request)
 
     def _received(self, request: Request) -> None:
-        """``task-received``, with task events on (Celery: once the request is accepted)."""
+        """Celery's ``Task name[id] received`` log line, and ``task-received`` with task events
+        on (Celery: once the request is accepted)."""
+        log_received(request)
         if (events := self.events) is not None and events.tasks:
             events.task_received(request)
+
+    def _revoked(self, task_id: str, name: str, headers: dict[str, Any]) -> Decision | None:
+        """REVOKED when the id was revoked, or one of its stamps (Celery's log lines)."""
+        if task_id in self.revoked:
+            logger.warning("Discarding revoked task: %s[%s]", name, task_id)
+        elif (stamp := revoked_by_stamp(self.revoked, headers)) is not None:
+            logger.warning("Discarding revoked task: %s[%s] (revoked by header: %s)",
+                           name, task_id, stamp)
+        else:
+            return None
+        return Decision(revoked_meta=revoked_meta(task_id, "revoked"))
 
     def _unknown(self, name: str, task_id: str) -> Decision:
         reason = self.app.tasks.describe_unknown(name)

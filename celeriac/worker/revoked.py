@@ -24,9 +24,11 @@ from collections.abc import Iterable, Iterator
 from celeriac.control.revocations import (
     DEFAULT_EXPIRES,
     MAX_ENTRIES,
+    STAMP_PREFIX,
     NullRevocationStore,
     RevocationStore,
 )
+from celeriac.worker.revoked_stamps import RevokedStamps
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,11 @@ class RevokedRegistry:
         self._ids: dict[str, float] = {}
         self._lock = threading.Lock()
         self._version: str | None = None
+        #: values revoked by ``revoke_by_stamped_headers`` (memory only, as in Celery).
+        self.stamps = RevokedStamps()
+        #: whether some entry revokes a stamp (``revoked_stamps.stamp_entries``): only then
+        #: does a stamped message cost a lookup per stamp value.
+        self.has_stamp_entries = False
 
     # -- membership --------------------------------------------------------------------
     def add(self, task_ids: str | Iterable[str], expires: float | None = None) -> None:
@@ -52,6 +59,7 @@ class RevokedRegistry:
         with self._lock:
             for task_id in ids:
                 self._ids[task_id] = max(deadline, self._ids.get(task_id, 0.0))
+            self._note_stamps(ids)
             self._trim()
 
     def merge(self, entries: dict[str, float]) -> None:
@@ -61,7 +69,12 @@ class RevokedRegistry:
             for task_id, deadline in entries.items():
                 if deadline > now:
                     self._ids[task_id] = max(deadline, self._ids.get(task_id, 0.0))
+            self._note_stamps(entries)
             self._trim()
+
+    def _note_stamps(self, ids: Iterable[str]) -> None:
+        if not self.has_stamp_entries:
+            self.has_stamp_entries = any(i.startswith(STAMP_PREFIX) for i in ids)
 
     def __contains__(self, task_id: object) -> bool:
         if not isinstance(task_id, str):
@@ -76,10 +89,10 @@ class RevokedRegistry:
         return iter(self.ids())
 
     def ids(self) -> list[str]:
-        """The live revoked ids (what ``inspect revoked`` shows)."""
+        """The live revoked ids (what ``inspect revoked`` shows; stamp entries left out)."""
         self.purge()
         with self._lock:
-            return list(self._ids)
+            return [i for i in self._ids if not i.startswith(STAMP_PREFIX)]
 
     def as_timestamps(self) -> dict[str, float]:
         """``{task_id: revoked_at}``: the shape Celery's mingle ``hello`` reply carries."""

@@ -4,8 +4,8 @@ Threads: the consumer loop (``celeriac-consumer``), the heartbeat (``celeriac-he
 and the pool's own. The main thread waits for signals, and once a second checks whether the
 broker connection was given up (``broker_connection_max_retries`` spent: exit status 1).
 When tasks run in this process (solo, threads pools) a lease keeper process
-(``transport/lease_keeper.py``) renews the channel's liveness too, so a task holding the GIL
-cannot make peers take this worker for dead.
+(``transport/lease_keeper.py``) renews the channel's liveness too (a task holding the GIL
+must not make peers take this worker for dead). User bootsteps: ``worker/user_steps.py``.
 
 * SIGTERM/SIGINT while starting (e.g. waiting for an unreachable broker): stop at once, exit 0.
 * first SIGTERM/SIGINT: warm shutdown. Stop fetching, let running tasks finish (bounded by
@@ -23,8 +23,8 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ from celeriac.pools import create_pool
 from celeriac.pools.base import PoolOptions
 from celeriac.serialization.registry import normalize_accept
 from celeriac.transport.lease_keeper import LeaseKeeper, start_keeper
+from celeriac.utils.nodenames import expand_hostname, node_format
 from celeriac.worker.broker_wait import (
     StartupInterrupted,
     declare_until_reachable,
@@ -49,11 +50,11 @@ from celeriac.worker.control.duplicates import DuplicateCheck, start_duplicate_c
 from celeriac.worker.control.node import ControlNode
 from celeriac.worker.dispatch import Dispatcher
 from celeriac.worker.events import worker_events
-from celeriac.worker.nodenames import expand_hostname, node_format
 from celeriac.worker.rate_limit import RateLimits
 from celeriac.worker.revoked import RevokedRegistry
 from celeriac.worker.scaling import Scaling, initial_concurrency
 from celeriac.worker.soft_shutdown import SoftShutdown
+from celeriac.worker.user_steps import UserSteps
 from celeriac.worker.view import WorkerInspector
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ class WorkerOptions:
     #: ``--autoscale max,min``: the autoscaler resizes the pool between them.
     autoscale: tuple[int, int] | None = None
     heartbeat_interval: float | None = None  # None: 2 s; 0: --without-heartbeat (no events)
+    user_options: Mapping[str, Any] = field(default_factory=dict)  # app.user_options' values
 
     def as_dict(self) -> dict[str, Any]:
         """The options as one flat dict (``celeryd_init``'s ``options``, as Celery's CLI's)."""
@@ -134,6 +136,7 @@ class Worker:
         self.revoked = RevokedRegistry()
         self.nodename_check: DuplicateCheck | None = None
         self.lease_keeper: LeaseKeeper | None = None
+        self.user_steps = UserSteps(self)  # app.steps: bound now, as Celery binds them
 
     # -- assembly -------------------------------------------------------------------------
     def runner_for(self, name: str) -> TaskRunner:
@@ -168,7 +171,7 @@ class Worker:
         return limit, not chosen
 
     def setup(self) -> Consumer:
-        self.app.loader_import_modules()
+        self.app.loader.init_worker()  # imports, autodiscovery, loader.on_worker_init
         signals.worker_init.send(sender=self)
         signals.celeryd_after_setup.send(sender=self.hostname, instance=self, conf=self.app.conf)
         transport = self.app.transport
@@ -208,13 +211,8 @@ class Worker:
         return self.pool.name == "solo" and bool(transport.capabilities.pushes)
 
     def _declare_until_reachable(self, channel: Channel) -> None:
-        """Declare the queues, waiting for the broker as ``broker_connection_*`` say.
-
-        Raises:
-            StartupInterrupted: a stop was requested meanwhile.
-            OperationalError: the broker stayed unreachable (``BrokerUnreachableAtStart``)
-                or refused.
-        """
+        """Declare the queues, waiting for the broker as ``broker_connection_*`` say. Raises
+        ``StartupInterrupted`` (stop requested) or ``OperationalError`` (unreachable, refused)."""
         if not declare_until_reachable(channel, self.queues, startup_policy(self.app.conf),
                                        self._stop):
             raise StartupInterrupted()
@@ -256,6 +254,7 @@ class Worker:
         self.nodename_check = start_duplicate_check(
             self.app.transport, self.hostname, listening,
             pidbox_exchanges(self.app.conf.control_exchange))
+        self.user_steps.start()
         # Ready before the first task runs, as in Celery: handlers may prepare for tasks.
         logger.info("%s ready.", self.hostname)
         signals.worker_ready.send(sender=self)
@@ -351,6 +350,7 @@ class Worker:
             stop_retrying()
         consumer.stop_fetching.set()
         threads[0].join()
+        self.user_steps.stop()
         self.scaling.stop()  # no resizing while the pool stops
         graceful, timeout = self.soft_shutdown.pool_wait(cold, len(consumer.active),
                                                          self.options.shutdown_timeout)
@@ -394,7 +394,6 @@ class Worker:
             os._exit(1)
 
         handlers: dict[int, Callable[[int, FrameType | None], None]] = {
-            signal.SIGTERM: on_term, signal.SIGINT: on_term, signal.SIGQUIT: on_quit,
-        }
+            signal.SIGTERM: on_term, signal.SIGINT: on_term, signal.SIGQUIT: on_quit}
         for signum, handler in handlers.items():
             signal.signal(signum, handler)

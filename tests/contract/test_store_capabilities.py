@@ -107,6 +107,41 @@ def test_an_abandoned_chord_is_not_failed_again(backend: ResultBackend) -> None:
     assert join.add_parts([_part(gid, 0), _part(gid, None, "last")]) == []
 
 
+@CHORDS
+def test_a_chord_grows_for_tasks_added_to_it(backend: ResultBackend) -> None:
+    """``Task.add_to_chord``: the added task carries its adder's ``group_index``, so it is
+    told apart by its id; the chord waits for it."""
+    join = backend.chord_join()
+    gid = uuid.uuid4().hex
+    join.set_size(gid, 2)
+    join.grow(gid, 1)
+    assert join.add_parts([_part(gid, 0), _part(gid, 1)]) == []
+    claimed = join.add_parts([_part(gid, 1, "added")])
+    assert len(claimed) == 1
+    assert sorted(r[0] for r in claimed[0].results) == ["added", "t0", "t1"]
+    join.finish(claimed[0])
+    again = uuid.uuid4().hex  # a finished chord's growth does not leak into another
+    join.set_size(again, 1)
+    assert len(join.add_parts([_part(again, 0)])) == 1
+
+
+@CHORDS
+def test_parts_and_growth_before_the_size_are_kept(backend: ResultBackend) -> None:
+    """A generator-fed header is sized before its last batch is sent: a join that says it
+    counts parts arriving earlier (``counts_unsized_parts``) keeps them, and growth too."""
+    join = backend.chord_join()
+    if not join.counts_unsized_parts:
+        pytest.skip(f"{type(join).__name__} needs the size first (headers are read whole)")
+    gid = uuid.uuid4().hex
+    assert join.add_parts([_part(gid, 0)]) == []
+    join.grow(gid, 1)
+    assert join.add_parts([_part(gid, 0, "added")]) == []
+    join.set_size(gid, 2)
+    claimed = join.add_parts([_part(gid, 1)])
+    assert len(claimed) == 1
+    assert sorted(r[0] for r in claimed[0].results) == ["added", "t0", "t1"]
+
+
 # -- groups --------------------------------------------------------------------------------------
 
 

@@ -19,22 +19,14 @@ from celeriac.canvas import Signature, chain, chord, chunks, group, maybe_signat
 from celeriac.execution.callbacks import _runs_in_process
 from celeriac.protocol.result_meta import ResultMeta
 from celeriac.results.group_result import GroupResult, result_from_tuple
+from tests.unit.canvas_apps import memory_canvas_app
 
 celery = pytest.importorskip("celery")
 
 
 @pytest.fixture
 def app() -> Iterator[Celery]:
-    made = Celery("proj", broker=f"memory://{uuid.uuid4().hex}",
-                  backend=f"cache+memory://{uuid.uuid4().hex}", set_as_current=False)
-
-    @made.task(name="proj.add")
-    def add(x: int, y: int) -> int:
-        return x + y
-
-    @made.task(name="proj.xsum")
-    def xsum(values: list[int]) -> int:
-        return sum(values)
+    made = memory_canvas_app()
 
     @made.task(name="proj.err3")
     def err3(request: Any, exc: Any, traceback: Any) -> None:

@@ -13,9 +13,9 @@ from celeriac import Celery
 from celeriac.beat.embedded import build_scheduler, scheduler_class
 from celeriac.beat.lock import SqliteLock, lock_for
 from celeriac.beat.scheduler import Scheduler
-from celeriac.beat.timeutils import UTC
 from celeriac.contrib.django.beat.clocked import NEVER_CHECK_TIMEOUT, clocked
 from celeriac.contrib.django.beat.schedulers import DatabaseRunStateStore, DatabaseScheduler
+from celeriac.utils.time import UTC
 from tests.helpers import unique_name
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

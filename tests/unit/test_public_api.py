@@ -11,7 +11,7 @@ import celeriac
 TOP_LEVEL = ["Celery", "Celeriac", "Task", "shared_task", "Signature", "signature", "chain",
              "group", "chord", "chunks", "xmap", "xstarmap", "maybe_signature", "AsyncResult",
              "GroupResult", "ResultSet", "Queue", "Exchange", "current_app", "current_task",
-             "__version__"]
+             "__version__", "uuid"]
 
 COMPAT_PATHS = {
     "celeriac.exceptions": ["Retry", "Reject", "Ignore", "SoftTimeLimitExceeded",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celery
-from celeriac.worker.nodenames import node_format
+from celeriac.utils.nodenames import node_format
 from celeriac.worker.worker import Worker, WorkerOptions
 from tests.helpers import in_process_worker, wait_until
 

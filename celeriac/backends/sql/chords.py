@@ -34,6 +34,8 @@ def utcnow() -> datetime:
 class SqlChordJoin:
     """The ``ChordJoin`` of the SQL store (see the module docstring)."""
 
+    counts_unsized_parts = True
+
     def __init__(self, holder: EngineHolder, tables: Tables) -> None:
         self.holder = holder
         self.chord = tables.chord
@@ -76,6 +78,19 @@ class SqlChordJoin:
                "date_created": utcnow()}
         if not insert_if_absent(conn, self.chord, row):  # sized meanwhile: count on it
             conn.execute(bump)
+
+    def grow(self, group_id: str, count: int) -> None:
+        """``add_to_chord``: ``joined - count``, so ``count`` more parts are needed to reach
+        ``size``; ``set_size`` leaves ``joined`` alone, so growing before sizing holds too."""
+        bump = (sa.update(self.chord).where(self.chord.c.group_id == group_id)
+                .values(joined=self.chord.c.joined - count))
+        with self.holder.begin() as conn:
+            if conn.execute(bump).rowcount:
+                return
+            row = {"group_id": group_id, "size": None, "joined": -count, "claimed": 0,
+                   "date_created": utcnow()}
+            if not insert_if_absent(conn, self.chord, row):
+                conn.execute(bump)
 
     def _results(self, conn: sa.Connection, group_id: str) -> list[tuple[str, str, Any]]:
         p = self.parts.c

@@ -17,7 +17,6 @@ from celeriac.config.schema.option import (
 )
 
 _BEAT_CONTROL: Final = "beat does not answer remote control commands"
-_BEAT_SYNC: Final = "beat saves its state after every task it sends; there is nothing to batch"
 _CONTROL_QUEUES: Final = (
     "celeriac declares the pidbox queues as Celery does by default (non-durable, exclusive)"
 )
@@ -117,8 +116,8 @@ BEAT: Final[tuple[Option, ...]] = (
         0,
         INT,
         ("CELERYBEAT_SYNC_EVERY",),
-        doc="Persist schedule state after this many sent tasks; 0 means by time only.",
-        unsupported=_BEAT_SYNC,
+        doc="Call the scheduler's sync() after this many sent tasks (0: every 3 minutes); "
+        "celeriac's own store is written after every tick regardless.",
     ),
     Option(
         "beat_cron_starting_deadline",

@@ -23,7 +23,6 @@ from celeriac.config.schema.option import (
 _ACKS_ON_TIMEOUT: Final = (
     "a task killed at its hard time limit is always acknowledged (Celery's default)"
 )
-_CHORD_HEADER_ERRBACK: Final = "errbacks are not attached to chord header tasks"
 _PROTOCOL: Final = (
     "celeriac always sends message protocol 2 (Celery's default since 4.0); workers read 1 and 2"
 )
@@ -233,6 +232,6 @@ ALL: Final[tuple[Option, ...]] = (
         False,
         BOOL,
         ("CELERY_ALLOW_ERROR_CB_ON_CHORD_HEADER",),
-        unsupported=_CHORD_HEADER_ERRBACK,
+        doc="chord.link_error also links the errback to every header task.",
     ),
 )

@@ -282,7 +282,8 @@ from celeriac.worker.control import (  # noqa: E402
     debug_commands,
     event_commands,
     pool_commands,
+    stamp_commands,
 )
 
 __all__ = ["COMMANDS", "Handler", "command", "debug_commands", "event_commands", "ok",
-           "pool_commands", "request_info", "signum_of"]
+           "pool_commands", "request_info", "signum_of", "stamp_commands"]

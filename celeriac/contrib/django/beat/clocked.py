@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celeriac.beat.base import BaseSchedule, NowFun, schedstate
-from celeriac.beat.timeutils import make_aware
+from celeriac.utils.time import maybe_make_aware
 
 #: "Do not look again for this entry" (django-celery-beat's NEVER_CHECK_TIMEOUT): a day.
 NEVER_CHECK_TIMEOUT = 24 * 3600.0
@@ -23,7 +23,7 @@ class clocked(BaseSchedule):
     def __init__(self, clocked_time: datetime, nowfun: NowFun | None = None,
                  app: Any = None) -> None:
         super().__init__(nowfun=nowfun, app=app)
-        self.clocked_time = make_aware(clocked_time)
+        self.clocked_time = maybe_make_aware(clocked_time)
 
     def remaining_estimate(self, last_run_at: datetime | None) -> timedelta:
         return self.clocked_time - self.now()

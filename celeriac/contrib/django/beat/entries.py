@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, overload
 
@@ -39,14 +38,17 @@ _LONG_AGO = timedelta(days=365 * 30)
 _ROUTING_OPTIONS = ("queue", "exchange", "routing_key", "priority")
 
 
-@dataclass(repr=False)
 class ModelEntry(ScheduleEntry):
     """A :class:`ScheduleEntry` read from a ``PeriodicTask`` row (see the module docstring)."""
 
-    row_id: int = 0
-    one_off: bool = False
-    start_time: datetime | None = None
-    expires_at: datetime | None = None
+    def __init__(self, *args: Any, row_id: int = 0, one_off: bool = False,
+                 start_time: datetime | None = None, expires_at: datetime | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.row_id = row_id
+        self.one_off = one_off
+        self.start_time = start_time
+        self.expires_at = expires_at
 
     def is_due(self) -> tuple[bool, float]:
         now = self.schedule.now() if isinstance(self.schedule, BaseSchedule) else utc_now()

@@ -29,12 +29,11 @@ import time
 from collections.abc import Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from celeriac.beat.scheduler import BeatOptions, Scheduler
+from celeriac.beat.scheduler import Scheduler
 from celeriac.beat.sources import ScheduleSource, StaticConfigSource
 from celeriac.beat.store import EntryState
 
 if TYPE_CHECKING:
-    from celeriac.app.base import Celery
     from celeriac.beat.entry import ScheduleEntry
 
 logger = logging.getLogger(__name__)
@@ -134,18 +133,18 @@ class DatabaseScheduler(Scheduler):
 
     default_max_interval = DATABASE_MAX_INTERVAL
 
-    def __init__(self, app: Celery, options: BeatOptions | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         ensure_django_ready()
-        options = options or BeatOptions.from_conf(
-            app.conf, default_max_interval=self.default_max_interval)
-        kwargs.setdefault("store", DatabaseRunStateStore(options.schedule_filename))
-        super().__init__(app, options, **kwargs)
+        super().__init__(*args, **kwargs)
         self.sync_config_entries()
         # Built on the caller's thread; ``worker -B`` then ticks on another one, with its own
         # connection: do not leave this one open for the worker's lifetime.
         from django.db import connection
 
         connection.close()
+
+    def _default_store(self) -> DatabaseRunStateStore:
+        return DatabaseRunStateStore(self.options.schedule_filename)
 
     def default_sources(self) -> list[ScheduleSource]:
         return [DatabaseScheduleSource()]

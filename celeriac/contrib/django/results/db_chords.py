@@ -35,6 +35,9 @@ _LAST: Final = 1e308
 class DjangoChordJoin:
     """Chord counters in the ``ChordCounter`` table (see the module docstring)."""
 
+    #: A part with no row is taken for a late duplicate of a fired chord and dropped.
+    counts_unsized_parts = False
+
     def __init__(self) -> None:
         from celeriac.contrib.django.results.models import ChordCounter
 
@@ -85,6 +88,29 @@ class DjangoChordJoin:
             row.delete()
         ordered = sorted(seen.values(), key=lambda item: (item[0], item[1]))
         return ClaimedChord(parts[-1], [(str(t), str(s), r) for _, _, t, s, r in ordered])
+
+    def grow(self, group_id: str, count: int) -> None:
+        """``add_to_chord``: the row's size and ``count`` grow under its lock.
+
+        Raises:
+            NotImplementedError: the chord has no row (not sized yet, or already fired).
+        """
+        on_connection(self._using, "grow a chord",
+                      functools.partial(self._grow, group_id, count))
+
+    def _grow(self, group_id: str, count: int) -> None:
+        with transaction.atomic(using=self._using):
+            row = (self._model.objects.using(self._using).select_for_update()
+                   .filter(group_id=group_id).first())
+            state = json_loads(row.sub_tasks) if row is not None else None
+            if not isinstance(state, dict) or "size" not in state:
+                raise NotImplementedError(
+                    f"Cannot add to chord {group_id}: the django-db store grows only a chord "
+                    "sized by a celeriac client and not yet fired")
+            state["size"] = int(state["size"]) + count
+            row.count = int(row.count) + count
+            row.sub_tasks = json_dumps(state).decode()
+            row.save(update_fields=["count", "sub_tasks"])
 
     def finish(self, claimed: ClaimedChord) -> None:
         """Nothing left: the claiming transaction deleted the row."""

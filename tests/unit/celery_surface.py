@@ -1,0 +1,115 @@
+"""Celery 5.7's public Python surface, and where each name lives in celeriac.
+
+A *surface* is a Celery module's ``__all__`` or a Celery class's public attributes. Every name
+is keyed ``"<celery path>:<name>"`` (``celery.result:AsyncResult``, ``celery.Celery:send_task``)
+and looked up at the same place in celeriac (``celery`` → ``celeriac``). The inventory in
+``test_public_api.py`` says, for each key, that celeriac provides it or why it does not.
+
+Run as ``.venv/bin/python -m tests.unit.celery_surface`` to print the keys celeriac provides
+and the ones it lacks (what to paste into the inventory after adding names).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from typing import Any, Final
+
+#: Celery modules whose ``__all__`` (or, without one, public non-module names) users import.
+MODULES: Final = (
+    "celery", "celery.exceptions", "celery.canvas", "celery.schedules", "celery.signals",
+    "celery.states", "celery.result", "celery.bootsteps", "celery.beat", "celery.utils.log",
+    "celery.utils.time", "celery.utils.nodenames", "celery.local", "celery.app.task",
+    "celery.events", "celery.contrib.abortable", "celery.contrib.testing.worker",
+    "celery.contrib.testing.app", "celery.contrib.pytest", "celery.contrib.rdb",
+    "celery.contrib.migrate",
+)
+
+#: Celery classes whose public attributes user code calls: ``(celery path, celeriac path)``.
+CLASSES: Final = (
+    ("celery.Celery", "celeriac.Celery"),
+    ("celery.Task", "celeriac.Task"),
+    ("celery.app.task.Context", "celeriac.app.task.Context"),
+    ("celery.result.AsyncResult", "celeriac.result.AsyncResult"),
+    ("celery.result.ResultSet", "celeriac.result.ResultSet"),
+    ("celery.result.GroupResult", "celeriac.result.GroupResult"),
+    ("celery.result.EagerResult", "celeriac.result.EagerResult"),
+    ("celery.canvas.Signature", "celeriac.canvas.Signature"),
+    ("celery.canvas._chain", "celeriac.canvas.chain"),
+    ("celery.canvas.group", "celeriac.canvas.group"),
+    ("celery.canvas._chord", "celeriac.canvas.chord"),
+    ("celery.app.control.Control", "celeriac.control.control.Control"),
+    ("celery.app.control.Inspect", "celeriac.control.inspect.Inspect"),
+    ("celery.beat.Scheduler", "celeriac.beat.Scheduler"),
+    ("celery.beat.ScheduleEntry", "celeriac.beat.ScheduleEntry"),
+)
+
+
+def _resolve(path: str) -> Any:
+    """The object at a dotted path: a module, or an attribute chain below the longest
+    importable module prefix. Raises ImportError/AttributeError when absent."""
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            found = getattr(found, attr)
+        return found
+    raise ImportError(path)
+
+
+def _public(names: Any) -> list[str]:
+    return sorted(name for name in names if not name.startswith("_"))
+
+
+def celery_keys() -> Iterator[tuple[str, str]]:
+    """``(key, celeriac path of the name)`` for every public name of Celery's surfaces."""
+    for module_name in MODULES:
+        module = importlib.import_module(module_name)
+        names = getattr(module, "__all__", None)
+        if names is None:
+            names = [name for name, value in vars(module).items()
+                     if not isinstance(value, type(sys)) and not name.startswith("_")
+                     and getattr(value, "__module__", module_name) == module_name]
+        target = "celeriac" + module_name[len("celery"):]
+        for name in _public(names):
+            yield f"{module_name}:{name}", f"{target}.{name}"
+    for celery_path, celeriac_path in CLASSES:
+        for name in _public(dir(_resolve(celery_path))):
+            yield f"{celery_path}:{name}", f"{celeriac_path}.{name}"
+
+
+def provided(celeriac_path: str) -> bool:
+    """Whether celeriac has something at ``celeriac_path``."""
+    try:
+        _resolve(celeriac_path)
+    except (ImportError, AttributeError):
+        return False
+    except Exception:  # importing an optional integration failed: not provided here
+        return False
+    return True
+
+
+def survey() -> tuple[list[str], list[str]]:
+    """``(provided keys, missing keys)`` of Celery's surface in celeriac as it is now."""
+    have: list[str] = []
+    lack: list[str] = []
+    for key, path in celery_keys():
+        (have if provided(path) else lack).append(key)
+    return have, lack
+
+
+if __name__ == "__main__":
+    have, lack = survey()
+    print(f"# provided: {len(have)}, missing: {len(lack)}")
+    print("PROVIDED = [")
+    for key in have:
+        print(f"    {key!r},")
+    print("]")
+    print("MISSING = [")
+    for key in lack:
+        print(f"    {key!r},")
+    print("]")
