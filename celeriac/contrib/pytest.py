@@ -9,7 +9,6 @@ Set ``NO_WORKER`` in the environment to skip starting workers, as with Celery.
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -52,15 +51,15 @@ def _marked_config(request: pytest.FixtureRequest,
 @contextmanager
 def _worker(app: Celery, includes: Sequence[str], pool: str, parameters: Mapping[str, Any],
             class_tasks: Sequence[Any] = ()) -> Iterator[TestWorkController | None]:
-    """Import the task modules (Celery's ``app.loader.import_task_module``), register the
-    class tasks, and run a worker; None, and no worker, with ``NO_WORKER`` set."""
+    """Import the task modules, register the class tasks, and run a worker (None, and no
+    worker, with ``NO_WORKER`` set)."""
     if NO_WORKER:
         yield None
         return
     from celeriac.contrib.testing import worker
 
     for module in includes:
-        importlib.import_module(module)
+        app.loader.import_task_module(module)
     for class_task in class_tasks:
         app.register_task(class_task)
     with worker.start_worker(app, pool=pool, **parameters) as started:

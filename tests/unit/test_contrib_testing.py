@@ -56,8 +56,7 @@ def test_test_app_uses_the_test_config_and_explicit_urls_win() -> None:
     assert app.conf.broker_url == "memory://other"
     assert app.conf.accept_content == {"json"}
     assert "celery.ping" in app.tasks
-    with pytest.raises(TypeError, match="logging"):
-        TestApp(log=object())
+    assert type(app.log).__name__ == "UnitLogging" and app.log.already_setup
 
 
 def test_start_worker_runs_tasks_and_answers_ping() -> None:

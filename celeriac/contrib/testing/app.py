@@ -11,6 +11,7 @@ from typing import Any
 
 from celeriac import _state
 from celeriac.app.base import Celery
+from celeriac.app.log import Logging
 
 #: The default configuration of the test app (Celery's values).
 DEFAULT_TEST_CONFIG: dict[str, Any] = {
@@ -36,31 +37,39 @@ class Trap:
         raise RuntimeError("Test depends on current_app")
 
 
+class UnitLogging(Logging):
+    """Logging for the test app: counts as set up already, so a test worker leaves the
+    test runner's logging alone (Celery's ``UnitLogging``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.already_setup = True
+
+    def setup_logging_subsystem(self, *args: Any, **kwargs: Any) -> None:
+        if self.already_setup:
+            return
+        super().setup_logging_subsystem(*args, **kwargs)
+
+
 def TestApp(name: str | None = None, config: dict[str, Any] | None = None,
             enable_logging: bool = False, set_as_current: bool = False,
-            log: Any = None, backend: str | None = None, broker: str | None = None,
+            log: Any = UnitLogging, backend: str | None = None, broker: str | None = None,
             **kwargs: Any) -> Celery:
-    """An app for tests: ``DEFAULT_TEST_CONFIG`` overlaid with ``config``.
-
-    ``broker``/``backend`` win over the config's URLs, as in Celery. ``enable_logging``:
-    whether ``start_worker`` sets up the worker's logging (Celery's ``UnitLogging`` keeps
-    it off); ``log`` (Celery's logging class) has no counterpart and must stay None.
+    """An app for tests: ``DEFAULT_TEST_CONFIG`` under ``config``, as defaults (settings
+    given as keyword arguments win); ``broker``/``backend`` win over the config's URLs.
+    ``enable_logging``: a worker started for it sets up logging (``UnitLogging`` otherwise).
     """
     from celeriac.contrib.testing import tasks  # noqa: F401 - registers celery.ping
 
-    if log is not None:
-        raise TypeError("TestApp(log=...): celeriac has no logging class to replace; "
-                        "use enable_logging=True")
     conf = dict(deepcopy(DEFAULT_TEST_CONFIG), **(config or {}))
     if broker is not None:
         conf.pop("broker_url", None)
     if backend is not None:
         conf.pop("result_backend", None)
-    app = Celery(name or "celery.tests", broker=broker, backend=backend,
-                 set_as_current=set_as_current, **kwargs)
-    app.conf.update({key: value for key, value in conf.items()
-                     if key not in kwargs})  # explicit arguments first, as add_defaults
-    app._test_enable_logging = enable_logging  # type: ignore[attr-defined]
+    app = Celery(name or "celery.tests", set_as_current=set_as_current,
+                 log=None if enable_logging else log, broker=broker, backend=backend,
+                 **kwargs)
+    app.add_defaults(conf)
     return app
 
 

@@ -8,7 +8,6 @@ and joins it when the block ends.
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import socket
 import sys
@@ -177,15 +176,9 @@ def _names(value: str | Sequence[str]) -> list[str]:
 
 
 def setup_app_for_worker(app: Celery, loglevel: str | int, logfile: str | None) -> None:
-    """Finalize ``app``, make it current and default; set up the worker's logging only for
-    an app made with ``TestApp(enable_logging=True)`` (Celery's ``UnitLogging`` skips it)."""
+    """Finalize ``app``, make it current and default, and set up its logging (nothing for a
+    ``TestApp`` without ``enable_logging``: its ``UnitLogging`` counts as set up)."""
     app.finalize()
     app.set_current()
     app.set_default()
-    if getattr(app, "_test_enable_logging", False):
-        from celeriac.utils.log import log_style, setup_logging
-
-        conf = app.conf
-        level = logging.getLevelName(loglevel.upper()) if isinstance(loglevel, str) else loglevel
-        setup_logging(level, logfile, conf.worker_log_format, conf.worker_task_log_format,
-                      bool(conf.worker_hijack_root_logger), **log_style(conf))
+    app.log.setup(loglevel=loglevel, logfile=logfile)
