@@ -67,17 +67,19 @@ def resolve(annotations: list[Any], task: Any) -> Iterator[dict[str, Any]]:
 
 
 def annotate(task: Any, annotations: list[Any]) -> None:
-    """Apply ``annotations`` to ``task``'s class (idempotent: '@' wrappers wrap the original)."""
-    cls = type(task)
-    for attributes in resolve(annotations, task):
+    """Apply ``annotations`` to ``task``'s class (``task`` may be the class itself, which is
+    what ``annotate(task)`` methods receive, as in Celery). Idempotent: '@' wrappers wrap
+    the original."""
+    cls = task if isinstance(task, type) else type(task)
+    for attributes in resolve(annotations, cls):
         for key, value in attributes.items():
             if key.startswith("@"):
-                _add_around(cls, key[1:], value)
+                add_around(cls, key[1:], value)
             else:
                 setattr(cls, key, value)
 
 
-def _add_around(cls: type, attr: str, around: Any) -> None:
+def add_around(cls: type, attr: str, around: Any) -> None:
     original = getattr(cls, attr)
     original = getattr(original, "__wrapped__", None) or original
     wrapped = around(original)
@@ -85,4 +87,4 @@ def _add_around(cls: type, attr: str, around: Any) -> None:
     setattr(cls, attr, wrapped)
 
 
-__all__ = ["MapAnnotation", "annotate", "prepare", "resolve"]
+__all__ = ["MapAnnotation", "add_around", "annotate", "prepare", "resolve"]

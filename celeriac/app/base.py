@@ -208,8 +208,7 @@ class Celery(AppConnections, AppConfiguration, AppBrokerAccess, AppComponents):
     def register_task(self, task: Task[Any, Any] | type[Task[Any, Any]]) -> Task[Any, Any]:
         """Register a class-based task (a ``Task`` subclass with ``name`` and ``run``)."""
         instance = task() if isinstance(task, type) else task
-        if not getattr(type(instance), "app", None) or type(instance).app is not self:
-            type(instance).app = self
+        type(instance).bind(self)  # sets ``app``, resolves ``typing``, calls ``on_bound``
         self.tasks.register(instance)
         self._annotate([instance])
         return instance
@@ -280,7 +279,9 @@ class Celery(AppConnections, AppConfiguration, AppBrokerAccess, AppComponents):
         self.producer.publish(outbound)
         if plan.sent_event:
             self.events.task_sent(outbound, plan.queue)
-        return self.AsyncResult(task_id, task_name=name)
+        result = self.AsyncResult(task_id, task_name=name)
+        result.ignored = bool(plan.message_options["ignore_result"])  # Celery 5.7: get() -> None
+        return result
 
     def send_many(
         self,

@@ -80,7 +80,7 @@ class BrokerConnection:
         self.url = url or app.broker_url
         self._own_transport: Transport | None = None
         self._channel: Channel | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # default_channel takes it, then transport again
 
     def __repr__(self) -> str:
         return f"<BrokerConnection {self.as_uri()} at {id(self):#x}>"
@@ -180,7 +180,8 @@ class ConnectionPool:
 
     def __init__(self, app: Celery) -> None:
         self.app = app
-        self.limit = app.conf.broker_pool_limit
+        #: kombu's pool size; none here (``broker_pool_limit`` is refused as unsupported).
+        self.limit: int | None = None
 
     def acquire(self, block: bool = True, timeout: float | None = None) -> BrokerConnection:
         return BrokerConnection(self.app)

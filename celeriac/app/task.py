@@ -6,14 +6,18 @@ so tasks can be created eagerly at decoration time (no lazy proxies).
 
 from __future__ import annotations
 
-import random
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
 
 from celeriac import states
 from celeriac._state import current_task_var, request_var
-from celeriac.exceptions import MaxRetriesExceededError, Retry
+from celeriac.app.request_stack import REQUEST_STACK, RequestStack, build_context
+from celeriac.app.task_binding import BindingMixin
+from celeriac.app.task_retry import RetryMixin
+from celeriac.app.task_typing import header_from
+from celeriac.exceptions import MaxRetriesExceededError, OperationalError
 from celeriac.execution.context import Context as Context  # re-exported: celery.app.task
 
 if TYPE_CHECKING:
@@ -25,12 +29,26 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-class Task(Generic[P, R]):
-    """A registered task. ``task(*a)`` runs it here; ``task.delay(*a)`` sends it to a worker."""
+class Task(BindingMixin, RetryMixin, Generic[P, R]):
+    """A registered task. ``task(*a)`` runs it here; ``task.delay(*a)`` sends it to a worker.
+
+    Not here, deliberately: Celery's ``Strategy`` and ``Request`` (see ``BindingMixin``).
+    """
 
     name: ClassVar[str] = ""
     app: ClassVar[Celery]
-    typing: ClassVar[bool] = True
+    #: Check the arguments of ``delay``/``apply_async`` against the task function's
+    #: signature (TypeError when they cannot bind). None: the app's ``strict_typing``.
+    typing: ClassVar[bool | None] = None
+    MaxRetriesExceededError: ClassVar[type[MaxRetriesExceededError]] = MaxRetriesExceededError
+    OperationalError: ClassVar[type[OperationalError]] = OperationalError
+    #: Celery's per-class stack of requests; here one stack shared by every task (see
+    #: ``app/request_stack.py``).
+    request_stack: ClassVar[RequestStack] = REQUEST_STACK
+    #: The argument check made from the task function (``typing``); None: no check.
+    __header__: ClassVar[Callable[..., Any] | None] = None
+    #: Set for ``pydantic=True`` tasks: dumps the models a caller passes.
+    _dump_pydantic_arguments: ClassVar[Callable[..., Any] | None] = None
 
     # Options, Celery's names. None: take the app's setting.
     serializer: ClassVar[str | None] = None
@@ -57,7 +75,7 @@ class Task(Generic[P, R]):
     dont_autoretry_for: ClassVar[tuple[type[BaseException], ...]] = ()
     retry_kwargs: ClassVar[Mapping[str, Any]] = {}
     retry_backoff: ClassVar[bool | float] = False
-    retry_backoff_max: ClassVar[float] = 600
+    retry_backoff_max: ClassVar[int] = 600
     retry_jitter: ClassVar[bool] = True
     throws: ClassVar[tuple[type[BaseException], ...]] = ()
     resultrepr_maxsize: ClassVar[int] = 1024
@@ -103,13 +121,16 @@ class Task(Generic[P, R]):
         """The request being executed in this thread/task, or an empty one when called directly."""
         return request_var.get() or Context(task=self.name)
 
-    @staticmethod
-    def push_request(context: Context) -> object:
-        return request_var.set(context)
+    def push_request(self, *args: Any, **kwargs: Any) -> object:
+        """Make a request current: a ``Context``, or as Celery's, the current request
+        updated from a dict and keywords (``task.push_request(retries=2)`` in a test)."""
+        if len(args) == 1 and not kwargs and isinstance(args[0], Context):
+            return self.request_stack.push(args[0])
+        return self.request_stack.push(build_context(self.request, *args, **kwargs))
 
-    @staticmethod
-    def pop_request(token: Any) -> None:
-        request_var.reset(token)
+    def pop_request(self, token: Any = None) -> None:
+        """Undo the innermost ``push_request`` (``token``: accepted, not needed)."""
+        self.request_stack.pop()
 
     # -- sending --------------------------------------------------------------------
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult:
@@ -125,15 +146,55 @@ class Task(Generic[P, R]):
         link_error: Any = None,
         **options: Any,
     ) -> AsyncResult:
-        """Send the task with options (countdown, eta, expires, queue, priority, ...)."""
+        """Send the task with options (countdown, eta, expires, queue, priority, ...).
+
+        Raises:
+            TypeError: the arguments do not fit the task function (unless ``typing`` is
+                off), as Celery's ``check_arguments``.
+            ValueError: ``soft_time_limit`` is above ``time_limit``.
+        """
+        if self.soft_time_limit and self.time_limit and self.soft_time_limit > self.time_limit:
+            raise ValueError("soft_time_limit must be less than or equal to time_limit")
+        if self.__header__ is not None and self.typing:
+            self.__header__(*(args or ()), **(kwargs or {}))
+        if type(self).shadow_name is not Task.shadow_name and not options.get("shadow"):
+            options["shadow"] = self.shadow_name(args, kwargs, options)
+        if (self._dump_pydantic_arguments is not None
+                and options.get("serializer") != "pickle"):
+            args, kwargs = self._dump_pydantic_arguments(args, kwargs)
         if self.app.conf.task_always_eager:
             from celeriac.app.eager import apply_always_eager
 
             return apply_always_eager(self, args, kwargs, task_id, link, link_error, options)
-        return self.app.send_task(
+        result = self.app.send_task(
             self.name, args, kwargs, task_id=task_id, link=link, link_error=link_error,
             _task=self, **options,
         )
+        parent = request_var.get()
+        if parent is not None and not parent.called_directly:
+            self._add_to_parent(parent, result)
+        # Celery returns the task's own result class (AbortableTask's AbortableAsyncResult).
+        if type(self).AsyncResult is not Task.AsyncResult:
+            return self.AsyncResult(result.id)
+        return result
+
+    @staticmethod
+    def _add_to_parent(parent: Context, result: AsyncResult) -> None:
+        """``trail``: the running task lists what it sent among its result's ``children``."""
+        running = current_task_var.get()
+        if running is None or running.trail:
+            parent.children.append(result)
+
+    def add_trail(self, result: AsyncResult) -> AsyncResult:
+        """Add ``result`` to the running request's ``children`` (if ``trail`` is on)."""
+        if self.trail:
+            self.request.children.append(result)
+        return result
+
+    def shadow_name(self, args: Any, kwargs: Any, options: Mapping[str, Any]) -> str | None:
+        """Override (or pass ``shadow_name=`` to ``@app.task``) to name this call in worker
+        logs and monitors: the message's ``shadow`` header. None: the task's name."""
+        return None
 
     def delay_many(self, calls: Iterable[Sequence[Any]], **options: Any) -> list[AsyncResult]:
         """Send one task message per argument tuple, all in one broker round trip.
@@ -160,79 +221,6 @@ class Task(Generic[P, R]):
         from celeriac.app.eager import apply_eagerly
 
         return apply_eagerly(self, args or (), dict(kwargs or {}), task_id=task_id, **options)
-
-    def retry(
-        self,
-        args: Sequence[Any] | None = None,
-        kwargs: Mapping[str, Any] | None = None,
-        exc: BaseException | None = None,
-        throw: bool = True,
-        eta: datetime | None = None,
-        countdown: float | None = None,
-        max_retries: int | None = None,
-        **options: Any,
-    ) -> NoReturn:
-        """Re-send this request with ``retries + 1`` and raise ``Retry``.
-
-        In a task called directly (not by a worker, not by ``apply``), ``exc`` is raised, or
-        ``Retry("Task can be retried")`` without one, as Celery does: there is no message to
-        re-send, and re-sending the *outer* task's request would run the wrong task. Under
-        ``apply()`` (``task_always_eager``), nothing is sent either: ``apply`` runs the retry
-        at once, in this process.
-
-        Beyond Celery: with ``retry_backoff`` set and no countdown/eta given, the backoff
-        applies (Celery silently falls back to ``default_retry_delay``).
-
-        Raises:
-            Retry: once the retry message is sent (the worker records RETRY).
-            MaxRetriesExceededError: past ``max_retries``, unless ``exc`` is given, which is
-                then re-raised instead.
-        """
-        request = self.request
-        if request.called_directly:
-            # Not run by a worker nor by apply(): nothing to re-send, as in Celery.
-            if exc is not None:
-                raise exc
-            raise Retry("Task can be retried", None)
-        retries = request.retries + 1
-        limit = self.max_retries if max_retries is None else max_retries
-        if limit is not None and retries > limit:
-            if exc is not None:
-                raise exc
-            raise MaxRetriesExceededError(
-                f"Can't retry {self.name}[{request.id}] args:{request.args} "
-                f"kwargs:{request.kwargs}",
-                task_args=request.args,
-                task_kwargs=request.kwargs,
-            )
-        if countdown is None and eta is None:
-            countdown = self.retry_delay(retries)
-        args = request.args if args is None else args
-        kwargs = request.kwargs if kwargs is None else kwargs
-        if request.is_eager:
-            # apply() runs the retry itself, here and now, as Celery does: nothing is sent.
-            raise Retry(exc=exc, when=eta or countdown, is_eager=True,
-                        sig=self.signature(args, kwargs)) from exc
-        send_options = {**request.as_execution_options(), **options}
-        self.app.send_task(
-            self.name,
-            args,
-            kwargs,
-            retries=retries,
-            countdown=countdown,
-            eta=eta,
-            _task=self,
-            **send_options,
-        )
-        raise Retry(exc=exc, when=eta or countdown) from exc
-
-    def retry_delay(self, retries: int) -> float:
-        """Seconds before retry number ``retries``: exponential backoff when configured."""
-        if not self.retry_backoff:
-            return float(self.default_retry_delay)
-        factor = 1.0 if self.retry_backoff is True else float(self.retry_backoff)
-        delay = min(factor * (2 ** (retries - 1)), float(self.retry_backoff_max))
-        return random.uniform(0, delay) if self.retry_jitter else delay
 
     def send_event(self, type_: str, retry: bool = True,
                    retry_policy: Mapping[str, Any] | None = None, **fields: Any) -> None:
@@ -370,6 +358,17 @@ def make_task_class(
     expect options as class attributes, as in Celery.
     """
     base_cls = base or app.Task
+    options = dict(options)
+    dump_arguments = None
+    if options.pop("pydantic", False):
+        from celeriac.app.task_pydantic import pydantic_wrapper
+
+        fun = pydantic_wrapper(app, fun, name, options.pop("pydantic_strict", False),
+                               options.pop("pydantic_context", None),
+                               options.pop("pydantic_dump_kwargs", None))
+        dump_arguments = staticmethod(functools.partial(
+            fun.dump_arguments, bound=bind))  # type: ignore[attr-defined]
+    header = header_from(fun, bound=bind)
     run: Any = fun if bind else staticmethod(fun)
     attrs: dict[str, Any] = {
         "app": app,
@@ -379,8 +378,12 @@ def make_task_class(
         "__doc__": fun.__doc__,
         "__module__": fun.__module__,
         "__qualname__": getattr(fun, "__qualname__", name),
-        "__wrapped__": fun,
+        "__wrapped__": run,  # as Celery: task.__wrapped__ reads like task.run
         "abstract": False,
+        "__header__": None if header is None else staticmethod(header),
+        "_dump_pydantic_arguments": dump_arguments,
         **options,
     }
-    return type(getattr(fun, "__name__", name), (base_cls,), attrs)
+    cls: type[Task[Any, Any]] = type(getattr(fun, "__name__", name), (base_cls,), attrs)
+    cls.bind(app)
+    return cls

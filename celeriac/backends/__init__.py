@@ -78,8 +78,11 @@ def resolve_backend(
     if scheme in _SQLITE_SCHEMES and url.split("://", 1)[1] in ("", "/"):
         url = _broker_file(broker_url) or url
     if getattr(cls, "uses_broker_url", False):
-        return cast(ResultBackend, cls.from_url(url, options, broker_url=broker_url))
-    return cast(ResultBackend, cls.from_url(url, options))
+        backend = cls.from_url(url, options, broker_url=broker_url)
+    else:
+        backend = cls.from_url(url, options)
+    backend.url = url  # Celery's ``backend.url`` / ``as_uri()`` (password masked there)
+    return cast(ResultBackend, backend)
 
 
 __all__ = ["BACKEND_ALIASES", "resolve_backend"]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from celeriac.backends.capabilities import Capability, StoreCapabilities
+from celeriac.backends.celery_api import KeyValueKeys
 from celeriac.backends.final_state import StoreIfNotFinal
 from celeriac.backends.record_codec import RecordCodec
 from celeriac.config.frozen import BackendOptions
@@ -72,7 +73,7 @@ class ResultBackend(Protocol):
         """The ``GROUPS`` capability: forget a saved group."""
 
 
-class KeyValueBackend(StoreCapabilities):
+class KeyValueBackend(KeyValueKeys, StoreCapabilities):
     """A result store built from key-value primitives; subclasses implement ``_kv_*``."""
 
     persistent = True
@@ -111,11 +112,11 @@ class KeyValueBackend(StoreCapabilities):
             self._kv_set_many(items, self.options.expires)
 
     def get(self, task_id: str) -> ResultMeta:
-        return self.decode(task_id, self._kv_get(TASK_KEY_PREFIX + task_id))
+        return self.decode_meta(task_id, self._kv_get(TASK_KEY_PREFIX + task_id))
 
     def get_many(self, task_ids: Sequence[str]) -> list[ResultMeta]:
         raw = self._kv_mget([TASK_KEY_PREFIX + task_id for task_id in task_ids])
-        return [self.decode(tid, data) for tid, data in zip(task_ids, raw, strict=True)]
+        return [self.decode_meta(tid, data) for tid, data in zip(task_ids, raw, strict=True)]
 
     def wait(self, task_id: str, timeout: float | None, interval: float = 0.5) -> ResultMeta:
         return poll_until_ready(self.get, task_id, timeout, interval)
@@ -141,10 +142,10 @@ class KeyValueBackend(StoreCapabilities):
         self._kv_delete(GROUP_KEY_PREFIX + group_id)
 
     # -- encoding ------------------------------------------------------------------------
-    def encode(self, meta: ResultMeta) -> bytes:
+    def encode_meta(self, meta: ResultMeta) -> bytes:
         return self.codec.dumps(meta.to_dict())
 
-    def decode(self, task_id: str, data: bytes | None) -> ResultMeta:
+    def decode_meta(self, task_id: str, data: bytes | None) -> ResultMeta:
         if data is None:
             return ResultMeta(task_id)
         return decode_record(data, task_id, self.codec.loads)

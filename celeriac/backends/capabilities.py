@@ -24,6 +24,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
+from celeriac.backends.celery_api import CeleryBackendAPI
 from celeriac.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
@@ -64,8 +65,9 @@ def unsupported(store: object, capability: Capability) -> UnsupportedByStore:
     )
 
 
-class StoreCapabilities:
-    """The capability half of every result store: declared set, refusing defaults."""
+class StoreCapabilities(CeleryBackendAPI):
+    """The capability half of every result store: declared set, refusing defaults. Celery's
+    ``Backend`` methods come with it (``backends.celery_api``), so every store offers them."""
 
     #: What this store supports; a subclass widens it for each capability it provides.
     capabilities: frozenset[Capability] = frozenset()
@@ -83,6 +85,15 @@ class StoreCapabilities:
                         f"{'does not declare' if provided else 'declares'} {capability.value!r}"
                         " in its capabilities"
                     )
+
+    def ensure_chords_allowed(self) -> None:
+        """Celery's check before a chord is sent: raise unless the store declares ``CHORDS``.
+
+        Raises:
+            UnsupportedByStore: the store does not declare ``Capability.CHORDS``.
+        """
+        if Capability.CHORDS not in self.capabilities:
+            raise unsupported(self, Capability.CHORDS)
 
     def chord_join(self) -> ChordJoin:
         """This store's chord counter (one per store object).

@@ -137,7 +137,7 @@ class MemcachedBackend(KeyValueBackend):
             self._store_one(key, meta, fresh.pop(key, None))
 
     def _store_one(self, key: str, meta: ResultMeta, read: tuple[Any, Any] | None) -> None:
-        value = self.encode(meta)
+        value = self.encode_meta(meta)
         for _ in range(_CAS_ATTEMPTS):
             # HashClient answers None instead of a pair while a server is marked failing.
             old, token = read or self.client.gets(key) or (None, None)

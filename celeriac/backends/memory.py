@@ -114,7 +114,7 @@ class MemoryBackend(KeyValueBackend):
         key = TASK_KEY_PREFIX + task_id
         with self._store.cond:
             while True:
-                meta = self.decode(task_id, self._store.live(key, time.time()))
+                meta = self.decode_meta(task_id, self._store.live(key, time.time()))
                 if meta.ready:
                     return meta
                 remaining = None if deadline is None else deadline - time.monotonic()

@@ -146,7 +146,7 @@ class RedisBackend(KeyValueBackend):
             return
         keys = [self.keyprefix + TASK_KEY_PREFIX + meta.task_id for meta in metas]
         ttl = int(max(self.options.expires, 1)) if self.options.expires else 0
-        args: list[bytes | int] = [ttl, *(self.encode(meta) for meta in metas)]
+        args: list[bytes | int] = [ttl, *(self.encode_meta(meta) for meta in metas)]
         self._guard(lambda: self._store_script(keys=keys, args=args, client=self._pin("store")),
                     "store results")
 
@@ -225,7 +225,7 @@ class RedisBackend(KeyValueBackend):
                 if message is None or message.get("type") != "message":
                     continue
                 if message.get("channel") == channel:
-                    meta = self.decode(task_id, message["data"])
+                    meta = self.decode_meta(task_id, message["data"])
         finally:
             pubsub.unsubscribe(channel)  # type: ignore[no-untyped-call]
         return meta

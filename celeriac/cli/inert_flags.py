@@ -1,7 +1,7 @@
 """Worker flags that celeriac accepts for Celery compatibility but that change nothing.
 
 A Celery deployment's command line must start a celeriac worker unchanged, so ``-O fair``
-and ``--without-gossip|mingle`` are accepted. Accepting a flag and
+and ``--without-mingle`` are accepted. Accepting a flag and
 silently ignoring it would let a user believe, say, that task events are on. So each one that
 has no effect is named, with the reason, in the start-up banner and as a log warning.
 """
@@ -30,11 +30,9 @@ def inert_flag_notes(flags: Mapping[str, Any], pool: str, conf: Any = None) -> l
     if optimization:
         notes.append(f"-O {optimization}: celeriac has no scheduling profiles; a task always "
                      "goes to a free pool slot, as with Celery's -O fair")
-    for name, what in (("without_gossip", "gossip with other workers"),
-                       ("without_mingle", "synchronize with other workers at start-up")):
-        if flags.get(name):
-            flag = "--" + name.replace("_", "-")
-            notes.append(f"{flag}: celeriac workers do not {what}; the flag changes nothing")
+    if flags.get("without_mingle"):
+        notes.append("--without-mingle: celeriac workers do not synchronize with other workers "
+                     "at start-up; the flag changes nothing")
     if (flags.get("schedule_filename") and not flags.get("beat")):
         notes.append("-s/--schedule-filename: only used with -B; no scheduler runs here")
     pool_name = pool.lower()

@@ -115,7 +115,8 @@ def _register_commands() -> None:
     cli.add_command(worker.worker)
     for command in misc.COMMANDS:
         cli.add_command(command)
-    for module_name in ("celeriac.cli.beat", "celeriac.cli.control", "celeriac.cli.events"):
+    for module_name in ("celeriac.cli.beat", "celeriac.cli.control", "celeriac.cli.events",
+                        "celeriac.cli.migrate"):
         try:
             module = importlib.import_module(module_name)
         except ImportError:

@@ -46,7 +46,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
               help="Accepted for compatibility; tasks always go to a free slot (warns).")
 @click.option("--statedb", help="Persistent revoked-ids file [default: worker_state_db]; "
               "%n, %h, %d expand as in Celery.")
-@click.option("--without-gossip", is_flag=True, hidden=True)
+@click.option("--without-gossip", is_flag=True,
+              help="Take no part in gossip: no elections, no log of other workers joining.")
 @click.option("--without-mingle", is_flag=True, hidden=True)
 @click.option("--without-heartbeat", is_flag=True,
               help="Send no worker events (online, heartbeat, offline), as Celery's flag.")
@@ -92,6 +93,7 @@ def worker(state: CliState, /, loglevel: str, logfile: str | None, queues: tuple
         heartbeat_interval=0 if flags.get("without_heartbeat") else flags.get(
             "heartbeat_interval"),
         user_options=user_values,
+        without_gossip=bool(flags.get("without_gossip")),
     )
     try:
         instance = Worker(app, options)

@@ -151,7 +151,10 @@ class Control:
 
     def election(self, id: str, topic: str, action: Any = None,
                  connection: Any = None) -> None:
-        """Celery's gossip election; celeriac workers run no gossip and refuse it (logged)."""
+        """Hold gossip election ``id``: the workers that take part in gossip agree on one
+        leader, which runs ``action`` for ``topic`` (``'task'``: ``action`` is a signature, or
+        its dict, to send). Celery's: no reply is asked for; a ``connection`` must reach this
+        app's broker."""
         self.broadcast("election", {"id": id, "topic": topic, "action": action},
                        connection=connection)
 

@@ -51,6 +51,11 @@ def _child_tuple(result: Any) -> list[Any]:
     return children
 
 
+def trail_children(results: list[Any]) -> list[Any]:
+    """The ``children`` entries of the results a task sent while it ran (``Task.trail``)."""
+    return [_child_tuple(result) for result in results]
+
+
 def _listify(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [_listify(item) for item in value]
@@ -180,14 +185,14 @@ def chord_parts(finished: Iterable[tuple[Any, Any]]) -> list[ChordPart]:
     for request, outcome in finished:
         body = request.body
         meta = outcome.meta
-        if body is None or not body.chord or meta is None or outcome.state not in _JOINED_STATES:
+        if body is None or not body.chord or meta is None or meta.status not in _JOINED_STATES:
             continue
         headers = request.headers
         group_id = headers.get("group")
         if not group_id:
             continue
         parts.append(ChordPart(request.task_id, str(group_id), headers.get("group_index"),
-                               dict(body.chord), outcome.state, meta.result,
+                               dict(body.chord), meta.status, meta.result,
                                headers.get("root_id")))
     return parts
 

@@ -62,7 +62,45 @@ class Context:
     shadow: str | None = None
     called_directly: bool = True
     stamps: dict[str, Any] = field(default_factory=dict)
+    #: The message's properties (``reply_to``, ``correlation_id``, ``priority``...).
+    properties: dict[str, Any] | None = None
     _protected: int = 0
+    #: Results of the tasks sent while this request ran (``Task.trail``); see ``children``.
+    _children: list[Any] | None = None
+
+    # Celery's request has ``time_limit``/``soft_time_limit`` beside the ``timelimit`` pair
+    # they are read from; properties here, so a request costs nothing more to build.
+    @property
+    def time_limit(self) -> float | None:
+        return self.timelimit[0]
+
+    @time_limit.setter
+    def time_limit(self, value: float | None) -> None:
+        self.timelimit = (value, self.timelimit[1])
+
+    @property
+    def soft_time_limit(self) -> float | None:
+        return self.timelimit[1]
+
+    @soft_time_limit.setter
+    def soft_time_limit(self, value: float | None) -> None:
+        self.timelimit = (self.timelimit[0], value)
+
+    @property
+    def replaced_task_nesting(self) -> int:
+        """How many ``Task.replace`` calls led to this request (its message header)."""
+        return int((self.headers or {}).get("replaced_task_nesting") or 0)
+
+    @replaced_task_nesting.setter
+    def replaced_task_nesting(self, value: int) -> None:
+        self.headers = {**(self.headers or {}), "replaced_task_nesting": value}
+
+    @property
+    def children(self) -> list[Any]:
+        """The results of the tasks this request sent (``Task.trail``), made on first use."""
+        if self._children is None:
+            self._children = []
+        return self._children
 
     if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any attribute
 
@@ -104,7 +142,8 @@ class Context:
             "expires": self.expires,
             "priority": self.priority,
             "headers": custom_headers(self.headers),
-            "replaced_task_nesting": (self.headers or {}).get("replaced_task_nesting") or 0,
+            "reply_to": self.reply_to,
+            "replaced_task_nesting": self.replaced_task_nesting,
         }
         stamped = (self.headers or {}).get("stamped_headers")
         if stamped and self.stamps:  # a retry keeps its stamps (Celery)

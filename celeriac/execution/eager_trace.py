@@ -26,6 +26,7 @@ from celeriac import signals, states
 from celeriac._state import current_task_var
 from celeriac.backends.base import store_with_reply_to
 from celeriac.exceptions import Ignore, Reject, Retry
+from celeriac.execution.autoretry import with_autoretry
 from celeriac.execution.callbacks import send_callbacks, send_errbacks
 from celeriac.execution.overrides import has_custom_call, overrides
 from celeriac.protocol.exception_codec import encode_exception
@@ -99,14 +100,7 @@ def _call(task: Task[Any, Any], fun: Any, context: Context) -> Any:
     """``before_start``, then the body; ``autoretry_for`` errors become ``self.retry()``."""
     if overrides(task, "before_start"):
         task.before_start(context.id or "", context.args, context.kwargs)
-    try:
-        return fun(*context.args, **context.kwargs)
-    except Exception as exc:
-        autoretry = tuple(task.autoretry_for)
-        if autoretry and isinstance(exc, autoretry) and not isinstance(
-                exc, tuple(task.dont_autoretry_for)):
-            task.retry(exc=exc, **dict(task.retry_kwargs))
-        raise
+    return with_autoretry(task, fun)(*context.args, **context.kwargs)
 
 
 def _succeeded(task: Task[Any, Any], context: Context, retval: Any) -> None:

@@ -98,4 +98,5 @@ class Request:
             shadow=headers.get("shadow"),
             called_directly=False,
             stamps=headers.get("stamps") or {},
+            properties=properties,
         )

@@ -26,10 +26,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from celeriac import signals, states
-from celeriac._state import current_task_var, join_will_block_var
+from celeriac._state import current_task_var, join_will_block_var, request_var
 from celeriac.backends.base import store_with_reply_to
+from celeriac.backends.celery_api import prepare_value
 from celeriac.exceptions import EncodeError, Ignore, Reject, Retry, SoftTimeLimitExceeded
-from celeriac.execution.callbacks import send_callbacks, send_errbacks
+from celeriac.execution.autoretry import autoretry, wants_autoretry
+from celeriac.execution.callbacks import send_callbacks, send_errbacks, trail_children
 from celeriac.execution.outcome import Disposition, Outcome, UnannouncedFailure
 from celeriac.execution.overrides import has_custom_call, overrides
 from celeriac.execution.time_limits import SoftLimiter, TimeLimits, resolve_time_limits
@@ -59,7 +61,7 @@ class Running:
     body: TaskBody
     context: Context
     started: float
-    request_token: object
+    request_token: Token[Context | None]
     task_token: Token[Any]
     block_token: Token[bool]
 
@@ -86,6 +88,8 @@ class TaskRunner:
         self.hooks = {name for name in ("before_start", "on_success", "on_failure",
                                         "on_retry", "after_return") if overrides(task, name)}
         self.autoretry_for = tuple(task.autoretry_for)
+        #: Errors the task expects (``throws``): logged at INFO, without their traceback.
+        self.throws = tuple(task.throws)
         # Celery's tracer: call the task object only when its class overrides ``__call__``
         # (Flask's app context, say); otherwise ``run`` directly, the fast path.
         self.custom_call = has_custom_call(task)
@@ -144,7 +148,7 @@ class TaskRunner:
         if self.track_started:
             self._store_started(context)
         task = self.task
-        running = Running(request, body, context, started, task.push_request(context),
+        running = Running(request, body, context, started, request_var.set(context),
                           current_task_var.set(task), join_will_block_var.set(True))
         if signals.task_prerun.has_receivers:
             try:
@@ -165,8 +169,8 @@ class TaskRunner:
                 return task(*body.args, **body.kwargs)
             return task.run(*body.args, **body.kwargs)
         except Exception as exc:
-            if self.autoretry_for and isinstance(exc, self.autoretry_for):
-                task.retry(exc=exc, **dict(task.retry_kwargs))
+            if self.autoretry_for and wants_autoretry(task, exc, self.autoretry_for):
+                autoretry(task, exc)
             raise
 
     def finish(self, running: Running, retval: Any, error: BaseException | None) -> Outcome:
@@ -184,13 +188,13 @@ class TaskRunner:
                     retval=outcome.meta.result if outcome.meta else None)
         finally:
             self._pop(running)
-        self._log(running.context, outcome)
+        self._log(running.context, outcome, error)
         return outcome
 
     def _pop(self, running: Running) -> None:
         join_will_block_var.reset(running.block_token)
         current_task_var.reset(running.task_token)
-        self.task.pop_request(running.request_token)
+        request_var.reset(running.request_token)
 
     # -- outcomes: each is built once, with its runtime (up to ``task_postrun``, as Celery's) --
     def _outcome(self, running: Running, retval: Any, error: BaseException | None) -> Outcome:
@@ -201,14 +205,11 @@ class TaskRunner:
                 error = exc
         if isinstance(error, Retry):
             return self._retried(running, error)
-        task_id = running.request.task_id
         if isinstance(error, Reject):
-            return Outcome(task_id, states.REJECTED, None,
-                           Disposition.REQUEUE if error.requeue else Disposition.SET_ASIDE,
-                           time.monotonic() - running.started,
-                           f"rejected by task: {error.reason!r}")
+            return self._rejected(running, error)
         if isinstance(error, Ignore):
-            return Outcome(task_id, states.IGNORED, None, Disposition.ACK,
+            logger.info("Task %s[%s] ignored", self._name(running.context), running.context.id)
+            return Outcome(running.request.task_id, states.IGNORED, None, Disposition.ACK,
                            time.monotonic() - running.started)
         if isinstance(error, Exception):
             return self._failed(running, error)
@@ -235,6 +236,9 @@ class TaskRunner:
         context = running.context
         task_id = context.id or ""
         if not isinstance(retval, _PLAIN):
+            # A returned AsyncResult/GroupResult is stored as its tuple form (Celery's
+            # prepare_value), so the caller's ``collect()`` can follow it.
+            retval = prepare_value(retval, self.result_serializer)
             try:
                 registry.dumps(retval, self.result_serializer)
             except Exception as exc:
@@ -244,7 +248,11 @@ class TaskRunner:
                     f"{saferepr(retval, 200)} ({exc})"
                 )
                 return self._failed(running, error)
+        trail = context._children  # what the task sent (``Task.trail``), before callbacks
+        sent = len(trail) if trail else 0
         children = send_callbacks(self.app, context, retval)
+        if sent and trail:
+            children = trail_children(trail[:sent]) + children
         meta = None
         if not (self.ignore_result or context.ignore_result):
             meta = self._meta(context, states.SUCCESS, retval, None, children)
@@ -277,11 +285,30 @@ class TaskRunner:
         return Outcome(task_id, states.FAILURE, meta, disposition,
                        time.monotonic() - running.started, f"{type(exc).__name__}: {exc}")
 
+    def _rejected(self, running: Running, reject: Reject) -> Outcome:
+        """``Reject`` raised by the task, as Celery's worker handles it: the message goes back
+        to the queue (``requeue=True``) or to the dead letters; without requeue the task will
+        never run again, so FAILURE is stored and errbacks and ``task_failure`` run (Celery
+        5.7, its issue #4222), but not ``on_failure``: Celery's worker does not call it."""
+        context = running.context
+        logger.warning("Task %s[%s] %r", self._name(context), context.id, reject,
+                       exc_info=(type(reject), reject, reject.__traceback__))
+        meta = None
+        if not reject.requeue:
+            trace = "".join(tb.format_exception(type(reject), reject, reject.__traceback__))
+            if self.store_errors or not (self.ignore_result or context.ignore_result):
+                meta = self._meta(context, states.FAILURE, encode_exception(reject), trace, [])
+            self._failure_hooks(context, reject, trace, trace, on_failure=False)
+        return Outcome(running.request.task_id, states.REJECTED, meta,
+                       Disposition.REQUEUE if reject.requeue else Disposition.SET_ASIDE,
+                       time.monotonic() - running.started,
+                       f"rejected by task: {reject.reason!r}")
+
     def _failure_hooks(self, context: Context, exc: BaseException, trace: str,
-                       einfo: str | None) -> None:
+                       einfo: str | None, on_failure: bool = True) -> None:
         """Errbacks, ``on_failure``, ``task_failure``: what every failure announces."""
         send_errbacks(self.app, context, exc, trace)
-        if "on_failure" in self.hooks:
+        if on_failure and "on_failure" in self.hooks:
             self.task.on_failure(exc, context.id or "", context.args, context.kwargs, einfo)
         if signals.task_failure.has_receivers:
             signals.task_failure.send(sender=self.task, task_id=context.id or "", exception=exc,
@@ -339,15 +366,25 @@ class TaskRunner:
         except Exception as exc:
             logger.warning("Could not store STARTED for %s: %r", context.id, exc)
 
-    def _log(self, context: Context, outcome: Outcome) -> None:
+    def _name(self, context: Context) -> str:
+        """The name logs show: the request's ``shadow`` (``Task.shadow_name``) if any."""
+        return context.shadow or self.task.name
+
+    def _log(self, context: Context, outcome: Outcome, error: BaseException | None) -> None:
         if outcome.state == states.SUCCESS:
             if logger.isEnabledFor(logging.INFO):
                 result = outcome.meta.result if outcome.meta else None
-                logger.info("Task %s[%s] succeeded in %.6fs: %s", self.task.name, context.id,
-                            outcome.runtime, saferepr(result, self.task.resultrepr_maxsize))
+                logger.info("Task %s[%s] succeeded in %.6fs: %s",
+                            context.shadow or self.task.name, context.id, outcome.runtime,
+                            saferepr(result, self.task.resultrepr_maxsize))
         elif outcome.state == states.FAILURE:
+            if self.throws and isinstance(error, self.throws):  # Celery's "expected" policy
+                logger.info("Task %s[%s] raised expected: %s", self._name(context), context.id,
+                            saferepr(error))
+                return
             trace = outcome.meta.traceback if outcome.meta else outcome.reason
-            logger.error("Task %s[%s] raised unexpected: %s\n%s", self.task.name, context.id,
-                         outcome.reason, trace)
+            logger.error("Task %s[%s] raised unexpected: %s\n%s", self._name(context),
+                         context.id, outcome.reason, trace)
         elif outcome.state == states.RETRY:
-            logger.info("Task %s[%s] retry: %s", self.task.name, context.id, outcome.reason)
+            logger.info("Task %s[%s] retry: %s", self._name(context), context.id,
+                        outcome.reason)

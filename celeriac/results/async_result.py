@@ -2,49 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from celeriac import states
-from celeriac._state import join_will_block_var, task_join_will_block
+from celeriac.exceptions import TimeoutError
 from celeriac.protocol.exception_codec import decode_exception
 from celeriac.protocol.result_meta import ResultMeta, parse_date_done
+from celeriac.results import graph as _graph
+from celeriac.results.blocking import E_WOULDBLOCK, allow_join_result, assert_will_not_block
 from celeriac.results.parents import reraise_parent_error, wait_following_parents
+from celeriac.results.waiting import wait_with_hooks
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.backends.base import ResultBackend
-
-
-#: Celery's message, word for word (``celery.result.E_WOULDBLOCK``).
-E_WOULDBLOCK: Final = """\
-Never call result.get() within a task!
-See https://docs.celeryq.dev/en/latest/userguide/tasks.html\
-#avoid-launching-synchronous-subtasks
-"""
-
-
-def assert_will_not_block() -> None:
-    """Refuse to wait for a result inside a worker's task, as Celery does.
-
-    The waiting task holds the pool slot the awaited task may need: a solo worker (or a
-    full pool) would wait forever. ``get(disable_sync_subtasks=False)`` or
-    ``with allow_join_result():`` opt out.
-    """
-    if task_join_will_block():
-        raise RuntimeError(E_WOULDBLOCK)
-
-
-@contextmanager
-def allow_join_result() -> Iterator[None]:
-    """Allow ``result.get()`` inside a task within this block (Celery's escape hatch)."""
-    token = join_will_block_var.set(False)
-    try:
-        yield
-    finally:
-        join_will_block_var.reset(token)
 
 
 def exception_from_meta(meta: ResultMeta) -> BaseException:
@@ -59,9 +32,30 @@ def exception_from_meta(meta: ResultMeta) -> BaseException:
     return TaskError(f"Task {meta.task_id} ended in {meta.status}: {value!r}")
 
 
-class AsyncResult:
+def call_then(callback: Callable[..., Any], on_error: Callable[..., Any] | None,
+              result: Any) -> None:
+    """Fulfil a ``then`` callback with ``result``; what it raises goes to ``on_error``."""
+    try:
+        callback(result)
+    except Exception as exc:
+        if on_error is None:
+            raise
+        on_error(exc)
+
+
+def meta_to_dict(meta: ResultMeta) -> dict[str, Any]:
+    """A record as Celery hands it to ``on_message``: a dict, a failure's exception rebuilt."""
+    record = meta.to_dict()
+    if meta.status in states.EXCEPTION_STATES:
+        record["result"] = exception_from_meta(meta)
+    return record
+
+
+class AsyncResult(_graph.ResultTree):
     """A pending or finished task's result. Every property reads the store (no caching of
     unready states), so a handle can be polled from any process that shares the store."""
+
+    TimeoutError = TimeoutError
 
     def __init__(
         self,
@@ -71,6 +65,8 @@ class AsyncResult:
         app: Celery | None = None,
         parent: AsyncResult | None = None,
     ) -> None:
+        if id is None:
+            raise ValueError(f"AsyncResult requires valid id, not {type(id)}")
         if app is None:
             from celeriac import _state
 
@@ -81,14 +77,25 @@ class AsyncResult:
         self.task_name = task_name
         self.parent = parent
         self._cache: ResultMeta | None = None
+        #: Celery 5.7: the task was sent with ``ignore_result``, so ``get()`` returns None.
+        self.ignored = False
+        self._on_ready: list[tuple[Callable[[AsyncResult], Any], Callable[..., Any] | None]] = []
 
     @property
     def task_id(self) -> str:
         return self.id
 
+    @task_id.setter
+    def task_id(self, value: str) -> None:
+        self.id = value
+
     @property
     def backend(self) -> ResultBackend:
         return self._backend if self._backend is not None else self.app.backend
+
+    @backend.setter
+    def backend(self, value: ResultBackend) -> None:
+        self._backend = value
 
     def __repr__(self) -> str:
         return f"<AsyncResult: {self.id}>"
@@ -112,8 +119,27 @@ class AsyncResult:
             return self._cache
         meta = self.backend.get(self.id)
         if meta.ready:
-            self._cache = meta
+            self._set_cache(meta)
         return meta
+
+    def _set_cache(self, meta: ResultMeta) -> None:
+        """Keep a ready record and fulfil ``then`` callbacks (once)."""
+        self._cache = meta
+        callbacks, self._on_ready = self._on_ready, []
+        for callback, on_error in callbacks:
+            call_then(callback, on_error, self)
+
+
+    def then(self, callback: Callable[[AsyncResult], Any],
+             on_error: Callable[..., Any] | None = None, weak: bool = False) -> None:
+        """Call ``callback(self)`` once the result is known ready: at once when it already
+        is, else when ``get()`` (or a property read) first sees it ready. ``on_error`` gets
+        what ``callback`` raises. Nothing watches in the background, as with Celery's
+        polling stores."""
+        if self._cache is not None:
+            call_then(callback, on_error, self)
+        else:
+            self._on_ready.append((callback, on_error))
 
     @property
     def state(self) -> str:
@@ -193,58 +219,124 @@ class AsyncResult:
             return None
         from celeriac.results.group_result import result_from_tuple
 
-        return [result_from_tuple(child, self.app) for child in raw]
+        return [result_from_tuple(child, self.app, self._backend) for child in raw]
 
     def get(
         self,
         timeout: float | None = None,
         propagate: bool = True,
         interval: float = 0.5,
-        disable_sync_subtasks: bool = True,
+        no_ack: bool = True,
         follow_parents: bool = True,
-        **_: Any,
+        callback: Callable[[str, Any], Any] | None = None,
+        on_message: Callable[[dict[str, Any]], Any] | None = None,
+        on_interval: Callable[[], Any] | None = None,
+        disable_sync_subtasks: bool = True,
+        EXCEPTION_STATES: frozenset[str] = states.EXCEPTION_STATES,
+        PROPAGATE_STATES: frozenset[str] = states.PROPAGATE_STATES,
     ) -> Any:
-        """Wait for the task and return its value.
+        """Wait for the task and return its value (Celery's ``AsyncResult.get``).
+
+        ``follow_parents`` (with ``propagate``) first raises a failed parent's exception
+        (a chain's earlier step), and keeps checking the parents while waiting.
+        ``callback(task_id, value)`` is called with the value before it is returned;
+        ``on_message`` gets each state seen as a dict; ``on_interval()`` runs between reads.
+        A result sent with ``ignore_result`` (``ignored``) returns None at once. ``no_ack``
+        has no effect: no store here holds results as messages to acknowledge.
 
         Raises:
             celeriac.exceptions.TimeoutError: not ready within ``timeout`` seconds.
             BaseException: the task's own exception (rebuilt as its type when importable)
-                when it failed and ``propagate`` is true; with ``follow_parents``, a failed
-                parent's exception first (``results.parents``), as Celery.
+                when it ended in one of ``PROPAGATE_STATES`` and ``propagate`` is true; with
+                ``follow_parents``, a failed parent's exception first (``results.parents``).
             RuntimeError: called inside a task (see ``assert_will_not_block``).
         """
+        if self.ignored:
+            return None
         if disable_sync_subtasks:
             assert_will_not_block()
         follow = follow_parents and propagate and self.parent is not None
-        if self._cache is not None:
+        meta = self._cache
+        if meta is not None:
             if follow:
                 reraise_parent_error(self)
-            meta = self._cache
-        elif follow:
-            meta = wait_following_parents(self, timeout, interval)
+        elif on_interval is None and on_message is None:
+            meta = (wait_following_parents(self, timeout, interval) if follow
+                    else self.backend.wait(self.id, timeout=timeout, interval=interval))
         else:
-            meta = self.backend.wait(self.id, timeout=timeout, interval=interval)
-        self._cache = meta
-        if meta.status in states.PROPAGATE_STATES:
             if follow:
                 reraise_parent_error(self)
-            exc = exception_from_meta(meta)
-            if propagate:
-                raise exc
-            return exc
-        return meta.result
+            meta = wait_with_hooks(self.backend, self.id, timeout, interval,
+                                   self._interval_hook(follow, on_interval),
+                                   on_message, meta_to_dict)
+        self._set_cache(meta)
+        if follow and meta.status in PROPAGATE_STATES:
+            reraise_parent_error(self)
+        return self._throw_or_value(meta, propagate, callback, PROPAGATE_STATES)
 
     wait = get
 
+    def _interval_hook(self, check_parents: bool,
+                       on_interval: Callable[[], Any] | None) -> Callable[[], Any] | None:
+        if not check_parents:
+            return on_interval
+
+        def hook() -> None:
+            reraise_parent_error(self)
+            if on_interval is not None:
+                on_interval()
+
+        return hook
+
+    def _throw_or_value(self, meta: ResultMeta, propagate: bool,
+                        callback: Callable[[str, Any], Any] | None,
+                        propagate_states: frozenset[str] = states.PROPAGATE_STATES) -> Any:
+        value = exception_from_meta(meta) if meta.status in states.EXCEPTION_STATES \
+            else meta.result
+        if propagate and meta.status in propagate_states:
+            raise value
+        if callback is not None:
+            callback(self.id, value)
+        return value
+
+    def maybe_throw(self, propagate: bool = True,
+                    callback: Callable[[str, Any], Any] | None = None) -> Any:
+        """Raise the task's exception if it failed (and ``propagate``); else its value."""
+        return self._throw_or_value(self._meta(), propagate, callback)
+
+    maybe_reraise = maybe_throw
+
+    def as_list(self) -> list[str]:
+        """This result's id, then its parents' ids."""
+        return [self.id, *(self.parent.as_list() if self.parent is not None else ())]
+
+    def exists(self) -> bool:
+        """Whether the store holds a record for this task (Celery 5.7)."""
+        return self.backend.get(self.id).status != states.PENDING
+
+    @property
+    def supports_native_join(self) -> bool:
+        return True
+
+    def __copy__(self) -> AsyncResult:
+        return type(self)(self.id, self._backend, self.task_name, self.app, self.parent)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.id, None, self.task_name, None, self.parent)
+
     def forget(self) -> None:
+        """Delete the records of this task and of its parents (a chain's earlier steps)."""
         self._cache = None
+        if self.parent is not None:
+            self.parent.forget()
         self.backend.forget(self.id)
 
-    def revoke(self, terminate: bool = False, signal: str | None = None, **kwargs: Any) -> None:
-        control = getattr(self.app, "control", None)
-        if control is None:
-            raise NotImplementedError("Remote control is not available in this version.")
-        control.revoke(self.id, terminate=terminate, signal=signal, **kwargs)
+    def revoke(self, connection: Any = None, terminate: bool = False,
+               signal: str | None = None, wait: bool = False,
+               timeout: float | None = None) -> None:
+        """Ask every worker to skip (or, with ``terminate``, kill) this task."""
+        self.app.control.revoke(self.id, terminate=terminate, signal=signal, reply=wait,
+                                timeout=timeout)
 
     def revoke_by_stamped_headers(self, headers: dict[str, Any], connection: Any = None,
                                   terminate: bool = False, signal: str | None = None,
@@ -258,3 +350,7 @@ class AsyncResult:
     def as_tuple(self) -> tuple[Any, Any]:
         return ((self.id, self.parent.as_tuple() if self.parent else None), None)
 
+
+
+__all__ = ["E_WOULDBLOCK", "AsyncResult", "allow_join_result", "assert_will_not_block",
+           "call_then", "exception_from_meta", "meta_to_dict"]

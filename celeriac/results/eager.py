@@ -58,11 +58,16 @@ class EagerResult(AsyncResult):
     def ready(self) -> bool:
         return True
 
-    def get(self, timeout: float | None = None, propagate: bool = True,
-            interval: float = 0.5, disable_sync_subtasks: bool = True,
-            follow_parents: bool = True, **kwargs: Any) -> Any:
-        """The eager outcome. ``follow_parents`` has nothing to do (as in Celery's): an eager
-        chain stops at its first failure, so no later result exists to hide it."""
+    def get(self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5,
+            no_ack: bool = True, follow_parents: bool = True,
+            callback: Callable[[str, Any], Any] | None = None,
+            on_message: Callable[[dict[str, Any]], Any] | None = None,
+            on_interval: Callable[[], Any] | None = None, disable_sync_subtasks: bool = True,
+            EXCEPTION_STATES: frozenset[str] = states.EXCEPTION_STATES,
+            PROPAGATE_STATES: frozenset[str] = states.PROPAGATE_STATES,
+            ) -> Any:
+        """The eager outcome (Celery's ``EagerResult.get``: no waiting, no hooks).
+        ``follow_parents`` has nothing to do: an eager chain stops at its first failure."""
         if disable_sync_subtasks:
             assert_will_not_block()
         if self.successful():

@@ -17,9 +17,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeriac import states
-from celeriac.exceptions import TimeoutError
+from celeriac.exceptions import ImproperlyConfigured, TimeoutError
 from celeriac.protocol.result_meta import ResultMeta
-from celeriac.results.async_result import AsyncResult, assert_will_not_block, exception_from_meta
+from celeriac.results.async_result import (
+    AsyncResult,
+    assert_will_not_block,
+    call_then,
+    exception_from_meta,
+    meta_to_dict,
+)
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -45,11 +51,16 @@ class ResultSet:
         self.results: list[Any] = list(results)
         self._app = app
         self._backend = backend
+        self._on_ready: list[tuple[Callable[..., Any], Callable[..., Any] | None]] = []
 
     @property
     def app(self) -> Celery:
         self._app = _app_of(self._app)
         return self._app
+
+    @app.setter
+    def app(self, app: Celery) -> None:
+        self._app = app
 
     @property
     def backend(self) -> ResultBackend:
@@ -61,17 +72,36 @@ class ResultSet:
             self.results.append(result)
 
     def remove(self, result: Any) -> None:
-        self.results.remove(result)
+        """Remove ``result`` (a result or a task id).
+
+        Raises:
+            KeyError: it is not a member.
+        """
+        if isinstance(result, str):
+            result = AsyncResult(result, app=self.app)
+        try:
+            self.results.remove(result)
+        except ValueError:
+            raise KeyError(result) from None
 
     def discard(self, result: Any) -> None:
-        if result in self.results:
-            self.results.remove(result)
+        with contextlib.suppress(KeyError):
+            self.remove(result)
 
     def update(self, results: Iterable[Any]) -> None:
         self.results.extend(r for r in results if r not in self.results)
 
     def clear(self) -> None:
-        self.results.clear()
+        self.results[:] = []  # the same list object, as Celery
+
+    def then(self, callback: Callable[[ResultSet], Any],
+             on_error: Callable[..., Any] | None = None, weak: bool = False) -> None:
+        """Call ``callback(self)`` once every member is known ready: at once when they are,
+        else when ``join()`` returns. Nothing watches in the background."""
+        if self.ready():
+            call_then(callback, on_error, self)
+        else:
+            self._on_ready.append((callback, on_error))
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.results)
@@ -135,7 +165,8 @@ class ResultSet:
         return sum(state == states.SUCCESS for state in self._states())
 
     def _wait_ready(self, leaves: Sequence[AsyncResult], timeout: float | None,
-                    interval: float) -> list[ResultMeta]:
+                    interval: float, on_interval: Callable[[], Any] | None = None
+                    ) -> list[ResultMeta]:
         """Block until every leaf is ready; see the module docstring for the strategy."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -151,28 +182,93 @@ class ResultSet:
                         f"The operation timed out: {len(pending)} of {len(leaves)} results "
                         f"not ready (first: {pending[0].id})."
                     )
+            if on_interval is not None:
+                on_interval()
+            wait = min(wait, interval if on_interval is not None else 1.0)
             with contextlib.suppress(TimeoutError):
-                self.backend.wait(pending[-1].id, timeout=min(wait, 1.0), interval=interval)
+                self.backend.wait(pending[-1].id, timeout=wait, interval=interval)
 
     def join(self, timeout: float | None = None, propagate: bool = True,
-             interval: float = 0.5, callback: Callable[[str, Any], None] | None = None,
-             disable_sync_subtasks: bool = True, **_: Any) -> list[Any]:
-        """Wait for every result; return their values in call order.
+             interval: float = 0.5, callback: Callable[[str, Any], Any] | None = None,
+             no_ack: bool = True, on_message: Callable[[dict[str, Any]], Any] | None = None,
+             disable_sync_subtasks: bool = True,
+             on_interval: Callable[[], Any] | None = None) -> list[Any]:
+        """Wait for every result; return their values in call order (Celery's ``join``).
+
+        With ``callback``, each ``(task_id, value)`` goes to it and the list is empty.
+        ``on_interval()`` runs between reads; ``no_ack`` has no effect (no store holds results
+        as messages to acknowledge).
 
         Raises:
             celeriac.exceptions.TimeoutError: not all ready within ``timeout`` seconds.
             BaseException: the first failed member's exception, when ``propagate``.
             RuntimeError: called inside a task (see ``assert_will_not_block``).
+            ImproperlyConfigured: ``on_message`` given (as Celery's ``join``; use
+                ``join_native``).
         """
         if disable_sync_subtasks:
             assert_will_not_block()
+        if on_message is not None:
+            raise ImproperlyConfigured("Backend does not support on_message callback")
+        values = self._joined(timeout, propagate, interval, callback, None, on_interval)
+        return [] if callback is not None else values
+
+    def join_native(self, timeout: float | None = None, propagate: bool = True,
+                    interval: float = 0.5, callback: Callable[[str, Any], Any] | None = None,
+                    no_ack: bool = True,
+                    on_message: Callable[[dict[str, Any]], Any] | None = None,
+                    on_interval: Callable[[], Any] | None = None,
+                    disable_sync_subtasks: bool = True) -> list[Any] | None:
+        """``join`` reading the members in batches; ``on_message`` gets each member's record
+        (a dict) as it is found ready. With ``callback`` it returns None, as Celery's."""
+        if disable_sync_subtasks:
+            assert_will_not_block()
+        values = self._joined(timeout, propagate, interval, callback, on_message, on_interval)
+        return None if callback is not None else values
+
+    def get(self, timeout: float | None = None, propagate: bool = True,
+            interval: float = 0.5, callback: Callable[[str, Any], Any] | None = None,
+            no_ack: bool = True, on_message: Callable[[dict[str, Any]], Any] | None = None,
+            disable_sync_subtasks: bool = True,
+            on_interval: Callable[[], Any] | None = None) -> list[Any] | None:
+        """``join_native`` (every store joins natively), as Celery's ``get``."""
+        return self.join_native(timeout=timeout, propagate=propagate, interval=interval,
+                                callback=callback, no_ack=no_ack, on_message=on_message,
+                                on_interval=on_interval,
+                                disable_sync_subtasks=disable_sync_subtasks)
+
+    def iter_native(self, timeout: float | None = None, interval: float = 0.5,
+                    no_ack: bool = True,
+                    on_message: Callable[[dict[str, Any]], Any] | None = None,
+                    on_interval: Callable[[], Any] | None = None
+                    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Yield ``(task_id, record dict)`` for each member once all are ready."""
         leaves = self._leaves()
-        metas = {leaf.id: meta for leaf, meta in
-                 zip(leaves, self._wait_ready(leaves, timeout, interval), strict=True)}
-        return self._values(metas, propagate, callback)
+        metas = self._wait_ready(leaves, timeout, interval, on_interval)
+        for meta in metas:
+            record = meta_to_dict(meta)
+            if on_message is not None:
+                on_message(record)
+            yield meta.task_id, record
+
+    def _joined(self, timeout: float | None, propagate: bool, interval: float,
+                callback: Callable[[str, Any], Any] | None,
+                on_message: Callable[[dict[str, Any]], Any] | None,
+                on_interval: Callable[[], Any] | None) -> list[Any]:
+        leaves = self._leaves()
+        metas = self._wait_ready(leaves, timeout, interval, on_interval)
+        if on_message is not None:
+            for meta in metas:
+                on_message(meta_to_dict(meta))
+        values = self._values({leaf.id: meta for leaf, meta in zip(leaves, metas, strict=True)},
+                              propagate, callback)
+        callbacks, self._on_ready = self._on_ready, []
+        for then_callback, on_error in callbacks:
+            call_then(then_callback, on_error, self)
+        return values
 
     def _values(self, metas: dict[str, ResultMeta], propagate: bool,
-                callback: Callable[[str, Any], None] | None) -> list[Any]:
+                callback: Callable[[str, Any], Any] | None) -> list[Any]:
         values: list[Any] = []
         for result in self.results:
             if isinstance(result, ResultSet):
@@ -180,9 +276,9 @@ class ResultSet:
                 continue
             meta = metas[result.id]
             value = meta.result
-            if meta.status in states.PROPAGATE_STATES:
+            if meta.status in states.EXCEPTION_STATES:
                 value = exception_from_meta(meta)
-                if propagate:
+                if propagate and meta.status in states.PROPAGATE_STATES:
                     raise value
             if callback is not None:
                 callback(result.id, value)
@@ -190,8 +286,12 @@ class ResultSet:
                 values.append(value)
         return values
 
-    get = join
-    join_native = join
+    def maybe_throw(self, callback: Callable[[str, Any], Any] | None = None,
+                    propagate: bool = True) -> None:
+        for result in self.results:
+            result.maybe_throw(callback=callback, propagate=propagate)
+
+    maybe_reraise = maybe_throw
 
     @property
     def supports_native_join(self) -> bool:
@@ -201,9 +301,11 @@ class ResultSet:
         for leaf in self._leaves():
             leaf.forget()
 
-    def revoke(self, terminate: bool = False, signal: str | None = None, **kwargs: Any) -> None:
-        for leaf in self._leaves():
-            leaf.revoke(terminate=terminate, signal=signal, **kwargs)
+    def revoke(self, connection: Any = None, terminate: bool = False, signal: str | None = None,
+               wait: bool = False, timeout: float | None = None) -> None:
+        """Revoke every member in one broadcast (Celery's signature and behaviour)."""
+        self.app.control.revoke([leaf.id for leaf in self._leaves()], terminate=terminate,
+                                signal=signal, reply=wait, timeout=timeout)
 
 
 class GroupResult(ResultSet):
@@ -256,22 +358,24 @@ class GroupResult(ResultSet):
         saved = (backend or app.backend).restore_group(id)
         if saved is None:
             return None
-        restored = result_from_tuple(saved, app)
+        restored = result_from_tuple(saved, app, backend)
         assert isinstance(restored, GroupResult)
         return restored
 
 
-def result_from_tuple(value: Any, app: Celery | None = None) -> Any:
-    """Rebuild a result from its ``as_tuple`` form (as stored in ``children`` or a saved group)."""
+def result_from_tuple(value: Any, app: Celery | None = None,
+                      backend: ResultBackend | None = None) -> Any:
+    """Rebuild a result from its ``as_tuple`` form (as stored in ``children`` or a saved
+    group); the results read ``backend`` when given, else the app's store."""
     if value is None:
         return None
     app = _app_of(app)
     (task_id, parent), nested = value
-    parent_result = result_from_tuple(parent, app) if parent else None
+    parent_result = result_from_tuple(parent, app, backend) if parent else None
     if nested is not None:
-        members = [result_from_tuple(child, app) for child in nested]
-        return GroupResult(task_id, members, parent=parent_result, app=app)
-    return AsyncResult(task_id, app=app, parent=parent_result)
+        members = [result_from_tuple(child, app, backend) for child in nested]
+        return GroupResult(task_id, members, parent=parent_result, app=app, backend=backend)
+    return AsyncResult(task_id, backend=backend, app=app, parent=parent_result)
 
 
 __all__ = ["GroupResult", "ResultSet", "result_from_tuple"]

@@ -21,6 +21,9 @@ EXTRA_FOR_MODULE: Final[dict[str, str]] = {
     "sqlalchemy": "sql",
     "pymemcache": "memcached",
     "django": "django",
+    "pydantic": "pydantic",
+    "sphinx": "sphinx",
+    "docutils": "sphinx",
 }
 
 

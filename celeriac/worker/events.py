@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from celeriac import states
@@ -174,6 +175,11 @@ class WorkerEvents:
                     "result": outcome.result_repr or "None", "runtime": outcome.runtime,
                     "timestamp": time.time(), "type": "task-succeeded"})
                 continue
+            if outcome.state == states.REJECTED and outcome.meta is not None:
+                # Reject(requeue=False) recorded a FAILURE: Celery sends task-failed first.
+                failed = outcome_event(replace(outcome, state=states.FAILURE))
+                if failed is not None:
+                    self.dispatcher.buffer(*failed)
             event = outcome_event(outcome)
             if event is not None:
                 self.dispatcher.buffer(*event)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from typing import Final
+from typing import Any, Final
 
 from celeriac.exceptions import ImproperlyConfigured
 
@@ -82,3 +82,17 @@ class RateLimits:
         with self._lock:
             bucket = self._buckets.get(task_name)
             return 0.0 if bucket is None else bucket.take()
+
+
+def app_rate_limits(app: Any) -> RateLimits:
+    """The limits of ``app``'s tasks (their ``rate_limit``, else ``task_default_rate_limit``);
+    none with ``worker_disable_rate_limits``."""
+    limits = RateLimits()
+    if app.conf.worker_disable_rate_limits:
+        return limits
+    default = app.conf.task_default_rate_limit
+    for name, task in app.tasks.items():
+        rate = task.rate_limit or default
+        if rate:
+            limits.set(name, rate)
+    return limits

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from celeriac.pools.base import Pool
     from celeriac.worker.consumer import Consumer
     from celeriac.worker.events import WorkerEvents
+    from celeriac.worker.gossip import Gossip
     from celeriac.worker.scaling import Scaling
 
 _TASK_OPTIONS = ("rate_limit", "time_limit", "soft_time_limit", "acks_late", "ignore_result",
@@ -34,7 +35,7 @@ class WorkerInspector:
     def __init__(self, app: Celery, hostname: str, consumer: Consumer, pool: Pool,
                  queues: Sequence[str], revoked: RevokedRegistry,
                  shutdown: Callable[[], None], *, scaling: Scaling | None = None,
-                 events: WorkerEvents | None = None) -> None:
+                 events: WorkerEvents | None = None, gossip: Gossip | None = None) -> None:
         self.app = app
         self.hostname = hostname
         self.consumer = consumer
@@ -44,6 +45,7 @@ class WorkerInspector:
         self._shutdown = shutdown
         self.scaling = scaling
         self.events = events
+        self.gossip = gossip
 
     def registered(self) -> Sequence[str]:
         return self.app.tasks.user_tasks()
@@ -155,3 +157,8 @@ class WorkerInspector:
         """Send a ``worker-heartbeat`` now (the ``heartbeat`` control command); False when
         this worker sends no worker events."""
         return self.events.send_heartbeat() if self.events is not None else False
+
+    def election(self, id: str, topic: str, action: Any) -> bool:
+        """Take part in election ``id`` (the ``election`` control command); False when this
+        worker runs no gossip."""
+        return self.gossip.election(id, topic, action) if self.gossip is not None else False

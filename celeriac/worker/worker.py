@@ -1,8 +1,9 @@
 """The worker process: assembles the consumer, the pool and the heartbeat, and owns shutdown.
 
-Threads: the consumer loop (``celeriac-consumer``), the heartbeat (``celeriac-heartbeat``)
-and the pool's own. The main thread waits for signals, and once a second checks whether the
-broker connection was given up (``broker_connection_max_retries`` spent: exit status 1).
+Threads: the consumer loop (``celeriac-consumer``), the heartbeat (``celeriac-heartbeat``),
+gossip (``celeriac-gossip``, :mod:`celeriac.worker.gossip`) and the pool's own. The main
+thread waits for signals, and once a second checks whether the broker connection was given up
+(``broker_connection_max_retries`` spent: exit status 1).
 When tasks run in this process (solo, threads pools) a lease keeper process
 (``transport/lease_keeper.py``) renews the channel's liveness too (a task holding the GIL
 must not make peers take this worker for dead). User bootsteps: ``worker/user_steps.py``.
@@ -50,7 +51,8 @@ from celeriac.worker.control.duplicates import DuplicateCheck, start_duplicate_c
 from celeriac.worker.control.node import ControlNode
 from celeriac.worker.dispatch import Dispatcher
 from celeriac.worker.events import worker_events
-from celeriac.worker.rate_limit import RateLimits
+from celeriac.worker.gossip import worker_gossip
+from celeriac.worker.rate_limit import app_rate_limits
 from celeriac.worker.revoked import RevokedRegistry
 from celeriac.worker.scaling import Scaling, initial_concurrency
 from celeriac.worker.soft_shutdown import SoftShutdown
@@ -89,6 +91,7 @@ class WorkerOptions:
     autoscale: tuple[int, int] | None = None
     heartbeat_interval: float | None = None  # None: 2 s; 0: --without-heartbeat (no events)
     user_options: Mapping[str, Any] = field(default_factory=dict)  # app.user_options' values
+    without_gossip: bool = False  # --without-gossip: no elections, no view of other workers
 
     def as_dict(self) -> dict[str, Any]:
         """The options as one flat dict (``celeryd_init``'s ``options``, as Celery's CLI's)."""
@@ -186,7 +189,7 @@ class Worker:
                                 self.revoked)
         limit, adaptive = self.prefetch_window()
         self.consumer = Consumer(channel, self.queues, self.pool, dispatcher,
-                                 self.backend, limit, self._rate_limits(),
+                                 self.backend, limit, app_rate_limits(self.app),
                                  self.revoked, inline_fetch=self._inline_fetch(transport),
                                  adaptive_window=adaptive,
                                  store_retry=store_retry_policy(self.app.conf),
@@ -194,8 +197,10 @@ class Worker:
         self.pool.start(self.runner_for, self.consumer.on_outcome)
         self.scaling.start(self.consumer)
         dispatcher.events = self.events = worker_events(self, channel)
+        self.gossip = worker_gossip(self.app, self.events.dispatcher, self.options.without_gossip)
         view = WorkerInspector(self.app, self.hostname, self.consumer, self.pool, self.queues,
-                               self.revoked, self.stop, scaling=self.scaling, events=self.events)
+                               self.revoked, self.stop, scaling=self.scaling, events=self.events,
+                               gossip=self.gossip)
         self.control_node = ControlNode(
             channel, view, broker=f"{scheme_of(self.app.broker_url)}://",
             exchange=pidbox_exchanges(self.app.conf.control_exchange)[0])
@@ -217,17 +222,6 @@ class Worker:
                                        self._stop):
             raise StartupInterrupted()
 
-    def _rate_limits(self) -> RateLimits:
-        limits = RateLimits()
-        if self.app.conf.worker_disable_rate_limits:
-            return limits
-        default = self.app.conf.task_default_rate_limit
-        for name, task in self.app.tasks.items():
-            rate = task.rate_limit or default
-            if rate:
-                limits.set(name, rate)
-        return limits
-
     # -- running --------------------------------------------------------------------------
     def run(self, install_signals: bool = True) -> int:
         if install_signals:
@@ -245,6 +239,7 @@ class Worker:
             threading.Thread(target=self._heartbeat, name="celeriac-heartbeat"),
         ]
         threads[1].start()
+        self.gossip.start()  # listening before an election command can come
         assert self.control_node is not None
         listening = False
         if self.app.conf.worker_enable_remote_control:
@@ -343,6 +338,7 @@ class Worker:
                                           how="Cold" if cold else "Warm", exitcode=0)
         if self.beat is not None:
             self.beat.stop()
+        self.gossip.stop(wait=False)  # its thread ends its last poll while the pool drains
         # During an outage the consumer and heartbeat threads sit in the broker's reconnect
         # backoff: end it, so shutdown is prompt (``stop_retrying``, where channels have it).
         stop_retrying = getattr(self.channel, "stop_retrying", None)
@@ -363,6 +359,7 @@ class Worker:
         if self._cold.is_set():
             self.abandoned = consumer.release_in_flight()
         threads[1].join()
+        self.gossip.stop()
         self.events.stop()  # the last task events, then worker-offline
         if self.lease_keeper is not None:  # before the channel deregisters on close
             self.lease_keeper.stop()

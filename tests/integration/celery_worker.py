@@ -42,22 +42,25 @@ app.steps["worker"].add(_Wakeup)
 
 @contextmanager
 def celery_worker(workdir: Path, module: str, queue: str, *extra: str,
-                  name: str | None = None, heartbeat: bool = False) -> Iterator[WorkerProcess]:
+                  name: str | None = None, heartbeat: bool = False,
+                  gossip: bool = False) -> Iterator[WorkerProcess]:
     """``celery -A module worker -P solo -Q queue`` in ``workdir``, stopped by PID (SIGTERM).
 
-    ``module`` should end with ``WAKEUP``; mingle, gossip and event heartbeats are off (nothing
-    to meet in a vhost of one worker, and each costs start-up time). ``name`` (default: the
+    ``module`` should end with ``WAKEUP``; mingle, and unless asked gossip and event
+    heartbeats, are off (nothing to meet in a vhost of one worker, and each costs start-up
+    time). ``name`` (default: the
     module's) names the node and the log, for two workers of one module at once.
     ``heartbeat`` keeps Celery's heart, which sends ``worker-online``/``-heartbeat``/
-    ``-offline`` events (the tests of event monitors need them).
+    ``-offline`` events (the tests of event monitors need them); ``gossip`` keeps Celery's
+    gossip (elections), which needs the heart too.
     """
     name = name or module
     log_path = workdir / f"celery-{name}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", module, "worker", "-P", "solo", "-Q", queue,
-             "-n", f"{name}@%h", "--without-mingle", "--without-gossip",
-             *(() if heartbeat else ("--without-heartbeat",)), "-l", "info", *extra],
+             "-n", f"{name}@%h", "--without-mingle", *(() if gossip else ("--without-gossip",)),
+             *(() if heartbeat or gossip else ("--without-heartbeat",)), "-l", "info", *extra],
             cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": f"{workdir}{os.pathsep}{os.getcwd()}"},
         )  # fmt: skip

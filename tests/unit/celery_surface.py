@@ -47,18 +47,19 @@ CLASSES: Final = (
 
 
 def _resolve(path: str) -> Any:
-    """The object at a dotted path: a module, or an attribute chain below the longest
-    importable module prefix. Raises ImportError/AttributeError when absent."""
+    """The object at a dotted path, attribute first (``celeriac.canvas.chain`` is the class
+    the package exports, not its submodule), importing a submodule only where no attribute
+    of that name exists yet. Raises ImportError/AttributeError when absent."""
     parts = path.split(".")
-    for cut in range(len(parts), 0, -1):
+    found: Any = importlib.import_module(parts[0])
+    for depth, attr in enumerate(parts[1:], start=2):
         try:
-            found: Any = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        for attr in parts[cut:]:
             found = getattr(found, attr)
-        return found
-    raise ImportError(path)
+        except AttributeError:
+            if not isinstance(found, type(sys)):
+                raise
+            found = importlib.import_module(".".join(parts[:depth]))
+    return found
 
 
 def _public(names: Any) -> list[str]:
@@ -82,12 +83,45 @@ def celery_keys() -> Iterator[tuple[str, str]]:
             yield f"{celery_path}:{name}", f"{celeriac_path}.{name}"
 
 
+def _samples() -> dict[str, Any]:
+    """An instance of each celeriac class whose attributes are set per instance (``app.conf``,
+    ``result.id``): a name is provided when the class or such an instance has it."""
+    from celeriac import Celery
+    from celeriac.canvas import chain, chord, group
+
+    app = Celery("surface", broker="memory://", backend="cache+memory://")
+    add = app.task(name="surface.add")(lambda x, y: x + y)
+    result = app.AsyncResult("surface-id")
+    return {
+        "celeriac.Celery": app,
+        "celeriac.Task": add,
+        "celeriac.app.task.Context": add.request,
+        "celeriac.result.AsyncResult": result,
+        "celeriac.result.ResultSet": app.ResultSet([result]),
+        "celeriac.result.GroupResult": app.GroupResult("surface-gid", [result]),
+        "celeriac.canvas.Signature": add.s(1, 2),
+        "celeriac.canvas.chain": chain(add.s(1, 2), add.s(3)),
+        "celeriac.canvas.group": group(add.s(1, 2), add.s(3, 4)),
+        "celeriac.canvas.chord": chord([add.s(1, 2)], add.s(3)),
+        "celeriac.control.control.Control": app.control,
+        "celeriac.control.inspect.Inspect": app.control.inspect(),
+    }
+
+
+_SAMPLES: dict[str, Any] = {}
+
+
 def provided(celeriac_path: str) -> bool:
-    """Whether celeriac has something at ``celeriac_path``."""
+    """Whether celeriac has something at ``celeriac_path`` (a class's name: on the class or
+    on a sample instance of it)."""
     try:
         _resolve(celeriac_path)
     except (ImportError, AttributeError):
-        return False
+        owner, _, name = celeriac_path.rpartition(".")
+        if not _SAMPLES:
+            _SAMPLES.update(_samples())
+        sample = _SAMPLES.get(owner)
+        return sample is not None and hasattr(sample, name)
     except Exception:  # importing an optional integration failed: not provided here
         return False
     return True

@@ -140,16 +140,16 @@ def test_a_group_is_chorded_into_accumulate_as_celerys(app: Celery, capp: Any) -
 
     ours = _celeriac_replace(app, make)
     theirs = _celery_replace(capp, make)
-    # Celery hangs the rest of the chain on the chord's body (``chord | sig``), celeriac
-    # chains it after the chord: the same messages run in the same order either way.
-    replaced, rest = ours.tasks
-    their_body = theirs.body.tasks[0]
-    assert isinstance(replaced, chord) and rest.id == theirs.body.tasks[1].id == "next"
-    assert (replaced.body.task, replaced.body.kwargs, replaced.body.id) == (
-        their_body.task, their_body.kwargs, their_body.id) == (
+    # As Celery: a chord whose body is ``accumulate`` (under the task's id) followed by the rest
+    # of the task's chain (``chord | sig`` hangs the rest on the body).
+    assert isinstance(ours, chord)
+    (accumulate, rest), (their_accumulate, their_rest) = ours.body.tasks, theirs.body.tasks
+    assert rest.id == their_rest.id == "next"
+    assert (accumulate.task, accumulate.kwargs, accumulate.id) == (
+        their_accumulate.task, their_accumulate.kwargs, their_accumulate.id) == (
         "celery.accumulate", {"index": 0}, "host-id")
-    for ours_opts, theirs_opts in ((replaced.body.options, their_body.options),
-                                   (replaced.options, theirs.options)):
+    for ours_opts, theirs_opts in ((accumulate.options, their_accumulate.options),
+                                   (ours.options, theirs.options)):
         assert _shape({k: v for k, v in ours_opts.items() if k != "task_id"}) == _shape(
             {k: v for k, v in theirs_opts.items() if k != "task_id"})
     assert app.tasks["celery.accumulate"](7, 8, index=0) == 7

@@ -134,7 +134,10 @@ def test_event_commands_reply_shapes(control: Control, node: ControlNode) -> Non
         {"w1@test": None}]
     assert control.enable_events(destination="w1@test", reply=True, timeout=3.0) == [
         {"w1@test": {"ok": "task events enabled"}}]
-    assert "no gossip" in _ask(control, "election", id="e1", topic="task")["error"]
+    assert _ask(control, "election", id="e1", topic="task", action={"task": "t"}) is None
+    assert ("election", ("e1", "task", {"task": "t"})) in view.calls
+    view.gossip = False  # --without-gossip: no part taken, said to a client that asks
+    assert "no part in gossip" in _ask(control, "election", id="e2", topic="task")["error"]
 
 
 def test_conf_with_defaults(control: Control, node: ControlNode) -> None:

@@ -32,6 +32,7 @@ class FakeWorker:
     running: list[TaskInfo] = field(default_factory=list)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     task_events: bool = False
+    gossip: bool = True
 
     def registered(self) -> Sequence[str]:
         return ["proj.add", "proj.sleepy", "celery.chord_unlock"]
@@ -74,6 +75,10 @@ class FakeWorker:
     def send_heartbeat(self) -> bool:
         self.calls.append(("heartbeat", None))
         return True
+
+    def election(self, id: str, topic: str, action: Any) -> bool:
+        self.calls.append(("election", (id, topic, action)))
+        return self.gossip
 
     def set_task_events(self, enabled: bool) -> bool | None:
         changed, self.task_events = self.task_events != enabled, enabled

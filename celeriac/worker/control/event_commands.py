@@ -5,10 +5,11 @@ The worker's event sending sits behind two ``WorkerView`` methods (``send_heartb
 ``set_task_events``); a worker that sends no events says so (``event dispatcher
 unavailable``, Celery's words) instead of pretending.
 
-``election`` is Celery's gossip consensus: the workers exchange ``worker-elect`` events and
-the winner runs the action. celeriac workers run no gossip, so the command is refused out
-loud: logged on the worker (Celery's client sends it without asking for replies) and answered
-with an error for a client that asks.
+``election`` is Celery's gossip consensus (``celeriac.worker.gossip``): the workers exchange
+``worker-elect`` events and the winner runs the action. Celery's handler answers nothing
+(``None``), and so does this one once the worker has sent its ``worker-elect``. A worker
+without gossip (``--without-gossip``, ``--without-heartbeat``) takes no part; Celery's stays
+silent, this one logs it and answers an error, for a client that asks for replies.
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 UNAVAILABLE = "event dispatcher unavailable"
-NO_GOSSIP = ("election is not supported: celeriac workers run no gossip "
-             "(Celery's worker-to-worker events)")
+NO_GOSSIP = "election: this worker takes no part in gossip"
 
 
 @command("heartbeat", help="Tell worker(s) to send event heartbeat immediately.")
@@ -58,11 +58,13 @@ def disable_events(node: ControlNode, arguments: dict[str, Any]) -> Any:
     return _task_events(node, False)
 
 
-@command("election", help="Hold election (refused: celeriac workers run no gossip).")
+@command("election", help="Hold election.")
 def election(node: ControlNode, arguments: dict[str, Any]) -> Any:
-    logger.warning("Remote control: election %r (topic %r) ignored: %s",
-                   arguments.get("id"), arguments.get("topic"), NO_GOSSIP)
-    return {"error": NO_GOSSIP}
+    id_, topic = arguments.get("id"), arguments.get("topic")
+    if not node.view.election(str(id_), str(topic), arguments.get("action")):
+        logger.info("Remote control: election %r (topic %r) ignored: %s", id_, topic, NO_GOSSIP)
+        return {"error": NO_GOSSIP}
+    return None
 
 
 __all__ = ["NO_GOSSIP", "UNAVAILABLE", "disable_events", "election", "enable_events",

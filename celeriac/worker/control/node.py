@@ -98,6 +98,10 @@ class WorkerView(Protocol):
         """Send a ``worker-heartbeat`` event now; False when this worker sends no events."""
         ...
 
+    def election(self, id: str, topic: str, action: Any) -> bool:
+        """Take part in gossip election ``id``; False when this worker runs no gossip."""
+        ...
+
     def set_task_events(self, enabled: bool) -> bool | None:
         """Turn ``task-*`` events on or off (``-E``) at run time.
 
