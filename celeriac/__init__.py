@@ -5,13 +5,36 @@ Change one import (``from celeriac import Celery``) and a Celery project runs on
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from celeriac.utils.lazy import lazy_getattr
 
+
+class version_info_t(NamedTuple):
+    major: int
+    minor: int
+    micro: int
+    releaselevel: str
+    serial: str
+
+
 #: The one version number: pyproject.toml reads it from here (``[tool.setuptools.dynamic]``).
 __version__ = "0.1.0"
-VERSION = tuple(int(part) for part in __version__.split("."))
+#: The release series' name, as Celery's ``SERIES`` ("collider" for 5.7).
+SERIES = "first shoots"
+_MAJOR, _MINOR, _MICRO = (int(part) for part in __version__.split("."))
+VERSION = version_info = version_info_t(_MAJOR, _MINOR, _MICRO, "", "")
+VERSION_BANNER = f"{__version__} ({SERIES})"
+
+
+def bugreport(app: Any = None) -> str:
+    """Celery's ``bugreport()``: versions and settings (secrets masked) of ``app``, or the
+    current app, to paste into a bug report."""
+    if app is None:
+        from celeriac.app.shared import current_app
+
+        app = current_app
+    return str(app.bugreport())
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celeriac, Celery
@@ -33,6 +56,7 @@ _LAZY = {
     "shared_task": "celeriac.app.shared",
     "Signature": "celeriac.canvas",
     "signature": "celeriac.canvas",
+    "subtask": "celeriac.canvas",
     "AsyncResult": "celeriac.results.async_result",
     "current_app": "celeriac.app.shared",
     "chain": "celeriac.canvas",
@@ -55,6 +79,9 @@ __getattr__ = lazy_getattr('celeriac', _LAZY, globals())
 
 
 __all__ = [
+    "SERIES",
+    "VERSION",
+    "VERSION_BANNER",
     "AsyncResult",
     "Celeriac",
     "Celery",
@@ -65,6 +92,7 @@ __all__ = [
     "Signature",
     "Task",
     "__version__",
+    "bugreport",
     "chain",
     "chord",
     "chunks",
@@ -74,7 +102,10 @@ __all__ = [
     "maybe_signature",
     "shared_task",
     "signature",
+    "subtask",
     "uuid",
+    "version_info",
+    "version_info_t",
     "xmap",
     "xstarmap",
 ]

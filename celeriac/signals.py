@@ -33,6 +33,8 @@ after_setup_task_logger = Signal("after_setup_task_logger")
 beat_init = Signal("beat_init")
 beat_embedded_init = Signal("beat_embedded_init")
 import_modules = Signal("import_modules")
+#: After each ``worker-heartbeat`` event the worker sent (sender: the worker's events).
+heartbeat_sent = Signal("heartbeat_sent")
 
 __all__ = [
     "after_setup_logger",
@@ -43,6 +45,7 @@ __all__ = [
     "before_task_publish",
     "celeryd_after_setup",
     "celeryd_init",
+    "heartbeat_sent",
     "import_modules",
     "setup_logging",
     "task_failure",

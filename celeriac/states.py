@@ -31,3 +31,23 @@ def precedence(state: str) -> int:
         return _PRECEDENCE.index(state)
     except ValueError:
         return _PRECEDENCE.index(None)
+
+
+class state(str):
+    """A state name that compares by precedence, as Celery's ``celery.states.state``:
+    ``state(PENDING) < state(SUCCESS)``; a custom state ranks below SUCCESS and FAILURE and
+    above the other built-in states."""
+
+    __slots__ = ()
+
+    def __gt__(self, other: str) -> bool:
+        return precedence(self) < precedence(other)
+
+    def __ge__(self, other: str) -> bool:
+        return precedence(self) <= precedence(other)
+
+    def __lt__(self, other: str) -> bool:
+        return precedence(self) > precedence(other)
+
+    def __le__(self, other: str) -> bool:
+        return precedence(self) >= precedence(other)

@@ -55,6 +55,16 @@ class SignatureExtras(dict[str, Any]):
         return stamp_headers(_as_sig(self), visitor_headers, append_stamps, self_headers,
                              **headers)
 
+    def election(self) -> Any:
+        """Celery's ``Signature.election``: hold a gossip election among the workers, whose
+        leader sends this signature (once, under one task id); the call's ``AsyncResult``."""
+        from celeriac.utils import uuid
+
+        sig = _as_sig(self)
+        task_id = sig.options.get("task_id") or uuid()
+        sig.app.control.election(task_id, "task", sig.clone(task_id=task_id))
+        return self.AsyncResult(task_id)
+
     # -- introspection -------------------------------------------------------------------
     @property
     def AsyncResult(self) -> Any:

@@ -54,6 +54,7 @@ class Inspect:
                  limit: int | None = None, pattern: str | None = None,
                  matcher: str | None = None) -> None:
         self.control = control
+        self.app = control.app
         self.destination = destination
         self.timeout = timeout
         self.callback = callback

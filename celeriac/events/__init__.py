@@ -7,9 +7,28 @@ A layer beside ``control`` and ``backends``: it speaks through a transport's
 cameras that take pictures of it (``snapshot.py``).
 """
 
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from celeriac.events.dispatcher import EventDispatcher
+from celeriac.events.event import group_of as group_from
 from celeriac.events.receiver import EventReceiver
 from celeriac.events.snapshot import Polaroid
 from celeriac.events.state import State
 
-__all__ = ["EventDispatcher", "EventReceiver", "Polaroid", "State"]
+
+def Event(type: str, _fields: Mapping[str, Any] | None = None,
+          __dict__: Callable[..., dict[str, Any]] = dict,
+          __now__: Callable[[], float] = time.time, **fields: Any) -> dict[str, Any]:
+    """Celery's ``Event``: an event is a dict with a ``type``; ``timestamp`` is set to now
+    unless given."""
+    event = __dict__(_fields, **fields) if _fields else fields
+    if "timestamp" not in event:
+        event.update(timestamp=__now__(), type=type)
+    else:
+        event["type"] = type
+    return event
+
+
+__all__ = ["Event", "EventDispatcher", "EventReceiver", "Polaroid", "State", "group_from"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Final
 
 #: The protocol's own headers (wire-protocol.md §1.2). Only the others are the user's
@@ -94,6 +94,41 @@ class Context:
     @replaced_task_nesting.setter
     def replaced_task_nesting(self, value: int) -> None:
         self.headers = {**(self.headers or {}), "replaced_task_nesting": value}
+
+    @property
+    def stamped_headers(self) -> list[str] | None:
+        """The names of the stamps this request carries (its message header)."""
+        return (self.headers or {}).get("stamped_headers")
+
+    # Celery's request keeps these legacy fields, always None in a worker; properties here,
+    # so a request costs nothing more to build.
+    @property
+    def utc(self) -> None:
+        return None
+
+    @property
+    def logfile(self) -> None:
+        return None
+
+    @property
+    def loglevel(self) -> None:
+        return None
+
+    @property
+    def taskset(self) -> None:
+        return None
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        """Set fields from a mapping or keywords, as Celery's ``Context.update``."""
+        for key, value in dict(*args, **kwargs).items():
+            setattr(self, key, value)
+
+    def clear(self) -> None:
+        """Reset every field to its default, as Celery's ``Context.clear`` empties it."""
+        for spec in fields(self):
+            default = (spec.default_factory() if spec.default_factory is not MISSING
+                       else spec.default)
+            setattr(self, spec.name, default)
 
     @property
     def children(self) -> list[Any]:

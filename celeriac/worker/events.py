@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from celeriac import states
+from celeriac import signals, states
 from celeriac.events.dispatcher import EventDispatcher
 from celeriac.events.event import TASK_GROUP, WORKER_GROUP, load_average, software_info
 from celeriac.exceptions import NotRegistered
@@ -102,6 +102,8 @@ class WorkerEvents:
         False when this worker sends no worker events."""
         if self.heartbeat:
             self._send_worker("worker-heartbeat")
+            if signals.heartbeat_sent.has_receivers:
+                signals.heartbeat_sent.send(sender=self)
         return self.heartbeat
 
     def stop(self) -> None:

@@ -321,3 +321,11 @@ def test_eager_retry_sends_task_retry(eager_app: Celery) -> None:
                                            "task_prerun", "task_failure", "task_postrun"]
     assert named(calls, "task_retry")[0]["request"].task == "proj.again"
     assert [c["state"] for c in named(calls, "task_postrun")] == ["RETRY", "FAILURE"]
+
+
+def test_heartbeat_sent_follows_each_worker_heartbeat(app: Celery) -> None:
+    with recording(signals.heartbeat_sent) as calls, \
+            in_process_worker(app, pool="solo", hostname="beat@test",
+                              heartbeat_interval=0.05):
+        wait_until(lambda: len(calls) >= 2, message="two heartbeats")
+    assert all(name == "heartbeat_sent" for name, _ in calls)
