@@ -101,17 +101,10 @@ class Context:
         return (self.headers or {}).get("stamped_headers")
 
     # Celery's request keeps these legacy fields, always None in a worker; properties here,
-    # so a request costs nothing more to build.
+    # so a request costs nothing more to build. (``logfile``/``loglevel`` are fields: an
+    # eager call sets them, as Celery's ``apply(logfile=, loglevel=)``.)
     @property
     def utc(self) -> None:
-        return None
-
-    @property
-    def logfile(self) -> None:
-        return None
-
-    @property
-    def loglevel(self) -> None:
         return None
 
     @property
