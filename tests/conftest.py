@@ -16,3 +16,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     suite_memcached = sys.modules.get("tests.memcached_server")
     if suite_memcached is not None:
         suite_memcached.stop_suite_memcached()
+
+
+#: tests/sample_project is a separate project with its own test suite (written against
+#: Celery's pytest fixtures): tests/interop/test_sample_project.py runs it in a subprocess.
+collect_ignore = ["sample_project"]

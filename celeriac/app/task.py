@@ -163,8 +163,9 @@ class Task(BindingMixin, RetryMixin, Generic[P, R]):
                 and options.get("serializer") != "pickle"):
             args, kwargs = self._dump_pydantic_arguments(args, kwargs)
         if self.app.conf.task_always_eager:
-            return self.apply(args, kwargs, task_id=task_id, link=link, link_error=link_error,
-                              **options)
+            from celeriac.app.eager import apply_always_eager
+
+            return apply_always_eager(self, args, kwargs, task_id, link, link_error, options)
         result = self.app.send_task(
             self.name, args, kwargs, task_id=task_id, link=link, link_error=link_error,
             _task=self, **options,

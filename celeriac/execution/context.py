@@ -54,6 +54,9 @@ class Context:
     timelimit: tuple[float | None, float | None] = (None, None)
     origin: str | None = None
     hostname: str | None = None
+    #: Celery's request fields for an eager call's ``apply(logfile=, loglevel=)``.
+    logfile: str | None = None
+    loglevel: int | None = None
     ignore_result: bool = False
     priority: int | None = None
     shadow: str | None = None
@@ -98,17 +101,10 @@ class Context:
         return (self.headers or {}).get("stamped_headers")
 
     # Celery's request keeps these legacy fields, always None in a worker; properties here,
-    # so a request costs nothing more to build.
+    # so a request costs nothing more to build. (``logfile``/``loglevel`` are fields: an
+    # eager call sets them, as Celery's ``apply(logfile=, loglevel=)``.)
     @property
     def utc(self) -> None:
-        return None
-
-    @property
-    def logfile(self) -> None:
-        return None
-
-    @property
-    def loglevel(self) -> None:
         return None
 
     @property

@@ -351,45 +351,6 @@ class AsyncResult(_graph.ResultTree):
         return ((self.id, self.parent.as_tuple() if self.parent else None), None)
 
 
-class EagerResult(AsyncResult):
-    """The outcome of a task run in-process (``apply()`` / ``task_always_eager``)."""
 
-    def __init__(self, id: str, meta: ResultMeta, app: Celery,
-                 exception: BaseException | None = None) -> None:
-        super().__init__(id, app=app, task_name=None)
-        self._cache = meta
-        self._exception = exception
-
-    def get(self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5,
-            no_ack: bool = True, follow_parents: bool = True,
-            callback: Callable[[str, Any], Any] | None = None,
-            on_message: Callable[[dict[str, Any]], Any] | None = None,
-            on_interval: Callable[[], Any] | None = None, disable_sync_subtasks: bool = True,
-            EXCEPTION_STATES: frozenset[str] = states.EXCEPTION_STATES,
-            PROPAGATE_STATES: frozenset[str] = states.PROPAGATE_STATES) -> Any:
-        """The eager outcome (Celery's ``EagerResult.get``: no waiting, no hooks).
-        ``follow_parents`` has nothing to do: an eager chain stops at its first failure."""
-        if disable_sync_subtasks:
-            assert_will_not_block()
-        if self._exception is not None:
-            if propagate:
-                raise self._exception
-            return self._exception
-        assert self._cache is not None
-        return self._cache.result
-
-    @property
-    def result(self) -> Any:
-        if self._exception is not None:
-            return self._exception
-        assert self._cache is not None
-        return self._cache.result
-
-    info = result
-
-    def forget(self) -> None:
-        """Nothing was stored."""
-
-
-__all__ = ["E_WOULDBLOCK", "AsyncResult", "EagerResult", "allow_join_result",
-           "assert_will_not_block", "call_then", "exception_from_meta", "meta_to_dict"]
+__all__ = ["E_WOULDBLOCK", "AsyncResult", "allow_join_result", "assert_will_not_block",
+           "call_then", "exception_from_meta", "meta_to_dict"]

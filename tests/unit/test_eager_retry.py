@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from celeriac import Celery, Task
-from celeriac.exceptions import MaxRetriesExceededError
+from celeriac.exceptions import MaxRetriesExceededError, Retry
 
 CALLS: list[tuple[str, int, tuple[Any, ...]]] = []
 
@@ -17,7 +17,7 @@ CALLS: list[tuple[str, int, tuple[Any, ...]]] = []
 @pytest.fixture
 def app() -> Celery:
     app = Celery("eagerretry", broker=f"memory://{uuid.uuid4().hex}", set_as_current=False,
-                 task_always_eager=True, task_eager_propagates=True)
+                 task_always_eager=True)
 
     @app.task(bind=True, name="er.flaky", max_retries=3)
     def flaky(self: Task, key: str, succeed_on: int) -> int:  # type: ignore[type-arg]
@@ -38,6 +38,16 @@ def test_retry_reruns_in_process_with_retries_counted(app: Celery) -> None:
 
 
 def test_retry_past_max_retries_fails(app: Celery) -> None:
+    result = app.tasks["er.flaky"].delay("never", 10)
+    assert result.state == "FAILURE"
     with pytest.raises(MaxRetriesExceededError):
-        app.tasks["er.flaky"].delay("never", 10)
+        result.get()
     assert len([c for c in CALLS if c[0] == "never"]) == 4
+
+
+def test_retry_propagates_with_task_eager_propagates(app: Celery) -> None:
+    """Celery's eager tracer raises at once when propagating: the retry is not run."""
+    app.conf.task_eager_propagates = True
+    with pytest.raises(Retry):
+        app.tasks["er.flaky"].delay("propagated", 1)
+    assert [c[1] for c in CALLS if c[0] == "propagated"] == [0]

@@ -40,7 +40,9 @@ def _imported_top_level_modules() -> set[str]:
                 found.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 found.add(node.module.split(".")[0])
-    return found - set(sys.stdlib_module_names) - {"celeriac", "click"}
+    # pytest: only the pytest plugin (celeriac/contrib/pytest.py) imports it, and only pytest
+    # loads that plugin, so pytest is there whenever it is imported: no extra, no hint.
+    return found - set(sys.stdlib_module_names) - {"celeriac", "click", "pytest"}
 
 
 IMPORTED = _imported_top_level_modules()

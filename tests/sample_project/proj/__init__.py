@@ -1,0 +1,1 @@
+"""A sample project's tasks, written for Celery (only the import names celeriac)."""
