@@ -40,12 +40,17 @@ def encode_envelope(
     exchange: str,
     routing_key: str,
     delivery_tag: str | None = None,
+    text_body: bool = False,
 ) -> bytes:
     """The envelope bytes for ``message``, as kombu's Redis transport writes them.
 
     ``delivery_tag`` defaults to a fresh uuid4: kombu uses it as the key of its ``unacked``
     hash, so it must be unique per message. The message's ``priority`` property is always
     written (0 when absent) so that every reader picks the same bucket.
+
+    ``text_body``: a JSON body goes as text with ``body_encoding: null``, as kombu writes it
+    under the ``body_encoding=None`` transport option (kombu reads both forms). Broadcasts
+    use it: a ``task.multi`` batch of events is ~25% smaller and needs no base64 pass.
     """
     props = message.properties
     properties: dict[str, Any] = {
@@ -57,10 +62,16 @@ def encode_envelope(
     delivery_info["exchange"] = exchange
     delivery_info["routing_key"] = routing_key
     properties["delivery_info"] = delivery_info
-    properties["body_encoding"] = BODY_ENCODING
+    body: str | None = None
+    if text_body and message.content_type == "application/json":
+        try:
+            body = message.body.decode("utf-8")
+        except UnicodeDecodeError:
+            body = None
+    properties["body_encoding"] = None if body is not None else BODY_ENCODING
     properties["delivery_tag"] = delivery_tag or new_id()
     envelope = {
-        "body": b64encode(message.body).decode("ascii"),
+        "body": body if body is not None else b64encode(message.body).decode("ascii"),
         "content-encoding": message.content_encoding,
         "content-type": message.content_type,
         "headers": message.headers,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
 
@@ -138,3 +139,28 @@ def test_lenient_mode_repairs_delivery_fields() -> None:
 )
 def test_priority_is_clamped_like_kombu(value: object, expected: int) -> None:
     assert envelope_priority({"priority": value}) == expected
+
+
+def test_a_text_body_envelope_is_what_kombu_writes_without_base64_and_reads_back() -> None:
+    from kombu.transport.virtual.base import Channel as KombuChannel
+
+    body = json.dumps([{"type": "task-started", "uuid": "é"}]).encode()
+    message = TaskMessage(headers={"hostname": "w"}, properties={"delivery_mode": 1},
+                          body=body, content_type="application/json",
+                          content_encoding="utf-8")
+    raw = json.loads(encode_envelope(message, exchange="celeryev", routing_key="task.multi",
+                                     text_body=True))
+    assert raw["body"] == body.decode() and raw["properties"]["body_encoding"] is None
+    assert decode_envelope(json.dumps(raw)).body == body
+    # kombu's virtual transports (Redis) decode a body with no encoding as the text itself.
+    decode: Any = KombuChannel.decode_body
+    assert decode(None, raw["body"], None) == body.decode()
+
+
+def test_a_binary_body_keeps_base64_even_when_text_is_asked() -> None:
+    message = TaskMessage(headers={}, properties={}, body=b"\x81\xa1a\x01",
+                          content_type="application/x-msgpack", content_encoding="binary")
+    raw = json.loads(encode_envelope(message, exchange="celeryev", routing_key="x",
+                                     text_body=True))
+    assert raw["properties"]["body_encoding"] == "base64"
+    assert base64.b64decode(raw["body"]) == b"\x81\xa1a\x01"

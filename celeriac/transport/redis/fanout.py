@@ -5,7 +5,7 @@ wire-protocol.md §2.6, as kombu's Redis channel does it (``fanout_prefix`` and
 
 * **broadcast**: ``PUBLISH <global_keyprefix>/<db>.<exchange>[/<routing_key>] <envelope>``;
   the ``/<routing_key>`` suffix only when the key is not empty. Sent pipelined, replies read
-  later (``publisher.py``). The envelope is the same kombu
+  later (``publisher.py``); a JSON body as text (``body_encoding: null``, which kombu reads). The envelope is the same kombu
   JSON envelope as for tasks, with ``delivery_info.exchange`` = the exchange.
 * **subscribe**: ``PSUBSCRIBE`` with ``#`` turned into ``*``. Pattern ``""`` listens to the bare
   channel (what pidbox uses), ``"#"`` to the bare channel *and* every suffix.
@@ -53,7 +53,8 @@ class RedisFanout:
         return f"{base}/{routing_key}" if routing_key else base
 
     def broadcast(self, exchange: str, message: TaskMessage, routing_key: str = "") -> None:
-        payload = encode_envelope(message, exchange=exchange, routing_key=routing_key)
+        payload = encode_envelope(message, exchange=exchange, routing_key=routing_key,
+                                  text_body=True)
         self.publisher.publish(self.topic(exchange, routing_key), payload)
 
     def subscribe(self, exchange: str, pattern: str = "#") -> RedisSubscription:
