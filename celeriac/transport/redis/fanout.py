@@ -5,8 +5,9 @@ wire-protocol.md §2.6, as kombu's Redis channel does it (``fanout_prefix`` and
 
 * **broadcast**: ``PUBLISH <global_keyprefix>/<db>.<exchange>[/<routing_key>] <envelope>``;
   the ``/<routing_key>`` suffix only when the key is not empty. Sent pipelined, replies read
-  later (``publisher.py``); a JSON body as text (``body_encoding: null``, which kombu reads). The envelope is the same kombu
-  JSON envelope as for tasks, with ``delivery_info.exchange`` = the exchange.
+  later (``publisher.py``). The envelope is the same kombu JSON envelope as for tasks, with
+  ``delivery_info.exchange`` = the exchange, and a JSON body as text (``body_encoding:
+  null``, which kombu reads).
 * **subscribe**: ``PSUBSCRIBE`` with ``#`` turned into ``*``. Pattern ``""`` listens to the bare
   channel (what pidbox uses), ``"#"`` to the bare channel *and* every suffix.
 * **replies** (``send_reply``): ``LPUSH <global_keyprefix><routing_key>.<exchange>``, i.e. the
