@@ -26,6 +26,15 @@ logger = logging.getLogger(__name__)
 MAX_IN_FLIGHT: Final = 32
 
 
+def _packed_publish(channel: str, payload: bytes | str) -> list[bytes]:
+    """``PUBLISH channel payload`` in RESP, the payload as its own chunk: a batch of events is
+    ~200 KB, which redis-py's packer would copy once more into one buffer."""
+    name = channel.encode()
+    body = payload.encode() if isinstance(payload, str) else payload
+    return [b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n" % (len(name), name, len(body)),
+            body, b"\r\n"]
+
+
 class PipelinedPublisher:
     """``PUBLISH`` on a dedicated connection of ``client``'s pool; thread-safe."""
 
@@ -54,7 +63,7 @@ class PipelinedPublisher:
             try:
                 if conn is None:
                     conn = self._conn = self._pool.get_connection()
-                conn.send_command("PUBLISH", channel, payload)
+                conn.send_packed_command(_packed_publish(channel, payload), check_health=False)
             except BaseException:
                 self._drop()
                 raise
