@@ -10,6 +10,7 @@ calls ``on_worker_init`` (after importing the task modules) and ``on_worker_shut
 from __future__ import annotations
 
 import importlib
+import warnings
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -19,8 +20,21 @@ if TYPE_CHECKING:
     from celeriac.config import Settings
 
 
+#: Celery's loader hooks the worker does not call; a custom loader that overrides one is told.
+NOT_CALLED_HOOKS = ("on_task_init", "on_process_cleanup", "on_worker_process_init")
+
+
 class Loader:
     """The app's loader (Celery's ``celery.loaders.app.AppLoader``)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in NOT_CALLED_HOOKS:
+            if getattr(cls, name) is not getattr(Loader, name):
+                warnings.warn(
+                    f"{cls.__qualname__}.{name} is never called by celeriac's worker; use the "
+                    "task_prerun/task_postrun/worker_process_init signals instead",
+                    UserWarning, stacklevel=2)
 
     def __init__(self, app: Celery, **kwargs: Any) -> None:
         self.app = app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -41,6 +43,22 @@ def call_then(callback: Callable[..., Any], on_error: Callable[..., Any] | None,
         if on_error is None:
             raise
         on_error(exc)
+
+
+def held(callback: Callable[..., Any], weak: bool) -> Callable[..., Any]:
+    """A ``then`` callback as it waits: with ``weak`` (Celery's), only a weak reference, so a
+    callback whose object is gone by then is dropped instead of called (or kept alive)."""
+    if not weak:
+        return callback
+    ref: Callable[[], Callable[..., Any] | None] = (
+        weakref.WeakMethod(callback) if inspect.ismethod(callback) else weakref.ref(callback))
+
+    def call(result: Any) -> None:
+        target = ref()
+        if target is not None:
+            target(result)
+
+    return call
 
 
 def meta_to_dict(meta: ResultMeta) -> dict[str, Any]:
@@ -134,12 +152,12 @@ class AsyncResult(_graph.ResultTree):
              on_error: Callable[..., Any] | None = None, weak: bool = False) -> None:
         """Call ``callback(self)`` once the result is known ready: at once when it already
         is, else when ``get()`` (or a property read) first sees it ready. ``on_error`` gets
-        what ``callback`` raises. Nothing watches in the background, as with Celery's
-        polling stores."""
+        what ``callback`` raises; with ``weak`` only a weak reference to it is kept. Nothing
+        watches in the background, as with Celery's polling stores."""
         if self._cache is not None:
             call_then(callback, on_error, self)
         else:
-            self._on_ready.append((callback, on_error))
+            self._on_ready.append((held(callback, weak), on_error))
 
     @property
     def state(self) -> str:

@@ -83,14 +83,40 @@ class DependencyGraph:
                     ready.append(child)
         return order
 
-    def to_dot(self, fh: IO[str]) -> None:
-        """Write the graph in GraphViz's dot language to ``fh``."""
+    def to_dot(self, fh: IO[str], formatter: Any = None) -> None:
+        """Write the graph in GraphViz's dot language to ``fh``; with a ``formatter`` (this
+        call's or the graph's: Celery's ``GraphFormatter`` shape, ``head``/``tail``/``node``/
+        ``terminal_node``/``edge``/``label``), drawn by it as Celery draws it."""
+        draw = formatter or self.formatter
+        if draw is not None:
+            self._draw(fh, draw)
+            return
         fh.write("digraph dependencies {\n")
         for node, children in self.adjacent.items():
             fh.write(f'    "{node}";\n')
             for child in children:
                 fh.write(f'    "{node}" -> "{child}";\n')
         fh.write("}\n")
+
+    def _draw(self, fh: IO[str], draw: Any) -> None:
+        seen: set[Any] = set()
+
+        def line(text: str | bytes) -> None:  # Celery's formatter returns bytes
+            print(text.decode() if isinstance(text, bytes) else text, file=fh)
+
+        def once(fun: Any, obj: Any) -> None:
+            if draw.label(obj) not in seen:
+                line(fun(obj))
+                seen.add(draw.label(obj))
+
+        line(draw.head())
+        for obj, adjacent in self.adjacent.items():
+            if not adjacent:
+                once(draw.terminal_node, obj)
+            for child in adjacent:
+                once(draw.node, obj)
+                line(draw.edge(obj, child))
+        line(draw.tail())
 
     def items(self) -> Iterator[tuple[Any, list[Any]]]:
         return iter(self.adjacent.items())

@@ -24,6 +24,7 @@ from celeriac.results.async_result import (
     assert_will_not_block,
     call_then,
     exception_from_meta,
+    held,
     meta_to_dict,
 )
 
@@ -97,11 +98,12 @@ class ResultSet:
     def then(self, callback: Callable[[ResultSet], Any],
              on_error: Callable[..., Any] | None = None, weak: bool = False) -> None:
         """Call ``callback(self)`` once every member is known ready: at once when they are,
-        else when ``join()`` returns. Nothing watches in the background."""
+        else when ``join()`` returns (``weak``: only a weak reference to ``callback`` is
+        kept). Nothing watches in the background."""
         if self.ready():
             call_then(callback, on_error, self)
         else:
-            self._on_ready.append((callback, on_error))
+            self._on_ready.append((held(callback, weak), on_error))
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.results)

@@ -363,3 +363,16 @@ def test_on_after_fork_fires_in_the_child(app: Celery) -> None:
         assert os.read(read_end, 16) == b"forked"
     finally:
         os.close(read_end)
+
+
+def test_a_loader_overriding_a_hook_the_worker_never_calls_is_told() -> None:
+    from celeriac.app.loader import Loader
+
+    with pytest.warns(UserWarning, match="on_task_init is never called"):
+        class PerTaskLoader(Loader):
+            def on_task_init(self, task_id: str, task: Any) -> None:
+                pass
+
+    class WorkerInitLoader(Loader):  # a hook the worker does call: no warning
+        def on_worker_init(self) -> None:
+            pass

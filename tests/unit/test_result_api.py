@@ -188,3 +188,38 @@ def test_backend_task_id_and_app_are_settable_as_in_celery(app: Celery) -> None:
     rs = ResultSet([], app=app)
     rs.app = other
     assert rs.backend is other.backend
+
+
+def test_then_with_weak_keeps_no_gone_callback_alive(app: Celery) -> None:
+    seen: list[str] = []
+
+    class Listener:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def on_ready(self, result: Any) -> None:
+            seen.append(self.name)
+
+    pending_id = "weak-" + uuid.uuid4().hex
+    later = AsyncResult(pending_id, app=app)
+    kept, gone = Listener("kept"), Listener("gone")
+    later.then(kept.on_ready, weak=True)
+    later.then(gone.on_ready, weak=True)
+    later.then(Listener("strong").on_ready)  # weak=False: the result keeps it alive
+    del gone
+    app.backend.store_result(pending_id, 3, states.SUCCESS)  # type: ignore[attr-defined]
+    assert later.get() == 3
+    assert seen == ["kept", "strong"]
+
+
+def test_a_graph_formatter_draws_the_dot_output_as_celerys_does(app: Celery) -> None:
+    from celery.utils.graph import DependencyGraph as CeleryGraph
+    from celery.utils.graph import GraphFormatter
+
+    leaf = _done(app, "leaf")
+    root = AsyncResult(_done(app, "root", children=[[[leaf, None], None]]), app=app)
+    ours, theirs = io.StringIO(), io.StringIO()
+    root.build_graph(formatter=GraphFormatter()).to_dot(ours)
+    CeleryGraph(list(root.build_graph().items()), formatter=GraphFormatter()).to_dot(theirs)
+    assert ours.getvalue() == theirs.getvalue()
+    assert ours.getvalue().startswith("digraph") and str(root.id) in ours.getvalue()
