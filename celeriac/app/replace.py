@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from celeriac.exceptions import Ignore, ImproperlyConfigured
+from celeriac.utils.functional import as_list
 
 if TYPE_CHECKING:
     from celeriac.app.task import Task
@@ -30,12 +31,6 @@ if TYPE_CHECKING:
 
 #: The built-in task a group replacement is chorded into (``canvas.register_builtins``).
 ACCUMULATE: Final = "celery.accumulate"
-
-
-def _as_list(value: Any) -> list[Any]:
-    if not value:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def replacement_for(task: Task[Any, Any], sig: Signature) -> Signature:
@@ -60,15 +55,15 @@ def replacement_for(task: Task[Any, Any], sig: Signature) -> Signature:
         sig = sig | app.tasks[ACCUMULATE].s(index=0)
     if isinstance(sig, _chain) and isinstance(sig.tasks[-1], group):
         sig.tasks[-1] = sig.tasks[-1] | app.tasks[ACCUMULATE].s(index=0)
-    for callback in _as_list(request.callbacks):
+    for callback in as_list(request.callbacks or None):
         sig.link(callback)
-    for errback in _as_list(request.errbacks):
+    for errback in as_list(request.errbacks or None):
         sig.link_error(errback)
     if isinstance(sig, _chain) and "link" in sig.options:
         # links of a chain run after its last step, once: not on the chain and the step both
         last = sig.tasks[-1]
         last.options.setdefault("link", [])
-        last.options["link"].extend(_as_list(sig.options.pop("link")))
+        last.options["link"].extend(as_list(sig.options.pop("link") or None))
     sig.freeze(request.id)
     nesting = int(request.get("replaced_task_nesting") or 0) + 1
     sig.set(chord=request.chord, group_id=request.group, group_index=request.group_index,

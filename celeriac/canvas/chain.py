@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac.canvas.signature import Signature, maybe_signature, register_type
 from celeriac.canvas.stamping import StampingVisitor, stamp_members
+from celeriac.utils.functional import as_list
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -126,7 +127,7 @@ class _chain(Signature):
                 res = task.freeze(root_id=root_id)
             if prev_res is not None and getattr(prev_res, "parent", None) is None:
                 prev_res.parent = res
-            for errback in _as_list(link_error):
+            for errback in as_list(link_error):
                 task.link_error(errback)
             tasks.append(task)
             results.append(res)
@@ -148,7 +149,7 @@ class _chain(Signature):
         if not tasks:
             raise ValueError("Cannot apply an empty chain")
         if link:
-            for callback in _as_list(link):
+            for callback in as_list(link):
                 tasks[0].link(callback)
         first = tasks.pop()
         merged.pop("chain", None)
@@ -226,12 +227,6 @@ def _unroll(tasks: Sequence[Any], app: Celery | None) -> list[Signature]:
         else:
             out.append(sig)
     return out
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def _root_of(res: Any) -> Any:

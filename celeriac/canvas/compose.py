@@ -21,6 +21,7 @@ from functools import reduce
 from typing import Any
 
 from celeriac.canvas.signature import Signature, maybe_signature
+from celeriac.utils.functional import as_list
 
 
 def is_empty_group(task: Any) -> bool:
@@ -31,13 +32,11 @@ def is_empty_group(task: Any) -> bool:
 
 def unchain_tasks(chain_sig: Any) -> list[Signature]:
     """Clones of the chain's steps, its links on the last, its errbacks on every step."""
-    from celeriac.canvas.chain import _as_list
-
     tasks: list[Signature] = [maybe_signature(t, app=chain_sig._app).clone()
                               for t in chain_sig.tasks]
-    for callback in _as_list(chain_sig.options.get("link")):
+    for callback in as_list(chain_sig.options.get("link")):
         tasks[-1].link(callback)
-    for errback in _as_list(chain_sig.options.get("link_error")):
+    for errback in as_list(chain_sig.options.get("link_error")):
         for task in tasks:
             task.link_error(errback)
     return tasks

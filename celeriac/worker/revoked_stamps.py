@@ -22,13 +22,7 @@ from collections.abc import Container, Iterator, Mapping
 from typing import Any
 
 from celeriac.control.revocations import stamp_entry
-
-
-def _as_list(value: Any) -> list[Any]:
-    """Celery's ``maybe_list``: lists and tuples as they are, anything else in a list."""
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
+from celeriac.utils.functional import as_list
 
 
 class RevokedStamps:
@@ -42,7 +36,7 @@ class RevokedStamps:
         """Revoke every value of every stamp in ``headers`` (added to those already revoked)."""
         with self._lock:
             for name, values in headers.items():
-                self._values[name] = [*self._values.get(name, []), *_as_list(values)]
+                self._values[name] = [*self._values.get(name, []), *as_list(values)]
 
     def as_dict(self) -> dict[str, list[Any]]:
         with self._lock:
@@ -84,7 +78,7 @@ def matching_stamps(headers: Mapping[str, Any], revoke: Mapping[str, Any]) -> di
         if actual is None:
             continue
         try:
-            common = set(_as_list(actual)) & set(_as_list(wanted))
+            common = set(as_list(actual)) & set(as_list(wanted))
         except TypeError:
             continue
         if common:
@@ -96,8 +90,8 @@ def _message_stamps(headers: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     names = headers.get("stamped_headers") or []
     stamps = headers.get("stamps") or {}
     if isinstance(stamps, Mapping):
-        for name in _as_list(names):
-            for value in _as_list(stamps.get(name)):
+        for name in as_list(names):
+            for value in as_list(stamps.get(name)):
                 yield str(name), value
 
 
